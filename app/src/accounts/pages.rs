@@ -1,0 +1,101 @@
+//! Sign-up and login pages. The forms are islands: with JavaScript they submit in place and
+//! show errors without a reload; without it they are plain HTML forms that post and redirect.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use super::api::{LogIn, SignUp};
+use crate::ui::{Field, FormAlert, mark_ready};
+
+#[component]
+pub fn SignupPage() -> impl IntoView {
+    view! {
+        <Title text="Create your account · Clink"/>
+        <section class="auth">
+            <h1>"Start selling in a minute"</h1>
+            <p class="lede">"Upload a file, set a price from 0.05, share one link."</p>
+            <SignupForm/>
+            <p class="muted">"Already have an account? " <a href="/login">"Log in"</a></p>
+        </section>
+    }
+}
+
+#[island]
+fn SignupForm() -> impl IntoView {
+    let action = ServerAction::<SignUp>::new();
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let pending = action.pending();
+    let form = NodeRef::new();
+    mark_ready(form);
+    view! {
+        <ActionForm action=action node_ref=form>
+            <div class="card form">
+                <FormAlert error=error/>
+                <Field label="Your name" name="display_name" autocomplete="name" error=error maxlength=80/>
+                <Field label="Handle" name="handle" autocomplete="username" error=error
+                    hint="Your links show it: clink/@handle. Letters, digits and _." minlength=3 maxlength=30/>
+                <Field label="Email" name="email" kind="email" autocomplete="email" error=error/>
+                <Field label="Password" name="password" kind="password" autocomplete="new-password" error=error
+                    hint="At least 8 characters." minlength=8 maxlength=256/>
+                <button type="submit" class="btn primary wide" disabled=move || pending.get()>
+                    {move || if pending.get() { "Creating your account…" } else { "Create account" }}
+                </button>
+            </div>
+        </ActionForm>
+    }
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let query = use_query_map();
+    let next = query.with_untracked(|q| q.get("next"));
+    view! {
+        <Title text="Log in · Clink"/>
+        <section class="auth">
+            <h1>"Welcome back"</h1>
+            <LoginForm next=next/>
+            <p class="muted">"New to Clink? " <a href="/signup">"Create an account"</a></p>
+        </section>
+    }
+}
+
+#[island]
+fn LoginForm(next: Option<String>) -> impl IntoView {
+    let action = ServerAction::<LogIn>::new();
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let pending = action.pending();
+    let form = NodeRef::new();
+    mark_ready(form);
+    view! {
+        <ActionForm action=action node_ref=form>
+            <div class="card form">
+                <FormAlert error=error/>
+                <Field label="Email" name="email" kind="email" autocomplete="email" error=error/>
+                <Field label="Password" name="password" kind="password" autocomplete="current-password" error=error/>
+                {next.map(|n| view! { <input type="hidden" name="next" value=n/> })}
+                <button type="submit" class="btn primary wide" disabled=move || pending.get()>
+                    {move || if pending.get() { "Logging in…" } else { "Log in" }}
+                </button>
+            </div>
+        </ActionForm>
+    }
+}
+
+/// Shown when a page needs a signed-in account and there is none.
+#[component]
+pub fn SignInRequired(#[prop(into)] next: String) -> impl IntoView {
+    let href = format!("/login?next={}", urlencoding_path(&next));
+    view! {
+        <section class="auth">
+            <h1>"Please log in"</h1>
+            <p class="lede">"You need to be logged in to see this page."</p>
+            <p><a class="btn primary" href=href>"Log in"</a></p>
+        </section>
+    }
+}
+
+/// Percent-encodes the few characters that matter in a `next=` query value.
+fn urlencoding_path(path: &str) -> String {
+    path.replace('%', "%25").replace('&', "%26").replace('?', "%3F").replace('#', "%23").replace(' ', "%20")
+}

@@ -1,0 +1,157 @@
+//! The database handle: one enum over the two supported backends (SQLite embedded, PostgreSQL
+//! for several app servers), so each store writes its SQL once and runs it on either.
+//!
+//! SQL is kept portable: integers for money and timestamps, text ids, `$n` placeholders (SQLite
+//! accepts them too). The `on_db!` and `on_tx!` macros expand the same query for each backend,
+//! so the type checker verifies it against both drivers. Where the dialects truly differ, a store
+//! matches on the variant itself.
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    Postgres, Sqlite, Transaction,
+    migrate::MigrateError,
+    postgres::{PgConnectOptions, PgPool, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous},
+};
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A write transaction on either backend. Dropping it without `commit` rolls back.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `$body` with `$conn` bound to the backend's pool.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($conn) => $body,
+            $crate::db::Db::Postgres($conn) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection (`&mut Connection`).
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            $crate::db::Tx::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://path` or `postgres://...`), creating a SQLite file if needed.
+    pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // Every acknowledged purchase must survive a crash: fsync each commit.
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Ok(Db::Postgres(pool))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the migrations of this backend (`migrations/sqlite` or `migrations/postgres`).
+    pub async fn migrate(&self) -> Result<(), MigrateError> {
+        match self {
+            Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
+            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
+        }
+    }
+
+    /// Starts a write transaction. On SQLite this is `BEGIN IMMEDIATE`: a deferred transaction
+    /// that reads and then writes fails with SQLITE_BUSY at once, whatever the busy timeout.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// A cheap round trip, for health checks.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_db!(self, pool => sqlx::query("select 1").execute(pool).await.map(|_| ()))
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, pool => pool.close().await)
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+}
+
+/// True when `err` is a unique-constraint violation whose constraint or message names `what`
+/// (a column or index name). Both backends report the offending index or columns.
+pub fn is_unique_violation(err: &sqlx::Error, what: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            db.constraint().is_some_and(|c| c.contains(what)) || db.message().contains(what)
+        }
+        _ => false,
+    }
+}
+
+/// Milliseconds since the Unix epoch: the one timestamp representation in the database.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A fresh time-ordered identifier, stored as text on both backends.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}

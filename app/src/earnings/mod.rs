@@ -1,0 +1,3 @@
+//! Earnings: the creator's dashboard.
+
+pub mod pages;

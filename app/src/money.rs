@@ -1,0 +1,234 @@
+//! Money: integer minor units with a currency. Never floats. Amounts are parsed once at the edge
+//! (from "4.99" or "4,99") and formatted only in views.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldError;
+
+/// The currencies Clink sells in. All have two decimal places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Currency {
+    #[serde(rename = "EUR")]
+    Eur,
+    #[serde(rename = "USD")]
+    Usd,
+    #[serde(rename = "GBP")]
+    Gbp,
+}
+
+impl Currency {
+    pub const ALL: [Currency; 3] = [Currency::Eur, Currency::Usd, Currency::Gbp];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::Eur => "EUR",
+            Currency::Usd => "USD",
+            Currency::Gbp => "GBP",
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Currency::Eur => "€",
+            Currency::Usd => "$",
+            Currency::Gbp => "£",
+        }
+    }
+
+    /// The smallest amount card payments accept (Stripe's minimum charge). Cheaper works can
+    /// only be bought from a prepaid wallet.
+    pub fn card_minimum(self) -> i64 {
+        match self {
+            Currency::Eur | Currency::Usd => 50,
+            Currency::Gbp => 30,
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Currency, FieldError> {
+        match raw.trim().to_ascii_uppercase().as_str() {
+            "EUR" => Ok(Currency::Eur),
+            "USD" => Ok(Currency::Usd),
+            "GBP" => Ok(Currency::Gbp),
+            _ => Err(FieldError::new("currency", "Choose EUR, USD or GBP.")),
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// An amount of money: minor units (cents, pence) and a currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub const fn new(minor: i64, currency: Currency) -> Money {
+        Money { minor, currency }
+    }
+
+    pub fn zero(currency: Currency) -> Money {
+        Money { minor: 0, currency }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.minor == 0
+    }
+
+    /// "4.99": the decimal amount without symbol, as Open Graph's `product:price:amount` and CSV
+    /// exports want it.
+    pub fn decimal(&self) -> String {
+        let sign = if self.minor < 0 { "-" } else { "" };
+        let abs = self.minor.unsigned_abs();
+        format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+
+    /// Below the card minimum: payable from a wallet only.
+    pub fn below_card_minimum(&self) -> bool {
+        self.minor > 0 && self.minor < self.currency.card_minimum()
+    }
+
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        (self.currency == other.currency)
+            .then(|| self.minor.checked_add(other.minor).map(|m| Money::new(m, self.currency)))
+            .flatten()
+    }
+}
+
+impl fmt::Display for Money {
+    /// "€4.99", "-$0.20".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.minor < 0 { "-" } else { "" };
+        let abs = self.minor.unsigned_abs();
+        write!(f, "{sign}{}{}.{:02}", self.currency.symbol(), abs / 100, abs % 100)
+    }
+}
+
+/// The largest amount anything may cost: 10,000.00.
+pub const MAX_AMOUNT_MINOR: i64 = 1_000_000;
+
+/// Parses a decimal amount typed by a person: "4.99", "4,99", "5", "0.5". Rejects signs,
+/// exponents, NaN, more than two decimals, thousands separators and anything above 10,000.00.
+/// `field` names the input for the error message.
+pub fn parse_amount(raw: &str, field: &'static str) -> Result<i64, FieldError> {
+    let s = raw.trim();
+    let err = |msg: &str| FieldError::new(field, msg.to_string());
+    if s.is_empty() {
+        return Err(err("Enter an amount, like 4.99."));
+    }
+    if s.starts_with('-') {
+        return Err(err("The amount can't be negative."));
+    }
+    let (whole, frac) = match s.find(['.', ',']) {
+        Some(i) => (&s[..i], &s[i + 1..]),
+        None => (s, ""),
+    };
+    let digits_only = |p: &str| p.chars().all(|c| c.is_ascii_digit());
+    if !digits_only(whole) || !digits_only(frac) || (whole.is_empty() && frac.is_empty()) {
+        return Err(err("Enter a plain amount with digits and at most one decimal point, like 4.99."));
+    }
+    if frac.len() > 2 {
+        return Err(err("Use at most two decimals."));
+    }
+    // Bound the length before converting, so "99999999999999999999" can't overflow.
+    let whole = whole.trim_start_matches('0');
+    if whole.len() > 7 {
+        return Err(err("That amount is too large; the maximum is 10,000.00."));
+    }
+    let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| err("Enter a valid amount."))? };
+    let frac: i64 = match frac.len() {
+        0 => 0,
+        1 => frac.parse::<i64>().unwrap_or(0) * 10,
+        _ => frac.parse().unwrap_or(0),
+    };
+    let minor = whole * 100 + frac;
+    if minor > MAX_AMOUNT_MINOR {
+        return Err(err("That amount is too large; the maximum is 10,000.00."));
+    }
+    Ok(minor)
+}
+
+/// Formats minor units for an input's value ("4.99"), the inverse of `parse_amount`.
+pub fn amount_input(minor: i64) -> String {
+    format!("{}.{:02}", minor / 100, minor % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_ways_people_type_amounts() {
+        for (raw, minor) in [
+            ("4.99", 499),
+            ("4,99", 499),
+            ("5", 500),
+            ("0.5", 50),
+            ("0,05", 5),
+            (" 12.3 ", 1230),
+            ("0", 0),
+            ("10000", 1_000_000),
+            ("10000.00", 1_000_000),
+            ("007.10", 710),
+            (".5", 50),
+        ] {
+            assert_eq!(parse_amount(raw, "price").unwrap(), minor, "{raw}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_amount() {
+        for raw in [
+            "", "-1", "-0.01", "NaN", "nan", "inf", "1e3", "4.999", "1,000.00", "1.000,00", "4.9.9", "€4", "4 99",
+            "10000.01", "99999999999999999999", "0x10", "+5", ".", ",",
+        ] {
+            assert!(parse_amount(raw, "price").is_err(), "{raw:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let err = parse_amount("abc", "suggested").unwrap_err();
+        assert_eq!(err.field, "suggested");
+    }
+
+    #[test]
+    fn formats_for_people_and_machines() {
+        assert_eq!(Money::new(499, Currency::Eur).to_string(), "€4.99");
+        assert_eq!(Money::new(5, Currency::Gbp).to_string(), "£0.05");
+        assert_eq!(Money::new(-20, Currency::Usd).to_string(), "-$0.20");
+        assert_eq!(Money::new(100_000, Currency::Usd).decimal(), "1000.00");
+        assert_eq!(amount_input(1230), "12.30");
+    }
+
+    #[test]
+    fn card_minimums_per_currency() {
+        assert!(Money::new(49, Currency::Eur).below_card_minimum());
+        assert!(!Money::new(50, Currency::Usd).below_card_minimum());
+        assert!(!Money::new(30, Currency::Gbp).below_card_minimum());
+        assert!(Money::new(29, Currency::Gbp).below_card_minimum());
+        assert!(!Money::zero(Currency::Eur).below_card_minimum());
+    }
+
+    #[test]
+    fn currencies_parse_strictly() {
+        assert_eq!(Currency::parse("eur").unwrap(), Currency::Eur);
+        assert!(Currency::parse("EURO").is_err());
+        assert!(Currency::parse("").is_err());
+    }
+
+    #[test]
+    fn adding_requires_one_currency() {
+        let a = Money::new(100, Currency::Eur);
+        assert_eq!(a.checked_add(Money::new(5, Currency::Eur)), Some(Money::new(105, Currency::Eur)));
+        assert_eq!(a.checked_add(Money::new(5, Currency::Usd)), None);
+        assert_eq!(Money::new(i64::MAX, Currency::Eur).checked_add(Money::new(1, Currency::Eur)), None);
+    }
+}

@@ -1,0 +1,42 @@
+//! What every request handler can reach: the database, settings and shared limiters.
+
+use std::{path::PathBuf, sync::Arc};
+
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+
+use crate::{accounts::service::LoginLimiter, db::Db};
+
+/// Settings the domain needs at run time, derived from the validated startup config.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The public origin, e.g. `https://clink.example`, without a trailing slash.
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    /// Dev mode exposes the mail outbox at `/dev/outbox` and relaxes nothing else.
+    pub dev_mode: bool,
+}
+
+impl Settings {
+    pub fn absolute_url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    pub fn uses_https(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub login_limiter: Arc<LoginLimiter>,
+    pub leptos_options: LeptosOptions,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

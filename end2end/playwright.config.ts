@@ -1,0 +1,54 @@
+import { defineConfig } from '@playwright/test';
+
+// The server under test: the release build from `cargo leptos build --release`, on a fresh
+// data directory (SQLite, local files, test payment provider: the zero-config defaults).
+const port = Number(process.env.CLINK_E2E_PORT ?? 3210);
+const baseURL = `http://127.0.0.1:${port}`;
+const bin = process.env.CLINK_E2E_BIN ?? '../target/release/clink';
+const dataDir = process.env.CLINK_E2E_DATA_DIR ?? '.e2e-data';
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  workers: 2,
+  reporter: [['list']],
+  use: {
+    baseURL,
+    trace: 'retain-on-failure',
+  },
+  projects: [
+    {
+      name: 'chromium',
+      use: {
+        browserName: 'chromium',
+        launchOptions: {
+          executablePath: '/usr/bin/chromium',
+          args: [
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+            '--no-first-run',
+          ],
+        },
+      },
+    },
+  ],
+  webServer: {
+    command: `sh -c 'rm -rf "${dataDir}" && exec "${bin}" serve'`,
+    url: `${baseURL}/healthz`,
+    reuseExistingServer: false,
+    timeout: 120_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+    env: {
+      CLINK_DATA_DIR: dataDir,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      LEPTOS_SITE_ROOT: '../target/site',
+      CLINK_ENV: 'dev',
+      RUST_LOG: 'warn',
+    },
+  },
+});

@@ -1,0 +1,3 @@
+//! Plain axum routes, where HTTP details matter more than components.
+
+pub mod health;

@@ -1,0 +1,213 @@
+//! Builds the whole app (database, sessions, router, middleware) and serves it.
+
+use std::{net::SocketAddr, path::Path, sync::{Arc, OnceLock}, time::Duration};
+
+use anyhow::Context;
+use app::{
+    App,
+    accounts::{service::LoginLimiter, session::SessionBackend},
+    db::Db,
+    shell,
+    state::{AppState, Settings},
+};
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    http::{HeaderValue, header},
+    middleware::{from_fn, from_fn_with_state},
+    response::Response,
+};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::{
+    compression::CompressionLayer, services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer,
+};
+use tower_sessions::{
+    Expiry, ExpiredDeletion, SessionManagerLayer,
+    cookie::{SameSite, time::Duration as CookieDuration},
+};
+use tracing::Span;
+
+use crate::{config::Config, http, middleware};
+
+/// Connects and migrates the database, then assembles the router.
+pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let db = connect_database(&config.database_url).await?;
+    let sessions = SessionBackend::for_db(&db).await.context("preparing the session store")?;
+    tokio::spawn(sessions.clone().continuously_delete_expired(Duration::from_secs(3600)));
+
+    let state = AppState {
+        db,
+        settings: Arc::new(Settings {
+            base_url: config.base_url.clone(),
+            data_dir: config.data_dir.clone(),
+            dev_mode: config.dev_mode,
+        }),
+        login_limiter: Arc::new(LoginLimiter::default()),
+        leptos_options: leptos_options(config),
+    };
+    spawn_housekeeping(&state);
+    Ok((router(state.clone(), sessions, config), state))
+}
+
+/// Connects to the configured database and applies pending migrations.
+pub async fn connect_database(url: &str) -> anyhow::Result<Db> {
+    let db = Db::connect(url).await.context("connecting to the database (CLINK_DATABASE_URL)")?;
+    db.migrate().await.context("applying database migrations")?;
+    Ok(db)
+}
+
+fn spawn_housekeeping(state: &AppState) {
+    let limiter = state.login_limiter.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(300));
+        loop {
+            tick.tick().await;
+            limiter.forget_idle();
+        }
+    });
+}
+
+fn leptos_options(config: &Config) -> LeptosOptions {
+    // cargo-leptos writes the asset hashes next to the binary; without that file (tests, a
+    // plain `cargo run`) the assets keep their plain names.
+    let hashes_present = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt")))
+        .is_some_and(|p| p.exists());
+    LeptosOptions::builder()
+        .output_name("clink")
+        .site_root(config.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(config.site_addr)
+        .hash_files(hashes_present)
+        .env(if config.dev_mode { leptos::config::Env::DEV } else { leptos::config::Env::PROD })
+        .build()
+}
+
+pub fn router(state: AppState, sessions: SessionBackend, config: &Config) -> Router {
+    let provide_state = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let render_shell = {
+        let options = state.leptos_options.clone();
+        move || shell(options.clone())
+    };
+
+    let session_layer = SessionManagerLayer::new(sessions)
+        .with_name("clink_session")
+        .with_secure(state.settings.uses_https())
+        .with_same_site(SameSite::Lax)
+        .with_http_only(true)
+        .with_expiry(Expiry::OnInactivity(CookieDuration::days(14)));
+
+    let base_url: Arc<str> = Arc::from(config.base_url.as_str());
+    Router::new()
+        .leptos_routes_with_context(&state, generate_route_list(App), provide_state.clone(), render_shell)
+        .merge(http::health::router(metrics_handle()))
+        .nest_service("/pkg", static_assets(&config.site_root.join("pkg"), state.leptos_options.hash_files))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_state, shell))
+        .layer(from_fn(middleware::server_fn_status))
+        .layer(session_layer)
+        .layer(from_fn_with_state(base_url, middleware::csrf))
+        .layer(from_fn_with_state(config.trust_forwarded_for, middleware::client_ip))
+        .layer(CompressionLayer::new())
+        .layer(from_fn(middleware::track_metrics))
+        .layer(trace_layer())
+        .with_state(state)
+}
+
+/// The compiled CSS, JS and wasm. Hashed file names never change content, so they are cached
+/// for a year; unhashed ones (debug builds) are revalidated.
+fn static_assets(dir: &Path, hashed: bool) -> Router {
+    let cache = if hashed { "public, max-age=31536000, immutable" } else { "no-cache" };
+    let service = ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static(cache)))
+        .service(ServeDir::new(dir).precompressed_br().precompressed_gzip());
+    Router::new().fallback_service(service)
+}
+
+fn trace_layer() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&Request) -> Span + Clone,
+    (),
+    impl Fn(&Response, Duration, &Span) + Clone,
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(|req: &Request| {
+            let route = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str).unwrap_or("unmatched");
+            tracing::info_span!("request", method = %req.method(), route, status = tracing::field::Empty)
+        })
+        .on_request(())
+        .on_response(|res: &Response, latency: Duration, span: &Span| {
+            span.record("status", res.status().as_u16());
+            tracing::info!(status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "served");
+        })
+}
+
+/// The process-wide Prometheus recorder (a process has one global metrics recorder; tests
+/// start many apps in one process).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("http_request_duration_seconds".into()),
+                    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0],
+                )
+                .expect("static bucket list is valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves.
+pub async fn serve_on(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// `clink serve`: build, bind, serve until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let (router, state) = build(&config).await?;
+    let listener = TcpListener::bind(config.site_addr)
+        .await
+        .with_context(|| format!("binding {} (LEPTOS_SITE_ADDR)", config.site_addr))?;
+    tracing::info!(base_url = %config.base_url, addr = %config.site_addr, database = ?state.db.backend(), "clink is listening");
+    serve_on(listener, router, shutdown_signal()).await?;
+    state.db.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            sig.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,234 @@
+//! Accounts over HTTP: sign-up, login, logout, sessions, throttling, CSRF and the admin CLI.
+
+mod common;
+
+use common::{PASSWORD, TestApp, error_of};
+use reqwest::StatusCode;
+
+async fn dashboard_html(app: &TestApp) -> String {
+    app.get("/dashboard").await.text().await.unwrap()
+}
+
+fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("clink_session="))
+        .map(str::to_string)
+}
+
+both_backends! {
+    async fn sign_up_signs_in_and_shows_the_name(app) {
+        let res = app.sign_up("ann@example.com", "ann", "Ann Lee").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let cookie = session_cookie(&res).expect("session cookie");
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(!cookie.contains("Secure"), "plain-http base URL must not set Secure: {cookie}");
+        let html = dashboard_html(&app).await;
+        assert!(html.contains("Ann Lee"), "dashboard shows the name");
+
+        let me: serde_json::Value = app.call("me", &[]).await.json().await.unwrap();
+        assert_eq!(me["handle"], "ann");
+        assert_eq!(me["email"], "ann@example.com");
+    }
+
+    async fn sign_up_validates_every_field(app) {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("email", "nope"), ("password", PASSWORD), ("display_name", "A"), ("handle", "abc")], "email"),
+            (&[("email", "a@example.com"), ("password", "short"), ("display_name", "A"), ("handle", "abc")], "password"),
+            (&[("email", "a@example.com"), ("password", PASSWORD), ("display_name", "  "), ("handle", "abc")], "display_name"),
+            (&[("email", "a@example.com"), ("password", PASSWORD), ("display_name", "A"), ("handle", "a b")], "handle"),
+            (&[("email", "a@example.com"), ("password", PASSWORD), ("display_name", "A"), ("handle", "dashboard")], "handle"),
+        ];
+        for (form, field) in cases {
+            let res = app.call("signup", form).await;
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{form:?}");
+            let (_, got_field, message) = error_of(res).await;
+            assert_eq!(got_field.as_deref(), Some(*field), "{form:?}");
+            assert!(!message.is_empty());
+        }
+        let long = "x".repeat(257);
+        let res = app.call("signup", &[("email", "a@example.com"), ("password", &long), ("display_name", "A"), ("handle", "abc")]).await;
+        assert_eq!(error_of(res).await.1.as_deref(), Some("password"));
+        // A malformed body is a 400 too, never a 500.
+        let res = app.call("signup", &[("email", "a@example.com")]).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+
+    async fn duplicate_email_and_handle_are_field_errors(app) {
+        assert_eq!(app.sign_up("ann@example.com", "ann", "Ann").await.status(), StatusCode::OK);
+        let other = app.new_client();
+        let res = common::call_with(&other, &app.base_url, "signup",
+            &[("email", "ANN@example.com"), ("password", PASSWORD), ("display_name", "A"), ("handle", "ann2")]).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error_of(res).await.1.as_deref(), Some("email"));
+        let res = common::call_with(&other, &app.base_url, "signup",
+            &[("email", "bob@example.com"), ("password", PASSWORD), ("display_name", "B"), ("handle", "Ann")]).await;
+        assert_eq!(error_of(res).await.1.as_deref(), Some("handle"));
+    }
+
+    async fn login_errors_do_not_reveal_which_emails_exist(app) {
+        app.creator("ann").await;
+        let fresh = app.new_client();
+        let wrong_password = common::call_with(&fresh, &app.base_url, "login", &[("email", "ann@example.com"), ("password", "wrong password")]).await;
+        let unknown_email = common::call_with(&fresh, &app.base_url, "login", &[("email", "nobody@example.com"), ("password", "wrong password")]).await;
+        assert_eq!(wrong_password.status(), unknown_email.status());
+        assert_eq!(wrong_password.text().await.unwrap(), unknown_email.text().await.unwrap());
+    }
+
+    async fn login_cycles_the_session_id_and_logout_deletes_it(app) {
+        app.creator("ann").await;
+        let browser = app.new_client();
+        let first = common::call_with(&browser, &app.base_url, "login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        let first_cookie = session_cookie(&first).unwrap();
+        let first_id = first_cookie.split(';').next().unwrap().to_string();
+
+        let second = common::call_with(&browser, &app.base_url, "login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
+        let second_id = session_cookie(&second).unwrap().split(';').next().unwrap().to_string();
+        assert_ne!(first_id, second_id, "login must issue a new session id");
+
+        // The pre-login id no longer authenticates anyone.
+        let replay = reqwest::Client::new();
+        let me: serde_json::Value = replay.post(app.url("/api/me")).header("origin", &app.base_url).header("cookie", &first_id)
+            .send().await.unwrap().json().await.unwrap();
+        assert!(me.is_null(), "old session id still valid: {me}");
+
+        // Logout removes the server-side record: replaying the cookie afterwards is anonymous.
+        let res = browser.post(app.url("/api/logout")).header("accept", "text/html").header("referer", app.url("/dashboard")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FOUND);
+        assert_eq!(res.headers()["location"], "/");
+        let me: serde_json::Value = replay.post(app.url("/api/me")).header("origin", &app.base_url).header("cookie", &second_id)
+            .send().await.unwrap().json().await.unwrap();
+        assert!(me.is_null(), "logged-out session still valid: {me}");
+    }
+
+    async fn login_is_throttled_per_account(app) {
+        app.creator("ann").await;
+        let browser = app.new_client();
+        let mut statuses = vec![];
+        for _ in 0..7 {
+            let res = common::call_with(&browser, &app.base_url, "login", &[("email", "ann@example.com"), ("password", "not the password")]).await;
+            statuses.push(res.status());
+        }
+        assert!(statuses[..5].iter().all(|s| *s == StatusCode::BAD_REQUEST), "{statuses:?}");
+        assert_eq!(statuses[6], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+        // Even the right password is refused while throttled.
+        let res = common::call_with(&browser, &app.base_url, "login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    async fn cross_site_posts_are_refused(app) {
+        let plain = reqwest::Client::new();
+        let form = [("email", "eve@example.com"), ("password", PASSWORD), ("display_name", "Eve"), ("handle", "eve")];
+        let forged = plain.post(app.url("/api/signup")).header("origin", "https://evil.example").form(&form).send().await.unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+        let fetch_meta = plain.post(app.url("/api/signup")).header("sec-fetch-site", "cross-site").header("origin", &app.base_url).form(&form).send().await.unwrap();
+        assert_eq!(fetch_meta.status(), StatusCode::FORBIDDEN);
+        let no_origin = plain.post(app.url("/api/signup")).form(&form).send().await.unwrap();
+        assert_eq!(no_origin.status(), StatusCode::FORBIDDEN);
+        let same_site = plain.post(app.url("/api/signup")).header("sec-fetch-site", "same-origin").form(&form).send().await.unwrap();
+        assert_eq!(same_site.status(), StatusCode::OK);
+        // Nothing was created by the refused requests: the handle was free for the last one.
+    }
+
+    async fn forms_work_without_javascript(app) {
+        // A plain HTML form post: success redirects to the dashboard...
+        let browser = app.new_client();
+        let res = browser.post(app.url("/api/signup")).header("accept", "text/html").header("referer", app.url("/signup"))
+            .form(&[("email", "nojs@example.com"), ("password", PASSWORD), ("display_name", "No Script"), ("handle", "nojs")])
+            .send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FOUND);
+        assert_eq!(res.headers()["location"], "/dashboard");
+        let html = browser.get(app.url("/dashboard")).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("No Script"));
+
+        // ...and an error comes back to the form, which shows it next to the field.
+        let other = app.new_client();
+        let res = other.post(app.url("/api/login")).header("accept", "text/html").header("referer", app.url("/login"))
+            .form(&[("email", "nojs@example.com"), ("password", "wrong password")]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FOUND);
+        let location = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(location.starts_with(&app.url("/login?")), "{location}");
+        let page = other.get(&location).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("don&#x27;t match an account") || page.contains("don't match an account"), "error shown on the page");
+    }
+
+    async fn login_redirects_only_to_local_paths(app) {
+        app.creator("ann").await;
+        let browser = app.new_client();
+        let res = browser.post(app.url("/api/login")).header("accept", "text/html").header("referer", app.url("/login"))
+            .form(&[("email", "ann@example.com"), ("password", PASSWORD), ("next", "https://evil.example/")]).send().await.unwrap();
+        assert_eq!(res.headers()["location"], "/dashboard");
+        let res = browser.post(app.url("/api/login")).header("accept", "text/html").header("referer", app.url("/login"))
+            .form(&[("email", "ann@example.com"), ("password", PASSWORD), ("next", "/dashboard?tab=works")]).send().await.unwrap();
+        assert_eq!(res.headers()["location"], "/dashboard?tab=works");
+    }
+
+    async fn health_and_metrics(app) {
+        let res = app.get("/healthz").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body, serde_json::json!({"status": "ok", "database": "ok"}));
+        app.get("/").await;
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        assert!(metrics.contains("http_requests_total{"), "{metrics}");
+        assert!(metrics.contains("route=\"/healthz\""), "{metrics}");
+        assert!(metrics.contains("http_request_duration_seconds_bucket"), "{metrics}");
+
+        // With the database gone, health says so.
+        app.state.db.close().await;
+        let res = app.get("/healthz").await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["database"], "error");
+    }
+
+    async fn admin_cli_creates_and_lists_accounts(app) {
+        let out = app.run_cli(&["user", "create", "--email", "Admin@Example.com", "--handle", "boss", "--password-stdin"], Some("a long password\n")).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let list = app.run_cli(&["user", "list"], None).await;
+        let stdout = String::from_utf8_lossy(&list.stdout);
+        assert!(stdout.contains("admin@example.com") && stdout.contains("boss"), "{stdout}");
+
+        // The account works in the web app.
+        let res = app.log_in("admin@example.com", "a long password").await;
+        assert_eq!(res.status(), StatusCode::OK);
+
+        let dup = app.run_cli(&["user", "create", "--email", "admin@example.com", "--handle", "boss2", "--password-stdin"], Some("a long password\n")).await;
+        assert!(!dup.status.success());
+        assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+        let weak = app.run_cli(&["user", "create", "--email", "x@example.com", "--handle", "xxx", "--password-stdin"], Some("short\n")).await;
+        assert!(!weak.status.success());
+        assert!(String::from_utf8_lossy(&weak.stderr).contains("password"));
+    }
+}
+
+#[tokio::test]
+async fn secure_cookies_when_the_base_url_is_https() {
+    let app = TestApp::spawn_with(common::Backend::Sqlite, &[("CLINK_BASE_URL", "https://clink.example")]).await;
+    let res = reqwest::Client::new()
+        .post(app.url("/api/signup"))
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("email", "s@example.com"), ("password", PASSWORD), ("display_name", "S"), ("handle", "sss")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&res).unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn bad_configuration_exits_with_a_one_line_error() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_clink"))
+        .env("LEPTOS_SITE_ADDR", "not-an-address")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("LEPTOS_SITE_ADDR"), "{stderr}");
+}

@@ -1,0 +1,227 @@
+//! Test harness: starts the real app on a random port, against a fresh SQLite file or a fresh
+//! PostgreSQL schema, and talks to it over HTTP.
+#![allow(dead_code)]
+
+use std::{collections::HashMap, time::Duration};
+
+use app::state::AppState;
+use reqwest::{
+    Client, Response, StatusCode,
+    header::{HeaderMap, HeaderValue},
+};
+use server::{config::Config, startup};
+use tempfile::TempDir;
+use tokio::{net::TcpListener, sync::oneshot};
+
+pub mod pg;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Declares each test twice: `name::sqlite` and `name::postgres`. Without a reachable
+/// PostgreSQL the second one reports itself skipped (and fails under `CI=true`).
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let $app = $crate::common::TestApp::spawn($crate::common::Backend::Sqlite).await;
+                    $body
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if !$crate::common::pg::available().await {
+                        return;
+                    }
+                    let $app = $crate::common::TestApp::spawn($crate::common::Backend::Postgres).await;
+                    $body
+                }
+            }
+        )*
+    };
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub client: Client,
+    pub state: AppState,
+    pub backend: Backend,
+    pub database_url: String,
+    pub data_dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::spawn_with(backend, &[]).await
+    }
+
+    /// Starts an app with extra environment-style settings on top of the test defaults.
+    pub async fn spawn_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("clink.db").display()),
+            Backend::Postgres => pg::fresh_schema_url().await,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let base_url = format!("http://{addr}");
+
+        let mut vars: HashMap<String, String> = HashMap::from([
+            ("CLINK_DATA_DIR".into(), data_dir.path().display().to_string()),
+            ("CLINK_DATABASE_URL".into(), database_url.clone()),
+            ("CLINK_BASE_URL".into(), base_url.clone()),
+            ("LEPTOS_SITE_ADDR".into(), addr.to_string()),
+            ("LEPTOS_SITE_ROOT".into(), concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site").into()),
+        ]);
+        for (k, v) in extra {
+            vars.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+        let (router, state) = startup::build(&config).await.expect("app builds");
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(startup::serve_on(listener, router, async {
+            let _ = rx.await;
+        }));
+
+        TestApp {
+            client: browser_like_client(&base_url),
+            base_url,
+            state,
+            backend,
+            database_url,
+            data_dir,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// A second browser: its own cookie jar, same origin.
+    pub fn new_client(&self) -> Client {
+        browser_like_client(&self.base_url)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// Calls a server function the way the hydrated page does (form-encoded, JSON back).
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)]) -> Response {
+        call_with(&self.client, &self.base_url, endpoint, form).await
+    }
+
+    pub async fn sign_up(&self, email: &str, handle: &str, name: &str) -> Response {
+        self.call("signup", &[("email", email), ("password", PASSWORD), ("display_name", name), ("handle", handle)]).await
+    }
+
+    /// Signs up a fresh creator on the shared client, returning the handle.
+    pub async fn creator(&self, handle: &str) -> String {
+        let res = self.sign_up(&format!("{handle}@example.com"), handle, &format!("Creator {handle}")).await;
+        assert_eq!(res.status(), StatusCode::OK, "sign-up of {handle}: {}", res.text().await.unwrap_or_default());
+        handle.to_string()
+    }
+
+    pub async fn log_in(&self, email: &str, password: &str) -> Response {
+        self.call("login", &[("email", email), ("password", password)]).await
+    }
+
+    pub async fn run_cli(&self, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+        run_cli(&self.database_url, self.data_dir.path(), args, stdin).await
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub async fn call_with(client: &Client, base_url: &str, endpoint: &str, form: &[(&str, &str)]) -> Response {
+    client
+        .post(format!("{base_url}/api/{endpoint}"))
+        .header("accept", "application/json")
+        .form(form)
+        .send()
+        .await
+        .expect("server fn call")
+}
+
+/// A client that keeps cookies, doesn't follow redirects (tests look at them) and sends the
+/// `Origin` header a browser sends on same-origin POSTs.
+pub fn browser_like_client(base_url: &str) -> Client {
+    let mut headers = HeaderMap::new();
+    headers.insert("origin", HeaderValue::from_str(base_url).unwrap());
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Runs the real `clink` binary against the given database.
+pub async fn run_cli(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clink"))
+        .args(args)
+        .env("CLINK_DATABASE_URL", database_url)
+        .env("CLINK_DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn clink");
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(input) = stdin {
+        pipe.write_all(input.as_bytes()).await.unwrap();
+    }
+    drop(pipe);
+    child.wait_with_output().await.unwrap()
+}
+
+/// The JSON error body of a failed call: (code, field, message).
+pub async fn error_of(res: Response) -> (String, Option<String>, String) {
+    let body: serde_json::Value = res.json().await.expect("json error body");
+    // Server functions send the AppError itself; plain routes wrap it in {"error": {...}}.
+    if let Some(err) = body.get("error") {
+        return (
+            err["code"].as_str().unwrap_or_default().to_string(),
+            err["field"].as_str().map(str::to_string),
+            err["message"].as_str().unwrap_or_default().to_string(),
+        );
+    }
+    match &body {
+        serde_json::Value::Object(map) => {
+            let (variant, inner) = map.iter().next().expect("one variant");
+            let field = inner.get("field").and_then(|f| f.as_str()).map(str::to_string);
+            let message = inner.get("message").and_then(|m| m.as_str()).map(str::to_string)
+                .or_else(|| inner.as_str().map(str::to_string)).unwrap_or_default();
+            (variant.clone(), field, message)
+        }
+        serde_json::Value::String(unit) => (unit.clone(), None, String::new()),
+        other => panic!("unexpected error body {other}"),
+    }
+}
