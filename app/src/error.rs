@@ -29,6 +29,8 @@ pub enum AppError {
     BadRequest(String),
     #[error("{0}")]
     PaymentRequired(String),
+    #[error("{0}")]
+    TooLarge(String),
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
 }
@@ -48,6 +50,7 @@ impl AppError {
             AppError::Conflict(_) => 409,
             AppError::RateLimited => 429,
             AppError::PaymentRequired(_) => 402,
+            AppError::TooLarge(_) => 413,
             AppError::Internal => 500,
         }
     }
@@ -71,6 +74,7 @@ impl AppError {
             AppError::RateLimited => "rate_limited",
             AppError::BadRequest(_) => "bad_request",
             AppError::PaymentRequired(_) => "payment_required",
+            AppError::TooLarge(_) => "too_large",
             AppError::Internal => "internal",
         }
     }

@@ -3,8 +3,11 @@
 #![recursion_limit = "256"]
 
 pub mod accounts;
+pub mod catalog;
+pub mod checkout;
 pub mod earnings;
 pub mod error;
+pub mod layout;
 pub mod money;
 pub mod ui;
 
@@ -14,20 +17,22 @@ pub mod db;
 pub mod edge;
 #[cfg(feature = "ssr")]
 pub mod state;
+#[cfg(feature = "ssr")]
+pub mod storage;
 
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};
 use leptos_router::{
-    SsrMode, StaticSegment,
+    SsrMode,
     components::{Route, Router, Routes},
+    path,
 };
 
 use crate::{
-    accounts::{
-        api::current_account,
-        pages::{LoginPage, SignupPage},
-    },
+    accounts::pages::{LoginPage, SettingsPage, SignupPage},
+    catalog::pages::{EditWorkPage, LinkPage, NewWorkPage, WorksPage},
     earnings::pages::DashboardPage,
+    layout::{Layout, set_status},
 };
 
 /// The HTML document around every page (server only).
@@ -40,8 +45,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="theme-color" content="#4338ca"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
-                <HashedStylesheet options=options.clone() id="leptos"/>
-                <HydrationScripts options=options islands=true/>
+                <HashedStylesheet options=options id="leptos"/>
                 <MetaTags/>
             </head>
             <body>
@@ -57,54 +61,26 @@ pub fn App() -> impl IntoView {
     view! {
         <Title text="Clink"/>
         <Router>
-            <SiteHeader/>
-            <main id="main">
-                <Routes fallback=NotFound>
-                    <Route path=StaticSegment("") view=HomePage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("signup") view=SignupPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("login") view=LoginPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("dashboard") view=DashboardPage ssr=SsrMode::Async/>
-                </Routes>
-            </main>
-            <footer class="site-footer">
-                <p>"Clink — sell anything for a link, from 5 cents."</p>
-            </footer>
+            <Routes fallback=NotFound>
+                <Route path=path!("") view=HomePage ssr=SsrMode::Async/>
+                <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async/>
+                <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/dashboard") view=DashboardPage ssr=SsrMode::Async/>
+                <Route path=path!("/dashboard/works") view=WorksPage ssr=SsrMode::Async/>
+                <Route path=path!("/dashboard/works/new") view=NewWorkPage ssr=SsrMode::Async/>
+                <Route path=path!("/dashboard/works/:id") view=EditWorkPage ssr=SsrMode::Async/>
+                <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async/>
+                <Route path=path!("/l/:code") view=LinkPage ssr=SsrMode::Async/>
+                <Route path=path!("/:handle/:slug") view=LinkPage ssr=SsrMode::Async/>
+            </Routes>
         </Router>
-    }
-}
-
-#[component]
-fn SiteHeader() -> impl IntoView {
-    let account = Resource::new(|| (), |_| current_account());
-    view! {
-        <header class="site-header">
-            <a class="brand" href="/">"clink"</a>
-            <nav aria-label="Account">
-                <Suspense fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        match account.await {
-                            Ok(Some(account)) => view! {
-                                <a href="/dashboard">"Dashboard"</a>
-                                <span class="who" title=account.email.clone()>{account.display_name}</span>
-                                <form method="post" action="/api/logout" class="inline">
-                                    <button type="submit" class="link">"Log out"</button>
-                                </form>
-                            }.into_any(),
-                            _ => view! {
-                                <a href="/login">"Log in"</a>
-                                <a class="btn primary small" href="/signup">"Sign up"</a>
-                            }.into_any(),
-                        }
-                    })}
-                </Suspense>
-            </nav>
-        </header>
     }
 }
 
 #[component]
 fn HomePage() -> impl IntoView {
     view! {
+        <Layout>
         <section class="hero">
             <h1>"Sell anything for a link."</h1>
             <p class="lede">
@@ -131,23 +107,21 @@ fn HomePage() -> impl IntoView {
                 <p>"Views, sales, conversion and the networks your buyers came from, every morning."</p>
             </div>
         </section>
+        </Layout>
     }
 }
 
 #[component]
 fn NotFound() -> impl IntoView {
-    #[cfg(feature = "ssr")]
-    {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(axum::http::StatusCode::NOT_FOUND);
-        }
-    }
+    set_status(404);
     view! {
         <Title text="Not found · Clink"/>
+        <Layout>
         <section class="auth">
             <h1>"Nothing here"</h1>
             <p class="lede">"This page doesn't exist, or the link was mistyped."</p>
             <p><a class="btn" href="/">"Go home"</a></p>
         </section>
+        </Layout>
     }
 }

@@ -5,7 +5,7 @@ use std::{path::PathBuf, sync::Arc};
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
-use crate::{accounts::service::LoginLimiter, db::Db};
+use crate::{accounts::service::LoginLimiter, db::Db, earnings::views::ViewCounter, storage::Storage};
 
 /// Settings the domain needs at run time, derived from the validated startup config.
 #[derive(Debug, Clone)]
@@ -15,6 +15,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Dev mode exposes the mail outbox at `/dev/outbox` and relaxes nothing else.
     pub dev_mode: bool,
+    /// The most one upload request may carry, in bytes.
+    pub upload_limit_bytes: u64,
 }
 
 impl Settings {
@@ -32,6 +34,8 @@ pub struct AppState {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub login_limiter: Arc<LoginLimiter>,
+    pub storage: Storage,
+    pub views: Arc<ViewCounter>,
     pub leptos_options: LeptosOptions,
 }
 

@@ -64,3 +64,37 @@ pub fn mark_ready(form: NodeRef<leptos::html::Form>) {
         }
     });
 }
+
+/// Copies `text` to the clipboard, and says so. Without JavaScript it is hidden (the text sits
+/// in a read-only input next to it, ready to select).
+#[island]
+pub fn CopyButton(text: String, #[prop(optional, into)] label: Option<String>) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let label = label.unwrap_or_else(|| "Copy link".to_string());
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
+    let copy = move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            let clipboard = window().navigator().clipboard();
+            let _ = clipboard.write_text(&text);
+            copied.set(true);
+            set_timeout(move || copied.set(false), std::time::Duration::from_secs(2));
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (&text, copied);
+    };
+    view! {
+        <button type="button" class="small copy-button" class:hidden=move || !ready.get() on:click=copy data-ready=move || ready.get().then_some("")>
+            {move || if copied.get() { "Copied!".to_string() } else { label.clone() }}
+        </button>
+    }
+}
+
+/// "2026-11-23 14:05 UTC" for a millisecond timestamp.
+#[cfg(feature = "ssr")]
+pub fn date_label(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
+}

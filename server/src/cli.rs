@@ -25,9 +25,23 @@ pub enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage creator API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Write `.br` and `.gz` copies of the built assets, served instead of compressing per request.
     #[command(hide = true)]
     Precompress { dir: std::path::PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for an account and print it (shown once).
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "CLI")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +67,18 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => startup::serve(config).await,
         Command::User(cmd) => user(cmd, &config).await,
+        Command::Token(TokenCommand::Create { email, name }) => {
+            let db = startup::connect_database(&config.database_url).await?;
+            let account = store::find_by_email(&db, &email.trim().to_lowercase())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no account with email {email}"))?;
+            let (_, token) = app::accounts::tokens::create(&db, &account.account_id, &name)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{token}");
+            db.close().await;
+            Ok(())
+        }
         Command::Precompress { dir } => crate::assets::precompress(&dir),
     }
 }

@@ -6,6 +6,8 @@ use std::{
     path::PathBuf,
 };
 
+use app::storage::StorageConfig;
+
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {message}")]
 pub struct ConfigError {
@@ -31,6 +33,9 @@ pub struct Config {
     pub dev_mode: bool,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Local directory (default `<data_dir>/files`) or S3-compatible bucket.
+    pub storage: StorageConfig,
+    pub upload_limit_bytes: u64,
 }
 
 impl Config {
@@ -85,7 +90,20 @@ impl Config {
             None => is_loopback_url(&base_url),
         };
 
+        let storage = match get("CLINK_STORAGE_URL") {
+            None => StorageConfig::Local(data_dir.join("files")),
+            Some(url) => parse_storage_url(&url, &get)?,
+        };
+        let upload_limit_bytes = match get("CLINK_UPLOAD_MAX_BYTES") {
+            None => 2 * 1024 * 1024 * 1024,
+            Some(raw) => parse_size(&raw).ok_or_else(|| {
+                bad("CLINK_UPLOAD_MAX_BYTES", format!("`{raw}` is not a size like 2147483648, 500MB or 2GiB"))
+            })?,
+        };
+
         Ok(Config {
+            storage,
+            upload_limit_bytes,
             data_dir,
             database_url,
             base_url,
@@ -117,6 +135,50 @@ fn parse_base_url(raw: &str) -> Result<String, ConfigError> {
         return Err(bad("CLINK_BASE_URL", "must be an origin like https://clink.example, without a path"));
     }
     Ok(trimmed.to_string())
+}
+
+/// `s3://bucket/optional/prefix`, with `CLINK_S3_ENDPOINT`, `CLINK_S3_REGION`,
+/// `CLINK_S3_ACCESS_KEY_ID` and `CLINK_S3_SECRET_ACCESS_KEY` (or the standard `AWS_*` variables).
+fn parse_storage_url(url: &str, get: &impl Fn(&str) -> Option<String>) -> Result<StorageConfig, ConfigError> {
+    let rest = url
+        .trim()
+        .strip_prefix("s3://")
+        .ok_or_else(|| bad("CLINK_STORAGE_URL", "must look like s3://bucket/prefix"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let bucket_ok = (3..=63).contains(&bucket.len())
+        && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if !bucket_ok {
+        return Err(bad("CLINK_STORAGE_URL", format!("`{bucket}` is not a valid bucket name")));
+    }
+    if let Some(endpoint) = get("CLINK_S3_ENDPOINT") {
+        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+            return Err(bad("CLINK_S3_ENDPOINT", "must start with http:// or https://"));
+        }
+    }
+    Ok(StorageConfig::S3 {
+        bucket: bucket.to_string(),
+        prefix: prefix.trim_matches('/').to_string(),
+        endpoint: get("CLINK_S3_ENDPOINT"),
+        region: get("CLINK_S3_REGION"),
+        access_key_id: get("CLINK_S3_ACCESS_KEY_ID"),
+        secret_access_key: get("CLINK_S3_SECRET_ACCESS_KEY"),
+    })
+}
+
+/// "2147483648", "500MB", "2GiB", "1.5G" is not accepted (no fractions).
+fn parse_size(raw: &str) -> Option<u64> {
+    let s = raw.trim().to_ascii_lowercase();
+    let digits = s.chars().take_while(|c| c.is_ascii_digit()).count();
+    let (number, unit) = s.split_at(digits);
+    let number: u64 = number.parse().ok()?;
+    let factor: u64 = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    number.checked_mul(factor).filter(|n| *n > 0)
 }
 
 fn is_loopback_url(url: &str) -> bool {
@@ -156,6 +218,20 @@ mod tests {
         assert!(err.to_string().starts_with("CLINK_BASE_URL: "));
         let err = config(&[("CLINK_ENV", "staging")]).unwrap_err();
         assert_eq!(err.var, "CLINK_ENV");
+    }
+
+    #[test]
+    fn storage_and_upload_limits() {
+        let c = config(&[]).unwrap();
+        assert!(matches!(c.storage, StorageConfig::Local(ref p) if p.ends_with("files")));
+        assert_eq!(c.upload_limit_bytes, 2 * 1024 * 1024 * 1024);
+        let c = config(&[("CLINK_STORAGE_URL", "s3://my-bucket/clink/files/"), ("CLINK_UPLOAD_MAX_BYTES", "500MB")]).unwrap();
+        assert!(matches!(c.storage, StorageConfig::S3 { ref bucket, ref prefix, .. } if bucket == "my-bucket" && prefix == "clink/files"));
+        assert_eq!(c.upload_limit_bytes, 500 * 1024 * 1024);
+        assert_eq!(config(&[("CLINK_STORAGE_URL", "gs://x")]).unwrap_err().var, "CLINK_STORAGE_URL");
+        assert_eq!(config(&[("CLINK_STORAGE_URL", "s3://A_B")]).unwrap_err().var, "CLINK_STORAGE_URL");
+        assert_eq!(config(&[("CLINK_UPLOAD_MAX_BYTES", "lots")]).unwrap_err().var, "CLINK_UPLOAD_MAX_BYTES");
+        assert_eq!(config(&[("CLINK_UPLOAD_MAX_BYTES", "0")]).unwrap_err().var, "CLINK_UPLOAD_MAX_BYTES");
     }
 
     #[test]

@@ -3,7 +3,14 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
-use app::{edge::ClientIp, error::AppError};
+use app::{
+    catalog::service::LinkRef,
+    db::now_ms,
+    earnings::sources,
+    edge::ClientIp,
+    error::AppError,
+    state::AppState,
+};
 use axum::{
     body::{Body, to_bytes},
     extract::{ConnectInfo, MatchedPath, Request, State},
@@ -80,6 +87,61 @@ pub async fn server_fn_status(req: Request, next: Next) -> Response {
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// Counts a link-page view when the page was served (200) to something that isn't a bot. The
+/// count goes to memory; the page doesn't wait for the database.
+pub async fn count_link_views(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let is_link_page = req.method() == Method::GET && matches!(route.as_deref(), Some("/l/{code}" | "/{handle}/{slug}"));
+    if !is_link_page {
+        return next.run(req).await;
+    }
+    let path = req.uri().path().to_owned();
+    let (user_agent, referer) = {
+        let headers = req.headers();
+        let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        (get(header::USER_AGENT).unwrap_or_default(), get(header::REFERER))
+    };
+    let tag = req.uri().query().and_then(campaign_tag);
+    let res = next.run(req).await;
+    if res.status() == StatusCode::OK && !is_bot(&user_agent) {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let link = match segments.as_slice() {
+            ["l", code] => Some(LinkRef::Code((*code).to_string())),
+            [handle, slug] => Some(LinkRef::Slug { handle: handle.to_lowercase(), slug: slug.to_lowercase() }),
+            _ => None,
+        };
+        if let Some(link) = link {
+            let own_host = state.settings.base_url.split("://").nth(1).unwrap_or_default();
+            let source = sources::classify(referer.as_deref(), tag.as_deref(), own_host);
+            state.views.record(link, source, now_ms());
+        }
+    }
+    res
+}
+
+/// `ref`, else `utm_source`, from a query string.
+pub fn campaign_tag(query: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = url_pairs(query);
+    let find = |key: &str| pairs.iter().find(|(k, v)| k == key && !v.is_empty()).map(|(_, v)| v.clone());
+    find("ref").or_else(|| find("utm_source"))
+}
+
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
+            Some((decode(k), decode(v)))
+        })
+        .collect()
+}
+
+fn is_bot(user_agent: &str) -> bool {
+    static BOTS: std::sync::OnceLock<isbot::Bots> = std::sync::OnceLock::new();
+    user_agent.is_empty() || BOTS.get_or_init(isbot::Bots::default).is_bot(user_agent)
+}
+
 /// Counts requests and records latency per matched route (never per raw URL, which would let
 /// anyone grow the metric set without bound).
 pub async fn track_metrics(req: Request, next: Next) -> Response {
@@ -108,6 +170,26 @@ mod tests {
             h.insert(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn campaign_tags_from_queries() {
+        assert_eq!(campaign_tag("ref=newsletter").as_deref(), Some("newsletter"));
+        assert_eq!(campaign_tag("utm_source=mastodon&ref=x").as_deref(), Some("x"));
+        assert_eq!(campaign_tag("utm_source=Spring%20Sale").as_deref(), Some("Spring Sale"));
+        assert_eq!(campaign_tag("ref=&utm_source=blog").as_deref(), Some("blog"));
+        assert_eq!(campaign_tag("a=b"), None);
+    }
+
+    #[test]
+    fn bots_are_recognised() {
+        assert!(is_bot("Twitterbot/1.0"));
+        assert!(is_bot("facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"));
+        assert!(is_bot("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"));
+        assert!(is_bot("curl/8.5.0"));
+        assert!(is_bot(""));
+        assert!(!is_bot("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"));
+        assert!(!is_bot("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"));
     }
 
     #[test]

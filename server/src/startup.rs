@@ -7,8 +7,10 @@ use app::{
     App,
     accounts::{service::LoginLimiter, session::SessionBackend},
     db::Db,
+    earnings::views::ViewCounter,
     shell,
     state::{AppState, Settings},
+    storage::Storage,
 };
 use axum::{
     Router,
@@ -41,14 +43,18 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
     let sessions = SessionBackend::for_db(&db).await.context("preparing the session store")?;
     tokio::spawn(sessions.clone().continuously_delete_expired(Duration::from_secs(3600)));
 
+    let storage = Storage::open(&config.storage).context("opening file storage (CLINK_STORAGE_URL)")?;
     let state = AppState {
         db,
         settings: Arc::new(Settings {
             base_url: config.base_url.clone(),
             data_dir: config.data_dir.clone(),
             dev_mode: config.dev_mode,
+            upload_limit_bytes: config.upload_limit_bytes,
         }),
         login_limiter: Arc::new(LoginLimiter::default()),
+        storage,
+        views: Arc::new(ViewCounter::default()),
         leptos_options: leptos_options(config),
     };
     spawn_housekeeping(&state);
@@ -71,7 +77,20 @@ fn spawn_housekeeping(state: &AppState) {
             limiter.forget_idle();
         }
     });
+    let (views, db) = (state.views.clone(), state.db.clone());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(VIEW_FLUSH_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(e) = views.flush(&db).await {
+                tracing::warn!(error = %e, "could not save link views; retrying");
+            }
+        }
+    });
 }
+
+/// How often counted link views reach the database.
+pub const VIEW_FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 
 fn leptos_options(config: &Config) -> LeptosOptions {
     // cargo-leptos writes the asset hashes next to the binary; without that file (tests, a
@@ -93,7 +112,10 @@ fn leptos_options(config: &Config) -> LeptosOptions {
 pub fn router(state: AppState, sessions: SessionBackend, config: &Config) -> Router {
     let provide_state = {
         let state = state.clone();
-        move || provide_context(state.clone())
+        move || {
+            provide_context(state.leptos_options.clone());
+            provide_context(state.clone());
+        }
     };
     let render_shell = {
         let options = state.leptos_options.clone();
@@ -111,9 +133,13 @@ pub fn router(state: AppState, sessions: SessionBackend, config: &Config) -> Rou
     Router::new()
         .leptos_routes_with_context(&state, generate_route_list(App), provide_state.clone(), render_shell)
         .merge(http::health::router(metrics_handle()))
+        .merge(http::uploads::router(config.upload_limit_bytes))
+        .merge(http::api_v1::router(config.upload_limit_bytes))
+        .merge(http::links::router(http::links::new_card_cache()))
         .nest_service("/pkg", static_assets(&config.site_root.join("pkg"), state.leptos_options.hash_files))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_state, shell))
         .layer(from_fn(middleware::server_fn_status))
+        .layer(from_fn_with_state(state.clone(), middleware::count_link_views))
         .layer(session_layer)
         .layer(from_fn_with_state(base_url, middleware::csrf))
         .layer(from_fn_with_state(config.trust_forwarded_for, middleware::client_ip))
@@ -190,6 +216,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {} (LEPTOS_SITE_ADDR)", config.site_addr))?;
     tracing::info!(base_url = %config.base_url, addr = %config.site_addr, database = ?state.db.backend(), "clink is listening");
     serve_on(listener, router, shutdown_signal()).await?;
+    // Views counted since the last flush would otherwise be lost on a clean shutdown.
+    let _ = state.views.flush(&state.db).await;
     state.db.close().await;
     Ok(())
 }

@@ -67,3 +67,68 @@ pub async fn log_out() -> Result<(), AppError> {
 pub async fn current_account() -> Result<Option<AccountView>, AppError> {
     Ok(edge::signed_in_account().await?.map(AccountView::from))
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub created: String,
+    pub last_used: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenList {
+    pub tokens: Vec<TokenView>,
+    /// A token created just now, shown once.
+    pub fresh: Option<String>,
+}
+
+#[cfg(feature = "ssr")]
+const FRESH_TOKEN_KEY: &str = "fresh_api_token";
+
+#[server(endpoint = "tokens/list")]
+pub async fn api_tokens() -> Result<TokenList, AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    let rows = super::store::live_tokens(&state.db, &account.account_id).await.map_err(service::AccountError::from)?;
+    let session = edge::current_session().await?;
+    let fresh = session.remove::<String>(FRESH_TOKEN_KEY).await.ok().flatten();
+    Ok(TokenList {
+        tokens: rows
+            .into_iter()
+            .map(|t| TokenView {
+                id: t.token_id,
+                name: t.name,
+                prefix: format!("{}…", t.token_prefix),
+                created: crate::ui::date_label(t.created_at),
+                last_used: t.last_used_at.map(crate::ui::date_label),
+            })
+            .collect(),
+        fresh,
+    })
+}
+
+/// Creates a token. Its plain text goes through the session to the settings page, which shows
+/// it once (this way it also works as a plain form post without JavaScript).
+#[server(endpoint = "tokens/create")]
+pub async fn create_api_token(name: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    let (_, token) = super::tokens::create(&state.db, &account.account_id, &name).await?;
+    let session = edge::current_session().await?;
+    session.insert(FRESH_TOKEN_KEY, token).await.map_err(|e| internal("storing the new token", &e))?;
+    leptos_axum::redirect("/settings#tokens");
+    Ok(())
+}
+
+#[server(endpoint = "tokens/revoke")]
+pub async fn revoke_api_token(token_id: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    if !super::tokens::revoke(&state.db, &account.account_id, &token_id).await? {
+        return Err(AppError::NotFound);
+    }
+    leptos_axum::redirect("/settings#tokens");
+    Ok(())
+}

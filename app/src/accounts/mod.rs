@@ -9,3 +9,5 @@ pub mod service;
 pub mod session;
 #[cfg(feature = "ssr")]
 pub mod store;
+#[cfg(feature = "ssr")]
+pub mod tokens;

@@ -12,12 +12,14 @@ use crate::ui::{Field, FormAlert, mark_ready};
 pub fn SignupPage() -> impl IntoView {
     view! {
         <Title text="Create your account · Clink"/>
+        <crate::layout::Layout>
         <section class="auth">
             <h1>"Start selling in a minute"</h1>
             <p class="lede">"Upload a file, set a price from 0.05, share one link."</p>
             <SignupForm/>
             <p class="muted">"Already have an account? " <a href="/login">"Log in"</a></p>
         </section>
+        </crate::layout::Layout>
     }
 }
 
@@ -52,11 +54,13 @@ pub fn LoginPage() -> impl IntoView {
     let next = query.with_untracked(|q| q.get("next"));
     view! {
         <Title text="Log in · Clink"/>
+        <crate::layout::Layout>
         <section class="auth">
             <h1>"Welcome back"</h1>
             <LoginForm next=next/>
             <p class="muted">"New to Clink? " <a href="/signup">"Create an account"</a></p>
         </section>
+        </crate::layout::Layout>
     }
 }
 
@@ -98,4 +102,75 @@ pub fn SignInRequired(#[prop(into)] next: String) -> impl IntoView {
 /// Percent-encodes the few characters that matter in a `next=` query value.
 fn urlencoding_path(path: &str) -> String {
     path.replace('%', "%25").replace('&', "%26").replace('?', "%3F").replace('#', "%23").replace(' ', "%20")
+}
+
+/// Settings: API tokens for the creator API.
+#[component]
+pub fn SettingsPage() -> impl IntoView {
+    let tokens = Resource::new(|| (), |_| super::api::api_tokens());
+    view! {
+        <Title text="Settings · Clink"/>
+        <crate::layout::Layout>
+            <crate::layout::DashNav active="settings"/>
+            <h1>"Settings"</h1>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match tokens.await {
+                        Err(_) => view! { <SignInRequired next="/settings"/> }.into_any(),
+                        Ok(list) => view! { <TokenSection list=list/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </crate::layout::Layout>
+    }
+}
+
+#[component]
+fn TokenSection(list: super::api::TokenList) -> impl IntoView {
+    let create = ServerAction::<super::api::CreateApiToken>::new();
+    let revoke = ServerAction::<super::api::RevokeApiToken>::new();
+    let create_error = Signal::derive(move || create.value().get().and_then(Result::err));
+    view! {
+        <section class="card" id="tokens" aria-labelledby="tokens-h">
+            <h2 id="tokens-h">"API tokens"</h2>
+            <p class="muted">"Use a token with the creator API: " <code>"Authorization: Bearer clk_…"</code> " on " <code>"/api/v1/works"</code> "."</p>
+            {list.fresh.map(|token| view! {
+                <div class="alert ok" role="status">
+                    <p>"Your new token — copy it now, it won't be shown again:"</p>
+                    <div class="copy"><input readonly class="mono" value=token.clone() aria-label="New API token"/><crate::ui::CopyButton text=token label="Copy token"/></div>
+                </div>
+            })}
+            {if list.tokens.is_empty() {
+                view! { <p class="empty">"No tokens yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table>
+                        <thead><tr><th>"Name"</th><th>"Token"</th><th>"Created"</th><th>"Last used"</th><th></th></tr></thead>
+                        <tbody>
+                            {list.tokens.into_iter().map(|t| view! {
+                                <tr>
+                                    <td>{t.name}</td>
+                                    <td class="mono">{t.prefix}</td>
+                                    <td>{t.created}</td>
+                                    <td>{t.last_used.unwrap_or_else(|| "never".into())}</td>
+                                    <td>
+                                        <ActionForm action=revoke>
+                                            <input type="hidden" name="token_id" value=t.id/>
+                                            <button type="submit" class="danger small">"Revoke"</button>
+                                        </ActionForm>
+                                    </td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+            <ActionForm action=create>
+                <div class="row tight">
+                    <Field label="Token name" name="name" placeholder="Zapier" error=create_error maxlength=60/>
+                    <button type="submit" class="btn">"Create token"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
 }

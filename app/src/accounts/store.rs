@@ -49,3 +49,48 @@ pub async fn list(db: &Db) -> Result<Vec<AccountRow>, sqlx::Error> {
     let sql = format!("select {COLUMNS} from account order by created_at, account_id");
     on_db!(db, pool => sqlx::query_as::<_, AccountRow>(&sql).fetch_all(pool).await)
 }
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRow {
+    pub token_id: String,
+    pub account_id: String,
+    pub name: String,
+    pub token_prefix: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn insert_token(db: &Db, row: &TokenRow, token_hash: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "insert into api_token (token_id, account_id, name, token_hash, token_prefix, created_at) values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&row.token_id).bind(&row.account_id).bind(&row.name).bind(token_hash).bind(&row.token_prefix).bind(row.created_at)
+    .execute(pool).await.map(|_| ()))
+}
+
+pub async fn live_tokens(db: &Db, account_id: &str) -> Result<Vec<TokenRow>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, TokenRow>(
+        "select token_id, account_id, name, token_prefix, created_at, last_used_at, revoked_at from api_token \
+         where account_id = $1 and revoked_at is null order by created_at desc",
+    )
+    .bind(account_id).fetch_all(pool).await)
+}
+
+pub async fn revoke_token(db: &Db, account_id: &str, token_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "update api_token set revoked_at = $1 where token_id = $2 and account_id = $3 and revoked_at is null",
+    )
+    .bind(now).bind(token_id).bind(account_id).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+/// The account owning a live token with this hash, marking the token used.
+pub async fn account_by_token_hash(db: &Db, token_hash: &str, now: i64) -> Result<Option<AccountRow>, sqlx::Error> {
+    let sql = "update api_token set last_used_at = $1 where token_hash = $2 and revoked_at is null returning account_id";
+    let account_id: Option<String> =
+        on_db!(db, pool => sqlx::query_scalar(sql).bind(now).bind(token_hash).fetch_optional(pool).await)?;
+    match account_id {
+        Some(id) => find_by_id(db, &id).await,
+        None => Ok(None),
+    }
+}

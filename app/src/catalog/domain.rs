@@ -196,7 +196,7 @@ pub fn new_link_code() -> String {
 }
 
 /// Makes an uploaded file's name safe to keep as metadata: no path, no control or bidi
-/// characters (which can disguise `evil‮fdp.exe` as `evilexe.pdf`), no leading dots, at most
+/// characters (which can disguise `evil<U+202E>fdp.exe` as `evilexe.pdf`), no leading dots, at most
 /// 200 characters with the extension kept.
 pub fn sanitize_filename(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
@@ -224,6 +224,18 @@ pub fn sanitize_filename(raw: &str) -> String {
 
 fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// "1.5 MB": a size for people (binary units, one decimal).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} bytes") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 #[cfg(test)]

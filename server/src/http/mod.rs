@@ -1,3 +1,6 @@
 //! Plain axum routes, where HTTP details matter more than components.
 
+pub mod api_v1;
 pub mod health;
+pub mod links;
+pub mod uploads;

@@ -13,6 +13,7 @@ use server::{config::Config, startup};
 use tempfile::TempDir;
 use tokio::{net::TcpListener, sync::oneshot};
 
+pub mod moto;
 pub mod pg;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,3 +226,115 @@ pub async fn error_of(res: Response) -> (String, Option<String>, String) {
         other => panic!("unexpected error body {other}"),
     }
 }
+
+/// A hand-built multipart body, so tests control every byte (hostile file names included).
+#[derive(Default)]
+pub struct Multipart {
+    parts: Vec<u8>,
+}
+
+pub const BOUNDARY: &str = "clinktestboundary7MA4YWxkTrZu0gW";
+
+impl Multipart {
+    pub fn new() -> Self {
+        Multipart::default()
+    }
+
+    pub fn text(mut self, name: &str, value: &str) -> Self {
+        self.parts.extend_from_slice(
+            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+        self
+    }
+
+    pub fn file(mut self, name: &str, filename: &str, content_type: &str, data: &[u8]) -> Self {
+        self.parts.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        self.parts.extend_from_slice(data);
+        self.parts.extend_from_slice(b"\r\n");
+        self
+    }
+
+    pub fn build(mut self) -> Vec<u8> {
+        self.parts.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        self.parts
+    }
+
+    pub fn content_type() -> String {
+        format!("multipart/form-data; boundary={BOUNDARY}")
+    }
+}
+
+/// The text fields of a valid work form.
+pub fn work_form(title: &str, price: &str) -> Multipart {
+    Multipart::new()
+        .text("title", title)
+        .text("description", "A **fine** work.\n\n<script>alert(1)</script>")
+        .text("currency", "EUR")
+        .text("price_kind", "fixed")
+        .text("price", price)
+}
+
+impl TestApp {
+    /// Posts a work form the way the upload script does (JSON back).
+    pub async fn upload(&self, body: Vec<u8>) -> Response {
+        self.client
+            .post(self.url("/dashboard/works"))
+            .header("accept", "application/json")
+            .header("content-type", Multipart::content_type())
+            .body(body)
+            .send()
+            .await
+            .expect("upload")
+    }
+
+    /// Uploads a one-file work and returns (work id, link code).
+    pub async fn publish_work(&self, title: &str, price: &str, data: &[u8]) -> (String, String) {
+        let res = self.upload(work_form(title, price).file("files", "work.pdf", "application/pdf", data).build()).await;
+        assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
+        let body: serde_json::Value = res.json().await.unwrap();
+        (body["id"].as_str().unwrap().to_string(), body["code"].as_str().unwrap().to_string())
+    }
+
+    /// Every object in file storage.
+    pub async fn stored_keys(&self) -> Vec<String> {
+        self.state.storage.keys("").await.unwrap_or_default()
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        app::on_db!(&self.state.db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await).expect("count query")
+    }
+}
+
+/// A small real PNG image.
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+/// Pulls `content` of `<meta property|name="key" content="...">` out of a page.
+pub fn meta(html: &str, key: &str) -> Option<String> {
+    for attr in ["property", "name"] {
+        let needle = format!("{attr}=\"{key}\"");
+        if let Some(i) = html.find(&needle) {
+            let tag_start = html[..i].rfind('<')?;
+            let tag_end = i + html[i..].find('>')?;
+            let tag = &html[tag_start..tag_end];
+            let c = tag.find("content=\"")? + 9;
+            let rest = &tag[c..];
+            return Some(rest[..rest.find('"')?].replace("&amp;", "&"));
+        }
+    }
+    None
+}
+
+pub const BROWSER_UA: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";

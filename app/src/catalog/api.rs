@@ -1,0 +1,246 @@
+//! Server functions for the catalog: thin wrappers over `service`, plus the shapes pages get.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::domain::Price;
+use crate::error::AppError;
+#[cfg(feature = "ssr")]
+use crate::{
+    catalog::{
+        domain::human_bytes,
+        markdown,
+        service::{self, LinkRef, WorkDraft, WorkFields},
+        store::{self, StorefrontRow, WorkRow},
+    },
+    edge,
+    money::amount_input,
+    state::Settings,
+};
+
+/// A work in the creator's list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkSummary {
+    pub id: String,
+    pub title: String,
+    pub price_label: String,
+    pub published: bool,
+    pub link: String,
+    pub file_count: i64,
+    pub total_size: String,
+    pub thumb_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileView {
+    pub id: String,
+    pub filename: String,
+    pub size: String,
+    pub content_type: String,
+    pub sha256: String,
+}
+
+/// Everything the edit page and share kit need about one of the creator's works.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkDetail {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub currency: String,
+    pub price_kind: String,
+    pub price: String,
+    pub suggested: String,
+    pub slug: String,
+    pub max_downloads: String,
+    pub link_expiry_days: String,
+    pub published: bool,
+    pub price_label: String,
+    pub wallet_only: bool,
+    pub code: String,
+    pub link: String,
+    pub slug_link: Option<String>,
+    pub image_url: String,
+    pub has_cover: bool,
+    pub files: Vec<FileView>,
+}
+
+/// What a link page shows a buyer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Storefront {
+    pub work_id: String,
+    pub code: String,
+    pub title: String,
+    pub description_html: String,
+    pub excerpt: String,
+    pub price: Price,
+    pub price_label: String,
+    pub creator_name: String,
+    pub creator_handle: String,
+    /// Absolute URLs, as social networks need them.
+    pub canonical_url: String,
+    pub image_url: String,
+    pub has_cover: bool,
+    pub oembed_url: String,
+}
+
+#[cfg(feature = "ssr")]
+fn image_url(settings: &Settings, w: &WorkRow) -> String {
+    match w.cover_key {
+        Some(_) => settings.absolute_url(&format!("/l/{}/cover.jpg?v={}", w.code, w.updated_at)),
+        None => settings.absolute_url(&format!("/l/{}/card.png?v={}", w.code, w.updated_at)),
+    }
+}
+
+#[cfg(feature = "ssr")]
+pub fn storefront_view(settings: &Settings, row: StorefrontRow) -> Storefront {
+    let link = settings.absolute_url(&format!("/l/{}", row.work.code));
+    Storefront {
+        image_url: image_url(settings, &row.work),
+        has_cover: row.work.cover_key.is_some(),
+        oembed_url: settings.absolute_url(&format!("/oembed?format=json&url={}", percent_encoding::utf8_percent_encode(&link, percent_encoding::NON_ALPHANUMERIC))),
+        canonical_url: link,
+        work_id: row.work.work_id.clone(),
+        code: row.work.code.clone(),
+        title: row.work.title.clone(),
+        description_html: markdown::to_safe_html(&row.work.description_md),
+        excerpt: markdown::plain_excerpt(&row.work.description_md, 200),
+        price: row.work.price(),
+        price_label: row.work.price().label(),
+        creator_name: row.display_name,
+        creator_handle: row.handle,
+    }
+}
+
+#[server(endpoint = "works/list")]
+pub async fn my_works() -> Result<Vec<WorkSummary>, AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    let rows = store::list_owned(&state.db, &account.account_id).await.map_err(service::CatalogError::from)?;
+    let totals = store::file_totals(&state.db, &account.account_id).await.map_err(service::CatalogError::from)?;
+    Ok(rows
+        .into_iter()
+        .map(|w| {
+            let (count, bytes) =
+                totals.iter().find(|(id, _, _)| *id == w.work_id).map(|(_, c, b)| (*c, *b)).unwrap_or((0, 0));
+            WorkSummary {
+                link: state.settings.absolute_url(&format!("/l/{}", w.code)),
+                thumb_url: w.thumb_key.as_ref().map(|_| format!("/l/{}/thumb.jpg?v={}", w.code, w.updated_at)),
+                price_label: w.price().label(),
+                id: w.work_id,
+                title: w.title,
+                published: w.published,
+                file_count: count,
+                total_size: human_bytes(bytes.max(0) as u64),
+            }
+        })
+        .collect())
+}
+
+#[server(endpoint = "works/get")]
+pub async fn my_work(work_id: String) -> Result<WorkDetail, AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    let w = service::owned_work(&state.db, &account.account_id, &work_id).await?;
+    let files = store::files_of(&state.db, &w.work_id).await.map_err(service::CatalogError::from)?;
+    let price = w.price();
+    Ok(WorkDetail {
+        id: w.work_id.clone(),
+        title: w.title.clone(),
+        description: w.description_md.clone(),
+        currency: w.currency.clone(),
+        price_kind: w.price_kind.clone(),
+        price: amount_input(price.floor().minor),
+        suggested: price.suggested().map(|s| amount_input(s.minor)).unwrap_or_default(),
+        slug: w.slug.clone().unwrap_or_default(),
+        max_downloads: w.max_downloads.map(|n| n.to_string()).unwrap_or_default(),
+        link_expiry_days: w.link_expiry_days.map(|n| n.to_string()).unwrap_or_default(),
+        published: w.published,
+        price_label: price.label(),
+        wallet_only: price.wallet_only(),
+        link: state.settings.absolute_url(&format!("/l/{}", w.code)),
+        slug_link: w.slug.as_ref().map(|s| state.settings.absolute_url(&format!("/{}/{s}", account.handle))),
+        image_url: image_url(&state.settings, &w),
+        has_cover: w.cover_key.is_some(),
+        code: w.code,
+        files: files
+            .into_iter()
+            .map(|f| FileView {
+                id: f.file_id,
+                filename: f.filename,
+                size: human_bytes(f.size_bytes.max(0) as u64),
+                content_type: f.content_type,
+                sha256: f.sha256,
+            })
+            .collect(),
+    })
+}
+
+#[server(endpoint = "works/update")]
+#[allow(clippy::too_many_arguments)]
+pub async fn update_work(
+    work_id: String,
+    title: String,
+    description: String,
+    currency: String,
+    price_kind: String,
+    price: String,
+    suggested: Option<String>,
+    slug: Option<String>,
+    max_downloads: Option<String>,
+    link_expiry_days: Option<String>,
+) -> Result<String, AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    let fields = WorkFields {
+        title,
+        description,
+        currency,
+        price_kind,
+        price,
+        suggested: suggested.unwrap_or_default(),
+        slug: slug.unwrap_or_default(),
+        max_downloads: max_downloads.unwrap_or_default(),
+        link_expiry_days: link_expiry_days.unwrap_or_default(),
+    };
+    let draft = WorkDraft::parse(&fields)?;
+    let row = service::update_work(&state.db, &account.account_id, &work_id, &draft).await?;
+    Ok(format!("Saved. Buyers now see {}.", row.price().label()))
+}
+
+#[server(endpoint = "works/publish")]
+pub async fn set_published(work_id: String, published: bool) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    service::set_published(&state.db, &account.account_id, &work_id, published).await?;
+    Ok(())
+}
+
+#[server(endpoint = "works/delete")]
+pub async fn delete_work(work_id: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    service::delete_work(&state.db, &account.account_id, &work_id).await?;
+    leptos_axum::redirect(&format!("/dashboard/works?deleted={work_id}"));
+    Ok(())
+}
+
+#[server(endpoint = "works/restore")]
+pub async fn restore_work(work_id: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    service::restore_work(&state.db, &account.account_id, &work_id).await?;
+    leptos_axum::redirect(&format!("/dashboard/works/{work_id}"));
+    Ok(())
+}
+
+#[server(endpoint = "storefront")]
+pub async fn load_storefront(code: Option<String>, handle: Option<String>, slug: Option<String>) -> Result<Storefront, AppError> {
+    let state = edge::app_state()?;
+    let link = match (code, handle, slug) {
+        (Some(code), _, _) => LinkRef::Code(code),
+        (None, Some(handle), Some(slug)) => LinkRef::Slug { handle, slug },
+        _ => return Err(AppError::NotFound),
+    };
+    let row = service::storefront(&state.db, &link).await?;
+    Ok(storefront_view(&state.settings, row))
+}

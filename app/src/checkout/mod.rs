@@ -1,0 +1,3 @@
+//! Checkout: orders, payment providers and fulfilment.
+
+pub mod pages;

@@ -1,0 +1,277 @@
+//! Work uploads: streaming multipart with a byte cap, shared by the dashboard form (with or
+//! without JavaScript) and the creator API. Nothing is half-saved: until the work row commits,
+//! every stored object is tracked and removed if anything fails — including the client going
+//! away mid-upload, which drops this future.
+
+use app::{
+    accounts::session,
+    catalog::{
+        domain::sanitize_filename,
+        service::{self, CatalogError, StoredCover, UploadedFile, WorkDraft, WorkFields},
+        store::WorkRow,
+    },
+    db,
+    error::AppError,
+    state::AppState,
+    storage::Storage,
+};
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, Multipart, Path, State, multipart::Field},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::post,
+};
+use bytes::{Bytes, BytesMut};
+use tower_sessions::Session;
+
+/// Covers are read into memory to be decoded, so they have their own small cap.
+const COVER_LIMIT: usize = 20 * 1024 * 1024;
+/// Text fields (title, description...) are small.
+const TEXT_LIMIT: usize = 64 * 1024;
+/// Room for the multipart framing and text fields on top of the file bytes.
+const OVERHEAD: u64 = 1024 * 1024;
+
+pub fn router(upload_limit: u64) -> Router<AppState> {
+    Router::new()
+        .route("/dashboard/works", post(create_from_form))
+        .route("/dashboard/works/{id}/cover", post(replace_cover))
+        .layer(DefaultBodyLimit::max((upload_limit + OVERHEAD) as usize))
+}
+
+/// Objects written during a request that must not survive its failure. Dropping the tracker
+/// while armed deletes them in the background.
+pub struct Orphans {
+    storage: Storage,
+    keys: Vec<String>,
+}
+
+impl Orphans {
+    pub fn new(storage: Storage) -> Self {
+        Orphans { storage, keys: Vec::new() }
+    }
+
+    fn track(&mut self, key: impl Into<String>) {
+        self.keys.push(key.into());
+    }
+
+    fn keep(mut self) {
+        self.keys.clear();
+    }
+}
+
+impl Drop for Orphans {
+    fn drop(&mut self) {
+        if self.keys.is_empty() {
+            return;
+        }
+        let storage = self.storage.clone();
+        let keys = std::mem::take(&mut self.keys);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move { storage.discard(&keys).await });
+        }
+    }
+}
+
+fn too_large(limit: u64) -> CatalogError {
+    CatalogError::TooLarge { limit }
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> CatalogError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE { too_large(limit) } else { CatalogError::Interrupted(e.body_text()) }
+}
+
+/// Reads a whole small field, refusing more than `cap` bytes.
+async fn read_capped(field: &mut Field<'_>, cap: usize, limit: u64) -> Result<Option<Bytes>, CatalogError> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
+        if buf.len() + chunk.len() > cap {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Some(buf.freeze()))
+}
+
+/// Receives a work form: text fields first (the forms put them before the file inputs), then
+/// an optional `cover` and one or more `files`. Validates the text before any file is stored.
+pub async fn receive_work(
+    state: &AppState,
+    creator_id: &str,
+    headers: &HeaderMap,
+    mut multipart: Multipart,
+) -> Result<WorkRow, CatalogError> {
+    let limit = state.settings.upload_limit_bytes;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit + OVERHEAD) {
+        return Err(too_large(limit));
+    }
+
+    let work_id = db::new_id();
+    let mut orphans = Orphans::new(state.storage.clone());
+    let mut fields = WorkFields::default();
+    let mut draft: Option<WorkDraft> = None;
+    let mut files: Vec<UploadedFile> = Vec::new();
+    let mut cover: Option<StoredCover> = None;
+    let mut received: u64 = 0;
+
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, limit))? {
+        let name = field.name().unwrap_or_default().to_string();
+        let Some(original_name) = field.file_name().map(str::to_string) else {
+            let text = read_capped(&mut field, TEXT_LIMIT, limit)
+                .await?
+                .ok_or_else(|| app::error::FieldError::new("form", "A text field is too long."))?;
+            fields.set(&name, String::from_utf8_lossy(&text).into_owned());
+            continue;
+        };
+        if draft.is_none() {
+            draft = Some(WorkDraft::parse(&fields)?);
+        }
+        match name.as_str() {
+            "cover" => {
+                let bytes = read_capped(&mut field, COVER_LIMIT, limit).await?.ok_or_else(|| {
+                    app::error::FieldError::new("cover", "The cover image is over 20 MB; use a smaller one.")
+                })?;
+                if bytes.is_empty() {
+                    continue; // no cover chosen
+                }
+                received += bytes.len() as u64;
+                let stored = service::store_cover(&state.storage, &work_id, bytes).await?;
+                orphans.track(&stored.cover_key);
+                orphans.track(&stored.thumb_key);
+                cover = Some(stored);
+            }
+            "files" | "file" => {
+                let key = format!("works/{work_id}/{}", db::new_id());
+                let mut upload = state.storage.upload(&key).await?;
+                loop {
+                    let chunk = match field.chunk().await {
+                        Ok(Some(chunk)) => chunk,
+                        Ok(None) => break,
+                        Err(e) => {
+                            upload.abort().await;
+                            return Err(multipart_error(e, limit));
+                        }
+                    };
+                    received += chunk.len() as u64;
+                    if received > limit {
+                        upload.abort().await;
+                        return Err(too_large(limit));
+                    }
+                    if let Err(e) = upload.write(chunk).await {
+                        upload.abort().await;
+                        return Err(e.into());
+                    }
+                }
+                if upload.size() == 0 && original_name.is_empty() {
+                    upload.abort().await; // an empty file input
+                    continue;
+                }
+                let stored = upload.finish().await?;
+                orphans.track(&stored.key);
+                files.push(UploadedFile { stored, filename: sanitize_filename(&original_name) });
+            }
+            _ => {
+                // Unknown file fields are drained and ignored.
+                while field.chunk().await.map_err(|e| multipart_error(e, limit))?.is_some() {}
+            }
+        }
+    }
+
+    let draft = match draft {
+        Some(d) => d,
+        None => WorkDraft::parse(&fields)?,
+    };
+    let row = service::create_work(&state.db, creator_id, &work_id, &draft, &files, cover.as_ref()).await?;
+    orphans.keep();
+    Ok(row)
+}
+
+/// Whether the client wants JSON (the upload script, the API) rather than a page.
+pub fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+}
+
+async fn signed_in(session: &Session) -> Option<String> {
+    session::signed_in_account_id(session).await
+}
+
+async fn create_from_form(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Response {
+    let json = wants_json(&headers);
+    let Some(creator_id) = signed_in(&session).await else {
+        return if json { AppError::Unauthorized.into_response() } else { Redirect::to("/login?next=/dashboard/works/new").into_response() };
+    };
+    match receive_work(&state, &creator_id, &headers, multipart).await {
+        Ok(row) => {
+            let redirect = format!("/dashboard/works/{}?created=1", row.work_id);
+            if json {
+                let body = serde_json::json!({ "id": row.work_id, "code": row.code, "redirect": redirect });
+                (StatusCode::CREATED, Json(body)).into_response()
+            } else {
+                Redirect::to(&redirect).into_response()
+            }
+        }
+        Err(err) => {
+            let err = AppError::from(err);
+            if json {
+                err.into_response()
+            } else {
+                let mut to = format!("/dashboard/works/new?error={}", urlencode(&err.to_string()));
+                if let Some(field) = err.field() {
+                    to.push_str(&format!("&field={}", urlencode(field)));
+                }
+                Redirect::to(&to).into_response()
+            }
+        }
+    }
+}
+
+async fn replace_cover(
+    State(state): State<AppState>,
+    session: Session,
+    Path(work_id): Path<String>,
+    mut multipart: Multipart,
+) -> Response {
+    let Some(creator_id) = signed_in(&session).await else {
+        return Redirect::to("/login").into_response();
+    };
+    let back = format!("/dashboard/works/{}", urlencode(&work_id));
+    let mut image = None;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(mut field)) if field.name() == Some("cover") => {
+                match read_capped(&mut field, COVER_LIMIT, COVER_LIMIT as u64).await {
+                    Ok(Some(bytes)) => image = Some(bytes),
+                    Ok(None) => return Redirect::to(&format!("{back}?cover_error={}", urlencode("The cover image is over 20 MB."))).into_response(),
+                    Err(_) => return Redirect::to(&back).into_response(),
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => return Redirect::to(&back).into_response(),
+        }
+    }
+    let Some(image) = image.filter(|b| !b.is_empty()) else {
+        return Redirect::to(&format!("{back}?cover_error={}", urlencode("Choose an image first."))).into_response();
+    };
+    match service::replace_cover(&state.db, &state.storage, &creator_id, &work_id, image).await {
+        Ok(()) => Redirect::to(&back).into_response(),
+        Err(CatalogError::NotFound) => AppError::NotFound.into_response(),
+        Err(err) => {
+            let err = AppError::from(err);
+            Redirect::to(&format!("{back}?cover_error={}", urlencode(&err.to_string()))).into_response()
+        }
+    }
+}
+
+pub fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
