@@ -77,6 +77,7 @@ pub fn DashNav(active: &'static str) -> impl IntoView {
     let tabs = [
         ("overview", "/dashboard", "Overview"),
         ("works", "/dashboard/works", "Works"),
+        ("sales", "/dashboard/sales", "Sales"),
         ("settings", "/settings", "Settings"),
     ];
     view! {

@@ -5,9 +5,12 @@
 pub mod accounts;
 pub mod catalog;
 pub mod checkout;
+pub mod delivery;
 pub mod earnings;
 pub mod error;
 pub mod layout;
+pub mod ledger;
+pub mod mail;
 pub mod money;
 pub mod ui;
 
@@ -15,6 +18,8 @@ pub mod ui;
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod edge;
+#[cfg(feature = "ssr")]
+pub mod secret;
 #[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
@@ -31,6 +36,8 @@ use leptos_router::{
 use crate::{
     accounts::pages::{LoginPage, SettingsPage, SignupPage},
     catalog::pages::{EditWorkPage, LinkPage, NewWorkPage, WorksPage},
+    checkout::pages::SalesPage,
+    delivery::pages::{DownloadPage, LibraryPage},
     earnings::pages::DashboardPage,
     layout::{Layout, set_status},
 };
@@ -69,7 +76,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/dashboard/works") view=WorksPage ssr=SsrMode::Async/>
                 <Route path=path!("/dashboard/works/new") view=NewWorkPage ssr=SsrMode::Async/>
                 <Route path=path!("/dashboard/works/:id") view=EditWorkPage ssr=SsrMode::Async/>
+                <Route path=path!("/dashboard/sales") view=SalesPage ssr=SsrMode::Async/>
                 <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async/>
+                <Route path=path!("/library") view=LibraryPage ssr=SsrMode::Async/>
+                <Route path=path!("/d/:token") view=DownloadPage ssr=SsrMode::Async/>
                 <Route path=path!("/l/:code") view=LinkPage ssr=SsrMode::Async/>
                 <Route path=path!("/:handle/:slug") view=LinkPage ssr=SsrMode::Async/>
             </Routes>

@@ -5,7 +5,10 @@ use std::{path::PathBuf, sync::Arc};
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
-use crate::{accounts::service::LoginLimiter, db::Db, earnings::views::ViewCounter, storage::Storage};
+use crate::{
+    accounts::service::LoginLimiter, checkout::provider::Payments, db::Db, earnings::views::ViewCounter,
+    mail::sender::Mailer, secret::AppSecret, storage::Storage,
+};
 
 /// Settings the domain needs at run time, derived from the validated startup config.
 #[derive(Debug, Clone)]
@@ -17,6 +20,8 @@ pub struct Settings {
     pub dev_mode: bool,
     /// The most one upload request may carry, in bytes.
     pub upload_limit_bytes: u64,
+    /// Clink's fee on each sale, in basis points (500 = 5%).
+    pub fee_bps: u32,
 }
 
 impl Settings {
@@ -36,6 +41,9 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     pub storage: Storage,
     pub views: Arc<ViewCounter>,
+    pub payments: Payments,
+    pub mailer: Mailer,
+    pub secret: AppSecret,
     pub leptos_options: LeptosOptions,
 }
 

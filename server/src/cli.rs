@@ -28,9 +28,18 @@ pub enum Command {
     /// Manage creator API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Check the ledger.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Write `.br` and `.gz` copies of the built assets, served instead of compressing per request.
     #[command(hide = true)]
     Precompress { dir: std::path::PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Check every ledger invariant; exits non-zero on any violation.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -67,6 +76,24 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => startup::serve(config).await,
         Command::User(cmd) => user(cmd, &config).await,
+        Command::Ledger(LedgerCommand::Verify) => {
+            let db = startup::connect_database(&config.database_url).await?;
+            let report = app::ledger::verify::verify(&db).await?;
+            db.close().await;
+            println!(
+                "ledger: {} transactions, {} entries, {} accounts",
+                report.transactions, report.entries, report.accounts
+            );
+            if report.is_clean() {
+                println!("ok: every invariant holds");
+                Ok(())
+            } else {
+                for v in &report.violations {
+                    println!("VIOLATION: {v}");
+                }
+                bail!("{} ledger violation(s)", report.violations.len())
+            }
+        }
         Command::Token(TokenCommand::Create { email, name }) => {
             let db = startup::connect_database(&config.database_url).await?;
             let account = store::find_by_email(&db, &email.trim().to_lowercase())

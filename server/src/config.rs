@@ -6,7 +6,7 @@ use std::{
     path::PathBuf,
 };
 
-use app::storage::StorageConfig;
+use app::{checkout::stripe_provider::StripeSettings, storage::StorageConfig};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {message}")]
@@ -36,6 +36,14 @@ pub struct Config {
     /// Local directory (default `<data_dir>/files`) or S3-compatible bucket.
     pub storage: StorageConfig,
     pub upload_limit_bytes: u64,
+    /// Signs cookies and return links; generated into the data directory when not set.
+    pub secret_key: Option<String>,
+    /// Clink's fee per sale in basis points (500 = 5%).
+    pub fee_bps: u32,
+    /// Stripe, when `CLINK_STRIPE_SECRET_KEY` is set; otherwise the built-in test provider.
+    pub stripe: Option<StripeSettings>,
+    pub smtp_url: Option<String>,
+    pub mail_from: String,
 }
 
 impl Config {
@@ -101,7 +109,53 @@ impl Config {
             })?,
         };
 
+        let fee_bps = match get("CLINK_FEE_PERCENT") {
+            None => 500,
+            Some(raw) => parse_percent_bps(&raw)
+                .ok_or_else(|| bad("CLINK_FEE_PERCENT", format!("`{raw}` is not a percentage from 0 to 100, like 5 or 2.5")))?,
+        };
+        let secret_key = get("CLINK_SECRET_KEY");
+        if secret_key.as_deref().is_some_and(|k| app::secret::AppSecret::from_base64(k).is_none()) {
+            return Err(bad("CLINK_SECRET_KEY", "must be at least 32 bytes, base64url-encoded (e.g. `openssl rand -base64 32 | tr '+/' '-_' | tr -d =`)"));
+        }
+        let stripe = match get("CLINK_STRIPE_SECRET_KEY") {
+            None => None,
+            Some(secret_key) => {
+                if !(secret_key.starts_with("sk_") || secret_key.starts_with("rk_")) {
+                    return Err(bad("CLINK_STRIPE_SECRET_KEY", "must be a Stripe secret key (sk_…)"));
+                }
+                let publishable_key = get("CLINK_STRIPE_PUBLISHABLE_KEY")
+                    .filter(|k| k.starts_with("pk_"))
+                    .ok_or_else(|| bad("CLINK_STRIPE_PUBLISHABLE_KEY", "is required with CLINK_STRIPE_SECRET_KEY (pk_…)"))?;
+                let webhook_secret = get("CLINK_STRIPE_WEBHOOK_SECRET")
+                    .filter(|k| k.starts_with("whsec_"))
+                    .ok_or_else(|| bad("CLINK_STRIPE_WEBHOOK_SECRET", "is required with CLINK_STRIPE_SECRET_KEY (whsec_…)"))?;
+                let api_base = get("CLINK_STRIPE_API_BASE");
+                if api_base.as_deref().is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+                    return Err(bad("CLINK_STRIPE_API_BASE", "must be an http(s) URL"));
+                }
+                Some(StripeSettings {
+                    secret_key,
+                    publishable_key,
+                    webhook_secret,
+                    api_base,
+                    js_url: get("CLINK_STRIPE_JS_URL").unwrap_or_else(|| "https://js.stripe.com/v3/".into()),
+                })
+            }
+        };
+        let smtp_url = get("CLINK_SMTP_URL");
+        if smtp_url.as_deref().is_some_and(|u| !(u.starts_with("smtp://") || u.starts_with("smtps://"))) {
+            return Err(bad("CLINK_SMTP_URL", "must look like smtp://user:pass@host:587?tls=required or smtps://host"));
+        }
+        let host = base_url.split("://").nth(1).unwrap_or("localhost").split(':').next().unwrap_or("localhost").to_string();
+        let mail_from = get("CLINK_MAIL_FROM").unwrap_or_else(|| format!("Clink <no-reply@{}>", if host.contains('.') { host.as_str() } else { "clink.invalid" }));
+
         Ok(Config {
+            secret_key,
+            fee_bps,
+            stripe,
+            smtp_url,
+            mail_from,
             storage,
             upload_limit_bytes,
             data_dir,
@@ -165,6 +219,12 @@ fn parse_storage_url(url: &str, get: &impl Fn(&str) -> Option<String>) -> Result
     })
 }
 
+/// "5" or "2.5" (percent, at most two decimals) → basis points.
+fn parse_percent_bps(raw: &str) -> Option<u32> {
+    let minor = app::money::parse_amount(raw, "fee").ok()?;
+    (minor <= 10_000).then_some(minor as u32)
+}
+
 /// "2147483648", "500MB", "2GiB", "1.5G" is not accepted (no fractions).
 fn parse_size(raw: &str) -> Option<u64> {
     let s = raw.trim().to_ascii_lowercase();
@@ -218,6 +278,29 @@ mod tests {
         assert!(err.to_string().starts_with("CLINK_BASE_URL: "));
         let err = config(&[("CLINK_ENV", "staging")]).unwrap_err();
         assert_eq!(err.var, "CLINK_ENV");
+    }
+
+    #[test]
+    fn payments_mail_and_fees() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.fee_bps, 500);
+        assert!(c.stripe.is_none());
+        assert_eq!(config(&[("CLINK_FEE_PERCENT", "2.5")]).unwrap().fee_bps, 250);
+        assert_eq!(config(&[("CLINK_FEE_PERCENT", "101")]).unwrap_err().var, "CLINK_FEE_PERCENT");
+        assert_eq!(config(&[("CLINK_STRIPE_SECRET_KEY", "sk_test_x")]).unwrap_err().var, "CLINK_STRIPE_PUBLISHABLE_KEY");
+        assert_eq!(
+            config(&[("CLINK_STRIPE_SECRET_KEY", "sk_test_x"), ("CLINK_STRIPE_PUBLISHABLE_KEY", "pk_test_x")]).unwrap_err().var,
+            "CLINK_STRIPE_WEBHOOK_SECRET"
+        );
+        let c = config(&[
+            ("CLINK_STRIPE_SECRET_KEY", "sk_test_x"),
+            ("CLINK_STRIPE_PUBLISHABLE_KEY", "pk_test_x"),
+            ("CLINK_STRIPE_WEBHOOK_SECRET", "whsec_x"),
+        ])
+        .unwrap();
+        assert_eq!(c.stripe.unwrap().js_url, "https://js.stripe.com/v3/");
+        assert_eq!(config(&[("CLINK_SMTP_URL", "mail.example:25")]).unwrap_err().var, "CLINK_SMTP_URL");
+        assert_eq!(config(&[("CLINK_SECRET_KEY", "short")]).unwrap_err().var, "CLINK_SECRET_KEY");
     }
 
     #[test]

@@ -6,7 +6,13 @@ use anyhow::Context;
 use app::{
     App,
     accounts::{service::LoginLimiter, session::SessionBackend},
+    checkout::{
+        provider::{Payments, TestProvider},
+        stripe_provider::StripeProvider,
+    },
     db::Db,
+    mail::{self, sender::Mailer},
+    secret::AppSecret,
     earnings::views::ViewCounter,
     shell,
     state::{AppState, Settings},
@@ -25,7 +31,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::{
-    compression::CompressionLayer, services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer,
+    compression::{CompressionLayer, DefaultPredicate, Predicate}, services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer,
 };
 use tower_sessions::{
     Expiry, ExpiredDeletion, SessionManagerLayer,
@@ -44,6 +50,16 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
     tokio::spawn(sessions.clone().continuously_delete_expired(Duration::from_secs(3600)));
 
     let storage = Storage::open(&config.storage).context("opening file storage (CLINK_STORAGE_URL)")?;
+    let secret = load_secret(config)?;
+    let payments = match &config.stripe {
+        Some(settings) => Payments::Stripe(StripeProvider::new(settings).context("configuring Stripe")?),
+        None => Payments::Test(TestProvider),
+    };
+    let mailer = match &config.smtp_url {
+        Some(url) => Mailer::smtp(url, &config.mail_from),
+        None => Mailer::files(config.data_dir.join("outbox"), &config.mail_from),
+    }
+    .map_err(|e| anyhow::anyhow!("configuring mail (CLINK_SMTP_URL, CLINK_MAIL_FROM): {e}"))?;
     let state = AppState {
         db,
         settings: Arc::new(Settings {
@@ -51,10 +67,14 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
             data_dir: config.data_dir.clone(),
             dev_mode: config.dev_mode,
             upload_limit_bytes: config.upload_limit_bytes,
+            fee_bps: config.fee_bps,
         }),
         login_limiter: Arc::new(LoginLimiter::default()),
         storage,
         views: Arc::new(ViewCounter::default()),
+        payments,
+        mailer,
+        secret,
         leptos_options: leptos_options(config),
     };
     spawn_housekeeping(&state);
@@ -69,6 +89,7 @@ pub async fn connect_database(url: &str) -> anyhow::Result<Db> {
 }
 
 fn spawn_housekeeping(state: &AppState) {
+    tokio::spawn(mail::sender::run(state.clone(), MAIL_INTERVAL));
     let limiter = state.login_limiter.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -88,6 +109,28 @@ fn spawn_housekeeping(state: &AppState) {
         }
     });
 }
+
+/// The signing key: from the config, else the one kept in the data directory (created once).
+fn load_secret(config: &Config) -> anyhow::Result<AppSecret> {
+    if let Some(key) = config.secret_key.as_deref().and_then(AppSecret::from_base64) {
+        return Ok(key);
+    }
+    let path = config.data_dir.join("secret.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return AppSecret::from_base64(&existing).with_context(|| format!("{} is not a valid key", path.display()));
+    }
+    let key = AppSecret::generate();
+    std::fs::write(&path, key.to_base64()).with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(key)
+}
+
+/// How often the mail outbox is drained.
+pub const MAIL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How often counted link views reach the database.
 pub const VIEW_FLUSH_INTERVAL: Duration = Duration::from_secs(2);
@@ -136,6 +179,8 @@ pub fn router(state: AppState, sessions: SessionBackend, config: &Config) -> Rou
         .merge(http::uploads::router(config.upload_limit_bytes))
         .merge(http::api_v1::router(config.upload_limit_bytes))
         .merge(http::links::router(http::links::new_card_cache()))
+        .merge(http::checkout::router())
+        .merge(http::downloads::router())
         .nest_service("/pkg", static_assets(&config.site_root.join("pkg"), state.leptos_options.hash_files))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_state, shell))
         .layer(from_fn(middleware::server_fn_status))
@@ -143,10 +188,15 @@ pub fn router(state: AppState, sessions: SessionBackend, config: &Config) -> Rou
         .layer(session_layer)
         .layer(from_fn_with_state(base_url, middleware::csrf))
         .layer(from_fn_with_state(config.trust_forwarded_for, middleware::client_ip))
-        .layer(CompressionLayer::new())
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_a_download)))
         .layer(from_fn(middleware::track_metrics))
         .layer(trace_layer())
         .with_state(state)
+}
+
+/// Downloads are never compressed on the fly: that would break byte ranges and resuming.
+fn not_a_download(_: axum::http::StatusCode, _: axum::http::Version, headers: &axum::http::HeaderMap, _: &axum::http::Extensions) -> bool {
+    !headers.contains_key(header::CONTENT_DISPOSITION)
 }
 
 /// The compiled CSS, JS and wasm. Hashed file names never change content, so they are cached

@@ -132,3 +132,20 @@ pub async fn revoke_api_token(token_id: String) -> Result<(), AppError> {
     leptos_axum::redirect("/settings#tokens");
     Ok(())
 }
+
+#[server(endpoint = "settings/notifications")]
+pub async fn notification_settings() -> Result<bool, AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    super::store::notify_sales(&state.db, &account.account_id).await.map_err(|e| internal("reading settings", &e))
+}
+
+/// Turns the "New sale" email on or off.
+#[server(endpoint = "settings/notify-sales")]
+pub async fn set_notify_sales(enabled: bool) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    super::store::set_notify_sales(&state.db, &account.account_id, enabled).await.map_err(|e| internal("saving settings", &e))?;
+    leptos_axum::redirect("/settings?saved=1#notifications");
+    Ok(())
+}

@@ -108,6 +108,8 @@ fn urlencoding_path(path: &str) -> String {
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let tokens = Resource::new(|| (), |_| super::api::api_tokens());
+    let notify = Resource::new(|| (), |_| super::api::notification_settings());
+    let saved = use_query_map().with_untracked(|q| q.get("saved").is_some());
     view! {
         <Title text="Settings · Clink"/>
         <crate::layout::Layout>
@@ -121,7 +123,28 @@ pub fn SettingsPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    notify.await.ok().map(|on| view! { <NotificationSection on=on saved=saved/> })
+                })}
+            </Suspense>
         </crate::layout::Layout>
+    }
+}
+
+#[component]
+fn NotificationSection(on: bool, saved: bool) -> impl IntoView {
+    let action = ServerAction::<super::api::SetNotifySales>::new();
+    view! {
+        <section class="card" id="notifications" aria-labelledby="notify-h">
+            <h2 id="notify-h">"Notifications"</h2>
+            {saved.then(|| view! { <p class="alert ok" role="status">"Saved."</p> })}
+            <p>{if on { "You get an email for every sale." } else { "Sale emails are off. Your sales still appear in the dashboard." }}</p>
+            <ActionForm action=action>
+                <input type="hidden" name="enabled" value=(!on).to_string()/>
+                <button type="submit" class="btn small">{if on { "Turn off sale emails" } else { "Turn on sale emails" }}</button>
+            </ActionForm>
+        </section>
     }
 }
 

@@ -94,3 +94,13 @@ pub async fn account_by_token_hash(db: &Db, token_hash: &str, now: i64) -> Resul
         None => Ok(None),
     }
 }
+
+pub async fn notify_sales(db: &Db, account_id: &str) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, bool>("select notify_sales from account where account_id = $1")
+        .bind(account_id).fetch_optional(pool).await.map(|v| v.unwrap_or(true)))
+}
+
+pub async fn set_notify_sales(db: &Db, account_id: &str, enabled: bool) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query("update account set notify_sales = $1 where account_id = $2")
+        .bind(enabled).bind(account_id).execute(pool).await.map(|_| ()))
+}

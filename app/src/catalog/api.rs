@@ -81,6 +81,10 @@ pub struct Storefront {
     pub image_url: String,
     pub has_cover: bool,
     pub oembed_url: String,
+    /// A one-time nonce for this page's Buy form: a double click is one order.
+    pub checkout_key: String,
+    /// Where this visit came from, carried to the order for the creator's analytics.
+    pub source: String,
 }
 
 #[cfg(feature = "ssr")]
@@ -108,7 +112,25 @@ pub fn storefront_view(settings: &Settings, row: StorefrontRow) -> Storefront {
         price_label: row.work.price().label(),
         creator_name: row.display_name,
         creator_handle: row.handle,
+        checkout_key: crate::db::new_id(),
+        source: "direct".into(),
     }
+}
+
+/// The traffic source of the page request being rendered: its `ref`/`utm_source` tag or its
+/// referrer.
+#[cfg(feature = "ssr")]
+async fn visit_source(settings: &Settings) -> String {
+    let parts: Option<axum::http::request::Parts> = leptos::prelude::use_context();
+    let Some(parts) = parts else { return "direct".into() };
+    let referer = parts.headers.get(axum::http::header::REFERER).and_then(|v| v.to_str().ok());
+    let tag = parts.uri.query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, v)| (k == "ref" || k == "utm_source") && !v.is_empty())
+            .map(|(_, v)| v.into_owned())
+    });
+    let own_host = settings.base_url.split("://").nth(1).unwrap_or_default();
+    crate::earnings::sources::classify(referer, tag.as_deref(), own_host)
 }
 
 #[server(endpoint = "works/list")]
@@ -242,5 +264,7 @@ pub async fn load_storefront(code: Option<String>, handle: Option<String>, slug:
         _ => return Err(AppError::NotFound),
     };
     let row = service::storefront(&state.db, &link).await?;
-    Ok(storefront_view(&state.settings, row))
+    let mut view = storefront_view(&state.settings, row);
+    view.source = visit_source(&state.settings).await;
+    Ok(view)
 }

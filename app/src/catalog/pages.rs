@@ -565,20 +565,33 @@ fn ShareIntents(link: String, text: String) -> impl IntoView {
 }
 
 /// The buyer's storefront at `/l/{code}` and `/{handle}/{slug}`: rendered completely on the
-/// server, no JavaScript, with the Open Graph and Twitter tags link previews read.
+/// server, no JavaScript, with the Open Graph and Twitter tags link previews read. After Buy,
+/// the same page shows the payment step (`?order=…&k=…`), so the buyer never leaves it.
 #[component]
 pub fn LinkPage() -> impl IntoView {
     let params = use_params_map();
+    let query = use_query_map();
     let (code, handle, slug) = params.with_untracked(|p| (p.get("code"), p.get("handle"), p.get("slug")));
-    // A plain future rather than a Resource: nothing on this page hydrates, so the data need not
+    let (order, key, error) = query.with_untracked(|q| (q.get("order"), q.get("k"), q.get("error")));
+    // Plain futures rather than Resources: nothing on this page hydrates, so the data need not
     // be serialized into the HTML for the browser.
     let found = load_storefront(code, handle, slug);
+    let pay = async move {
+        match (order, key) {
+            (Some(order), Some(key)) => crate::checkout::api::load_pay_step(order, key).await.ok(),
+            _ => None,
+        }
+    };
+    let remembered = crate::checkout::api::load_remembered_buyer();
     view! {
         <StoreLayout>
             <Suspense fallback=|| ()>
                 {Suspend::new(async move {
-                    match found.await {
-                        Ok(store) => Either::Left(view! { <StorefrontView store=store/> }),
+                    let (found, pay, remembered) = futures::join!(found, pay, remembered);
+                    match found {
+                        Ok(store) => Either::Left(view! {
+                            <StorefrontView store=store pay=pay remembered=remembered.ok().flatten() error=error/>
+                        }),
                         Err(_) => {
                             set_status(404);
                             Either::Right(view! {
@@ -597,7 +610,12 @@ pub fn LinkPage() -> impl IntoView {
 }
 
 #[component]
-fn StorefrontView(store: Storefront) -> impl IntoView {
+fn StorefrontView(
+    store: Storefront,
+    pay: Option<crate::checkout::domain::PayStep>,
+    remembered: Option<crate::checkout::api::RememberedBuyer>,
+    error: Option<String>,
+) -> impl IntoView {
     let price = store.price;
     let title = format!("{} by {}", store.title, store.creator_name);
     let description = if store.excerpt.is_empty() { format!("{} — {}", store.title, store.price_label) } else { store.excerpt.clone() };
@@ -626,8 +644,13 @@ fn StorefrontView(store: Storefront) -> impl IntoView {
             <h1>{store.title.clone()}</h1>
             <p class="creator">"by " {store.creator_name.clone()} " · @" {store.creator_handle.clone()}</p>
             <p class="price">{store.price_label.clone()}</p>
-            <div class="description" inner_html=store.description_html.clone()></div>
-            <crate::checkout::pages::BuyBox store=store/>
+            {match pay {
+                Some(step) => Either::Left(view! { <crate::checkout::pages::PayStepView step=step code=store.code.clone()/> }),
+                None => Either::Right(view! {
+                    <div class="description" inner_html=store.description_html.clone()></div>
+                    <crate::checkout::pages::BuyBox store=store remembered=remembered error=error/>
+                }),
+            }}
         </article>
     }
 }

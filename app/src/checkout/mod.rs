@@ -1,3 +1,15 @@
-//! Checkout: orders, payment providers and fulfilment.
+//! Checkout: orders, payment providers (test and Stripe), confirmation and fulfilment.
 
+pub mod api;
+pub mod domain;
 pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod cookie;
+#[cfg(feature = "ssr")]
+pub mod provider;
+#[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
+pub mod store;
+#[cfg(feature = "ssr")]
+pub mod stripe_provider;

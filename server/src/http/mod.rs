@@ -1,6 +1,8 @@
 //! Plain axum routes, where HTTP details matter more than components.
 
 pub mod api_v1;
+pub mod checkout;
+pub mod downloads;
 pub mod health;
 pub mod links;
 pub mod uploads;

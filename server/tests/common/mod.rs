@@ -338,3 +338,91 @@ pub fn meta(html: &str, key: &str) -> Option<String> {
 
 pub const BROWSER_UA: &str =
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+
+/// The value of a hidden input in a page.
+pub fn hidden_input(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\"");
+    let i = html.find(&needle)?;
+    let tag_start = html[..i].rfind('<')?;
+    let tag_end = i + html[i..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let v = tag.find("value=\"")? + 7;
+    Some(tag[v..v + tag[v..].find('"')?].to_string())
+}
+
+/// Decodes the few entities Leptos escapes in attribute values and text.
+pub fn unescape(s: &str) -> String {
+    s.replace("&amp;", "&").replace("&quot;", "\"").replace("&#x27;", "'").replace("&lt;", "<").replace("&gt;", ">")
+}
+
+/// Polls `check` until it returns `Some`, for up to ten seconds.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..200 {
+        if let Some(v) = check().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+impl TestApp {
+    /// Emails written to the dev outbox (no SMTP configured), oldest first.
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.data_dir.path().join("outbox");
+        let mut files: Vec<_> = std::fs::read_dir(&dir).map(|r| r.flatten().collect()).unwrap_or_default();
+        files.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
+        files.iter().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect()
+    }
+
+    /// Waits for an email to `to` whose text contains `needle`, and returns it.
+    pub async fn email_to(&self, to: &str, needle: &str) -> String {
+        eventually(&format!("an email to {to} containing {needle:?}"), || async {
+            self.outbox().into_iter().find(|m| m.contains(&format!("To: {to}")) && decoded_body(m).contains(needle))
+        })
+        .await
+    }
+
+    pub async fn order_status(&self, order_id: &str) -> String {
+        app::on_db!(&self.state.db, pool => sqlx::query_scalar::<_, String>("select status from buyer_order where order_id = $1")
+            .bind(order_id).fetch_one(pool).await).unwrap()
+    }
+
+    pub async fn ledger_is_clean(&self) {
+        let report = app::ledger::verify::verify(&self.state.db).await.unwrap();
+        assert!(report.is_clean(), "ledger violations: {:?}", report.violations);
+    }
+}
+
+/// An email's body with quoted-printable soft breaks and escapes undone (enough for links).
+pub fn decoded_body(raw: &str) -> String {
+    let joined = raw.replace("=\r\n", "").replace("=\n", "");
+    let mut out = String::new();
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    let mut buf = Vec::new();
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                buf.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        buf.push(bytes[i]);
+        i += 1;
+    }
+    out.push_str(&String::from_utf8_lossy(&buf));
+    out
+}
+
+/// The first URL in `text` starting with `prefix`.
+pub fn link_in(text: &str, prefix: &str) -> Option<String> {
+    let i = text.find(prefix)?;
+    let end = text[i..].find(|c: char| c.is_whitespace() || c == '"' || c == '<').map(|e| i + e).unwrap_or(text.len());
+    Some(text[i..end].to_string())
+}

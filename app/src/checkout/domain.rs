@@ -1,0 +1,107 @@
+//! Checkout vocabulary shared by the server and pages: order states, the remembered card.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderStatus {
+    Pending,
+    Paid,
+    Fulfilled,
+    Failed,
+    Refunded,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::Paid => "paid",
+            OrderStatus::Fulfilled => "fulfilled",
+            OrderStatus::Failed => "failed",
+            OrderStatus::Refunded => "refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> OrderStatus {
+        match s {
+            "paid" => OrderStatus::Paid,
+            "fulfilled" => OrderStatus::Fulfilled,
+            "failed" => OrderStatus::Failed,
+            "refunded" => OrderStatus::Refunded,
+            _ => OrderStatus::Pending,
+        }
+    }
+}
+
+/// A card a buyer chose to remember, kept in a signed cookie in their browser (never in a
+/// page): one-click purchases charge it without a form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedCard {
+    pub provider: String,
+    pub email: String,
+    pub customer_id: String,
+    pub payment_method_id: String,
+    pub brand: String,
+    pub last4: String,
+}
+
+impl SavedCard {
+    /// "Visa •••• 4242"
+    pub fn label(&self) -> String {
+        format!("{} •••• {}", self.brand, self.last4)
+    }
+}
+
+/// What the link page shows after Buy: the payment step of one order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PayStep {
+    pub order_id: String,
+    /// The signed token that lets this browser see and continue this order.
+    pub key: String,
+    pub amount_label: String,
+    pub email: String,
+    pub status: OrderStatus,
+    pub method: PayMethod,
+    /// The bank asks the buyer to authenticate (3-D Secure) before the payment completes.
+    pub authenticate: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PayMethod {
+    /// The built-in test provider's card form (posts to `/pay/test/{payment_id}`).
+    TestCard { payment_id: String },
+    /// Stripe Elements on the link page, confirmed in the browser by Stripe.js.
+    Stripe {
+        client_secret: String,
+        publishable_key: String,
+        js_url: String,
+        /// A remembered card to authenticate (3-D Secure fallback of a one-click purchase).
+        payment_method: Option<String>,
+    },
+    /// Nothing to pay: free, or already done.
+    None,
+}
+
+/// Masks an email for display to people other than its owner: "an•••@example.com".
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let keep: String = local.chars().take(2).collect();
+            format!("{keep}•••@{domain}")
+        }
+        None => "•••".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_masked() {
+        assert_eq!(mask_email("anna@example.com"), "an•••@example.com");
+        assert_eq!(mask_email("a@example.com"), "a•••@example.com");
+        assert_eq!(mask_email("nonsense"), "•••");
+    }
+}

@@ -1,0 +1,424 @@
+//! Checkout rules: from a Buy click to a fulfilled order, exactly once.
+//!
+//! - The amount is computed here from the database (only a pay-what-you-want offer comes from
+//!   the buyer, checked against the minimum).
+//! - One Buy click is one order: the form's nonce is a unique key, so a double click, a retry
+//!   or ten concurrent posts find the same order, and the provider call carries the order as
+//!   its idempotency key (one charge).
+//! - Confirmations arrive from webhooks, the test provider, the buyer's redirect, in any order
+//!   and any number of times. Each event is recorded once (`processed_event`), and the order
+//!   moves pending → paid → fulfilled only through conditional updates, in the same
+//!   transaction as its ledger entries, download grant and mails.
+
+use super::{
+    domain::{OrderStatus, PayMethod, PayStep, SavedCard},
+    provider::{Charge, EventKind, PaymentRequest, ProviderError, ProviderEvent},
+    store::{self, OrderRow},
+};
+use crate::{
+    accounts::domain::Email,
+    catalog::service::{self as catalog, LinkRef},
+    db::{self, Tx},
+    delivery::{service as delivery, store as grants},
+    error::{AppError, FieldError, internal},
+    ledger::{
+        domain::{AccountRef, Posting, platform_fee},
+        service::{self as ledger, LedgerError, NewTxn},
+    },
+    mail::outbox::{self, Mail},
+    money::{Currency, Money, parse_amount},
+    state::AppState,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("not found")]
+    NotFound,
+    #[error("price below the card minimum: wallet only")]
+    WalletRequired(Money),
+    #[error("sale not refundable in state {0}")]
+    NotRefundable(String),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<CheckoutError> for AppError {
+    fn from(err: CheckoutError) -> Self {
+        match err {
+            CheckoutError::Invalid(f) => f.into(),
+            CheckoutError::NotFound => AppError::NotFound,
+            CheckoutError::WalletRequired(minimum) => AppError::PaymentRequired(format!(
+                "Card payments start at {minimum}. This work is bought with a Clink wallet."
+            )),
+            CheckoutError::NotRefundable(status) => AppError::Conflict(format!("This sale can't be refunded (it is {status}).")),
+            CheckoutError::Ledger(LedgerError::InsufficientFunds(_)) => {
+                AppError::Conflict("Your balance doesn't cover this refund.".into())
+            }
+            CheckoutError::Provider(ProviderError::Rejected(e)) => {
+                tracing::warn!(error = %e, "payment provider refused a request");
+                AppError::BadRequest("The payment provider refused this request.".into())
+            }
+            CheckoutError::Provider(e) => internal("payment provider failed", &e),
+            CheckoutError::Ledger(e) => internal("ledger failed", &e),
+            CheckoutError::Database(e) => internal("checkout query failed", &e),
+        }
+    }
+}
+
+/// A Buy click.
+#[derive(Debug, Clone, Default)]
+pub struct BuyRequest {
+    pub code: String,
+    pub email: String,
+    /// Pay-what-you-want offer, as typed.
+    pub amount: Option<String>,
+    /// The form's one-time nonce (one order per click).
+    pub checkout_key: Option<String>,
+    pub source: String,
+    pub remember_card: bool,
+    /// Charge this remembered card now (one click).
+    pub saved: Option<SavedCard>,
+    pub buyer_account_id: Option<String>,
+}
+
+/// Where a Buy click leads.
+#[derive(Debug, Clone)]
+pub struct BuyOutcome {
+    pub order_id: String,
+    pub work_code: String,
+    /// The signed token that lets this browser follow the order.
+    pub key: String,
+    /// Paid and fulfilled already (free, or a one-click purchase that went through).
+    pub done: bool,
+    /// A one-click charge the bank declined: the buyer enters a card instead.
+    pub declined: Option<String>,
+}
+
+/// The key that lets a browser follow its order (`?order=…&k=…`).
+pub fn order_key(state: &AppState, order_id: &str) -> String {
+    state.secret.sign("order", order_id.as_bytes())
+}
+
+fn check_key(state: &AppState, order_id: &str, key: &str) -> Result<(), CheckoutError> {
+    if state.secret.verify("order", order_id.as_bytes(), key) { Ok(()) } else { Err(CheckoutError::NotFound) }
+}
+
+/// A usable checkout nonce, or a fresh one (a client without a nonce gets an order per post).
+fn checkout_key(raw: Option<&str>) -> String {
+    match raw.map(str::trim) {
+        Some(k) if (16..=64).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
+            k.to_string()
+        }
+        _ => db::new_id(),
+    }
+}
+
+pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, CheckoutError> {
+    let row = catalog::storefront(&state.db, &LinkRef::Code(req.code.clone())).await.map_err(|e| match e {
+        catalog::CatalogError::Database(e) => CheckoutError::Database(e),
+        _ => CheckoutError::NotFound,
+    })?;
+    let work = row.work;
+    let price = work.price();
+    let offer = match req.amount.as_deref().map(str::trim) {
+        Some(raw) if !raw.is_empty() => Some(parse_amount(raw, "amount")?),
+        _ => None,
+    };
+    let amount = price.charge_for(offer)?;
+    let email = match &req.saved {
+        Some(saved) => Email::parse(&saved.email)?,
+        None => Email::parse(&req.email)?,
+    };
+    if amount.below_card_minimum() {
+        return Err(CheckoutError::WalletRequired(Money::new(amount.currency.card_minimum(), amount.currency)));
+    }
+    let provider = if amount.is_zero() { "free" } else { state.payments.name() };
+    let now = db::now_ms();
+    let candidate = OrderRow {
+        order_id: db::new_id(),
+        work_id: work.work_id.clone(),
+        creator_id: work.creator_id.clone(),
+        buyer_email: email.as_str().to_string(),
+        buyer_account_id: req.buyer_account_id.clone(),
+        currency: amount.currency.code().to_string(),
+        amount_minor: amount.minor,
+        fee_minor: platform_fee(amount.minor, state.settings.fee_bps),
+        status: OrderStatus::Pending.as_str().into(),
+        provider: provider.into(),
+        provider_payment_id: None,
+        checkout_key: checkout_key(req.checkout_key.as_deref()),
+        source: req.source.clone(),
+        save_card: req.remember_card || req.saved.is_some(),
+        failure_reason: None,
+        created_at: now,
+        updated_at: now,
+        paid_at: None,
+        refunded_at: None,
+    };
+    let order = if store::insert_order(&state.db, &candidate).await? {
+        tracing::info!(order.id = %candidate.order_id, work.id = %work.work_id, amount = amount.minor, "order created");
+        candidate
+    } else {
+        // The same click again: continue that order, whatever this request says.
+        let existing = store::order_by_checkout_key(&state.db, &candidate.checkout_key).await?.ok_or(CheckoutError::NotFound)?;
+        if existing.work_id != work.work_id {
+            return Err(FieldError::new("form", "This form was already used for another purchase. Reload the page.").into());
+        }
+        existing
+    };
+    let mut outcome = BuyOutcome {
+        key: order_key(state, &order.order_id),
+        order_id: order.order_id.clone(),
+        work_code: work.code.clone(),
+        done: false,
+        declined: None,
+    };
+    if order.status != OrderStatus::Pending.as_str() {
+        outcome.done = matches!(order.status.as_str(), "fulfilled" | "paid");
+        return Ok(outcome);
+    }
+    if order.provider == "free" {
+        confirm(state, &order.order_id, &format!("free:{}", order.order_id), None).await?;
+        outcome.done = true;
+        return Ok(outcome);
+    }
+    let request = PaymentRequest {
+        order_id: &order.order_id,
+        amount: Money::new(order.amount_minor, Currency::parse(&order.currency)?),
+        email: &order.buyer_email,
+        description: &work.title,
+        save_card: order.save_card,
+        saved: req.saved.as_ref().filter(|s| s.provider == state.payments.name()),
+    };
+    let started = state.payments.start(&state.db, &request).await?;
+    if !started.payment_id.is_empty() {
+        store::set_payment_id(&state.db, &order.order_id, &started.payment_id, db::now_ms()).await?;
+    }
+    match started.charge {
+        Charge::Succeeded => {
+            let event = ProviderEvent {
+                provider: state.payments.name(),
+                event_id: format!("charge:{}", order.order_id),
+                payment_id: started.payment_id,
+                order_id: Some(order.order_id.clone()),
+                kind: EventKind::Succeeded,
+            };
+            apply_event(state, &event).await?;
+            outcome.done = true;
+        }
+        Charge::Declined(reason) => outcome.declined = Some(reason),
+        Charge::NeedsCard(_) | Charge::NeedsAuth(_) => {}
+    }
+    Ok(outcome)
+}
+
+/// The payment step of an order, for the link page.
+pub async fn pay_step(state: &AppState, order_id: &str, key: &str) -> Result<PayStep, CheckoutError> {
+    check_key(state, order_id, key)?;
+    let order = store::order(&state.db, order_id).await?.ok_or(CheckoutError::NotFound)?;
+    let currency = Currency::parse(&order.currency)?;
+    let status = OrderStatus::parse(&order.status);
+    let (method, authenticate) = match (&order.provider_payment_id, status) {
+        (Some(payment_id), OrderStatus::Pending | OrderStatus::Failed) => match state.payments.resume(&state.db, payment_id).await? {
+            Charge::NeedsCard(m) => (m, false),
+            Charge::NeedsAuth(m) => (m, true),
+            Charge::Succeeded | Charge::Declined(_) => (PayMethod::None, false),
+        },
+        _ => (PayMethod::None, false),
+    };
+    Ok(PayStep {
+        order_id: order.order_id,
+        key: key.to_string(),
+        amount_label: Money::new(order.amount_minor, currency).to_string(),
+        email: order.buyer_email,
+        status,
+        method,
+        authenticate,
+        error: order.failure_reason,
+    })
+}
+
+/// What the buyer's return (after paying) leads to.
+#[derive(Debug, Clone)]
+pub enum Returned {
+    /// Fulfilled: a fresh download token, and the card to remember if the buyer asked.
+    Ready { token: String, saved_card: Option<SavedCard> },
+    /// Not confirmed yet (a webhook may still be on its way).
+    Waiting,
+}
+
+/// The buyer's browser is back from paying. Asks the provider directly rather than waiting for
+/// the webhook; both paths meet in the same idempotent fulfilment.
+pub async fn returned(state: &AppState, order_id: &str, key: &str) -> Result<Returned, CheckoutError> {
+    check_key(state, order_id, key)?;
+    let order = store::order(&state.db, order_id).await?.ok_or(CheckoutError::NotFound)?;
+    let mut saved_card = None;
+    if let (Some(payment_id), true) = (&order.provider_payment_id, order.provider != "free") {
+        let check = state.payments.check(&state.db, payment_id).await?;
+        if check.succeeded && matches!(order.status.as_str(), "pending" | "failed") {
+            let event = ProviderEvent {
+                provider: state.payments.name(),
+                event_id: format!("return:{order_id}"),
+                payment_id: payment_id.clone(),
+                order_id: Some(order_id.to_string()),
+                kind: EventKind::Succeeded,
+            };
+            apply_event(state, &event).await?;
+        }
+        saved_card = check.saved_card;
+    }
+    let order = store::order(&state.db, order_id).await?.ok_or(CheckoutError::NotFound)?;
+    if order.status == OrderStatus::Fulfilled.as_str() {
+        let token = delivery::mint(&state.db, order_id).await?;
+        return Ok(Returned::Ready { token, saved_card });
+    }
+    Ok(Returned::Waiting)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// This event was handled before.
+    Duplicate,
+    /// Not a payment of ours.
+    Ignored,
+}
+
+/// Applies a provider event exactly once.
+pub async fn apply_event(state: &AppState, event: &ProviderEvent) -> Result<Applied, CheckoutError> {
+    let mut tx = state.db.begin().await?;
+    let found = match &event.order_id {
+        Some(id) => store::order_in(&mut tx, id).await?,
+        None => store::order_by_payment(&mut tx, event.provider, &event.payment_id).await?,
+    };
+    let Some(order) = found else {
+        tracing::info!(event.id = %event.event_id, "event for an unknown payment ignored");
+        return Ok(Applied::Ignored);
+    };
+    if !store::mark_processed(&mut tx, &format!("{}:{}", event.provider, event.event_id), db::now_ms()).await? {
+        return Ok(Applied::Duplicate);
+    }
+    match &event.kind {
+        EventKind::Succeeded => fulfil(&mut tx, &order, Some(&event.payment_id)).await?,
+        EventKind::Failed(reason) => {
+            store::transition(&mut tx, &order.order_id, &["pending"], "failed", db::now_ms()).await?;
+            tracing::info!(order.id = %order.order_id, reason, "payment failed");
+        }
+        EventKind::Refunded => reverse(&mut tx, &order).await?,
+    }
+    tx.commit().await?;
+    Ok(Applied::Done)
+}
+
+/// Confirms a payment the app itself observed (free orders, wallet purchases).
+pub async fn confirm(state: &AppState, order_id: &str, event_key: &str, payment_id: Option<&str>) -> Result<(), CheckoutError> {
+    let mut tx = state.db.begin().await?;
+    if store::mark_processed(&mut tx, event_key, db::now_ms()).await? {
+        let order = store::order_in(&mut tx, order_id).await?.ok_or(CheckoutError::NotFound)?;
+        fulfil(&mut tx, &order, payment_id).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// pending → paid (with the sale in the ledger) → fulfilled (download grant, receipt, notice).
+/// A second confirmation finds the order already past `pending` and changes nothing.
+async fn fulfil(tx: &mut Tx, order: &OrderRow, payment_id: Option<&str>) -> Result<(), CheckoutError> {
+    let now = db::now_ms();
+    if !store::transition(tx, &order.order_id, &["pending", "failed"], "paid", now).await? {
+        return Ok(());
+    }
+    let currency = Currency::parse(&order.currency)?;
+    if order.amount_minor > 0 {
+        let source = match order.provider.as_str() {
+            "wallet" => AccountRef::buyer_wallet(order.buyer_account_id.as_deref().unwrap_or("-"), currency),
+            provider => AccountRef::provider_clearing(provider, currency),
+        };
+        ledger::post(tx, &NewTxn {
+            kind: "sale",
+            order_id: Some(order.order_id.clone()),
+            idempotency_key: format!("sale:{}", order.order_id),
+            memo: format!("sale of work {} ({})", order.work_id, payment_id.unwrap_or(&order.provider)),
+            postings: vec![
+                Posting::new(source, -order.amount_minor),
+                Posting::new(AccountRef::creator_earnings(&order.creator_id, currency), order.amount_minor - order.fee_minor),
+                Posting::new(AccountRef::platform_fees(currency), order.fee_minor),
+            ],
+        })
+        .await?;
+    }
+    let work = crate::on_tx!(tx, conn => sqlx::query_as::<_, (Option<i64>, Option<i64>)>(
+        "select max_downloads, link_expiry_days from work where work_id = $1")
+        .bind(&order.work_id).fetch_one(conn).await)?;
+    let expires_at = work.1.map(|days| now + days * 86_400_000);
+    grants::insert_grant(tx, &order.order_id, work.0, expires_at, now).await?;
+    store::transition(tx, &order.order_id, &["paid"], "fulfilled", now).await?;
+    outbox::enqueue(tx, &order.buyer_email, &Mail::Receipt { order_id: order.order_id.clone() }).await?;
+    let creator = crate::on_tx!(tx, conn => sqlx::query_as::<_, (String, bool)>(
+        "select email, notify_sales from account where account_id = $1")
+        .bind(&order.creator_id).fetch_one(conn).await)?;
+    if creator.1 {
+        outbox::enqueue(tx, &creator.0, &Mail::NewSale { order_id: order.order_id.clone() }).await?;
+    }
+    tracing::info!(order.id = %order.order_id, amount = order.amount_minor, "order fulfilled");
+    Ok(())
+}
+
+/// fulfilled → refunded: the ledger reversal and the end of download access, together.
+async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<(), CheckoutError> {
+    let now = db::now_ms();
+    if !store::transition(tx, &order.order_id, &["fulfilled", "paid"], "refunded", now).await? {
+        return Ok(());
+    }
+    let currency = Currency::parse(&order.currency)?;
+    if order.amount_minor > 0 {
+        let destination = match order.provider.as_str() {
+            // A wallet purchase goes back to the wallet it came from.
+            "wallet" => AccountRef::buyer_wallet(order.buyer_account_id.as_deref().unwrap_or("-"), currency),
+            _ => AccountRef::refunds(currency),
+        };
+        ledger::post(tx, &NewTxn {
+            kind: "refund",
+            order_id: Some(order.order_id.clone()),
+            idempotency_key: format!("refund:{}", order.order_id),
+            memo: format!("refund of order {}", order.order_id),
+            postings: vec![
+                Posting::new(AccountRef::creator_earnings(&order.creator_id, currency), -(order.amount_minor - order.fee_minor)),
+                Posting::new(AccountRef::platform_fees(currency), -order.fee_minor),
+                Posting::new(destination, order.amount_minor),
+            ],
+        })
+        .await?;
+    }
+    grants::revoke_grant(tx, &order.order_id, now).await?;
+    tracing::info!(order.id = %order.order_id, "order refunded");
+    Ok(())
+}
+
+/// A creator refunds one of their sales: the provider refund first (idempotent per order), then
+/// the reversal. Another creator's order is simply not found.
+pub async fn refund(state: &AppState, creator_id: &str, order_id: &str) -> Result<(), CheckoutError> {
+    let order = store::order(&state.db, order_id).await?.filter(|o| o.creator_id == creator_id).ok_or(CheckoutError::NotFound)?;
+    match order.status.as_str() {
+        "refunded" => return Ok(()),
+        "fulfilled" | "paid" => {}
+        other => return Err(CheckoutError::NotRefundable(other.to_string())),
+    }
+    if order.amount_minor > 0 && matches!(order.provider.as_str(), "test" | "stripe") {
+        let payment_id = order.provider_payment_id.as_deref().ok_or(CheckoutError::NotRefundable("unpaid".into()))?;
+        let amount = Money::new(order.amount_minor, Currency::parse(&order.currency)?);
+        state.payments.refund(&state.db, payment_id, amount, &order.order_id).await?;
+    }
+    let mut tx = state.db.begin().await?;
+    if store::mark_processed(&mut tx, &format!("refund:{}", order.order_id), db::now_ms()).await? {
+        reverse(&mut tx, &order).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

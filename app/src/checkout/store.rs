@@ -1,0 +1,204 @@
+//! SQL for orders, handled provider events and the test provider's payments.
+
+use crate::{
+    db::{Db, Tx},
+    on_db, on_tx,
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderRow {
+    pub order_id: String,
+    pub work_id: String,
+    pub creator_id: String,
+    pub buyer_email: String,
+    pub buyer_account_id: Option<String>,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+    pub status: String,
+    pub provider: String,
+    pub provider_payment_id: Option<String>,
+    pub checkout_key: String,
+    pub source: String,
+    pub save_card: bool,
+    pub failure_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub paid_at: Option<i64>,
+    pub refunded_at: Option<i64>,
+}
+
+const ORDER_COLUMNS: &str = "order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
+    fee_minor, status, provider, provider_payment_id, checkout_key, source, save_card, failure_reason, created_at, \
+    updated_at, paid_at, refunded_at";
+
+/// Inserts a pending order unless one exists with the same checkout key; returns whether this
+/// call created it.
+pub async fn insert_order(db: &Db, o: &OrderRow) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "insert into buyer_order (order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
+         fee_minor, status, provider, provider_payment_id, checkout_key, source, save_card, failure_reason, created_at, \
+         updated_at, paid_at, refunded_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+         on conflict (checkout_key) do nothing",
+    )
+    .bind(&o.order_id).bind(&o.work_id).bind(&o.creator_id).bind(&o.buyer_email).bind(&o.buyer_account_id)
+    .bind(&o.currency).bind(o.amount_minor).bind(o.fee_minor).bind(&o.status).bind(&o.provider)
+    .bind(&o.provider_payment_id).bind(&o.checkout_key).bind(&o.source).bind(o.save_card).bind(&o.failure_reason)
+    .bind(o.created_at).bind(o.updated_at).bind(o.paid_at).bind(o.refunded_at)
+    .execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+pub async fn order_by_checkout_key(db: &Db, key: &str) -> Result<Option<OrderRow>, sqlx::Error> {
+    let sql = format!("select {ORDER_COLUMNS} from buyer_order where checkout_key = $1");
+    on_db!(db, pool => sqlx::query_as::<_, OrderRow>(&sql).bind(key).fetch_optional(pool).await)
+}
+
+pub async fn order(db: &Db, order_id: &str) -> Result<Option<OrderRow>, sqlx::Error> {
+    let sql = format!("select {ORDER_COLUMNS} from buyer_order where order_id = $1");
+    on_db!(db, pool => sqlx::query_as::<_, OrderRow>(&sql).bind(order_id).fetch_optional(pool).await)
+}
+
+pub async fn order_in(tx: &mut Tx, order_id: &str) -> Result<Option<OrderRow>, sqlx::Error> {
+    let sql = format!("select {ORDER_COLUMNS} from buyer_order where order_id = $1");
+    on_tx!(tx, conn => sqlx::query_as::<_, OrderRow>(&sql).bind(order_id).fetch_optional(conn).await)
+}
+
+pub async fn order_by_payment(tx: &mut Tx, provider: &str, payment_id: &str) -> Result<Option<OrderRow>, sqlx::Error> {
+    let sql = format!("select {ORDER_COLUMNS} from buyer_order where provider = $1 and provider_payment_id = $2");
+    on_tx!(tx, conn => sqlx::query_as::<_, OrderRow>(&sql).bind(provider).bind(payment_id).fetch_optional(conn).await)
+}
+
+/// A creator's orders (newest first), as the sales list shows them.
+pub async fn orders_of_creator(db: &Db, creator_id: &str, limit: i64) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let sql = format!(
+        "select {ORDER_COLUMNS} from buyer_order where creator_id = $1 and status in ('paid', 'fulfilled', 'refunded') \
+         order by created_at desc, order_id desc limit $2"
+    );
+    on_db!(db, pool => sqlx::query_as::<_, OrderRow>(&sql).bind(creator_id).bind(limit).fetch_all(pool).await)
+}
+
+/// Orders bought with an email address (the buyer library).
+pub async fn orders_of_email(db: &Db, email: &str) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let sql = format!(
+        "select {ORDER_COLUMNS} from buyer_order where buyer_email = $1 and status in ('fulfilled', 'refunded') \
+         order by created_at desc"
+    );
+    on_db!(db, pool => sqlx::query_as::<_, OrderRow>(&sql).bind(email).fetch_all(pool).await)
+}
+
+pub async fn set_payment_id(db: &Db, order_id: &str, payment_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "update buyer_order set provider_payment_id = $1, updated_at = $2 where order_id = $3 and provider_payment_id is null",
+    )
+    .bind(payment_id).bind(now).bind(order_id).execute(pool).await.map(|_| ()))
+}
+
+/// Moves an order between states only from the expected ones: the transition happens once,
+/// whoever asks first. Returns whether it happened.
+pub async fn transition(
+    tx: &mut Tx,
+    order_id: &str,
+    from: &[&str],
+    to: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
+    let stamp = match to {
+        "paid" => ", paid_at = $2",
+        "refunded" => ", refunded_at = $2",
+        _ => "",
+    };
+    let sql = format!(
+        "update buyer_order set status = $1, updated_at = $2{stamp} where order_id = $3 and status in ({})",
+        placeholders.join(", ")
+    );
+    on_tx!(tx, conn => {
+        let mut q = sqlx::query(&sql).bind(to).bind(now).bind(order_id);
+        for s in from {
+            q = q.bind(*s);
+        }
+        q.execute(conn).await.map(|r| r.rows_affected() == 1)
+    })
+}
+
+pub async fn set_failure(db: &Db, order_id: &str, reason: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "update buyer_order set status = 'failed', failure_reason = $1, updated_at = $2 where order_id = $3 and status in ('pending', 'failed')",
+    )
+    .bind(reason).bind(now).bind(order_id).execute(pool).await.map(|_| ()))
+}
+
+/// Puts a failed order back to pending for another try (a new card).
+pub async fn reopen(db: &Db, order_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "update buyer_order set status = 'pending', updated_at = $1 where order_id = $2 and status = 'failed'",
+    )
+    .bind(now).bind(order_id).execute(pool).await.map(|_| ()))
+}
+
+/// Marks a provider event handled; `false` if it already was.
+pub async fn mark_processed(tx: &mut Tx, event_key: &str, now: i64) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query("insert into processed_event (event_key, created_at) values ($1, $2) on conflict (event_key) do nothing")
+        .bind(event_key).bind(now).execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+pub async fn claim_orders(db: &Db, email: &str, account_id: &str) -> Result<u64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query("update buyer_order set buyer_account_id = $1 where buyer_email = $2 and buyer_account_id is null")
+        .bind(account_id).bind(email).execute(pool).await.map(|r| r.rows_affected()))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TestPaymentRow {
+    pub payment_id: String,
+    pub order_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub email: String,
+    pub status: String,
+    pub card_last4: Option<String>,
+    pub card_number: Option<String>,
+    pub save_card: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const TEST_COLUMNS: &str =
+    "payment_id, order_id, amount_minor, currency, email, status, card_last4, card_number, save_card, created_at, updated_at";
+
+/// Creates the order's test payment, or returns the existing one (one payment per order).
+pub async fn upsert_test_payment(db: &Db, p: &TestPaymentRow) -> Result<(TestPaymentRow, bool), sqlx::Error> {
+    let created = on_db!(db, pool => sqlx::query(
+        "insert into test_payment (payment_id, order_id, amount_minor, currency, email, status, card_last4, card_number, \
+         save_card, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (order_id) do nothing",
+    )
+    .bind(&p.payment_id).bind(&p.order_id).bind(p.amount_minor).bind(&p.currency).bind(&p.email).bind(&p.status)
+    .bind(&p.card_last4).bind(&p.card_number).bind(p.save_card).bind(p.created_at).bind(p.updated_at)
+    .execute(pool).await.map(|r| r.rows_affected() == 1))?;
+    let sql = format!("select {TEST_COLUMNS} from test_payment where order_id = $1");
+    let row = on_db!(db, pool => sqlx::query_as::<_, TestPaymentRow>(&sql).bind(&p.order_id).fetch_one(pool).await)?;
+    Ok((row, created))
+}
+
+pub async fn test_payment(db: &Db, payment_id: &str) -> Result<Option<TestPaymentRow>, sqlx::Error> {
+    let sql = format!("select {TEST_COLUMNS} from test_payment where payment_id = $1");
+    on_db!(db, pool => sqlx::query_as::<_, TestPaymentRow>(&sql).bind(payment_id).fetch_optional(pool).await)
+}
+
+/// Moves a test payment between states, only from the expected ones.
+pub async fn update_test_payment(
+    db: &Db,
+    payment_id: &str,
+    from: &str,
+    to: &str,
+    card: Option<(&str, &str)>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let (number, last4) = card.unzip();
+    on_db!(db, pool => sqlx::query(
+        "update test_payment set status = $1, card_number = coalesce($2, card_number), card_last4 = coalesce($3, card_last4), \
+         updated_at = $4 where payment_id = $5 and status = $6",
+    )
+    .bind(to).bind(number).bind(last4).bind(now).bind(payment_id).bind(from)
+    .execute(pool).await.map(|r| r.rows_affected() == 1))
+}

@@ -1,0 +1,232 @@
+//! Stripe through async-stripe: PaymentIntents confirmed by Stripe Elements on the link page,
+//! saved cards charged off-session for one-click purchases (with a 3-D Secure fallback),
+//! refunds, and signed webhooks.
+
+use std::collections::HashMap;
+
+use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_core::{
+    customer::CreateCustomer,
+    payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession, RetrievePaymentIntent},
+    refund::CreateRefund,
+};
+use stripe_shared::{
+    ApiErrorsCode, PaymentIntent, PaymentIntentAllowedPaymentMethodTypes, PaymentIntentSetupFutureUsage,
+    PaymentIntentStatus,
+};
+use stripe_types::Currency as StripeCurrency;
+
+use super::{
+    domain::{PayMethod, SavedCard},
+    provider::{Charge, PaymentCheck, PaymentRequest, ProviderError, StartedPayment},
+};
+use crate::money::{Currency, Money};
+
+#[derive(Clone)]
+pub struct StripeProvider {
+    client: Client,
+    publishable_key: String,
+    js_url: String,
+    webhook_secret: String,
+}
+
+/// Stripe settings from the config.
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    pub secret_key: String,
+    pub publishable_key: String,
+    pub webhook_secret: String,
+    /// `https://api.stripe.com` unless pointed at a simulator.
+    pub api_base: Option<String>,
+    pub js_url: String,
+}
+
+fn idempotent(key: String) -> RequestStrategy {
+    // Keys are ours (`pi:<order id>`), always valid; fall back to a single attempt otherwise.
+    IdempotencyKey::new(key).map(RequestStrategy::Idempotent).unwrap_or(RequestStrategy::Once)
+}
+
+fn currency(c: Currency) -> StripeCurrency {
+    match c {
+        Currency::Eur => StripeCurrency::EUR,
+        Currency::Usd => StripeCurrency::USD,
+        Currency::Gbp => StripeCurrency::GBP,
+    }
+}
+
+fn unavailable(e: StripeError) -> ProviderError {
+    ProviderError::Unavailable(e.to_string())
+}
+
+impl StripeProvider {
+    pub fn new(settings: &StripeSettings) -> Result<Self, ProviderError> {
+        let mut builder = ClientBuilder::new(settings.secret_key.clone());
+        if let Some(base) = &settings.api_base {
+            builder = builder.url(base.trim_end_matches('/'));
+        }
+        let client = builder.build().map_err(unavailable)?;
+        Ok(StripeProvider {
+            client,
+            publishable_key: settings.publishable_key.clone(),
+            js_url: settings.js_url.clone(),
+            webhook_secret: settings.webhook_secret.clone(),
+        })
+    }
+
+    pub fn webhook_secret(&self) -> &str {
+        &self.webhook_secret
+    }
+
+    fn pay_method(&self, intent: &PaymentIntent, saved_pm: Option<String>) -> PayMethod {
+        PayMethod::Stripe {
+            client_secret: intent.client_secret.clone().unwrap_or_default(),
+            publishable_key: self.publishable_key.clone(),
+            js_url: self.js_url.clone(),
+            payment_method: saved_pm,
+        }
+    }
+
+    fn charge_of(&self, intent: &PaymentIntent, saved_pm: Option<String>) -> Charge {
+        match intent.status {
+            PaymentIntentStatus::Succeeded => Charge::Succeeded,
+            PaymentIntentStatus::RequiresAction => Charge::NeedsAuth(self.pay_method(intent, saved_pm)),
+            PaymentIntentStatus::Processing => Charge::NeedsAuth(self.pay_method(intent, saved_pm)),
+            _ => Charge::NeedsCard(self.pay_method(intent, None)),
+        }
+    }
+
+    pub(super) async fn start(&self, req: &PaymentRequest<'_>) -> Result<StartedPayment, ProviderError> {
+        let customer = match req.saved {
+            Some(saved) => saved.customer_id.clone(),
+            None => CreateCustomer::new()
+                .email(req.email)
+                .metadata(HashMap::from([("clink_order".to_string(), req.order_id.to_string())]))
+                .customize()
+                .request_strategy(idempotent(format!("cus:{}", req.order_id)))
+                .send(&self.client)
+                .await
+                .map_err(unavailable)?
+                .id
+                .to_string(),
+        };
+        let mut create = CreatePaymentIntent::new(req.amount.minor, currency(req.amount.currency))
+            .customer(customer)
+            .description(req.description)
+            .metadata(HashMap::from([("order_id".to_string(), req.order_id.to_string())]))
+            .allowed_payment_method_types(vec![PaymentIntentAllowedPaymentMethodTypes::Card]);
+        if req.save_card {
+            create = create.setup_future_usage(PaymentIntentSetupFutureUsage::OffSession);
+        }
+        if let Some(saved) = req.saved {
+            create = create
+                .payment_method(saved.payment_method_id.as_str())
+                .off_session(CreatePaymentIntentOffSession::Bool(true))
+                .confirm(true);
+        }
+        let saved_pm = req.saved.map(|s| s.payment_method_id.clone());
+        // The idempotency key is the order: a double-clicked Buy creates one PaymentIntent.
+        match create.customize().request_strategy(idempotent(format!("pi:{}", req.order_id))).send(&self.client).await {
+            Ok(intent) => Ok(StartedPayment { payment_id: intent.id.to_string(), charge: self.charge_of(&intent, saved_pm) }),
+            Err(StripeError::Stripe(err, 402)) => {
+                let intent = err.payment_intent.as_ref();
+                let payment_id = intent.map(|i| i.id.to_string()).unwrap_or_default();
+                let charge = match (&err.code, intent) {
+                    // The bank wants the buyer present: fall back to 3-D Secure on the page.
+                    (Some(ApiErrorsCode::AuthenticationRequired), Some(intent)) => {
+                        Charge::NeedsAuth(self.pay_method(intent, saved_pm))
+                    }
+                    _ => Charge::Declined(err.message.clone().unwrap_or_else(|| "Your card was declined.".into())),
+                };
+                Ok(StartedPayment { payment_id, charge })
+            }
+            Err(StripeError::Stripe(err, status)) => {
+                Err(ProviderError::Rejected(format!("{status}: {}", err.message.clone().unwrap_or_default())))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn retrieve(&self, payment_id: &str) -> Result<PaymentIntent, ProviderError> {
+        RetrievePaymentIntent::new(payment_id)
+            .expand(vec!["payment_method".to_string()])
+            .send(&self.client)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub(super) async fn resume(&self, payment_id: &str) -> Result<Charge, ProviderError> {
+        let intent = self.retrieve(payment_id).await?;
+        Ok(self.charge_of(&intent, None))
+    }
+
+    pub(super) async fn check(&self, payment_id: &str) -> Result<PaymentCheck, ProviderError> {
+        let intent = self.retrieve(payment_id).await?;
+        let succeeded = intent.status == PaymentIntentStatus::Succeeded;
+        let saved_card = match (&intent.customer, intent.payment_method.as_ref().and_then(|pm| pm.as_object()), &intent.setup_future_usage) {
+            (Some(customer), Some(pm), Some(_)) if succeeded => pm.card.as_ref().map(|card| SavedCard {
+                provider: "stripe".into(),
+                email: intent.receipt_email.clone().unwrap_or_default(),
+                customer_id: customer.id().to_string(),
+                payment_method_id: pm.id.to_string(),
+                brand: card.brand.clone(),
+                last4: card.last4.clone(),
+            }),
+            _ => None,
+        };
+        Ok(PaymentCheck { succeeded, saved_card })
+    }
+
+    pub(super) async fn refund(&self, payment_id: &str, amount: Money, order_id: &str) -> Result<(), ProviderError> {
+        CreateRefund::new()
+            .payment_intent(payment_id)
+            .amount(amount.minor)
+            .metadata(HashMap::from([("order_id".to_string(), order_id.to_string())]))
+            .customize()
+            .request_strategy(idempotent(format!("refund:{order_id}")))
+            .send(&self.client)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                StripeError::Stripe(err, status) => {
+                    ProviderError::Rejected(format!("{status}: {}", err.message.clone().unwrap_or_default()))
+                }
+                other => unavailable(other),
+            })
+    }
+}
+
+impl StripeProvider {
+    /// Verifies a webhook on its raw body (signature and 300 s tolerance) and keeps the events
+    /// Clink acts on. `Ok(None)` is a genuine event of a type we don't need.
+    pub fn parse_webhook(
+        &self,
+        payload: &str,
+        signature: &str,
+    ) -> Result<Option<super::provider::ProviderEvent>, String> {
+        use super::provider::{EventKind, ProviderEvent};
+        use stripe_webhook::{EventObject, Webhook};
+
+        let event = Webhook::construct_event(payload, signature, &self.webhook_secret).map_err(|e| e.to_string())?;
+        let event_id = event.id.to_string();
+        let make = |payment_id: String, order_id: Option<String>, kind| ProviderEvent {
+            provider: "stripe",
+            event_id: event_id.clone(),
+            payment_id,
+            order_id,
+            kind,
+        };
+        Ok(match event.data.object {
+            EventObject::PaymentIntentSucceeded(pi) => {
+                Some(make(pi.id.to_string(), pi.metadata.get("order_id").cloned(), EventKind::Succeeded))
+            }
+            EventObject::PaymentIntentPaymentFailed(pi) => {
+                let reason = pi.last_payment_error.as_ref().and_then(|e| e.message.clone()).unwrap_or_else(|| "declined".into());
+                Some(make(pi.id.to_string(), pi.metadata.get("order_id").cloned(), EventKind::Failed(reason)))
+            }
+            EventObject::ChargeRefunded(charge) if charge.refunded => {
+                charge.payment_intent.map(|pi| make(pi.id().to_string(), None, EventKind::Refunded))
+            }
+            _ => None,
+        })
+    }
+}

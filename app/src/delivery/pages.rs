@@ -1,0 +1,129 @@
+//! The download page and the buyer library.
+
+use leptos::prelude::*;
+use leptos_meta::{Meta, Title};
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+use super::api::{DownloadState, EmailLibraryLink, my_library};
+use crate::{
+    layout::{Layout, StoreLayout, set_status},
+    ui::{Field, FormAlert},
+};
+
+#[component]
+pub fn DownloadPage() -> impl IntoView {
+    let token = use_params_map().with_untracked(|p| p.get("token").unwrap_or_default());
+    let found = super::api::load_download(token);
+    view! {
+        <Title text="Your download · Clink"/>
+        <Meta name="robots" content="noindex"/>
+        <Meta name="referrer" content="no-referrer"/>
+        <StoreLayout>
+            <Suspense fallback=|| ()>
+                {Suspend::new(async move {
+                    match found.await {
+                        Ok(DownloadState::Ready(d)) => view! {
+                            <section class="store download">
+                                <p class="alert ok" role="status">"Thank you! Your purchase is ready."</p>
+                                <h1>{d.title}</h1>
+                                <p class="creator">"by " {d.creator} " · " {d.amount} " · order " <span class="mono">{d.order_id}</span></p>
+                                <ul class="files">
+                                    {d.files.into_iter().map(|f| view! {
+                                        <li class="card file-row">
+                                            <span><span class="filename">{f.name}</span> <span class="muted">{f.size}</span></span>
+                                            <a class="btn primary small" href=f.url download>"Download"</a>
+                                        </li>
+                                    }).collect_view()}
+                                </ul>
+                                <p class="muted">{d.allowance}
+                                    {d.expires.map(|e| format!(" · link expires {e}"))}</p>
+                                <p class="hint">"We emailed you this link. Lost it? " <a href="/library">"Find your purchases"</a> "."</p>
+                            </section>
+                        }.into_any(),
+                        Ok(DownloadState::Gone(why)) => {
+                            set_status(410);
+                            view! {
+                                <section class="store">
+                                    <h1>"This download isn't available"</h1>
+                                    <p class="lede">{why}</p>
+                                </section>
+                            }.into_any()
+                        }
+                        _ => {
+                            set_status(404);
+                            view! {
+                                <section class="store">
+                                    <h1>"Unknown download link"</h1>
+                                    <p class="lede">"Check the link in your receipt, or " <a href="/library">"find your purchases"</a> "."</p>
+                                </section>
+                            }.into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </StoreLayout>
+    }
+}
+
+#[component]
+pub fn LibraryPage() -> impl IntoView {
+    let library = Resource::new(|| (), |_| my_library());
+    view! {
+        <Title text="Your purchases · Clink"/>
+        <Layout>
+            <h1>"Your purchases"</h1>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match library.await {
+                        Ok(view) if view.email.is_some() => view! {
+                            <p class="muted">"Bought with " {view.email.clone()} "."</p>
+                            {if view.purchases.is_empty() {
+                                view! { <p class="empty">"Nothing here yet."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <ul class="files">
+                                        {view.purchases.into_iter().map(|p| view! {
+                                            <li class="card file-row">
+                                                <span><strong>{p.title}</strong> <span class="muted">{p.amount} " · " {p.date}</span></span>
+                                                {if p.refunded {
+                                                    view! { <span class="badge bad">"refunded"</span> }.into_any()
+                                                } else {
+                                                    view! {
+                                                        <form method="post" action=format!("/library/download/{}", p.order_id) class="inline">
+                                                            <button type="submit" class="btn primary small">"Open"</button>
+                                                        </form>
+                                                    }.into_any()
+                                                }}
+                                            </li>
+                                        }).collect_view()}
+                                    </ul>
+                                }.into_any()
+                            }}
+                        }.into_any(),
+                        _ => view! { <LibraryLinkForm/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Layout>
+    }
+}
+
+#[component]
+fn LibraryLinkForm() -> impl IntoView {
+    let action = ServerAction::<EmailLibraryLink>::new();
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let sent = use_query_map().with_untracked(|q| q.get("sent").is_some());
+    view! {
+        <p class="lede">"No account needed: we email you a link to everything you bought."</p>
+        <ActionForm action=action>
+            <div class="card form">
+                <FormAlert error=error/>
+                <Field label="Email used at checkout" name="email" kind="email" autocomplete="email" error=error/>
+                {sent.then(|| view! {
+                    <div class="alert ok" role="status">"If that email has purchases, a link to them is on its way. It works once, within 30 minutes."</div>
+                })}
+                <button type="submit" class="btn primary">"Email me a link"</button>
+            </div>
+        </ActionForm>
+    }
+}

@@ -1,0 +1,81 @@
+//! SQL for download grants, download tokens and library magic links.
+
+use crate::{
+    db::{Db, Tx},
+    on_db, on_tx,
+};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantRow {
+    pub order_id: String,
+    pub downloads_used: i64,
+    pub max_downloads: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub created_at: i64,
+}
+
+pub async fn insert_grant(
+    tx: &mut Tx,
+    order_id: &str,
+    max_downloads: Option<i64>,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "insert into download_grant (order_id, downloads_used, max_downloads, expires_at, revoked_at, created_at) \
+         values ($1, 0, $2, $3, null, $4) on conflict (order_id) do nothing",
+    )
+    .bind(order_id).bind(max_downloads).bind(expires_at).bind(now).execute(conn).await.map(|_| ()))
+}
+
+pub async fn revoke_grant(tx: &mut Tx, order_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query("update download_grant set revoked_at = $1 where order_id = $2 and revoked_at is null")
+        .bind(now).bind(order_id).execute(conn).await.map(|_| ()))
+}
+
+pub async fn insert_token(db: &Db, token_hash: &str, order_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query("insert into download_token (token_hash, order_id, created_at) values ($1, $2, $3)")
+        .bind(token_hash).bind(order_id).bind(now).execute(pool).await.map(|_| ()))
+}
+
+/// The grant a token opens, if the token exists.
+pub async fn grant_by_token(db: &Db, token_hash: &str) -> Result<Option<GrantRow>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, GrantRow>(
+        "select g.order_id, g.downloads_used, g.max_downloads, g.expires_at, g.revoked_at, g.created_at \
+         from download_token t join download_grant g on g.order_id = t.order_id where t.token_hash = $1",
+    )
+    .bind(token_hash).fetch_optional(pool).await)
+}
+
+/// Counts one download, atomically refusing past the limit. Returns whether it was allowed.
+pub async fn count_download(db: &Db, order_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "update download_grant set downloads_used = downloads_used + 1 where order_id = $1 and revoked_at is null \
+         and (max_downloads is null or downloads_used < max_downloads) and (expires_at is null or expires_at > $2)",
+    )
+    .bind(order_id).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+pub async fn insert_library_token(
+    db: &Db,
+    token_hash: &str,
+    email: &str,
+    account_id: Option<&str>,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "insert into library_token (token_hash, email, account_id, expires_at, used_at, created_at) values ($1, $2, $3, $4, null, $5)",
+    )
+    .bind(token_hash).bind(email).bind(account_id).bind(expires_at).bind(now).execute(pool).await.map(|_| ()))
+}
+
+/// Uses a magic link once: returns its email (and the account that asked, if any).
+pub async fn use_library_token(db: &Db, token_hash: &str, now: i64) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, Option<String>)>(
+        "update library_token set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1 \
+         returning email, account_id",
+    )
+    .bind(now).bind(token_hash).fetch_optional(pool).await)
+}

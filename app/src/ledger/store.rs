@@ -1,0 +1,89 @@
+//! SQL for the ledger.
+
+use crate::{
+    db::{Db, Tx},
+    on_db, on_tx,
+};
+
+/// Creates the account if it doesn't exist yet.
+pub async fn ensure_account(
+    tx: &mut Tx,
+    account_id: &str,
+    kind: &str,
+    owner: Option<&str>,
+    currency: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "insert into ledger_account (account_id, kind, owner_id, currency, balance_minor, created_at) \
+         values ($1, $2, $3, $4, 0, $5) on conflict (account_id) do nothing",
+    )
+    .bind(account_id).bind(kind).bind(owner).bind(currency).bind(now)
+    .execute(conn).await.map(|_| ()))
+}
+
+/// Records a transaction header; `false` if its idempotency key was already used.
+pub async fn insert_txn(
+    tx: &mut Tx,
+    txn_id: &str,
+    kind: &str,
+    order_id: Option<&str>,
+    idempotency_key: &str,
+    memo: &str,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "insert into ledger_txn (txn_id, kind, order_id, idempotency_key, memo, created_at) \
+         values ($1, $2, $3, $4, $5, $6) on conflict (idempotency_key) do nothing",
+    )
+    .bind(txn_id).bind(kind).bind(order_id).bind(idempotency_key).bind(memo).bind(now)
+    .execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+pub async fn insert_entry(
+    tx: &mut Tx,
+    entry_id: &str,
+    txn_id: &str,
+    account_id: &str,
+    currency: &str,
+    amount_minor: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "insert into ledger_entry (entry_id, txn_id, account_id, currency, amount_minor, created_at) \
+         values ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(entry_id).bind(txn_id).bind(account_id).bind(currency).bind(amount_minor).bind(now)
+    .execute(conn).await.map(|_| ()))
+}
+
+/// Adds `delta` to the cached balance. With `floor_zero`, the update only happens if the
+/// result stays at or above zero — one atomic conditional statement, never read-then-write —
+/// and `false` says it would have overdrawn.
+pub async fn apply_delta(tx: &mut Tx, account_id: &str, delta: i64, floor_zero: bool) -> Result<bool, sqlx::Error> {
+    let sql = if floor_zero {
+        "update ledger_account set balance_minor = balance_minor + $1 where account_id = $2 and balance_minor + $1 >= 0"
+    } else {
+        "update ledger_account set balance_minor = balance_minor + $1 where account_id = $2"
+    };
+    on_tx!(tx, conn => sqlx::query(sql).bind(delta).bind(account_id).execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+pub async fn balance(db: &Db, account_id: &str) -> Result<i64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>("select balance_minor from ledger_account where account_id = $1")
+        .bind(account_id).fetch_optional(pool).await.map(|b| b.unwrap_or(0)))
+}
+
+/// The id of the transaction recorded under an idempotency key, if any.
+pub async fn txn_by_key(db: &Db, idempotency_key: &str) -> Result<Option<String>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, String>("select txn_id from ledger_txn where idempotency_key = $1")
+        .bind(idempotency_key).fetch_optional(pool).await)
+}
+
+/// Balances of every account of an owner and kind, per currency.
+pub async fn balances_of(db: &Db, owner_id: &str, kind: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, i64)>(
+        "select currency, balance_minor from ledger_account where owner_id = $1 and kind = $2 order by currency",
+    )
+    .bind(owner_id).bind(kind).fetch_all(pool).await)
+}

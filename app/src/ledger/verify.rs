@@ -1,0 +1,95 @@
+//! `clink ledger verify`: every invariant of the ledger, checked against the data.
+
+use crate::{db::Db, on_db};
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub transactions: i64,
+    pub entries: i64,
+    pub accounts: i64,
+    pub violations: Vec<String>,
+}
+
+impl Report {
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+async fn rows(db: &Db, sql: &str) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, String, i64)>(sql).fetch_all(pool).await)
+}
+
+async fn count(db: &Db, sql: &str) -> Result<i64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await)
+}
+
+pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
+    let mut report = Report {
+        transactions: count(db, "select count(*) from ledger_txn").await?,
+        entries: count(db, "select count(*) from ledger_entry").await?,
+        accounts: count(db, "select count(*) from ledger_account").await?,
+        violations: Vec::new(),
+    };
+    let v = &mut report.violations;
+
+    for (txn, currency, sum) in rows(db,
+        "select txn_id, currency, cast(sum(amount_minor) as bigint) from ledger_entry group by txn_id, currency having sum(amount_minor) <> 0").await?
+    {
+        v.push(format!("transaction {txn} does not balance in {currency}: off by {sum}"));
+    }
+    for (account, cached, sum) in rows(db,
+        "select a.account_id, cast(a.balance_minor as text), cast(coalesce(sum(e.amount_minor), 0) as bigint) \
+         from ledger_account a left join ledger_entry e on e.account_id = a.account_id \
+         group by a.account_id, a.balance_minor having a.balance_minor <> coalesce(sum(e.amount_minor), 0)").await?
+    {
+        v.push(format!("account {account}: cached balance {cached} but entries sum to {sum}"));
+    }
+    for (account, kind, balance) in rows(db,
+        "select account_id, kind, balance_minor from ledger_account \
+         where kind in ('buyer_wallet', 'creator_earnings', 'payouts_pending') and balance_minor < 0").await?
+    {
+        v.push(format!("{kind} account {account} is negative: {balance}"));
+    }
+    for (account, currency, _) in rows(db,
+        "select e.entry_id, e.currency, 0 from ledger_entry e join ledger_account a on a.account_id = e.account_id \
+         where a.currency <> e.currency").await?
+    {
+        v.push(format!("entry {account} is in {currency}, not its account's currency"));
+    }
+    // Every paid order has exactly one sale in the ledger, of its amount and fee, and every
+    // sale belongs to a paid order.
+    for (order, status, n) in rows(db,
+        "select o.order_id, o.status, (select count(*) from ledger_txn t where t.order_id = o.order_id and t.kind = 'sale') \
+         from buyer_order o where o.status in ('paid', 'fulfilled', 'refunded') and o.amount_minor > 0").await?
+    {
+        if n != 1 {
+            v.push(format!("{status} order {order} has {n} sale transactions, expected 1"));
+        }
+    }
+    for (txn, order, _) in rows(db,
+        "select t.txn_id, coalesce(t.order_id, '(none)'), 0 from ledger_txn t \
+         where t.kind = 'sale' and not exists (select 1 from buyer_order o where o.order_id = t.order_id \
+         and o.status in ('paid', 'fulfilled', 'refunded'))").await?
+    {
+        v.push(format!("sale transaction {txn} has no paid order ({order})"));
+    }
+    for (order, what, amount) in rows(db,
+        "select o.order_id, 'creator share', cast(coalesce(sum(e.amount_minor), 0) as bigint) - (o.amount_minor - o.fee_minor) \
+         from buyer_order o join ledger_txn t on t.order_id = o.order_id and t.kind = 'sale' \
+         join ledger_entry e on e.txn_id = t.txn_id join ledger_account a on a.account_id = e.account_id and a.kind = 'creator_earnings' \
+         group by o.order_id, o.amount_minor, o.fee_minor having cast(coalesce(sum(e.amount_minor), 0) as bigint) <> o.amount_minor - o.fee_minor").await?
+    {
+        v.push(format!("order {order}: ledger {what} differs from the order by {amount}"));
+    }
+    for (order, status, n) in rows(db,
+        "select o.order_id, o.status, (select count(*) from ledger_txn t where t.order_id = o.order_id and t.kind = 'refund') \
+         from buyer_order o where o.amount_minor > 0 and o.provider <> 'free'").await?
+    {
+        let expected = if status == "refunded" { 1 } else { 0 };
+        if n != expected {
+            v.push(format!("{status} order {order} has {n} refund transactions, expected {expected}"));
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,156 @@
+//! Sends the outbox: SMTP, or `.eml` files in dev. A background task drains due messages,
+//! composing each at send time, and retries failures with backoff.
+
+use std::{path::PathBuf, time::Duration};
+
+use lettre::{
+    AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message as Email, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+};
+
+use super::{
+    outbox::{self, Mail},
+    templates::{self, Message},
+};
+use crate::{
+    accounts::store as accounts,
+    catalog::store as catalog,
+    checkout::store as orders,
+    db,
+    delivery::{service as delivery, store as delivery_store},
+    money::{Currency, Money},
+    state::AppState,
+};
+
+#[derive(Clone)]
+pub enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(AsyncFileTransport<Tokio1Executor>),
+}
+
+#[derive(Clone)]
+pub struct Mailer {
+    transport: Transport,
+    from: Mailbox,
+    description: String,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl Mailer {
+    /// SMTP from a URL like `smtp://user:pass@host:587?tls=required` or `smtps://host`.
+    pub fn smtp(url: &str, from: &str) -> Result<Mailer, String> {
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map_err(|e| e.to_string())?.build();
+        Ok(Mailer { transport: Transport::Smtp(transport), from: from.parse().map_err(|e| format!("{e}"))?, description: "SMTP".into() })
+    }
+
+    /// Writes each message as an `.eml` file into `dir`.
+    pub fn files(dir: PathBuf, from: &str) -> Result<Mailer, String> {
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let description = format!("files in {}", dir.display());
+        Ok(Mailer {
+            transport: Transport::Files(AsyncFileTransport::new(dir)),
+            from: from.parse().map_err(|e| format!("{e}"))?,
+            description,
+        })
+    }
+
+    pub async fn send(&self, to: &str, message: &Message) -> Result<(), String> {
+        let email = Email::builder()
+            .from(self.from.clone())
+            .to(to.parse::<Mailbox>().map_err(|e| e.to_string())?)
+            .subject(&message.subject)
+            .multipart(MultiPart::alternative_plain_html(message.text.clone(), message.html.clone()))
+            .map_err(|e| e.to_string())?;
+        match &self.transport {
+            Transport::Smtp(t) => t.send(email).await.map(|_| ()).map_err(|e| e.to_string()),
+            Transport::Files(t) => t.send(email).await.map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// Composes a message from current data (minting a download token for receipts).
+async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, String> {
+    let db = &state.db;
+    let e = |e: sqlx::Error| e.to_string();
+    match mail {
+        Mail::Receipt { order_id } | Mail::NewSale { order_id } => {
+            let Some(order) = orders::order(db, order_id).await.map_err(e)? else { return Ok(None) };
+            let Some(work) = catalog::find_any(db, &order.work_id).await.map_err(e)? else { return Ok(None) };
+            let creator = accounts::find_by_id(db, &order.creator_id).await.map_err(e)?;
+            let currency = Currency::parse(&order.currency).unwrap_or(Currency::Eur);
+            let amount = Money::new(order.amount_minor, currency);
+            if let Mail::Receipt { .. } = mail {
+                let token = delivery::mint(db, &order.order_id).await.map_err(e)?;
+                let url = state.settings.absolute_url(&format!("/d/{token}"));
+                let creator_name = creator.map(|c| c.display_name).unwrap_or_default();
+                Ok(Some(templates::receipt(&work.title, &creator_name, amount, &order.order_id, &url)))
+            } else {
+                let net = Money::new(order.amount_minor - order.fee_minor, currency);
+                let buyer = crate::checkout::domain::mask_email(&order.buyer_email);
+                Ok(Some(templates::new_sale(&work.title, amount, net, &buyer, &state.settings.absolute_url("/dashboard/sales"))))
+            }
+        }
+        Mail::LibraryLink { email, account_id } => {
+            let token = delivery::new_token();
+            let now = db::now_ms();
+            delivery_store::insert_library_token(db, &delivery::hash(&token), email, account_id.as_deref(), now + 30 * 60 * 1000, now)
+                .await
+                .map_err(e)?;
+            Ok(Some(templates::library_link(&state.settings.absolute_url(&format!("/library/access/{token}")))))
+        }
+    }
+}
+
+/// Sends what is due once. Returns how many messages went out.
+pub async fn send_due(state: &AppState) -> usize {
+    let now = db::now_ms();
+    let rows = match outbox::due(&state.db, now, 20).await {
+        Ok(rows) => rows,
+        Err(err) => {
+            tracing::warn!(error = %err, "reading the mail outbox failed");
+            return 0;
+        }
+    };
+    let mut sent = 0;
+    for row in rows {
+        // Lease it first: another app server may be draining the same outbox.
+        if !outbox::claim(&state.db, &row, now + 60_000).await.unwrap_or(false) {
+            continue;
+        }
+        let result = match serde_json::from_str::<Mail>(&row.payload) {
+            Ok(mail) => match compose(state, &mail).await {
+                Ok(Some(message)) => state.mailer.send(&row.recipient, &message).await,
+                Ok(None) => Ok(()), // nothing left to say (the order is gone)
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(format!("unreadable outbox payload: {err}")),
+        };
+        match result {
+            Ok(()) => {
+                let _ = outbox::mark_sent(&state.db, &row.mail_id, db::now_ms()).await;
+                sent += 1;
+            }
+            Err(err) => {
+                // 30 s, 1 min, 2 min ... capped at an hour.
+                let backoff = 30_000i64.saturating_mul(1 << row.attempts.min(7)).min(3_600_000);
+                tracing::warn!(mail.id = %row.mail_id, attempts = row.attempts + 1, error = %err, "sending mail failed; will retry");
+                let _ = outbox::mark_failed(&state.db, &row.mail_id, &err, db::now_ms() + backoff).await;
+            }
+        }
+    }
+    sent
+}
+
+/// The background sender.
+pub async fn run(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        send_due(&state).await;
+    }
+}

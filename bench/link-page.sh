@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Link-page benchmark: throughput and p99 of a creator's link page (/l/{code}) on the release
+# server with SQLite, against a raw axum handler serving the very same bytes, measured in the
+# same run (alternating) so that the ratio link/raw is meaningful on a noisy machine.
+#
+#   bench/link-page.sh                      # concurrency 1, 16, 64; 10 s each after 2 s warm-up
+#   DURATION=5s CONCURRENCY="16" bench/link-page.sh
+#
+# Environment:
+#   DURATION        measured time per run (default 10s)
+#   WARMUP          unrecorded warm-up per run (default 2s)
+#   CONCURRENCY     space-separated connection counts (default "1 16 64")
+#   PORT            port for clink (default 39080); RAW_PORT for the raw handler (default 39081)
+#   LOADGEN_THREADS tokio threads of the load generator (default: one per CPU)
+#   UPDATE_README   1 (default) writes the table into bench/README.md; 0 leaves it alone
+#   KEEP_DATA       1 keeps the temporary data directory (its path is printed)
+#
+# Writes bench/results/link-page-<UTC date and time>.md and updates the "Link page" section of
+# bench/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONCURRENCY=${CONCURRENCY:-1 16 64}
+PORT=${PORT:-39080}
+RAW_PORT=${RAW_PORT:-39081}
+UPDATE_README=${UPDATE_README:-1}
+UA='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36'
+
+CLINK=$ROOT/target/release/clink
+LOADGEN=$ROOT/target/release/loadgen
+
+die() { echo "link-page.sh: $*" >&2; exit 1; }
+
+[[ -x $CLINK ]] || die "$CLINK is missing: run scripts/build-release first"
+[[ -d $ROOT/target/site/pkg ]] || die "target/site/pkg is missing: run scripts/build-release first"
+command -v jq >/dev/null || die "jq is required (apt-get install jq)"
+command -v curl >/dev/null || die "curl is required"
+
+# The load generator is part of the workspace; build only it (never the whole workspace).
+echo "building loadgen (cargo build -p loadgen --release)..." >&2
+cargo build -q -p loadgen --release || die "could not build loadgen"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/clink-bench.XXXXXX")
+pids=()
+cleanup() {
+    local pid
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ ${KEEP_DATA:-0} == 1 ]]; then
+        echo "data kept in $tmp" >&2
+    else
+        rm -rf "$tmp"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for() { # URL, what
+    local i
+    for i in $(seq 1 150); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    die "$2 did not answer at $1 within 30 s"
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_free "$PORT" || die "port $PORT is in use (set PORT=...)"
+port_free "$RAW_PORT" || die "port $RAW_PORT is in use (set RAW_PORT=...)"
+
+export CLINK_DATA_DIR=$tmp/data
+export LEPTOS_SITE_ADDR=127.0.0.1:$PORT
+export LEPTOS_SITE_ROOT=$ROOT/target/site
+export RUST_LOG=warn
+base=http://127.0.0.1:$PORT
+
+# --- A creator, a token, a running server and one published work ------------------------------
+echo 'bench-password-not-secret-1' | "$CLINK" user create --email bench@example.com --handle bench \
+    --name "Bench Creator" --password-stdin >/dev/null
+TOKEN=$("$CLINK" token create --email bench@example.com --name bench | tail -n 1)
+[[ -n $TOKEN ]] || die "clink token create printed no token"
+
+"$CLINK" serve >"$tmp/server.log" 2>&1 &
+pids+=($!)
+wait_for "$base/healthz" "clink serve (log: $tmp/server.log)"
+
+head -c 200000 /dev/urandom >"$tmp/zine.pdf"
+description='A short zine about **benchmarks**: what they measure, what they do not, and why a
+ratio against a baseline from the same run is worth more than an absolute number.
+
+- 24 pages
+- printable A5'
+work_json=$(curl -fsS -H "Authorization: Bearer $TOKEN" \
+    -F 'title=Benchmark Zine' -F "description=$description" \
+    -F currency=EUR -F price_kind=fixed -F price=4.99 -F "files=@$tmp/zine.pdf" \
+    "$base/api/v1/works") || die "creating the work through the API failed"
+code=$(jq -r '.work.code' <<<"$work_json")
+short_url=$(jq -r '.work.short_url' <<<"$work_json")
+[[ -n $code && $code != null ]] || die "no .work.code in the API answer: $work_json"
+link_url=$base/l/$code
+
+status=$(curl -sS -o "$tmp/link.html" -w '%{http_code}' -A "$UA" "$link_url")
+[[ $status == 200 ]] || die "$link_url answered $status"
+page_bytes=$(wc -c <"$tmp/link.html")
+
+# --- The baseline: the same bytes from a bare axum handler ------------------------------------
+"$LOADGEN" serve-raw --bytes-from "$link_url" -H "User-Agent: $UA" --port "$RAW_PORT" \
+    --save-body "$tmp/raw.html" 2>"$tmp/raw.log" &
+pids+=($!)
+wait_for "http://127.0.0.1:$RAW_PORT/l/$code" "loadgen serve-raw (log: $tmp/raw.log)"
+raw_url=http://127.0.0.1:$RAW_PORT/l/$code
+raw_bytes=$(wc -c <"$tmp/raw.html")
+content_type=$(curl -sS -o /dev/null -w '%{content_type}' "$raw_url")
+
+echo "link page $short_url: $page_bytes bytes; raw handler serves $raw_bytes bytes of $content_type" >&2
+
+# --- Alternating runs ----------------------------------------------------------------------------
+threads_args=()
+[[ -n ${LOADGEN_THREADS:-} ]] && threads_args=(--threads "$LOADGEN_THREADS")
+
+measure() { # label, url, concurrency -> JSON line on stdout
+    "$LOADGEN" "${threads_args[@]}" run --json --label "$1" -c "$3" -d "$DURATION" -w "$WARMUP" \
+        -H "User-Agent: $UA" -H 'Accept: text/html' "$2"
+}
+
+rows=()
+problems=()
+for c in $CONCURRENCY; do
+    echo "concurrency $c: raw..." >&2
+    raw=$(measure raw "$raw_url" "$c")
+    echo "concurrency $c: link..." >&2
+    link=$(measure link "$link_url" "$c")
+    for r in "$raw" "$link"; do
+        jq -r '"  [\(.label)] \(.rps|floor) req/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, max \(.latency_ms.max) ms, \(.errors) errors, \(.non_2xx) non-2xx, \(.mean_body_bytes|floor) B"' <<<"$r" >&2
+        bad=$(jq -r 'select(.errors > 0 or .non_2xx > 0) | "\(.label) c=\(.concurrency): \(.errors) errors, \(.non_2xx) non-2xx \(.statuses|tostring) \(.first_error // "")"' <<<"$r")
+        [[ -n $bad ]] && problems+=("$bad")
+    done
+    rows+=("$(jq -rn --argjson raw "$raw" --argjson link "$link" --arg c "$c" \
+        '"| \($c) | \($raw.rps|floor) | \($raw.latency_ms.p99) ms | \($link.rps|floor) | \($link.latency_ms.p99) ms | \(($link.rps / $raw.rps * 100 | round) / 100) |"')")
+done
+
+# --- Report ----------------------------------------------------------------------------------------
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- app server 2>/dev/null || commit="$commit (with uncommitted changes in app/ or server/)"
+stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
+loadgen_threads=${LOADGEN_THREADS:-$(nproc)}
+
+table=$(
+    echo "| concurrency | raw req/s | raw p99 | link req/s | link p99 | ratio link/raw |"
+    echo "|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${rows[@]}"
+)
+report=$(
+    echo "Run $stamp, commit \`$commit\`, \`nproc\` = $(nproc)${cpu:+ ($cpu)}."
+    echo "Load generator (\`loadgen\`, $loadgen_threads threads), clink and the raw handler all share these cores."
+    echo "Each cell: $DURATION measured after $WARMUP warm-up, closed loop, keep-alive, no compression"
+    echo "(no \`Accept-Encoding\`), browser User-Agent; raw and link runs alternate. Page: $page_bytes bytes of \`$content_type\`."
+    echo
+    echo "$table"
+    if ((${#problems[@]})); then
+        echo
+        echo "Errors or non-2xx answers:"
+        printf -- '- %s\n' "${problems[@]}"
+    fi
+)
+
+mkdir -p bench/results
+out=bench/results/link-page-$stamp.md
+{
+    echo "# Link page vs raw axum handler — $stamp"
+    echo
+    echo "$report"
+} >"$out"
+
+echo >&2
+echo "$report"
+echo >&2
+echo "wrote $out" >&2
+
+if [[ $UPDATE_README == 1 ]]; then
+    readme=bench/README.md
+    if grep -q '<!-- link-page-results:start -->' "$readme" 2>/dev/null; then
+        REPORT="$report" RESULT_FILE="$out" awk '
+            /<!-- link-page-results:start -->/ { print; print ""; print ENVIRON["REPORT"]; print ""; print "(From `" ENVIRON["RESULT_FILE"] "`.)"; print ""; skip = 1; next }
+            /<!-- link-page-results:end -->/ { skip = 0 }
+            !skip { print }
+        ' "$readme" >"$readme.tmp" && mv "$readme.tmp" "$readme"
+        echo "updated the Link page results in $readme" >&2
+    else
+        echo "warning: $readme has no <!-- link-page-results:start --> marker; not updated" >&2
+    fi
+fi

@@ -1,0 +1,295 @@
+//! Buying over plain HTTP: the Buy form, the test provider's card form and 3-D Secure
+//! challenge, the return from payment, and the Stripe webhook (verified on the raw body).
+
+use std::time::Duration;
+
+use app::{
+    accounts::session,
+    checkout::{
+        cookie,
+        provider::{EventKind, Payments, ProviderEvent, TestPayResult},
+        service::{self, BuyRequest, Returned},
+        store,
+    },
+    earnings::sources::clean_tag,
+    error::AppError,
+    state::AppState,
+};
+use axum::{
+    Form, Json, Router,
+    body::Bytes,
+    extract::{Path, Query, State, rejection::FormRejection},
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::uploads::{urlencode, wants_json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/checkout/{code}", post(buy))
+        .route("/checkout/forget", get(forget_card))
+        .route("/checkout/return/{order_id}", get(returned))
+        .route("/pay/test/{payment_id}", post(test_pay))
+        .route("/pay/test/{payment_id}/authenticate", post(test_authenticate))
+        .route("/webhooks/stripe", post(stripe_webhook))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct BuyForm {
+    email: Option<String>,
+    amount: Option<String>,
+    checkout_key: Option<String>,
+    source: Option<String>,
+    remember: Option<String>,
+    one_click: Option<String>,
+}
+
+fn link_page(code: &str, query: &str) -> String {
+    if query.is_empty() { format!("/l/{}", urlencode(code)) } else { format!("/l/{}?{query}", urlencode(code)) }
+}
+
+fn pay_page(code: &str, order_id: &str, key: &str) -> String {
+    link_page(code, &format!("order={}&k={}", urlencode(order_id), urlencode(key)))
+}
+
+fn return_url(order_id: &str, key: &str) -> String {
+    format!("/checkout/return/{}?k={}", urlencode(order_id), urlencode(key))
+}
+
+/// The Buy button. The price comes from the database; only a pay-what-you-want offer is taken
+/// from the form (and checked).
+async fn buy(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    session: Session,
+    headers: HeaderMap,
+    form: Result<Form<BuyForm>, FormRejection>,
+) -> Response {
+    let json = wants_json(&headers);
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => return AppError::BadRequest(e.body_text()).into_response(),
+    };
+    let one_click = form.one_click.as_deref() == Some("1");
+    let saved = one_click
+        .then(|| headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).and_then(|h| cookie::from_header(&state.secret, h)))
+        .flatten();
+    if one_click && saved.is_none() {
+        let err = AppError::BadRequest("Your saved card isn't available on this device. Enter your email to pay.".into());
+        return if json { err.into_response() } else { Redirect::to(&link_page(&code, &format!("error={}", urlencode(&err.to_string())))).into_response() };
+    }
+    let source = form.source.as_deref().map(clean_tag).filter(|s| !s.is_empty()).unwrap_or_else(|| "direct".into());
+    let request = BuyRequest {
+        code: code.clone(),
+        email: form.email.unwrap_or_default(),
+        amount: form.amount,
+        checkout_key: form.checkout_key,
+        source,
+        remember_card: form.remember.as_deref() == Some("1") || one_click,
+        saved,
+        buyer_account_id: session::signed_in_account_id(&session).await,
+    };
+    match service::buy(&state, request).await {
+        Ok(outcome) => {
+            let next = if outcome.done {
+                return_url(&outcome.order_id, &outcome.key)
+            } else if let Some(reason) = &outcome.declined {
+                format!("{}&error={}", pay_page(&outcome.work_code, &outcome.order_id, &outcome.key), urlencode(reason))
+            } else {
+                pay_page(&outcome.work_code, &outcome.order_id, &outcome.key)
+            };
+            if json {
+                Json(serde_json::json!({
+                    "order_id": outcome.order_id, "key": outcome.key, "done": outcome.done,
+                    "declined": outcome.declined, "next": next,
+                }))
+                .into_response()
+            } else {
+                Redirect::to(&next).into_response()
+            }
+        }
+        Err(err) => {
+            let err = AppError::from(err);
+            if json || err == AppError::NotFound {
+                err.into_response()
+            } else {
+                Redirect::to(&link_page(&code, &format!("error={}", urlencode(&err.to_string())))).into_response()
+            }
+        }
+    }
+}
+
+async fn forget_card(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let back = headers.get(header::REFERER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let back = back.filter(|b| b.starts_with(&state.settings.base_url)).unwrap_or_else(|| "/".into());
+    (
+        [(header::SET_COOKIE, cookie::clear_header(state.settings.uses_https()))],
+        Redirect::to(&back),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct ReturnQuery {
+    k: String,
+}
+
+/// The buyer is back from paying: fulfil (if the webhook hasn't yet), remember the card if
+/// asked, and open the download.
+async fn returned(State(state): State<AppState>, Path(order_id): Path<String>, Query(q): Query<ReturnQuery>) -> Response {
+    match service::returned(&state, &order_id, &q.k).await {
+        Ok(Returned::Ready { token, saved_card }) => {
+            let mut res = Redirect::to(&format!("/d/{token}")).into_response();
+            let remember = store::order(&state.db, &order_id).await.ok().flatten().is_some_and(|o| o.save_card);
+            if let (Some(card), true) = (saved_card, remember) {
+                if let Ok(value) = cookie::set_header(&state.secret, &card, state.settings.uses_https()).parse() {
+                    res.headers_mut().insert(header::SET_COOKIE, value);
+                }
+            }
+            res
+        }
+        Ok(Returned::Waiting) => Html(format!(
+            "<!DOCTYPE html><meta charset=utf-8><meta http-equiv=refresh content=2><title>Confirming…</title>\
+             <main class=store><h1>Confirming your payment…</h1>\
+             <p class=lede>This takes a few seconds. This page refreshes by itself.</p>\
+             <p><a href=\"{}\">Refresh now</a></p></main>",
+            return_url(&order_id, &q.k)
+        ))
+        .into_response(),
+        Err(err) => AppError::from(err).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct TestCardForm {
+    order_id: String,
+    k: String,
+    card_number: Option<String>,
+    card_expiry: Option<String>,
+    card_cvc: Option<String>,
+    result: Option<String>,
+}
+
+/// The order behind a test payment, checked against the browser's key.
+async fn test_order(state: &AppState, payment_id: &str, form: &TestCardForm) -> Result<(String, String), AppError> {
+    let Payments::Test(_) = &state.payments else { return Err(AppError::NotFound) };
+    let step = service::pay_step(state, &form.order_id, &form.k).await.map_err(AppError::from)?;
+    let order = store::order(&state.db, &step.order_id).await.ok().flatten().ok_or(AppError::NotFound)?;
+    if order.provider_payment_id.as_deref() != Some(payment_id) {
+        return Err(AppError::NotFound);
+    }
+    let code = app::catalog::store::find_any(&state.db, &order.work_id)
+        .await
+        .ok()
+        .flatten()
+        .map(|w| w.code)
+        .ok_or(AppError::NotFound)?;
+    Ok((order.order_id, code))
+}
+
+/// What the test provider does after a card result: the same asynchronous, webhook-like
+/// confirmation Stripe sends, through the same event handler.
+fn confirm_later(state: &AppState, payment_id: &str, order_id: &str, kind: EventKind, suffix: &str) {
+    let event = ProviderEvent {
+        provider: "test",
+        event_id: format!("evt_{payment_id}_{suffix}"),
+        payment_id: payment_id.to_string(),
+        order_id: Some(order_id.to_string()),
+        kind,
+    };
+    let state = state.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Err(e) = service::apply_event(&state, &event).await {
+            tracing::error!(error = %e, event.id = %event.event_id, "test provider confirmation failed");
+        }
+    });
+}
+
+async fn after_test_result(state: &AppState, payment_id: &str, order_id: &str, code: &str, key: &str, result: TestPayResult) -> Response {
+    match result {
+        TestPayResult::Succeeded => {
+            confirm_later(state, payment_id, order_id, EventKind::Succeeded, "succeeded");
+            Redirect::to(&return_url(order_id, key)).into_response()
+        }
+        TestPayResult::NeedsAuthentication | TestPayResult::NotPayable => Redirect::to(&pay_page(code, order_id, key)).into_response(),
+        TestPayResult::Declined(message) => {
+            confirm_later(state, payment_id, order_id, EventKind::Failed(message.clone()), &format!("failed_{}", app::db::now_ms()));
+            Redirect::to(&format!("{}&card_error={}", pay_page(code, order_id, key), urlencode(&message))).into_response()
+        }
+        TestPayResult::Invalid { field, message } => Redirect::to(&format!(
+            "{}&card_error={}&field={field}",
+            pay_page(code, order_id, key),
+            urlencode(&message)
+        ))
+        .into_response(),
+    }
+}
+
+async fn test_pay(State(state): State<AppState>, Path(payment_id): Path<String>, Form(form): Form<TestCardForm>) -> Response {
+    let (order_id, code) = match test_order(&state, &payment_id, &form).await {
+        Ok(found) => found,
+        Err(err) => return err.into_response(),
+    };
+    let Payments::Test(provider) = &state.payments else { return AppError::NotFound.into_response() };
+    let result = provider
+        .pay(
+            &state.db,
+            &payment_id,
+            form.card_number.as_deref().unwrap_or_default(),
+            form.card_expiry.as_deref().unwrap_or_default(),
+            form.card_cvc.as_deref().unwrap_or_default(),
+        )
+        .await;
+    match result {
+        Ok(result) => after_test_result(&state, &payment_id, &order_id, &code, &form.k, result).await,
+        Err(e) => app::error::internal("test provider", &e).into_response(),
+    }
+}
+
+async fn test_authenticate(State(state): State<AppState>, Path(payment_id): Path<String>, Form(form): Form<TestCardForm>) -> Response {
+    let (order_id, code) = match test_order(&state, &payment_id, &form).await {
+        Ok(found) => found,
+        Err(err) => return err.into_response(),
+    };
+    let Payments::Test(provider) = &state.payments else { return AppError::NotFound.into_response() };
+    let success = form.result.as_deref() == Some("complete");
+    match provider.authenticate(&state.db, &payment_id, success).await {
+        Ok(result) => after_test_result(&state, &payment_id, &order_id, &code, &form.k, result).await,
+        Err(e) => app::error::internal("test provider", &e).into_response(),
+    }
+}
+
+/// Stripe's webhook: verified on the exact raw bytes, then applied once per event. A 500 makes
+/// Stripe retry; a bad signature is a 400 and changes nothing.
+async fn stripe_webhook(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Payments::Stripe(stripe) = &state.payments else { return StatusCode::NOT_FOUND.into_response() };
+    let Some(signature) = headers.get("stripe-signature").and_then(|v| v.to_str().ok()) else {
+        return (StatusCode::BAD_REQUEST, "missing Stripe-Signature").into_response();
+    };
+    let Ok(payload) = std::str::from_utf8(&body) else {
+        return (StatusCode::BAD_REQUEST, "body is not UTF-8").into_response();
+    };
+    let event = match stripe.parse_webhook(payload, signature) {
+        Ok(Some(event)) => event,
+        Ok(None) => return StatusCode::OK.into_response(),
+        Err(reason) => {
+            tracing::warn!(reason, "rejected a webhook");
+            return (StatusCode::BAD_REQUEST, "invalid signature").into_response();
+        }
+    };
+    match service::apply_event(&state, &event).await {
+        Ok(applied) => {
+            tracing::info!(event.id = %event.event_id, ?applied, "stripe webhook");
+            StatusCode::OK.into_response()
+        }
+        Err(err) => {
+            tracing::error!(error = %err, event.id = %event.event_id, "stripe webhook failed; Stripe will retry");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
