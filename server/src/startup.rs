@@ -43,6 +43,9 @@ use crate::{config::Config, http, middleware};
 
 /// Connects and migrates the database, then assembles the router.
 pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
+    // Several dependencies bring rustls with different crypto back ends (ring for Stripe and
+    // SMTP, aws-lc for S3); rustls then needs to be told which one the process uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let db = connect_database(&config.database_url).await?;

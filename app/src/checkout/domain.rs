@@ -48,7 +48,17 @@ pub struct SavedCard {
 impl SavedCard {
     /// "Visa •••• 4242"
     pub fn label(&self) -> String {
-        format!("{} •••• {}", self.brand, self.last4)
+        let brand = match self.brand.to_ascii_lowercase().as_str() {
+            "visa" => "Visa",
+            "mastercard" => "Mastercard",
+            "amex" => "American Express",
+            "discover" => "Discover",
+            "jcb" => "JCB",
+            "unionpay" => "UnionPay",
+            "diners" => "Diners Club",
+            _ => "Card",
+        };
+        format!("{brand} •••• {}", self.last4)
     }
 }
 

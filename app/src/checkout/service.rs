@@ -271,7 +271,11 @@ pub async fn returned(state: &AppState, order_id: &str, key: &str) -> Result<Ret
             };
             apply_event(state, &event).await?;
         }
-        saved_card = check.saved_card;
+        // The card is remembered with the email this order was bought with.
+        saved_card = check.saved_card.map(|mut card| {
+            card.email = order.buyer_email.clone();
+            card
+        });
     }
     let order = store::order(&state.db, order_id).await?.ok_or(CheckoutError::NotFound)?;
     if order.status == OrderStatus::Fulfilled.as_str() {

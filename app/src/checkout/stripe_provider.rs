@@ -87,10 +87,22 @@ impl StripeProvider {
     }
 
     fn charge_of(&self, intent: &PaymentIntent, saved_pm: Option<String>) -> Charge {
+        // An off-session charge the bank refused without the buyer leaves the intent waiting
+        // for a payment method, with the saved card in its last error: the buyer authenticates
+        // that same card (3-D Secure fallback) rather than typing a new one.
+        let needs_authentication = intent
+            .last_payment_error
+            .as_ref()
+            .filter(|e| e.code == Some(ApiErrorsCode::AuthenticationRequired))
+            .and_then(|e| e.payment_method.as_ref())
+            .map(|pm| pm.id.to_string());
+        let current_pm = intent.payment_method.as_ref().map(|pm| pm.id().to_string());
         match intent.status {
             PaymentIntentStatus::Succeeded => Charge::Succeeded,
-            PaymentIntentStatus::RequiresAction => Charge::NeedsAuth(self.pay_method(intent, saved_pm)),
-            PaymentIntentStatus::Processing => Charge::NeedsAuth(self.pay_method(intent, saved_pm)),
+            PaymentIntentStatus::RequiresAction | PaymentIntentStatus::Processing => {
+                Charge::NeedsAuth(self.pay_method(intent, saved_pm.or(current_pm)))
+            }
+            _ if needs_authentication.is_some() => Charge::NeedsAuth(self.pay_method(intent, needs_authentication)),
             _ => Charge::NeedsCard(self.pay_method(intent, None)),
         }
     }

@@ -85,6 +85,11 @@ struct RunArgs {
     /// A label copied into the output (e.g. `raw` or `link`).
     #[arg(long)]
     label: Option<String>,
+    /// PID of the server under test (Linux): also report the CPU time it used per request during
+    /// the measured window, which is much less sensitive to other load on the machine than
+    /// requests/s.
+    #[arg(long)]
+    pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -298,6 +303,10 @@ struct Report {
     non_2xx: u64,
     statuses: BTreeMap<u16, u64>,
     mean_body_bytes: f64,
+    /// CPU time (user + system) the `--pid` process used per recorded request, in µs.
+    server_cpu_us_per_request: Option<f64>,
+    /// CPU time this load generator used per recorded request, in µs.
+    client_cpu_us_per_request: Option<f64>,
     first_error: Option<String>,
 }
 
@@ -467,6 +476,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let until = measure_from + args.duration;
     let workers: Vec<_> =
         (0..args.concurrency).map(|_| tokio::spawn(worker(plan.clone(), measure_from, until))).collect();
+    let server_stat = args.pid.map(|pid| format!("/proc/{pid}/stat"));
+    tokio::time::sleep_until(measure_from).await;
+    let cpu_before = (server_stat.as_deref().and_then(cpu_seconds), cpu_seconds("/proc/self/stat"));
+    tokio::time::sleep_until(until).await;
+    let cpu_after = (server_stat.as_deref().and_then(cpu_seconds), cpu_seconds("/proc/self/stat"));
     let mut total = Tally::new();
     for w in workers {
         total.merge(w.await?);
@@ -496,6 +510,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         non_2xx: total.non_2xx,
         statuses: total.statuses.clone(),
         mean_body_bytes: if total.requests > 0 { total.body_bytes as f64 / total.requests as f64 } else { 0.0 },
+        server_cpu_us_per_request: per_request(cpu_before.0, cpu_after.0, total.requests),
+        client_cpu_us_per_request: per_request(cpu_before.1, cpu_after.1, total.requests),
         first_error: total.first_error.clone(),
     };
     if args.json {
@@ -520,11 +536,33 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             non2xx = report.non_2xx,
             bytes = report.mean_body_bytes,
         );
+        if let (Some(server), Some(client)) = (report.server_cpu_us_per_request, report.client_cpu_us_per_request) {
+            println!("  CPU per request: server {server:.1} µs, load generator {client:.1} µs");
+        }
         if let Some(e) = &report.first_error {
             println!("  first error: {e}");
         }
     }
     Ok(())
+}
+
+/// User + system CPU seconds of a process, from `/proc/<pid>/stat` (Linux; `None` elsewhere).
+fn cpu_seconds(stat_path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(stat_path).ok()?;
+    // Fields after the parenthesised command name (which may contain spaces); utime and stime
+    // are fields 14 and 15 of the whole line, in USER_HZ ticks (100 per second on Linux).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+fn per_request(before: Option<f64>, after: Option<f64>, requests: u64) -> Option<f64> {
+    match (before, after) {
+        (Some(b), Some(a)) if requests > 0 => Some((a - b) * 1e6 / requests as f64),
+        _ => None,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ use tokio::{net::TcpListener, sync::oneshot};
 
 pub mod moto;
 pub mod pg;
+pub mod smtp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
