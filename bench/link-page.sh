@@ -10,6 +10,8 @@
 #   DURATION        measured time per run (default 10s)
 #   WARMUP          unrecorded warm-up per run (default 2s)
 #   CONCURRENCY     space-separated connection counts (default "1 16 64")
+#   ROUNDS          raw/link alternations per concurrency (default 1); the table shows medians
+#   HEALTHZ         1 (default) also measures /healthz as a second reference; 0 skips it
 #   PORT            port for clink (default 39080); RAW_PORT for the raw handler (default 39081)
 #   LOADGEN_THREADS tokio threads of the load generator (default: one per CPU)
 #   UPDATE_README   1 (default) writes the table into bench/README.md; 0 leaves it alone
@@ -24,6 +26,8 @@ ROOT=$PWD
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONCURRENCY=${CONCURRENCY:-1 16 64}
+ROUNDS=${ROUNDS:-1}
+HEALTHZ=${HEALTHZ:-1}
 PORT=${PORT:-39080}
 RAW_PORT=${RAW_PORT:-39081}
 UPDATE_README=${UPDATE_README:-1}
@@ -88,7 +92,8 @@ TOKEN=$("$CLINK" token create --email bench@example.com --name bench | tail -n 1
 [[ -n $TOKEN ]] || die "clink token create printed no token"
 
 "$CLINK" serve >"$tmp/server.log" 2>&1 &
-pids+=($!)
+server_pid=$!
+pids+=($server_pid)
 wait_for "$base/healthz" "clink serve (log: $tmp/server.log)"
 
 head -c 200000 /dev/urandom >"$tmp/zine.pdf"
@@ -113,7 +118,8 @@ page_bytes=$(wc -c <"$tmp/link.html")
 # --- The baseline: the same bytes from a bare axum handler ------------------------------------
 "$LOADGEN" serve-raw --bytes-from "$link_url" -H "User-Agent: $UA" --port "$RAW_PORT" \
     --save-body "$tmp/raw.html" 2>"$tmp/raw.log" &
-pids+=($!)
+raw_pid=$!
+pids+=($raw_pid)
 wait_for "http://127.0.0.1:$RAW_PORT/l/$code" "loadgen serve-raw (log: $tmp/raw.log)"
 raw_url=http://127.0.0.1:$RAW_PORT/l/$code
 raw_bytes=$(wc -c <"$tmp/raw.html")
@@ -125,25 +131,54 @@ echo "link page $short_url: $page_bytes bytes; raw handler serves $raw_bytes byt
 threads_args=()
 [[ -n ${LOADGEN_THREADS:-} ]] && threads_args=(--threads "$LOADGEN_THREADS")
 
-measure() { # label, url, concurrency -> JSON line on stdout
-    "$LOADGEN" "${threads_args[@]}" run --json --label "$1" -c "$3" -d "$DURATION" -w "$WARMUP" \
+measure() { # label, url, concurrency, pid -> JSON line on stdout
+    "$LOADGEN" "${threads_args[@]}" run --json --label "$1" -c "$3" -d "$DURATION" -w "$WARMUP" --pid "$4" \
         -H "User-Agent: $UA" -H 'Accept: text/html' "$2"
 }
 
+# Median of a JSON field over JSON lines: median FIELD < lines
+median() { jq -s "[.[] | $1] | sort | .[(length - 1) / 2 | floor]"; }
+fmt() { jq -rn "$1"; }
+# Median over rounds of (req/s of B) / (req/s of A), each round's pair measured back to back.
+median_ratio() {
+    paste <(jq .rps <<<"$1") <(jq .rps <<<"$2") | awk '{print $2 / $1}' | sort -g |
+        awk '{a[NR] = $1} END {printf "%.2f", a[int((NR + 1) / 2)]}'
+}
+
 rows=()
+health_rows=()
 problems=()
 for c in $CONCURRENCY; do
-    echo "concurrency $c: raw..." >&2
-    raw=$(measure raw "$raw_url" "$c")
-    echo "concurrency $c: link..." >&2
-    link=$(measure link "$link_url" "$c")
-    for r in "$raw" "$link"; do
-        jq -r '"  [\(.label)] \(.rps|floor) req/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, max \(.latency_ms.max) ms, \(.errors) errors, \(.non_2xx) non-2xx, \(.mean_body_bytes|floor) B"' <<<"$r" >&2
-        bad=$(jq -r 'select(.errors > 0 or .non_2xx > 0) | "\(.label) c=\(.concurrency): \(.errors) errors, \(.non_2xx) non-2xx \(.statuses|tostring) \(.first_error // "")"' <<<"$r")
-        [[ -n $bad ]] && problems+=("$bad")
+    runs=()
+    for round in $(seq "$ROUNDS"); do
+        targets=("raw $raw_url $raw_pid" "link $link_url $server_pid")
+        [[ $HEALTHZ == 1 ]] && targets+=("healthz $base/healthz $server_pid")
+        for t in "${targets[@]}"; do
+            read -r label url pid <<<"$t"
+            echo "concurrency $c, round $round/$ROUNDS: $label..." >&2
+            r=$(measure "$label" "$url" "$c" "$pid")
+            jq -r '"  [\(.label)] \(.rps|floor) req/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, max \(.latency_ms.max) ms, server CPU \(.server_cpu_us_per_request // 0 | floor) µs/req, \(.errors) errors, \(.non_2xx) non-2xx, \(.mean_body_bytes|floor) B"' <<<"$r" >&2
+            bad=$(jq -r 'select(.errors > 0 or .non_2xx > 0) | "\(.label) c=\(.concurrency): \(.errors) errors, \(.non_2xx) non-2xx \(.statuses|tostring) \(.first_error // "")"' <<<"$r")
+            [[ -n $bad ]] && problems+=("$bad")
+            runs+=("$r")
+        done
     done
-    rows+=("$(jq -rn --argjson raw "$raw" --argjson link "$link" --arg c "$c" \
-        '"| \($c) | \($raw.rps|floor) | \($raw.latency_ms.p99) ms | \($link.rps|floor) | \($link.latency_ms.p99) ms | \(($link.rps / $raw.rps * 100 | round) / 100) |"')")
+    all=$(printf '%s\n' "${runs[@]}")
+    pick() { jq -c "select(.label == \"$1\")" <<<"$all"; }
+    raw=$(pick raw); link=$(pick link)
+    raw_rps=$(median .rps <<<"$raw"); link_rps=$(median .rps <<<"$link")
+    raw_p99=$(median .latency_ms.p99 <<<"$raw"); link_p99=$(median .latency_ms.p99 <<<"$link")
+    raw_cpu=$(median '.server_cpu_us_per_request // 0' <<<"$raw"); link_cpu=$(median '.server_cpu_us_per_request // 0' <<<"$link")
+    # Ratio per round (each pair measured back to back), then the median.
+    ratio=$(median_ratio "$raw" "$link")
+    rows+=("$(fmt "\"| $c | \($raw_rps|floor) | \($raw_p99) ms | \($link_rps|floor) | \($link_p99) ms | **$ratio** | \($raw_cpu|floor) µs | \($link_cpu|floor) µs |\"")")
+    if [[ $HEALTHZ == 1 ]]; then
+        health=$(pick healthz)
+        h_rps=$(median .rps <<<"$health"); h_p99=$(median .latency_ms.p99 <<<"$health")
+        h_cpu=$(median '.server_cpu_us_per_request // 0' <<<"$health")
+        h_ratio=$(median_ratio "$raw" "$health")
+        health_rows+=("$(fmt "\"| $c | \($h_rps|floor) | \($h_p99) ms | $h_ratio | \($h_cpu|floor) µs |\"")")
+    fi
 done
 
 # --- Report ----------------------------------------------------------------------------------------
@@ -154,15 +189,25 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ 
 loadgen_threads=${LOADGEN_THREADS:-$(nproc)}
 
 table=$(
-    echo "| concurrency | raw req/s | raw p99 | link req/s | link p99 | ratio link/raw |"
-    echo "|---:|---:|---:|---:|---:|---:|"
+    echo "| concurrency | raw req/s | raw p99 | link req/s | link p99 | ratio link/raw | raw server CPU/req | link server CPU/req |"
+    echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
+    if ((${#health_rows[@]})); then
+        echo
+        echo "Second reference, same run: \`GET /healthz\` (one trivial SQLite query through the full middleware stack)."
+        echo
+        echo "| concurrency | healthz req/s | healthz p99 | ratio healthz/raw | healthz server CPU/req |"
+        echo "|---:|---:|---:|---:|---:|"
+        printf '%s\n' "${health_rows[@]}"
+    fi
 )
 report=$(
     echo "Run $stamp, commit \`$commit\`, \`nproc\` = $(nproc)${cpu:+ ($cpu)}."
     echo "Load generator (\`loadgen\`, $loadgen_threads threads), clink and the raw handler all share these cores."
     echo "Each cell: $DURATION measured after $WARMUP warm-up, closed loop, keep-alive, no compression"
-    echo "(no \`Accept-Encoding\`), browser User-Agent; raw and link runs alternate. Page: $page_bytes bytes of \`$content_type\`."
+    echo "(no \`Accept-Encoding\`), browser User-Agent; raw and link runs alternate ($ROUNDS round(s), medians shown)."
+    echo "Page: $page_bytes bytes of \`$content_type\`. Server CPU/req = user+system CPU of the serving process during"
+    echo "the measured window divided by the requests served (from \`/proc\`; robust to other load on the machine)."
     echo
     echo "$table"
     if ((${#problems[@]})); then

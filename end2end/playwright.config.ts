@@ -6,6 +6,11 @@ const port = Number(process.env.CLINK_E2E_PORT ?? 3210);
 const baseURL = `http://127.0.0.1:${port}`;
 const bin = process.env.CLINK_E2E_BIN ?? '../target/release/clink';
 const dataDir = process.env.CLINK_E2E_DATA_DIR ?? '.e2e-data';
+// A second app, paying through Stripe — pointed at the Stripe simulator.
+const stripePort = Number(process.env.CLINK_E2E_STRIPE_PORT ?? 3211);
+const simPort = Number(process.env.CLINK_E2E_SIM_PORT ?? 12111);
+const simBin = process.env.CLINK_E2E_SIM_BIN ?? '../target/debug/stripe-sim';
+export const stripeAppURL = `http://127.0.0.1:${stripePort}`;
 
 export default defineConfig({
   testDir: './tests',
@@ -39,19 +44,49 @@ export default defineConfig({
       },
     },
   ],
-  webServer: {
-    command: `sh -c 'rm -rf "${dataDir}" && exec "${bin}" serve'`,
-    url: `${baseURL}/healthz`,
-    reuseExistingServer: false,
-    timeout: 120_000,
-    stdout: 'ignore',
-    stderr: 'pipe',
-    env: {
-      CLINK_DATA_DIR: dataDir,
-      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: '../target/site',
-      CLINK_ENV: 'dev',
-      RUST_LOG: 'warn',
+  webServer: [
+    {
+      command: `sh -c 'rm -rf "${dataDir}" && exec "${bin}" serve'`,
+      url: `${baseURL}/healthz`,
+      reuseExistingServer: false,
+      timeout: 120_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+      env: {
+        CLINK_DATA_DIR: dataDir,
+        LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+        LEPTOS_SITE_ROOT: '../target/site',
+        CLINK_ENV: 'dev',
+        RUST_LOG: 'warn',
+      },
     },
-  },
+    {
+      command: `"${simBin}" --port ${simPort} --webhook-url ${stripeAppURL}/webhooks/stripe --webhook-secret whsec_e2e`,
+      url: `http://127.0.0.1:${simPort}/_sim/health`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+    },
+    {
+      command: `sh -c 'rm -rf "${dataDir}-stripe" && exec "${bin}" serve'`,
+      url: `${stripeAppURL}/healthz`,
+      reuseExistingServer: false,
+      timeout: 120_000,
+      stdout: 'ignore',
+      stderr: 'pipe',
+      env: {
+        CLINK_DATA_DIR: `${dataDir}-stripe`,
+        LEPTOS_SITE_ADDR: `127.0.0.1:${stripePort}`,
+        LEPTOS_SITE_ROOT: '../target/site',
+        CLINK_ENV: 'dev',
+        RUST_LOG: 'warn',
+        CLINK_STRIPE_SECRET_KEY: 'sk_test_stripe_sim',
+        CLINK_STRIPE_PUBLISHABLE_KEY: 'pk_test_stripe_sim',
+        CLINK_STRIPE_WEBHOOK_SECRET: 'whsec_e2e',
+        CLINK_STRIPE_API_BASE: `http://127.0.0.1:${simPort}`,
+        CLINK_STRIPE_JS_URL: `http://127.0.0.1:${simPort}/js/v3`,
+      },
+    },
+  ],
 });

@@ -53,6 +53,7 @@ fn SiteHeader() -> impl IntoView {
                     {move || Suspend::new(async move {
                         match account.await {
                             Ok(Some(account)) => view! {
+                                <a href="/wallet">"Wallet"</a>
                                 <a href="/dashboard">"Dashboard"</a>
                                 <span class="who" title=account.email.clone()>{account.display_name}</span>
                                 <form method="post" action="/api/logout" class="inline">

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod mail;
 pub mod money;
 pub mod ui;
+pub mod wallet;
 
 #[cfg(feature = "ssr")]
 pub mod db;
@@ -38,6 +39,7 @@ use crate::{
     catalog::pages::{EditWorkPage, LinkPage, NewWorkPage, WorksPage},
     checkout::pages::SalesPage,
     delivery::pages::{DownloadPage, LibraryPage},
+    wallet::pages::WalletPage,
     earnings::pages::DashboardPage,
     layout::{Layout, set_status},
 };
@@ -79,6 +81,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/dashboard/sales") view=SalesPage ssr=SsrMode::Async/>
                 <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async/>
                 <Route path=path!("/library") view=LibraryPage ssr=SsrMode::Async/>
+                <Route path=path!("/wallet") view=WalletPage ssr=SsrMode::Async/>
                 <Route path=path!("/d/:token") view=DownloadPage ssr=SsrMode::Async/>
                 <Route path=path!("/l/:code") view=LinkPage ssr=SsrMode::Async/>
                 <Route path=path!("/:handle/:slug") view=LinkPage ssr=SsrMode::Async/>

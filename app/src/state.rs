@@ -7,7 +7,7 @@ use leptos::prelude::LeptosOptions;
 
 use crate::{
     accounts::service::LoginLimiter, checkout::provider::Payments, db::Db, earnings::views::ViewCounter,
-    mail::sender::Mailer, secret::AppSecret, storage::Storage,
+    mail::sender::Mailer, secret::AppSecret, storage::Storage, wallet::writer::WalletWriter,
 };
 
 /// Settings the domain needs at run time, derived from the validated startup config.
@@ -44,6 +44,7 @@ pub struct AppState {
     pub payments: Payments,
     pub mailer: Mailer,
     pub secret: AppSecret,
+    pub wallet_writer: WalletWriter,
     pub leptos_options: LeptosOptions,
 }
 

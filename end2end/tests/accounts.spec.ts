@@ -18,8 +18,8 @@ for (const js of [true, false]) {
 
       await nav.getByRole('link', { name: 'Log in' }).click();
       await waitForIslands(page, js);
-      await page.getByLabel('Email').fill(who.email);
-      await page.getByLabel('Password').fill(who.password);
+      await page.getByLabel('Email', { exact: true }).fill(who.email);
+      await page.getByLabel('Password', { exact: true }).fill(who.password);
       await page.getByRole('button', { name: 'Log in' }).click();
       await expect(page).toHaveURL(/\/dashboard$/);
       await expect(page.getByRole('heading', { level: 1 })).toContainText(who.name);
@@ -29,8 +29,8 @@ for (const js of [true, false]) {
     test('a wrong password shows an error next to the field', async ({ page }) => {
       await page.goto('/login');
       await waitForIslands(page, js);
-      await page.getByLabel('Email').fill(`nobody.${unique()}@example.com`);
-      await page.getByLabel('Password').fill('not the password');
+      await page.getByLabel('Email', { exact: true }).fill(`nobody.${unique()}@example.com`);
+      await page.getByLabel('Password', { exact: true }).fill('not the password');
       await page.getByRole('button', { name: 'Log in' }).click();
       await expect(page.locator('.field-error').filter({ hasText: "don't match an account" })).toBeVisible();
       if (js) {

@@ -2,12 +2,7 @@ import { expect, test, type Page } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { signUp, unique, waitForIslands } from './helpers';
-
-function creator() {
-  const id = unique();
-  return { name: `Maker ${id}`, handle: `mk_${id}`.slice(0, 30), email: `maker.${id}@example.com`, password: 'a good long password' };
-}
+import { creator, signUp, unique, waitForIslands } from './helpers';
 
 function tempFile(name: string, bytes: number): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clink-e2e-'));

@@ -44,6 +44,8 @@ pub struct Config {
     pub stripe: Option<StripeSettings>,
     pub smtp_url: Option<String>,
     pub mail_from: String,
+    /// Most wallet purchases committed in one transaction (1 = one per transaction).
+    pub wallet_max_batch: usize,
 }
 
 impl Config {
@@ -150,7 +152,15 @@ impl Config {
         let host = base_url.split("://").nth(1).unwrap_or("localhost").split(':').next().unwrap_or("localhost").to_string();
         let mail_from = get("CLINK_MAIL_FROM").unwrap_or_else(|| format!("Clink <no-reply@{}>", if host.contains('.') { host.as_str() } else { "clink.invalid" }));
 
+        let wallet_max_batch = match get("CLINK_WALLET_MAX_BATCH") {
+            None => 256,
+            Some(raw) => raw.trim().parse::<usize>().ok().filter(|n| (1..=2048).contains(n)).ok_or_else(|| {
+                bad("CLINK_WALLET_MAX_BATCH", format!("`{raw}` is not a batch size from 1 to 2048"))
+            })?,
+        };
+
         Ok(Config {
+            wallet_max_batch,
             secret_key,
             fee_bps,
             stripe,

@@ -13,6 +13,7 @@ use app::{
     db::Db,
     mail::{self, sender::Mailer},
     secret::AppSecret,
+    wallet::writer::WalletWriter,
     earnings::views::ViewCounter,
     shell,
     state::{AppState, Settings},
@@ -54,6 +55,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
 
     let storage = Storage::open(&config.storage).context("opening file storage (CLINK_STORAGE_URL)")?;
     let secret = load_secret(config)?;
+    let db_for_writer = db.clone();
     let payments = match &config.stripe {
         Some(settings) => Payments::Stripe(StripeProvider::new(settings).context("configuring Stripe")?),
         None => Payments::Test(TestProvider),
@@ -77,6 +79,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
         views: Arc::new(ViewCounter::default()),
         payments,
         mailer,
+        wallet_writer: WalletWriter::start(db_for_writer, config.wallet_max_batch),
         secret,
         leptos_options: leptos_options(config),
     };
@@ -184,6 +187,7 @@ pub fn router(state: AppState, sessions: SessionBackend, config: &Config) -> Rou
         .merge(http::links::router(http::links::new_card_cache()))
         .merge(http::checkout::router())
         .merge(http::downloads::router())
+        .merge(http::wallet::router())
         .nest_service("/pkg", static_assets(&config.site_root.join("pkg"), state.leptos_options.hash_files))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_state, shell))
         .layer(from_fn(middleware::server_fn_status))

@@ -220,7 +220,9 @@ both_backends! {
         // Below the card minimum: wallet only, and no order.
         let (_, cheap) = app.publish_work("Cheap", "0.20", DATA).await;
         let before = app.count("select count(*) from buyer_order").await;
-        let res = click_buy(&app, &buyer, &cheap, &[("email", "t@example.com")]).await;
+        let page = buyer.get(app.url(&format!("/l/{cheap}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Sign in to my wallet") && !page.contains("name=\"email\""), "wallet only: no card form");
+        let res = buyer.post(app.url(&format!("/checkout/{cheap}"))).form(&[("email", "t@example.com"), ("checkout_key", "forged-by-hand-0123456")]).send().await.unwrap();
         assert!(location(&res).contains("wallet"), "{}", location(&res));
         assert_eq!(app.count("select count(*) from buyer_order").await, before);
         // A bad email is a clear error.

@@ -55,6 +55,24 @@ pub async fn log_in(email: String, password: String, next: Option<String>) -> Re
     Ok(())
 }
 
+/// Emails a sign-in link (no password needed; it creates a buyer account if there is none).
+/// Answers the same whether or not the email has an account.
+#[server(endpoint = "login-link")]
+pub async fn email_login_link(email: String, next: Option<String>) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let email = super::domain::Email::parse(&email)?;
+    let client = edge::client_ip().await;
+    if !state.login_limiter.allow_key(&format!("link:{}", email.as_str())) || !state.login_limiter.allow_key(&format!("link-ip:{client}")) {
+        return Err(AppError::RateLimited);
+    }
+    let next = next.map(|n| edge::safe_next(Some(&n), "/wallet"));
+    crate::mail::outbox::enqueue_now(&state.db, email.as_str(), &crate::mail::outbox::Mail::LoginLink { email: email.as_str().into(), next })
+        .await
+        .map_err(|e| internal("queueing a sign-in link", &e))?;
+    leptos_axum::redirect("/login?link_sent=1");
+    Ok(())
+}
+
 #[server(endpoint = "logout")]
 pub async fn log_out() -> Result<(), AppError> {
     let session = edge::current_session().await?;

@@ -57,8 +57,10 @@ pub fn LoginPage() -> impl IntoView {
         <crate::layout::Layout>
         <section class="auth">
             <h1>"Welcome back"</h1>
-            <LoginForm next=next/>
+            <LoginForm next=next.clone()/>
             <p class="muted">"New to Clink? " <a href="/signup">"Create an account"</a></p>
+            <h2 class="or">"Or get a sign-in link by email"</h2>
+            <MagicLinkForm next=next.unwrap_or_else(|| "/wallet".into())/>
         </section>
         </crate::layout::Layout>
     }
@@ -81,6 +83,30 @@ fn LoginForm(next: Option<String>) -> impl IntoView {
                 <button type="submit" class="btn primary wide" disabled=move || pending.get()>
                     {move || if pending.get() { "Logging in…" } else { "Log in" }}
                 </button>
+            </div>
+        </ActionForm>
+    }
+}
+
+/// Sign in without a password: a link by email, which also creates a buyer account. Works as
+/// a plain form post.
+#[component]
+pub fn MagicLinkForm(#[prop(into)] next: String) -> impl IntoView {
+    let action = ServerAction::<super::api::EmailLoginLink>::new();
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let sent = use_query_map().with_untracked(|q| q.get("link_sent").is_some());
+    view! {
+        <ActionForm action=action>
+            <div class="card form magic-link">
+                {sent.then(|| view! { <p class="alert ok" role="status">"Check your inbox: the link works once, within 30 minutes."</p> })}
+                <FormAlert error=error/>
+                <input type="hidden" name="next" value=next/>
+                <div class="field">
+                    <label for="f-link-email">"Your email"</label>
+                    <input id="f-link-email" name="email" type="email" autocomplete="email" required/>
+                    <p class="field-error" role="alert">{move || error.get().filter(|e| e.field() == Some("email")).map(|e| e.to_string())}</p>
+                </div>
+                <button type="submit" class="btn">"Email me a sign-in link"</button>
             </div>
         </ActionForm>
     }

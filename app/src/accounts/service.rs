@@ -120,11 +120,35 @@ pub async fn log_in(
         Some(row) => row.password_hash.clone(),
         None => dummy_hash().to_string(),
     };
-    let matches = verify_password(password.to_string(), stored_hash).await?;
+    let matches = verify_secret(password.to_string(), stored_hash).await?;
     match found {
         Some(row) if matches => Ok(row),
         _ => Err(AccountError::InvalidCredentials),
     }
+}
+
+/// The account for a proven email (a used magic link): the existing one, or a new buyer
+/// account with a generated handle and no usable password (they sign in by link).
+pub async fn account_for_email(db: &Db, email: &Email) -> Result<AccountRow, AccountError> {
+    if let Some(row) = store::find_by_email(db, email.as_str()).await? {
+        return Ok(row);
+    }
+    let local = email.as_str().split('@').next().unwrap_or("buyer");
+    let display = DisplayName::parse(local).unwrap_or_else(|_| DisplayName::parse("Buyer").expect("valid name"));
+    let password = NewPassword::parse(&uuid::Uuid::new_v4().to_string()).expect("36 characters");
+    for _ in 0..5 {
+        let suffix: String = uuid::Uuid::new_v4().simple().to_string().chars().take(8).collect();
+        let handle = Handle::parse(&format!("buyer_{suffix}")).expect("valid handle");
+        let new = NewAccount { email: email.clone(), handle, display_name: display.clone(), password: password.clone() };
+        match sign_up(db, new).await {
+            Err(AccountError::HandleTaken) => continue,
+            Err(AccountError::EmailTaken) => {
+                return store::find_by_email(db, email.as_str()).await?.ok_or(AccountError::InvalidCredentials);
+            }
+            other => return other,
+        }
+    }
+    Err(AccountError::HandleTaken)
 }
 
 /// Hashes with argon2id at the OWASP-recommended parameters (19 MiB, 2 passes, 1 lane), on a
@@ -141,7 +165,8 @@ pub async fn hash_password(password: String) -> Result<String, AccountError> {
     .map_err(|e| AccountError::Hashing(e.to_string()))?
 }
 
-async fn verify_password(password: String, stored_hash: String) -> Result<bool, AccountError> {
+/// Checks a secret (a password, a wallet PIN) against its argon2 hash, on a blocking thread.
+pub async fn verify_secret(password: String, stored_hash: String) -> Result<bool, AccountError> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&stored_hash).map_err(|e| AccountError::Hashing(e.to_string()))?;
         Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -183,6 +208,12 @@ impl LoginLimiter {
         let client_ok = self.per_client.check_key(&client).is_ok();
         let account_ok = self.per_account.check_key(&email.to_string()).is_ok();
         client_ok && account_ok
+    }
+
+    /// Throttles any other guessable secret (a wallet PIN) by a key of the caller's choosing,
+    /// with the per-account quota.
+    pub fn allow_key(&self, key: &str) -> bool {
+        self.per_account.check_key(&key.to_string()).is_ok()
     }
 
     /// Forgets keys whose limits have fully recovered, so the maps don't grow without bound.

@@ -104,3 +104,16 @@ pub async fn set_notify_sales(db: &Db, account_id: &str, enabled: bool) -> Resul
     on_db!(db, pool => sqlx::query("update account set notify_sales = $1 where account_id = $2")
         .bind(enabled).bind(account_id).execute(pool).await.map(|_| ()))
 }
+
+/// Magic sign-in links: stored hashed, usable once, before they expire.
+pub async fn insert_login_token(db: &Db, token_hash: &str, email: &str, next: Option<&str>, expires_at: i64, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "insert into login_token (token_hash, email, next, expires_at, used_at, created_at) values ($1, $2, $3, $4, null, $5)")
+        .bind(token_hash).bind(email).bind(next).bind(expires_at).bind(now).execute(pool).await.map(|_| ()))
+}
+
+pub async fn use_login_token(db: &Db, token_hash: &str, now: i64) -> Result<Option<(String, Option<String>)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, Option<String>)>(
+        "update login_token set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1 returning email, next")
+        .bind(now).bind(token_hash).fetch_optional(pool).await)
+}

@@ -572,7 +572,9 @@ pub fn LinkPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let (code, handle, slug) = params.with_untracked(|p| (p.get("code"), p.get("handle"), p.get("slug")));
-    let (order, key, error) = query.with_untracked(|q| (q.get("order"), q.get("k"), q.get("error")));
+    let (order, key, error, confirm_wallet) =
+        query.with_untracked(|q| (q.get("order"), q.get("k"), q.get("error"), q.get("confirm_wallet").is_some()));
+    let wallet = crate::wallet::api::load_wallet_offer(code.clone().unwrap_or_default());
     // Plain futures rather than Resources: nothing on this page hydrates, so the data need not
     // be serialized into the HTML for the browser.
     let found = load_storefront(code, handle, slug);
@@ -587,10 +589,11 @@ pub fn LinkPage() -> impl IntoView {
         <StoreLayout>
             <Suspense fallback=|| ()>
                 {Suspend::new(async move {
-                    let (found, pay, remembered) = futures::join!(found, pay, remembered);
+                    let (found, pay, remembered, wallet) = futures::join!(found, pay, remembered, wallet);
                     match found {
                         Ok(store) => Either::Left(view! {
-                            <StorefrontView store=store pay=pay remembered=remembered.ok().flatten() error=error/>
+                            <StorefrontView store=store pay=pay remembered=remembered.ok().flatten() error=error
+                                wallet=wallet.ok().flatten() confirm_wallet=confirm_wallet/>
                         }),
                         Err(_) => {
                             set_status(404);
@@ -615,6 +618,8 @@ fn StorefrontView(
     pay: Option<crate::checkout::domain::PayStep>,
     remembered: Option<crate::checkout::api::RememberedBuyer>,
     error: Option<String>,
+    wallet: Option<crate::wallet::api::WalletOffer>,
+    confirm_wallet: bool,
 ) -> impl IntoView {
     let price = store.price;
     let title = format!("{} by {}", store.title, store.creator_name);
@@ -645,10 +650,10 @@ fn StorefrontView(
             <p class="creator">"by " {store.creator_name.clone()} " · @" {store.creator_handle.clone()}</p>
             <p class="price">{store.price_label.clone()}</p>
             {match pay {
-                Some(step) => Either::Left(view! { <crate::checkout::pages::PayStepView step=step code=store.code.clone()/> }),
+                Some(step) => Either::Left(view! { <crate::checkout::pages::PayStepView step=step error=error.clone()/> }),
                 None => Either::Right(view! {
                     <div class="description" inner_html=store.description_html.clone()></div>
-                    <crate::checkout::pages::BuyBox store=store remembered=remembered error=error/>
+                    <crate::checkout::pages::BuyBox store=store remembered=remembered error=error wallet=wallet confirm_wallet=confirm_wallet/>
                 }),
             }}
         </article>

@@ -75,6 +75,11 @@ pub struct PayStep {
     /// The bank asks the buyer to authenticate (3-D Secure) before the payment completes.
     pub authenticate: bool,
     pub error: Option<String>,
+    /// Where this step is shown (the link page, or the wallet page for a top-up).
+    pub page_url: String,
+    /// Where the browser goes once the payment went through.
+    pub return_url: String,
+    pub cancel_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

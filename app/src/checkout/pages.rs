@@ -19,7 +19,14 @@ use crate::{
 /// The buyer's form: email, an amount for pay-what-you-want, and Buy. A remembered card adds a
 /// one-click button. Plain HTML, so it works without JavaScript.
 #[component]
-pub fn BuyBox(store: Storefront, remembered: Option<RememberedBuyer>, error: Option<String>) -> impl IntoView {
+pub fn BuyBox(
+    store: Storefront,
+    remembered: Option<RememberedBuyer>,
+    error: Option<String>,
+    /// The signed-in buyer's wallet (None: not signed in).
+    wallet: Option<crate::wallet::api::WalletOffer>,
+    confirm_wallet: bool,
+) -> impl IntoView {
     let price = store.price;
     let pwyw = matches!(price, Price::PayWhatYouWant { .. });
     let suggested = price.suggested().unwrap_or(price.floor());
@@ -49,9 +56,22 @@ pub fn BuyBox(store: Storefront, remembered: Option<RememberedBuyer>, error: Opt
         }
     });
     let has_one_click = one_click.is_some();
-    view! {
-        {error.map(|e| view! { <p class="alert error" role="alert">{e}</p> })}
-        {one_click}
+    let wallet_only = price.wallet_only();
+    let signed_in = wallet.is_some();
+    let wallet_box = wallet.filter(|_| !price.is_free()).map(|w| wallet_box(&store, w, confirm_wallet));
+    let has_wallet_button = wallet_box.as_ref().is_some_and(|(_, usable)| *usable);
+    let wallet_box = wallet_box.map(|(view, _)| view);
+    let sign_in = (wallet_only && !signed_in).then(|| {
+        let next = format!("/l/{}", store.code);
+        view! {
+            <div class="buy card form">
+                <p>"Buy it with a Clink wallet: top up once, then buy for a few cents in one click."</p>
+                <a class="btn primary wide" href=format!("/login?next={next}")>"Sign in to my wallet"</a>
+                <p class="hint">"New here? " <a href=format!("/signup")>"Create a wallet"</a> " — or get a sign-in link by email on the login page."</p>
+            </div>
+        }
+    });
+    let card_form = (!wallet_only).then(|| view! {
         <form class="buy card form" method="post" action=action.clone()>
             {has_one_click.then(|| view! { <p class="muted">"Or pay with another card:"</p> })}
             <input type="hidden" name="checkout_key" value=store.checkout_key.clone()/>
@@ -69,16 +89,83 @@ pub fn BuyBox(store: Storefront, remembered: Option<RememberedBuyer>, error: Opt
                 <label class="choice"><input type="checkbox" name="remember" value="1" checked/>
                     " Remember my card on this device for one-click purchases"</label>
             })}
-            <button type="submit" class="btn wide buy-button" class:primary=!has_one_click>{label.clone()}</button>
+            <button type="submit" class="btn wide buy-button" class:primary=!has_one_click && !has_wallet_button>{label.clone()}</button>
         </form>
+    });
+    view! {
+        {error.map(|e| view! { <p class="alert error" role="alert">{e}</p> })}
+        {wallet_box}
+        {sign_in}
+        {one_click}
+        {card_form}
     }
+}
+
+/// The wallet's part of the buy box: the one-click wallet button (with a PIN field or a
+/// confirmation step when the buyer's rules ask), or how to top up. Returns whether the
+/// wallet can pay now.
+fn wallet_box(store: &Storefront, w: crate::wallet::api::WalletOffer, confirm: bool) -> (AnyView, bool) {
+    let action = format!("/wallet/buy/{}", store.code);
+    if w.paused {
+        return (
+            view! { <p class="alert warn">"Your wallet is paused. " <a href="/wallet#rules">"Resume it"</a> " to buy with it."</p> }.into_any(),
+            false,
+        );
+    }
+    if !w.enough {
+        return (
+            view! {
+                <div class="buy card form wallet-low">
+                    <p>"Your wallet has " <strong>{w.balance.clone()}</strong> "; this costs " {w.price.clone()} "."</p>
+                    <a class="btn primary wide" href=format!("/wallet?for={}", store.code)>"Top up to buy it"</a>
+                    <p class="hint">"You'll come straight back here after topping up."</p>
+                </div>
+            }
+            .into_any(),
+            false,
+        );
+    }
+    let key = format!("{}-w", store.checkout_key);
+    let view = if w.needs_confirmation && !confirm {
+        view! {
+            <form class="buy card form wallet-buy" method="get" action=format!("/l/{}", store.code)>
+                <input type="hidden" name="confirm_wallet" value="1"/>
+                <button type="submit" class="btn primary wide">{format!("Buy for {} with your wallet…", w.price)}</button>
+                <p class="hint">"Balance " {w.balance.clone()} ". Your rules ask you to confirm purchases of this size."</p>
+            </form>
+        }
+        .into_any()
+    } else {
+        view! {
+            <form class="buy card form wallet-buy" method="post" action=action>
+                <input type="hidden" name="key" value=key/>
+                <input type="hidden" name="source" value=store.source.clone()/>
+                {(w.needs_confirmation && confirm).then(|| view! {
+                    <input type="hidden" name="confirm" value="1"/>
+                    <p class="alert warn">"Confirm: buy “" {store.title.clone()} "” for " {w.price.clone()} " from your wallet?"</p>
+                })}
+                {w.needs_pin.then(|| view! {
+                    <div class="field">
+                        <label for="f-pin">"Wallet PIN"</label>
+                        <input id="f-pin" name="pin" type="password" inputmode="numeric" autocomplete="off" required/>
+                    </div>
+                })}
+                <button type="submit" class="btn primary wide wallet-button">
+                    {if w.needs_confirmation && confirm { format!("Confirm — pay {}", w.price) } else { format!("Buy for {} with your wallet", w.price) }}
+                </button>
+                <p class="hint">"Balance " {w.balance.clone()} ". One click, no card."</p>
+            </form>
+        }
+        .into_any()
+    };
+    (view, true)
 }
 
 /// The payment step shown on the link page after Buy.
 #[component]
-pub fn PayStepView(step: PayStep, code: String) -> impl IntoView {
-    let return_url = format!("/checkout/return/{}?k={}", step.order_id, step.key);
-    let back = format!("/l/{code}");
+pub fn PayStepView(step: PayStep, error: Option<String>) -> impl IntoView {
+    let return_url = step.return_url.clone();
+    let back = step.cancel_url.clone();
     let body = match (step.status, step.method.clone()) {
         (OrderStatus::Fulfilled | OrderStatus::Paid, _) | (_, PayMethod::None) => Either::Left(view! {
             <p class="alert ok">"Paid. Thank you!"</p>
@@ -108,7 +195,7 @@ pub fn PayStepView(step: PayStep, code: String) -> impl IntoView {
     view! {
         <section class="buy pay-step" aria-labelledby="pay-h">
             <h2 id="pay-h">"Payment"</h2>
-            {step.error.clone().map(|e| view! { <p class="alert error" role="alert">{e}</p> })}
+            {error.or(step.error.clone()).map(|e| view! { <p class="alert error" role="alert">{e}</p> })}
             {body}
             <p class="hint"><a href=back>"Cancel and go back"</a></p>
         </section>

@@ -232,7 +232,12 @@ pub async fn pay_step(state: &AppState, order_id: &str, key: &str) -> Result<Pay
         },
         _ => (PayMethod::None, false),
     };
+    let code = crate::catalog::store::find_any(&state.db, &order.work_id).await?.map(|w| w.code).unwrap_or_default();
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
     Ok(PayStep {
+        page_url: format!("/l/{code}?order={}&k={}", order.order_id, enc(key)),
+        return_url: format!("/checkout/return/{}?k={}", order.order_id, enc(key)),
+        cancel_url: format!("/l/{code}"),
         order_id: order.order_id,
         key: key.to_string(),
         amount_label: Money::new(order.amount_minor, currency).to_string(),
@@ -294,8 +299,15 @@ pub enum Applied {
     Ignored,
 }
 
-/// Applies a provider event exactly once.
+/// Applies a provider event exactly once. Top-ups (`topup_…` references) belong to wallets.
 pub async fn apply_event(state: &AppState, event: &ProviderEvent) -> Result<Applied, CheckoutError> {
+    if event.order_id.as_deref().is_some_and(|r| r.starts_with("topup_")) {
+        return crate::wallet::service::apply_topup_event(state, event).await.map_err(|e| match e {
+            crate::wallet::service::WalletError::Database(e) => CheckoutError::Database(e),
+            crate::wallet::service::WalletError::Ledger(e) => CheckoutError::Ledger(e),
+            other => CheckoutError::Database(sqlx::Error::Protocol(other.to_string())),
+        });
+    }
     let mut tx = state.db.begin().await?;
     let found = match &event.order_id {
         Some(id) => store::order_in(&mut tx, id).await?,

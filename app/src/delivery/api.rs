@@ -30,6 +30,8 @@ pub struct DownloadView {
     pub files: Vec<FileLink>,
     pub allowance: String,
     pub expires: Option<String>,
+    /// For a wallet purchase by the signed-in buyer: what the wallet holds now.
+    pub wallet_balance: Option<String>,
 }
 
 /// Why a download link no longer opens, in words for the buyer.
@@ -54,6 +56,12 @@ pub async fn load_download(token: String) -> Result<DownloadState, AppError> {
         Err(e) => return Err(e.into()),
     };
     let currency = Currency::parse(&d.order.currency).unwrap_or(Currency::Eur);
+    let wallet_balance = match (edge::signed_in_account().await.ok().flatten(), d.order.provider.as_str()) {
+        (Some(me), "wallet") if d.order.buyer_account_id.as_deref() == Some(me.account_id.as_str()) => {
+            crate::wallet::service::balance(&state, &me.account_id, currency).await.ok().map(|b| b.to_string())
+        }
+        _ => None,
+    };
     let allowance = match d.grant.max_downloads {
         Some(max) => format!("{} of {max} downloads used", d.grant.downloads_used),
         None => "Unlimited downloads".to_string(),
@@ -74,6 +82,7 @@ pub async fn load_download(token: String) -> Result<DownloadState, AppError> {
             .collect(),
         allowance,
         expires: d.grant.expires_at.map(crate::ui::date_label),
+        wallet_balance,
     }))
 }
 

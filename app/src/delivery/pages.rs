@@ -13,6 +13,7 @@ use crate::{
 #[component]
 pub fn DownloadPage() -> impl IntoView {
     let token = use_params_map().with_untracked(|p| p.get("token").unwrap_or_default());
+    let start = use_query_map().with_untracked(|q| q.get("start").is_some());
     let found = super::api::load_download(token);
     view! {
         <Title text="Your download · Clink"/>
@@ -23,8 +24,12 @@ pub fn DownloadPage() -> impl IntoView {
                 {Suspend::new(async move {
                     match found.await {
                         Ok(DownloadState::Ready(d)) => view! {
+                            // "The download starts at once": a wallet purchase lands here and the
+                            // first file starts downloading by itself (an attachment, so the page stays).
+                            {start.then(|| d.files.first().map(|f| view! { <Meta http_equiv="refresh" content=format!("0;url={}", f.url)/> })).flatten()}
                             <section class="store download">
-                                <p class="alert ok" role="status">"Thank you! Your purchase is ready."</p>
+                                <p class="alert ok" role="status">"Thank you! Your purchase is ready."
+                                    {d.wallet_balance.clone().map(|b| view! { " Your wallet now holds " <strong class="wallet-balance">{b}</strong> "." })}</p>
                                 <h1>{d.title}</h1>
                                 <p class="creator">"by " {d.creator} " · " {d.amount} " · order " <span class="mono">{d.order_id}</span></p>
                                 <ul class="files">

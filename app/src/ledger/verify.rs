@@ -91,5 +91,21 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
             v.push(format!("{status} order {order} has {n} refund transactions, expected {expected}"));
         }
     }
+    // Every succeeded top-up is credited exactly once, and every credit has its top-up.
+    for (topup, status, n) in rows(db,
+        "select w.topup_id, w.status, (select count(*) from ledger_txn t where t.order_id = w.topup_id and t.kind = 'topup') \
+         from wallet_topup w").await?
+    {
+        let expected = if status == "succeeded" { 1 } else { 0 };
+        if n != expected {
+            v.push(format!("{status} top-up {topup} has {n} ledger credits, expected {expected}"));
+        }
+    }
+    for (txn, topup, _) in rows(db,
+        "select t.txn_id, coalesce(t.order_id, '(none)'), 0 from ledger_txn t where t.kind = 'topup' \
+         and not exists (select 1 from wallet_topup w where w.topup_id = t.order_id and w.status = 'succeeded')").await?
+    {
+        v.push(format!("top-up credit {txn} has no succeeded top-up ({topup})"));
+    }
     Ok(report)
 }

@@ -15,6 +15,7 @@ pub enum Mail {
     Receipt { order_id: String },
     NewSale { order_id: String },
     LibraryLink { email: String, account_id: Option<String> },
+    LoginLink { email: String, next: Option<String> },
 }
 
 impl Mail {
@@ -23,13 +24,14 @@ impl Mail {
             Mail::Receipt { .. } => "receipt",
             Mail::NewSale { .. } => "new_sale",
             Mail::LibraryLink { .. } => "library_link",
+            Mail::LoginLink { .. } => "login_link",
         }
     }
 
     fn order_id(&self) -> Option<&str> {
         match self {
             Mail::Receipt { order_id } | Mail::NewSale { order_id } => Some(order_id),
-            Mail::LibraryLink { .. } => None,
+            Mail::LibraryLink { .. } | Mail::LoginLink { .. } => None,
         }
     }
 }

@@ -95,6 +95,14 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
                 Ok(Some(templates::new_sale(&work.title, amount, net, &buyer, &state.settings.absolute_url("/dashboard/sales"))))
             }
         }
+        Mail::LoginLink { email, next } => {
+            let token = delivery::new_token();
+            let now = db::now_ms();
+            accounts::insert_login_token(db, &delivery::hash(&token), email, next.as_deref(), now + 30 * 60 * 1000, now)
+                .await
+                .map_err(e)?;
+            Ok(Some(templates::login_link(&state.settings.absolute_url(&format!("/login/link/{token}")))))
+        }
         Mail::LibraryLink { email, account_id } => {
             let token = delivery::new_token();
             let now = db::now_ms();

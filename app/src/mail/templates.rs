@@ -92,6 +92,24 @@ pub fn library_link(url: &str) -> Message {
     }
 }
 
+pub fn login_link(url: &str) -> Message {
+    Message {
+        subject: "Your Clink sign-in link".into(),
+        text: format!(
+            "Sign in to Clink with this link (valid for 30 minutes, once):\n{url}\n\nNo account yet? This link creates one.\n\
+             If you didn't ask for it, ignore this email."
+        ),
+        html: html_page(
+            "Sign in to Clink",
+            &format!(
+                "<h1 style=\"font-size:22px\">Sign in to Clink</h1><p>This link signs you in (and creates your account if you have none). It works once, within 30 minutes.</p>{}\
+                 <p style=\"color:#6b7280\">If you didn't ask for it, ignore this email.</p>",
+                button(url, "Sign in")
+            ),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

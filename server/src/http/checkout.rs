@@ -7,6 +7,7 @@ use app::{
     accounts::session,
     checkout::{
         cookie,
+        domain::{PayMethod, PayStep},
         provider::{EventKind, Payments, ProviderEvent, TestPayResult},
         service::{self, BuyRequest, Returned},
         store,
@@ -174,31 +175,29 @@ struct TestCardForm {
     result: Option<String>,
 }
 
-/// The order behind a test payment, checked against the browser's key.
-async fn test_order(state: &AppState, payment_id: &str, form: &TestCardForm) -> Result<(String, String), AppError> {
+/// The payment step behind a test payment (an order's or a wallet top-up's), checked against
+/// the browser's key.
+async fn test_step(state: &AppState, payment_id: &str, form: &TestCardForm) -> Result<PayStep, AppError> {
     let Payments::Test(_) = &state.payments else { return Err(AppError::NotFound) };
-    let step = service::pay_step(state, &form.order_id, &form.k).await.map_err(AppError::from)?;
-    let order = store::order(&state.db, &step.order_id).await.ok().flatten().ok_or(AppError::NotFound)?;
-    if order.provider_payment_id.as_deref() != Some(payment_id) {
-        return Err(AppError::NotFound);
+    let step = if form.order_id.starts_with("topup_") {
+        app::wallet::service::topup_pay_step(state, &form.order_id, &form.k).await.map_err(AppError::from)?
+    } else {
+        service::pay_step(state, &form.order_id, &form.k).await.map_err(AppError::from)?
+    };
+    match &step.method {
+        PayMethod::TestCard { payment_id: id } if id == payment_id => Ok(step),
+        _ => Err(AppError::NotFound),
     }
-    let code = app::catalog::store::find_any(&state.db, &order.work_id)
-        .await
-        .ok()
-        .flatten()
-        .map(|w| w.code)
-        .ok_or(AppError::NotFound)?;
-    Ok((order.order_id, code))
 }
 
 /// What the test provider does after a card result: the same asynchronous, webhook-like
 /// confirmation Stripe sends, through the same event handler.
-fn confirm_later(state: &AppState, payment_id: &str, order_id: &str, kind: EventKind, suffix: &str) {
+fn confirm_later(state: &AppState, payment_id: &str, reference: &str, kind: EventKind, suffix: &str) {
     let event = ProviderEvent {
         provider: "test",
         event_id: format!("evt_{payment_id}_{suffix}"),
         payment_id: payment_id.to_string(),
-        order_id: Some(order_id.to_string()),
+        order_id: Some(reference.to_string()),
         kind,
     };
     let state = state.clone();
@@ -210,29 +209,27 @@ fn confirm_later(state: &AppState, payment_id: &str, order_id: &str, kind: Event
     });
 }
 
-async fn after_test_result(state: &AppState, payment_id: &str, order_id: &str, code: &str, key: &str, result: TestPayResult) -> Response {
+async fn after_test_result(state: &AppState, payment_id: &str, step: &PayStep, result: TestPayResult) -> Response {
+    let join = |url: &str, extra: &str| if url.contains('?') { format!("{url}&{extra}") } else { format!("{url}?{extra}") };
     match result {
         TestPayResult::Succeeded => {
-            confirm_later(state, payment_id, order_id, EventKind::Succeeded, "succeeded");
-            Redirect::to(&return_url(order_id, key)).into_response()
+            confirm_later(state, payment_id, &step.order_id, EventKind::Succeeded, "succeeded");
+            Redirect::to(&step.return_url).into_response()
         }
-        TestPayResult::NeedsAuthentication | TestPayResult::NotPayable => Redirect::to(&pay_page(code, order_id, key)).into_response(),
+        TestPayResult::NeedsAuthentication | TestPayResult::NotPayable => Redirect::to(&step.page_url).into_response(),
         TestPayResult::Declined(message) => {
-            confirm_later(state, payment_id, order_id, EventKind::Failed(message.clone()), &format!("failed_{}", app::db::now_ms()));
-            Redirect::to(&format!("{}&card_error={}", pay_page(code, order_id, key), urlencode(&message))).into_response()
+            confirm_later(state, payment_id, &step.order_id, EventKind::Failed(message.clone()), &format!("failed_{}", app::db::now_ms()));
+            Redirect::to(&join(&step.page_url, &format!("card_error={}", urlencode(&message)))).into_response()
         }
-        TestPayResult::Invalid { field, message } => Redirect::to(&format!(
-            "{}&card_error={}&field={field}",
-            pay_page(code, order_id, key),
-            urlencode(&message)
-        ))
-        .into_response(),
+        TestPayResult::Invalid { field, message } => {
+            Redirect::to(&join(&step.page_url, &format!("card_error={}&field={field}", urlencode(&message)))).into_response()
+        }
     }
 }
 
 async fn test_pay(State(state): State<AppState>, Path(payment_id): Path<String>, Form(form): Form<TestCardForm>) -> Response {
-    let (order_id, code) = match test_order(&state, &payment_id, &form).await {
-        Ok(found) => found,
+    let step = match test_step(&state, &payment_id, &form).await {
+        Ok(step) => step,
         Err(err) => return err.into_response(),
     };
     let Payments::Test(provider) = &state.payments else { return AppError::NotFound.into_response() };
@@ -246,20 +243,20 @@ async fn test_pay(State(state): State<AppState>, Path(payment_id): Path<String>,
         )
         .await;
     match result {
-        Ok(result) => after_test_result(&state, &payment_id, &order_id, &code, &form.k, result).await,
+        Ok(result) => after_test_result(&state, &payment_id, &step, result).await,
         Err(e) => app::error::internal("test provider", &e).into_response(),
     }
 }
 
 async fn test_authenticate(State(state): State<AppState>, Path(payment_id): Path<String>, Form(form): Form<TestCardForm>) -> Response {
-    let (order_id, code) = match test_order(&state, &payment_id, &form).await {
-        Ok(found) => found,
+    let step = match test_step(&state, &payment_id, &form).await {
+        Ok(step) => step,
         Err(err) => return err.into_response(),
     };
     let Payments::Test(provider) = &state.payments else { return AppError::NotFound.into_response() };
     let success = form.result.as_deref() == Some("complete");
     match provider.authenticate(&state.db, &payment_id, success).await {
-        Ok(result) => after_test_result(&state, &payment_id, &order_id, &code, &form.k, result).await,
+        Ok(result) => after_test_result(&state, &payment_id, &step, result).await,
         Err(e) => app::error::internal("test provider", &e).into_response(),
     }
 }

@@ -6,3 +6,4 @@ pub mod downloads;
 pub mod health;
 pub mod links;
 pub mod uploads;
+pub mod wallet;

@@ -427,3 +427,47 @@ pub fn link_in(text: &str, prefix: &str) -> Option<String> {
     let end = text[i..].find(|c: char| c.is_whitespace() || c == '"' || c == '<').map(|e| i + e).unwrap_or(text.len());
     Some(text[i..end].to_string())
 }
+
+/// Signs a buyer up on a fresh client and tops their wallet up through the test card page.
+pub async fn buyer_with_balance(app: &TestApp, handle: &str, amount: &str) -> Client {
+    let buyer = app.new_client();
+    let res = call_with(&buyer, &app.base_url, "signup", &[("email", &format!("{handle}@example.com")), ("password", PASSWORD), ("display_name", handle), ("handle", handle)]).await;
+    assert_eq!(res.status(), StatusCode::OK, "buyer sign-up");
+    top_up(app, &buyer, amount, None).await;
+    buyer
+}
+
+/// Tops up `buyer`'s wallet with the test card; returns where the return led.
+pub async fn top_up(app: &TestApp, buyer: &Client, amount: &str, return_to: Option<&str>) -> String {
+    let mut form = vec![("amount", amount.to_string()), ("currency", "EUR".into()), ("remember", "1".into())];
+    if let Some(r) = return_to {
+        form.push(("return_to", r.to_string()));
+    }
+    let res = buyer.post(app.url("/wallet/topup")).form(&form).send().await.unwrap();
+    let pay = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(pay.starts_with("/wallet?topup="), "{pay}");
+    let page = buyer.get(app.url(&pay)).send().await.unwrap().text().await.unwrap();
+    let action = unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).expect("test card form").split('"').next().unwrap());
+    let (id, k) = (hidden_input(&page, "order_id").unwrap(), unescape(&hidden_input(&page, "k").unwrap()));
+    let res = buyer.post(app.url(&action)).form(&[("order_id", id.as_str()), ("k", k.as_str()), ("card_number", "4242424242424242"), ("card_expiry", "12/34"), ("card_cvc", "123")]).send().await.unwrap();
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    let res = buyer.get(app.url(&back)).send().await.unwrap();
+    res.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// A JSON wallet purchase; returns (status, body).
+pub async fn wallet_buy(app: &TestApp, buyer: &Client, code: &str, key: &str, extra: serde_json::Value) -> (StatusCode, serde_json::Value) {
+    let mut body = serde_json::json!({ "code": code, "idempotency_key": key });
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let res = buyer.post(app.url("/api/wallet/purchases")).json(&body).send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or_default())
+}
+
+pub async fn wallet_balance(app: &TestApp, handle: &str) -> i64 {
+    let id: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>("select account_id from account where handle = $1")
+        .bind(handle).fetch_one(pool).await).unwrap();
+    app::ledger::store::balance(&app.state.db, &format!("buyer_wallet:{id}:EUR")).await.unwrap()
+}

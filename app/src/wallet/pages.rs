@@ -1,0 +1,187 @@
+//! The wallet page: balances, top-ups, spending rules, auto-reload and history.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use super::api::{SaveAutoreload, SaveSpendingRules, WalletView, load_topup_step, wallet_overview};
+use crate::{
+    accounts::pages::MagicLinkForm,
+    checkout::pages::PayStepView,
+    error::AppError,
+    layout::Layout,
+    money::Currency,
+    ui::{Field, FormAlert},
+};
+
+#[component]
+pub fn WalletPage() -> impl IntoView {
+    let query = use_query_map();
+    let (topup, key, saved, for_code, error, topped_up) = query.with_untracked(|q| {
+        (q.get("topup"), q.get("k"), q.get("saved").is_some(), q.get("for"), q.get("error"), q.get("topped_up").is_some())
+    });
+    let wallet = Resource::new(|| (), |_| wallet_overview());
+    let pending_topup = topup.zip(key);
+    view! {
+        <Title text="Your wallet · Clink"/>
+        <Layout>
+            <h1>"Your wallet"</h1>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    let (for_code, error, pending_topup) = (for_code.clone(), error.clone(), pending_topup.clone());
+                    Suspend::new(async move {
+                        let step = match pending_topup {
+                            Some((topup, key)) => load_topup_step(topup, key).await.ok(),
+                            None => None,
+                        };
+                        match wallet.await {
+                            Ok(view) => view! {
+                                {topped_up.then(|| view! { <p class="alert ok" role="status">"Topped up. Thank you!"</p> })}
+                                {saved.then(|| view! { <p class="alert ok" role="status">"Saved."</p> })}
+                                {error.map(|e| view! { <p class="alert error" role="alert">{e}</p> })}
+                                {step.map(|s| view! { <PayStepView step=s error=None/> })}
+                                <WalletBody view=view for_code=for_code/>
+                            }.into_any(),
+                            Err(AppError::Unauthorized) => view! {
+                                <p class="lede">"A Clink wallet lets you buy for a few cents in one click. Sign in to open yours — no password needed:"</p>
+                                <MagicLinkForm next="/wallet"/>
+                                <p class="muted">"Or " <a href="/login?next=/wallet">"log in with a password"</a> "."</p>
+                            }.into_any(),
+                            Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
+        </Layout>
+    }
+}
+
+#[component]
+fn WalletBody(view: WalletView, for_code: Option<String>) -> impl IntoView {
+    let rules = ServerAction::<SaveSpendingRules>::new();
+    let rules_error = Signal::derive(move || rules.value().get().and_then(Result::err));
+    let reload = ServerAction::<SaveAutoreload>::new();
+    let reload_error = Signal::derive(move || reload.value().get().and_then(Result::err));
+    let return_to = for_code.as_ref().map(|c| format!("/l/{c}"));
+    let topup_key = uuid_like();
+    view! {
+        {for_code.map(|c| view! {
+            <p class="alert warn">"Top up to finish your purchase: you'll go straight back to "
+                <a href=format!("/l/{c}")>"the work"</a> "."</p>
+        })}
+        <section class="stats" aria-label="Balances">
+            {if view.balances.is_empty() {
+                view! { <div class="stat"><div class="label">"Balance"</div><div class="value">"€0.00"</div></div> }.into_any()
+            } else {
+                view.balances.iter().map(|(currency, label)| view! {
+                    <div class="stat"><div class="label">{format!("Balance ({currency})")}</div><div class="value balance">{label.clone()}</div></div>
+                }).collect_view().into_any()
+            }}
+        </section>
+
+        <section class="card" aria-labelledby="topup-h">
+            <h2 id="topup-h">"Top up"</h2>
+            <form method="post" action="/wallet/topup" class="form">
+                <input type="hidden" name="key" value=topup_key/>
+                {return_to.map(|r| view! { <input type="hidden" name="return_to" value=r/> })}
+                <div class="row tight">
+                    <label class="label" for="f-topup-currency">"Currency"</label>
+                    <select id="f-topup-currency" name="currency">
+                        {Currency::ALL.into_iter().map(|c| view! { <option value=c.code()>{c.code()}</option> }).collect_view()}
+                    </select>
+                </div>
+                <div class="row tight presets">
+                    {super::domain::TOPUP_PRESETS.into_iter().map(|minor| {
+                        let value = crate::money::amount_input(minor);
+                        view! { <button type="submit" name="amount" value=value.clone() class="btn">{format!("+ {}", minor / 100)}</button> }
+                    }).collect_view()}
+                </div>
+                <div class="row tight">
+                    <label class="sr-only" for="f-custom">"Custom amount"</label>
+                    <input id="f-custom" name="custom" inputmode="decimal" placeholder="Other amount, e.g. 7.50"/>
+                    <button type="submit" class="btn primary">"Top up"</button>
+                </div>
+                <label class="choice"><input type="checkbox" name="remember" value="1" checked/>" Remember my card (for auto-reload)"</label>
+                <p class="hint">"From 0.50 (0.30 in GBP) by card. Your balance never expires."</p>
+            </form>
+        </section>
+
+        <section class="card" id="rules" aria-labelledby="rules-h">
+            <h2 id="rules-h">"Spending rules"</h2>
+            <p class="muted">"Spent this week " {view.spent_week.clone()} " · this month " {view.spent_month.clone()}</p>
+            <ActionForm action=rules>
+                <div class="form">
+                    <FormAlert error=rules_error/>
+                    <label class="choice"><input type="checkbox" name="paused" value="1" checked=view.paused/>" Pause my wallet (no purchases until I resume)"</label>
+                    <div class="row">
+                        <Field label="Ask me to confirm above" name="confirm_above" value=view.confirm_above.clone() error=rules_error required=false inputmode="decimal"/>
+                        <Field label="Weekly cap" name="weekly_cap" value=view.weekly_cap.clone() error=rules_error required=false inputmode="decimal"/>
+                        <Field label="Monthly cap" name="monthly_cap" value=view.monthly_cap.clone() error=rules_error required=false inputmode="decimal"/>
+                    </div>
+                    <div class="row">
+                        <Field label="Ask for my PIN above" name="pin_above" value=view.pin_above.clone() error=rules_error required=false inputmode="decimal"/>
+                        <Field label=if view.has_pin { "Change PIN" } else { "Set a PIN (4–8 digits)" } name="new_pin" kind="password" error=rules_error required=false inputmode="numeric"/>
+                    </div>
+                    {view.has_pin.then(|| view! { <label class="choice"><input type="checkbox" name="clear_pin" value="1"/>" Remove my PIN"</label> })}
+                    <p class="hint">"Amounts apply to each currency. Leave empty for no limit."</p>
+                    <button type="submit" class="btn primary">"Save rules"</button>
+                </div>
+            </ActionForm>
+        </section>
+
+        <section class="card" id="autoreload" aria-labelledby="reload-h">
+            <h2 id="reload-h">"Auto-reload"</h2>
+            <p class="muted">{match view.saved_card.clone() {
+                Some(card) => format!("Charges {card} when your balance runs low."),
+                None => "Top up once with “remember my card” to use auto-reload.".to_string(),
+            }}</p>
+            <ActionForm action=reload>
+                <div class="form">
+                    <FormAlert error=reload_error/>
+                    <label class="choice"><input type="checkbox" name="enabled" value="1" checked=view.autoreload_enabled/>" Reload automatically"</label>
+                    <div class="row">
+                        <div class="field"><label for="f-reload-currency">"Currency"</label>
+                            <select id="f-reload-currency" name="currency">
+                                {Currency::ALL.into_iter().map(|c| view! { <option value=c.code() selected=c.code() == view.autoreload_currency>{c.code()}</option> }).collect_view()}
+                            </select></div>
+                        <Field label="When below" name="below" value=view.autoreload_below.clone() error=reload_error required=false inputmode="decimal"/>
+                        <Field label="Add" name="amount" value=view.autoreload_amount.clone() error=reload_error required=false inputmode="decimal"/>
+                        <Field label="At most, per month" name="max_per_month" value=view.autoreload_max.clone() error=reload_error required=false inputmode="numeric"/>
+                    </div>
+                    <button type="submit" class="btn">"Save auto-reload"</button>
+                </div>
+            </ActionForm>
+        </section>
+
+        <section aria-labelledby="history-h">
+            <div class="page-head"><h2 id="history-h">"History"</h2><a class="btn small" href="/wallet/history.csv">"Export CSV"</a></div>
+            {if view.history.is_empty() {
+                view! { <p class="empty">"No movements yet. Top up, then buy from any Clink link in one click."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table>
+                        <thead><tr><th>"Date"</th><th>"What"</th><th class="num">"Amount"</th><th class="num">"Balance"</th></tr></thead>
+                        <tbody>
+                            {view.history.into_iter().map(|h| view! {
+                                <tr><td>{h.date}</td><td>{h.what}</td>
+                                    <td class="num" class:credit=h.credit>{h.amount}</td><td class="num">{h.balance}</td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// A random-enough form nonce for the top-up form (one top-up per form).
+fn uuid_like() -> String {
+    #[cfg(feature = "ssr")]
+    {
+        crate::db::new_id()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        String::new()
+    }
+}

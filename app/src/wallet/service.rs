@@ -1,0 +1,474 @@
+//! Wallet rules: one-click purchases under the buyer's spending rules, top-ups by card (with
+//! the return to the purchase that needed them), auto-reload, and the history.
+
+use super::{
+    domain::{SpendingRules, parse_pin, parse_topup},
+    store::{self, SettingsRow, TopUpRow},
+    writer::{Outcome, Purchase, WriterError},
+};
+use crate::{
+    accounts::{service as accounts, store::AccountRow},
+    catalog::service::{self as catalog, LinkRef},
+    checkout::{
+        domain::{OrderStatus, PayMethod, PayStep, SavedCard},
+        provider::{Charge, EventKind, PaymentRequest, ProviderError, ProviderEvent},
+        service::Applied,
+    },
+    db::{self, Tx},
+    delivery::service as delivery,
+    error::{AppError, FieldError, internal},
+    ledger::{
+        domain::{AccountRef, Posting, platform_fee},
+        service::{self as ledger, LedgerError, NewTxn},
+    },
+    money::{Currency, Money},
+    state::AppState,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalletError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("not found")]
+    NotFound,
+    #[error("wallet paused")]
+    Paused,
+    #[error("confirmation needed")]
+    NeedsConfirmation(Money),
+    #[error("PIN needed")]
+    NeedsPin,
+    #[error("wrong PIN")]
+    WrongPin,
+    #[error("too many PIN attempts")]
+    TooManyAttempts,
+    #[error("insufficient balance")]
+    Insufficient { balance: Money, price: Money },
+    #[error("spending cap reached")]
+    CapReached { weekly: bool },
+    #[error("free works need no wallet")]
+    Free,
+    #[error(transparent)]
+    Writer(#[from] WriterError),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<WalletError> for AppError {
+    fn from(err: WalletError) -> Self {
+        match err {
+            WalletError::Invalid(f) => f.into(),
+            WalletError::NotFound => AppError::NotFound,
+            WalletError::Paused => AppError::Conflict("Your wallet is paused. Resume it in your wallet settings to buy.".into()),
+            WalletError::NeedsConfirmation(amount) => AppError::Conflict(format!("Please confirm this {amount} purchase.")),
+            WalletError::NeedsPin => AppError::invalid("pin", "Enter your wallet PIN for this purchase."),
+            WalletError::WrongPin => AppError::invalid("pin", "That PIN is not right."),
+            WalletError::TooManyAttempts => AppError::RateLimited,
+            WalletError::Insufficient { balance, price } => AppError::PaymentRequired(format!(
+                "Your wallet has {balance}; this costs {price}. Top up to buy it."
+            )),
+            WalletError::CapReached { weekly } => AppError::Conflict(format!(
+                "This would go over your {} spending cap. You can change it in your wallet settings.",
+                if weekly { "weekly" } else { "monthly" }
+            )),
+            WalletError::Free => AppError::BadRequest("This work is free: no wallet needed.".into()),
+            WalletError::Provider(ProviderError::Rejected(e)) => {
+                tracing::warn!(error = %e, "payment provider refused a top-up");
+                AppError::BadRequest("The payment provider refused this top-up.".into())
+            }
+            WalletError::Provider(e) => internal("payment provider failed", &e),
+            WalletError::Writer(e) => internal("wallet writer failed", &e),
+            WalletError::Ledger(e) => internal("ledger failed", &e),
+            WalletError::Database(e) => internal("wallet query failed", &e),
+        }
+    }
+}
+
+pub fn rules_of(settings: &SettingsRow) -> SpendingRules {
+    SpendingRules {
+        paused: settings.paused,
+        confirm_above: settings.confirm_above_minor,
+        weekly_cap: settings.weekly_cap_minor,
+        monthly_cap: settings.monthly_cap_minor,
+        pin_above: settings.pin_above_minor,
+        has_pin: settings.pin_hash.is_some(),
+    }
+}
+
+pub async fn balance(state: &AppState, account_id: &str, currency: Currency) -> Result<Money, WalletError> {
+    let minor = crate::ledger::store::balance(&state.db, &AccountRef::buyer_wallet(account_id, currency).id()).await?;
+    Ok(Money::new(minor, currency))
+}
+
+/// A one-click wallet purchase.
+#[derive(Debug, Clone, Default)]
+pub struct WalletBuy {
+    pub code: String,
+    /// The client's idempotency key: the same key is the same purchase, however often sent.
+    pub key: String,
+    pub pin: Option<String>,
+    pub confirmed: bool,
+    pub source: String,
+    /// Pay-what-you-want offer, as typed (else the suggested amount).
+    pub amount: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Bought {
+    pub order_id: String,
+    pub download_token: String,
+    pub balance: Money,
+    pub price: Money,
+    /// A retry of a purchase already made.
+    pub repeated: bool,
+}
+
+fn valid_key(key: &str) -> Result<&str, FieldError> {
+    let key = key.trim();
+    if (16..=64).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        Ok(key)
+    } else {
+        Err(FieldError::new("key", "Every wallet purchase needs an idempotency key of 16 to 64 letters, digits, - or _."))
+    }
+}
+
+pub async fn buy(state: &AppState, buyer: &AccountRow, req: &WalletBuy) -> Result<Bought, WalletError> {
+    let key = valid_key(&req.key)?;
+    let row = catalog::storefront(&state.db, &LinkRef::Code(req.code.clone())).await.map_err(|e| match e {
+        catalog::CatalogError::Database(e) => WalletError::Database(e),
+        _ => WalletError::NotFound,
+    })?;
+    let work = row.work;
+    let offer = match req.amount.as_deref().map(str::trim) {
+        Some(raw) if !raw.is_empty() => Some(crate::money::parse_amount(raw, "amount")?),
+        _ => None,
+    };
+    let price = work.price().charge_for(offer)?;
+    if price.is_zero() {
+        return Err(WalletError::Free);
+    }
+    let settings = store::settings(&state.db, &buyer.account_id).await?;
+    let rules = rules_of(&settings);
+    if rules.paused {
+        return Err(WalletError::Paused);
+    }
+    if rules.needs_pin(price.minor) {
+        let pin = req.pin.as_deref().filter(|p| !p.trim().is_empty()).ok_or(WalletError::NeedsPin)?;
+        if !state.login_limiter.allow_key(&format!("pin:{}", buyer.account_id)) {
+            return Err(WalletError::TooManyAttempts);
+        }
+        let hash = settings.pin_hash.clone().unwrap_or_default();
+        if !accounts::verify_secret(pin.trim().to_string(), hash).await.unwrap_or(false) {
+            return Err(WalletError::WrongPin);
+        }
+    }
+    if rules.needs_confirmation(price.minor) && !req.confirmed {
+        return Err(WalletError::NeedsConfirmation(price));
+    }
+    let purchase = Purchase {
+        key: format!("wallet:{}:{key}", buyer.account_id),
+        buyer_id: buyer.account_id.clone(),
+        buyer_email: buyer.email.clone(),
+        work_id: work.work_id.clone(),
+        creator_id: work.creator_id.clone(),
+        currency: price.currency,
+        amount_minor: price.minor,
+        fee_minor: platform_fee(price.minor, state.settings.fee_bps),
+        source: req.source.clone(),
+        max_downloads: work.max_downloads,
+        expires_after_ms: work.link_expiry_days.map(|d| d * 86_400_000),
+        weekly_cap: rules.weekly_cap,
+        monthly_cap: rules.monthly_cap,
+    };
+    let (order_id, balance_minor, repeated) = match state.wallet_writer.submit(purchase).await? {
+        Outcome::Bought { order_id, balance_minor } => (order_id, Some(balance_minor), false),
+        Outcome::Repeated { order_id } => (order_id, None, true),
+        Outcome::InsufficientFunds => {
+            return Err(WalletError::Insufficient { balance: balance(state, &buyer.account_id, price.currency).await?, price });
+        }
+        Outcome::CapReached { weekly } => return Err(WalletError::CapReached { weekly }),
+    };
+    let balance = match balance_minor {
+        Some(minor) => Money::new(minor, price.currency),
+        None => balance(state, &buyer.account_id, price.currency).await?,
+    };
+    if !repeated {
+        maybe_autoreload(state, buyer, &settings, balance);
+    }
+    let download_token = delivery::mint(&state.db, &order_id).await?;
+    Ok(Bought { order_id, download_token, balance, price, repeated })
+}
+
+/// A top-up the buyer asked for.
+#[derive(Debug, Clone, Default)]
+pub struct TopUpRequest {
+    pub amount: String,
+    pub currency: String,
+    pub key: Option<String>,
+    /// A local path to go back to after paying (the purchase that needed the top-up).
+    pub return_to: Option<String>,
+    pub remember_card: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct TopUpStarted {
+    pub topup_id: String,
+    pub key: String,
+    pub done: bool,
+}
+
+pub fn topup_key(state: &AppState, topup_id: &str) -> String {
+    state.secret.sign("topup", topup_id.as_bytes())
+}
+
+pub async fn start_topup(state: &AppState, buyer: &AccountRow, req: &TopUpRequest) -> Result<TopUpStarted, WalletError> {
+    let currency = Currency::parse(&req.currency)?;
+    let amount = parse_topup(&req.amount, currency.card_minimum())?;
+    let checkout_key = match req.key.as_deref() {
+        Some(k) => format!("topup:{}:{}", buyer.account_id, valid_key(k)?),
+        None => format!("topup:{}", db::new_id()),
+    };
+    let return_to = req.return_to.as_deref().map(|r| crate::edge::safe_next(Some(r), "/wallet"));
+    start_topup_with(state, buyer, Money::new(amount, currency), checkout_key, return_to, req.remember_card, None).await
+}
+
+async fn start_topup_with(
+    state: &AppState,
+    buyer: &AccountRow,
+    amount: Money,
+    checkout_key: String,
+    return_to: Option<String>,
+    save_card: bool,
+    saved: Option<&SavedCard>,
+) -> Result<TopUpStarted, WalletError> {
+    let now = db::now_ms();
+    let topup = store::insert_topup(&state.db, &TopUpRow {
+        topup_id: format!("topup_{}", db::new_id()),
+        account_id: buyer.account_id.clone(),
+        currency: amount.currency.code().into(),
+        amount_minor: amount.minor,
+        status: "pending".into(),
+        provider: state.payments.name().into(),
+        provider_payment_id: None,
+        checkout_key,
+        return_to,
+        automatic: saved.is_some(),
+        save_card,
+        created_at: now,
+        updated_at: now,
+    })
+    .await?;
+    let mut started = TopUpStarted { key: topup_key(state, &topup.topup_id), topup_id: topup.topup_id.clone(), done: false };
+    if topup.status != "pending" {
+        started.done = topup.status == "succeeded";
+        return Ok(started);
+    }
+    let request = PaymentRequest {
+        order_id: &topup.topup_id,
+        amount,
+        email: &buyer.email,
+        description: "Clink wallet top-up",
+        save_card,
+        saved,
+    };
+    let payment = state.payments.start(&state.db, &request).await?;
+    if !payment.payment_id.is_empty() {
+        store::set_topup_payment(&state.db, &topup.topup_id, &payment.payment_id, db::now_ms()).await?;
+    }
+    if payment.charge == Charge::Succeeded {
+        let event = ProviderEvent {
+            provider: state.payments.name(),
+            event_id: format!("charge:{}", topup.topup_id),
+            payment_id: payment.payment_id,
+            order_id: Some(topup.topup_id.clone()),
+            kind: EventKind::Succeeded,
+        };
+        apply_topup_event(state, &event).await?;
+        started.done = true;
+    }
+    Ok(started)
+}
+
+/// The payment step of a top-up, shown on the wallet page.
+pub async fn topup_pay_step(state: &AppState, topup_id: &str, key: &str) -> Result<PayStep, WalletError> {
+    if !state.secret.verify("topup", topup_id.as_bytes(), key) {
+        return Err(WalletError::NotFound);
+    }
+    let topup = store::topup(&state.db, topup_id).await?.ok_or(WalletError::NotFound)?;
+    let currency = Currency::parse(&topup.currency)?;
+    let (method, authenticate) = match (&topup.provider_payment_id, topup.status.as_str()) {
+        (Some(payment_id), "pending" | "failed") => match state.payments.resume(&state.db, payment_id).await? {
+            Charge::NeedsCard(m) => (m, false),
+            Charge::NeedsAuth(m) => (m, true),
+            _ => (PayMethod::None, false),
+        },
+        _ => (PayMethod::None, false),
+    };
+    let status = match topup.status.as_str() {
+        "succeeded" => OrderStatus::Fulfilled,
+        "failed" => OrderStatus::Failed,
+        _ => OrderStatus::Pending,
+    };
+    let q = format!("topup={}&k={}", topup.topup_id, urlencode(key));
+    Ok(PayStep {
+        order_id: topup.topup_id.clone(),
+        key: key.to_string(),
+        amount_label: Money::new(topup.amount_minor, currency).to_string(),
+        email: String::new(),
+        status,
+        method,
+        authenticate,
+        error: None,
+        page_url: format!("/wallet?{q}"),
+        return_url: format!("/wallet/topup/{}/return?k={}", topup.topup_id, urlencode(key)),
+        cancel_url: "/wallet".into(),
+    })
+}
+
+fn urlencode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// The buyer is back from paying a top-up: credit it (if the confirmation hasn't), remember
+/// the card for auto-reload if asked, and say where to go next.
+pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Result<(bool, String), WalletError> {
+    if !state.secret.verify("topup", topup_id.as_bytes(), key) {
+        return Err(WalletError::NotFound);
+    }
+    let topup = store::topup(&state.db, topup_id).await?.ok_or(WalletError::NotFound)?;
+    if let Some(payment_id) = &topup.provider_payment_id {
+        let check = state.payments.check(&state.db, payment_id).await?;
+        if check.succeeded {
+            let event = ProviderEvent {
+                provider: state.payments.name(),
+                event_id: format!("return:{topup_id}"),
+                payment_id: payment_id.clone(),
+                order_id: Some(topup_id.to_string()),
+                kind: EventKind::Succeeded,
+            };
+            apply_topup_event(state, &event).await?;
+            if let (true, Some(mut card)) = (topup.save_card, check.saved_card) {
+                card.email = String::new();
+                let mut settings = store::settings(&state.db, &topup.account_id).await?;
+                settings.saved_card = serde_json::to_string(&card).ok();
+                settings.updated_at = db::now_ms();
+                store::save_settings(&state.db, &settings).await?;
+            }
+        }
+    }
+    let topup = store::topup(&state.db, topup_id).await?.ok_or(WalletError::NotFound)?;
+    let next = topup.return_to.clone().unwrap_or_else(|| "/wallet".into());
+    Ok((topup.status == "succeeded", next))
+}
+
+/// Applies a provider event about a top-up, exactly once: the wallet is credited in the same
+/// transaction that marks the event handled.
+pub async fn apply_topup_event(state: &AppState, event: &ProviderEvent) -> Result<Applied, WalletError> {
+    let Some(topup_id) = event.order_id.as_deref() else { return Ok(Applied::Ignored) };
+    let mut tx = state.db.begin().await?;
+    let Some(topup) = store::topup_in(&mut tx, topup_id).await? else { return Ok(Applied::Ignored) };
+    if !crate::checkout::store::mark_processed(&mut tx, &format!("{}:{}", event.provider, event.event_id), db::now_ms()).await? {
+        return Ok(Applied::Duplicate);
+    }
+    match &event.kind {
+        EventKind::Succeeded => credit(&mut tx, &topup).await?,
+        EventKind::Failed(_) => {
+            crate::on_tx!(&mut tx, conn => sqlx::query("update wallet_topup set status = 'failed', updated_at = $1 where topup_id = $2 and status = 'pending'")
+                .bind(db::now_ms()).bind(topup_id).execute(conn).await.map(|_| ()))?;
+        }
+        EventKind::Refunded => {}
+    }
+    tx.commit().await?;
+    Ok(Applied::Done)
+}
+
+async fn credit(tx: &mut Tx, topup: &TopUpRow) -> Result<(), WalletError> {
+    if !store::settle_topup(tx, &topup.topup_id, "succeeded", db::now_ms()).await? {
+        return Ok(());
+    }
+    let currency = Currency::parse(&topup.currency)?;
+    ledger::post(tx, &NewTxn {
+        kind: "topup",
+        order_id: Some(topup.topup_id.clone()),
+        idempotency_key: format!("topup:{}", topup.topup_id),
+        memo: format!("wallet top-up{}", if topup.automatic { " (auto-reload)" } else { "" }),
+        postings: vec![
+            Posting::new(AccountRef::provider_clearing(&topup.provider, currency), -topup.amount_minor),
+            Posting::new(AccountRef::buyer_wallet(&topup.account_id, currency), topup.amount_minor),
+        ],
+    })
+    .await?;
+    tracing::info!(topup.id = %topup.topup_id, amount = topup.amount_minor, "wallet topped up");
+    Ok(())
+}
+
+/// Auto-reload: when the balance falls below the buyer's threshold, charge the saved card,
+/// at most N times a month. Runs in the background; a refused card just doesn't reload.
+fn maybe_autoreload(state: &AppState, buyer: &AccountRow, settings: &SettingsRow, balance: Money) {
+    let (Some(below), Some(amount), Some(max), Some(card)) = (
+        settings.autoreload_below_minor,
+        settings.autoreload_amount_minor,
+        settings.autoreload_max_per_month,
+        settings.saved_card.as_deref().and_then(|c| serde_json::from_str::<SavedCard>(c).ok()),
+    ) else {
+        return;
+    };
+    let currency_matches = settings.autoreload_currency.as_deref() == Some(balance.currency.code());
+    if !settings.autoreload_enabled || !currency_matches || balance.minor >= below || card.provider != state.payments.name() {
+        return;
+    }
+    let (state, buyer) = (state.clone(), buyer.clone());
+    tokio::spawn(async move {
+        let (_, month) = super::domain::periods(db::now_ms());
+        let month_start = month_start_ms();
+        let used = store::automatic_topups_since(&state.db, &buyer.account_id, month_start).await.unwrap_or(i64::MAX);
+        if used >= max {
+            tracing::info!(account.id = %buyer.account_id, "auto-reload allowance used up this month");
+            return;
+        }
+        // One slot per reload of the month: two purchases racing below the threshold start one.
+        let key = format!("auto:{}:{month}:{}", buyer.account_id, used + 1);
+        let amount = Money::new(amount, balance.currency);
+        match start_topup_with(&state, &buyer, amount, key, None, false, Some(&card)).await {
+            Ok(started) => tracing::info!(account.id = %buyer.account_id, topup.id = %started.topup_id, done = started.done, "auto-reload"),
+            Err(e) => tracing::warn!(account.id = %buyer.account_id, error = %e, "auto-reload failed"),
+        }
+    });
+}
+
+fn month_start_ms() -> i64 {
+    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+    now.date().first_of_month().to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp().as_millisecond()).unwrap_or(0)
+}
+
+/// Saves the buyer's spending rules; a new PIN is hashed like a password.
+pub async fn save_rules(
+    state: &AppState,
+    account_id: &str,
+    rules: &SpendingRules,
+    new_pin: Option<&str>,
+    clear_pin: bool,
+) -> Result<(), WalletError> {
+    let mut settings = store::settings(&state.db, account_id).await?;
+    settings.paused = rules.paused;
+    settings.confirm_above_minor = rules.confirm_above;
+    settings.weekly_cap_minor = rules.weekly_cap;
+    settings.monthly_cap_minor = rules.monthly_cap;
+    settings.pin_above_minor = rules.pin_above;
+    if clear_pin {
+        settings.pin_hash = None;
+    }
+    if let Some(pin) = new_pin.filter(|p| !p.trim().is_empty()) {
+        let pin = parse_pin(pin)?;
+        settings.pin_hash = Some(accounts::hash_password(pin).await.map_err(|e| WalletError::Database(sqlx::Error::Protocol(e.to_string())))?);
+        if settings.pin_above_minor.is_none() {
+            settings.pin_above_minor = Some(0);
+        }
+    }
+    settings.updated_at = db::now_ms();
+    store::save_settings(&state.db, &settings).await?;
+    Ok(())
+}

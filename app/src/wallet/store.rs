@@ -1,0 +1,147 @@
+//! SQL for wallet settings, top-ups and history.
+
+use crate::{
+    db::{Db, Tx},
+    on_db, on_tx,
+};
+
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct SettingsRow {
+    pub account_id: String,
+    pub paused: bool,
+    pub confirm_above_minor: Option<i64>,
+    pub weekly_cap_minor: Option<i64>,
+    pub monthly_cap_minor: Option<i64>,
+    pub pin_hash: Option<String>,
+    pub pin_above_minor: Option<i64>,
+    pub autoreload_enabled: bool,
+    pub autoreload_currency: Option<String>,
+    pub autoreload_below_minor: Option<i64>,
+    pub autoreload_amount_minor: Option<i64>,
+    pub autoreload_max_per_month: Option<i64>,
+    pub saved_card: Option<String>,
+    pub updated_at: i64,
+}
+
+const SETTINGS_COLUMNS: &str = "account_id, paused, confirm_above_minor, weekly_cap_minor, monthly_cap_minor, pin_hash, \
+    pin_above_minor, autoreload_enabled, autoreload_currency, autoreload_below_minor, autoreload_amount_minor, \
+    autoreload_max_per_month, saved_card, updated_at";
+
+pub async fn settings(db: &Db, account_id: &str) -> Result<SettingsRow, sqlx::Error> {
+    let sql = format!("select {SETTINGS_COLUMNS} from wallet_settings where account_id = $1");
+    let row = on_db!(db, pool => sqlx::query_as::<_, SettingsRow>(&sql).bind(account_id).fetch_optional(pool).await)?;
+    Ok(row.unwrap_or(SettingsRow { account_id: account_id.to_string(), ..Default::default() }))
+}
+
+pub async fn save_settings(db: &Db, s: &SettingsRow) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "insert into wallet_settings (account_id, paused, confirm_above_minor, weekly_cap_minor, monthly_cap_minor, pin_hash, \
+         pin_above_minor, autoreload_enabled, autoreload_currency, autoreload_below_minor, autoreload_amount_minor, \
+         autoreload_max_per_month, saved_card, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         on conflict (account_id) do update set paused = excluded.paused, confirm_above_minor = excluded.confirm_above_minor, \
+         weekly_cap_minor = excluded.weekly_cap_minor, monthly_cap_minor = excluded.monthly_cap_minor, pin_hash = excluded.pin_hash, \
+         pin_above_minor = excluded.pin_above_minor, autoreload_enabled = excluded.autoreload_enabled, \
+         autoreload_currency = excluded.autoreload_currency, autoreload_below_minor = excluded.autoreload_below_minor, \
+         autoreload_amount_minor = excluded.autoreload_amount_minor, autoreload_max_per_month = excluded.autoreload_max_per_month, \
+         saved_card = excluded.saved_card, updated_at = excluded.updated_at",
+    )
+    .bind(&s.account_id).bind(s.paused).bind(s.confirm_above_minor).bind(s.weekly_cap_minor).bind(s.monthly_cap_minor)
+    .bind(&s.pin_hash).bind(s.pin_above_minor).bind(s.autoreload_enabled).bind(&s.autoreload_currency)
+    .bind(s.autoreload_below_minor).bind(s.autoreload_amount_minor).bind(s.autoreload_max_per_month).bind(&s.saved_card)
+    .bind(s.updated_at)
+    .execute(pool).await.map(|_| ()))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TopUpRow {
+    pub topup_id: String,
+    pub account_id: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub status: String,
+    pub provider: String,
+    pub provider_payment_id: Option<String>,
+    pub checkout_key: String,
+    pub return_to: Option<String>,
+    pub automatic: bool,
+    pub save_card: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const TOPUP_COLUMNS: &str = "topup_id, account_id, currency, amount_minor, status, provider, provider_payment_id, checkout_key, \
+    return_to, automatic, save_card, created_at, updated_at";
+
+/// Inserts a pending top-up unless its checkout key was used; returns the top-up either way.
+pub async fn insert_topup(db: &Db, t: &TopUpRow) -> Result<TopUpRow, sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "insert into wallet_topup (topup_id, account_id, currency, amount_minor, status, provider, provider_payment_id, \
+         checkout_key, return_to, automatic, save_card, created_at, updated_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) on conflict (checkout_key) do nothing",
+    )
+    .bind(&t.topup_id).bind(&t.account_id).bind(&t.currency).bind(t.amount_minor).bind(&t.status).bind(&t.provider)
+    .bind(&t.provider_payment_id).bind(&t.checkout_key).bind(&t.return_to).bind(t.automatic).bind(t.save_card)
+    .bind(t.created_at).bind(t.updated_at)
+    .execute(pool).await.map(|_| ()))?;
+    let sql = format!("select {TOPUP_COLUMNS} from wallet_topup where checkout_key = $1");
+    on_db!(db, pool => sqlx::query_as::<_, TopUpRow>(&sql).bind(&t.checkout_key).fetch_one(pool).await)
+}
+
+pub async fn topup(db: &Db, topup_id: &str) -> Result<Option<TopUpRow>, sqlx::Error> {
+    let sql = format!("select {TOPUP_COLUMNS} from wallet_topup where topup_id = $1");
+    on_db!(db, pool => sqlx::query_as::<_, TopUpRow>(&sql).bind(topup_id).fetch_optional(pool).await)
+}
+
+pub async fn topup_in(tx: &mut Tx, topup_id: &str) -> Result<Option<TopUpRow>, sqlx::Error> {
+    let sql = format!("select {TOPUP_COLUMNS} from wallet_topup where topup_id = $1");
+    on_tx!(tx, conn => sqlx::query_as::<_, TopUpRow>(&sql).bind(topup_id).fetch_optional(conn).await)
+}
+
+pub async fn set_topup_payment(db: &Db, topup_id: &str, payment_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query("update wallet_topup set provider_payment_id = $1, updated_at = $2 where topup_id = $3 and provider_payment_id is null")
+        .bind(payment_id).bind(now).bind(topup_id).execute(pool).await.map(|_| ()))
+}
+
+/// Moves a top-up from pending (or failed: another card) to `to`; whether it moved.
+pub async fn settle_topup(tx: &mut Tx, topup_id: &str, to: &str, now: i64) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query("update wallet_topup set status = $1, updated_at = $2 where topup_id = $3 and status in ('pending', 'failed')")
+        .bind(to).bind(now).bind(topup_id).execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Automatic top-ups started since `since_ms` (the month's auto-reload allowance).
+pub async fn automatic_topups_since(db: &Db, account_id: &str, since_ms: i64) -> Result<i64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>(
+        "select count(*) from wallet_topup where account_id = $1 and automatic = $2 and created_at >= $3 and status <> 'failed'")
+        .bind(account_id).bind(true).bind(since_ms).fetch_one(pool).await)
+}
+
+/// One line of wallet history: a ledger entry on the wallet, with what it was.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HistoryRow {
+    pub entry_id: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub created_at: i64,
+    pub kind: String,
+    pub order_id: Option<String>,
+    pub title: Option<String>,
+}
+
+/// Every movement of the account's wallets, oldest first (the running balance is summed by
+/// the caller in this order).
+pub async fn history(db: &Db, account_id: &str) -> Result<Vec<HistoryRow>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, HistoryRow>(
+        "select e.entry_id, e.currency, e.amount_minor, e.created_at, t.kind, t.order_id, w.title \
+         from ledger_entry e join ledger_account a on a.account_id = e.account_id \
+         join ledger_txn t on t.txn_id = e.txn_id \
+         left join buyer_order o on o.order_id = t.order_id left join work w on w.work_id = o.work_id \
+         where a.kind = 'buyer_wallet' and a.owner_id = $1 order by e.created_at, e.entry_id",
+    )
+    .bind(account_id).fetch_all(pool).await)
+}
+
+pub async fn spent_in_period(db: &Db, account_id: &str, currency: &str, period: &str) -> Result<i64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>(
+        "select spent_minor from wallet_spend where account_id = $1 and currency = $2 and period = $3")
+        .bind(account_id).bind(currency).bind(period).fetch_optional(pool).await.map(|v| v.unwrap_or(0)))
+}

@@ -1,0 +1,256 @@
+//! Wallet routes: one-click wallet purchases (form and JSON), top-ups, the history as CSV, and
+//! magic-link sign-in.
+
+use app::{
+    accounts::{self, domain::Email, session, store::AccountRow},
+    db,
+    delivery::service as delivery,
+    edge::safe_next,
+    earnings::sources::clean_tag,
+    error::AppError,
+    state::AppState,
+    wallet::{
+        api::history_lines,
+        service::{self, TopUpRequest, WalletBuy, WalletError},
+        store,
+    },
+};
+use axum::{
+    Form, Json, Router,
+    extract::{Path, Query, State, rejection::FormRejection},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::uploads::{urlencode, wants_json};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/wallet/buy/{code}", post(buy_form))
+        .route("/api/wallet/purchases", post(buy_json))
+        .route("/wallet/topup", post(topup))
+        .route("/wallet/topup/{topup_id}/return", get(topup_return))
+        .route("/wallet/history.csv", get(history_csv))
+        .route("/login/link/{token}", get(login_link))
+}
+
+async fn buyer(state: &AppState, session: &Session) -> Result<Option<AccountRow>, AppError> {
+    let Some(id) = session::signed_in_account_id(session).await else { return Ok(None) };
+    accounts::store::find_by_id(&state.db, &id).await.map_err(|e| app::error::internal("loading the buyer", &e))
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct BuyForm {
+    key: Option<String>,
+    pin: Option<String>,
+    confirm: Option<String>,
+    source: Option<String>,
+    amount: Option<String>,
+}
+
+fn link(code: &str, query: &str) -> String {
+    format!("/l/{}?{query}", urlencode(code))
+}
+
+/// The wallet button on a link page: one click, then the download starts.
+async fn buy_form(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    session: Session,
+    form: Result<Form<BuyForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
+    let me = match buyer(&state, &session).await {
+        Ok(Some(me)) => me,
+        Ok(None) => return Redirect::to(&format!("/login?next={}", urlencode(&format!("/l/{code}")))).into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let request = WalletBuy {
+        code: code.clone(),
+        key: form.key.unwrap_or_default(),
+        pin: form.pin,
+        confirmed: form.confirm.as_deref() == Some("1"),
+        source: form.source.as_deref().map(clean_tag).filter(|s| !s.is_empty()).unwrap_or_else(|| "direct".into()),
+        amount: form.amount,
+    };
+    match service::buy(&state, &me, &request).await {
+        Ok(bought) => Redirect::to(&format!("/d/{}?start=1", bought.download_token)).into_response(),
+        Err(WalletError::NeedsConfirmation(_)) => Redirect::to(&link(&code, "confirm_wallet=1")).into_response(),
+        Err(WalletError::Insufficient { .. }) => Redirect::to(&format!("/wallet?for={}", urlencode(&code))).into_response(),
+        Err(WalletError::NotFound) => AppError::NotFound.into_response(),
+        Err(err) => {
+            let err = AppError::from(err);
+            Redirect::to(&link(&code, &format!("error={}", urlencode(&err.to_string())))).into_response()
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BuyJson {
+    code: String,
+    idempotency_key: String,
+    pin: Option<String>,
+    #[serde(default)]
+    confirm: bool,
+    amount: Option<String>,
+}
+
+/// The same purchase for programs (and the load benchmark): JSON in, JSON out. The same
+/// idempotency key returns the same purchase.
+async fn buy_json(
+    State(state): State<AppState>,
+    session: Session,
+    body: Result<Json<BuyJson>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(e) => return AppError::BadRequest(e.body_text()).into_response(),
+    };
+    let me = match buyer(&state, &session).await {
+        Ok(Some(me)) => me,
+        Ok(None) => return AppError::Unauthorized.into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let request = WalletBuy {
+        code: body.code,
+        key: body.idempotency_key,
+        pin: body.pin,
+        confirmed: body.confirm,
+        source: "api".into(),
+        amount: body.amount,
+    };
+    match service::buy(&state, &me, &request).await {
+        Ok(b) => (
+            if b.repeated { StatusCode::OK } else { StatusCode::CREATED },
+            Json(serde_json::json!({
+                "order_id": b.order_id,
+                "repeated": b.repeated,
+                "price": b.price.decimal(),
+                "balance": b.balance.decimal(),
+                "currency": b.balance.currency.code(),
+                "download_url": state.settings.absolute_url(&format!("/d/{}", b.download_token)),
+            })),
+        )
+            .into_response(),
+        Err(err) => AppError::from(err).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct TopUpForm {
+    amount: Option<String>,
+    custom: Option<String>,
+    currency: Option<String>,
+    key: Option<String>,
+    return_to: Option<String>,
+    remember: Option<String>,
+}
+
+async fn topup(State(state): State<AppState>, session: Session, headers: HeaderMap, form: Result<Form<TopUpForm>, FormRejection>) -> Response {
+    let json = wants_json(&headers);
+    let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
+    let me = match buyer(&state, &session).await {
+        Ok(Some(me)) => me,
+        Ok(None) => return Redirect::to("/login?next=/wallet").into_response(),
+        Err(e) => return e.into_response(),
+    };
+    // A typed amount wins over a preset button.
+    let amount = form.custom.filter(|c| !c.trim().is_empty()).or(form.amount).unwrap_or_default();
+    let request = TopUpRequest {
+        amount,
+        currency: form.currency.unwrap_or_else(|| "EUR".into()),
+        key: form.key.filter(|k| !k.is_empty()),
+        return_to: form.return_to,
+        remember_card: form.remember.as_deref() == Some("1"),
+    };
+    match service::start_topup(&state, &me, &request).await {
+        Ok(started) => {
+            let next = if started.done {
+                "/wallet?topped_up=1".to_string()
+            } else {
+                format!("/wallet?topup={}&k={}", started.topup_id, urlencode(&started.key))
+            };
+            if json {
+                Json(serde_json::json!({ "topup_id": started.topup_id, "key": started.key, "done": started.done, "next": next })).into_response()
+            } else {
+                Redirect::to(&next).into_response()
+            }
+        }
+        Err(err) => {
+            let err = AppError::from(err);
+            if json { err.into_response() } else { Redirect::to(&format!("/wallet?error={}", urlencode(&err.to_string()))).into_response() }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct KeyQuery {
+    k: String,
+}
+
+/// Back from paying a top-up: credited, then on to the purchase that needed it.
+async fn topup_return(State(state): State<AppState>, Path(topup_id): Path<String>, Query(q): Query<KeyQuery>) -> Response {
+    match service::topup_returned(&state, &topup_id, &q.k).await {
+        Ok((true, next)) if next.starts_with("/l/") => Redirect::to(&next).into_response(),
+        Ok((true, _)) => Redirect::to("/wallet?topped_up=1").into_response(),
+        Ok((false, _)) => Redirect::to(&format!("/wallet?topup={}&k={}", urlencode(&topup_id), urlencode(&q.k))).into_response(),
+        Err(err) => AppError::from(err).into_response(),
+    }
+}
+
+/// Every wallet movement as CSV: ISO 8601 dates, decimal amounts with their currency.
+async fn history_csv(State(state): State<AppState>, session: Session) -> Response {
+    let me = match buyer(&state, &session).await {
+        Ok(Some(me)) => me,
+        Ok(None) => return AppError::Unauthorized.into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let rows = match store::history(&state.db, &me.account_id).await {
+        Ok(rows) => rows,
+        Err(e) => return app::error::internal("wallet history", &e).into_response(),
+    };
+    let lines = history_lines(&rows);
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let _ = out.write_record(["date", "description", "amount", "currency", "balance", "order_or_topup"]);
+    let mut balance: std::collections::HashMap<String, i64> = Default::default();
+    for (row, line) in rows.iter().zip(lines.iter().rev()) {
+        let b = balance.entry(row.currency.clone()).or_default();
+        *b += row.amount_minor;
+        let date = jiff::Timestamp::from_millisecond(row.created_at).map(|t| t.to_string()).unwrap_or_default();
+        let _ = out.write_record([
+            date,
+            line.what.clone(),
+            app::money::Money::new(row.amount_minor, app::money::Currency::parse(&row.currency).unwrap_or(app::money::Currency::Eur)).decimal(),
+            row.currency.clone(),
+            app::money::Money::new(*b, app::money::Currency::Eur).decimal(),
+            row.order_id.clone().unwrap_or_default(),
+        ]);
+    }
+    let body = out.into_inner().unwrap_or_default();
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"clink-wallet-history.csv\""),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A magic sign-in link: proves the email once, signs in (creating a buyer account if needed).
+async fn login_link(State(state): State<AppState>, session: Session, Path(token): Path<String>) -> Response {
+    let used = accounts::store::use_login_token(&state.db, &delivery::hash(&token), db::now_ms()).await;
+    let Ok(Some((email, next))) = used else { return Redirect::to("/login?expired=1").into_response() };
+    let Ok(email) = Email::parse(&email) else { return AppError::NotFound.into_response() };
+    let account = match accounts::service::account_for_email(&state.db, &email).await {
+        Ok(account) => account,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    if session::sign_in(&session, &account.account_id).await.is_err() {
+        return AppError::Internal.into_response();
+    }
+    Redirect::to(&safe_next(next.as_deref(), "/wallet")).into_response()
+}

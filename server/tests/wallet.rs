@@ -1,0 +1,240 @@
+//! Wallets over HTTP: top-ups, one-click purchases from 0.05, no overdraft and no double spend
+//! under concurrency, idempotency keys, spending rules (caps, PIN, confirmation, pause),
+//! refunds back to the wallet, auto-reload, history and magic-link sign-in.
+
+mod common;
+
+use common::{TestApp, buyer_with_balance, wallet_balance, wallet_buy};
+use reqwest::StatusCode;
+use serde_json::json;
+
+const DATA: &[u8] = b"a tiny zine";
+
+async fn creator_with_work(app: &TestApp, price: &str) -> String {
+    app.creator("maker").await;
+    app.publish_work("Tiny Zine", price, DATA).await.1
+}
+
+fn key(n: usize) -> String {
+    format!("test-purchase-key-{n:06}")
+}
+
+both_backends! {
+    async fn top_up_then_buy_for_twenty_cents_in_one_click(app) {
+        let code = creator_with_work(&app, "0.20").await;
+        let buyer = buyer_with_balance(&app, "wally", "5").await;
+        assert_eq!(wallet_balance(&app, "wally").await, 500);
+
+        // The link page offers the wallet, in one click.
+        let page = buyer.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Buy for €0.20 with your wallet"));
+        let nonce = common::hidden_input(&page, "key").unwrap();
+        let res = buyer.post(app.url(&format!("/wallet/buy/{code}"))).form(&[("key", nonce.as_str())]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let download = res.headers()["location"].to_str().unwrap().to_string();
+        assert!(download.starts_with("/d/") && download.ends_with("?start=1"), "{download}");
+        let html = buyer.get(app.url(&download)).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("http-equiv=\"refresh\""), "the download starts at once");
+        assert!(html.contains("€4.80"), "the page shows what's left");
+        assert_eq!(wallet_balance(&app, "wally").await, 480);
+        // The same button again (a double click): the same purchase, not a second one.
+        let again = buyer.post(app.url(&format!("/wallet/buy/{code}"))).form(&[("key", nonce.as_str())]).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::SEE_OTHER);
+        assert_eq!(wallet_balance(&app, "wally").await, 480);
+        app.ledger_is_clean().await;
+        // 0.20 at 5%: 0.01 to Clink, 0.19 to the creator.
+        assert_eq!(app::ledger::store::balance(&app.state.db, "platform_fees:-:EUR").await.unwrap(), 1);
+    }
+
+    async fn fifty_parallel_purchases_against_ten_purchases_of_balance(app) {
+        let code = creator_with_work(&app, "0.20").await;
+        let buyer = buyer_with_balance(&app, "racer", "2").await;
+        let tasks: Vec<_> = (0..50).map(|i| {
+            let (buyer, url, code) = (buyer.clone(), app.url("/api/wallet/purchases"), code.clone());
+            tokio::spawn(async move {
+                buyer.post(url).json(&json!({"code": code, "idempotency_key": key(i)})).send().await.unwrap().status()
+            })
+        }).collect();
+        let mut ok = 0;
+        let mut refused = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                StatusCode::CREATED => ok += 1,
+                StatusCode::PAYMENT_REQUIRED => refused += 1,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!((ok, refused), (10, 40));
+        assert_eq!(wallet_balance(&app, "racer").await, 0);
+        assert_eq!(app.count("select count(*) from buyer_order where provider = 'wallet'").await, 10);
+        app.ledger_is_clean().await;
+    }
+
+    async fn one_idempotency_key_sent_twenty_times_debits_once(app) {
+        let code = creator_with_work(&app, "0.35").await;
+        let buyer = buyer_with_balance(&app, "twice", "5").await;
+        let tasks: Vec<_> = (0..20).map(|_| {
+            let (buyer, url, code) = (buyer.clone(), app.url("/api/wallet/purchases"), code.clone());
+            tokio::spawn(async move {
+                let res = buyer.post(url).json(&json!({"code": code, "idempotency_key": "same-key-for-all-20"})).send().await.unwrap();
+                (res.status(), res.json::<serde_json::Value>().await.unwrap())
+            })
+        }).collect();
+        let mut orders = std::collections::HashSet::new();
+        let mut created = 0;
+        for t in tasks {
+            let (status, body) = t.await.unwrap();
+            assert!(status.is_success(), "{status} {body}");
+            created += usize::from(status == StatusCode::CREATED);
+            orders.insert(body["order_id"].as_str().unwrap().to_string());
+        }
+        assert_eq!(created, 1, "one purchase made, nineteen answered with it");
+        assert_eq!(orders.len(), 1, "every answer names the same order");
+        assert_eq!(wallet_balance(&app, "twice").await, 465);
+        app.ledger_is_clean().await;
+    }
+
+    async fn spending_caps_and_pin_hold_under_concurrency(app) {
+        let code = creator_with_work(&app, "0.20").await;
+        let buyer = buyer_with_balance(&app, "careful", "10").await;
+        let res = common::call_with(&buyer, &app.base_url, "wallet/rules", &[("confirm_above", ""), ("weekly_cap", "1.00"),
+            ("monthly_cap", ""), ("pin_above", "")]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let tasks: Vec<_> = (0..20).map(|i| {
+            let (buyer, url, code) = (buyer.clone(), app.url("/api/wallet/purchases"), code.clone());
+            tokio::spawn(async move { buyer.post(url).json(&json!({"code": code, "idempotency_key": key(i)})).send().await.unwrap() })
+        }).collect();
+        let mut ok = 0;
+        let mut capped = 0;
+        for t in tasks {
+            let res = t.await.unwrap();
+            match res.status() {
+                StatusCode::CREATED => ok += 1,
+                StatusCode::CONFLICT => {
+                    let body: serde_json::Value = res.json().await.unwrap();
+                    assert!(body["error"]["message"].as_str().unwrap().contains("weekly spending cap"));
+                    capped += 1;
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!((ok, capped), (5, 15), "1.00 a week buys exactly five 0.20 works");
+        assert_eq!(wallet_balance(&app, "careful").await, 900);
+
+        // A PIN above 0.10: required, checked, throttled.
+        common::call_with(&buyer, &app.base_url, "wallet/rules", &[("confirm_above", ""), ("weekly_cap", ""), ("monthly_cap", ""),
+            ("pin_above", "0.10"), ("new_pin", "4321")]).await;
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(100), json!({})).await;
+        assert_eq!((status, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("pin")));
+        let (status, _) = wallet_buy(&app, &buyer, &code, &key(101), json!({"pin": "0000"})).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let attempts: Vec<_> = (0..8).map(|i| {
+            let (buyer, url, code) = (buyer.clone(), app.url("/api/wallet/purchases"), code.clone());
+            tokio::spawn(async move { buyer.post(url).json(&json!({"code": code, "idempotency_key": key(200 + i), "pin": "1111"})).send().await.unwrap().status() })
+        }).collect();
+        let mut limited = 0;
+        for a in attempts {
+            limited += usize::from(a.await.unwrap() == StatusCode::TOO_MANY_REQUESTS);
+        }
+        assert!(limited >= 1, "guessing the PIN is throttled");
+        assert_eq!(wallet_balance(&app, "careful").await, 900, "no wrong PIN ever paid");
+    }
+
+    async fn confirmation_and_pause_rules(app) {
+        let code = creator_with_work(&app, "2.50").await;
+        let buyer = buyer_with_balance(&app, "ruled", "5").await;
+        common::call_with(&buyer, &app.base_url, "wallet/rules", &[("confirm_above", "1"), ("weekly_cap", ""), ("monthly_cap", ""), ("pin_above", "")]).await;
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(1), json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let page = buyer.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("with your wallet…"), "the page asks first");
+        let confirm = buyer.get(app.url(&format!("/l/{code}?confirm_wallet=1"))).send().await.unwrap().text().await.unwrap();
+        assert!(confirm.contains("Confirm — pay €2.50"));
+        let (status, _) = wallet_buy(&app, &buyer, &code, &key(2), json!({"confirm": true})).await;
+        assert_eq!(status, StatusCode::CREATED);
+
+        common::call_with(&buyer, &app.base_url, "wallet/rules", &[("paused", "1"), ("confirm_above", ""), ("weekly_cap", ""), ("monthly_cap", ""), ("pin_above", "")]).await;
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(3), json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(body["error"]["message"].as_str().unwrap().contains("paused"));
+        assert_eq!(wallet_balance(&app, "ruled").await, 250);
+    }
+
+    async fn a_refund_of_a_wallet_purchase_goes_back_to_the_wallet(app) {
+        let code = creator_with_work(&app, "0.75").await;
+        let buyer = buyer_with_balance(&app, "refundee", "2").await;
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(1), json!({})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let order_id = body["order_id"].as_str().unwrap().to_string();
+        let download = body["download_url"].as_str().unwrap().to_string();
+        assert_eq!(wallet_balance(&app, "refundee").await, 125);
+        let res = app.call("sales/refund", &[("order_id", &order_id)]).await; // the creator's session
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(wallet_balance(&app, "refundee").await, 200);
+        assert_eq!(app.order_status(&order_id).await, "refunded");
+        assert_eq!(buyer.get(&download).send().await.unwrap().status(), StatusCode::GONE);
+        app.ledger_is_clean().await;
+        // The history shows the top-up, the purchase and the refund with a running balance.
+        let csv = buyer.get(app.url("/wallet/history.csv")).send().await.unwrap().text().await.unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "date,description,amount,currency,balance,order_or_topup");
+        assert_eq!(lines.len(), 4, "{csv}");
+        assert!(lines[1].contains("Top-up,2.00,EUR,2.00"), "{csv}");
+        assert!(lines[2].contains("Bought Tiny Zine,-0.75,EUR,1.25"), "{csv}");
+        assert!(lines[3].contains("Refund of Tiny Zine,0.75,EUR,2.00"), "{csv}");
+        assert!(lines[1].starts_with("20"), "ISO 8601 dates: {csv}");
+    }
+
+    async fn topping_up_returns_to_the_purchase(app) {
+        let code = creator_with_work(&app, "0.20").await;
+        let buyer = buyer_with_balance(&app, "short", "0.50").await;
+        for i in 0..2 {
+            assert_eq!(wallet_buy(&app, &buyer, &code, &key(i), json!({})).await.0, StatusCode::CREATED);
+        }
+        let page = buyer.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Top up to buy it"), "not enough left for a third");
+        assert_eq!(wallet_buy(&app, &buyer, &code, &key(3), json!({})).await.0, StatusCode::PAYMENT_REQUIRED);
+        let back = common::top_up(&app, &buyer, "2", Some(&format!("/l/{code}"))).await;
+        assert_eq!(back, format!("/l/{code}"), "back to the purchase after paying");
+        assert_eq!(wallet_balance(&app, "short").await, 210);
+        // Bad amounts are refused before any payment.
+        for (amount, field) in [("0.49", "amount"), ("500.01", "amount"), ("abc", "amount")] {
+            let res = buyer.post(app.url("/wallet/topup")).header("accept", "application/json")
+                .form(&[("amount", amount), ("currency", "EUR")]).send().await.unwrap();
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["error"]["field"], field, "{amount}");
+        }
+    }
+
+    async fn auto_reload_charges_the_saved_card_at_most_n_times(app) {
+        let code = creator_with_work(&app, "1.00").await;
+        let buyer = buyer_with_balance(&app, "reloader", "3").await; // remembers the card
+        let res = common::call_with(&buyer, &app.base_url, "wallet/autoreload", &[("enabled", "1"), ("currency", "EUR"), ("below", "1.50"), ("amount", "2"), ("max_per_month", "1")]).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        assert_eq!(wallet_buy(&app, &buyer, &code, &key(1), json!({})).await.0, StatusCode::CREATED); // 2.00 left
+        assert_eq!(wallet_buy(&app, &buyer, &code, &key(2), json!({})).await.0, StatusCode::CREATED); // 1.00: reload
+        common::eventually("the auto-reload", || async { (wallet_balance(&app, "reloader").await == 300).then_some(()) }).await;
+        assert_eq!(wallet_buy(&app, &buyer, &code, &key(3), json!({})).await.0, StatusCode::CREATED);
+        assert_eq!(wallet_buy(&app, &buyer, &code, &key(4), json!({})).await.0, StatusCode::CREATED); // 1.00 again
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(wallet_balance(&app, "reloader").await, 100, "only one reload a month");
+        assert_eq!(app.count("select count(*) from wallet_topup where automatic = true").await, 1);
+        app.ledger_is_clean().await;
+    }
+
+    async fn buyers_sign_in_with_a_magic_link(app) {
+        let browser = app.new_client();
+        let res = common::call_with(&browser, &app.base_url, "login-link", &[("email", "magic@example.com"), ("next", "/wallet")]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let mail = app.email_to("magic@example.com", "/login/link/").await;
+        let link = common::link_in(&common::decoded_body(&mail), &app.url("/login/link/")).unwrap();
+        let res = browser.get(&link).send().await.unwrap();
+        assert_eq!(res.headers()["location"], "/wallet");
+        let me: serde_json::Value = common::call_with(&browser, &app.base_url, "me", &[]).await.json().await.unwrap();
+        assert_eq!(me["email"], "magic@example.com");
+        assert!(me["handle"].as_str().unwrap().starts_with("buyer_"));
+        // Used once only.
+        let again = app.new_client().get(&link).send().await.unwrap();
+        assert_eq!(again.headers()["location"], "/login?expired=1");
+    }
+}
