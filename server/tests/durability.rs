@@ -1,0 +1,134 @@
+//! Crash safety: `kill -9` the real `clink` server in the middle of a burst of wallet
+//! purchases, restart it, and check that `clink ledger verify` passes and that every purchase
+//! a client saw succeed is in the database.
+
+mod common;
+
+use std::{process::Stdio, sync::Arc, time::Duration};
+
+use common::{Backend, PASSWORD, browser_like_client, call_with, hidden_input, unescape};
+use reqwest::{Client, StatusCode};
+use tokio::{process::Child, sync::Mutex};
+
+struct Server {
+    child: Child,
+    base_url: String,
+}
+
+async fn start(db_url: &str, data_dir: &std::path::Path, port: u16) -> Server {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clink"))
+        .arg("serve")
+        .env("CLINK_DATABASE_URL", db_url)
+        .env("CLINK_DATA_DIR", data_dir)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("LEPTOS_SITE_ROOT", concat!(env!("CARGO_MANIFEST_DIR"), "/../target/site"))
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start clink");
+    let base_url = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{base_url}/healthz")).await.is_ok_and(|r| r.status().is_success()) {
+            return Server { child, base_url };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("clink did not start");
+}
+
+async fn cli(db_url: &str, data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    common::run_cli(db_url, data_dir, args, stdin).await
+}
+
+async fn crash_in_the_middle_of_a_burst(backend: Backend) {
+    if backend == Backend::Postgres && !common::pg::available().await {
+        return;
+    }
+    let data_dir = tempfile::tempdir().unwrap();
+    let db_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("clink.db").display()),
+        Backend::Postgres => common::pg::fresh_schema_url().await,
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = start(&db_url, data_dir.path(), port).await;
+
+    // A creator with a 0.05 work (through the CLI and the creator API), and a buyer with 20.00.
+    let out = cli(&db_url, data_dir.path(), &["user", "create", "--email", "maker@example.com", "--handle", "maker", "--password-stdin"], Some("a long password\n")).await;
+    assert!(out.status.success());
+    let token = String::from_utf8(cli(&db_url, data_dir.path(), &["token", "create", "--email", "maker@example.com"], None).await.stdout).unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("title", "Penny sticker")
+        .text("price", "0.05")
+        .part("files", reqwest::multipart::Part::bytes(b"sticker".to_vec()).file_name("sticker.svg"));
+    let work: serde_json::Value = Client::new().post(format!("{}/api/v1/works", server.base_url)).bearer_auth(token.trim())
+        .multipart(form).send().await.unwrap().json().await.unwrap();
+    let code = work["work"]["code"].as_str().unwrap().to_string();
+
+    let buyer = browser_like_client(&server.base_url);
+    let res = call_with(&buyer, &server.base_url, "signup", &[("email", "fast@example.com"), ("password", PASSWORD), ("display_name", "Fast"), ("handle", "fast")]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = buyer.post(format!("{}/wallet/topup", server.base_url)).form(&[("amount", "20"), ("currency", "EUR")]).send().await.unwrap();
+    let pay = res.headers()["location"].to_str().unwrap().to_string();
+    let page = buyer.get(format!("{}{pay}", server.base_url)).send().await.unwrap().text().await.unwrap();
+    let action = unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).unwrap().split('"').next().unwrap());
+    let (id, k) = (hidden_input(&page, "order_id").unwrap(), unescape(&hidden_input(&page, "k").unwrap()));
+    let res = buyer.post(format!("{}{action}", server.base_url)).form(&[("order_id", id.as_str()), ("k", k.as_str()),
+        ("card_number", "4242424242424242"), ("card_expiry", "12/34"), ("card_cvc", "123")]).send().await.unwrap();
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    buyer.get(format!("{}{back}", server.base_url)).send().await.unwrap();
+
+    // The burst: 32 clients buying as fast as they can, each remembering what was acknowledged.
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let workers: Vec<_> = (0..32)
+        .map(|w| {
+            let (buyer, url, code, acknowledged) = (buyer.clone(), format!("{}/api/wallet/purchases", server.base_url), code.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let body = serde_json::json!({"code": code, "idempotency_key": format!("burst-{w:03}-{i:06}-key")});
+                    let Ok(res) = buyer.post(&url).json(&body).send().await else { return };
+                    if res.status() != StatusCode::CREATED {
+                        return;
+                    }
+                    let Ok(body) = res.json::<serde_json::Value>().await else { return };
+                    acknowledged.lock().await.push(body["order_id"].as_str().unwrap().to_string());
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.child.start_kill().unwrap(); // SIGKILL: no shutdown, no flush
+    server.child.wait().await.unwrap();
+    for w in workers {
+        let _ = w.await;
+    }
+    let acknowledged = acknowledged.lock().await.clone();
+    assert!(acknowledged.len() > 20, "the burst ran ({} purchases acknowledged)", acknowledged.len());
+
+    // Restart on the same database: the ledger holds, and nothing acknowledged is missing.
+    let server = start(&db_url, data_dir.path(), port).await;
+    let verify = cli(&db_url, data_dir.path(), &["ledger", "verify"], None).await;
+    assert!(verify.status.success(), "ledger verify after kill -9:\n{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("every invariant holds"));
+    let db = app::db::Db::connect(&db_url).await.unwrap();
+    let stored: Vec<String> = app::on_db!(&db, pool => sqlx::query_scalar::<_, String>("select order_id from buyer_order where provider = 'wallet'").fetch_all(pool).await).unwrap();
+    let stored: std::collections::HashSet<String> = stored.into_iter().collect();
+    let missing: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(missing.is_empty(), "{} acknowledged purchases lost: {missing:?}", missing.len());
+    let balance = app::ledger::store::balance(&db, &format!("buyer_wallet:{}:EUR",
+        app::on_db!(&db, pool => sqlx::query_scalar::<_, String>("select account_id from account where handle = 'fast'").fetch_one(pool).await).unwrap())).await.unwrap();
+    assert_eq!(balance, 2000 - 5 * stored.len() as i64, "the balance matches the purchases that committed");
+    eprintln!("{backend:?}: {} acknowledged, {} committed before the kill", acknowledged.len(), stored.len());
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_burst_loses_nothing_acknowledged_sqlite() {
+    crash_in_the_middle_of_a_burst(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_burst_loses_nothing_acknowledged_postgres() {
+    crash_in_the_middle_of_a_burst(Backend::Postgres).await
+}
