@@ -10,7 +10,7 @@
 #   DURATION        measured time per run (default 10s)
 #   WARMUP          unrecorded warm-up per run (default 2s)
 #   CONCURRENCY     space-separated connection counts (default "1 16 64")
-#   ROUNDS          raw/link alternations per concurrency (default 1); the table shows medians
+#   ROUNDS          raw/link alternations per concurrency (default 3); the table shows medians
 #   HEALTHZ         1 (default) also measures /healthz as a second reference; 0 skips it
 #   PORT            port for clink (default 39080); RAW_PORT for the raw handler (default 39081)
 #   LOADGEN_THREADS tokio threads of the load generator (default: one per CPU)
@@ -26,7 +26,7 @@ ROOT=$PWD
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONCURRENCY=${CONCURRENCY:-1 16 64}
-ROUNDS=${ROUNDS:-1}
+ROUNDS=${ROUNDS:-3}
 HEALTHZ=${HEALTHZ:-1}
 PORT=${PORT:-39080}
 RAW_PORT=${RAW_PORT:-39081}
@@ -47,6 +47,7 @@ command -v curl >/dev/null || die "curl is required"
 echo "building loadgen (cargo build -p loadgen --release)..." >&2
 cargo build -q -p loadgen --release || die "could not build loadgen"
 
+stamp=$(date -u +%Y-%m-%dT%H%M%SZ) # the run's start
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/clink-bench.XXXXXX")
 pids=()
 cleanup() {
@@ -79,7 +80,11 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 port_free "$PORT" || die "port $PORT is in use (set PORT=...)"
 port_free "$RAW_PORT" || die "port $RAW_PORT is in use (set RAW_PORT=...)"
 
+# Set explicitly so that a developer's .env (read by clink at start-up) cannot point the
+# benchmark at PostgreSQL or another origin.
 export CLINK_DATA_DIR=$tmp/data
+export CLINK_DATABASE_URL=sqlite://$tmp/data/clink.db
+export CLINK_BASE_URL=http://127.0.0.1:$PORT
 export LEPTOS_SITE_ADDR=127.0.0.1:$PORT
 export LEPTOS_SITE_ROOT=$ROOT/target/site
 export RUST_LOG=warn
@@ -184,7 +189,12 @@ done
 # --- Report ----------------------------------------------------------------------------------------
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- app server 2>/dev/null || commit="$commit (with uncommitted changes in app/ or server/)"
-stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+built=$(date -u -r "$CLINK" +%Y-%m-%dT%H:%M:%SZ)
+last_change=$(git log -1 --format=%ct -- app server migrations 2>/dev/null || echo 0)
+stale=""
+if (($(stat -c %Y "$CLINK") < last_change)); then
+    stale=" **Warning: the binary is older than the last commit touching app/, server/ or migrations/ ($(git log -1 --format=%h -- app server migrations)); rebuild with scripts/build-release.**"
+fi
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
 loadgen_threads=${LOADGEN_THREADS:-$(nproc)}
 
@@ -202,7 +212,7 @@ table=$(
     fi
 )
 report=$(
-    echo "Run $stamp, commit \`$commit\`, \`nproc\` = $(nproc)${cpu:+ ($cpu)}."
+    echo "Run started $stamp, commit \`$commit\`, server binary built $built,$stale \`nproc\` = $(nproc)${cpu:+ ($cpu)}."
     echo "Load generator (\`loadgen\`, $loadgen_threads threads), clink and the raw handler all share these cores."
     echo "Each cell: $DURATION measured after $WARMUP warm-up, closed loop, keep-alive, no compression"
     echo "(no \`Accept-Encoding\`), browser User-Agent; raw and link runs alternate ($ROUNDS round(s), medians shown)."

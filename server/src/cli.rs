@@ -31,9 +31,45 @@ pub enum Command {
     /// Check the ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Creator payouts.
+    #[command(subcommand)]
+    Payout(PayoutCommand),
+    /// Development helpers.
+    #[command(subcommand)]
+    Dev(DevCommand),
     /// Write `.br` and `.gz` copies of the built assets, served instead of compressing per request.
     #[command(hide = true)]
     Precompress { dir: std::path::PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PayoutCommand {
+    /// Payouts waiting to be paid (or all with --all).
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+    /// Record that a payout was sent.
+    MarkPaid { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    /// Create a creator with many sales and views (for the dashboard and its benchmark).
+    Seed {
+        #[arg(long, default_value_t = 1_000)]
+        sales: usize,
+        #[arg(long, default_value_t = 50_000)]
+        views: u64,
+        #[arg(long, default_value_t = 180)]
+        days: i64,
+        #[arg(long, default_value_t = 12)]
+        works: usize,
+        #[arg(long, default_value = "seed@example.com")]
+        email: String,
+        #[arg(long, default_value_t = 1)]
+        rng_seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +112,40 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => startup::serve(config).await,
         Command::User(cmd) => user(cmd, &config).await,
+        Command::Payout(cmd) => {
+            let db = startup::connect_database(&config.database_url).await?;
+            match cmd {
+                PayoutCommand::List { all } => {
+                    let rows = app::earnings::payouts::list(&db, (!all).then_some("requested")).await?;
+                    println!("{:<40}  {:<32}  {:>12}  {:<9}  REQUESTED", "ID", "CREATOR", "AMOUNT", "STATUS");
+                    for p in &rows {
+                        let amount = app::money::Money::new(p.amount_minor, app::money::Currency::parse(&p.currency).unwrap_or(app::money::Currency::Eur));
+                        println!("{:<40}  {:<32}  {:>12}  {:<9}  {}", p.payout_id, p.creator_id, amount.to_string(), p.status, app::earnings::stats::iso(p.created_at));
+                    }
+                    println!("{} payout(s)", rows.len());
+                }
+                PayoutCommand::MarkPaid { id } => {
+                    let row = app::earnings::payouts::mark_paid(&db, &id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                    println!("paid {} ({} {})", row.payout_id, app::money::amount_input(row.amount_minor), row.currency);
+                }
+            }
+            db.close().await;
+            Ok(())
+        }
+        Command::Dev(DevCommand::Seed { sales, views, days, works, email, rng_seed }) => {
+            std::fs::create_dir_all(&config.data_dir).ok();
+            let db = startup::connect_database(&config.database_url).await?;
+            let storage = app::storage::Storage::open(&config.storage)?;
+            let started = std::time::Instant::now();
+            let opts = app::earnings::seed::SeedOptions { email, sales, views, days, works, rng_seed };
+            let report = app::earnings::seed::seed(&db, &storage, config.fee_bps, &opts).await.map_err(|e| anyhow::anyhow!(e))?;
+            println!(
+                "seeded {} sales ({} refunded), {} views, {} works for {} (password {}) in {:.1}s",
+                report.sales, report.refunds, report.views, report.works, report.email, report.password, started.elapsed().as_secs_f64()
+            );
+            db.close().await;
+            Ok(())
+        }
         Command::Ledger(LedgerCommand::Verify) => {
             let db = startup::connect_database(&config.database_url).await?;
             let report = app::ledger::verify::verify(&db).await?;

@@ -46,6 +46,8 @@ pub struct Config {
     pub mail_from: String,
     /// Most wallet purchases committed in one transaction (1 = one per transaction).
     pub wallet_max_batch: usize,
+    /// First retry delay of a failed sale webhook (doubling after each failure).
+    pub webhook_backoff_ms: i64,
 }
 
 impl Config {
@@ -159,7 +161,15 @@ impl Config {
             })?,
         };
 
+        let webhook_backoff_ms = match get("CLINK_WEBHOOK_BACKOFF_MS") {
+            None => 10_000,
+            Some(raw) => raw.trim().parse::<i64>().ok().filter(|n| (1..=3_600_000).contains(n)).ok_or_else(|| {
+                bad("CLINK_WEBHOOK_BACKOFF_MS", format!("`{raw}` is not a number of milliseconds from 1 to 3600000"))
+            })?,
+        };
+
         Ok(Config {
+            webhook_backoff_ms,
             wallet_max_batch,
             secret_key,
             fee_bps,

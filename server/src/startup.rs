@@ -83,7 +83,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
         secret,
         leptos_options: leptos_options(config),
     };
-    spawn_housekeeping(&state);
+    spawn_housekeeping(&state, config.webhook_backoff_ms);
     Ok((router(state.clone(), sessions, config), state))
 }
 
@@ -94,8 +94,9 @@ pub async fn connect_database(url: &str) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-fn spawn_housekeeping(state: &AppState) {
+fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {
     tokio::spawn(mail::sender::run(state.clone(), MAIL_INTERVAL));
+    tokio::spawn(app::earnings::webhooks::run(state.db.clone(), WEBHOOK_INTERVAL, webhook_backoff_ms));
     let limiter = state.login_limiter.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -134,6 +135,9 @@ fn load_secret(config: &Config) -> anyhow::Result<AppSecret> {
     }
     Ok(key)
 }
+
+/// How often due sale webhooks are sent.
+pub const WEBHOOK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How often the mail outbox is drained.
 pub const MAIL_INTERVAL: Duration = Duration::from_millis(500);
@@ -188,6 +192,7 @@ pub fn router(state: AppState, sessions: SessionBackend, config: &Config) -> Rou
         .merge(http::checkout::router())
         .merge(http::downloads::router())
         .merge(http::wallet::router())
+        .merge(http::earnings::router())
         .nest_service("/pkg", static_assets(&config.site_root.join("pkg"), state.leptos_options.hash_files))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_state, shell))
         .layer(from_fn(middleware::server_fn_status))

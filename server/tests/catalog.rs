@@ -96,7 +96,7 @@ both_backends! {
             let html = app.get(&format!("/l/{code}")).await.text().await.unwrap();
             assert!(html.contains(label), "{label} shown");
             if price == "0.05" {
-                assert!(html.contains("bought from a Clink wallet"), "wallet-only works say so");
+                assert!(html.contains("Buy it with a Clink wallet"), "wallet-only works say so");
             }
         }
     }
@@ -116,8 +116,12 @@ both_backends! {
         let body = work_form("Big", "1").file("files", "big.bin", "application/octet-stream", &big).build();
         let stream = futures::stream::iter(body.chunks(64 * 1024).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>());
         let res = app.client.post(app.url("/dashboard/works")).header("accept", "application/json")
-            .header("content-type", Multipart::content_type()).body(reqwest::Body::wrap_stream(stream)).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+            .header("content-type", Multipart::content_type()).body(reqwest::Body::wrap_stream(stream)).send().await;
+        // The server answers 413 as soon as the cap is passed and may close the connection
+        // while the client is still sending: either way, nothing is kept.
+        if let Ok(res) = res {
+            assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        }
 
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         assert_eq!(app.count("select count(*) from work").await, 0);
@@ -374,7 +378,8 @@ both_backends! {
         visit(None, "", "Twitterbot/1.0").await.unwrap();
         visit(None, "", "facebookexternalhit/1.1").await.unwrap();
         app.state.views.flush(&app.state.db).await.unwrap();
-        let by_source = app::earnings::views::by_source_for_work(&app.state.db, &id).await.unwrap();
+        let creator: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>("select creator_id from work where work_id = $1").bind(&id).fetch_one(pool).await).unwrap();
+        let by_source = app::earnings::views::by_source_for_creator(&app.state.db, &creator).await.unwrap();
         assert_eq!(by_source, vec![("direct".into(), 1), ("mastodon".into(), 1), ("newsletter".into(), 1), ("x".into(), 2)]);
         // The preview image fetches by bots and the 404s don't count either.
         visit(None, "", BROWSER_UA).await.unwrap();

@@ -135,6 +135,7 @@ fn urlencoding_path(path: &str) -> String {
 pub fn SettingsPage() -> impl IntoView {
     let tokens = Resource::new(|| (), |_| super::api::api_tokens());
     let notify = Resource::new(|| (), |_| super::api::notification_settings());
+    let integrations = Resource::new(|| (), |_| crate::earnings::api::load_integration_settings());
     let saved = use_query_map().with_untracked(|q| q.get("saved").is_some());
     view! {
         <Title text="Settings · Clink"/>
@@ -154,7 +155,51 @@ pub fn SettingsPage() -> impl IntoView {
                     notify.await.ok().map(|on| view! { <NotificationSection on=on saved=saved/> })
                 })}
             </Suspense>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    integrations.await.ok().map(|i| view! { <IntegrationsSection settings=i/> })
+                })}
+            </Suspense>
         </crate::layout::Layout>
+    }
+}
+
+#[component]
+fn IntegrationsSection(settings: crate::earnings::api::IntegrationSettings) -> impl IntoView {
+    let save = ServerAction::<crate::earnings::api::SaveIntegrations>::new();
+    let resend = ServerAction::<crate::earnings::api::ResendWebhook>::new();
+    let error = Signal::derive(move || save.value().get().and_then(Result::err));
+    view! {
+        <section class="card" id="integrations" aria-labelledby="integrations-h">
+            <h2 id="integrations-h">"Time zone and sale webhooks"</h2>
+            <ActionForm action=save>
+                <div class="form">
+                    <FormAlert error=error/>
+                    <Field label="Time zone" name="timezone" value=settings.timezone.clone() error=error
+                        hint="Your dashboard's days start at midnight here. An IANA name, like Europe/Paris."/>
+                    <Field label="Webhook URL (optional)" name="webhook_url" kind="url" value=settings.webhook_url.clone() error=error required=false
+                        hint="Each sale and refund is POSTed here as JSON, signed with the secret below (header Clink-Signature)."/>
+                    <button type="submit" class="btn">"Save"</button>
+                </div>
+            </ActionForm>
+            {settings.webhook_secret.map(|secret| view! {
+                <p class="hint">"Signing secret: " <code class="mono">{secret}</code></p>
+                <p class="hint">"Verify: HMAC-SHA256 of \"{t}.{body}\" with the secret equals v1 in Clink-Signature: t=…,v1=…"</p>
+            })}
+            {(!settings.deliveries.is_empty()).then(|| view! {
+                <h3>"Delivery log"</h3>
+                <div class="table-wrap"><table>
+                    <thead><tr><th>"When"</th><th>"Event"</th><th>"Status"</th><th class="num">"Attempts"</th><th></th></tr></thead>
+                    <tbody>{settings.deliveries.into_iter().map(|d| view! {
+                        <tr><td>{d.at}</td><td>{d.event}</td><td>{d.status}</td><td class="num">{d.attempts}</td>
+                            <td><ActionForm action=resend>
+                                <input type="hidden" name="delivery_id" value=d.id/>
+                                <button type="submit" class="small">"Resend"</button>
+                            </ActionForm></td></tr>
+                    }).collect_view()}</tbody>
+                </table></div>
+            })}
+        </section>
     }
 }
 

@@ -20,6 +20,7 @@ use crate::{
     catalog::service::{self as catalog, LinkRef},
     db::{self, Tx},
     delivery::{service as delivery, store as grants},
+    earnings::{rollup, webhooks},
     error::{AppError, FieldError, internal},
     ledger::{
         domain::{AccountRef, Posting, platform_fee},
@@ -369,10 +370,13 @@ async fn fulfil(tx: &mut Tx, order: &OrderRow, payment_id: Option<&str>) -> Resu
         })
         .await?;
     }
-    let work = crate::on_tx!(tx, conn => sqlx::query_as::<_, (Option<i64>, Option<i64>)>(
-        "select max_downloads, link_expiry_days from work where work_id = $1")
+    let work = crate::on_tx!(tx, conn => sqlx::query_as::<_, (Option<i64>, Option<i64>, String)>(
+        "select max_downloads, link_expiry_days, title from work where work_id = $1")
         .bind(&order.work_id).fetch_one(conn).await)?;
     let expires_at = work.1.map(|days| now + days * 86_400_000);
+    let net = order.amount_minor - order.fee_minor;
+    rollup::record_sale(tx, &order.creator_id, &order.work_id, now, &order.currency, order.amount_minor, net, &order.source).await?;
+    webhooks::enqueue(tx, &order.creator_id, "sale", &sale_event(order, &work.2, currency)).await?;
     grants::insert_grant(tx, &order.order_id, work.0, expires_at, now).await?;
     store::transition(tx, &order.order_id, &["paid"], "fulfilled", now).await?;
     outbox::enqueue(tx, &order.buyer_email, &Mail::Receipt { order_id: order.order_id.clone() }).await?;
@@ -413,8 +417,28 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<(), CheckoutError> {
         .await?;
     }
     grants::revoke_grant(tx, &order.order_id, now).await?;
+    let title: String = crate::on_tx!(tx, conn => sqlx::query_scalar("select title from work where work_id = $1")
+        .bind(&order.work_id).fetch_one(conn).await)?;
+    rollup::record_refund(tx, &order.creator_id, &order.work_id, now, &order.currency, order.amount_minor, order.amount_minor - order.fee_minor)
+        .await?;
+    webhooks::enqueue(tx, &order.creator_id, "refund", &sale_event(order, &title, currency)).await?;
     tracing::info!(order.id = %order.order_id, "order refunded");
     Ok(())
+}
+
+fn sale_event<'a>(order: &'a OrderRow, title: &'a str, currency: Currency) -> webhooks::SaleEvent<'a> {
+    webhooks::SaleEvent {
+        order_id: &order.order_id,
+        work_id: &order.work_id,
+        work_title: title,
+        amount: Money::new(order.amount_minor, currency).decimal(),
+        fee: Money::new(order.fee_minor, currency).decimal(),
+        net: Money::new(order.amount_minor - order.fee_minor, currency).decimal(),
+        currency: &order.currency,
+        buyer_email: &order.buyer_email,
+        source: &order.source,
+        provider: &order.provider,
+    }
 }
 
 /// A creator refunds one of their sales: the provider refund first (idempotent per order), then

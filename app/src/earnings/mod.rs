@@ -1,6 +1,18 @@
-//! Earnings: the creator's dashboard and the analytics behind it (views, traffic sources).
+//! Earnings: the creator's dashboard and the analytics behind it (views, traffic sources,
+//! hourly rollups), payouts, sale webhooks and CSV exports.
 
+pub mod api;
 pub mod pages;
 pub mod sources;
 #[cfg(feature = "ssr")]
+pub mod payouts;
+#[cfg(feature = "ssr")]
+pub mod rollup;
+#[cfg(feature = "ssr")]
+pub mod seed;
+#[cfg(feature = "ssr")]
+pub mod stats;
+#[cfg(feature = "ssr")]
 pub mod views;
+#[cfg(feature = "ssr")]
+pub mod webhooks;

@@ -1,35 +1,229 @@
-//! The creator dashboard.
+//! The creator dashboard: headline cards, the chart, works, traffic sources, live sales,
+//! balance and payouts.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
 
+use super::api::{DashboardView, Metric, RANGES, RecentSale, RequestPayout, load_dashboard};
 use crate::{
-    accounts::{api::current_account, pages::SignInRequired},
+    accounts::pages::SignInRequired,
+    catalog::pages::EmptyWorks,
+    error::AppError,
     layout::{DashNav, Layout},
+    ui::FormAlert,
 };
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
-    let account = Resource::new(|| (), |_| current_account());
+    let query = use_query_map();
+    let (range, sort, payout) = query.with_untracked(|q| {
+        (q.get("range").and_then(|r| r.parse::<i64>().ok()), q.get("sort"), q.get("payout").is_some())
+    });
+    let data = Resource::new(move || (range, sort.clone()), |(range, sort)| load_dashboard(range, sort));
     view! {
         <Title text="Dashboard · Clink"/>
         <Layout>
+            <DashNav active="overview"/>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || Suspend::new(async move {
-                    match account.await {
-                        Ok(Some(account)) => view! {
-                            <DashNav active="overview"/>
-                            <section class="dashboard">
-                                <h1>"Hello, " <span class="display-name">{account.display_name}</span></h1>
-                                <p class="muted">"@" {account.handle}</p>
-                                <p><a class="btn primary" href="/dashboard/works/new">"+ New work"</a> " "
-                                   <a class="btn" href="/dashboard/works">"Your works"</a></p>
-                            </section>
-                        }.into_any(),
-                        _ => view! { <SignInRequired next="/dashboard"/> }.into_any(),
+                    match data.await {
+                        Ok(d) => view! { <Dashboard d=d payout=payout/> }.into_any(),
+                        Err(AppError::Unauthorized) => view! { <SignInRequired next="/dashboard"/> }.into_any(),
+                        Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
                     }
                 })}
             </Suspense>
         </Layout>
+    }
+}
+
+fn metric_view(label: &'static str, m: Metric) -> impl IntoView {
+    view! {
+        <div class="metric">
+            <div class="label">{label}</div>
+            <div class="value">{m.value}</div>
+            {m.change.map(|c| view! { <div class="delta" class:up=m.up class:down=!m.up>{c}</div> })}
+        </div>
+    }
+}
+
+#[component]
+fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
+    let request = ServerAction::<RequestPayout>::new();
+    let payout_error = Signal::derive(move || request.value().get().and_then(Result::err));
+    let range = d.range_days;
+    let sort_link = move |key: &'static str| format!("/dashboard?range={range}&sort={key}#works");
+    view! {
+        <div class="page-head">
+            <h1>"Hello, " <span class="display-name">{d.display_name.clone()}</span></h1>
+            <p class="muted">"Times in " {d.timezone.clone()} " · " <a href="/settings#integrations">"change"</a></p>
+        </div>
+        {(!d.has_works).then(|| view! { <EmptyWorks/> })}
+        {(d.has_works && !d.has_activity).then(|| view! {
+            <div class="empty">
+                <h2>"Your links are ready — now share them"</h2>
+                <p>"Post your link on X, Mastodon, Instagram or your blog. Views, sales and where buyers came from show up here as they happen."</p>
+                <a class="btn primary" href="/dashboard/works">"Get your links"</a>
+            </div>
+        })}
+        <section class="cards" aria-label="Headline figures">
+            {d.cards.into_iter().map(|c| view! {
+                <div class="period card">
+                    <h2>{c.label}</h2>
+                    <div class="metrics">
+                        {c.money.into_iter().map(|m| view! {
+                            {metric_view("Earnings", m.earnings)}
+                            {metric_view("Avg. price", m.average_price)}
+                        }).collect_view()}
+                        {metric_view("Sales", c.sales)}
+                        {metric_view("Views", c.views)}
+                        {metric_view("Conversion", c.conversion)}
+                    </div>
+                </div>
+            }).collect_view()}
+        </section>
+
+        <section class="card chart" aria-labelledby="chart-h">
+            <div class="page-head">
+                <h2 id="chart-h">"By day"</h2>
+                <nav class="tabs" aria-label="Range">
+                    {RANGES.into_iter().map(|r| view! {
+                        <a href=format!("/dashboard?range={r}") aria-current=(r == range).then_some("page")>
+                            {if r == 365 { "1 year".to_string() } else { format!("{r} days") }}
+                        </a>
+                    }).collect_view()}
+                </nav>
+            </div>
+            <div class="chart-svg" inner_html=d.chart_svg></div>
+            <details>
+                <summary>"The numbers"</summary>
+                <div class="table-wrap"><table>
+                    <thead><tr><th>"Day"</th><th class="num">"Views"</th><th class="num">"Sales"</th><th class="num">"Earnings"</th></tr></thead>
+                    <tbody>{d.chart_rows.into_iter().rev().map(|(day, views, sales, earnings)| view! {
+                        <tr><td>{day}</td><td class="num">{views}</td><td class="num">{sales}</td><td class="num">{earnings}</td></tr>
+                    }).collect_view()}</tbody>
+                </table></div>
+            </details>
+        </section>
+
+        <section id="works" aria-labelledby="works-h">
+            <h2 id="works-h">"Works, last " {range} " days"</h2>
+            <div class="table-wrap"><table class="sortable">
+                <thead><tr>
+                    <th><a href=sort_link("title") aria-sort=(d.sort == "title").then_some("ascending")>"Work"</a></th>
+                    <th class="num"><a href=sort_link("views") aria-sort=(d.sort == "views").then_some("descending")>"Views"</a></th>
+                    <th class="num"><a href=sort_link("sales") aria-sort=(d.sort == "sales").then_some("descending")>"Sales"</a></th>
+                    <th class="num"><a href=sort_link("conversion") aria-sort=(d.sort == "conversion").then_some("descending")>"Conversion"</a></th>
+                    <th class="num"><a href=sort_link("earnings") aria-sort=(d.sort == "earnings").then_some("descending")>"Earnings"</a></th>
+                    <th class="num"><a href=sort_link("refunds") aria-sort=(d.sort == "refunds").then_some("descending")>"Refunds"</a></th>
+                </tr></thead>
+                <tbody>{d.works.into_iter().map(|w| view! {
+                    <tr><td><a href=format!("/dashboard/works/{}", w.id)>{w.title}</a></td><td class="num">{w.views}</td><td class="num">{w.sales}</td>
+                        <td class="num">{w.conversion}</td><td class="num">{w.earnings}</td><td class="num">{w.refunds}</td></tr>
+                }).collect_view()}</tbody>
+            </table></div>
+        </section>
+
+        <section aria-labelledby="sources-h">
+            <h2 id="sources-h">"Where buyers come from"</h2>
+            {if d.sources.is_empty() {
+                view! { <p class="muted">"No traffic yet. Campaign links (on each work's page) show up here by name."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="sources">
+                        <thead><tr><th>"Source"</th><th class="num">"Views"</th><th class="num">"Sales"</th><th class="num">"Conversion"</th><th>"Share of views"</th></tr></thead>
+                        <tbody>{d.sources.into_iter().map(|s| view! {
+                            <tr><td>{s.label}</td><td class="num">{s.views}</td><td class="num">{s.sales}</td><td class="num">{s.conversion}</td>
+                                <td><span class="bar" style=format!("width:{}%", s.share.max(1))></span> {s.share} "%"</td></tr>
+                        }).collect_view()}</tbody>
+                    </table></div>
+                }.into_any()
+            }}
+        </section>
+
+        <section aria-labelledby="recent-h">
+            <div class="page-head">
+                <h2 id="recent-h">"Recent sales"</h2>
+                <form method="get" action="/dashboard/sales.csv" class="row tight export">
+                    <label class="sr-only" for="f-from">"From"</label><input id="f-from" type="date" name="from"/>
+                    <label class="sr-only" for="f-to">"To"</label><input id="f-to" type="date" name="to"/>
+                    <button type="submit" class="btn small">"Export CSV"</button>
+                </form>
+            </div>
+            <LiveSales initial=d.recent/>
+        </section>
+
+        <section class="card" id="balance" aria-labelledby="balance-h">
+            <h2 id="balance-h">"Balance and payouts"</h2>
+            {payout.then(|| view! { <p class="alert ok" role="status">"Payout requested. We'll send it soon."</p> })}
+            <FormAlert error=payout_error/>
+            {if d.balances.is_empty() {
+                view! { <p class="muted">"Your earnings appear here after your first sale."</p> }.into_any()
+            } else {
+                d.balances.into_iter().map(|b| view! {
+                    <div class="row balance-row">
+                        <div><div class="label">"Available (" {b.currency.clone()} ")"</div><div class="value available">{b.available}</div>
+                            <div class="hint">"Being paid out: " {b.pending}</div></div>
+                        <ActionForm action=request>
+                            <input type="hidden" name="currency" value=b.currency.clone()/>
+                            <button type="submit" class="btn" disabled=b.available_minor <= 0>"Request payout"</button>
+                        </ActionForm>
+                    </div>
+                }).collect_view().into_any()
+            }}
+            {(!d.payouts.is_empty()).then(|| view! {
+                <ul class="payouts">{d.payouts.into_iter().map(|p| view! {
+                    <li>{p.requested} " · " {p.amount} " · " <span class="badge" class:good=p.status == "paid">{p.status.clone()}</span></li>
+                }).collect_view()}</ul>
+            })}
+        </section>
+    }
+}
+
+/// The recent sales list; with JavaScript it stays live (server-sent events) while open.
+#[island]
+fn LiveSales(initial: Vec<RecentSale>) -> impl IntoView {
+    let sales = RwSignal::new(initial);
+    let live = RwSignal::new(false);
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::{JsCast, closure::Closure};
+            if let Ok(source) = web_sys::EventSource::new("/dashboard/events") {
+                let on_sale = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                    if let Some(sale) = e.data().as_string().and_then(|t| serde_json::from_str::<RecentSale>(&t).ok()) {
+                        sales.update(|list| {
+                            list.retain(|s| s.order_id != sale.order_id);
+                            list.insert(0, sale);
+                            list.truncate(20);
+                        });
+                    }
+                });
+                let _ = source.add_event_listener_with_callback("sale", on_sale.as_ref().unchecked_ref());
+                on_sale.forget();
+                live.set(true);
+                std::mem::forget(source);
+            }
+        }
+    });
+    view! {
+        <p class="hint live" class:on=move || live.get()>{move || if live.get() { "Live: new sales appear here as they happen." } else { "" }}</p>
+        {move || {
+            let list = sales.get();
+            if list.is_empty() {
+                view! { <p class="empty">"No sales yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="recent">
+                        <thead><tr><th>"When"</th><th>"Work"</th><th>"Buyer"</th><th class="num">"Amount"</th><th>"Source"</th></tr></thead>
+                        <tbody>{list.into_iter().map(|s| view! {
+                            <tr class:refunded=s.refunded><td>{s.at}</td><td>{s.work}</td><td>{s.buyer}</td>
+                                <td class="num">{s.amount}{s.refunded.then_some(" (refunded)")}</td><td>{s.source}</td></tr>
+                        }).collect_view()}</tbody>
+                    </table></div>
+                }.into_any()
+            }
+        }}
     }
 }

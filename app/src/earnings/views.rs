@@ -51,39 +51,52 @@ impl ViewCounter {
 }
 
 async fn write_batch(db: &Db, batch: &[(ViewKey, i64)]) -> Result<usize, sqlx::Error> {
-    // The `where` on each select also keeps SQLite's parser from reading `on conflict` as part
-    // of a join.
-    const BY_CODE: &str = "insert into view_bucket (work_id, creator_id, hour, source, views) \
-         select w.work_id, w.creator_id, $1, $2, $3 from work w where w.code = $4 \
-         on conflict (work_id, hour, source) do update set views = view_bucket.views + excluded.views";
-    const BY_SLUG: &str = "insert into view_bucket (work_id, creator_id, hour, source, views) \
-         select w.work_id, w.creator_id, $1, $2, $3 from work w join account a on a.account_id = w.creator_id \
-         where a.handle = $4 and w.slug = $5 and w.deleted_at is null \
-         on conflict (work_id, hour, source) do update set views = view_bucket.views + excluded.views";
     let mut tx = db.begin().await?;
     for (key, n) in batch {
-        crate::on_tx!(&mut tx, conn => match &key.link {
-            LinkRef::Code(code) => {
-                sqlx::query(BY_CODE).bind(key.hour).bind(&key.source).bind(n).bind(code).execute(conn).await.map(|_| ())
-            }
-            LinkRef::Slug { handle, slug } => {
-                sqlx::query(BY_SLUG).bind(key.hour).bind(&key.source).bind(n).bind(handle).bind(slug).execute(conn).await.map(|_| ())
-            }
-        })?;
+        // The work behind the link; the `where` also keeps SQLite's parser from reading
+        // `on conflict` as part of a join.
+        let (work, params) = match &key.link {
+            LinkRef::Code(code) => ("from work w where w.code = $3", vec![code.as_str()]),
+            LinkRef::Slug { handle, slug } => (
+                "from work w join account a on a.account_id = w.creator_id where a.handle = $3 and w.slug = $4 and w.deleted_at is null",
+                vec![handle.as_str(), slug.as_str()],
+            ),
+        };
+        let per_work = format!(
+            "insert into view_hour (creator_id, work_id, hour, views) select w.creator_id, w.work_id, $1, $2 {work} \
+             on conflict (creator_id, work_id, hour) do update set views = view_hour.views + excluded.views"
+        );
+        let source_at = params.len() + 3;
+        let per_source = format!(
+            "insert into source_hour (creator_id, hour, source, views, sales) select w.creator_id, $1, ${source_at}, $2, 0 {work} \
+             on conflict (creator_id, hour, source) do update set views = source_hour.views + excluded.views"
+        );
+        for (sql, with_source) in [(&per_work, false), (&per_source, true)] {
+            crate::on_tx!(&mut tx, conn => {
+                let mut q = sqlx::query(sql).bind(key.hour).bind(n);
+                for p in &params {
+                    q = q.bind(*p);
+                }
+                if with_source {
+                    q = q.bind(&key.source);
+                }
+                q.execute(conn).await.map(|_| ())
+            })?;
+        }
     }
     tx.commit().await?;
     Ok(batch.len())
 }
 
-/// Total views of one work (all time), for tests and the work page.
+/// Total views of one work (all time).
 pub async fn total_for_work(db: &Db, work_id: &str) -> Result<i64, sqlx::Error> {
-    on_db!(db, pool => sqlx::query_scalar::<_, i64>("select cast(coalesce(sum(views), 0) as bigint) from view_bucket where work_id = $1")
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>("select cast(coalesce(sum(views), 0) as bigint) from view_hour where work_id = $1")
         .bind(work_id).fetch_one(pool).await)
 }
 
-/// Views of one work per source (all time).
-pub async fn by_source_for_work(db: &Db, work_id: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
+/// A creator's views per source (all time).
+pub async fn by_source_for_creator(db: &Db, creator_id: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_as::<_, (String, i64)>(
-        "select source, cast(sum(views) as bigint) from view_bucket where work_id = $1 group by source order by source")
-        .bind(work_id).fetch_all(pool).await)
+        "select source, cast(sum(views) as bigint) from source_hour where creator_id = $1 and views > 0 group by source order by source")
+        .bind(creator_id).fetch_all(pool).await)
 }

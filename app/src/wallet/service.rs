@@ -173,6 +173,7 @@ pub async fn buy(state: &AppState, buyer: &AccountRow, req: &WalletBuy) -> Resul
         buyer_id: buyer.account_id.clone(),
         buyer_email: buyer.email.clone(),
         work_id: work.work_id.clone(),
+        work_title: work.title.clone(),
         creator_id: work.creator_id.clone(),
         currency: price.currency,
         amount_minor: price.minor,

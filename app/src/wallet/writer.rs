@@ -34,6 +34,7 @@ pub struct Purchase {
     pub buyer_id: String,
     pub buyer_email: String,
     pub work_id: String,
+    pub work_title: String,
     pub creator_id: String,
     pub currency: Currency,
     pub amount_minor: i64,
@@ -298,5 +299,63 @@ async fn write_purchases(
             }
         }
         Ok::<(), sqlx::Error>(())
-    })
+    })?;
+    roll_up(tx, batch, written, now).await
+}
+
+/// The dashboard's rollups and the creators' sale webhooks for a batch, summed per key so a
+/// batch of hundreds writes a handful of rows.
+async fn roll_up(tx: &mut Tx, batch: &[&Purchase], written: &[Written], now: i64) -> Result<(), sqlx::Error> {
+    use crate::earnings::{rollup, webhooks};
+    let hour = rollup::hour_of(now);
+    let mut sales: BTreeMap<(&str, &str, &str), rollup::SaleDelta> = BTreeMap::new();
+    let mut sources: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for w in written {
+        let p = batch[w.purchase_index];
+        let d = sales.entry((p.creator_id.as_str(), p.work_id.as_str(), p.currency.code())).or_default();
+        d.sales += 1;
+        d.gross += p.amount_minor;
+        d.net += p.amount_minor - p.fee_minor;
+        *sources.entry((p.creator_id.as_str(), p.source.as_str())).or_default() += 1;
+    }
+    for ((creator, work, currency), d) in &sales {
+        rollup::add_sale(tx, creator, work, hour, currency, d).await?;
+    }
+    for ((creator, source), n) in &sources {
+        rollup::add_source(tx, creator, hour, source, 0, *n).await?;
+    }
+    let mut creators: Vec<&str> = written.iter().map(|w| batch[w.purchase_index].creator_id.as_str()).collect();
+    creators.sort_unstable();
+    creators.dedup();
+    let with_hooks: std::collections::HashSet<String> = on_tx!(tx, conn => {
+        let mut q = QueryBuilder::new("select account_id from account where webhook_url is not null and account_id in (");
+        let mut list = q.separated(", ");
+        for c in &creators {
+            list.push_bind(*c);
+        }
+        q.push(")");
+        q.build_query_scalar::<String>().fetch_all(conn).await
+    })?
+    .into_iter()
+    .collect();
+    for w in written {
+        let p = batch[w.purchase_index];
+        if !with_hooks.contains(&p.creator_id) {
+            continue;
+        }
+        let event = webhooks::SaleEvent {
+            order_id: &w.order_id,
+            work_id: &p.work_id,
+            work_title: &p.work_title,
+            amount: crate::money::Money::new(p.amount_minor, p.currency).decimal(),
+            fee: crate::money::Money::new(p.fee_minor, p.currency).decimal(),
+            net: crate::money::Money::new(p.amount_minor - p.fee_minor, p.currency).decimal(),
+            currency: p.currency.code(),
+            buyer_email: &p.buyer_email,
+            source: &p.source,
+            provider: "wallet",
+        };
+        webhooks::enqueue(tx, &p.creator_id, "sale", &event).await?;
+    }
+    Ok(())
 }

@@ -224,7 +224,9 @@ impl Plan {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let uri = match &self.static_uri {
             Some(uri) => uri.clone(),
-            None => Uri::from_maybe_shared(self.path.render(n)).context("the URL's path is not valid after substitution")?,
+            None => {
+                Uri::from_maybe_shared(self.path.render(n)).context("the URL's path is not valid after substitution")?
+            }
         };
         let mut req = Request::builder().method(self.method.clone()).uri(uri);
         let headers = req.headers_mut().expect("builder has no error yet");
@@ -432,7 +434,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
-    let uri: Uri = args.url.replace(Template::PLACEHOLDER, "0").parse().with_context(|| format!("bad URL {:?}", args.url))?;
+    let uri: Uri =
+        args.url.replace(Template::PLACEHOLDER, "0").parse().with_context(|| format!("bad URL {:?}", args.url))?;
     match uri.scheme_str() {
         Some("http") => {}
         Some(other) => bail!("only http:// is supported, not {other}://"),

@@ -3,6 +3,7 @@
 pub mod api_v1;
 pub mod checkout;
 pub mod downloads;
+pub mod earnings;
 pub mod health;
 pub mod links;
 pub mod uploads;

@@ -1,0 +1,84 @@
+//! Hourly rollups behind the dashboard, kept up to date incrementally: a sale or refund adds
+//! to them in the same transaction that records it; views arrive with the view counter's
+//! flush. The dashboard then reads a few thousand rollup rows, never the raw orders.
+
+use crate::{db::Tx, on_tx};
+
+pub const MS_PER_HOUR: i64 = 3_600_000;
+
+pub fn hour_of(ms: i64) -> i64 {
+    ms.div_euclid(MS_PER_HOUR)
+}
+
+/// Amounts a sale or a refund adds to its hour.
+#[derive(Debug, Clone, Default)]
+pub struct SaleDelta {
+    pub sales: i64,
+    pub gross: i64,
+    pub net: i64,
+    pub refunds: i64,
+    pub refunded_gross: i64,
+    pub refunded_net: i64,
+}
+
+pub async fn add_sale(
+    tx: &mut Tx,
+    creator_id: &str,
+    work_id: &str,
+    hour: i64,
+    currency: &str,
+    d: &SaleDelta,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "insert into sale_hour (creator_id, work_id, hour, currency, sales, gross_minor, net_minor, refunds, \
+         refunded_gross_minor, refunded_net_minor) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         on conflict (creator_id, work_id, hour, currency) do update set sales = sale_hour.sales + excluded.sales, \
+         gross_minor = sale_hour.gross_minor + excluded.gross_minor, net_minor = sale_hour.net_minor + excluded.net_minor, \
+         refunds = sale_hour.refunds + excluded.refunds, \
+         refunded_gross_minor = sale_hour.refunded_gross_minor + excluded.refunded_gross_minor, \
+         refunded_net_minor = sale_hour.refunded_net_minor + excluded.refunded_net_minor",
+    )
+    .bind(creator_id).bind(work_id).bind(hour).bind(currency).bind(d.sales).bind(d.gross).bind(d.net)
+    .bind(d.refunds).bind(d.refunded_gross).bind(d.refunded_net)
+    .execute(conn).await.map(|_| ()))
+}
+
+pub async fn add_source(tx: &mut Tx, creator_id: &str, hour: i64, source: &str, views: i64, sales: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "insert into source_hour (creator_id, hour, source, views, sales) values ($1, $2, $3, $4, $5) \
+         on conflict (creator_id, hour, source) do update set views = source_hour.views + excluded.views, \
+         sales = source_hour.sales + excluded.sales",
+    )
+    .bind(creator_id).bind(hour).bind(source).bind(views).bind(sales)
+    .execute(conn).await.map(|_| ()))
+}
+
+/// A sale, as it is confirmed.
+pub async fn record_sale(
+    tx: &mut Tx,
+    creator_id: &str,
+    work_id: &str,
+    at_ms: i64,
+    currency: &str,
+    gross: i64,
+    net: i64,
+    source: &str,
+) -> Result<(), sqlx::Error> {
+    let hour = hour_of(at_ms);
+    add_sale(tx, creator_id, work_id, hour, currency, &SaleDelta { sales: 1, gross, net, ..Default::default() }).await?;
+    add_source(tx, creator_id, hour, source, 0, 1).await
+}
+
+/// A refund, counted in the hour it happens.
+pub async fn record_refund(
+    tx: &mut Tx,
+    creator_id: &str,
+    work_id: &str,
+    at_ms: i64,
+    currency: &str,
+    gross: i64,
+    net: i64,
+) -> Result<(), sqlx::Error> {
+    let delta = SaleDelta { refunds: 1, refunded_gross: gross, refunded_net: net, ..Default::default() };
+    add_sale(tx, creator_id, work_id, hour_of(at_ms), currency, &delta).await
+}
