@@ -471,3 +471,21 @@ pub async fn wallet_balance(app: &TestApp, handle: &str) -> i64 {
         .bind(handle).fetch_one(pool).await).unwrap();
     app::ledger::store::balance(&app.state.db, &format!("buyer_wallet:{id}:EUR")).await.unwrap()
 }
+
+/// A whole purchase with the test card, as a browser does it: the link page (with `query`,
+/// e.g. `?ref=x`), Buy, the card form, the return. Returns the order id.
+pub async fn buy_with_test_card(app: &TestApp, buyer: &Client, code: &str, email: &str, query: &str) -> String {
+    let html = buyer.get(app.url(&format!("/l/{code}{query}"))).header("user-agent", BROWSER_UA).send().await.unwrap().text().await.unwrap();
+    let key = hidden_input(&html, "checkout_key").expect("buy form");
+    let source = hidden_input(&html, "source").unwrap_or_default();
+    let res = buyer.post(app.url(&format!("/checkout/{code}"))).form(&[("checkout_key", key.as_str()), ("source", source.as_str()), ("email", email)]).send().await.unwrap();
+    let pay = res.headers()["location"].to_str().unwrap().to_string();
+    let page = buyer.get(app.url(&pay)).send().await.unwrap().text().await.unwrap();
+    let action = unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).expect("card form").split('"').next().unwrap());
+    let (order_id, k) = (hidden_input(&page, "order_id").unwrap(), unescape(&hidden_input(&page, "k").unwrap()));
+    let res = buyer.post(app.url(&action)).form(&[("order_id", order_id.as_str()), ("k", k.as_str()), ("card_number", "4242424242424242"), ("card_expiry", "12/34"), ("card_cvc", "123")]).send().await.unwrap();
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    let res = buyer.get(app.url(&back)).send().await.unwrap();
+    assert!(res.headers()["location"].to_str().unwrap().starts_with("/d/"), "purchase completed");
+    order_id
+}

@@ -1,0 +1,293 @@
+//! The creator dashboard and its integrations over HTTP: figures that move after a purchase
+//! from a tagged link, per-currency separation, day boundaries in the creator's zone, CSV and
+//! API agreeing with each other and with the ledger, payouts, signed and retried webhooks, and
+//! no creator ever seeing another's data.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use axum::{Router, http::HeaderMap, routing::post};
+use common::{BROWSER_UA, TestApp, buy_with_test_card};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+async fn dashboard(app: &TestApp, client: &reqwest::Client) -> Value {
+    common::call_with(client, &app.base_url, "dashboard", &[]).await.json().await.unwrap()
+}
+
+fn card<'a>(d: &'a Value, label: &str) -> &'a Value {
+    d["cards"].as_array().unwrap().iter().find(|c| c["label"] == label).unwrap()
+}
+
+async fn token(app: &TestApp, email: &str) -> String {
+    let out = app.run_cli(&["token", "create", "--email", email], None).await;
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A webhook receiver that answers 500 to the first `fail_first` requests.
+async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<(HeaderMap, String)>>>) {
+    let seen: Arc<Mutex<Vec<(HeaderMap, String)>>> = Arc::default();
+    let log = seen.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |headers: HeaderMap, body: String| {
+            let log = log.clone();
+            async move {
+                let mut log = log.lock().unwrap();
+                log.push((headers, body));
+                if log.len() <= fail_first { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+both_backends! {
+    async fn the_dashboard_moves_after_a_purchase_through_a_tagged_link(app) {
+        app.creator("ann").await;
+        let before = dashboard(&app, &app.client).await;
+        assert_eq!(card(&before, "Today")["sales"]["value"], "0");
+        assert_eq!(before["has_activity"], false);
+        let (_, code) = app.publish_work("Tagged", "5", b"x").await;
+
+        let buyer = app.new_client();
+        // Two views from the tagged link, one of which buys.
+        buyer.get(app.url(&format!("/l/{code}?ref=x"))).header("user-agent", BROWSER_UA).send().await.unwrap();
+        buy_with_test_card(&app, &buyer, &code, "fan@example.com", "?ref=x").await;
+        app.state.views.flush(&app.state.db).await.unwrap();
+
+        let d = dashboard(&app, &app.client).await;
+        let today = card(&d, "Today");
+        assert_eq!(today["sales"]["value"], "1");
+        assert_eq!(today["views"]["value"], "2");
+        assert_eq!(today["conversion"]["value"], "50.0%");
+        assert_eq!(today["money"][0]["currency"], "EUR");
+        assert_eq!(today["money"][0]["earnings"]["value"], "€4.75");
+        assert_eq!(today["money"][0]["average_price"]["value"], "€5.00");
+        assert_eq!(today["sales"]["change"], "new");
+        let x = d["sources"].as_array().unwrap().iter().find(|s| s["key"] == "x").expect("source x");
+        assert_eq!((x["views"].as_i64(), x["sales"].as_i64()), (Some(2), Some(1)));
+        assert!(d["chart_svg"].as_str().unwrap().contains("1 sales"), "the chart shows the sale");
+        assert_eq!(d["recent"][0]["buyer"], "fa•••@example.com");
+        assert_eq!(d["recent"][0]["source"], "X (Twitter)");
+        assert_eq!(d["balances"][0]["available"], "€4.75");
+        assert_eq!(d["works"][0]["sales"], 1);
+        let html = app.get("/dashboard").await.text().await.unwrap();
+        assert!(html.contains("<svg") && html.contains("Where buyers come from"));
+    }
+
+    async fn currencies_are_never_summed(app) {
+        app.creator("ann").await;
+        let (_, eur) = app.publish_work("In euros", "2", b"x").await;
+        let body = common::Multipart::new().text("title", "In dollars").text("price", "3").text("currency", "USD")
+            .file("files", "a.bin", "application/octet-stream", b"x").build();
+        let usd = app.upload(body).await.json::<Value>().await.unwrap()["code"].as_str().unwrap().to_string();
+        let buyer = app.new_client();
+        buy_with_test_card(&app, &buyer, &eur, "b@example.com", "").await;
+        buy_with_test_card(&app, &buyer, &usd, "b@example.com", "").await;
+        let d = dashboard(&app, &app.client).await;
+        let money = card(&d, "All time")["money"].as_array().unwrap();
+        assert_eq!(money.len(), 2);
+        assert_eq!(money[0]["earnings"]["value"], "€1.90");
+        assert_eq!(money[1]["earnings"]["value"], "$2.85");
+        assert_eq!(card(&d, "All time")["sales"]["value"], "2");
+        let stats: Value = reqwest::Client::new().get(app.url("/api/v1/stats")).bearer_auth(token(&app, "ann@example.com").await)
+            .send().await.unwrap().json().await.unwrap();
+        assert_eq!(stats["currencies"].as_array().unwrap().len(), 2);
+        assert_eq!(stats["currencies"][0]["earnings"], "1.90");
+        assert_eq!(stats["currencies"][1]["earnings"], "2.85");
+    }
+
+    async fn day_boundaries_follow_the_creators_time_zone(app) {
+        app.creator("ann").await;
+        let (work_id, _) = app.publish_work("Zoned", "1", b"x").await;
+        let res = app.call("settings/integrations/save", &[("timezone", "America/New_York"), ("webhook_url", "")]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let bad = app.call("settings/integrations/save", &[("timezone", "Mars/Olympus"), ("webhook_url", "")]).await;
+        assert_eq!(common::error_of(bad).await.1.as_deref(), Some("timezone"));
+        // Two sales either side of midnight in New York on 2026-11-20 (05:00 UTC).
+        let creator: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>("select account_id from account where handle = 'ann'").fetch_one(pool).await).unwrap();
+        for (id, at) in [("late-on-the-19th", "2026-11-20T04:59:00Z"), ("early-on-the-20th", "2026-11-20T05:01:00Z")] {
+            let ms = at.parse::<jiff::Timestamp>().unwrap().as_millisecond();
+            app::on_db!(&app.state.db, pool => sqlx::query(
+                "insert into buyer_order (order_id, work_id, creator_id, buyer_email, currency, amount_minor, fee_minor, status, provider, \
+                 provider_payment_id, checkout_key, source, save_card, created_at, updated_at, paid_at) \
+                 values ($1, $2, $3, 'z@example.com', 'EUR', 100, 5, 'fulfilled', 'test', $1, $1, 'direct', $4, $5, $5, $5)")
+                .bind(id).bind(&work_id).bind(&creator).bind(false).bind(ms).execute(pool).await.map(|_| ())).unwrap();
+            let mut tx = app.state.db.begin().await.unwrap();
+            app::earnings::rollup::record_sale(&mut tx, &creator, &work_id, ms, "EUR", 100, 95, "direct").await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let api = reqwest::Client::new();
+        let t = token(&app, "ann@example.com").await;
+        let sales: Value = api.get(app.url("/api/v1/sales?from=2026-11-20&to=2026-11-20")).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+        let ids: Vec<&str> = sales["sales"].as_array().unwrap().iter().map(|s| s["order_id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["early-on-the-20th"]);
+        let sales: Value = api.get(app.url("/api/v1/sales?from=2026-11-19&to=2026-11-19")).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+        assert_eq!(sales["sales"][0]["order_id"], "late-on-the-19th");
+        let stats: Value = api.get(app.url("/api/v1/stats?from=2026-11-20&to=2026-11-20")).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+        assert_eq!(stats["sales"], 1);
+        let csv = app.get("/dashboard/sales.csv?from=2026-11-19&to=2026-11-19").await.text().await.unwrap();
+        assert!(csv.contains("late-on-the-19th") && !csv.contains("early-on-the-20th"), "{csv}");
+        let bad = api.get(app.url("/api/v1/sales?from=yesterday")).bearer_auth(&t).send().await.unwrap();
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    }
+
+    async fn the_csv_matches_the_api_and_both_match_the_ledger(app) {
+        app.creator("ann").await;
+        let (_, code) = app.publish_work("Counted", "3.33", b"x").await;
+        let buyer = app.new_client();
+        let mut orders = Vec::new();
+        for i in 0..5 {
+            orders.push(buy_with_test_card(&app, &buyer, &code, &format!("b{i}@example.com"), "").await);
+        }
+        assert_eq!(app.call("sales/refund", &[("order_id", &orders[0])]).await.status(), StatusCode::OK);
+        let csv = app.get("/dashboard/sales.csv").await.text().await.unwrap();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 5);
+        let t = token(&app, "ann@example.com").await;
+        let page1: Value = reqwest::Client::new().get(app.url("/api/v1/sales?per_page=3")).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+        let cursor = page1["next_cursor"].as_str().unwrap().to_string();
+        let page2: Value = reqwest::Client::new().get(app.url(&format!("/api/v1/sales?per_page=3&cursor={cursor}"))).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+        assert!(page2["next_cursor"].is_null());
+        let api: Vec<Value> = page1["sales"].as_array().unwrap().iter().chain(page2["sales"].as_array().unwrap()).cloned().collect();
+        assert_eq!(api.len(), 5);
+        for (row, sale) in rows.iter().zip(&api) {
+            assert_eq!(&row[0], sale["order_id"].as_str().unwrap());
+            assert_eq!(&row[1], sale["paid_at"].as_str().unwrap());
+            assert_eq!(&row[5], sale["amount"].as_str().unwrap());
+            assert_eq!(&row[7], sale["net"].as_str().unwrap());
+            assert_eq!(&row[9], sale["status"].as_str().unwrap());
+        }
+        // Net of the sales not refunded = the creator's earnings in the ledger.
+        let net: i64 = api.iter().filter(|s| s["status"] != "refunded")
+            .map(|s| app::money::parse_amount(s["net"].as_str().unwrap(), "net").unwrap()).sum();
+        let creator: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>("select account_id from account where handle = 'ann'").fetch_one(pool).await).unwrap();
+        let ledger = app::ledger::store::balance(&app.state.db, &format!("creator_earnings:{creator}:EUR")).await.unwrap();
+        assert_eq!(net, ledger);
+        assert_eq!(net, 4 * (333 - 17));
+        app.ledger_is_clean().await;
+    }
+
+    async fn payouts_move_the_balance_through_the_ledger(app) {
+        app.creator("ann").await;
+        let (_, code) = app.publish_work("Paid out", "10", b"x").await;
+        buy_with_test_card(&app, &app.new_client(), &code, "p@example.com", "").await;
+        let res = app.call("payouts/request", &[("currency", "EUR")]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let d = dashboard(&app, &app.client).await;
+        assert_eq!(d["balances"][0]["available"], "€0.00");
+        assert_eq!(d["balances"][0]["pending"], "€9.50");
+        let again = app.call("payouts/request", &[("currency", "EUR")]).await;
+        assert_eq!(again.status(), StatusCode::CONFLICT);
+        let list = app.run_cli(&["payout", "list"], None).await;
+        let stdout = String::from_utf8_lossy(&list.stdout).to_string();
+        let id = stdout.lines().find(|l| l.starts_with("po_")).unwrap().split_whitespace().next().unwrap().to_string();
+        assert!(stdout.contains("€9.50"));
+        let paid = app.run_cli(&["payout", "mark-paid", &id], None).await;
+        assert!(paid.status.success(), "{}", String::from_utf8_lossy(&paid.stderr));
+        assert!(!app.run_cli(&["payout", "mark-paid", &id], None).await.status.success(), "only once");
+        let d = dashboard(&app, &app.client).await;
+        assert_eq!(d["balances"][0]["pending"], "€0.00");
+        assert_eq!(d["payouts"][0]["status"], "paid");
+        app.ledger_is_clean().await;
+        let verify = app.run_cli(&["ledger", "verify"], None).await;
+        assert!(verify.status.success());
+    }
+
+    async fn sale_webhooks_are_signed_retried_and_resendable(app) {
+        // Retries start after 200 ms here instead of 10 s.
+        let app = TestApp::spawn_with(app.backend, &[("CLINK_WEBHOOK_BACKOFF_MS", "200")]).await;
+        let (url, seen) = receiver(1).await;
+        app.creator("ann").await;
+        let res = app.call("settings/integrations/save", &[("timezone", "UTC"), ("webhook_url", &url)]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let settings: Value = app.call("settings/integrations", &[]).await.json().await.unwrap();
+        let secret = settings["webhook_secret"].as_str().unwrap().to_string();
+        let (_, code) = app.publish_work("Pinged", "4", b"x").await;
+        let order = buy_with_test_card(&app, &app.new_client(), &code, "hook@example.com", "").await;
+        common::eventually("a delivered ping after one failure", || async {
+            (seen.lock().unwrap().len() >= 2).then_some(())
+        }).await;
+        let (headers, body) = seen.lock().unwrap()[1].clone();
+        let signature = headers["clink-signature"].to_str().unwrap().to_string();
+        let t: i64 = signature.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
+        assert_eq!(signature, app::earnings::webhooks::signature(&secret, t, &body), "valid HMAC over the raw body");
+        assert_eq!(seen.lock().unwrap()[0].1, body, "the retry is the same delivery");
+        let ping: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(ping["type"], "sale");
+        assert_eq!(ping["sale"]["order_id"], order.as_str());
+        assert_eq!(ping["sale"]["amount"], "4.00");
+        assert_eq!(headers["clink-event"], "sale");
+        let log: Value = app.call("settings/integrations", &[]).await.json().await.unwrap();
+        let delivery = &log["deliveries"][0];
+        assert_eq!(delivery["attempts"], 2);
+        assert!(delivery["status"].as_str().unwrap().starts_with("delivered"), "{delivery}");
+        // Resend from the log.
+        assert_eq!(app.call("settings/webhooks/resend", &[("delivery_id", delivery["id"].as_str().unwrap())]).await.status(), StatusCode::OK);
+        common::eventually("the resent ping", || async { (seen.lock().unwrap().len() >= 3).then_some(()) }).await;
+        // A refund pings too.
+        app.call("sales/refund", &[("order_id", &order)]).await;
+        common::eventually("the refund ping", || async {
+            seen.lock().unwrap().iter().any(|(_, b)| b.contains("\"type\":\"refund\"")).then_some(())
+        }).await;
+        // Plain http is refused outside development.
+        let bad = app.call("settings/integrations/save", &[("timezone", "UTC"), ("webhook_url", "http://example.com/hook")]).await;
+        assert_eq!(common::error_of(bad).await.1.as_deref(), Some("webhook_url"));
+    }
+
+    async fn another_creators_data_never_appears(app) {
+        let (url, seen) = receiver(0).await;
+        app.creator("ann").await;
+        let (_, ann_code) = app.publish_work("Ann secret title", "6", b"x").await;
+        let ann_order = buy_with_test_card(&app, &app.new_client(), &ann_code, "ann.fan@example.com", "").await;
+
+        let bob = app.new_client();
+        common::call_with(&bob, &app.base_url, "signup", &[("email", "bob@example.com"), ("password", common::PASSWORD), ("display_name", "Bob"), ("handle", "bob")]).await;
+        common::call_with(&bob, &app.base_url, "settings/integrations/save", &[("timezone", "UTC"), ("webhook_url", &url)]).await;
+        let d: Value = common::call_with(&bob, &app.base_url, "dashboard", &[]).await.json().await.unwrap();
+        let text = d.to_string();
+        assert!(!text.contains("Ann secret title") && !text.contains(&ann_order) && !text.contains("ann.fan"), "{text}");
+        assert_eq!(card(&d, "All time")["sales"]["value"], "0");
+        let html = bob.get(app.url("/dashboard")).send().await.unwrap().text().await.unwrap();
+        assert!(!html.contains("Ann secret title"));
+        let csv = bob.get(app.url("/dashboard/sales.csv")).send().await.unwrap().text().await.unwrap();
+        assert_eq!(csv.lines().count(), 1, "only the header: {csv}");
+        let t = token(&app, "bob@example.com").await;
+        let sales: Value = reqwest::Client::new().get(app.url("/api/v1/sales")).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+        assert_eq!(sales["sales"].as_array().unwrap().len(), 0);
+        let stats: Value = reqwest::Client::new().get(app.url("/api/v1/stats")).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
+        assert_eq!(stats["sales"], 0);
+        let sales: Value = common::call_with(&bob, &app.base_url, "sales/list", &[]).await.json().await.unwrap();
+        assert_eq!(sales.as_array().unwrap().len(), 0);
+        // Ann's next sale pings nobody but Ann (who has no webhook): Bob's receiver stays empty.
+        buy_with_test_card(&app, &app.new_client(), &ann_code, "ann.fan2@example.com", "").await;
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        assert!(seen.lock().unwrap().is_empty());
+        // Resending another creator's delivery is not found.
+        let ann_delivery: Option<String> = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>("select delivery_id from webhook_delivery limit 1").fetch_optional(pool).await).unwrap();
+        if let Some(id) = ann_delivery {
+            let res = common::call_with(&bob, &app.base_url, "settings/webhooks/resend", &[("delivery_id", &id)]).await;
+            assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        }
+    }
+
+    async fn seeded_history_renders_and_verifies(app) {
+        let out = app.run_cli(&["dev", "seed", "--sales", "3000", "--views", "200000", "--days", "60", "--works", "6"], None).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let verify = app.run_cli(&["ledger", "verify"], None).await;
+        assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+        let client = app.new_client();
+        assert_eq!(app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, i64>("select count(*) from buyer_order").fetch_one(pool).await).unwrap(), 3000);
+        let res = common::call_with(&client, &app.base_url, "login", &[("email", "seed@example.com"), ("password", app::earnings::seed::SEED_PASSWORD)]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let d = dashboard(&app, &client).await;
+        assert_eq!(card(&d, "All time")["views"]["value"], "200000");
+        assert_eq!(card(&d, "All time")["sales"]["value"], "3000");
+    }
+}
