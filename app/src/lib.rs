@@ -20,6 +20,8 @@ pub mod db;
 #[cfg(feature = "ssr")]
 pub mod edge;
 #[cfg(feature = "ssr")]
+pub mod page_cache;
+#[cfg(feature = "ssr")]
 pub mod secret;
 #[cfg(feature = "ssr")]
 pub mod state;

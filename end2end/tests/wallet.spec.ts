@@ -16,7 +16,7 @@ test('top up 5.00, buy a 0.20 work in one click, get the file, see 4.80', async 
   await signUp(page, true, creator());
 
   await page.goto('/wallet');
-  await page.getByRole('button', { name: '+ 5' }).click();
+  await page.getByRole('button', { name: '+ 5', exact: true }).click();
   await expect(page.getByText('TEST MODE')).toBeVisible();
   await page.getByLabel('Card number').fill('4242 4242 4242 4242');
   await page.getByLabel('Expiry (MM/YY)').fill('12/34');
@@ -44,7 +44,7 @@ test('a work under the card minimum sends a short wallet to top up, then back to
   await page.goto(link);
   await page.getByRole('link', { name: 'Top up to buy it' }).click();
   await expect(page.getByText('Top up to finish your purchase')).toBeVisible();
-  await page.getByRole('button', { name: '+ 2' }).click();
+  await page.getByRole('button', { name: '+ 2', exact: true }).click();
   await page.getByLabel('Card number').fill('4242 4242 4242 4242');
   await page.getByLabel('Expiry (MM/YY)').fill('12/34');
   await page.getByLabel('CVC').fill('123');

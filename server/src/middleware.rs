@@ -137,9 +137,21 @@ fn url_pairs(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn is_bot(user_agent: &str) -> bool {
+/// Whether a user agent is a crawler. The regex set is costly per call; answers are
+/// remembered per user agent (there are few distinct ones).
+pub fn is_bot(user_agent: &str) -> bool {
     static BOTS: std::sync::OnceLock<isbot::Bots> = std::sync::OnceLock::new();
-    user_agent.is_empty() || BOTS.get_or_init(isbot::Bots::default).is_bot(user_agent)
+    static SEEN: std::sync::OnceLock<moka::sync::Cache<String, bool>> = std::sync::OnceLock::new();
+    if user_agent.is_empty() {
+        return true;
+    }
+    let seen = SEEN.get_or_init(|| moka::sync::Cache::new(10_000));
+    if let Some(known) = seen.get(user_agent) {
+        return known;
+    }
+    let bot = BOTS.get_or_init(isbot::Bots::default).is_bot(user_agent);
+    seen.insert(user_agent.to_string(), bot);
+    bot
 }
 
 /// Counts requests and records latency per matched route (never per raw URL, which would let

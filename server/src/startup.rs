@@ -80,6 +80,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
         payments,
         mailer,
         wallet_writer: WalletWriter::start(db_for_writer, config.wallet_max_batch),
+        page_cache: app::page_cache::PageCache::default(),
         secret,
         leptos_options: leptos_options(config),
     };
@@ -203,6 +204,7 @@ pub fn router(state: AppState, sessions: SessionBackend, config: &Config) -> Rou
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_a_download)))
         .layer(from_fn(middleware::track_metrics))
         .layer(trace_layer())
+        .layer(from_fn_with_state(state.clone(), http::link_cache::cached_link_page))
         .with_state(state)
 }
 

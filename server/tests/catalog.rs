@@ -93,10 +93,12 @@ both_backends! {
             let res = app.upload(body).await;
             assert_eq!(res.status(), StatusCode::CREATED, "{price}");
             let code = res.json::<Value>().await.unwrap()["code"].as_str().unwrap().to_string();
-            let html = app.get(&format!("/l/{code}")).await.text().await.unwrap();
+            // What a visitor from a social link sees: no session, no cookies.
+            let html = app.new_client().get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
             assert!(html.contains(label), "{label} shown");
             if price == "0.05" {
                 assert!(html.contains("Buy it with a Clink wallet"), "wallet-only works say so");
+                assert!(!html.contains("Card number"), "no card form below the card minimum");
             }
         }
     }

@@ -193,6 +193,49 @@ both_backends! {
         assert_eq!(app.count("select count(*) from test_payment").await, 1);
     }
 
+    async fn visitors_share_a_cached_page_but_never_a_checkout_nonce(app) {
+        app.creator("ann").await;
+        let (work_id, code) = app.publish_work("Viral", "4", DATA).await;
+        // Anonymous visitors from a post: the first render is cached, the rest are hits.
+        let mut hits = 0;
+        let mut keys = std::collections::HashSet::new();
+        for encoding in ["identity", "gzip", "br", "gzip, deflate, br"] {
+            let res = app.new_client().get(app.url(&format!("/l/{code}"))).header("accept-encoding", encoding).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK);
+            hits += res.headers().get("x-cache").is_some_and(|v| v == "hit") as u32;
+            let served = res.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_string());
+            let raw = res.bytes().await.unwrap().to_vec();
+            let html = match served.as_deref() {
+                Some("br") => { let mut out = Vec::new(); brotli::BrotliDecompress(&mut &raw[..], &mut out).unwrap(); out }
+                Some("gzip") => { use std::io::Read; let mut out = Vec::new(); flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).unwrap(); out }
+                None => raw,
+                Some(other) => panic!("unexpected encoding {other}"),
+            };
+            let html = String::from_utf8(html).unwrap();
+            assert!(html.contains("<h1>Viral</h1>"), "{encoding}: the whole page");
+            assert!(html.ends_with("</script>"), "{encoding}: not cut short");
+            keys.insert(hidden_input(&html, "checkout_key").unwrap());
+        }
+        assert_eq!(keys.len(), 4, "every visitor gets their own nonce");
+        assert_eq!(hits, 3, "three of four visits served from the cache");
+
+        // Two visitors typing the same email are two orders, not one.
+        let (a, b) = (app.new_client(), app.new_client());
+        let first = click_buy(&app, &a, &code, &[("email", "same@example.com")]).await;
+        let second = click_buy(&app, &b, &code, &[("email", "same@example.com")]).await;
+        assert_ne!(order_of(&location(&first)), order_of(&location(&second)));
+        assert_eq!(app.count(&format!("select count(*) from buyer_order where work_id = '{work_id}'")).await, 2);
+
+        // Any change to the work shows at once, not after the cache's lifetime.
+        let res = app.call("works/update", &[("work_id", &work_id), ("title", "Viral, remastered"), ("description", ""), ("currency", "EUR"),
+            ("price_kind", "fixed"), ("price", "4"), ("slug", ""), ("max_downloads", ""), ("link_expiry_days", "")]).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        let html = app.new_client().get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("Viral, remastered"));
+        assert_eq!(app.call("works/publish", &[("work_id", &work_id), ("published", "false")]).await.status(), StatusCode::OK);
+        assert_eq!(app.new_client().get(app.url(&format!("/l/{code}"))).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    }
+
     async fn prices_come_from_the_database_not_the_form(app) {
         app.creator("ann").await;
         let (_, fixed) = app.publish_work("Fixed", "9.99", DATA).await;

@@ -226,6 +226,7 @@ pub async fn update_work(
     };
     let draft = WorkDraft::parse(&fields)?;
     let row = service::update_work(&state.db, &account.account_id, &work_id, &draft).await?;
+    state.page_cache.invalidate_all();
     Ok(format!("Saved. Buyers now see {}.", row.price().label()))
 }
 
@@ -234,6 +235,7 @@ pub async fn set_published(work_id: String, published: bool) -> Result<(), AppEr
     let state = edge::app_state()?;
     let account = edge::require_account().await?;
     service::set_published(&state.db, &account.account_id, &work_id, published).await?;
+    state.page_cache.invalidate_all();
     Ok(())
 }
 
@@ -242,6 +244,7 @@ pub async fn delete_work(work_id: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let account = edge::require_account().await?;
     service::delete_work(&state.db, &account.account_id, &work_id).await?;
+    state.page_cache.invalidate_all();
     leptos_axum::redirect(&format!("/dashboard/works?deleted={work_id}"));
     Ok(())
 }
@@ -251,6 +254,7 @@ pub async fn restore_work(work_id: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let account = edge::require_account().await?;
     service::restore_work(&state.db, &account.account_id, &work_id).await?;
+    state.page_cache.invalidate_all();
     leptos_axum::redirect(&format!("/dashboard/works/{work_id}"));
     Ok(())
 }

@@ -110,11 +110,14 @@ fn check_key(state: &AppState, order_id: &str, key: &str) -> Result<(), Checkout
     if state.secret.verify("order", order_id.as_bytes(), key) { Ok(()) } else { Err(CheckoutError::NotFound) }
 }
 
-/// A usable checkout nonce, or a fresh one (a client without a nonce gets an order per post).
-fn checkout_key(raw: Option<&str>) -> String {
+/// The order's key: the page's nonce (fresh for every page served, cached or not) bound to
+/// the buyer's email, so a double click is one order and a nonce seen by someone else finds
+/// nobody else's order. Without a usable nonce every post is its own order.
+fn checkout_key(raw: Option<&str>, email: &str) -> String {
+    use sha2::{Digest, Sha256};
     match raw.map(str::trim) {
         Some(k) if (16..=64).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
-            k.to_string()
+            hex::encode(Sha256::digest(format!("{k}:{email}").as_bytes()))
         }
         _ => db::new_id(),
     }
@@ -153,7 +156,7 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
         status: OrderStatus::Pending.as_str().into(),
         provider: provider.into(),
         provider_payment_id: None,
-        checkout_key: checkout_key(req.checkout_key.as_deref()),
+        checkout_key: checkout_key(req.checkout_key.as_deref(), email.as_str()),
         source: req.source.clone(),
         save_card: req.remember_card || req.saved.is_some(),
         failure_reason: None,

@@ -227,6 +227,7 @@ async fn update(
     if let Some(published) = patch.published {
         service::set_published(&state.db, &me.account_id, &id, published).await?;
     }
+    state.page_cache.invalidate_all();
     let w = service::owned_work(&state.db, &me.account_id, &id).await?;
     let files = store::files_of(&state.db, &w.work_id).await.map_err(db_error)?;
     Ok(Json(json!({ "work": work_json(&state, &me.handle, &w, Some(&files)) })))
@@ -238,7 +239,10 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     match service::delete_work(&state.db, &me.account_id, &id).await {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Ok(()) => {
+            state.page_cache.invalidate_all();
+            Ok(StatusCode::NO_CONTENT)
+        }
         Err(CatalogError::NotFound) => Err(AppError::NotFound),
         Err(e) => Err(e.into()),
     }

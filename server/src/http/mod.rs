@@ -5,6 +5,7 @@ pub mod checkout;
 pub mod downloads;
 pub mod earnings;
 pub mod health;
+pub mod link_cache;
 pub mod links;
 pub mod uploads;
 pub mod wallet;

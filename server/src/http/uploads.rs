@@ -263,7 +263,10 @@ async fn replace_cover(
         return Redirect::to(&format!("{back}?cover_error={}", urlencode("Choose an image first."))).into_response();
     };
     match service::replace_cover(&state.db, &state.storage, &creator_id, &work_id, image).await {
-        Ok(()) => Redirect::to(&back).into_response(),
+        Ok(()) => {
+            state.page_cache.invalidate_all();
+            Redirect::to(&back).into_response()
+        }
         Err(CatalogError::NotFound) => AppError::NotFound.into_response(),
         Err(err) => {
             let err = AppError::from(err);
