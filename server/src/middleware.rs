@@ -92,7 +92,9 @@ pub async fn server_fn_status(req: Request, next: Next) -> Response {
 pub async fn count_link_views(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let is_link_page = req.method() == Method::GET && matches!(route.as_deref(), Some("/l/{code}" | "/{handle}/{slug}"));
-    if !is_link_page {
+    // A landing from a post carries campaign tags at most; the same page with `?order=…` is a
+    // buyer already in checkout (back from the card page, say), not another view.
+    if !is_link_page || !only_campaign_tags(req.uri().query()) {
         return next.run(req).await;
     }
     let path = req.uri().path().to_owned();
@@ -117,6 +119,16 @@ pub async fn count_link_views(State(state): State<AppState>, req: Request, next:
         }
     }
     res
+}
+
+/// Whether a query string holds nothing but campaign tags (`ref`, `utm_*`).
+pub fn only_campaign_tags(query: Option<&str>) -> bool {
+    query.is_none_or(|q| {
+        q.split('&').filter(|p| !p.is_empty()).all(|p| {
+            let name = p.split('=').next().unwrap_or_default();
+            name == "ref" || name.starts_with("utm_")
+        })
+    })
 }
 
 /// `ref`, else `utm_source`, from a query string.

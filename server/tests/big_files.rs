@@ -2,6 +2,7 @@
 //! download): the server never holds the file. (Its own test binary, so the memory it
 //! measures is this test's alone.)
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::time::Duration;

@@ -286,9 +286,10 @@ pub async fn recent_sales(
     limit: i64,
 ) -> Result<Vec<RecentSale>, AppError> {
     let rows = crate::on_db!(&state.db, pool => sqlx::query_as::<_, (String, i64, String, String, i64, String, String, String)>(
-        "select o.order_id, coalesce(o.paid_at, o.created_at), w.title, o.buyer_email, o.amount_minor, o.currency, o.source, o.status \
+        "select o.order_id, o.paid_at, w.title, o.buyer_email, o.amount_minor, o.currency, o.source, o.status \
          from buyer_order o join work w on w.work_id = o.work_id \
-         where o.creator_id = $1 and o.status in ('paid', 'fulfilled', 'refunded') order by coalesce(o.paid_at, o.created_at) desc, o.order_id desc limit $2")
+         where o.creator_id = $1 and o.paid_at is not null and o.status in ('paid', 'fulfilled', 'refunded') \
+         order by o.paid_at desc, o.order_id desc limit $2")
         .bind(creator_id).bind(limit).fetch_all(pool).await)
     .map_err(|e| crate::error::internal("recent sales", &e))?;
     Ok(rows

@@ -1,6 +1,8 @@
 //! Hourly rollups behind the dashboard, kept up to date incrementally: a sale or refund adds
 //! to them in the same transaction that records it; views arrive with the view counter's
-//! flush. The dashboard then reads a few thousand rollup rows, never the raw orders.
+//! flush. Each is kept twice: per work (the works table) and per creator (the headline cards
+//! and the chart, one row per hour however many works). The dashboard then reads a few
+//! thousand rollup rows, never the raw orders.
 
 use crate::{db::Tx, on_tx};
 
@@ -21,6 +23,7 @@ pub struct SaleDelta {
     pub refunded_net: i64,
 }
 
+/// Adds to the work's hour and to the creator's.
 pub async fn add_sale(
     tx: &mut Tx,
     creator_id: &str,
@@ -39,6 +42,18 @@ pub async fn add_sale(
          refunded_net_minor = sale_hour.refunded_net_minor + excluded.refunded_net_minor",
     )
     .bind(creator_id).bind(work_id).bind(hour).bind(currency).bind(d.sales).bind(d.gross).bind(d.net)
+    .bind(d.refunds).bind(d.refunded_gross).bind(d.refunded_net)
+    .execute(conn).await.map(|_| ()))?;
+    on_tx!(tx, conn => sqlx::query(
+        "insert into creator_sale_hour (creator_id, hour, currency, sales, gross_minor, net_minor, refunds, \
+         refunded_gross_minor, refunded_net_minor) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         on conflict (creator_id, hour, currency) do update set sales = creator_sale_hour.sales + excluded.sales, \
+         gross_minor = creator_sale_hour.gross_minor + excluded.gross_minor, net_minor = creator_sale_hour.net_minor + excluded.net_minor, \
+         refunds = creator_sale_hour.refunds + excluded.refunds, \
+         refunded_gross_minor = creator_sale_hour.refunded_gross_minor + excluded.refunded_gross_minor, \
+         refunded_net_minor = creator_sale_hour.refunded_net_minor + excluded.refunded_net_minor",
+    )
+    .bind(creator_id).bind(hour).bind(currency).bind(d.sales).bind(d.gross).bind(d.net)
     .bind(d.refunds).bind(d.refunded_gross).bind(d.refunded_net)
     .execute(conn).await.map(|_| ()))
 }

@@ -265,6 +265,19 @@ pub async fn seed(db: &Db, storage: &Storage, fee_bps: u32, opts: &SeedOptions) 
                      refunded_net_minor = sale_hour.refunded_net_minor + excluded.refunded_net_minor");
             q.build().execute(&mut *conn).await?;
         }
+        // The creator-level rollups, from the per-work ones just written.
+        sqlx::query("insert into creator_view_hour (creator_id, hour, views) \
+                     select creator_id, hour, cast(sum(views) as bigint) from view_hour where creator_id = $1 group by creator_id, hour \
+                     on conflict (creator_id, hour) do update set views = excluded.views")
+            .bind(&creator.account_id).execute(&mut *conn).await?;
+        sqlx::query("insert into creator_sale_hour (creator_id, hour, currency, sales, gross_minor, net_minor, refunds, refunded_gross_minor, refunded_net_minor) \
+                     select creator_id, hour, currency, cast(sum(sales) as bigint), cast(sum(gross_minor) as bigint), cast(sum(net_minor) as bigint), \
+                     cast(sum(refunds) as bigint), cast(sum(refunded_gross_minor) as bigint), cast(sum(refunded_net_minor) as bigint) \
+                     from sale_hour where creator_id = $1 group by creator_id, hour, currency \
+                     on conflict (creator_id, hour, currency) do update set sales = excluded.sales, gross_minor = excluded.gross_minor, \
+                     net_minor = excluded.net_minor, refunds = excluded.refunds, refunded_gross_minor = excluded.refunded_gross_minor, \
+                     refunded_net_minor = excluded.refunded_net_minor")
+            .bind(&creator.account_id).execute(&mut *conn).await?;
         for (id, (_, delta)) in &balances {
             sqlx::query("update ledger_account set balance_minor = balance_minor + $1 where account_id = $2")
                 .bind(*delta).bind(id).execute(&mut *conn).await?;

@@ -60,13 +60,12 @@ pub struct Series {
 
 pub async fn load_series(db: &Db, creator_id: &str) -> Result<Series, sqlx::Error> {
     let views = on_db!(db, pool => sqlx::query_as::<_, (i64, i64)>(
-        "select hour, cast(sum(views) as bigint) from view_hour where creator_id = $1 group by hour order by hour")
+        "select hour, views from creator_view_hour where creator_id = $1 order by hour")
         .bind(creator_id).fetch_all(pool).await)?;
     let sales = on_db!(db, pool => sqlx::query_as::<_, SaleHourRow>(
-        "select hour, currency, cast(sum(sales) as bigint) as sales, cast(sum(gross_minor) as bigint) as gross, \
-         cast(sum(net_minor) as bigint) as net, cast(sum(refunds) as bigint) as refunds, \
-         cast(sum(refunded_gross_minor) as bigint) as refunded_gross, cast(sum(refunded_net_minor) as bigint) as refunded_net \
-         from sale_hour where creator_id = $1 group by hour, currency order by hour")
+        "select hour, currency, sales, gross_minor as gross, net_minor as net, refunds, \
+         refunded_gross_minor as refunded_gross, refunded_net_minor as refunded_net \
+         from creator_sale_hour where creator_id = $1 order by hour, currency")
         .bind(creator_id).fetch_all(pool).await)?;
     Ok(Series { views, sales })
 }
@@ -91,14 +90,15 @@ impl Totals {
 
 impl Series {
     pub fn totals(&self, from_hour: i64, to_hour: i64) -> Totals {
-        let in_range = |h: i64| h >= from_hour && h < to_hour;
+        // Both lists are sorted by hour: find the range, then add only what is in it (a year's
+        // chart is 365 of these).
         let mut t = Totals::default();
-        for (h, v) in &self.views {
-            if in_range(*h) {
-                t.views += v;
-            }
+        let views = &self.views[self.views.partition_point(|(h, _)| *h < from_hour)..];
+        for (_, v) in views.iter().take_while(|(h, _)| *h < to_hour) {
+            t.views += v;
         }
-        for row in self.sales.iter().filter(|r| in_range(r.hour)) {
+        let sales = &self.sales[self.sales.partition_point(|r| r.hour < from_hour)..];
+        for row in sales.iter().take_while(|r| r.hour < to_hour) {
             let Ok(currency) = Currency::parse(&row.currency) else { continue };
             t.money.entry(currency).or_default().add(&Money4 {
                 sales: row.sales,

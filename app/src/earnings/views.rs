@@ -71,7 +71,11 @@ async fn write_batch(db: &Db, batch: &[(ViewKey, i64)]) -> Result<usize, sqlx::E
             "insert into source_hour (creator_id, hour, source, views, sales) select w.creator_id, $1, ${source_at}, $2, 0 {work} \
              on conflict (creator_id, hour, source) do update set views = source_hour.views + excluded.views"
         );
-        for (sql, with_source) in [(&per_work, false), (&per_source, true)] {
+        let per_creator = format!(
+            "insert into creator_view_hour (creator_id, hour, views) select w.creator_id, $1, $2 {work} \
+             on conflict (creator_id, hour) do update set views = creator_view_hour.views + excluded.views"
+        );
+        for (sql, with_source) in [(&per_work, false), (&per_creator, false), (&per_source, true)] {
             crate::on_tx!(&mut tx, conn => {
                 let mut q = sqlx::query(sql).bind(key.hour).bind(n);
                 for p in &params {

@@ -137,10 +137,14 @@ fn valid_key(key: &str) -> Result<&str, FieldError> {
 
 pub async fn buy(state: &AppState, buyer: &AccountRow, req: &WalletBuy) -> Result<Bought, WalletError> {
     let key = valid_key(&req.key)?;
-    let row = catalog::storefront(&state.db, &LinkRef::Code(req.code.clone())).await.map_err(|e| match e {
+    // Two independent reads, side by side.
+    let link = LinkRef::Code(req.code.clone());
+    let (row, settings) = tokio::join!(catalog::storefront(&state.db, &link), store::settings(&state.db, &buyer.account_id));
+    let row = row.map_err(|e| match e {
         catalog::CatalogError::Database(e) => WalletError::Database(e),
         _ => WalletError::NotFound,
     })?;
+    let settings = settings?;
     let work = row.work;
     let offer = match req.amount.as_deref().map(str::trim) {
         Some(raw) if !raw.is_empty() => Some(crate::money::parse_amount(raw, "amount")?),
@@ -150,7 +154,6 @@ pub async fn buy(state: &AppState, buyer: &AccountRow, req: &WalletBuy) -> Resul
     if price.is_zero() {
         return Err(WalletError::Free);
     }
-    let settings = store::settings(&state.db, &buyer.account_id).await?;
     let rules = rules_of(&settings);
     if rules.paused {
         return Err(WalletError::Paused);
@@ -168,6 +171,7 @@ pub async fn buy(state: &AppState, buyer: &AccountRow, req: &WalletBuy) -> Resul
     if rules.needs_confirmation(price.minor) && !req.confirmed {
         return Err(WalletError::NeedsConfirmation(price));
     }
+    let download_token = delivery::new_token();
     let purchase = Purchase {
         key: format!("wallet:{}:{key}", buyer.account_id),
         buyer_id: buyer.account_id.clone(),
@@ -183,6 +187,7 @@ pub async fn buy(state: &AppState, buyer: &AccountRow, req: &WalletBuy) -> Resul
         expires_after_ms: work.link_expiry_days.map(|d| d * 86_400_000),
         weekly_cap: rules.weekly_cap,
         monthly_cap: rules.monthly_cap,
+        token_hash: delivery::hash(&download_token),
     };
     let (order_id, balance_minor, repeated) = match state.wallet_writer.submit(purchase).await? {
         Outcome::Bought { order_id, balance_minor } => (order_id, Some(balance_minor), false),
@@ -199,7 +204,8 @@ pub async fn buy(state: &AppState, buyer: &AccountRow, req: &WalletBuy) -> Resul
     if !repeated {
         maybe_autoreload(state, buyer, &settings, balance);
     }
-    let download_token = delivery::mint(&state.db, &order_id).await?;
+    // A retry gets a token of its own: the first one was only ever shown to the first answer.
+    let download_token = if repeated { delivery::mint(&state.db, &order_id).await? } else { download_token };
     Ok(Bought { order_id, download_token, balance, price, repeated })
 }
 

@@ -9,7 +9,9 @@
 //!
 //! Requests are templated: `{n}` in the URL's path and query, in header values and in the body
 //! is replaced by a process-wide request counter (0, 1, 2, ...), so each request can carry a
-//! unique idempotency key, email or amount.
+//! unique idempotency key, email or amount. `--connection-headers FILE` gives each connection
+//! its own header (line `i % lines` for connection `i`), e.g. one signed-in buyer's session
+//! cookie per connection.
 
 use std::{
     collections::BTreeMap,
@@ -75,6 +77,9 @@ struct RunArgs {
     /// Read the body template from a file.
     #[arg(long)]
     body_file: Option<std::path::PathBuf>,
+    /// A file of `Name: value` lines: connection `i` sends line `i % lines` with every request.
+    #[arg(long)]
+    connection_headers: Option<std::path::PathBuf>,
     /// Per-request timeout; a timed-out request counts as an error and its connection is
     /// replaced.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -220,7 +225,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn request(&self) -> anyhow::Result<Request<Full<Bytes>>> {
+    fn request(&self, own: Option<&(HeaderName, HeaderValue)>) -> anyhow::Result<Request<Full<Bytes>>> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let uri = match &self.static_uri {
             Some(uri) => uri.clone(),
@@ -233,6 +238,9 @@ impl Plan {
         headers.insert(header::HOST, self.host.clone());
         for (name, value) in &self.headers {
             headers.insert(name.clone(), HeaderValue::from_maybe_shared(value.render(n))?);
+        }
+        if let Some((name, value)) = own {
+            headers.insert(name.clone(), value.clone());
         }
         let body = match &self.body {
             Some(t) => t.render(n),
@@ -362,7 +370,7 @@ async fn exchange(sender: &mut SendRequest<Full<Bytes>>, req: Request<Full<Bytes
 /// One connection's loop: send, wait for the whole answer, record, repeat; reconnect when the
 /// connection fails. Requests that start before `measure_from` (warm-up) or are still in flight
 /// at `until` are not recorded.
-async fn worker(plan: Arc<Plan>, measure_from: Instant, until: Instant) -> Tally {
+async fn worker(plan: Arc<Plan>, own: Option<(HeaderName, HeaderValue)>, measure_from: Instant, until: Instant) -> Tally {
     let mut tally = Tally::new();
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     loop {
@@ -388,7 +396,7 @@ async fn worker(plan: Arc<Plan>, measure_from: Instant, until: Instant) -> Tally
             sender = None;
             continue;
         }
-        let req = match plan.request() {
+        let req = match plan.request(own.as_ref()) {
             Ok(r) => r,
             Err(e) => {
                 tally.error(format!("{e:#}"));
@@ -459,6 +467,21 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         (None, Some(f)) => Some(Template::new(std::fs::read(f).with_context(|| format!("reading {}", f.display()))?)),
         (None, None) => None,
     };
+    let connection_headers = match &args.connection_headers {
+        None => Vec::new(),
+        Some(f) => {
+            let text = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let lines = text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| parse_header(l).and_then(|(name, value)| Ok((name, HeaderValue::from_str(&value)?))))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            if lines.is_empty() {
+                bail!("{} has no header lines", f.display());
+            }
+            lines
+        }
+    };
     let path = Template::new(path);
     let static_uri = if path.is_static() { Some(Uri::from_maybe_shared(path.render(0))?) } else { None };
     let plan = Arc::new(Plan {
@@ -478,7 +501,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let measure_from = Instant::now() + args.warmup;
     let until = measure_from + args.duration;
     let workers: Vec<_> =
-        (0..args.concurrency).map(|_| tokio::spawn(worker(plan.clone(), measure_from, until))).collect();
+        (0..args.concurrency)
+            .map(|i| {
+                let own = (!connection_headers.is_empty()).then(|| connection_headers[i % connection_headers.len()].clone());
+                tokio::spawn(worker(plan.clone(), own, measure_from, until))
+            })
+            .collect();
     let server_stat = args.pid.map(|pid| format!("/proc/{pid}/stat"));
     tokio::time::sleep_until(measure_from).await;
     let cpu_before = (server_stat.as_deref().and_then(cpu_seconds), cpu_seconds("/proc/self/stat"));

@@ -20,17 +20,7 @@ use axum::{
 };
 use bytes::Bytes;
 
-use crate::middleware::{campaign_tag, is_bot};
-
-/// Query parameters a cached page may carry: campaign tags only (they are part of the key).
-fn cacheable_query(query: Option<&str>) -> bool {
-    query.is_none_or(|q| {
-        q.split('&').filter(|p| !p.is_empty()).all(|p| {
-            let name = p.split('=').next().unwrap_or_default();
-            name == "ref" || name.starts_with("utm_")
-        })
-    })
-}
+use crate::middleware::{campaign_tag, is_bot, only_campaign_tags};
 
 pub async fn cached_link_page(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -43,7 +33,7 @@ pub async fn cached_link_page(State(state): State<AppState>, mut req: Request, n
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|c| c.contains("clink_session=") || c.contains("clink_buyer="));
-    if req.method() != Method::GET || personal || !cacheable_query(req.uri().query()) {
+    if req.method() != Method::GET || personal || !only_campaign_tags(req.uri().query()) {
         return next.run(req).await;
     }
     let headers = req.headers();
@@ -118,10 +108,10 @@ mod tests {
 
     #[test]
     fn only_campaign_tags_are_cacheable() {
-        assert!(cacheable_query(None));
-        assert!(cacheable_query(Some("ref=x")));
-        assert!(cacheable_query(Some("utm_source=mastodon&utm_medium=social")));
-        assert!(!cacheable_query(Some("order=1&k=2")));
-        assert!(!cacheable_query(Some("ref=x&error=boom")));
+        assert!(only_campaign_tags(None));
+        assert!(only_campaign_tags(Some("ref=x")));
+        assert!(only_campaign_tags(Some("utm_source=mastodon&utm_medium=social")));
+        assert!(!only_campaign_tags(Some("order=1&k=2")));
+        assert!(!only_campaign_tags(Some("ref=x&error=boom")));
     }
 }

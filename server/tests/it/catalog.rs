@@ -1,9 +1,9 @@
 //! Works and links over HTTP: uploads, prices, covers, link pages and their previews, the
 //! share kit endpoints, the creator API and cross-creator isolation.
 
-mod common;
+use crate::common;
 
-use common::{BROWSER_UA, Multipart, TestApp, error_of, meta, png, work_form};
+use crate::common::{BROWSER_UA, Multipart, TestApp, error_of, meta, png, work_form};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -379,6 +379,8 @@ both_backends! {
         visit(None, "", BROWSER_UA).await.unwrap();
         visit(None, "", "Twitterbot/1.0").await.unwrap();
         visit(None, "", "facebookexternalhit/1.1").await.unwrap();
+        // Back on the page mid-checkout is the same visitor, not a new view.
+        visit(None, "?order=0123456789abcdef0123456789abcdef&k=x", BROWSER_UA).await.unwrap();
         app.state.views.flush(&app.state.db).await.unwrap();
         let creator: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>("select creator_id from work where work_id = $1").bind(&id).fetch_one(pool).await).unwrap();
         let by_source = app::earnings::views::by_source_for_creator(&app.state.db, &creator).await.unwrap();

@@ -2,11 +2,11 @@
 //! webhooks, one-click repeat purchases off-session with the 3-D Secure fallback, refunds, and
 //! hostile webhooks (forged, tampered, replayed, stale, duplicated, out of order).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{Backend, TestApp, hidden_input, unescape};
+use crate::common::{Backend, TestApp, hidden_input, unescape};
 use reqwest::{Client, StatusCode};
 use stripe_sim::{SimConfig, SimHandle, TEST_PUBLISHABLE_KEY, TEST_SECRET_KEY};
 

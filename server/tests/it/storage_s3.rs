@@ -1,8 +1,8 @@
 //! The S3 storage backend against a real S3-compatible server (moto), on both databases.
 
-mod common;
+use crate::common;
 
-use common::{Backend, TestApp, moto, png, work_form};
+use crate::common::{Backend, TestApp, moto, png, work_form};
 use reqwest::StatusCode;
 
 async fn s3_app(backend: Backend) -> Option<(TestApp, String, String)> {

@@ -3,12 +3,12 @@
 //! API agreeing with each other and with the ledger, payouts, signed and retried webhooks, and
 //! no creator ever seeing another's data.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 
 use axum::{Router, http::HeaderMap, routing::post};
-use common::{BROWSER_UA, TestApp, buy_with_test_card};
+use crate::common::{BROWSER_UA, TestApp, buy_with_test_card};
 use reqwest::StatusCode;
 use serde_json::Value;
 

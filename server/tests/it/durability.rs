@@ -2,11 +2,11 @@
 //! purchases, restart it, and check that `clink ledger verify` passes and that every purchase
 //! a client saw succeed is in the database.
 
-mod common;
+use crate::common;
 
 use std::{process::Stdio, sync::Arc, time::Duration};
 
-use common::{Backend, PASSWORD, browser_like_client, call_with, hidden_input, unescape};
+use crate::common::{Backend, PASSWORD, browser_like_client, call_with, hidden_input, unescape};
 use reqwest::{Client, StatusCode};
 use tokio::{process::Child, sync::Mutex};
 

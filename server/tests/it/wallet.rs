@@ -2,9 +2,9 @@
 //! under concurrency, idempotency keys, spending rules (caps, PIN, confirmation, pause),
 //! refunds back to the wallet, auto-reload, history and magic-link sign-in.
 
-mod common;
+use crate::common;
 
-use common::{TestApp, buyer_with_balance, wallet_balance, wallet_buy};
+use crate::common::{TestApp, buyer_with_balance, wallet_balance, wallet_buy};
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! replayed payment confirmations, with every ledger invariant and a model of each wallet
 //! checked after every step. `CLINK_TEST_SEED` picks another walk.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 
@@ -14,7 +14,7 @@ use app::{
     },
     wallet::service::{self as wallet, TopUpRequest, WalletBuy, WalletError},
 };
-use common::TestApp;
+use crate::common::TestApp;
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 
 struct Work {
@@ -125,6 +125,17 @@ async fn walk(app: TestApp) {
             assert!(actual >= 0);
         }
     }
+    // The creator-level rollups (the dashboard's cards and chart) are the per-work ones summed.
+    type Row = (String, i64, String, i64, i64, i64, i64, i64);
+    let per_work: Vec<Row> = app::on_db!(&state.db, pool => sqlx::query_as::<_, Row>(
+        "select creator_id, hour, currency, cast(sum(sales) as bigint), cast(sum(gross_minor) as bigint), cast(sum(net_minor) as bigint), \
+         cast(sum(refunds) as bigint), cast(sum(refunded_net_minor) as bigint) from sale_hour group by creator_id, hour, currency \
+         order by creator_id, hour, currency").fetch_all(pool).await).unwrap();
+    let per_creator: Vec<Row> = app::on_db!(&state.db, pool => sqlx::query_as::<_, Row>(
+        "select creator_id, hour, currency, sales, gross_minor, net_minor, refunds, refunded_net_minor from creator_sale_hour \
+         order by creator_id, hour, currency").fetch_all(pool).await).unwrap();
+    assert!(!per_work.is_empty());
+    assert_eq!(per_creator, per_work, "seed {seed}: creator rollups match the per-work rollups");
     eprintln!("seed {seed}: {seen:?}");
     for kind in ["top-up", "purchase", "retry", "refused", "refund", "replay"] {
         assert!(seen.get(kind).copied().unwrap_or(0) >= 2, "seed {seed}: the walk exercised too few {kind} steps: {seen:?}");

@@ -1,8 +1,8 @@
 //! Accounts over HTTP: sign-up, login, logout, sessions, throttling, CSRF and the admin CLI.
 
-mod common;
+use crate::common;
 
-use common::{PASSWORD, TestApp, error_of};
+use crate::common::{PASSWORD, TestApp, error_of};
 use reqwest::StatusCode;
 
 async fn dashboard_html(app: &TestApp) -> String {

@@ -2,9 +2,9 @@
 //! 3-D Secure, one-click repeat purchases, delivery with limits and ranges, refunds, the
 //! receipt and the buyer library. Each on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
-use common::{TestApp, hidden_input, link_in, unescape};
+use crate::common::{TestApp, hidden_input, link_in, unescape};
 use reqwest::{Client, StatusCode};
 use sha2::{Digest, Sha256};
 

@@ -1,8 +1,8 @@
 //! Receipts and sale notices through a real SMTP server (aiosmtpd), on both databases.
 
-mod common;
+use crate::common;
 
-use common::{Backend, TestApp, hidden_input, link_in, unescape};
+use crate::common::{Backend, TestApp, hidden_input, link_in, unescape};
 use reqwest::StatusCode;
 
 async fn receipt_over_smtp(backend: Backend) {

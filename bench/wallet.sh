@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Wallet benchmark: one-click wallet purchases over HTTP (POST /api/wallet/purchases) from many
+# signed-in buyers against the release server, on SQLite (synchronous=FULL) and on PostgreSQL.
+# For each concurrency it alternates two servers on the same database:
+#   baseline  CLINK_WALLET_MAX_BATCH=1    one purchase per transaction (one fsync each)
+#   batched   CLINK_WALLET_MAX_BATCH=256  group commit (default)
+# and reports purchases/s, p50/p99 and the ratio batched/baseline measured in the same run.
+#
+#   bench/wallet.sh                                  # SQLite and PostgreSQL, 1/16/64 clients
+#   BACKENDS=sqlite DURATION=5s ROUNDS=1 bench/wallet.sh   # quick look
+#
+# Environment:
+#   BACKENDS        "sqlite postgres" (default); PostgreSQL needs CLINK_BENCH_POSTGRES_URL's
+#                   server (default postgres://postgres@127.0.0.1:5432/postgres, trust auth)
+#   DURATION        measured time per run (default 10s); WARMUP (default 2s)
+#   CONCURRENCY     space-separated client counts (default "1 16 64")
+#   ROUNDS          baseline/batched alternations per concurrency (default 2); medians shown
+#   BUYERS          signed-in buyers, one per connection (default 64); TOPUPS per buyer (4 × 500.00)
+#   PORT            port for clink (default 39090)
+#   UPDATE_README   1 (default) writes the results into bench/README.md
+#   KEEP_DATA       1 keeps the temporary data directory
+#
+# Writes bench/results/wallet-<UTC date and time>.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+BACKENDS=${BACKENDS:-sqlite postgres}
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONCURRENCY=${CONCURRENCY:-1 16 64}
+ROUNDS=${ROUNDS:-2}
+BUYERS=${BUYERS:-64}
+TOPUPS=${TOPUPS:-4}
+PORT=${PORT:-39090}
+UPDATE_README=${UPDATE_README:-1}
+PG_URL=${CLINK_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+CLINK=$ROOT/target/release/clink
+LOADGEN=$ROOT/target/release/loadgen
+
+die() { echo "wallet.sh: $*" >&2; exit 1; }
+
+[[ -x $CLINK ]] || die "$CLINK is missing: run scripts/build-release first"
+command -v jq >/dev/null || die "jq is required (apt-get install jq)"
+command -v curl >/dev/null || die "curl is required"
+command -v python3 >/dev/null || die "python3 is required"
+
+echo "building loadgen (cargo build -p loadgen --release)..." >&2
+cargo build -q -p loadgen --release || die "could not build loadgen"
+
+stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/clink-wallet-bench.XXXXXX")
+server_pid=""
+pg_db=""
+stop_server() {
+    if [[ -n $server_pid ]]; then
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+        server_pid=""
+    fi
+}
+cleanup() {
+    stop_server
+    if [[ -n $pg_db ]]; then
+        psql -q "$PG_URL" -c "drop database if exists $pg_db" >/dev/null 2>&1 || true
+    fi
+    if [[ ${KEEP_DATA:-0} == 1 ]]; then echo "data kept in $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_free "$PORT" || die "port $PORT is in use (set PORT=...)"
+
+export CLINK_BASE_URL=http://127.0.0.1:$PORT
+export LEPTOS_SITE_ADDR=127.0.0.1:$PORT
+export LEPTOS_SITE_ROOT=$ROOT/target/site
+export RUST_LOG=warn
+base=http://127.0.0.1:$PORT
+
+start_server() { # max batch
+    stop_server
+    CLINK_WALLET_MAX_BATCH=$1 "$CLINK" serve >>"$tmp/server.log" 2>&1 &
+    server_pid=$!
+    local i
+    for i in $(seq 1 150); do
+        curl -fsS -o /dev/null "$base/healthz" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    die "clink serve did not start (log: $tmp/server.log)"
+}
+
+median() { jq -s "[.[] | $1] | sort | .[(length - 1) / 2 | floor]"; }
+median_ratio() {
+    paste <(jq .rps <<<"$1") <(jq .rps <<<"$2") | awk '{print $2 / $1}' | sort -g |
+        awk '{a[NR] = $1} END {printf "%.2f", a[int((NR + 1) / 2)]}'
+}
+
+rows=()
+problems=()
+durability=()
+for backend in $BACKENDS; do
+    export CLINK_DATA_DIR=$tmp/$backend
+    mkdir -p "$CLINK_DATA_DIR"
+    case $backend in
+        sqlite)
+            export CLINK_DATABASE_URL=sqlite://$CLINK_DATA_DIR/clink.db
+            durability+=("SQLite: WAL, \`synchronous=FULL\` (every commit fsynced)")
+            ;;
+        postgres)
+            psql -q "$PG_URL" -c 'select 1' >/dev/null 2>&1 || die "no PostgreSQL at $PG_URL"
+            pg_db=clink_bench_$(date +%s)
+            psql -q "$PG_URL" -c "create database $pg_db" >/dev/null
+            export CLINK_DATABASE_URL=${PG_URL%/*}/$pg_db
+            settings=$(psql -Atq "$CLINK_DATABASE_URL" -c "select string_agg(name || '=' || setting, ', ' order by name) from pg_settings where name in ('fsync', 'synchronous_commit', 'wal_sync_method', 'max_connections')")
+            durability+=("PostgreSQL $(psql -Atq "$CLINK_DATABASE_URL" -c 'show server_version'): $settings")
+            ;;
+        *) die "unknown backend $backend (sqlite or postgres)" ;;
+    esac
+
+    # A creator with a 0.05 work (below the card minimum: wallet only), funded buyers.
+    echo 'bench-password-not-secret-1' | "$CLINK" user create --email creator@bench.example --handle creator \
+        --name "Bench Creator" --password-stdin >/dev/null
+    token=$("$CLINK" token create --email creator@bench.example --name bench | tail -n 1)
+    start_server 256
+    printf 'bench file' >"$tmp/file.txt"
+    code=$(curl -fsS -H "Authorization: Bearer $token" -F 'title=Five-cent sketch' -F currency=EUR \
+        -F price_kind=fixed -F price=0.05 -F "files=@$tmp/file.txt" "$base/api/v1/works" | jq -r .work.code)
+    [[ -n $code && $code != null ]] || die "could not create the work"
+    echo "$backend: signing up $BUYERS buyers and topping up $TOPUPS × 500.00 each..." >&2
+    python3 bench/wallet_setup.py "$base" "$BUYERS" "$TOPUPS" "$tmp/cookies-$backend.txt" ||
+        die "setting up buyers failed (log: $tmp/server.log)"
+
+    for c in $CONCURRENCY; do
+        runs=()
+        for round in $(seq "$ROUNDS"); do
+            for mode in baseline batched; do
+                if [[ $mode == baseline ]]; then start_server 1; else start_server 256; fi
+                echo "$backend, $c clients, round $round/$ROUNDS: $mode..." >&2
+                r=$("$LOADGEN" run --json --label "$mode" -c "$c" -d "$DURATION" -w "$WARMUP" --pid "$server_pid" \
+                    -m POST -H 'Content-Type: application/json' -H "Origin: $base" \
+                    --connection-headers "$tmp/cookies-$backend.txt" \
+                    -b "{\"code\":\"$code\",\"idempotency_key\":\"bench-$backend-$c-$round-$mode-{n}\"}" \
+                    "$base/api/wallet/purchases")
+                jq -r '"  [\(.label)] \(.rps|floor)/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, server CPU \(.server_cpu_us_per_request // 0 | floor) µs/purchase, \(.errors) errors, statuses \(.statuses|tostring)"' <<<"$r" >&2
+                bad=$(jq -r --arg backend "$backend" 'select(.errors > 0 or .non_2xx > 0 or ((.statuses["201"] // 0) != .requests)) | "\(.label) \($backend) c=\(.concurrency): \(.errors) errors, statuses \(.statuses|tostring) \(.first_error // "")"' <<<"$r")
+                [[ -n $bad ]] && problems+=("$bad")
+                runs+=("$r")
+            done
+        done
+        all=$(printf '%s\n' "${runs[@]}")
+        base_runs=$(jq -c 'select(.label == "baseline")' <<<"$all")
+        batch_runs=$(jq -c 'select(.label == "batched")' <<<"$all")
+        b_rps=$(median .rps <<<"$base_runs"); b_p50=$(median .latency_ms.p50 <<<"$base_runs"); b_p99=$(median .latency_ms.p99 <<<"$base_runs")
+        g_rps=$(median .rps <<<"$batch_runs"); g_p50=$(median .latency_ms.p50 <<<"$batch_runs"); g_p99=$(median .latency_ms.p99 <<<"$batch_runs")
+        g_cpu=$(median '.server_cpu_us_per_request // 0' <<<"$batch_runs")
+        ratio=$(median_ratio "$base_runs" "$batch_runs")
+        rows+=("$(jq -rn "\"| $backend | $c | \($b_rps|floor) | \($b_p50) / \($b_p99) ms | \($g_rps|floor) | \($g_p50) / \($g_p99) ms | **$ratio** | \($g_cpu|floor) µs |\"")")
+    done
+    stop_server
+    # Every purchase the benchmark made must add up.
+    if verify=$("$CLINK" ledger verify 2>&1); then
+        durability+=("\`clink ledger verify\` on the $backend database after the run: passed ($(grep -m1 -oE '[0-9]+ transactions' <<<"$verify" || echo ok))")
+    else
+        problems+=("clink ledger verify failed on $backend: $(tail -n 3 <<<"$verify" | tr '\n' ' ')")
+    fi
+done
+
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- app server 2>/dev/null || commit="$commit (with uncommitted changes in app/ or server/)"
+built=$(date -u -r "$CLINK" +%Y-%m-%dT%H:%M:%SZ)
+cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
+report=$(
+    echo "Run started $stamp, commit \`$commit\`, server binary built $built, \`nproc\` = $(nproc)${cpu:+ ($cpu)}."
+    echo "The load generator and clink share these cores. Each cell: $DURATION measured after $WARMUP warm-up,"
+    echo "closed loop, keep-alive, one signed-in buyer per connection ($BUYERS buyers), each request a new 0.05 EUR"
+    echo "purchase with its own idempotency key (every answer must be \`201 Created\`). Baseline and batched servers"
+    echo "alternate on the same database ($ROUNDS round(s), medians; the ratio is taken per round, then the median)."
+    echo
+    printf -- '- %s\n' "${durability[@]}"
+    echo
+    echo "| backend | clients | baseline purchases/s | baseline p50 / p99 | batched purchases/s | batched p50 / p99 | ratio batched/baseline | batched server CPU/purchase |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${rows[@]}"
+    if ((${#problems[@]})); then
+        echo
+        echo "Problems:"
+        printf -- '- %s\n' "${problems[@]}"
+    fi
+)
+mkdir -p bench/results
+out=bench/results/wallet-$stamp.md
+{ echo "# Wallet purchases: group commit vs one purchase per transaction — $stamp"; echo; echo "$report"; } >"$out"
+echo "$report"
+echo "wrote $out" >&2
+
+if [[ $UPDATE_README == 1 ]]; then
+    readme=bench/README.md
+    if grep -q '<!-- wallet-results:start -->' "$readme"; then
+        REPORT="$report" RESULT_FILE="$out" awk '
+            /<!-- wallet-results:start -->/ { print; print ""; print ENVIRON["REPORT"]; print ""; print "(From `" ENVIRON["RESULT_FILE"] "`.)"; print ""; skip = 1; next }
+            /<!-- wallet-results:end -->/ { skip = 0 }
+            !skip { print }
+        ' "$readme" >"$readme.tmp" && mv "$readme.tmp" "$readme"
+        echo "updated the wallet results in $readme" >&2
+    else
+        echo "warning: $readme has no <!-- wallet-results:start --> marker; not updated" >&2
+    fi
+fi

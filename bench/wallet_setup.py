@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Signed-in buyers with funded wallets, for bench/wallet.sh.
+
+    wallet_setup.py BASE_URL BUYERS TOPUPS OUT_FILE
+
+Signs up BUYERS accounts over HTTP as a browser would, tops each wallet up TOPUPS times with
+the built-in test provider's card form (500.00 EUR each, the most one top-up allows), and writes
+one `Cookie: clink_session=...` line per buyer to OUT_FILE for `loadgen --connection-headers`.
+Only the standard library: the benchmark must run on a bare machine.
+"""
+
+import concurrent.futures
+import http.client
+import re
+import sys
+import urllib.parse
+from html import unescape
+
+PASSWORD = "bench-password-not-secret-1"
+
+
+class Browser:
+    """One buyer: a cookie jar and same-origin requests that do not follow redirects."""
+
+    def __init__(self, base):
+        self.base = base
+        self.host = urllib.parse.urlparse(base).netloc
+        self.cookies = {}
+
+    def request(self, method, path, form=None, accept=None):
+        conn = http.client.HTTPConnection(self.host, timeout=120)
+        headers = {"Origin": self.base}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urllib.parse.urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if accept:
+            headers["Accept"] = accept
+        conn.request(method, path, body, headers)
+        res = conn.getresponse()
+        text = res.read().decode("utf-8", "replace")
+        for name, value in res.getheaders():
+            if name.lower() == "set-cookie":
+                pair = value.split(";", 1)[0]
+                key, _, val = pair.partition("=")
+                self.cookies[key.strip()] = val.strip()
+        location = res.getheader("Location")
+        conn.close()
+        return res.status, location, text
+
+
+def hidden(html, name):
+    for tag in re.findall(r"<input[^>]*>", html):
+        if f'name="{name}"' in tag:
+            m = re.search(r'value="([^"]*)"', tag)
+            if m:
+                return unescape(m.group(1))
+    raise RuntimeError(f"no hidden input {name!r} on the page")
+
+
+def top_up(b):
+    status, pay, text = b.request("POST", "/wallet/topup", {"amount": "500", "currency": "EUR", "remember": "1"})
+    if status != 303 or not pay or not pay.startswith("/wallet?topup="):
+        raise RuntimeError(f"top-up refused: {status} {pay} {text[:200]}")
+    _, _, page = b.request("GET", pay)
+    action = unescape(re.search(r'action="(/pay/test/[^"]*)"', page).group(1))
+    form = {
+        "order_id": hidden(page, "order_id"),
+        "k": hidden(page, "k"),
+        "card_number": "4242424242424242",
+        "card_expiry": "12/34",
+        "card_cvc": "123",
+    }
+    status, back, text = b.request("POST", action, form)
+    if not back:
+        raise RuntimeError(f"test card refused: {status} {text[:200]}")
+    status, done, _ = b.request("GET", back)
+    if not done or "topped_up=1" not in done:
+        raise RuntimeError(f"top-up not credited: {status} {done}")
+
+
+def make_buyer(base, i, topups):
+    b = Browser(base)
+    handle = f"buyer_{i}"
+    form = {"email": f"{handle}@bench.example", "password": PASSWORD, "display_name": f"Buyer {i}", "handle": handle}
+    status, _, text = b.request("POST", "/api/signup", form, accept="application/json")
+    if status != 200 or "clink_session" not in b.cookies:
+        raise RuntimeError(f"sign-up of {handle} failed: {status} {text[:200]}")
+    for _ in range(topups):
+        top_up(b)
+    return f"Cookie: clink_session={b.cookies['clink_session']}"
+
+
+def main():
+    base, buyers, topups, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        lines = list(pool.map(lambda i: make_buyer(base, i, topups), range(buyers)))
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
