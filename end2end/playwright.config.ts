@@ -11,6 +11,9 @@ const stripePort = Number(process.env.CLINK_E2E_STRIPE_PORT ?? 3211);
 const simPort = Number(process.env.CLINK_E2E_SIM_PORT ?? 12111);
 const simBin = process.env.CLINK_E2E_SIM_BIN ?? '../target/debug/stripe-sim';
 export const stripeAppURL = `http://127.0.0.1:${stripePort}`;
+// Each app's stderr goes to a log file that `server-panics.ts` reads after the run: a server
+// panic fails the suite even when the page it broke happened to look fine in the browser.
+export const serverLogs = [`${dataDir}.log`, `${dataDir}-stripe.log`];
 
 export default defineConfig({
   testDir: './tests',
@@ -18,6 +21,7 @@ export default defineConfig({
   expect: { timeout: 10_000 },
   workers: 2,
   reporter: [['list']],
+  globalTeardown: './server-panics.ts',
   use: {
     baseURL,
     trace: 'retain-on-failure',
@@ -46,7 +50,7 @@ export default defineConfig({
   ],
   webServer: [
     {
-      command: `sh -c 'rm -rf "${dataDir}" && exec "${bin}" serve'`,
+      command: `sh -c 'rm -rf "${dataDir}" "${serverLogs[0]}" && exec "${bin}" serve 2>"${serverLogs[0]}"'`,
       url: `${baseURL}/healthz`,
       reuseExistingServer: false,
       timeout: 120_000,
@@ -69,7 +73,7 @@ export default defineConfig({
       stderr: 'pipe',
     },
     {
-      command: `sh -c 'rm -rf "${dataDir}-stripe" && exec "${bin}" serve'`,
+      command: `sh -c 'rm -rf "${dataDir}-stripe" "${serverLogs[1]}" && exec "${bin}" serve 2>"${serverLogs[1]}"'`,
       url: `${stripeAppURL}/healthz`,
       reuseExistingServer: false,
       timeout: 120_000,

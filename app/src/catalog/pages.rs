@@ -273,12 +273,20 @@ mod upload {
     pub struct Uploader {
         error: RwSignal<Option<AppError>>,
         progress: RwSignal<Option<(f64, f64)>>,
+        // Browser-only. On the server a local (thread-bound) value would be dropped by whichever
+        // tokio worker finishes the streamed response, and `SendWrapper` panics on that.
+        #[cfg(feature = "hydrate")]
         current: StoredValue<Option<web_sys::XmlHttpRequest>, LocalStorage>,
     }
 
     impl Uploader {
         pub fn new(error: RwSignal<Option<AppError>>, progress: RwSignal<Option<(f64, f64)>>) -> Self {
-            Uploader { error, progress, current: StoredValue::new_local(None) }
+            Uploader {
+                error,
+                progress,
+                #[cfg(feature = "hydrate")]
+                current: StoredValue::new_local(None),
+            }
         }
 
         #[cfg(not(feature = "hydrate"))]
@@ -343,6 +351,10 @@ mod upload {
             current.set_value(Some(xhr));
         }
 
+        #[cfg(not(feature = "hydrate"))]
+        pub fn cancel(&self) {}
+
+        #[cfg(feature = "hydrate")]
         pub fn cancel(&self) {
             self.current.with_value(|xhr| {
                 if let Some(xhr) = xhr {
