@@ -22,6 +22,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+BENCH_NAME=dashboard
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 BACKENDS=${BACKENDS:-sqlite postgres}
 SALES=${SALES:-100000}
@@ -31,35 +34,10 @@ WARMUP=${WARMUP:-2s}
 CONCURRENCY=${CONCURRENCY:-1 4}
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-39095}
-UPDATE_README=${UPDATE_README:-1}
-PG_URL=${CLINK_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
-CLINK=$ROOT/target/release/clink
-LOADGEN=$ROOT/target/release/loadgen
-die() { echo "dashboard.sh: $*" >&2; exit 1; }
-[[ -x $CLINK ]] || die "$CLINK is missing: run scripts/build-release first"
-command -v jq >/dev/null || die "jq is required"
-cargo build -q -p loadgen --release || die "could not build loadgen"
+need_release_build
+use_port "$PORT"
 
-stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/clink-dashboard-bench.XXXXXX")
-server_pid=""
-pg_db=""
-cleanup() {
-    [[ -n $server_pid ]] && { kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; } || true
-    [[ -n $pg_db ]] && psql -q "$PG_URL" -c "drop database if exists $pg_db" >/dev/null 2>&1 || true
-    if [[ ${KEEP_DATA:-0} == 1 ]]; then echo "data kept in $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-export CLINK_BASE_URL=http://127.0.0.1:$PORT
-export LEPTOS_SITE_ADDR=127.0.0.1:$PORT
-export LEPTOS_SITE_ROOT=$ROOT/target/site
-export RUST_LOG=warn
-base=http://127.0.0.1:$PORT
-
-median() { jq -s "[.[] | $1] | sort | .[(length - 1) / 2 | floor]"; }
 rows=()
 notes=()
 problems=()
@@ -67,10 +45,7 @@ for backend in $BACKENDS; do
     export CLINK_DATA_DIR=$tmp/$backend
     mkdir -p "$CLINK_DATA_DIR"
     if [[ $backend == postgres ]]; then
-        psql -q "$PG_URL" -c 'select 1' >/dev/null 2>&1 || die "no PostgreSQL at $PG_URL"
-        pg_db=clink_dash_$(date +%s)
-        psql -q "$PG_URL" -c "create database $pg_db" >/dev/null
-        export CLINK_DATABASE_URL=${PG_URL%/*}/$pg_db
+        use_fresh_postgres clink_dash
     else
         export CLINK_DATABASE_URL=sqlite://$CLINK_DATA_DIR/clink.db
     fi
@@ -79,10 +54,7 @@ for backend in $BACKENDS; do
     echo "  $seeded" >&2
     notes+=("$backend: \`clink dev seed --sales $SALES --views $VIEWS --days 365 --works 20\` → $seeded")
 
-    "$CLINK" serve >"$tmp/server-$backend.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 1 150); do curl -fsS -o /dev/null "$base/healthz" 2>/dev/null && break; sleep 0.2; done
-    curl -fsS -o /dev/null "$base/healthz" || die "clink serve did not start"
+    start_server "$tmp/server-$backend.log"
     jar=$tmp/jar-$backend
     curl -fsS -c "$jar" -o /dev/null -H "Origin: $base" -H 'Accept: application/json' \
         --data-urlencode email=seed@example.com --data-urlencode password=seed-password-123 "$base/api/login" ||
@@ -114,20 +86,15 @@ for backend in $BACKENDS; do
         d_p99=$(median .latency_ms.p99 <<<"$d"); d_rps=$(median .rps <<<"$d")
         d_cpu=$(median '.server_cpu_us_per_request // 0' <<<"$d")
         # Per round: dashboard p50 / healthz p50 (how many "trivial requests" one dashboard costs).
-        ratio=$(paste <(jq .latency_ms.p50 <<<"$h") <(jq .latency_ms.p50 <<<"$d") | awk '{print $2 / $1}' | sort -g |
-            awk '{a[NR] = $1} END {printf "%.0f", a[int((NR + 1) / 2)]}')
+        ratio=$(median_ratio "$h" "$d" .latency_ms.p50 %.0f)
         rows+=("| $backend | $c | $h_p50 ms | $d_p50 ms | $d_p99 ms | $ratio× | $(jq -rn "$d_rps|floor") | $(jq -rn "$d_cpu/1000|floor") ms |")
     done
-    kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true
-    server_pid=""
+    stop_server
     notes+=("$backend: the page is $bytes bytes of HTML")
 done
 
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- app server 2>/dev/null || commit="$commit (with uncommitted changes in app/ or server/)"
-built=$(date -u -r "$CLINK" +%Y-%m-%dT%H:%M:%SZ)
 report=$(
-    echo "Run started $stamp, commit \`$commit\`, server binary built $built, \`nproc\` = $(nproc). The load generator"
+    echo "Run started $stamp, $(build_description), $(cpu_description). The load generator"
     echo "shares the cores. Each cell: $DURATION after $WARMUP warm-up, closed loop, signed in as the seeded creator;"
     echo "\`/healthz\` and \`/dashboard\` alternate ($ROUNDS rounds, medians)."
     echo
@@ -138,15 +105,4 @@ report=$(
     printf '%s\n' "${rows[@]}"
     if ((${#problems[@]})); then echo; echo "Problems:"; printf -- '- %s\n' "${problems[@]}"; fi
 )
-mkdir -p bench/results
-out=bench/results/dashboard-$stamp.md
-{ echo "# Dashboard with a long history — $stamp"; echo; echo "$report"; } >"$out"
-echo "$report"
-echo "wrote $out" >&2
-if [[ $UPDATE_README == 1 ]] && grep -q '<!-- dashboard-results:start -->' bench/README.md; then
-    REPORT="$report" RESULT_FILE="$out" awk '
-        /<!-- dashboard-results:start -->/ { print; print ""; print ENVIRON["REPORT"]; print ""; print "(From `" ENVIRON["RESULT_FILE"] "`.)"; print ""; skip = 1; next }
-        /<!-- dashboard-results:end -->/ { skip = 0 }
-        !skip { print }
-    ' bench/README.md >bench/README.md.tmp && mv bench/README.md.tmp bench/README.md
-fi
+publish_results dashboard "Dashboard with a long history" "$report"

@@ -22,6 +22,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+BENCH_NAME=link-page
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
@@ -30,65 +33,13 @@ ROUNDS=${ROUNDS:-3}
 HEALTHZ=${HEALTHZ:-1}
 PORT=${PORT:-39080}
 RAW_PORT=${RAW_PORT:-39081}
-UPDATE_README=${UPDATE_README:-1}
 UA='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36'
 
-CLINK=$ROOT/target/release/clink
-LOADGEN=$ROOT/target/release/loadgen
-
-die() { echo "link-page.sh: $*" >&2; exit 1; }
-
-[[ -x $CLINK ]] || die "$CLINK is missing: run scripts/build-release first"
-[[ -d $ROOT/target/site/pkg ]] || die "target/site/pkg is missing: run scripts/build-release first"
-command -v jq >/dev/null || die "jq is required (apt-get install jq)"
-command -v curl >/dev/null || die "curl is required"
-
-# The load generator is part of the workspace; build only it (never the whole workspace).
-echo "building loadgen (cargo build -p loadgen --release)..." >&2
-cargo build -q -p loadgen --release || die "could not build loadgen"
-
-stamp=$(date -u +%Y-%m-%dT%H%M%SZ) # the run's start
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/clink-bench.XXXXXX")
-pids=()
-cleanup() {
-    local pid
-    for pid in "${pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    if [[ ${KEEP_DATA:-0} == 1 ]]; then
-        echo "data kept in $tmp" >&2
-    else
-        rm -rf "$tmp"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-wait_for() { # URL, what
-    local i
-    for i in $(seq 1 150); do
-        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-        sleep 0.2
-    done
-    die "$2 did not answer at $1 within 30 s"
-}
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-port_free "$PORT" || die "port $PORT is in use (set PORT=...)"
+need_release_build
 port_free "$RAW_PORT" || die "port $RAW_PORT is in use (set RAW_PORT=...)"
-
-# Set explicitly so that a developer's .env (read by clink at start-up) cannot point the
-# benchmark at PostgreSQL or another origin.
+use_port "$PORT"
 export CLINK_DATA_DIR=$tmp/data
 export CLINK_DATABASE_URL=sqlite://$tmp/data/clink.db
-export CLINK_BASE_URL=http://127.0.0.1:$PORT
-export LEPTOS_SITE_ADDR=127.0.0.1:$PORT
-export LEPTOS_SITE_ROOT=$ROOT/target/site
-export RUST_LOG=warn
-base=http://127.0.0.1:$PORT
 
 # --- A creator, a token, a running server and one published work ------------------------------
 echo 'bench-password-not-secret-1' | "$CLINK" user create --email bench@example.com --handle bench \
@@ -96,10 +47,7 @@ echo 'bench-password-not-secret-1' | "$CLINK" user create --email bench@example.
 TOKEN=$("$CLINK" token create --email bench@example.com --name bench | tail -n 1)
 [[ -n $TOKEN ]] || die "clink token create printed no token"
 
-"$CLINK" serve >"$tmp/server.log" 2>&1 &
-server_pid=$!
-pids+=($server_pid)
-wait_for "$base/healthz" "clink serve (log: $tmp/server.log)"
+start_server "$tmp/server.log"
 
 head -c 200000 /dev/urandom >"$tmp/zine.pdf"
 description='A short zine about **benchmarks**: what they measure, what they do not, and why a
@@ -141,14 +89,7 @@ measure() { # label, url, concurrency, pid -> JSON line on stdout
         -H "User-Agent: $UA" -H 'Accept: text/html' "$2"
 }
 
-# Median of a JSON field over JSON lines: median FIELD < lines
-median() { jq -s "[.[] | $1] | sort | .[(length - 1) / 2 | floor]"; }
 fmt() { jq -rn "$1"; }
-# Median over rounds of (req/s of B) / (req/s of A), each round's pair measured back to back.
-median_ratio() {
-    paste <(jq .rps <<<"$1") <(jq .rps <<<"$2") | awk '{print $2 / $1}' | sort -g |
-        awk '{a[NR] = $1} END {printf "%.2f", a[int((NR + 1) / 2)]}'
-}
 
 rows=()
 health_rows=()
@@ -187,15 +128,6 @@ for c in $CONCURRENCY; do
 done
 
 # --- Report ----------------------------------------------------------------------------------------
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- app server 2>/dev/null || commit="$commit (with uncommitted changes in app/ or server/)"
-built=$(date -u -r "$CLINK" +%Y-%m-%dT%H:%M:%SZ)
-last_change=$(git log -1 --format=%ct -- app server migrations 2>/dev/null || echo 0)
-stale=""
-if (($(stat -c %Y "$CLINK") < last_change)); then
-    stale=" **Warning: the binary is older than the last commit touching app/, server/ or migrations/ ($(git log -1 --format=%h -- app server migrations)); rebuild with scripts/build-release.**"
-fi
-cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
 loadgen_threads=${LOADGEN_THREADS:-$(nproc)}
 
 table=$(
@@ -212,7 +144,7 @@ table=$(
     fi
 )
 report=$(
-    echo "Run started $stamp, commit \`$commit\`, server binary built $built,$stale \`nproc\` = $(nproc)${cpu:+ ($cpu)}."
+    echo "Run started $stamp, $(build_description), $(cpu_description)."
     echo "Load generator (\`loadgen\`, $loadgen_threads threads), clink and the raw handler all share these cores."
     echo "Each cell: $DURATION measured after $WARMUP warm-up, closed loop, keep-alive, no compression"
     echo "(no \`Accept-Encoding\`), browser User-Agent; raw and link runs alternate ($ROUNDS round(s), medians shown)."
@@ -227,29 +159,4 @@ report=$(
     fi
 )
 
-mkdir -p bench/results
-out=bench/results/link-page-$stamp.md
-{
-    echo "# Link page vs raw axum handler — $stamp"
-    echo
-    echo "$report"
-} >"$out"
-
-echo >&2
-echo "$report"
-echo >&2
-echo "wrote $out" >&2
-
-if [[ $UPDATE_README == 1 ]]; then
-    readme=bench/README.md
-    if grep -q '<!-- link-page-results:start -->' "$readme" 2>/dev/null; then
-        REPORT="$report" RESULT_FILE="$out" awk '
-            /<!-- link-page-results:start -->/ { print; print ""; print ENVIRON["REPORT"]; print ""; print "(From `" ENVIRON["RESULT_FILE"] "`.)"; print ""; skip = 1; next }
-            /<!-- link-page-results:end -->/ { skip = 0 }
-            !skip { print }
-        ' "$readme" >"$readme.tmp" && mv "$readme.tmp" "$readme"
-        echo "updated the Link page results in $readme" >&2
-    else
-        echo "warning: $readme has no <!-- link-page-results:start --> marker; not updated" >&2
-    fi
-fi
+publish_results link-page "Link page vs raw axum handler" "$report"

@@ -24,6 +24,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+BENCH_NAME=wallet
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 BACKENDS=${BACKENDS:-sqlite postgres}
 DURATION=${DURATION:-10s}
@@ -33,68 +36,13 @@ ROUNDS=${ROUNDS:-2}
 BUYERS=${BUYERS:-64}
 TOPUPS=${TOPUPS:-4}
 PORT=${PORT:-39090}
-UPDATE_README=${UPDATE_README:-1}
-PG_URL=${CLINK_BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 
-CLINK=$ROOT/target/release/clink
-LOADGEN=$ROOT/target/release/loadgen
+need_release_build python3
+use_port "$PORT"
 
-die() { echo "wallet.sh: $*" >&2; exit 1; }
-
-[[ -x $CLINK ]] || die "$CLINK is missing: run scripts/build-release first"
-command -v jq >/dev/null || die "jq is required (apt-get install jq)"
-command -v curl >/dev/null || die "curl is required"
-command -v python3 >/dev/null || die "python3 is required"
-
-echo "building loadgen (cargo build -p loadgen --release)..." >&2
-cargo build -q -p loadgen --release || die "could not build loadgen"
-
-stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/clink-wallet-bench.XXXXXX")
-server_pid=""
-pg_db=""
-stop_server() {
-    if [[ -n $server_pid ]]; then
-        kill "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-        server_pid=""
-    fi
-}
-cleanup() {
-    stop_server
-    if [[ -n $pg_db ]]; then
-        psql -q "$PG_URL" -c "drop database if exists $pg_db" >/dev/null 2>&1 || true
-    fi
-    if [[ ${KEEP_DATA:-0} == 1 ]]; then echo "data kept in $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-port_free "$PORT" || die "port $PORT is in use (set PORT=...)"
-
-export CLINK_BASE_URL=http://127.0.0.1:$PORT
-export LEPTOS_SITE_ADDR=127.0.0.1:$PORT
-export LEPTOS_SITE_ROOT=$ROOT/target/site
-export RUST_LOG=warn
-base=http://127.0.0.1:$PORT
-
-start_server() { # max batch
-    stop_server
-    CLINK_WALLET_MAX_BATCH=$1 "$CLINK" serve >>"$tmp/server.log" 2>&1 &
-    server_pid=$!
-    local i
-    for i in $(seq 1 150); do
-        curl -fsS -o /dev/null "$base/healthz" 2>/dev/null && return 0
-        sleep 0.2
-    done
-    die "clink serve did not start (log: $tmp/server.log)"
-}
-
-median() { jq -s "[.[] | $1] | sort | .[(length - 1) / 2 | floor]"; }
-median_ratio() {
-    paste <(jq .rps <<<"$1") <(jq .rps <<<"$2") | awk '{print $2 / $1}' | sort -g |
-        awk '{a[NR] = $1} END {printf "%.2f", a[int((NR + 1) / 2)]}'
+# One server at a time, on the current database, with the given largest batch.
+start_wallet_server() { # max batch
+    start_server "$tmp/server.log" "CLINK_WALLET_MAX_BATCH=$1"
 }
 
 rows=()
@@ -109,10 +57,7 @@ for backend in $BACKENDS; do
             durability+=("SQLite: WAL, \`synchronous=FULL\` (every commit fsynced)")
             ;;
         postgres)
-            psql -q "$PG_URL" -c 'select 1' >/dev/null 2>&1 || die "no PostgreSQL at $PG_URL"
-            pg_db=clink_bench_$(date +%s)
-            psql -q "$PG_URL" -c "create database $pg_db" >/dev/null
-            export CLINK_DATABASE_URL=${PG_URL%/*}/$pg_db
+            use_fresh_postgres clink_bench
             settings=$(psql -Atq "$CLINK_DATABASE_URL" -c "select string_agg(name || '=' || setting, ', ' order by name) from pg_settings where name in ('fsync', 'synchronous_commit', 'wal_sync_method', 'max_connections')")
             durability+=("PostgreSQL $(psql -Atq "$CLINK_DATABASE_URL" -c 'show server_version'): $settings")
             ;;
@@ -123,7 +68,7 @@ for backend in $BACKENDS; do
     echo 'bench-password-not-secret-1' | "$CLINK" user create --email creator@bench.example --handle creator \
         --name "Bench Creator" --password-stdin >/dev/null
     token=$("$CLINK" token create --email creator@bench.example --name bench | tail -n 1)
-    start_server 256
+    start_wallet_server 256
     printf 'bench file' >"$tmp/file.txt"
     code=$(curl -fsS -H "Authorization: Bearer $token" -F 'title=Five-cent sketch' -F currency=EUR \
         -F price_kind=fixed -F price=0.05 -F "files=@$tmp/file.txt" "$base/api/v1/works" | jq -r .work.code)
@@ -136,7 +81,7 @@ for backend in $BACKENDS; do
         runs=()
         for round in $(seq "$ROUNDS"); do
             for mode in baseline batched; do
-                if [[ $mode == baseline ]]; then start_server 1; else start_server 256; fi
+                if [[ $mode == baseline ]]; then start_wallet_server 1; else start_wallet_server 256; fi
                 echo "$backend, $c clients, round $round/$ROUNDS: $mode..." >&2
                 r=$("$LOADGEN" run --json --label "$mode" -c "$c" -d "$DURATION" -w "$WARMUP" --pid "$server_pid" \
                     -m POST -H 'Content-Type: application/json' -H "Origin: $base" \
@@ -167,12 +112,8 @@ for backend in $BACKENDS; do
     fi
 done
 
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-git diff --quiet HEAD -- app server 2>/dev/null || commit="$commit (with uncommitted changes in app/ or server/)"
-built=$(date -u -r "$CLINK" +%Y-%m-%dT%H:%M:%SZ)
-cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || true)
 report=$(
-    echo "Run started $stamp, commit \`$commit\`, server binary built $built, \`nproc\` = $(nproc)${cpu:+ ($cpu)}."
+    echo "Run started $stamp, $(build_description), $(cpu_description)."
     echo "The load generator and clink share these cores. Each cell: $DURATION measured after $WARMUP warm-up,"
     echo "closed loop, keep-alive, one signed-in buyer per connection ($BUYERS buyers), each request a new 0.05 EUR"
     echo "purchase with its own idempotency key (every answer must be \`201 Created\`). Baseline and batched servers"
@@ -189,22 +130,4 @@ report=$(
         printf -- '- %s\n' "${problems[@]}"
     fi
 )
-mkdir -p bench/results
-out=bench/results/wallet-$stamp.md
-{ echo "# Wallet purchases: group commit vs one purchase per transaction — $stamp"; echo; echo "$report"; } >"$out"
-echo "$report"
-echo "wrote $out" >&2
-
-if [[ $UPDATE_README == 1 ]]; then
-    readme=bench/README.md
-    if grep -q '<!-- wallet-results:start -->' "$readme"; then
-        REPORT="$report" RESULT_FILE="$out" awk '
-            /<!-- wallet-results:start -->/ { print; print ""; print ENVIRON["REPORT"]; print ""; print "(From `" ENVIRON["RESULT_FILE"] "`.)"; print ""; skip = 1; next }
-            /<!-- wallet-results:end -->/ { skip = 0 }
-            !skip { print }
-        ' "$readme" >"$readme.tmp" && mv "$readme.tmp" "$readme"
-        echo "updated the wallet results in $readme" >&2
-    else
-        echo "warning: $readme has no <!-- wallet-results:start --> marker; not updated" >&2
-    fi
-fi
+publish_results wallet "Wallet purchases: group commit vs one purchase per transaction" "$report"
