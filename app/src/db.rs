@@ -64,16 +64,31 @@ macro_rules! on_tx {
 impl Db {
     /// Connects to `url` (`sqlite://path` or `postgres://...`), creating a SQLite file if needed.
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
+        Db::connect_with(url, 8, 16, None).await
+    }
+
+    /// One connection of its own for a task that writes all the time (the wallet writer).
+    /// On SQLite a connection drops its page cache whenever another connection has written;
+    /// a writer that always runs on the same connection keeps its cache warm, and a larger one
+    /// (`cache_size`, in KiB when negative) keeps the hot index pages of the tables it appends to.
+    pub async fn connect_dedicated(url: &str) -> Result<Db, sqlx::Error> {
+        Db::connect_with(url, 1, 1, Some("-65536")).await
+    }
+
+    async fn connect_with(url: &str, sqlite_max: u32, postgres_max: u32, sqlite_cache_size: Option<&str>) -> Result<Db, sqlx::Error> {
         if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)?
+            let mut options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 // Every acknowledged purchase must survive a crash: fsync each commit.
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
+            if let Some(size) = sqlite_cache_size {
+                options = options.pragma("cache_size", size.to_string());
+            }
             let pool = SqlitePoolOptions::new()
-                .max_connections(8)
+                .max_connections(sqlite_max)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
@@ -81,7 +96,7 @@ impl Db {
         } else {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
-                .max_connections(16)
+                .max_connections(postgres_max)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;

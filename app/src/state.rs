@@ -7,7 +7,8 @@ use leptos::prelude::LeptosOptions;
 
 use crate::{
     accounts::service::LoginLimiter, checkout::provider::Payments, db::Db, earnings::views::ViewCounter,
-    mail::sender::Mailer, page_cache::PageCache, secret::AppSecret, storage::Storage, wallet::writer::WalletWriter,
+    mail::sender::Mailer, page_cache::PageCache, secret::AppSecret, storage::Storage,
+    wallet::{cache::PurchaseCache, writer::WalletWriter},
 };
 
 /// Settings the domain needs at run time, derived from the validated startup config.
@@ -45,6 +46,7 @@ pub struct AppState {
     pub mailer: Mailer,
     pub secret: AppSecret,
     pub wallet_writer: WalletWriter,
+    pub purchase_cache: PurchaseCache,
     pub page_cache: PageCache,
     pub leptos_options: LeptosOptions,
 }

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::Path, sync::{Arc, OnceLock}, time::Duration};
 use anyhow::Context;
 use app::{
     App,
-    accounts::{service::LoginLimiter, session::SessionBackend},
+    accounts::{service::LoginLimiter, session::{CachedSessions, SessionBackend}},
     checkout::{
         provider::{Payments, TestProvider},
         stripe_provider::StripeProvider,
@@ -50,12 +50,15 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let db = connect_database(&config.database_url).await?;
-    let sessions = SessionBackend::for_db(&db).await.context("preparing the session store")?;
+    let sessions = CachedSessions::new(SessionBackend::for_db(&db).await.context("preparing the session store")?);
+    tokio::spawn(sessions.clone().follow_other_servers());
     tokio::spawn(sessions.clone().continuously_delete_expired(Duration::from_secs(3600)));
 
     let storage = Storage::open(&config.storage).context("opening file storage (CLINK_STORAGE_URL)")?;
     let secret = load_secret(config)?;
-    let db_for_writer = db.clone();
+    let wallet_writer = WalletWriter::start(&config.database_url, config.wallet_max_batch)
+        .await
+        .context("connecting the wallet writer to the database")?;
     let payments = match &config.stripe {
         Some(settings) => Payments::Stripe(StripeProvider::new(settings).context("configuring Stripe")?),
         None => Payments::Test(TestProvider),
@@ -79,7 +82,8 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
         views: Arc::new(ViewCounter::default()),
         payments,
         mailer,
-        wallet_writer: WalletWriter::start(db_for_writer, config.wallet_max_batch),
+        wallet_writer,
+        purchase_cache: Default::default(),
         page_cache: app::page_cache::PageCache::default(),
         secret,
         leptos_options: leptos_options(config),
@@ -163,7 +167,7 @@ fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
-pub fn router(state: AppState, sessions: SessionBackend, config: &Config) -> Router {
+pub fn router(state: AppState, sessions: CachedSessions, config: &Config) -> Router {
     let provide_state = {
         let state = state.clone();
         move || {

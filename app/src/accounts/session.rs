@@ -1,6 +1,10 @@
 //! Server-side sessions: tower-sessions records in the app's own database.
 
+use std::{sync::Arc, time::Duration};
+
 use async_trait::async_trait;
+use sqlx::postgres::PgListener;
+use time::OffsetDateTime;
 use tower_sessions::{
     ExpiredDeletion, Session, SessionStore,
     session::{Id, Record},
@@ -33,7 +37,8 @@ pub async fn sign_out(session: &Session) -> Result<(), tower_sessions::session::
 #[derive(Debug, Clone)]
 pub enum SessionBackend {
     Sqlite(SqliteStore),
-    Postgres(PostgresStore),
+    /// The store, and the pool that also carries change announcements between app servers.
+    Postgres(PostgresStore, sqlx::PgPool),
 }
 
 impl SessionBackend {
@@ -53,7 +58,7 @@ impl SessionBackend {
                     .and_then(|s| s.with_table_name("session"))
                     .map_err(config_error)?;
                 store.migrate().await?;
-                Ok(SessionBackend::Postgres(store))
+                Ok(SessionBackend::Postgres(store, pool.clone()))
             }
         }
     }
@@ -68,28 +73,28 @@ impl SessionStore for SessionBackend {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match self {
             SessionBackend::Sqlite(s) => s.create(record).await,
-            SessionBackend::Postgres(s) => s.create(record).await,
+            SessionBackend::Postgres(s, _) => s.create(record).await,
         }
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         match self {
             SessionBackend::Sqlite(s) => s.save(record).await,
-            SessionBackend::Postgres(s) => s.save(record).await,
+            SessionBackend::Postgres(s, _) => s.save(record).await,
         }
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match self {
             SessionBackend::Sqlite(s) => s.load(id).await,
-            SessionBackend::Postgres(s) => s.load(id).await,
+            SessionBackend::Postgres(s, _) => s.load(id).await,
         }
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match self {
             SessionBackend::Sqlite(s) => s.delete(id).await,
-            SessionBackend::Postgres(s) => s.delete(id).await,
+            SessionBackend::Postgres(s, _) => s.delete(id).await,
         }
     }
 }
@@ -99,7 +104,128 @@ impl ExpiredDeletion for SessionBackend {
     async fn delete_expired(&self) -> session_store::Result<()> {
         match self {
             SessionBackend::Sqlite(s) => s.delete_expired().await,
-            SessionBackend::Postgres(s) => s.delete_expired().await,
+            SessionBackend::Postgres(s, _) => s.delete_expired().await,
         }
+    }
+}
+
+/// The session store the app uses: the backend's table, with the records it has seen kept in
+/// memory so that a signed-in request doesn't pay a database round trip just to learn who it
+/// is (the wallet's one-click purchase is mostly that round trip otherwise).
+///
+/// Writes go to the database first, then to the cache. With several app servers on one
+/// PostgreSQL, a server that changes or deletes a record (sign-out, id cycling at login)
+/// announces it with `NOTIFY`, and every server drops its copy; a server whose listening
+/// connection drops forgets everything it cached, since it may have missed announcements.
+/// Cached records still expire on their own `expiry_date`, and at the latest after
+/// [`CACHED_FOR`], which bounds how long a record can outlive a lost announcement.
+#[derive(Debug, Clone)]
+pub struct CachedSessions {
+    backend: SessionBackend,
+    records: moka::sync::Cache<Id, Arc<Record>>,
+}
+
+/// The longest a record is served from memory without a fresh read.
+pub const CACHED_FOR: Duration = Duration::from_secs(60);
+
+/// The PostgreSQL channel that carries "this session changed" between app servers.
+const CHANNEL: &str = "clink_session_changed";
+
+impl CachedSessions {
+    pub fn new(backend: SessionBackend) -> CachedSessions {
+        let records = moka::sync::Cache::builder().max_capacity(100_000).time_to_live(CACHED_FOR).build();
+        CachedSessions { backend, records }
+    }
+
+    /// On PostgreSQL: listens for other servers' changes until the process ends. Returns at
+    /// once on SQLite, where one process owns the database.
+    pub async fn follow_other_servers(self) {
+        let SessionBackend::Postgres(_, pool) = &self.backend else { return };
+        loop {
+            match PgListener::connect_with(pool).await {
+                Ok(mut listener) => {
+                    if let Err(err) = listener.listen(CHANNEL).await {
+                        tracing::warn!(error = %err, "could not listen for session changes; retrying");
+                    } else {
+                        // Whatever changed while nobody listened is unknown: start afresh.
+                        self.records.invalidate_all();
+                        loop {
+                            match listener.try_recv().await {
+                                Ok(Some(note)) => match note.payload().parse::<Id>() {
+                                    Ok(id) => self.records.invalidate(&id),
+                                    Err(_) => self.records.invalidate_all(),
+                                },
+                                // The connection dropped (announcements may be lost) or failed.
+                                Ok(None) | Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "could not connect to listen for session changes; retrying"),
+            }
+            self.records.invalidate_all();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Tells the other app servers to forget `id` (PostgreSQL only).
+    async fn announce(&self, id: &Id) -> session_store::Result<()> {
+        if let SessionBackend::Postgres(_, pool) = &self.backend {
+            sqlx::query("select pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(id.to_string())
+                .execute(pool)
+                .await
+                .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn remember(&self, record: &Record) {
+        self.records.insert(record.id, Arc::new(record.clone()));
+    }
+}
+
+#[async_trait]
+impl SessionStore for CachedSessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        // A new id (a fresh or cycled session): nobody else can hold a copy of it.
+        self.backend.create(record).await?;
+        self.remember(record);
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.backend.save(record).await?;
+        self.remember(record);
+        self.announce(&record.id).await
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        if let Some(record) = self.records.get(id) {
+            if record.expiry_date > OffsetDateTime::now_utc() {
+                return Ok(Some(Record::clone(&record)));
+            }
+            self.records.invalidate(id);
+        }
+        let record = self.backend.load(id).await?;
+        if let Some(record) = &record {
+            self.remember(record);
+        }
+        Ok(record)
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.records.invalidate(id);
+        self.backend.delete(id).await?;
+        self.records.invalidate(id);
+        self.announce(id).await
+    }
+}
+
+#[async_trait]
+impl ExpiredDeletion for CachedSessions {
+    async fn delete_expired(&self) -> session_store::Result<()> {
+        self.backend.delete_expired().await
     }
 }

@@ -1,6 +1,9 @@
 //! SQL for accounts.
 
-use crate::{db::Db, on_db};
+use crate::{
+    db::{Db, Tx},
+    on_db, on_tx,
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountRow {
@@ -116,4 +119,20 @@ pub async fn use_login_token(db: &Db, token_hash: &str, now: i64) -> Result<Opti
     on_db!(db, pool => sqlx::query_as::<_, (String, Option<String>)>(
         "update login_token set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1 returning email, next")
         .bind(now).bind(token_hash).fetch_optional(pool).await)
+}
+
+/// `(account_id, email)` of the accounts among `account_ids` that exist, inside a transaction.
+pub async fn emails_in(tx: &mut Tx, account_ids: &[&str]) -> Result<Vec<(String, String)>, sqlx::Error> {
+    if account_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    on_tx!(tx, conn => {
+        let mut q = sqlx::QueryBuilder::new("select account_id, email from account where account_id in (");
+        let mut list = q.separated(", ");
+        for id in account_ids {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        q.build_query_as::<(String, String)>().fetch_all(conn).await
+    })
 }

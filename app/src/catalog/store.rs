@@ -8,7 +8,7 @@ use crate::{
     on_db, on_tx,
 };
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct WorkRow {
     pub work_id: String,
     pub creator_id: String,
@@ -203,6 +203,24 @@ pub async fn storefront_by_code(db: &Db, code: &str) -> Result<Option<Storefront
          where w.code = $1 and w.published = $2 and w.deleted_at is null"
     );
     on_db!(db, pool => sqlx::query_as::<_, StorefrontRow>(&sql).bind(code).bind(true).fetch_optional(pool).await)
+}
+
+/// The live, published works among `work_ids`, inside a transaction (the wallet writer checks
+/// what each purchase was priced against).
+pub async fn live_works_in(tx: &mut Tx, work_ids: &[&str]) -> Result<Vec<WorkRow>, sqlx::Error> {
+    if work_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    on_tx!(tx, conn => {
+        let mut q = sqlx::QueryBuilder::new(format!("select {WORK_COLUMNS} from work w where w.published = "));
+        q.push_bind(true).push(" and w.deleted_at is null and w.work_id in (");
+        let mut list = q.separated(", ");
+        for id in work_ids {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        q.build_query_as::<WorkRow>().fetch_all(conn).await
+    })
 }
 
 /// A live, published work by its creator's handle and custom slug.

@@ -12,15 +12,37 @@ pub fn hour_of(ms: i64) -> i64 {
     ms.div_euclid(MS_PER_HOUR)
 }
 
-/// Amounts a sale or a refund adds to its hour.
-#[derive(Debug, Clone, Default)]
-pub struct SaleDelta {
+/// Sales and refunds in one currency, in minor units: what a sale or a refund adds to its
+/// hour, what an hour's rollup row holds, and what a range of hours adds up to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct SaleFigures {
     pub sales: i64,
     pub gross: i64,
     pub net: i64,
     pub refunds: i64,
     pub refunded_gross: i64,
     pub refunded_net: i64,
+}
+
+impl SaleFigures {
+    pub fn add(&mut self, o: &SaleFigures) {
+        self.sales += o.sales;
+        self.gross += o.gross;
+        self.net += o.net;
+        self.refunds += o.refunds;
+        self.refunded_gross += o.refunded_gross;
+        self.refunded_net += o.refunded_net;
+    }
+
+    /// Earnings net of fees and refunds.
+    pub fn earnings(&self) -> i64 {
+        self.net - self.refunded_net
+    }
+
+    /// Average price paid per sale (gross), if any sale.
+    pub fn average_price(&self) -> Option<i64> {
+        (self.sales > 0).then(|| (self.gross + self.sales / 2) / self.sales)
+    }
 }
 
 /// Adds to the work's hour and to the creator's.
@@ -30,7 +52,7 @@ pub async fn add_sale(
     work_id: &str,
     hour: i64,
     currency: &str,
-    d: &SaleDelta,
+    d: &SaleFigures,
 ) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => sqlx::query(
         "insert into sale_hour (creator_id, work_id, hour, currency, sales, gross_minor, net_minor, refunds, \
@@ -80,7 +102,7 @@ pub async fn record_sale(
     source: &str,
 ) -> Result<(), sqlx::Error> {
     let hour = hour_of(at_ms);
-    add_sale(tx, creator_id, work_id, hour, currency, &SaleDelta { sales: 1, gross, net, ..Default::default() }).await?;
+    add_sale(tx, creator_id, work_id, hour, currency, &SaleFigures { sales: 1, gross, net, ..Default::default() }).await?;
     add_source(tx, creator_id, hour, source, 0, 1).await
 }
 
@@ -94,6 +116,6 @@ pub async fn record_refund(
     gross: i64,
     net: i64,
 ) -> Result<(), sqlx::Error> {
-    let delta = SaleDelta { refunds: 1, refunded_gross: gross, refunded_net: net, ..Default::default() };
+    let delta = SaleFigures { refunds: 1, refunded_gross: gross, refunded_net: net, ..Default::default() };
     add_sale(tx, creator_id, work_id, hour_of(at_ms), currency, &delta).await
 }

@@ -5,50 +5,15 @@ use std::collections::BTreeMap;
 
 use jiff::{Timestamp, ToSpan, Zoned, civil::Date, tz::TimeZone};
 
-use super::rollup::MS_PER_HOUR;
+use super::rollup::{MS_PER_HOUR, SaleFigures};
 use crate::{db::Db, money::Currency, on_db};
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Money4 {
-    pub sales: i64,
-    pub gross: i64,
-    pub net: i64,
-    pub refunds: i64,
-    pub refunded_gross: i64,
-    pub refunded_net: i64,
-}
-
-impl Money4 {
-    fn add(&mut self, o: &Money4) {
-        self.sales += o.sales;
-        self.gross += o.gross;
-        self.net += o.net;
-        self.refunds += o.refunds;
-        self.refunded_gross += o.refunded_gross;
-        self.refunded_net += o.refunded_net;
-    }
-
-    /// Earnings net of fees and refunds.
-    pub fn earnings(&self) -> i64 {
-        self.net - self.refunded_net
-    }
-
-    /// Average price paid per sale (gross), if any sale.
-    pub fn average_price(&self) -> Option<i64> {
-        (self.sales > 0).then(|| (self.gross + self.sales / 2) / self.sales)
-    }
-}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SaleHourRow {
     pub hour: i64,
     pub currency: String,
-    pub sales: i64,
-    pub gross: i64,
-    pub net: i64,
-    pub refunds: i64,
-    pub refunded_gross: i64,
-    pub refunded_net: i64,
+    #[sqlx(flatten)]
+    pub figures: SaleFigures,
 }
 
 /// A creator's whole history, hour by hour (a few thousand rows for a busy year).
@@ -74,7 +39,7 @@ pub async fn load_series(db: &Db, creator_id: &str) -> Result<Series, sqlx::Erro
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Totals {
     pub views: i64,
-    pub money: BTreeMap<Currency, Money4>,
+    pub money: BTreeMap<Currency, SaleFigures>,
 }
 
 impl Totals {
@@ -100,14 +65,7 @@ impl Series {
         let sales = &self.sales[self.sales.partition_point(|r| r.hour < from_hour)..];
         for row in sales.iter().take_while(|r| r.hour < to_hour) {
             let Ok(currency) = Currency::parse(&row.currency) else { continue };
-            t.money.entry(currency).or_default().add(&Money4 {
-                sales: row.sales,
-                gross: row.gross,
-                net: row.net,
-                refunds: row.refunds,
-                refunded_gross: row.refunded_gross,
-                refunded_net: row.refunded_net,
-            });
+            t.money.entry(currency).or_default().add(&row.figures);
         }
         t
     }
@@ -184,7 +142,7 @@ pub async fn per_work(db: &Db, creator_id: &str, from_hour: i64, to_hour: i64) -
     }
     for (work, currency, sales, gross, net, refunds, refunded_gross, refunded_net) in money {
         let Ok(currency) = Currency::parse(&currency) else { continue };
-        out.entry(work).or_default().money.entry(currency).or_default().add(&Money4 { sales, gross, net, refunds, refunded_gross, refunded_net });
+        out.entry(work).or_default().money.entry(currency).or_default().add(&SaleFigures { sales, gross, net, refunds, refunded_gross, refunded_net });
     }
     Ok(out)
 }
@@ -220,7 +178,7 @@ pub fn chart_svg(days: &[Day], currency: Option<Currency>) -> String {
     let panels: [(&str, Box<dyn Fn(&Totals) -> i64>, &str); 3] = [
         ("Views", Box::new(|t: &Totals| t.views), "#6366f1"),
         ("Sales", Box::new(|t: &Totals| t.sales()), "#0ea5e9"),
-        ("Earnings", Box::new(move |t: &Totals| currency.and_then(|c| t.money.get(&c)).map(Money4::earnings).unwrap_or(0)), "#059669"),
+        ("Earnings", Box::new(move |t: &Totals| currency.and_then(|c| t.money.get(&c)).map(SaleFigures::earnings).unwrap_or(0)), "#059669"),
     ];
     let height = 3.0 * (PANEL + GAP) + 20.0;
     let mut svg = format!(
@@ -310,7 +268,7 @@ mod tests {
                 (ms("2026-11-22T22:30:00Z") / MS_PER_HOUR, 5), // 23:30 in Paris: the 22nd
                 (ms("2026-11-22T23:10:00Z") / MS_PER_HOUR, 7), // 00:10 in Paris: the 23rd
             ],
-            sales: vec![SaleHourRow { hour: ms("2026-11-22T23:10:00Z") / MS_PER_HOUR, currency: "EUR".into(), sales: 1, gross: 500, net: 475, refunds: 0, refunded_gross: 0, refunded_net: 0 }],
+            sales: vec![SaleHourRow { hour: ms("2026-11-22T23:10:00Z") / MS_PER_HOUR, currency: "EUR".into(), figures: SaleFigures { sales: 1, gross: 500, net: 475, refunds: 0, refunded_gross: 0, refunded_net: 0 } }],
         };
         let now = "2026-11-23T10:00:00Z".parse::<Timestamp>().unwrap().to_zoned(zone(tz));
         let d = days(&series, &now, 2);
@@ -326,8 +284,8 @@ mod tests {
         let series = Series {
             views: vec![(10, 100)],
             sales: vec![
-                SaleHourRow { hour: 10, currency: "EUR".into(), sales: 2, gross: 1000, net: 950, refunds: 1, refunded_gross: 500, refunded_net: 475 },
-                SaleHourRow { hour: 10, currency: "USD".into(), sales: 1, gross: 300, net: 285, refunds: 0, refunded_gross: 0, refunded_net: 0 },
+                SaleHourRow { hour: 10, currency: "EUR".into(), figures: SaleFigures { sales: 2, gross: 1000, net: 950, refunds: 1, refunded_gross: 500, refunded_net: 475 } },
+                SaleHourRow { hour: 10, currency: "USD".into(), figures: SaleFigures { sales: 1, gross: 300, net: 285, refunds: 0, refunded_gross: 0, refunded_net: 0 } },
             ],
         };
         let t = series.totals(0, 20);

@@ -181,6 +181,7 @@ pub async fn save_autoreload(
     settings.autoreload_max_per_month = max;
     settings.updated_at = crate::db::now_ms();
     store::save_settings(&state.db, &settings).await.map_err(|e| crate::error::internal("autoreload", &e))?;
+    state.purchase_cache.forget_settings(&settings.account_id);
     leptos_axum::redirect("/wallet?saved=1#autoreload");
     Ok(())
 }

@@ -3,6 +3,8 @@
 //! that turns many concurrent purchases into one durable transaction.
 
 pub mod api;
+#[cfg(feature = "ssr")]
+pub mod cache;
 pub mod domain;
 pub mod pages;
 #[cfg(feature = "ssr")]

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::{
     accounts::{service as accounts, store::AccountRow},
-    catalog::service::{self as catalog, LinkRef},
+    catalog::service as catalog,
     checkout::{
         domain::{OrderStatus, PayMethod, PayStep, SavedCard},
         provider::{Charge, EventKind, PaymentRequest, ProviderError, ProviderEvent},
@@ -47,6 +47,10 @@ pub enum WalletError {
     CapReached { weekly: bool },
     #[error("free works need no wallet")]
     Free,
+    #[error("the buyer's account is gone")]
+    NoSuchBuyer,
+    #[error("the work or the wallet settings kept changing during the purchase")]
+    KeptChanging,
     #[error(transparent)]
     Writer(#[from] WriterError),
     #[error(transparent)]
@@ -55,6 +59,21 @@ pub enum WalletError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+impl WalletError {
+    /// A refusal that follows from the work's price or the buyer's spending rules.
+    fn rests_on_the_work_or_the_rules(&self) -> bool {
+        matches!(
+            self,
+            WalletError::Invalid(_)
+                | WalletError::Free
+                | WalletError::Paused
+                | WalletError::NeedsPin
+                | WalletError::WrongPin
+                | WalletError::NeedsConfirmation(_)
+        )
+    }
 }
 
 impl From<WalletError> for AppError {
@@ -75,6 +94,10 @@ impl From<WalletError> for AppError {
                 if weekly { "weekly" } else { "monthly" }
             )),
             WalletError::Free => AppError::BadRequest("This work is free: no wallet needed.".into()),
+            WalletError::NoSuchBuyer => AppError::Unauthorized,
+            WalletError::KeptChanging => {
+                AppError::Conflict("This work or your wallet settings changed while you bought. Nothing was charged; please try again.".into())
+            }
             WalletError::Provider(ProviderError::Rejected(e)) => {
                 tracing::warn!(error = %e, "payment provider refused a top-up");
                 AppError::BadRequest("The payment provider refused this top-up.".into())
@@ -135,78 +158,107 @@ fn valid_key(key: &str) -> Result<&str, FieldError> {
     }
 }
 
-pub async fn buy(state: &AppState, buyer: &AccountRow, req: &WalletBuy) -> Result<Bought, WalletError> {
+/// How often a purchase is decided again after the writer found its cached rows stale (each
+/// round reads fresh rows, so a second round only fails if they changed yet again).
+const DECISION_ROUNDS: usize = 3;
+
+/// A one-click purchase by the signed-in buyer `buyer_id`.
+pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bought, WalletError> {
     let key = valid_key(&req.key)?;
-    // Two independent reads, side by side.
-    let link = LinkRef::Code(req.code.clone());
-    let (row, settings) = tokio::join!(catalog::storefront(&state.db, &link), store::settings(&state.db, &buyer.account_id));
-    let row = row.map_err(|e| match e {
-        catalog::CatalogError::Database(e) => WalletError::Database(e),
-        _ => WalletError::NotFound,
-    })?;
-    let settings = settings?;
-    let work = row.work;
     let offer = match req.amount.as_deref().map(str::trim) {
         Some(raw) if !raw.is_empty() => Some(crate::money::parse_amount(raw, "amount")?),
         _ => None,
     };
-    let price = work.price().charge_for(offer)?;
-    if price.is_zero() {
-        return Err(WalletError::Free);
-    }
-    let rules = rules_of(&settings);
-    if rules.paused {
-        return Err(WalletError::Paused);
-    }
-    if rules.needs_pin(price.minor) {
-        let pin = req.pin.as_deref().filter(|p| !p.trim().is_empty()).ok_or(WalletError::NeedsPin)?;
-        if !state.login_limiter.allow_key(&format!("pin:{}", buyer.account_id)) {
-            return Err(WalletError::TooManyAttempts);
-        }
-        let hash = settings.pin_hash.clone().unwrap_or_default();
-        if !accounts::verify_secret(pin.trim().to_string(), hash).await.unwrap_or(false) {
-            return Err(WalletError::WrongPin);
-        }
-    }
-    if rules.needs_confirmation(price.minor) && !req.confirmed {
-        return Err(WalletError::NeedsConfirmation(price));
-    }
     let download_token = delivery::new_token();
-    let purchase = Purchase {
-        key: format!("wallet:{}:{key}", buyer.account_id),
-        buyer_id: buyer.account_id.clone(),
-        buyer_email: buyer.email.clone(),
-        work_id: work.work_id.clone(),
-        work_title: work.title.clone(),
-        creator_id: work.creator_id.clone(),
-        currency: price.currency,
-        amount_minor: price.minor,
-        fee_minor: platform_fee(price.minor, state.settings.fee_bps),
-        source: req.source.clone(),
-        max_downloads: work.max_downloads,
-        expires_after_ms: work.link_expiry_days.map(|d| d * 86_400_000),
-        weekly_cap: rules.weekly_cap,
-        monthly_cap: rules.monthly_cap,
-        token_hash: delivery::hash(&download_token),
-    };
-    let (order_id, balance_minor, repeated) = match state.wallet_writer.submit(purchase).await? {
-        Outcome::Bought { order_id, balance_minor } => (order_id, Some(balance_minor), false),
-        Outcome::Repeated { order_id } => (order_id, None, true),
-        Outcome::InsufficientFunds => {
-            return Err(WalletError::Insufficient { balance: balance(state, &buyer.account_id, price.currency).await?, price });
+    // Whether this round's copies were just read from the database.
+    let mut fresh = false;
+    for _ in 0..DECISION_ROUNDS {
+        let (work, settings) = tokio::join!(state.purchase_cache.work(&state.db, &req.code), state.purchase_cache.settings(&state.db, buyer_id));
+        let work = work.map_err(|e| match e {
+            catalog::CatalogError::Database(e) => WalletError::Database(e),
+            _ => WalletError::NotFound,
+        })?;
+        let settings = settings?;
+        let decided = async {
+            let price = work.price().charge_for(offer)?;
+            if price.is_zero() {
+                return Err(WalletError::Free);
+            }
+            let rules = rules_of(&settings);
+            if rules.paused {
+                return Err(WalletError::Paused);
+            }
+            if rules.needs_pin(price.minor) {
+                let pin = req.pin.as_deref().filter(|p| !p.trim().is_empty()).ok_or(WalletError::NeedsPin)?;
+                if !state.login_limiter.allow_key(&format!("pin:{buyer_id}")) {
+                    return Err(WalletError::TooManyAttempts);
+                }
+                let hash = settings.pin_hash.clone().unwrap_or_default();
+                if !accounts::verify_secret(pin.trim().to_string(), hash).await.unwrap_or(false) {
+                    return Err(WalletError::WrongPin);
+                }
+            }
+            if rules.needs_confirmation(price.minor) && !req.confirmed {
+                return Err(WalletError::NeedsConfirmation(price));
+            }
+            Ok(price)
         }
-        Outcome::CapReached { weekly } => return Err(WalletError::CapReached { weekly }),
-    };
-    let balance = match balance_minor {
-        Some(minor) => Money::new(minor, price.currency),
-        None => balance(state, &buyer.account_id, price.currency).await?,
-    };
-    if !repeated {
-        maybe_autoreload(state, buyer, &settings, balance);
+        .await;
+        let price = match decided {
+            Ok(price) => price,
+            // A refusal decided on cached copies is only given once fresh rows agree: the
+            // wallet may have been resumed, or the price changed, on another app server.
+            Err(err) if !fresh && err.rests_on_the_work_or_the_rules() => {
+                state.purchase_cache.forget(&req.code, buyer_id);
+                fresh = true;
+                if matches!(err, WalletError::WrongPin) {
+                    // Checking the PIN again is only worth it if it changed.
+                    let current = state.purchase_cache.settings(&state.db, buyer_id).await?;
+                    if current.pin_hash == settings.pin_hash {
+                        return Err(err);
+                    }
+                }
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
+        let purchase = Purchase {
+            key: format!("wallet:{buyer_id}:{key}"),
+            buyer_id: buyer_id.to_string(),
+            currency: price.currency,
+            amount_minor: price.minor,
+            fee_minor: platform_fee(price.minor, state.settings.fee_bps),
+            source: req.source.clone(),
+            token_hash: delivery::hash(&download_token),
+            work: work.clone(),
+            settings: settings.clone(),
+        };
+        let (order_id, balance_minor, repeated) = match state.wallet_writer.submit(purchase).await? {
+            Outcome::Bought { order_id, balance_minor } => (order_id, Some(balance_minor), false),
+            Outcome::Repeated { order_id } => (order_id, None, true),
+            Outcome::InsufficientFunds => {
+                return Err(WalletError::Insufficient { balance: balance(state, buyer_id, price.currency).await?, price });
+            }
+            Outcome::CapReached { weekly } => return Err(WalletError::CapReached { weekly }),
+            Outcome::NoSuchBuyer => return Err(WalletError::NoSuchBuyer),
+            Outcome::Stale => {
+                state.purchase_cache.forget(&req.code, buyer_id);
+                fresh = true;
+                continue;
+            }
+        };
+        let balance = match balance_minor {
+            Some(minor) => Money::new(minor, price.currency),
+            None => balance(state, buyer_id, price.currency).await?,
+        };
+        if !repeated {
+            maybe_autoreload(state, buyer_id, &settings, balance);
+        }
+        // A retry gets a token of its own: the first one was only ever shown to the first answer.
+        let download_token = if repeated { delivery::mint(&state.db, &order_id).await? } else { download_token };
+        return Ok(Bought { order_id, download_token, balance, price, repeated });
     }
-    // A retry gets a token of its own: the first one was only ever shown to the first answer.
-    let download_token = if repeated { delivery::mint(&state.db, &order_id).await? } else { download_token };
-    Ok(Bought { order_id, download_token, balance, price, repeated })
+    Err(WalletError::KeptChanging)
 }
 
 /// A top-up the buyer asked for.
@@ -363,6 +415,7 @@ pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Resu
                 settings.saved_card = serde_json::to_string(&card).ok();
                 settings.updated_at = db::now_ms();
                 store::save_settings(&state.db, &settings).await?;
+                state.purchase_cache.forget_settings(&settings.account_id);
             }
         }
     }
@@ -414,7 +467,7 @@ async fn credit(tx: &mut Tx, topup: &TopUpRow) -> Result<(), WalletError> {
 
 /// Auto-reload: when the balance falls below the buyer's threshold, charge the saved card,
 /// at most N times a month. Runs in the background; a refused card just doesn't reload.
-fn maybe_autoreload(state: &AppState, buyer: &AccountRow, settings: &SettingsRow, balance: Money) {
+fn maybe_autoreload(state: &AppState, buyer_id: &str, settings: &SettingsRow, balance: Money) {
     let (Some(below), Some(amount), Some(max), Some(card)) = (
         settings.autoreload_below_minor,
         settings.autoreload_amount_minor,
@@ -427,8 +480,16 @@ fn maybe_autoreload(state: &AppState, buyer: &AccountRow, settings: &SettingsRow
     if !settings.autoreload_enabled || !currency_matches || balance.minor >= below || card.provider != state.payments.name() {
         return;
     }
-    let (state, buyer) = (state.clone(), buyer.clone());
+    let (state, buyer_id) = (state.clone(), buyer_id.to_string());
     tokio::spawn(async move {
+        let buyer = match crate::accounts::store::find_by_id(&state.db, &buyer_id).await {
+            Ok(Some(buyer)) => buyer,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(account.id = %buyer_id, error = %e, "auto-reload could not load the buyer");
+                return;
+            }
+        };
         let (_, month) = super::domain::periods(db::now_ms());
         let month_start = month_start_ms();
         let used = store::automatic_topups_since(&state.db, &buyer.account_id, month_start).await.unwrap_or(i64::MAX);
@@ -477,5 +538,6 @@ pub async fn save_rules(
     }
     settings.updated_at = db::now_ms();
     store::save_settings(&state.db, &settings).await?;
+    state.purchase_cache.forget_settings(&settings.account_id);
     Ok(())
 }

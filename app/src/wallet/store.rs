@@ -5,7 +5,7 @@ use crate::{
     on_db, on_tx,
 };
 
-#[derive(Debug, Clone, Default, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
 pub struct SettingsRow {
     pub account_id: String,
     pub paused: bool,
@@ -31,6 +31,23 @@ pub async fn settings(db: &Db, account_id: &str) -> Result<SettingsRow, sqlx::Er
     let sql = format!("select {SETTINGS_COLUMNS} from wallet_settings where account_id = $1");
     let row = on_db!(db, pool => sqlx::query_as::<_, SettingsRow>(&sql).bind(account_id).fetch_optional(pool).await)?;
     Ok(row.unwrap_or(SettingsRow { account_id: account_id.to_string(), ..Default::default() }))
+}
+
+/// The saved settings of the accounts among `account_ids` (accounts that never saved any are
+/// absent), inside a transaction.
+pub async fn settings_in(tx: &mut Tx, account_ids: &[&str]) -> Result<Vec<SettingsRow>, sqlx::Error> {
+    if account_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    on_tx!(tx, conn => {
+        let mut q = sqlx::QueryBuilder::new(format!("select {SETTINGS_COLUMNS} from wallet_settings where account_id in ("));
+        let mut list = q.separated(", ");
+        for id in account_ids {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        q.build_query_as::<SettingsRow>().fetch_all(conn).await
+    })
 }
 
 pub async fn save_settings(db: &Db, s: &SettingsRow) -> Result<(), sqlx::Error> {

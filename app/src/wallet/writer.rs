@@ -7,24 +7,37 @@
 //! is unchanged — no caller hears "bought" before the commit that contains its purchase — but
 //! one fsync now carries many purchases.
 //!
-//! Each purchase stays individually correct inside the batch: a savepoint per purchase, the
-//! wallet debit as one conditional statement (`... where balance_minor >= amount`: never
-//! read-then-write, so no overdraft), spending caps as conditional increments of per-period
-//! counters, and the ledger's unique idempotency key, so a retried purchase finds its first
-//! result instead of paying twice. On PostgreSQL with several app servers each has its own
-//! writer; the same conditional statements keep them correct against each other.
+//! Each purchase stays individually correct inside the batch: the wallet debit is a conditional
+//! statement (`... where balance_minor >= amount`: never read-then-write, so no overdraft) —
+//! one statement for all uncapped purchases of a round, one wallet at most per round —
+//! spending caps are conditional increments of per-period counters inside a savepoint per
+//! capped purchase, and the ledger's unique idempotency key makes a retried purchase find its
+//! first result instead of paying twice. On PostgreSQL with several app servers each has its
+//! own writer; the same conditional statements keep them correct against each other.
+//!
+//! The service decides a purchase on rows it may have cached (the work, the buyer's spending
+//! rules). The batch re-reads those rows inside its transaction — three queries per batch, not
+//! per purchase — and a purchase decided on anything else comes back `Stale`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use sqlx::QueryBuilder;
 use tokio::sync::{mpsc, oneshot};
 
+use super::store::{self as wallet_store, SettingsRow};
 use crate::{
+    accounts::store as accounts_store,
+    catalog::store::{self as catalog_store, WorkRow},
     db::{self, Db, Tx},
     ledger::domain::AccountRef,
     money::Currency,
     on_tx,
 };
+
+const DAY_MS: i64 = 86_400_000;
 
 /// One wallet purchase, validated and priced by the service.
 #[derive(Debug, Clone)]
@@ -32,21 +45,19 @@ pub struct Purchase {
     /// The ledger idempotency key (`wallet:{buyer}:{client key}`).
     pub key: String,
     pub buyer_id: String,
-    pub buyer_email: String,
-    pub work_id: String,
-    pub work_title: String,
-    pub creator_id: String,
     pub currency: Currency,
     pub amount_minor: i64,
     pub fee_minor: i64,
     pub source: String,
-    pub max_downloads: Option<i64>,
-    pub expires_after_ms: Option<i64>,
-    pub weekly_cap: Option<i64>,
-    pub monthly_cap: Option<i64>,
     /// The hash of the download token the buyer gets back, stored with the purchase so that
     /// the answer needs no second commit.
     pub token_hash: String,
+    /// The work as the service priced it (possibly from its cache). The purchase goes through
+    /// only if the database still has exactly this live, published work.
+    pub work: Arc<WorkRow>,
+    /// The buyer's wallet settings as the service checked them (spending rules, PIN). The
+    /// purchase goes through only if they are still these.
+    pub settings: Arc<SettingsRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +67,10 @@ pub enum Outcome {
     Repeated { order_id: String },
     InsufficientFunds,
     CapReached { weekly: bool },
+    /// The work or the buyer's settings changed since the service read them: decide again.
+    Stale,
+    /// The buyer's account no longer exists.
+    NoSuchBuyer,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,39 +92,43 @@ pub struct WalletWriter {
 }
 
 impl WalletWriter {
-    /// Starts the writer task. `max_batch` = 1 gives one purchase per transaction (the
+    /// Starts the writer on a thread of its own, with its own database connection, and returns
+    /// once that connection is open. `max_batch` = 1 gives one purchase per transaction (the
     /// baseline the benchmark compares against).
-    pub fn start(db: Db, max_batch: usize) -> WalletWriter {
-        let (queue, mut jobs) = mpsc::channel::<Job>(16 * 1024);
+    ///
+    /// Why a thread: a batch is a dozen statements in a row, each a round trip to the
+    /// connection. As a task among the HTTP tasks, the writer waited behind them for every one
+    /// of those round trips, and every purchase waits for the writer.
+    pub async fn start(database_url: &str, max_batch: usize) -> Result<WalletWriter, sqlx::Error> {
+        let (queue, jobs) = mpsc::channel::<Job>(16 * 1024);
+        let (ready, opened) = oneshot::channel::<Result<(), sqlx::Error>>();
+        let url = database_url.to_string();
         let max_batch = max_batch.max(1);
-        tokio::spawn(async move {
-            let mut known_accounts = std::collections::HashSet::new();
-            while let Some(first) = jobs.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < max_batch {
-                    match jobs.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
-                    }
-                }
-                let purchases: Vec<&Purchase> = batch.iter().map(|j| &j.purchase).collect();
-                match commit_batch(&db, &purchases, &mut known_accounts).await {
-                    Ok(outcomes) => {
-                        for (job, outcome) in batch.into_iter().zip(outcomes) {
-                            let _ = job.reply.send(Ok(outcome));
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(sqlx::Error::Io)?;
+        std::thread::Builder::new()
+            .name("wallet-writer".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let db = match Db::connect_dedicated(&url).await {
+                        Ok(db) => {
+                            let _ = ready.send(Ok(()));
+                            db
                         }
-                    }
-                    Err(err) => {
-                        tracing::error!(error = %err, size = batch.len(), "wallet batch failed; nothing in it was committed");
-                        known_accounts.clear();
-                        for job in batch {
-                            let _ = job.reply.send(Err(err.to_string()));
+                        Err(err) => {
+                            let _ = ready.send(Err(err));
+                            return;
                         }
-                    }
-                }
-            }
-        });
-        WalletWriter { queue }
+                    };
+                    run(db, jobs, max_batch).await;
+                })
+            })
+            .map_err(sqlx::Error::Io)?;
+        match opened.await {
+            Ok(connected) => connected?,
+            // The thread ended without a word: it panicked while connecting.
+            Err(_) => return Err(sqlx::Error::PoolClosed),
+        }
+        Ok(WalletWriter { queue })
     }
 
     /// Queues a purchase and waits until the transaction holding it has committed.
@@ -124,6 +143,37 @@ impl WalletWriter {
     }
 }
 
+/// The writer's loop: take what is waiting, commit it as one transaction, answer, repeat. Ends
+/// when every sender is gone (the app shut down).
+async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut known_accounts = std::collections::HashSet::new();
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < max_batch {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let purchases: Vec<&Purchase> = batch.iter().map(|j| &j.purchase).collect();
+        match commit_batch(&db, &purchases, &mut known_accounts).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(Ok(outcome));
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, size = batch.len(), "wallet batch failed; nothing in it was committed");
+                known_accounts.clear();
+                for job in batch {
+                    let _ = job.reply.send(Err(err.to_string()));
+                }
+            }
+        }
+    }
+    db.close().await;
+}
+
 /// What a successful purchase writes, gathered for multi-row inserts.
 struct Written {
     order_id: String,
@@ -135,18 +185,55 @@ async fn exec(tx: &mut Tx, sql: &str) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => sqlx::query(sql).execute(conn).await.map(|_| ()))
 }
 
+/// What the database says, inside the batch's transaction, about the works and buyers in it.
+struct Current {
+    works: HashMap<String, WorkRow>,
+    settings: HashMap<String, SettingsRow>,
+    emails: HashMap<String, String>,
+}
+
+impl Current {
+    async fn read(tx: &mut Tx, batch: &[&Purchase]) -> Result<Current, sqlx::Error> {
+        let mut work_ids: Vec<&str> = batch.iter().map(|p| p.work.work_id.as_str()).collect();
+        let mut buyer_ids: Vec<&str> = batch.iter().map(|p| p.buyer_id.as_str()).collect();
+        for ids in [&mut work_ids, &mut buyer_ids] {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        let works = catalog_store::live_works_in(tx, &work_ids).await?.into_iter().map(|w| (w.work_id.clone(), w)).collect();
+        let settings = wallet_store::settings_in(tx, &buyer_ids).await?.into_iter().map(|s| (s.account_id.clone(), s)).collect();
+        let emails = accounts_store::emails_in(tx, &buyer_ids).await?.into_iter().collect();
+        Ok(Current { works, settings, emails })
+    }
+
+    /// Why `p` can't be applied as decided, if it can't.
+    fn refuses(&self, p: &Purchase) -> Option<Outcome> {
+        if !self.emails.contains_key(&p.buyer_id) {
+            return Some(Outcome::NoSuchBuyer);
+        }
+        let work_current = self.works.get(&p.work.work_id) == Some(&*p.work);
+        let settings_current = match self.settings.get(&p.buyer_id) {
+            Some(saved) => saved == &*p.settings,
+            // Never saved: the service decided on the defaults.
+            None => *p.settings == SettingsRow { account_id: p.buyer_id.clone(), ..Default::default() },
+        };
+        (!work_current || !settings_current).then_some(Outcome::Stale)
+    }
+}
+
 async fn commit_batch(
     db: &Db,
     batch: &[&Purchase],
     known_accounts: &mut std::collections::HashSet<String>,
 ) -> Result<Vec<Outcome>, sqlx::Error> {
+    let started = std::time::Instant::now();
     let now = db::now_ms();
     let (week, month) = super::domain::periods(now);
     let mut tx = db.begin().await?;
 
     // Purchases already made under these keys (a retry, a double click).
     let keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
-    let mut done: HashMap<String, String> = on_tx!(&mut tx, conn => {
+    let done: HashMap<String, String> = on_tx!(&mut tx, conn => {
         let mut q = QueryBuilder::new("select idempotency_key, order_id from ledger_txn where idempotency_key in (");
         let mut list = q.separated(", ");
         for key in &keys {
@@ -157,71 +244,143 @@ async fn commit_batch(
     })?
     .into_iter()
     .collect();
+    let current = Current::read(&mut tx, batch).await?;
 
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut written: Vec<Written> = Vec::new();
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+    // A key sent twice within the batch gets the first one's outcome.
+    let mut first_with_key: HashMap<&str, usize> = HashMap::new();
+    let mut copies: Vec<(usize, usize)> = Vec::new();
+    // Purchases without caps, debited together below.
+    let mut uncapped: Vec<usize> = Vec::new();
     for (i, p) in batch.iter().enumerate() {
         if let Some(order_id) = done.get(&p.key) {
-            outcomes.push(Outcome::Repeated { order_id: order_id.clone() });
+            outcomes[i] = Some(Outcome::Repeated { order_id: order_id.clone() });
             continue;
         }
-        // Without caps the debit is the only statement, and a refused debit writes nothing:
-        // no savepoint needed (two fewer round trips on the one connection every purchase
-        // waits for).
-        let capped = p.weekly_cap.is_some() || p.monthly_cap.is_some();
-        if capped {
-            exec(&mut tx, "savepoint wallet_purchase").await?;
+        if let Some(&first) = first_with_key.get(p.key.as_str()) {
+            copies.push((i, first));
+            continue;
         }
-        let mut refused = None;
-        for (period, cap, weekly) in [(&week, p.weekly_cap, true), (&month, p.monthly_cap, false)] {
-            let Some(cap) = cap else { continue };
-            let raised = on_tx!(&mut tx, conn => {
-                sqlx::query("insert into wallet_spend (account_id, currency, period, spent_minor) values ($1, $2, $3, 0) \
-                             on conflict (account_id, currency, period) do nothing")
-                    .bind(&p.buyer_id).bind(p.currency.code()).bind(period).execute(&mut *conn).await?;
-                sqlx::query("update wallet_spend set spent_minor = spent_minor + $1 \
-                             where account_id = $2 and currency = $3 and period = $4 and spent_minor + $1 <= $5")
-                    .bind(p.amount_minor).bind(&p.buyer_id).bind(p.currency.code()).bind(period).bind(cap)
-                    .execute(conn).await.map(|r| r.rows_affected() == 1)
-            })?;
-            if !raised {
-                refused = Some(Outcome::CapReached { weekly });
-                break;
-            }
+        first_with_key.insert(p.key.as_str(), i);
+        if let Some(refused) = current.refuses(p) {
+            outcomes[i] = Some(refused);
+            continue;
         }
-        if refused.is_none() {
-            let wallet = AccountRef::buyer_wallet(&p.buyer_id, p.currency).id();
-            // The debit: one conditional statement, so the balance can never go below zero.
-            let balance: Option<i64> = on_tx!(&mut tx, conn => sqlx::query_scalar(
-                "update ledger_account set balance_minor = balance_minor - $1 where account_id = $2 and balance_minor >= $1 \
-                 returning balance_minor")
-                .bind(p.amount_minor).bind(&wallet).fetch_optional(conn).await)?;
-            match balance {
-                Some(balance_minor) => {
-                    let order_id = db::new_id();
-                    done.insert(p.key.clone(), order_id.clone());
-                    written.push(Written { order_id: order_id.clone(), txn_id: db::new_id(), purchase_index: i });
-                    outcomes.push(Outcome::Bought { order_id, balance_minor });
-                    if capped {
-                        exec(&mut tx, "release savepoint wallet_purchase").await?;
-                    }
-                    continue;
-                }
-                None => refused = Some(Outcome::InsufficientFunds),
-            }
+        if p.settings.weekly_cap_minor.is_none() && p.settings.monthly_cap_minor.is_none() {
+            uncapped.push(i);
+            continue;
         }
-        if capped {
-            exec(&mut tx, "rollback to savepoint wallet_purchase").await?;
-            exec(&mut tx, "release savepoint wallet_purchase").await?;
-        }
-        outcomes.push(refused.unwrap_or(Outcome::InsufficientFunds));
+        outcomes[i] = Some(debit_capped(&mut tx, p, &week, &month).await?);
     }
+    debit_uncapped(&mut tx, batch, uncapped, &mut outcomes).await?;
+    for (copy, first) in copies {
+        outcomes[copy] = match &outcomes[first] {
+            Some(Outcome::Bought { order_id, .. }) => Some(Outcome::Repeated { order_id: order_id.clone() }),
+            other => other.clone(),
+        };
+    }
+    let outcomes: Vec<Outcome> = outcomes.into_iter().map(|o| o.unwrap_or(Outcome::Stale)).collect();
 
+    let written: Vec<Written> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o {
+            // A copy answers `Repeated`, never `Bought`: each `Bought` is one purchase to write.
+            Outcome::Bought { order_id, .. } => Some(Written { order_id: order_id.clone(), txn_id: db::new_id(), purchase_index: i }),
+            _ => None,
+        })
+        .collect();
     if !written.is_empty() {
-        write_purchases(&mut tx, batch, &written, now, known_accounts).await?;
+        write_purchases(&mut tx, batch, &written, &current.emails, now, known_accounts).await?;
     }
+    let applied = started.elapsed();
     tx.commit().await?;
+    tracing::debug!(purchases = batch.len(), applied_us = applied.as_micros() as u64, committed_us = started.elapsed().as_micros() as u64, "wallet batch");
     Ok(outcomes)
+}
+
+/// A purchase under spending caps: the caps are raised with conditional increments of the
+/// period counters, then the wallet debited, all inside a savepoint so a refusal leaves nothing.
+async fn debit_capped(tx: &mut Tx, p: &Purchase, week: &str, month: &str) -> Result<Outcome, sqlx::Error> {
+    exec(tx, "savepoint wallet_purchase").await?;
+    let mut refused = None;
+    for (period, cap, weekly) in [(week, p.settings.weekly_cap_minor, true), (month, p.settings.monthly_cap_minor, false)] {
+        let Some(cap) = cap else { continue };
+        let raised = on_tx!(&mut *tx, conn => {
+            sqlx::query("insert into wallet_spend (account_id, currency, period, spent_minor) values ($1, $2, $3, 0) \
+                         on conflict (account_id, currency, period) do nothing")
+                .bind(&p.buyer_id).bind(p.currency.code()).bind(period).execute(&mut *conn).await?;
+            sqlx::query("update wallet_spend set spent_minor = spent_minor + $1 \
+                         where account_id = $2 and currency = $3 and period = $4 and spent_minor + $1 <= $5")
+                .bind(p.amount_minor).bind(&p.buyer_id).bind(p.currency.code()).bind(period).bind(cap)
+                .execute(conn).await.map(|r| r.rows_affected() == 1)
+        })?;
+        if !raised {
+            refused = Some(Outcome::CapReached { weekly });
+            break;
+        }
+    }
+    if refused.is_none() {
+        let wallet = AccountRef::buyer_wallet(&p.buyer_id, p.currency).id();
+        // The debit: one conditional statement, so the balance can never go below zero.
+        let balance: Option<i64> = on_tx!(&mut *tx, conn => sqlx::query_scalar(
+            "update ledger_account set balance_minor = balance_minor - $1 where account_id = $2 and balance_minor >= $1 \
+             returning balance_minor")
+            .bind(p.amount_minor).bind(&wallet).fetch_optional(conn).await)?;
+        if let Some(balance_minor) = balance {
+            exec(tx, "release savepoint wallet_purchase").await?;
+            return Ok(Outcome::Bought { order_id: db::new_id(), balance_minor });
+        }
+        refused = Some(Outcome::InsufficientFunds);
+    }
+    exec(tx, "rollback to savepoint wallet_purchase").await?;
+    exec(tx, "release savepoint wallet_purchase").await?;
+    Ok(refused.unwrap_or(Outcome::InsufficientFunds))
+}
+
+/// Debits every uncapped purchase of the batch with one conditional statement per round:
+/// `update ... from (values (wallet, amount), ...) where balance >= amount`. A wallet appears
+/// at most once per round (an `update ... from` applies one row per target), so a buyer's
+/// second purchase in the batch waits for the next round and sees the first one's debit. A
+/// wallet the statement leaves alone could not pay.
+async fn debit_uncapped(
+    tx: &mut Tx,
+    batch: &[&Purchase],
+    mut pending: Vec<usize>,
+    outcomes: &mut [Option<Outcome>],
+) -> Result<(), sqlx::Error> {
+    while !pending.is_empty() {
+        let mut in_round: HashMap<String, usize> = HashMap::new();
+        let mut next_round = Vec::new();
+        for i in pending {
+            let p = batch[i];
+            let wallet = AccountRef::buyer_wallet(&p.buyer_id, p.currency).id();
+            if in_round.contains_key(&wallet) {
+                next_round.push(i);
+            } else {
+                in_round.insert(wallet, i);
+            }
+        }
+        let balances: HashMap<String, i64> = on_tx!(&mut *tx, conn => {
+            let mut q = QueryBuilder::new("update ledger_account set balance_minor = balance_minor - v.column2 from (");
+            q.push_values(&in_round, |mut row, (wallet, &i)| {
+                row.push_bind(wallet.as_str()).push_bind(batch[i].amount_minor);
+            });
+            q.push(") as v where ledger_account.account_id = v.column1 and ledger_account.balance_minor >= v.column2 \
+                    returning account_id, balance_minor");
+            q.build_query_as::<(String, i64)>().fetch_all(conn).await
+        })?
+        .into_iter()
+        .collect();
+        for (wallet, i) in in_round {
+            outcomes[i] = Some(match balances.get(&wallet) {
+                Some(&balance_minor) => Outcome::Bought { order_id: db::new_id(), balance_minor },
+                None => Outcome::InsufficientFunds,
+            });
+        }
+        pending = next_round;
+    }
+    Ok(())
 }
 
 /// Multi-row inserts for every purchase of the batch: orders, ledger transactions and entries,
@@ -230,6 +389,7 @@ async fn write_purchases(
     tx: &mut Tx,
     batch: &[&Purchase],
     written: &[Written],
+    emails: &HashMap<String, String>,
     now: i64,
     known_accounts: &mut std::collections::HashSet<String>,
 ) -> Result<(), sqlx::Error> {
@@ -238,7 +398,7 @@ async fn write_purchases(
     for w in written {
         let p = batch[w.purchase_index];
         for (account, amount) in [
-            (AccountRef::creator_earnings(&p.creator_id, p.currency), p.amount_minor - p.fee_minor),
+            (AccountRef::creator_earnings(&p.work.creator_id, p.currency), p.amount_minor - p.fee_minor),
             (AccountRef::platform_fees(p.currency), p.fee_minor),
         ] {
             credits.entry(account.id()).or_insert((account, 0)).1 += amount;
@@ -261,7 +421,7 @@ async fn write_purchases(
         );
         q.push_values(written, |mut row, w| {
             let p = batch[w.purchase_index];
-            row.push_bind(&w.order_id).push_bind(&p.work_id).push_bind(&p.creator_id).push_bind(&p.buyer_email)
+            row.push_bind(&w.order_id).push_bind(&p.work.work_id).push_bind(&p.work.creator_id).push_bind(emails.get(&p.buyer_id).map_or("", String::as_str))
                 .push_bind(&p.buyer_id).push_bind(p.currency.code()).push_bind(p.amount_minor).push_bind(p.fee_minor)
                 .push_bind("fulfilled").push_bind("wallet").push_bind(&w.txn_id).push_bind(&p.key).push_bind(&p.source)
                 .push_bind(false).push_bind(None::<String>).push_bind(now).push_bind(now).push_bind(Some(now)).push_bind(None::<i64>);
@@ -272,7 +432,7 @@ async fn write_purchases(
         q.push_values(written, |mut row, w| {
             let p = batch[w.purchase_index];
             row.push_bind(&w.txn_id).push_bind("sale").push_bind(&w.order_id).push_bind(&p.key)
-                .push_bind(format!("wallet purchase of work {}", p.work_id)).push_bind(now);
+                .push_bind(format!("wallet purchase of work {}", p.work.work_id)).push_bind(now);
         });
         q.build().execute(&mut *conn).await?;
 
@@ -284,7 +444,7 @@ async fn write_purchases(
                 let c = p.currency;
                 [
                     (AccountRef::buyer_wallet(&p.buyer_id, c).id(), -p.amount_minor),
-                    (AccountRef::creator_earnings(&p.creator_id, c).id(), p.amount_minor - p.fee_minor),
+                    (AccountRef::creator_earnings(&p.work.creator_id, c).id(), p.amount_minor - p.fee_minor),
                     (AccountRef::platform_fees(c).id(), p.fee_minor),
                 ]
                 .into_iter()
@@ -300,8 +460,8 @@ async fn write_purchases(
         let mut q = QueryBuilder::new("insert into download_grant (order_id, downloads_used, max_downloads, expires_at, revoked_at, created_at) ");
         q.push_values(written, |mut row, w| {
             let p = batch[w.purchase_index];
-            row.push_bind(&w.order_id).push_bind(0i64).push_bind(p.max_downloads)
-                .push_bind(p.expires_after_ms.map(|ms| now + ms)).push_bind(None::<i64>).push_bind(now);
+            row.push_bind(&w.order_id).push_bind(0i64).push_bind(p.work.max_downloads)
+                .push_bind(p.work.link_expiry_days.map(|days| now + days * DAY_MS)).push_bind(None::<i64>).push_bind(now);
         });
         q.build().execute(&mut *conn).await?;
 
@@ -319,23 +479,29 @@ async fn write_purchases(
         }
         Ok::<(), sqlx::Error>(())
     })?;
-    roll_up(tx, batch, written, now).await
+    roll_up(tx, batch, written, emails, now).await
 }
 
 /// The dashboard's rollups and the creators' sale webhooks for a batch, summed per key so a
 /// batch of hundreds writes a handful of rows.
-async fn roll_up(tx: &mut Tx, batch: &[&Purchase], written: &[Written], now: i64) -> Result<(), sqlx::Error> {
+async fn roll_up(
+    tx: &mut Tx,
+    batch: &[&Purchase],
+    written: &[Written],
+    emails: &HashMap<String, String>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     use crate::earnings::{rollup, webhooks};
     let hour = rollup::hour_of(now);
-    let mut sales: BTreeMap<(&str, &str, &str), rollup::SaleDelta> = BTreeMap::new();
+    let mut sales: BTreeMap<(&str, &str, &str), rollup::SaleFigures> = BTreeMap::new();
     let mut sources: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for w in written {
         let p = batch[w.purchase_index];
-        let d = sales.entry((p.creator_id.as_str(), p.work_id.as_str(), p.currency.code())).or_default();
+        let d = sales.entry((p.work.creator_id.as_str(), p.work.work_id.as_str(), p.currency.code())).or_default();
         d.sales += 1;
         d.gross += p.amount_minor;
         d.net += p.amount_minor - p.fee_minor;
-        *sources.entry((p.creator_id.as_str(), p.source.as_str())).or_default() += 1;
+        *sources.entry((p.work.creator_id.as_str(), p.source.as_str())).or_default() += 1;
     }
     for ((creator, work, currency), d) in &sales {
         rollup::add_sale(tx, creator, work, hour, currency, d).await?;
@@ -343,7 +509,7 @@ async fn roll_up(tx: &mut Tx, batch: &[&Purchase], written: &[Written], now: i64
     for ((creator, source), n) in &sources {
         rollup::add_source(tx, creator, hour, source, 0, *n).await?;
     }
-    let mut creators: Vec<&str> = written.iter().map(|w| batch[w.purchase_index].creator_id.as_str()).collect();
+    let mut creators: Vec<&str> = written.iter().map(|w| batch[w.purchase_index].work.creator_id.as_str()).collect();
     creators.sort_unstable();
     creators.dedup();
     let with_hooks: std::collections::HashSet<String> = on_tx!(tx, conn => {
@@ -359,22 +525,22 @@ async fn roll_up(tx: &mut Tx, batch: &[&Purchase], written: &[Written], now: i64
     .collect();
     for w in written {
         let p = batch[w.purchase_index];
-        if !with_hooks.contains(&p.creator_id) {
+        if !with_hooks.contains(&p.work.creator_id) {
             continue;
         }
         let event = webhooks::SaleEvent {
             order_id: &w.order_id,
-            work_id: &p.work_id,
-            work_title: &p.work_title,
+            work_id: &p.work.work_id,
+            work_title: &p.work.title,
             amount: crate::money::Money::new(p.amount_minor, p.currency).decimal(),
             fee: crate::money::Money::new(p.fee_minor, p.currency).decimal(),
             net: crate::money::Money::new(p.amount_minor - p.fee_minor, p.currency).decimal(),
             currency: p.currency.code(),
-            buyer_email: &p.buyer_email,
+            buyer_email: emails.get(&p.buyer_id).map_or("", String::as_str),
             source: &p.source,
             provider: "wallet",
         };
-        webhooks::enqueue(tx, &p.creator_id, "sale", &event).await?;
+        webhooks::enqueue(tx, &p.work.creator_id, "sale", &event).await?;
     }
     Ok(())
 }

@@ -232,3 +232,39 @@ async fn bad_configuration_exits_with_a_one_line_error() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("LEPTOS_SITE_ADDR"), "{stderr}");
 }
+
+/// Each app server keeps the sessions it has seen in memory; with several servers on one
+/// PostgreSQL, signing out (or any change) on one must reach the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_out_on_one_app_server_ends_the_session_on_the_others() {
+    if !common::pg::available().await {
+        return;
+    }
+    let app = TestApp::spawn(common::Backend::Postgres).await;
+    let other = app.spawn_beside().await;
+    app.creator("ann").await;
+    let browser = app.new_client();
+    let login = common::call_with(&browser, &app.base_url, "login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
+    let cookie = session_cookie(&login).unwrap().split(';').next().unwrap().to_string();
+    let replay = reqwest::Client::new();
+    let me = |base: String| {
+        let (replay, cookie) = (replay.clone(), cookie.clone());
+        async move {
+            let res = replay.post(format!("{base}/api/me")).header("origin", &base).header("cookie", &cookie).send().await.unwrap();
+            res.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    // Both servers have read (and keep) the session.
+    for server in [&app, &other] {
+        for _ in 0..2 {
+            assert_eq!(me(server.base_url.clone()).await["handle"], "ann");
+        }
+    }
+    let res = browser.post(other.url("/api/logout")).header("origin", &other.base_url).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert!(me(other.base_url.clone()).await.is_null());
+    common::eventually("the first server to forget the signed-out session", || async {
+        me(app.base_url.clone()).await.is_null().then_some(())
+    })
+    .await;
+}

@@ -81,7 +81,7 @@ async fn walk(app: TestApp) {
             };
             let work = &works[w];
             let before = *model.get(&(buyer.account_id.clone(), work.currency)).unwrap_or(&0);
-            match wallet::buy(&state, buyer, &WalletBuy { code: work.code.clone(), key: key.clone(), ..Default::default() }).await {
+            match wallet::buy(&state, &buyer.account_id, &WalletBuy { code: work.code.clone(), key: key.clone(), ..Default::default() }).await {
                 Ok(bought) if bought.repeated => {
                     let first = keys.iter().find(|(_, _, k, _)| *k == key).map(|(_, _, _, o)| o.clone());
                     assert_eq!(Some(bought.order_id), first, "step {step}: a retry returns the first purchase");

@@ -20,6 +20,55 @@ fn key(n: usize) -> String {
 }
 
 both_backends! {
+    async fn a_second_app_server_never_decides_on_stale_copies(app) {
+        // Each server keeps the work and the buyer's rules in memory for one-click purchases;
+        // what one server changes, the other must not act on stale copies of.
+        app.creator("maker").await;
+        let (work_id, code) = app.publish_work("Tiny Zine", "0.20", DATA).await;
+        let other = app.spawn_beside().await;
+        let buyer = buyer_with_balance(&app, "roamer", "5").await;
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(1), json!({})).await;
+        assert_eq!((status, body["price"].as_str()), (StatusCode::CREATED, Some("0.20")), "{body}");
+
+        // The creator raises the price on the other server: the first one charges the new price.
+        let update = |price: &'static str| {
+            let fields = vec![("work_id", work_id.clone()), ("title", "Tiny Zine".to_string()), ("description", String::new()),
+                ("currency", "EUR".to_string()), ("price_kind", "fixed".to_string()), ("price", price.to_string())];
+            let (client, base) = (app.client.clone(), other.base_url.clone());
+            async move {
+                let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                common::call_with(&client, &base, "works/update", &fields).await
+            }
+        };
+        assert_eq!(update("0.50").await.status(), StatusCode::OK);
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(2), json!({})).await;
+        assert_eq!((status, body["price"].as_str(), body["balance"].as_str()), (StatusCode::CREATED, Some("0.50"), Some("4.30")), "{body}");
+
+        // The buyer pauses the wallet on the other server: the first one refuses at once.
+        let res = common::call_with(&buyer, &other.base_url, "wallet/rules", &[("paused", "1"), ("confirm_above", ""), ("weekly_cap", ""),
+            ("monthly_cap", ""), ("pin_above", "")]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(3), json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("paused"), "{body}");
+        common::call_with(&buyer, &other.base_url, "wallet/rules", &[("confirm_above", ""), ("weekly_cap", "0.40"), ("monthly_cap", ""),
+            ("pin_above", "")]).await;
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(4), json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "0.50 is over a 0.40 weekly cap set elsewhere: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("weekly spending cap"), "{body}");
+
+        // The work is deleted on the other server: gone on the first one too.
+        common::call_with(&buyer, &other.base_url, "wallet/rules", &[("confirm_above", ""), ("weekly_cap", ""), ("monthly_cap", ""),
+            ("pin_above", "")]).await;
+        let res = common::call_with(&app.client, &other.base_url, "works/delete", &[("work_id", work_id.as_str())]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(5), json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(wallet_balance(&app, "roamer").await, 430, "only the two purchases above were charged");
+        app.ledger_is_clean().await;
+
+    }
+
     async fn top_up_then_buy_for_twenty_cents_in_one_click(app) {
         let code = creator_with_work(&app, "0.20").await;
         let buyer = buyer_with_balance(&app, "wally", "5").await;

@@ -74,6 +74,20 @@ impl TestApp {
             Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("clink.db").display()),
             Backend::Postgres => pg::fresh_schema_url().await,
         };
+        TestApp::start(backend, database_url, data_dir, extra).await
+    }
+
+    /// A second app server on this one's database and files, as a deployment with several
+    /// servers runs them (its own caches, its own wallet writer).
+    pub async fn spawn_beside(&self) -> TestApp {
+        // The second server's own temp dir only holds what it writes there itself; files and
+        // the app secret come from the first one's directory.
+        let own_dir = tempfile::tempdir().expect("temp dir");
+        let shared = self.data_dir.path().display().to_string();
+        TestApp::start(self.backend, self.database_url.clone(), own_dir, &[("CLINK_DATA_DIR", shared.as_str())]).await
+    }
+
+    async fn start(backend: Backend, database_url: String, data_dir: TempDir, extra: &[(&str, &str)]) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let base_url = format!("http://{addr}");
@@ -116,7 +130,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.client.get(self.url(path)).send().await.expect("GET")
+        self.client.get(self.url(path)).send().await.unwrap_or_else(|e| panic!("GET {path}: {e:?}"))
     }
 
     /// Calls a server function the way the hydrated page does (form-encoded, JSON back).
@@ -157,6 +171,8 @@ pub const PASSWORD: &str = "correct horse battery";
 pub async fn call_with(client: &Client, base_url: &str, endpoint: &str, form: &[(&str, &str)]) -> Response {
     client
         .post(format!("{base_url}/api/{endpoint}"))
+        // A same-origin call to `base_url`, whichever server the client was made for.
+        .header("origin", base_url)
         .header("accept", "application/json")
         .form(form)
         .send()
