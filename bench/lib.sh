@@ -58,7 +58,7 @@ use_port() {
     export CLINK_BASE_URL=http://127.0.0.1:$1
     export LEPTOS_SITE_ADDR=127.0.0.1:$1
     export LEPTOS_SITE_ROOT=$ROOT/target/site
-    export RUST_LOG=warn
+    export RUST_LOG=${BENCH_RUST_LOG:-warn}
     base=http://127.0.0.1:$1
 }
 

@@ -4,8 +4,9 @@
 //! transaction tops out at the disk's fsync rate. Here a single task owns wallet purchases: it
 //! takes every purchase waiting in its queue (up to `max_batch`), applies them one after the
 //! other inside ONE transaction, commits once, and only then answers each caller. Durability
-//! is unchanged — no caller hears "bought" before the commit that contains its purchase — but
-//! one fsync now carries many purchases.
+//! is unchanged — no caller hears "bought" before the commit that contains its purchase is on
+//! disk — but one fsync now carries many purchases, and on SQLite that fsync runs beside the
+//! next batch instead of before it (`Answering`).
 //!
 //! Each purchase stays individually correct inside the batch: the wallet debit is a conditional
 //! statement (`... where balance_minor >= amount`: never read-then-write, so no overdraft) —
@@ -21,6 +22,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    path::Path,
     sync::Arc,
 };
 
@@ -104,12 +106,20 @@ impl WalletWriter {
         let (ready, opened) = oneshot::channel::<Result<(), sqlx::Error>>();
         let url = database_url.to_string();
         let max_batch = max_batch.max(1);
+        // On SQLite with batches, a batch's fsync overlaps the next batch's work (see
+        // `Answering`). One purchase per transaction stays the plain fsync-per-commit baseline.
+        let sqlite_file = if max_batch > 1 { Db::sqlite_file(&url) } else { None };
+        let answering = match sqlite_file {
+            Some(database_file) => Answering::after_wal_sync(database_file).map_err(sqlx::Error::Io)?,
+            None => Answering::AtCommit,
+        };
+        let commit_syncs = matches!(answering, Answering::AtCommit);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(sqlx::Error::Io)?;
         std::thread::Builder::new()
             .name("wallet-writer".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let db = match Db::connect_dedicated(&url).await {
+                    let db = match Db::connect_dedicated(&url, commit_syncs).await {
                         Ok(db) => {
                             let _ = ready.send(Ok(()));
                             db
@@ -119,7 +129,7 @@ impl WalletWriter {
                             return;
                         }
                     };
-                    run(db, jobs, max_batch).await;
+                    run(db, jobs, max_batch, answering).await;
                 })
             })
             .map_err(sqlx::Error::Io)?;
@@ -143,9 +153,93 @@ impl WalletWriter {
     }
 }
 
+type Reply = (oneshot::Sender<Result<Outcome, String>>, Result<Outcome, String>);
+
+/// When the callers of a committed batch hear their outcome.
+///
+/// A SQLite commit at `synchronous=FULL` writes the batch to the WAL and fsyncs it, and the
+/// writer sits idle for the fsync: the next batch waits behind it although the disk could take
+/// its writes. So on SQLite the writer's own connection commits at `synchronous=NORMAL` (the
+/// commit writes the WAL, no fsync) and hands the batch's answers to a syncer thread, which
+/// fsyncs the WAL file and only then answers, while the writer already applies the next batch.
+/// The guarantee is the one `FULL` gives: nobody hears "bought" before the WAL frames holding
+/// the purchase are on disk. After a crash SQLite replays the WAL up to the last intact commit,
+/// so an unsynced later batch can be lost only together with everything after it, and nothing
+/// in it was ever acknowledged. The other connections keep `FULL` (their fsyncs cover the
+/// writer's frames too), and SQLite syncs the WAL before every checkpoint at `NORMAL`. For the
+/// millisecond between commit and fsync other connections can already read the batch (a
+/// creator's dashboard could show a sale that a power cut then takes back); no buyer holds a
+/// download token for it, since the token comes with the answer.
+enum Answering {
+    /// The commit was durable when it returned (SQLite at `FULL`, PostgreSQL).
+    AtCommit,
+    /// The commit only wrote the WAL: the syncer answers after fsyncing it.
+    AfterWalSync(std::sync::mpsc::Sender<Vec<Reply>>),
+}
+
+impl Answering {
+    fn after_wal_sync(database_file: std::path::PathBuf) -> std::io::Result<Answering> {
+        let (batches, committed) = std::sync::mpsc::channel::<Vec<Reply>>();
+        std::thread::Builder::new().name("wallet-wal-sync".into()).spawn(move || wal_syncer(&database_file, committed))?;
+        Ok(Answering::AfterWalSync(batches))
+    }
+
+    /// Answers a committed batch once it is durable.
+    fn committed(&self, replies: Vec<Reply>) {
+        match self {
+            Answering::AtCommit => answer(replies),
+            Answering::AfterWalSync(syncer) => {
+                if let Err(std::sync::mpsc::SendError(replies)) = syncer.send(replies) {
+                    answer(replies.into_iter().map(|(reply, _)| (reply, Err("the WAL syncer has stopped".into()))).collect());
+                }
+            }
+        }
+    }
+}
+
+fn answer(replies: Vec<Reply>) {
+    for (reply, outcome) in replies {
+        let _ = reply.send(outcome);
+    }
+}
+
+/// Takes every committed batch waiting, fsyncs the WAL once for all of them, answers them.
+fn wal_syncer(database_file: &Path, committed: std::sync::mpsc::Receiver<Vec<Reply>>) {
+    while let Ok(first) = committed.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(committed.try_iter());
+        let synced = sync_wal(database_file);
+        if let Err(err) = &synced {
+            // The batches are committed but maybe not on disk: their callers get an error and
+            // retry with the same idempotency key, which finds the purchase if it is there.
+            tracing::error!(error = %err, file = %database_file.display(), "could not fsync the wallet writer's WAL");
+        }
+        for (reply, outcome) in waiting.into_iter().flatten() {
+            let _ = reply.send(match &synced {
+                Ok(()) => outcome,
+                Err(err) => Err(format!("could not fsync the WAL: {err}")),
+            });
+        }
+    }
+}
+
+/// fsyncs the WAL of `database_file`, opened afresh each time: SQLite deletes the WAL when its
+/// last connection closes and creates a new one later, so a descriptor kept open could point at
+/// a file no longer in use. With no WAL, SQLite has checkpointed everything into the database
+/// file: sync that instead.
+fn sync_wal(database_file: &Path) -> std::io::Result<()> {
+    let mut wal_file = database_file.as_os_str().to_owned();
+    wal_file.push("-wal");
+    match std::fs::File::open(&wal_file) {
+        Ok(wal) => wal.sync_data(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => std::fs::File::open(database_file)?.sync_data(),
+        Err(err) => Err(err),
+    }
+}
+
 /// The writer's loop: take what is waiting, commit it as one transaction, answer, repeat. Ends
 /// when every sender is gone (the app shut down).
-async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
+async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize, answering: Answering) {
     let mut known_accounts = std::collections::HashSet::new();
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
@@ -157,17 +251,11 @@ async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize) {
         }
         let purchases: Vec<&Purchase> = batch.iter().map(|j| &j.purchase).collect();
         match commit_batch(&db, &purchases, &mut known_accounts).await {
-            Ok(outcomes) => {
-                for (job, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = job.reply.send(Ok(outcome));
-                }
-            }
+            Ok(outcomes) => answering.committed(batch.into_iter().zip(outcomes).map(|(job, outcome)| (job.reply, Ok(outcome))).collect()),
             Err(err) => {
                 tracing::error!(error = %err, size = batch.len(), "wallet batch failed; nothing in it was committed");
                 known_accounts.clear();
-                for job in batch {
-                    let _ = job.reply.send(Err(err.to_string()));
-                }
+                answer(batch.into_iter().map(|job| (job.reply, Err(err.to_string()))).collect());
             }
         }
     }
@@ -414,6 +502,9 @@ async fn write_purchases(
     }
 
     on_tx!(tx, conn => {
+        // A wallet order's `checkout_key` is `wallet:{order id}`, not the purchase key: the
+        // ledger's idempotency key already makes a retry find its purchase, and a time-ordered
+        // value appends to the unique index where the buyer's random key dirtied a page of its own.
         let mut q = QueryBuilder::new(
             "insert into buyer_order (order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
              fee_minor, status, provider, provider_payment_id, checkout_key, source, save_card, failure_reason, created_at, \
@@ -423,7 +514,7 @@ async fn write_purchases(
             let p = batch[w.purchase_index];
             row.push_bind(&w.order_id).push_bind(&p.work.work_id).push_bind(&p.work.creator_id).push_bind(emails.get(&p.buyer_id).map_or("", String::as_str))
                 .push_bind(&p.buyer_id).push_bind(p.currency.code()).push_bind(p.amount_minor).push_bind(p.fee_minor)
-                .push_bind("fulfilled").push_bind("wallet").push_bind(&w.txn_id).push_bind(&p.key).push_bind(&p.source)
+                .push_bind("fulfilled").push_bind("wallet").push_bind(&w.txn_id).push_bind(format!("wallet:{}", w.order_id)).push_bind(&p.source)
                 .push_bind(false).push_bind(None::<String>).push_bind(now).push_bind(now).push_bind(Some(now)).push_bind(None::<i64>);
         });
         q.build().execute(&mut *conn).await?;

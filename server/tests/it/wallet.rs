@@ -19,6 +19,39 @@ fn key(n: usize) -> String {
     format!("test-purchase-key-{n:06}")
 }
 
+/// 50 parallel 0.20 purchases against a balance of 2.00: exactly 10 go through.
+async fn fifty_purchases_ten_paid(app: &TestApp) {
+    let code = creator_with_work(app, "0.20").await;
+    let buyer = buyer_with_balance(app, "racer", "2").await;
+    let tasks: Vec<_> = (0..50).map(|i| {
+        let (buyer, url, code) = (buyer.clone(), app.url("/api/wallet/purchases"), code.clone());
+        tokio::spawn(async move {
+            buyer.post(url).json(&json!({"code": code, "idempotency_key": key(i)})).send().await.unwrap().status()
+        })
+    }).collect();
+    let mut ok = 0;
+    let mut refused = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::CREATED => ok += 1,
+            StatusCode::PAYMENT_REQUIRED => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((ok, refused), (10, 40));
+    assert_eq!(wallet_balance(app, "racer").await, 0);
+    assert_eq!(app.count("select count(*) from buyer_order where provider = 'wallet'").await, 10);
+    app.ledger_is_clean().await;
+}
+
+/// The one-purchase-per-transaction writer (the benchmark's baseline; on SQLite its commits
+/// fsync themselves instead of a syncer thread) keeps the same guarantees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_purchase_per_transaction_writer_on_sqlite() {
+    let app = TestApp::spawn_with(common::Backend::Sqlite, &[("CLINK_WALLET_MAX_BATCH", "1")]).await;
+    fifty_purchases_ten_paid(&app).await;
+}
+
 both_backends! {
     async fn a_second_app_server_never_decides_on_stale_copies(app) {
         // Each server keeps the work and the buyer's rules in memory for one-click purchases;
@@ -96,27 +129,7 @@ both_backends! {
     }
 
     async fn fifty_parallel_purchases_against_ten_purchases_of_balance(app) {
-        let code = creator_with_work(&app, "0.20").await;
-        let buyer = buyer_with_balance(&app, "racer", "2").await;
-        let tasks: Vec<_> = (0..50).map(|i| {
-            let (buyer, url, code) = (buyer.clone(), app.url("/api/wallet/purchases"), code.clone());
-            tokio::spawn(async move {
-                buyer.post(url).json(&json!({"code": code, "idempotency_key": key(i)})).send().await.unwrap().status()
-            })
-        }).collect();
-        let mut ok = 0;
-        let mut refused = 0;
-        for t in tasks {
-            match t.await.unwrap() {
-                StatusCode::CREATED => ok += 1,
-                StatusCode::PAYMENT_REQUIRED => refused += 1,
-                other => panic!("unexpected {other}"),
-            }
-        }
-        assert_eq!((ok, refused), (10, 40));
-        assert_eq!(wallet_balance(&app, "racer").await, 0);
-        assert_eq!(app.count("select count(*) from buyer_order where provider = 'wallet'").await, 10);
-        app.ledger_is_clean().await;
+        fifty_purchases_ten_paid(&app).await;
     }
 
     async fn one_idempotency_key_sent_twenty_times_debits_once(app) {
