@@ -33,9 +33,14 @@ test.describe('buyers, test provider', () => {
     const file = await downloadFirstFile(buyer);
     expect(sha256(file)).toBe(sha256(bytes));
 
-    // The receipt, in the dev outbox.
-    await buyer.goto('/dev/outbox');
-    await buyer.getByRole('link', { name: new RegExp(`${email}.*Your download: Night Album`) }).click();
+    // The receipt, in the dev outbox. The mail sender drains the outbox every half second, so
+    // the receipt may land after the download: reload until it is listed.
+    const receipt = buyer.getByRole('link', { name: new RegExp(`${email}.*Your download: Night Album`) });
+    await expect(async () => {
+      await buyer.goto('/dev/outbox');
+      await expect(receipt).toBeVisible({ timeout: 1_000 });
+    }).toPass({ timeout: 20_000 });
+    await receipt.click();
     await expect(buyer.locator('body')).toContainText('/d/');
 
     // One click the second time.

@@ -35,12 +35,14 @@ test('the dashboard moves after a purchase through a link tagged ?ref=x', async 
   await expect(recent).toContainText('X (Twitter)');
   await expect(recent).toContainText('€3.00');
 
-  // Views are written every couple of seconds; then every figure has moved.
-  await creatorPage.waitForTimeout(2500);
-  await creatorPage.reload();
+  // Views are written every couple of seconds: reload until the view is in; then every figure
+  // has moved.
   const today = creatorPage.locator('.period').filter({ hasText: 'Today' });
+  await expect(async () => {
+    await creatorPage.reload();
+    await expect(today.locator('.metric').filter({ hasText: 'Views' }).locator('.value')).toHaveText('1', { timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
   await expect(today.locator('.metric').filter({ hasText: 'Sales' }).locator('.value')).toHaveText('1');
-  await expect(today.locator('.metric').filter({ hasText: 'Views' }).locator('.value')).toHaveText('1');
   await expect(today.locator('.metric').filter({ hasText: 'Conversion' }).locator('.value')).toHaveText('100.0%');
   await expect(today.locator('.metric').filter({ hasText: 'Earnings' }).locator('.value')).toHaveText('€2.85');
   await expect(creatorPage.locator('table.sources')).toContainText('X (Twitter)');
