@@ -418,6 +418,12 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<(), CheckoutError> {
             ],
         })
         .await?;
+        if order.provider == "wallet" {
+            if let Some(buyer) = order.buyer_account_id.as_deref() {
+                let (week, month) = crate::wallet::domain::periods(order.created_at);
+                crate::wallet::store::give_back_spent(tx, buyer, &order.currency, [&week, &month], order.amount_minor).await?;
+            }
+        }
     }
     grants::revoke_grant(tx, &order.order_id, now).await?;
     let title: String = crate::on_tx!(tx, conn => sqlx::query_scalar("select title from work where work_id = $1")

@@ -1,6 +1,12 @@
 //! `clink ledger verify`: every invariant of the ledger, checked against the data.
 
-use crate::{db::Db, on_db};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::{
+    db::Db,
+    on_db,
+    wallet::{domain::periods, store as wallet_store},
+};
 
 #[derive(Debug, Default)]
 pub struct Report {
@@ -106,6 +112,29 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
          and not exists (select 1 from wallet_topup w where w.topup_id = t.order_id and w.status = 'succeeded')").await?
     {
         v.push(format!("top-up credit {txn} has no succeeded top-up ({topup})"));
+    }
+    // The wallet's spending counters (what caps are checked against) are sums of the wallet
+    // purchases still standing, per buyer, currency and spending period.
+    let purchases: Vec<(String, String, i64, i64)> = on_db!(db, pool => sqlx::query_as(
+        "select buyer_account_id, currency, created_at, amount_minor from buyer_order \
+         where provider = 'wallet' and status <> 'refunded' and buyer_account_id is not null").fetch_all(pool).await)?;
+    let mut expected: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    for (buyer, currency, created_at, amount) in purchases {
+        let (week, month) = periods(created_at);
+        for period in [week, month] {
+            *expected.entry((buyer.clone(), currency.clone(), period)).or_default() += amount;
+        }
+    }
+    let mut counted: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    for (account, currency, period, spent) in wallet_store::all_spent(db).await? {
+        counted.insert((account, currency, period), spent);
+    }
+    for key in expected.keys().chain(counted.keys()).collect::<BTreeSet<_>>() {
+        let (want, have) = (expected.get(key).copied().unwrap_or(0), counted.get(key).copied().unwrap_or(0));
+        if want != have {
+            let (account, currency, period) = key;
+            v.push(format!("wallet of {account} counts {have} {currency} spent in {period}, but its purchases sum to {want}"));
+        }
     }
     Ok(report)
 }

@@ -1,5 +1,9 @@
 //! SQL for wallet settings, top-ups and history.
 
+use std::collections::BTreeMap;
+
+use sqlx::QueryBuilder;
+
 use crate::{
     db::{Db, Tx},
     on_db, on_tx,
@@ -161,4 +165,57 @@ pub async fn spent_in_period(db: &Db, account_id: &str, currency: &str, period: 
     on_db!(db, pool => sqlx::query_scalar::<_, i64>(
         "select spent_minor from wallet_spend where account_id = $1 and currency = $2 and period = $3")
         .bind(account_id).bind(currency).bind(period).fetch_optional(pool).await.map(|v| v.unwrap_or(0)))
+}
+
+/// Spending counters (`wallet_spend`): what a buyer spent per currency and spending period.
+/// Every wallet purchase raises them, capped or not, so a cap set mid-week counts what the week
+/// already spent; a refund gives its amount back to the periods the purchase fell in.
+///
+/// Raises the counters by the given amounts, one upsert for all of them. Each
+/// (account, currency, period) appears once: PostgreSQL refuses an upsert that touches a row twice.
+pub async fn add_spent(tx: &mut Tx, spent: &BTreeMap<(String, String, String), i64>) -> Result<(), sqlx::Error> {
+    if spent.is_empty() {
+        return Ok(());
+    }
+    on_tx!(tx, conn => {
+        let mut q = QueryBuilder::new("insert into wallet_spend (account_id, currency, period, spent_minor) ");
+        q.push_values(spent, |mut row, ((account, currency, period), amount)| {
+            row.push_bind(account).push_bind(currency).push_bind(period).push_bind(*amount);
+        });
+        q.push(" on conflict (account_id, currency, period) do update set spent_minor = wallet_spend.spent_minor + excluded.spent_minor");
+        q.build().execute(conn).await.map(|_| ())
+    })
+}
+
+/// Raises one counter by `amount`, but only as far as `cap`: false (and nothing changed) when
+/// the purchase would take the period past its cap. A conditional statement, so concurrent
+/// purchases can't both slip under the cap.
+pub async fn add_spent_within_cap(tx: &mut Tx, account_id: &str, currency: &str, period: &str, amount: i64, cap: i64)
+    -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => {
+        sqlx::query("insert into wallet_spend (account_id, currency, period, spent_minor) values ($1, $2, $3, 0) \
+                     on conflict (account_id, currency, period) do nothing")
+            .bind(account_id).bind(currency).bind(period).execute(&mut *conn).await?;
+        sqlx::query("update wallet_spend set spent_minor = spent_minor + $1 \
+                     where account_id = $2 and currency = $3 and period = $4 and spent_minor + $1 <= $5")
+            .bind(amount).bind(account_id).bind(currency).bind(period).bind(cap)
+            .execute(conn).await.map(|r| r.rows_affected() == 1)
+    })
+}
+
+/// A refunded wallet purchase no longer counts against the periods it was made in. Never below
+/// zero: counters kept before every purchase was counted may hold less than the purchase.
+pub async fn give_back_spent(tx: &mut Tx, account_id: &str, currency: &str, periods: [&str; 2], amount: i64)
+    -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "update wallet_spend set spent_minor = case when spent_minor > $1 then spent_minor - $1 else 0 end \
+         where account_id = $2 and currency = $3 and period in ($4, $5)")
+        .bind(amount).bind(account_id).bind(currency).bind(periods[0]).bind(periods[1])
+        .execute(conn).await.map(|_| ()))
+}
+
+/// Every spending counter, for `clink ledger verify`.
+pub async fn all_spent(db: &Db) -> Result<Vec<(String, String, String, i64)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, String, String, i64)>(
+        "select account_id, currency, period, spent_minor from wallet_spend").fetch_all(pool).await)
 }

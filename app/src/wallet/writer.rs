@@ -360,7 +360,19 @@ async fn commit_batch(
         }
         outcomes[i] = Some(debit_capped(&mut tx, p, &week, &month).await?);
     }
-    debit_uncapped(&mut tx, batch, uncapped, &mut outcomes).await?;
+    debit_uncapped(&mut tx, batch, uncapped.clone(), &mut outcomes).await?;
+    // Uncapped purchases count towards the buyer's spending too (a cap set later this week
+    // counts them): one upsert for the batch, summed per buyer and period.
+    let mut spent: BTreeMap<(String, String, String), i64> = BTreeMap::new();
+    for &i in &uncapped {
+        if let Some(Outcome::Bought { .. }) = outcomes[i] {
+            let p = batch[i];
+            for period in [&week, &month] {
+                *spent.entry((p.buyer_id.clone(), p.currency.code().to_string(), period.clone())).or_default() += p.amount_minor;
+            }
+        }
+    }
+    wallet_store::add_spent(&mut tx, &spent).await?;
     for (copy, first) in copies {
         outcomes[copy] = match &outcomes[first] {
             Some(Outcome::Bought { order_id, .. }) => Some(Outcome::Repeated { order_id: order_id.clone() }),
@@ -387,22 +399,21 @@ async fn commit_batch(
     Ok(outcomes)
 }
 
-/// A purchase under spending caps: the caps are raised with conditional increments of the
-/// period counters, then the wallet debited, all inside a savepoint so a refusal leaves nothing.
+/// A purchase under spending caps: the capped periods' counters are raised with conditional
+/// increments (the others unconditionally: every purchase counts), then the wallet debited, all
+/// inside a savepoint so a refusal leaves nothing.
 async fn debit_capped(tx: &mut Tx, p: &Purchase, week: &str, month: &str) -> Result<Outcome, sqlx::Error> {
     exec(tx, "savepoint wallet_purchase").await?;
     let mut refused = None;
     for (period, cap, weekly) in [(week, p.settings.weekly_cap_minor, true), (month, p.settings.monthly_cap_minor, false)] {
-        let Some(cap) = cap else { continue };
-        let raised = on_tx!(&mut *tx, conn => {
-            sqlx::query("insert into wallet_spend (account_id, currency, period, spent_minor) values ($1, $2, $3, 0) \
-                         on conflict (account_id, currency, period) do nothing")
-                .bind(&p.buyer_id).bind(p.currency.code()).bind(period).execute(&mut *conn).await?;
-            sqlx::query("update wallet_spend set spent_minor = spent_minor + $1 \
-                         where account_id = $2 and currency = $3 and period = $4 and spent_minor + $1 <= $5")
-                .bind(p.amount_minor).bind(&p.buyer_id).bind(p.currency.code()).bind(period).bind(cap)
-                .execute(conn).await.map(|r| r.rows_affected() == 1)
-        })?;
+        let raised = match cap {
+            Some(cap) => wallet_store::add_spent_within_cap(tx, &p.buyer_id, p.currency.code(), period, p.amount_minor, cap).await?,
+            None => {
+                let one = BTreeMap::from([((p.buyer_id.clone(), p.currency.code().to_string(), period.to_string()), p.amount_minor)]);
+                wallet_store::add_spent(tx, &one).await?;
+                true
+            }
+        };
         if !raised {
             refused = Some(Outcome::CapReached { weekly });
             break;

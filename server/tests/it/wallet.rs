@@ -15,6 +15,23 @@ async fn creator_with_work(app: &TestApp, price: &str) -> String {
     app.publish_work("Tiny Zine", price, DATA).await.1
 }
 
+/// A page's HTML without the comment markers server rendering leaves between text pieces.
+fn without_markers(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find("<!") {
+        out.push_str(&rest[..start]);
+        let end = if rest[start..].starts_with("<!--") { rest[start..].find("-->").map(|e| start + e + 3) } else { rest[start..].find('>').map(|e| start + e + 1) };
+        rest = &rest[end.unwrap_or(rest.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+async fn sql_exec(app: &TestApp, sql: &str) -> Result<u64, sqlx::Error> {
+    app::on_db!(&app.state.db, pool => sqlx::query(sql).execute(pool).await.map(|r| r.rows_affected()))
+}
+
 fn key(n: usize) -> String {
     format!("test-purchase-key-{n:06}")
 }
@@ -200,6 +217,88 @@ both_backends! {
         }
         assert!(limited >= 1, "guessing the PIN is throttled");
         assert_eq!(wallet_balance(&app, "careful").await, 900, "no wrong PIN ever paid");
+    }
+
+    async fn caps_count_purchases_made_before_the_cap_and_refunds_give_room_back(app) {
+        let code = creator_with_work(&app, "0.20").await;
+        let buyer = buyer_with_balance(&app, "spender", "5").await;
+        let rules = |weekly: &'static str, monthly: &'static str| {
+            let (buyer, base) = (buyer.clone(), app.base_url.clone());
+            async move {
+                let res = common::call_with(&buyer, &base, "wallet/rules", &[("confirm_above", ""), ("weekly_cap", weekly),
+                    ("monthly_cap", monthly), ("pin_above", "")]).await;
+                assert_eq!(res.status(), StatusCode::OK);
+            }
+        };
+        // Three purchases without any cap...
+        let mut orders = Vec::new();
+        for i in 0..3 {
+            let (status, body) = wallet_buy(&app, &buyer, &code, &key(i), json!({})).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            orders.push(body["order_id"].as_str().unwrap().to_string());
+        }
+        let page = buyer.get(app.url("/wallet")).send().await.unwrap().text().await.unwrap();
+        assert!(without_markers(&page).contains("Spent this week €0.60 · this month €0.60"), "the wallet page counts uncapped purchases");
+        // ...count against a weekly cap of 1.00 set afterwards: two more fit, not three.
+        rules("1.00", "").await;
+        let mut results = Vec::new();
+        for i in 3..6 {
+            results.push(wallet_buy(&app, &buyer, &code, &key(i), json!({})).await);
+        }
+        assert_eq!(results.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [StatusCode::CREATED, StatusCode::CREATED, StatusCode::CONFLICT]);
+        assert!(results[2].1["error"]["message"].as_str().unwrap().contains("weekly spending cap"), "{}", results[2].1);
+
+        // A refunded purchase no longer counts: room for exactly one more.
+        let res = app.call("sales/refund", &[("order_id", &orders[0])]).await; // the creator's session
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(wallet_buy(&app, &buyer, &code, &key(6), json!({})).await.0, StatusCode::CREATED);
+        assert_eq!(wallet_buy(&app, &buyer, &code, &key(7), json!({})).await.0, StatusCode::CONFLICT);
+
+        // The month counted the capped purchases too: 1.00 spent, so a monthly cap of 1.00 is reached.
+        rules("", "1.00").await;
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(8), json!({})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("monthly spending cap"), "{body}");
+        assert_eq!(wallet_balance(&app, "spender").await, 400, "five purchases standing, one refunded");
+        app.ledger_is_clean().await; // the checker recomputes every spending counter from the purchases
+    }
+
+    async fn ledger_verify_names_every_broken_invariant_and_entries_never_change(app) {
+        let code = creator_with_work(&app, "0.20").await;
+        let buyer = buyer_with_balance(&app, "audited", "5").await;
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(1), json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let clean = app.run_cli(&["ledger", "verify"], None).await;
+        assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stdout));
+
+        // The triggers: entries and transactions are never updated or deleted.
+        for sql in ["update ledger_entry set amount_minor = amount_minor + 1", "delete from ledger_entry",
+            "update ledger_txn set memo = 'changed'", "delete from ledger_txn"] {
+            let err = sql_exec(&app, sql).await.expect_err(sql);
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+
+        // What can still go wrong, each reported by name.
+        for sql in [
+            // a cached balance that drifts from its entries
+            "update ledger_account set balance_minor = balance_minor + 1 where kind = 'buyer_wallet'",
+            // a transaction that doesn't balance
+            "insert into ledger_txn (txn_id, kind, order_id, idempotency_key, memo, created_at) values ('tampered', 'adjustment', null, 'tampered', 'x', 0)",
+            "insert into ledger_entry (entry_id, txn_id, account_id, currency, amount_minor, created_at) values ('tampered', 'tampered', 'platform_fees:-:EUR', 'EUR', 5, 0)",
+            // a spending counter that isn't the sum of the purchases
+            "update wallet_spend set spent_minor = spent_minor + 7",
+            // a purchase marked refunded with no refund in the ledger
+            "update buyer_order set status = 'refunded' where provider = 'wallet'",
+        ] {
+            sql_exec(&app, sql).await.expect(sql);
+        }
+        let out = app.run_cli(&["ledger", "verify"], None).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "violations exit non-zero:\n{stdout}");
+        for needle in ["cached balance", "transaction tampered does not balance in EUR: off by 5", "spent in w",
+            "spent in m", "refunded order", "has 0 refund transactions, expected 1"] {
+            assert!(stdout.contains(needle), "{needle:?} missing from:\n{stdout}");
+        }
     }
 
     async fn confirmation_and_pause_rules(app) {
