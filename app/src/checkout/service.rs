@@ -418,11 +418,10 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<(), CheckoutError> {
             ],
         })
         .await?;
-        if order.provider == "wallet" {
-            if let Some(buyer) = order.buyer_account_id.as_deref() {
-                let (week, month) = crate::wallet::domain::periods(order.created_at);
-                crate::wallet::store::give_back_spent(tx, buyer, &order.currency, [&week, &month], order.amount_minor).await?;
-            }
+        // A refunded wallet purchase no longer counts against its buyer's spending caps.
+        if let ("wallet", Some(buyer)) = (order.provider.as_str(), order.buyer_account_id.as_deref()) {
+            let (week, month) = crate::wallet::domain::periods(order.created_at);
+            crate::wallet::store::give_back_spent(tx, buyer, &order.currency, [&week, &month], order.amount_minor).await?;
         }
     }
     grants::revoke_grant(tx, &order.order_id, now).await?;

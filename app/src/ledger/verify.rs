@@ -125,10 +125,8 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
             *expected.entry((buyer.clone(), currency.clone(), period)).or_default() += amount;
         }
     }
-    let mut counted: BTreeMap<(String, String, String), i64> = BTreeMap::new();
-    for (account, currency, period, spent) in wallet_store::all_spent(db).await? {
-        counted.insert((account, currency, period), spent);
-    }
+    let counted: BTreeMap<(String, String, String), i64> =
+        wallet_store::all_spent(db).await?.into_iter().map(|(account, currency, period, spent)| ((account, currency, period), spent)).collect();
     for key in expected.keys().chain(counted.keys()).collect::<BTreeSet<_>>() {
         let (want, have) = (expected.get(key).copied().unwrap_or(0), counted.get(key).copied().unwrap_or(0));
         if want != have {

@@ -360,15 +360,17 @@ async fn commit_batch(
         }
         outcomes[i] = Some(debit_capped(&mut tx, p, &week, &month).await?);
     }
-    debit_uncapped(&mut tx, batch, uncapped.clone(), &mut outcomes).await?;
-    // Uncapped purchases count towards the buyer's spending too (a cap set later this week
-    // counts them): one upsert for the batch, summed per buyer and period.
+    debit_uncapped(&mut tx, batch, uncapped, &mut outcomes).await?;
+    // Every purchase counts towards the buyer's spending, so that a cap set later this week
+    // counts it: the periods without a cap (debit_capped raised the capped ones) in one upsert
+    // for the batch, summed per buyer and period.
     let mut spent: BTreeMap<(String, String, String), i64> = BTreeMap::new();
-    for &i in &uncapped {
-        if let Some(Outcome::Bought { .. }) = outcomes[i] {
-            let p = batch[i];
-            for period in [&week, &month] {
-                *spent.entry((p.buyer_id.clone(), p.currency.code().to_string(), period.clone())).or_default() += p.amount_minor;
+    for (p, outcome) in batch.iter().zip(&outcomes) {
+        if let Some(Outcome::Bought { .. }) = outcome {
+            for (period, cap) in [(&week, p.settings.weekly_cap_minor), (&month, p.settings.monthly_cap_minor)] {
+                if cap.is_none() {
+                    *spent.entry((p.buyer_id.clone(), p.currency.code().to_string(), period.clone())).or_default() += p.amount_minor;
+                }
             }
         }
     }
@@ -399,22 +401,14 @@ async fn commit_batch(
     Ok(outcomes)
 }
 
-/// A purchase under spending caps: the capped periods' counters are raised with conditional
-/// increments (the others unconditionally: every purchase counts), then the wallet debited, all
-/// inside a savepoint so a refusal leaves nothing.
+/// A purchase under spending caps: the caps are raised with conditional increments of the
+/// period counters, then the wallet debited, all inside a savepoint so a refusal leaves nothing.
 async fn debit_capped(tx: &mut Tx, p: &Purchase, week: &str, month: &str) -> Result<Outcome, sqlx::Error> {
     exec(tx, "savepoint wallet_purchase").await?;
     let mut refused = None;
     for (period, cap, weekly) in [(week, p.settings.weekly_cap_minor, true), (month, p.settings.monthly_cap_minor, false)] {
-        let raised = match cap {
-            Some(cap) => wallet_store::add_spent_within_cap(tx, &p.buyer_id, p.currency.code(), period, p.amount_minor, cap).await?,
-            None => {
-                let one = BTreeMap::from([((p.buyer_id.clone(), p.currency.code().to_string(), period.to_string()), p.amount_minor)]);
-                wallet_store::add_spent(tx, &one).await?;
-                true
-            }
-        };
-        if !raised {
+        let Some(cap) = cap else { continue };
+        if !wallet_store::add_spent_within_cap(tx, &p.buyer_id, p.currency.code(), period, p.amount_minor, cap).await? {
             refused = Some(Outcome::CapReached { weekly });
             break;
         }
