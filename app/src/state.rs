@@ -35,8 +35,27 @@ impl Settings {
     }
 }
 
+/// The shared state behind one `Arc`: axum clones the state for every extractor and middleware
+/// layer of every request, and a struct of a dozen handles cost a dozen reference-count updates
+/// (and a `LeptosOptions` copy) each time.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    pub fn new(shared: SharedState) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+pub struct SharedState {
     pub db: Db,
     pub settings: Arc<Settings>,
     pub login_limiter: Arc<LoginLimiter>,

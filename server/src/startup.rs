@@ -16,7 +16,7 @@ use app::{
     wallet::writer::WalletWriter,
     earnings::views::ViewCounter,
     shell,
-    state::{AppState, Settings},
+    state::{AppState, Settings, SharedState},
     storage::Storage,
 };
 use axum::{
@@ -68,7 +68,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
         None => Mailer::files(config.data_dir.join("outbox"), &config.mail_from),
     }
     .map_err(|e| anyhow::anyhow!("configuring mail (CLINK_SMTP_URL, CLINK_MAIL_FROM): {e}"))?;
-    let state = AppState {
+    let state = AppState::new(SharedState {
         db,
         settings: Arc::new(Settings {
             base_url: config.base_url.clone(),
@@ -87,7 +87,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
         page_cache: app::page_cache::PageCache::default(),
         secret,
         leptos_options: leptos_options(config),
-    };
+    });
     spawn_housekeeping(&state, config.webhook_backoff_ms);
     Ok((router(state.clone(), sessions, config), state))
 }
