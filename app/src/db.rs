@@ -61,23 +61,30 @@ macro_rules! on_tx {
     };
 }
 
+/// What a connection pool is for; on SQLite it decides the connections' settings.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// The app's pool: every commit fsyncs (`synchronous=FULL`).
+    Shared,
+    /// The wallet writer's own connection (see `Db::connect_dedicated`).
+    DedicatedWriter { commit_syncs: bool },
+}
+
 impl Db {
     /// Connects to `url` (`sqlite://path` or `postgres://...`), creating a SQLite file if needed.
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
-        Db::connect_with(url, 8, 16, None, SqliteSynchronous::Full).await
+        Db::connect_with(url, 8, 16, Role::Shared).await
     }
 
     /// One connection of its own for a task that writes all the time (the wallet writer).
     /// On SQLite a connection drops its page cache whenever another connection has written;
-    /// a writer that always runs on the same connection keeps its cache warm, and a larger one
-    /// (`cache_size`, in KiB when negative) keeps the hot index pages of the tables it appends to.
+    /// a writer that always runs on the same connection keeps its cache warm.
     ///
     /// `commit_syncs`: on SQLite, whether a commit fsyncs the WAL itself (`synchronous=FULL`).
     /// A caller that passes `false` must fsync the WAL (`{file}-wal`) before it tells
     /// anyone that what it committed is done.
     pub async fn connect_dedicated(url: &str, commit_syncs: bool) -> Result<Db, sqlx::Error> {
-        let synchronous = if commit_syncs { SqliteSynchronous::Full } else { SqliteSynchronous::Normal };
-        Db::connect_with(url, 1, 1, Some("-65536"), synchronous).await
+        Db::connect_with(url, 1, 1, Role::DedicatedWriter { commit_syncs }).await
     }
 
     /// The file of a file-backed SQLite database at `url` (None for PostgreSQL and in-memory
@@ -91,14 +98,12 @@ impl Db {
         file.file_name().map(|_| file.to_path_buf())
     }
 
-    async fn connect_with(
-        url: &str,
-        sqlite_max: u32,
-        postgres_max: u32,
-        sqlite_cache_size: Option<&str>,
-        sqlite_synchronous: SqliteSynchronous,
-    ) -> Result<Db, sqlx::Error> {
+    async fn connect_with(url: &str, sqlite_max: u32, postgres_max: u32, role: Role) -> Result<Db, sqlx::Error> {
         if url.starts_with("sqlite:") {
+            let sqlite_synchronous = match role {
+                Role::DedicatedWriter { commit_syncs: false } => SqliteSynchronous::Normal,
+                _ => SqliteSynchronous::Full,
+            };
             let mut options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 // Only takes effect when the file is created. Wallet purchases write small rows
@@ -117,11 +122,20 @@ impl Db {
                 // page, about an eighth of the wallet writer's SQLite time in a profile.
                 .pragma("temp_store", "memory")
                 .busy_timeout(Duration::from_secs(10));
-            if let Some(size) = sqlite_cache_size {
+            if let Role::DedicatedWriter { .. } = role {
                 // The dedicated writer's multi-row inserts have one SQL text per table and row
                 // count, up to 5 × 256 of them: sqlx's default of 100 cached statements made it
                 // parse most of them again in every batch (about 6 % of its SQLite time).
-                options = options.pragma("cache_size", size.to_string()).statement_cache_capacity(1024);
+                //
+                // Its page cache is kept small (4 MiB) on purpose. When a b-tree split leaves
+                // pages out of order, SQLite swaps them through the lock-byte page's number
+                // (524,289 at 2 KiB pages), and at the end of that transaction it drops every
+                // cached page above the database's end by walking the whole cache while the
+                // database is under 1 GiB. With 64 MiB that walk was 12 % of the writer's
+                // SQLite time in a profile at 64 clients; at 4 MiB it is under 2 %, and the
+                // index pages a batch misses come from the OS page cache (A/B: about +8 %
+                // purchases/s, -7 % server CPU per purchase; bench/README.md).
+                options = options.pragma("cache_size", "-4096").statement_cache_capacity(1024);
             }
             if !matches!(sqlite_synchronous, SqliteSynchronous::Full) {
                 // This connection's commits don't fsync, and its automatic checkpoint (run inside
@@ -253,7 +267,7 @@ mod tests {
             let (journal, pool) = pragmas(Db::connect(&url).await.unwrap()).await;
             assert_eq!((journal.as_str(), &pool[..3]), ("wal", &[2, 2, 2048][..]));
             let (journal, writer) = pragmas(Db::connect_dedicated(&url, false).await.unwrap()).await;
-            assert_eq!((journal.as_str(), &writer[..]), ("wal", &[1, 2, 2048, -65536][..]));
+            assert_eq!((journal.as_str(), &writer[..]), ("wal", &[1, 2, 2048, -4096][..]));
             let (_, baseline_writer) = pragmas(Db::connect_dedicated(&url, true).await.unwrap()).await;
             assert_eq!(baseline_writer[0], 2);
         });

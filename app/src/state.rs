@@ -57,10 +57,10 @@ impl std::ops::Deref for AppState {
 
 pub struct SharedState {
     pub db: Db,
-    pub settings: Arc<Settings>,
-    pub login_limiter: Arc<LoginLimiter>,
+    pub settings: Settings,
+    pub login_limiter: LoginLimiter,
     pub storage: Storage,
-    pub views: Arc<ViewCounter>,
+    pub views: ViewCounter,
     pub payments: Payments,
     pub mailer: Mailer,
     pub secret: AppSecret,

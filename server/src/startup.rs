@@ -70,16 +70,16 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
     .map_err(|e| anyhow::anyhow!("configuring mail (CLINK_SMTP_URL, CLINK_MAIL_FROM): {e}"))?;
     let state = AppState::new(SharedState {
         db,
-        settings: Arc::new(Settings {
+        settings: Settings {
             base_url: config.base_url.clone(),
             data_dir: config.data_dir.clone(),
             dev_mode: config.dev_mode,
             upload_limit_bytes: config.upload_limit_bytes,
             fee_bps: config.fee_bps,
-        }),
-        login_limiter: Arc::new(LoginLimiter::default()),
+        },
+        login_limiter: LoginLimiter::default(),
         storage,
-        views: Arc::new(ViewCounter::default()),
+        views: ViewCounter::default(),
         payments,
         mailer,
         wallet_writer,
@@ -102,20 +102,20 @@ pub async fn connect_database(url: &str) -> anyhow::Result<Db> {
 fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {
     tokio::spawn(mail::sender::run(state.clone(), MAIL_INTERVAL));
     tokio::spawn(app::earnings::webhooks::run(state.db.clone(), WEBHOOK_INTERVAL, webhook_backoff_ms));
-    let limiter = state.login_limiter.clone();
+    let limiter_state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
         loop {
             tick.tick().await;
-            limiter.forget_idle();
+            limiter_state.login_limiter.forget_idle();
         }
     });
-    let (views, db) = (state.views.clone(), state.db.clone());
+    let views_state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(VIEW_FLUSH_INTERVAL);
         loop {
             tick.tick().await;
-            if let Err(e) = views.flush(&db).await {
+            if let Err(e) = views_state.views.flush(&views_state.db).await {
                 tracing::warn!(error = %e, "could not save link views; retrying");
             }
         }
