@@ -73,6 +73,24 @@ start_server() { # log file, [VAR=value ...]
     wait_for "$base/healthz" "clink serve (log: $log)"
 }
 
+# The wallet benchmarks' fixture on the current database: a creator with a 0.05 work (below the
+# card minimum: wallet only) and BUYERS signed-in buyers topped up TOPUPS × 500.00 each, whose
+# session cookies go to $tmp/cookies-<label>.txt. Leaves a batched server running; sets `code`.
+wallet_fixture() { # label
+    echo 'bench-password-not-secret-1' | "$CLINK" user create --email creator@bench.example --handle creator \
+        --name "Bench Creator" --password-stdin >/dev/null
+    local token
+    token=$("$CLINK" token create --email creator@bench.example --name bench | tail -n 1)
+    start_server "$tmp/server.log" CLINK_WALLET_MAX_BATCH=256
+    printf 'bench file' >"$tmp/file.txt"
+    code=$(curl -fsS -H "Authorization: Bearer $token" -F 'title=Five-cent sketch' -F currency=EUR \
+        -F price_kind=fixed -F price=0.05 -F "files=@$tmp/file.txt" "$base/api/v1/works" | jq -r .work.code)
+    [[ -n $code && $code != null ]] || die "could not create the work"
+    echo "$1: signing up $BUYERS buyers and topping up $TOPUPS × 500.00 each..." >&2
+    python3 bench/wallet_setup.py "$base" "$BUYERS" "$TOPUPS" "$tmp/cookies-$1.txt" ||
+        die "setting up buyers failed (log: $tmp/server.log)"
+}
+
 stop_server() {
     if [[ -n $server_pid ]]; then
         kill "$server_pid" 2>/dev/null || true

@@ -64,18 +64,7 @@ for backend in $BACKENDS; do
         *) die "unknown backend $backend (sqlite or postgres)" ;;
     esac
 
-    # A creator with a 0.05 work (below the card minimum: wallet only), funded buyers.
-    echo 'bench-password-not-secret-1' | "$CLINK" user create --email creator@bench.example --handle creator \
-        --name "Bench Creator" --password-stdin >/dev/null
-    token=$("$CLINK" token create --email creator@bench.example --name bench | tail -n 1)
-    start_wallet_server 256
-    printf 'bench file' >"$tmp/file.txt"
-    code=$(curl -fsS -H "Authorization: Bearer $token" -F 'title=Five-cent sketch' -F currency=EUR \
-        -F price_kind=fixed -F price=0.05 -F "files=@$tmp/file.txt" "$base/api/v1/works" | jq -r .work.code)
-    [[ -n $code && $code != null ]] || die "could not create the work"
-    echo "$backend: signing up $BUYERS buyers and topping up $TOPUPS × 500.00 each..." >&2
-    python3 bench/wallet_setup.py "$base" "$BUYERS" "$TOPUPS" "$tmp/cookies-$backend.txt" ||
-        die "setting up buyers failed (log: $tmp/server.log)"
+    wallet_fixture "$backend"
 
     for c in $CONCURRENCY; do
         runs=()
