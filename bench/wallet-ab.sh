@@ -56,7 +56,7 @@ thread_ticks() { # pid
 
 # Share of one core per thread group between two thread_ticks snapshots taken $3 seconds apart.
 thread_shares() { # before, after, seconds
-    join <(sort -k2,2 <<<"$1" | awk '{print $2, $1, $3}' | sort) <(sort -k2,2 <<<"$2" | awk '{print $2, $3}' | sort) |
+    join <(awk '{print $2, $1, $3}' <<<"$1" | sort) <(awk '{print $2, $3}' <<<"$2" | sort) |
         awk -v s="$3" -v hz="$(getconf CLK_TCK)" '{
             d = ($4 - $3) / hz / s * 100; name = $2
             if (name ~ /^sqlx-sqlite/) { if (d > top) { rest += top; top = d } else rest += d; next }

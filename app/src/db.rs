@@ -64,16 +64,17 @@ macro_rules! on_tx {
 /// What a connection pool is for; on SQLite it decides the connections' settings.
 #[derive(Debug, Clone, Copy)]
 enum Role {
-    /// The app's pool: every commit fsyncs (`synchronous=FULL`).
+    /// The app's pool (8 SQLite or 16 PostgreSQL connections): every commit fsyncs
+    /// (`synchronous=FULL`).
     Shared,
-    /// The wallet writer's own connection (see `Db::connect_dedicated`).
+    /// The wallet writer's one connection (see `Db::connect_dedicated`).
     DedicatedWriter { commit_syncs: bool },
 }
 
 impl Db {
     /// Connects to `url` (`sqlite://path` or `postgres://...`), creating a SQLite file if needed.
     pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
-        Db::connect_with(url, 8, 16, Role::Shared).await
+        Db::connect_with(url, Role::Shared).await
     }
 
     /// One connection of its own for a task that writes all the time (the wallet writer).
@@ -84,7 +85,7 @@ impl Db {
     /// A caller that passes `false` must fsync the WAL (`{file}-wal`) before it tells
     /// anyone that what it committed is done.
     pub async fn connect_dedicated(url: &str, commit_syncs: bool) -> Result<Db, sqlx::Error> {
-        Db::connect_with(url, 1, 1, Role::DedicatedWriter { commit_syncs }).await
+        Db::connect_with(url, Role::DedicatedWriter { commit_syncs }).await
     }
 
     /// The file of a file-backed SQLite database at `url` (None for PostgreSQL and in-memory
@@ -98,7 +99,11 @@ impl Db {
         file.file_name().map(|_| file.to_path_buf())
     }
 
-    async fn connect_with(url: &str, sqlite_max: u32, postgres_max: u32, role: Role) -> Result<Db, sqlx::Error> {
+    async fn connect_with(url: &str, role: Role) -> Result<Db, sqlx::Error> {
+        let (sqlite_max, postgres_max) = match role {
+            Role::Shared => (8, 16),
+            Role::DedicatedWriter { .. } => (1, 1),
+        };
         if url.starts_with("sqlite:") {
             let sqlite_synchronous = match role {
                 Role::DedicatedWriter { commit_syncs: false } => SqliteSynchronous::Normal,
