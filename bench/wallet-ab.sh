@@ -73,9 +73,7 @@ export CLINK_DATABASE_URL=sqlite://$CLINK_DATA_DIR/clink.db
 mkdir -p "$CLINK_DATA_DIR"
 CLINK=$A wallet_fixture sqlite
 purchase() { # label
-    "$LOADGEN" run --json --label "$1" -c "$CONCURRENCY" -d "$DURATION" -w "$WARMUP" --pid "$server_pid" \
-        -m POST -H 'Content-Type: application/json' -H "Origin: $base" --connection-headers "$tmp/cookies-sqlite.txt" \
-        -b "{\"code\":\"$code\",\"idempotency_key\":\"wallet-ab-run-$1-{n}\"}" "$base/api/wallet/purchases"
+    wallet_purchases "$1" "$CONCURRENCY" sqlite "wallet-ab-run-$1"
 }
 echo "warming the database up with one run of A..." >&2
 purchase warm-up >/dev/null

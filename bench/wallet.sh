@@ -72,11 +72,7 @@ for backend in $BACKENDS; do
             for mode in baseline batched; do
                 if [[ $mode == baseline ]]; then start_wallet_server 1; else start_wallet_server 256; fi
                 echo "$backend, $c clients, round $round/$ROUNDS: $mode..." >&2
-                r=$("$LOADGEN" run --json --label "$mode" -c "$c" -d "$DURATION" -w "$WARMUP" --pid "$server_pid" \
-                    -m POST -H 'Content-Type: application/json' -H "Origin: $base" \
-                    --connection-headers "$tmp/cookies-$backend.txt" \
-                    -b "{\"code\":\"$code\",\"idempotency_key\":\"bench-$backend-$c-$round-$mode-{n}\"}" \
-                    "$base/api/wallet/purchases")
+                r=$(wallet_purchases "$mode" "$c" "$backend" "bench-$backend-$c-$round-$mode")
                 jq -r '"  [\(.label)] \(.rps|floor)/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, server CPU \(.server_cpu_us_per_request // 0 | floor) µs/purchase, \(.errors) errors, statuses \(.statuses|tostring)"' <<<"$r" >&2
                 bad=$(jq -r --arg backend "$backend" 'select(.errors > 0 or .non_2xx > 0 or ((.statuses["201"] // 0) != .requests)) | "\(.label) \($backend) c=\(.concurrency): \(.errors) errors, statuses \(.statuses|tostring) \(.first_error // "")"' <<<"$r")
                 [[ -n $bad ]] && problems+=("$bad")
