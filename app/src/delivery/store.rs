@@ -34,12 +34,29 @@ pub async fn revoke_grant(tx: &mut Tx, order_id: &str, now: i64) -> Result<(), s
         .bind(now).bind(order_id).execute(conn).await.map(|_| ()))
 }
 
-pub async fn insert_token(db: &Db, token_hash: &str, order_id: &str, now: i64) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => sqlx::query("insert into download_token (token_hash, order_id, created_at) values ($1, $2, $3)")
-        .bind(token_hash).bind(order_id).bind(now).execute(pool).await.map(|_| ()))
+pub async fn insert_selector_token(db: &Db, selector: &str, verifier_hash: &str, order_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query("insert into download_selector_token (selector, verifier_hash, order_id, created_at) values ($1, $2, $3, $4)")
+        .bind(selector).bind(verifier_hash).bind(order_id).bind(now).execute(pool).await.map(|_| ()))
 }
 
-/// The grant a token opens, if the token exists.
+#[derive(sqlx::FromRow)]
+struct SelectedGrant {
+    #[sqlx(flatten)]
+    grant: GrantRow,
+    verifier_hash: String,
+}
+
+/// The grant a selector finds, with the hash its verifier must match.
+pub async fn grant_by_selector(db: &Db, selector: &str) -> Result<Option<(GrantRow, String)>, sqlx::Error> {
+    let found = on_db!(db, pool => sqlx::query_as::<_, SelectedGrant>(
+        "select g.order_id, g.downloads_used, g.max_downloads, g.expires_at, g.revoked_at, g.created_at, t.verifier_hash \
+         from download_selector_token t join download_grant g on g.order_id = t.order_id where t.selector = $1",
+    )
+    .bind(selector).fetch_optional(pool).await)?;
+    Ok(found.map(|f| (f.grant, f.verifier_hash)))
+}
+
+/// The grant a token issued before selectors opens, if the token exists.
 pub async fn grant_by_token(db: &Db, token_hash: &str) -> Result<Option<GrantRow>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_as::<_, GrantRow>(
         "select g.order_id, g.downloads_used, g.max_downloads, g.expires_at, g.revoked_at, g.created_at \

@@ -169,7 +169,7 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
         Some(raw) if !raw.is_empty() => Some(crate::money::parse_amount(raw, "amount")?),
         _ => None,
     };
-    let download_token = delivery::new_token();
+    let download_token = delivery::issue_token();
     // Whether this round's copies were just read from the database.
     let mut fresh = false;
     for _ in 0..DECISION_ROUNDS {
@@ -229,7 +229,8 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
             amount_minor: price.minor,
             fee_minor: platform_fee(price.minor, state.settings.fee_bps),
             source: req.source.clone(),
-            token_hash: delivery::hash(&download_token),
+            token_selector: download_token.selector.clone(),
+            token_verifier_hash: download_token.verifier_hash.clone(),
             work: work.clone(),
             settings: settings.clone(),
         };
@@ -255,7 +256,7 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
             maybe_autoreload(state, buyer_id, &settings, balance);
         }
         // A retry gets a token of its own: the first one was only ever shown to the first answer.
-        let download_token = if repeated { delivery::mint(&state.db, &order_id).await? } else { download_token };
+        let download_token = if repeated { delivery::mint(&state.db, &order_id).await? } else { download_token.token };
         return Ok(Bought { order_id, download_token, balance, price, repeated });
     }
     Err(WalletError::KeptChanging)

@@ -51,9 +51,10 @@ pub struct Purchase {
     pub amount_minor: i64,
     pub fee_minor: i64,
     pub source: String,
-    /// The hash of the download token the buyer gets back, stored with the purchase so that
-    /// the answer needs no second commit.
-    pub token_hash: String,
+    /// The download token the buyer gets back (its selector and its verifier's hash), stored
+    /// with the purchase so that the answer needs no second commit.
+    pub token_selector: String,
+    pub token_verifier_hash: String,
     /// The work as the service priced it (possibly from its cache). The purchase goes through
     /// only if the database still has exactly this live, published work.
     pub work: Arc<WorkRow>,
@@ -561,9 +562,10 @@ async fn write_purchases(
         });
         q.build().execute(&mut *conn).await?;
 
-        let mut q = QueryBuilder::new("insert into download_token (token_hash, order_id, created_at) ");
+        let mut q = QueryBuilder::new("insert into download_selector_token (selector, verifier_hash, order_id, created_at) ");
         q.push_values(written, |mut row, w| {
-            row.push_bind(&batch[w.purchase_index].token_hash).push_bind(&w.order_id).push_bind(now);
+            let p = batch[w.purchase_index];
+            row.push_bind(&p.token_selector).push_bind(&p.token_verifier_hash).push_bind(&w.order_id).push_bind(now);
         });
         q.build().execute(&mut *conn).await?;
 

@@ -304,8 +304,25 @@ both_backends! {
         let res = buyer.get(app.url("/d/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/files/x")).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
-        // Expiry: move the grant's deadline into the past.
+        // A token is a selector (32 hex digits) and a verifier: the right selector with any other
+        // verifier opens nothing.
+        let token = download.trim_start_matches("/d/").to_string();
+        assert_eq!(token.len(), 75, "{token}");
+        assert!(token[..32].bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+        let forged = format!("{}{}", &token[..74], if token.ends_with('A') { 'B' } else { 'A' });
+        for path in [format!("/d/{forged}"), format!("/d/{forged}/files/x")] {
+            assert_eq!(buyer.get(app.url(&path)).send().await.unwrap().status(), StatusCode::NOT_FOUND, "{path}");
+        }
+        // A token issued before selectors (stored as the hash of the whole token) still opens its grant.
         let order_id = order_of(&pay);
+        let legacy = "Issued-before-selectors_0123456789abcdefghi";
+        app::on_db!(&app.state.db, pool => sqlx::query("insert into download_token (token_hash, order_id, created_at) values ($1, $2, 0)")
+            .bind(hex::encode(Sha256::digest(legacy.as_bytes()))).bind(&order_id).execute(pool).await.map(|_| ())).unwrap();
+        let res = buyer.get(app.url(&format!("/d/{legacy}"))).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("1 of 1 downloads used"));
+
+        // Expiry: move the grant's deadline into the past.
         app::on_db!(&app.state.db, pool => sqlx::query("update download_grant set expires_at = 1, max_downloads = null where order_id = $1")
             .bind(&order_id).execute(pool).await.map(|_| ())).unwrap();
         let res = buyer.get(app.url(&download)).send().await.unwrap();
