@@ -78,11 +78,21 @@ pub async fn orders_of_creator(db: &Db, creator_id: &str, limit: i64) -> Result<
     on_db!(db, pool => sqlx::query_as::<_, OrderRow>(&sql).bind(creator_id).bind(limit).fetch_all(pool).await)
 }
 
-/// Orders bought with an email address (the buyer library).
+/// Orders bought with an email address (the buyer library). Card and free orders are found by
+/// their email; wallet orders through the wallet of the account with that email (a wallet
+/// order's email is its buyer's, and accounts' emails never change), because the email index
+/// leaves wallet orders out: a wallet purchase would write an entry at the buyer's position in it.
 pub async fn orders_of_email(db: &Db, email: &str) -> Result<Vec<OrderRow>, sqlx::Error> {
     let sql = format!(
-        "select {ORDER_COLUMNS} from buyer_order where buyer_email = $1 and status in ('fulfilled', 'refunded') \
-         order by created_at desc"
+        "select {ORDER_COLUMNS} from buyer_order where buyer_email = $1 and provider <> 'wallet' and status in ('fulfilled', 'refunded') \
+         union all \
+         select {ORDER_COLUMNS} from buyer_order where provider = 'wallet' and status in ('fulfilled', 'refunded') and order_id in ( \
+             select t.order_id from account a \
+             join ledger_account w on w.owner_id = a.account_id and w.kind = 'buyer_wallet' \
+             join ledger_entry e on e.account_id = w.account_id \
+             join ledger_txn t on t.txn_id = e.txn_id and t.kind = 'sale' \
+             where a.email = $1) \
+         order by created_at desc, order_id desc"
     );
     on_db!(db, pool => sqlx::query_as::<_, OrderRow>(&sql).bind(email).fetch_all(pool).await)
 }
@@ -143,8 +153,10 @@ pub async fn mark_processed(tx: &mut Tx, event_key: &str, now: i64) -> Result<bo
         .bind(event_key).bind(now).execute(conn).await.map(|r| r.rows_affected() == 1))
 }
 
+/// Gives an account the guest orders bought with its email. (Wallet orders always have their
+/// buyer's account; saying so lets the email index, which leaves them out, serve this.)
 pub async fn claim_orders(db: &Db, email: &str, account_id: &str) -> Result<u64, sqlx::Error> {
-    on_db!(db, pool => sqlx::query("update buyer_order set buyer_account_id = $1 where buyer_email = $2 and buyer_account_id is null")
+    on_db!(db, pool => sqlx::query("update buyer_order set buyer_account_id = $1 where buyer_email = $2 and provider <> 'wallet' and buyer_account_id is null")
         .bind(account_id).bind(email).execute(pool).await.map(|r| r.rows_affected()))
 }
 

@@ -383,6 +383,38 @@ both_backends! {
         app.ledger_is_clean().await;
     }
 
+    async fn the_library_lists_wallet_purchases_beside_card_purchases(app) {
+        app.creator("maker").await;
+        let (_, zine) = app.publish_work("Wallet zine", "0.20", DATA).await;
+        let (_, refunded) = app.publish_work("Refunded zine", "0.30", DATA).await;
+        let (_, book) = app.publish_work("Card book", "3", DATA).await;
+        let (_, elsewhere) = app.publish_work("Stranger zine", "0.25", DATA).await;
+        let reader = buyer_with_balance(&app, "reader", "5").await;
+        let stranger = buyer_with_balance(&app, "stranger", "5").await;
+        assert_eq!(wallet_buy(&app, &reader, &zine, &key(1), json!({})).await.0, StatusCode::CREATED);
+        let (status, body) = wallet_buy(&app, &reader, &refunded, &key(2), json!({})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(app.call("sales/refund", &[("order_id", body["order_id"].as_str().unwrap())]).await.status(), StatusCode::OK);
+        assert_eq!(wallet_buy(&app, &stranger, &elsewhere, &key(3), json!({})).await.0, StatusCode::CREATED);
+        // The same email as a guest with a card, on another device.
+        common::buy_with_test_card(&app, &app.new_client(), &book, "reader@example.com", "").await;
+
+        let device = app.new_client();
+        let res = common::call_with(&device, &app.base_url, "library/link", &[("email", "reader@example.com")]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let mail = app.email_to("reader@example.com", "/library/access/").await;
+        let link = common::link_in(&common::decoded_body(&mail), &app.url("/library/access/")).unwrap();
+        assert_eq!(device.get(&link).send().await.unwrap().headers()["location"], "/library");
+        let page = without_markers(&device.get(app.url("/library")).send().await.unwrap().text().await.unwrap());
+        for title in ["Wallet zine", "Refunded zine", "Card book"] {
+            assert!(page.contains(title), "{title} missing from the library: {page}");
+        }
+        assert!(!page.contains("Stranger zine"), "another buyer's wallet purchase is not in this library");
+        // Newest first: the card purchase came last.
+        let at = |title: &str| page.find(title).unwrap();
+        assert!(at("Card book") < at("Refunded zine") && at("Refunded zine") < at("Wallet zine"), "{page}");
+    }
+
     async fn buyers_sign_in_with_a_magic_link(app) {
         let browser = app.new_client();
         let res = common::call_with(&browser, &app.base_url, "login-link", &[("email", "magic@example.com"), ("next", "/wallet")]).await;
