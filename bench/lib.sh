@@ -73,6 +73,11 @@ start_server() { # log file, [VAR=value ...]
     wait_for "$base/healthz" "clink serve (log: $log)"
 }
 
+# A server whose wallet writer commits at most $1 purchases per transaction (1: the baseline).
+start_wallet_server() { # max batch
+    start_server "$tmp/server.log" "CLINK_WALLET_MAX_BATCH=$1"
+}
+
 # The wallet benchmarks' fixture on the current database: a creator with a 0.05 work (below the
 # card minimum: wallet only) and BUYERS signed-in buyers topped up TOPUPS × 500.00 each, whose
 # session cookies go to $tmp/cookies-<label>.txt. Leaves a batched server running; sets `code`.
@@ -81,7 +86,7 @@ wallet_fixture() { # label
         --name "Bench Creator" --password-stdin >/dev/null
     local token
     token=$("$CLINK" token create --email creator@bench.example --name bench | tail -n 1)
-    start_server "$tmp/server.log" CLINK_WALLET_MAX_BATCH=256
+    start_wallet_server 256
     printf 'bench file' >"$tmp/file.txt"
     code=$(curl -fsS -H "Authorization: Bearer $token" -F 'title=Five-cent sketch' -F currency=EUR \
         -F price_kind=fixed -F price=0.05 -F "files=@$tmp/file.txt" "$base/api/v1/works" | jq -r .work.code)

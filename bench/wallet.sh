@@ -41,10 +41,6 @@ need_release_build python3
 use_port "$PORT"
 
 # One server at a time, on the current database, with the given largest batch.
-start_wallet_server() { # max batch
-    start_server "$tmp/server.log" "CLINK_WALLET_MAX_BATCH=$1"
-}
-
 rows=()
 problems=()
 durability=()

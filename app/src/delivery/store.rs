@@ -39,6 +39,9 @@ pub async fn insert_selector_token(db: &Db, selector: &str, verifier_hash: &str,
         .bind(selector).bind(verifier_hash).bind(order_id).bind(now).execute(pool).await.map(|_| ()))
 }
 
+/// A `GrantRow`'s columns, read from `download_grant g`.
+const GRANT_COLUMNS: &str = "g.order_id, g.downloads_used, g.max_downloads, g.expires_at, g.revoked_at, g.created_at";
+
 #[derive(sqlx::FromRow)]
 struct SelectedGrant {
     #[sqlx(flatten)]
@@ -48,21 +51,18 @@ struct SelectedGrant {
 
 /// The grant a selector finds, with the hash its verifier must match.
 pub async fn grant_by_selector(db: &Db, selector: &str) -> Result<Option<(GrantRow, String)>, sqlx::Error> {
-    let found = on_db!(db, pool => sqlx::query_as::<_, SelectedGrant>(
-        "select g.order_id, g.downloads_used, g.max_downloads, g.expires_at, g.revoked_at, g.created_at, t.verifier_hash \
-         from download_selector_token t join download_grant g on g.order_id = t.order_id where t.selector = $1",
-    )
-    .bind(selector).fetch_optional(pool).await)?;
+    let sql = format!(
+        "select {GRANT_COLUMNS}, t.verifier_hash from download_selector_token t join download_grant g on g.order_id = t.order_id \
+         where t.selector = $1"
+    );
+    let found = on_db!(db, pool => sqlx::query_as::<_, SelectedGrant>(&sql).bind(selector).fetch_optional(pool).await)?;
     Ok(found.map(|f| (f.grant, f.verifier_hash)))
 }
 
 /// The grant a token issued before selectors opens, if the token exists.
 pub async fn grant_by_token(db: &Db, token_hash: &str) -> Result<Option<GrantRow>, sqlx::Error> {
-    on_db!(db, pool => sqlx::query_as::<_, GrantRow>(
-        "select g.order_id, g.downloads_used, g.max_downloads, g.expires_at, g.revoked_at, g.created_at \
-         from download_token t join download_grant g on g.order_id = t.order_id where t.token_hash = $1",
-    )
-    .bind(token_hash).fetch_optional(pool).await)
+    let sql = format!("select {GRANT_COLUMNS} from download_token t join download_grant g on g.order_id = t.order_id where t.token_hash = $1");
+    on_db!(db, pool => sqlx::query_as::<_, GrantRow>(&sql).bind(token_hash).fetch_optional(pool).await)
 }
 
 /// Counts one download, atomically refusing past the limit. Returns whether it was allowed.
