@@ -98,19 +98,16 @@ impl Db {
 
     /// A passive checkpoint of a SQLite database: copies what the WAL holds into the database
     /// file as far as no reader needs the WAL's older pages, without waiting for anyone or
-    /// holding back writers (a writer keeps appending to the WAL meanwhile). Returns the frames
-    /// the WAL holds and how many of them are now in the database file; `None` on PostgreSQL.
-    pub async fn checkpoint_wal(&self) -> Result<Option<(i64, i64)>, sqlx::Error> {
+    /// holding back writers (a writer keeps appending to the WAL meanwhile). Nothing to do on
+    /// PostgreSQL.
+    pub async fn checkpoint_wal(&self) -> Result<(), sqlx::Error> {
         match self {
-            Db::Sqlite(pool) => {
-                let (_busy, frames, copied): (i64, i64, i64) =
-                    sqlx::query_as("pragma wal_checkpoint(passive)").fetch_one(pool).await?;
-                Ok(Some((frames, copied)))
-            }
-            Db::Postgres(_) => Ok(None),
+            Db::Sqlite(pool) => sqlx::query("pragma wal_checkpoint(passive)").execute(pool).await.map(|_| ()),
+            Db::Postgres(_) => Ok(()),
         }
     }
 
+    /// Whether `url` names a SQLite database (else PostgreSQL).
     pub fn is_sqlite_url(url: &str) -> bool {
         url.starts_with("sqlite:")
     }
