@@ -27,7 +27,7 @@ use axum::{
     response::Response,
 };
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -167,6 +167,19 @@ fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
+/// The app's routes, generated once per process.
+///
+/// Generating them runs the app with resource loading switched off through a process-wide flag
+/// (leptos_server's `SuppressResourceLoad`): a page rendering anywhere in the process at that
+/// moment whose resource is first polled then waits forever (leptos issue #4773). A server
+/// generates its routes before it serves, so one server per process never sees this; the
+/// integration tests start many servers in one process, and about one run in fifteen had a
+/// page of one test hang while another test started its server.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(state: AppState, sessions: CachedSessions, config: &Config) -> Router {
     let provide_state = {
         let state = state.clone();
@@ -189,7 +202,7 @@ pub fn router(state: AppState, sessions: CachedSessions, config: &Config) -> Rou
 
     let base_url: Arc<str> = Arc::from(config.base_url.as_str());
     Router::new()
-        .leptos_routes_with_context(&state, generate_route_list(App), provide_state.clone(), render_shell)
+        .leptos_routes_with_context(&state, route_list(), provide_state.clone(), render_shell)
         .merge(http::health::router(metrics_handle()))
         .merge(http::uploads::router(config.upload_limit_bytes))
         .merge(http::api_v1::router(config.upload_limit_bytes))
