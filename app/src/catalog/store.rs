@@ -213,12 +213,8 @@ pub async fn live_works_in(tx: &mut Tx, work_ids: &[&str]) -> Result<Vec<WorkRow
     }
     on_tx!(tx, conn => {
         let mut q = sqlx::QueryBuilder::new(format!("select {WORK_COLUMNS} from work w where w.published = "));
-        q.push_bind(true).push(" and w.deleted_at is null and w.work_id in (");
-        let mut list = q.separated(", ");
-        for id in work_ids {
-            list.push_bind(*id);
-        }
-        q.push(")");
+        q.push_bind(true).push(" and w.deleted_at is null and w.work_id in ");
+        crate::db::push_list(&mut q, work_ids);
         q.build_query_as::<WorkRow>().fetch_all(conn).await
     })
 }

@@ -44,12 +44,8 @@ pub async fn settings_in(tx: &mut Tx, account_ids: &[&str]) -> Result<Vec<Settin
         return Ok(Vec::new());
     }
     on_tx!(tx, conn => {
-        let mut q = sqlx::QueryBuilder::new(format!("select {SETTINGS_COLUMNS} from wallet_settings where account_id in ("));
-        let mut list = q.separated(", ");
-        for id in account_ids {
-            list.push_bind(*id);
-        }
-        q.push(")");
+        let mut q = sqlx::QueryBuilder::new(format!("select {SETTINGS_COLUMNS} from wallet_settings where account_id in "));
+        crate::db::push_list(&mut q, account_ids);
         q.build_query_as::<SettingsRow>().fetch_all(conn).await
     })
 }

@@ -378,12 +378,8 @@ async fn commit_batch(
     // Purchases already made under these keys (a retry, a double click).
     let keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
     let done: HashMap<String, String> = on_tx!(&mut tx, conn => {
-        let mut q = QueryBuilder::new("select idempotency_key, order_id from ledger_txn where idempotency_key in (");
-        let mut list = q.separated(", ");
-        for key in &keys {
-            list.push_bind(*key);
-        }
-        q.push(")");
+        let mut q = QueryBuilder::new("select idempotency_key, order_id from ledger_txn where idempotency_key in ");
+        db::push_list(&mut q, &keys);
         q.build_query_as::<(String, String)>().fetch_all(conn).await
     })?
     .into_iter()
@@ -733,12 +729,8 @@ async fn roll_up(
     creators.sort_unstable();
     creators.dedup();
     let with_hooks: std::collections::HashSet<String> = on_tx!(tx, conn => {
-        let mut q = QueryBuilder::new("select account_id from account where webhook_url is not null and account_id in (");
-        let mut list = q.separated(", ");
-        for c in &creators {
-            list.push_bind(*c);
-        }
-        q.push(")");
+        let mut q = QueryBuilder::new("select account_id from account where webhook_url is not null and account_id in ");
+        db::push_list(&mut q, &creators);
         q.build_query_scalar::<String>().fetch_all(conn).await
     })?
     .into_iter()
