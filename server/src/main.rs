@@ -4,6 +4,9 @@ use clap::Parser;
 use server::{cli::Cli, config::Config};
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // A `.env` is optional; real environment variables take precedence over it.
