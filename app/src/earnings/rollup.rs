@@ -4,7 +4,10 @@
 //! and the chart, one row per hour however many works). The dashboard then reads a few
 //! thousand rollup rows, never the raw orders.
 
-use crate::{db::Tx, on_tx};
+use crate::{
+    db::{Statements, Tx},
+    on_tx,
+};
 
 pub const MS_PER_HOUR: i64 = 3_600_000;
 
@@ -54,40 +57,82 @@ pub async fn add_sale(
     currency: &str,
     d: &SaleFigures,
 ) -> Result<(), sqlx::Error> {
-    on_tx!(tx, conn => sqlx::query(
+    on_tx!(tx, conn => {
+        let mut statements = Statements::new();
+        push_sale(&mut statements, creator_id, work_id, hour, currency, d);
+        statements.run(conn).await
+    })
+}
+
+/// `add_sale` as two statements of `statements`, for a caller that sends several together.
+pub fn push_sale<'a, DB>(statements: &mut Statements<'a, DB>, creator_id: &'a str, work_id: &'a str, hour: i64, currency: &'a str, d: &SaleFigures)
+where
+    DB: sqlx::Database,
+    DB::Arguments<'a>: Default,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let figures = [d.sales, d.gross, d.net, d.refunds, d.refunded_gross, d.refunded_net];
+    let q = statements.next(
         "insert into sale_hour (creator_id, work_id, hour, currency, sales, gross_minor, net_minor, refunds, \
-         refunded_gross_minor, refunded_net_minor) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         on conflict (creator_id, work_id, hour, currency) do update set sales = sale_hour.sales + excluded.sales, \
+         refunded_gross_minor, refunded_net_minor) ",
+    );
+    q.push_values([()], |mut row, ()| {
+        row.push_bind(creator_id).push_bind(work_id).push_bind(hour).push_bind(currency);
+        for figure in figures {
+            row.push_bind(figure);
+        }
+    });
+    q.push(
+        " on conflict (creator_id, work_id, hour, currency) do update set sales = sale_hour.sales + excluded.sales, \
          gross_minor = sale_hour.gross_minor + excluded.gross_minor, net_minor = sale_hour.net_minor + excluded.net_minor, \
          refunds = sale_hour.refunds + excluded.refunds, \
          refunded_gross_minor = sale_hour.refunded_gross_minor + excluded.refunded_gross_minor, \
          refunded_net_minor = sale_hour.refunded_net_minor + excluded.refunded_net_minor",
-    )
-    .bind(creator_id).bind(work_id).bind(hour).bind(currency).bind(d.sales).bind(d.gross).bind(d.net)
-    .bind(d.refunds).bind(d.refunded_gross).bind(d.refunded_net)
-    .execute(conn).await.map(|_| ()))?;
-    on_tx!(tx, conn => sqlx::query(
+    );
+    let q = statements.next(
         "insert into creator_sale_hour (creator_id, hour, currency, sales, gross_minor, net_minor, refunds, \
-         refunded_gross_minor, refunded_net_minor) values ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         on conflict (creator_id, hour, currency) do update set sales = creator_sale_hour.sales + excluded.sales, \
+         refunded_gross_minor, refunded_net_minor) ",
+    );
+    q.push_values([()], |mut row, ()| {
+        row.push_bind(creator_id).push_bind(hour).push_bind(currency);
+        for figure in figures {
+            row.push_bind(figure);
+        }
+    });
+    q.push(
+        " on conflict (creator_id, hour, currency) do update set sales = creator_sale_hour.sales + excluded.sales, \
          gross_minor = creator_sale_hour.gross_minor + excluded.gross_minor, net_minor = creator_sale_hour.net_minor + excluded.net_minor, \
          refunds = creator_sale_hour.refunds + excluded.refunds, \
          refunded_gross_minor = creator_sale_hour.refunded_gross_minor + excluded.refunded_gross_minor, \
          refunded_net_minor = creator_sale_hour.refunded_net_minor + excluded.refunded_net_minor",
-    )
-    .bind(creator_id).bind(hour).bind(currency).bind(d.sales).bind(d.gross).bind(d.net)
-    .bind(d.refunds).bind(d.refunded_gross).bind(d.refunded_net)
-    .execute(conn).await.map(|_| ()))
+    );
 }
 
 pub async fn add_source(tx: &mut Tx, creator_id: &str, hour: i64, source: &str, views: i64, sales: i64) -> Result<(), sqlx::Error> {
-    on_tx!(tx, conn => sqlx::query(
-        "insert into source_hour (creator_id, hour, source, views, sales) values ($1, $2, $3, $4, $5) \
-         on conflict (creator_id, hour, source) do update set views = source_hour.views + excluded.views, \
+    on_tx!(tx, conn => {
+        let mut statements = Statements::new();
+        push_source(&mut statements, creator_id, hour, source, views, sales);
+        statements.run(conn).await
+    })
+}
+
+/// `add_source` as a statement of `statements`.
+pub fn push_source<'a, DB>(statements: &mut Statements<'a, DB>, creator_id: &'a str, hour: i64, source: &'a str, views: i64, sales: i64)
+where
+    DB: sqlx::Database,
+    DB::Arguments<'a>: Default,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let q = statements.next("insert into source_hour (creator_id, hour, source, views, sales) ");
+    q.push_values([()], |mut row, ()| {
+        row.push_bind(creator_id).push_bind(hour).push_bind(source).push_bind(views).push_bind(sales);
+    });
+    q.push(
+        " on conflict (creator_id, hour, source) do update set views = source_hour.views + excluded.views, \
          sales = source_hour.sales + excluded.sales",
-    )
-    .bind(creator_id).bind(hour).bind(source).bind(views).bind(sales)
-    .execute(conn).await.map(|_| ()))
+    );
 }
 
 /// A sale, as it is confirmed.

@@ -2,10 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::QueryBuilder;
-
 use crate::{
-    db::{Db, Tx},
+    db::{Db, Statements, Tx},
     on_db, on_tx,
 };
 
@@ -167,20 +165,24 @@ pub async fn spent_in_period(db: &Db, account_id: &str, currency: &str, period: 
 /// Every wallet purchase raises them, capped or not, so a cap set mid-week counts what the week
 /// already spent; a refund gives its amount back to the periods the purchase fell in.
 ///
-/// Raises the counters by the given amounts, one upsert for all of them. Each
+/// Raises the counters by the given amounts: one upsert for all of them, a statement of
+/// `statements` (the wallet writer sends it with the rest of its batch). Each
 /// (account, currency, period) appears once: PostgreSQL refuses an upsert that touches a row twice.
-pub async fn add_spent(tx: &mut Tx, spent: &BTreeMap<(String, String, String), i64>) -> Result<(), sqlx::Error> {
+pub fn push_spent<'a, DB>(statements: &mut Statements<'a, DB>, spent: &'a BTreeMap<(String, String, String), i64>)
+where
+    DB: sqlx::Database,
+    DB::Arguments<'a>: Default,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
     if spent.is_empty() {
-        return Ok(());
+        return;
     }
-    on_tx!(tx, conn => {
-        let mut q = QueryBuilder::new("insert into wallet_spend (account_id, currency, period, spent_minor) ");
-        q.push_values(spent, |mut row, ((account, currency, period), amount)| {
-            row.push_bind(account).push_bind(currency).push_bind(period).push_bind(*amount);
-        });
-        q.push(" on conflict (account_id, currency, period) do update set spent_minor = wallet_spend.spent_minor + excluded.spent_minor");
-        q.build().execute(conn).await.map(|_| ())
-    })
+    let q = statements.next("insert into wallet_spend (account_id, currency, period, spent_minor) ");
+    q.push_values(spent, |mut row, ((account, currency, period), amount)| {
+        row.push_bind(account.as_str()).push_bind(currency.as_str()).push_bind(period.as_str()).push_bind(*amount);
+    });
+    q.push(" on conflict (account_id, currency, period) do update set spent_minor = wallet_spend.spent_minor + excluded.spent_minor");
 }
 
 /// Raises one counter by `amount`, but only as far as `cap`: false (and nothing changed) when

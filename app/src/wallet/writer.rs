@@ -36,6 +36,7 @@ use crate::{
     accounts::store as accounts_store,
     catalog::store::{self as catalog_store, WorkRow},
     db::{self, Db, Tx},
+    earnings::rollup,
     ledger::domain::AccountRef,
     money::Currency,
     on_tx,
@@ -426,7 +427,6 @@ async fn commit_batch(
             }
         }
     }
-    wallet_store::add_spent(&mut tx, &spent).await?;
     for (copy, first) in copies {
         outcomes[copy] = match &outcomes[first] {
             Some(Outcome::Bought { order_id, .. }) => Some(Outcome::Repeated { order_id: order_id.clone() }),
@@ -445,7 +445,8 @@ async fn commit_batch(
         })
         .collect();
     if !written.is_empty() {
-        write_purchases(&mut tx, batch, &written, &current.emails, now, known_accounts).await?;
+        write_purchases(&mut tx, batch, &written, &spent, &current.emails, now, known_accounts).await?;
+        enqueue_sale_webhooks(&mut tx, batch, &written, &current.emails).await?;
     }
     let applied = started.elapsed();
     tx.commit().await?;
@@ -595,12 +596,14 @@ async fn debit_uncapped_in_rounds(
     Ok(())
 }
 
-/// Multi-row inserts for every purchase of the batch: orders, ledger transactions and entries,
-/// download grants and tokens; then the creators' and the platform's cached balances, once per account.
+/// What the batch's purchases write: the buyers' spending counters, multi-row inserts of the
+/// orders, ledger transactions and entries, download grants and tokens, the creators' and the
+/// platform's cached balances once per account, and the dashboard's rollups.
 async fn write_purchases(
     tx: &mut Tx,
     batch: &[&Purchase],
     written: &[Written],
+    spent: &BTreeMap<(String, String, String), i64>,
     emails: &HashMap<String, String>,
     now: i64,
     known_accounts: &mut std::collections::HashSet<String>,
@@ -625,33 +628,20 @@ async fn write_purchases(
         known_accounts.insert(id.clone());
     }
 
+    // The dashboard's rollups, summed per key so a batch of hundreds writes a handful of rows.
+    let hour = rollup::hour_of(now);
+    let mut sales: BTreeMap<(&str, &str, &str), rollup::SaleFigures> = BTreeMap::new();
+    let mut sources: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    for w in written {
+        let p = batch[w.purchase_index];
+        let d = sales.entry((p.work.creator_id.as_str(), p.work.work_id.as_str(), p.currency.code())).or_default();
+        d.sales += 1;
+        d.gross += p.amount_minor;
+        d.net += p.amount_minor - p.fee_minor;
+        *sources.entry((p.work.creator_id.as_str(), p.source.as_str())).or_default() += 1;
+    }
+
     on_tx!(tx, conn => {
-        // A wallet order's `checkout_key` is `wallet:{order id}`, not the purchase key: the
-        // ledger's idempotency key already makes a retry find its purchase, and a time-ordered
-        // value appends to the unique index where the buyer's random key dirtied a page of its own.
-        let mut q = QueryBuilder::new(
-            "insert into buyer_order (order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
-             fee_minor, status, provider, provider_payment_id, checkout_key, source, save_card, failure_reason, created_at, \
-             updated_at, paid_at, refunded_at) ",
-        );
-        q.push_values(written, |mut row, w| {
-            let p = batch[w.purchase_index];
-            row.push_bind(&w.order_id).push_bind(&p.work.work_id).push_bind(&p.work.creator_id).push_bind(emails.get(&p.buyer_id).map_or("", String::as_str))
-                .push_bind(&p.buyer_id).push_bind(p.currency.code()).push_bind(p.amount_minor).push_bind(p.fee_minor)
-                .push_bind("fulfilled").push_bind("wallet").push_bind(&w.txn_id).push_bind(format!("wallet:{}", w.order_id)).push_bind(&p.source)
-                .push_bind(false).push_bind(None::<String>).push_bind(now).push_bind(now).push_bind(Some(now)).push_bind(None::<i64>);
-        });
-        q.build().execute(&mut *conn).await?;
-
-        let mut q = QueryBuilder::new("insert into ledger_txn (txn_id, kind, order_id, idempotency_key, memo, created_at) ");
-        q.push_values(written, |mut row, w| {
-            let p = batch[w.purchase_index];
-            row.push_bind(&w.txn_id).push_bind("sale").push_bind(&w.order_id).push_bind(&p.key)
-                .push_bind(format!("wallet purchase of work {}", p.work.work_id)).push_bind(now);
-        });
-        q.build().execute(&mut *conn).await?;
-
-        let mut q = QueryBuilder::new("insert into ledger_entry (entry_id, txn_id, account_id, currency, amount_minor, created_at) ");
         let entries: Vec<(String, &str, String, &'static str, i64)> = written
             .iter()
             .flat_map(|w| {
@@ -667,64 +657,74 @@ async fn write_purchases(
                 .map(move |(account, amount)| (db::new_id(), w.txn_id.as_str(), account, c.code(), amount))
             })
             .collect();
-        q.push_values(&entries, |mut row, (entry_id, txn_id, account, currency, amount)| {
+        // On SQLite everything below goes to the connection as one string of statements (see
+        // `db::Statements`).
+        let mut statements = db::Statements::new();
+        wallet_store::push_spent(&mut statements, spent);
+        // A wallet order's `checkout_key` is `wallet:{order id}`, not the purchase key: the
+        // ledger's idempotency key already makes a retry find its purchase, and a time-ordered
+        // value appends to the unique index where the buyer's random key dirtied a page of its own.
+        statements.next(
+            "insert into buyer_order (order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
+             fee_minor, status, provider, provider_payment_id, checkout_key, source, save_card, failure_reason, created_at, \
+             updated_at, paid_at, refunded_at) ",
+        ).push_values(written, |mut row, w| {
+            let p = batch[w.purchase_index];
+            row.push_bind(&w.order_id).push_bind(&p.work.work_id).push_bind(&p.work.creator_id).push_bind(emails.get(&p.buyer_id).map_or("", String::as_str))
+                .push_bind(&p.buyer_id).push_bind(p.currency.code()).push_bind(p.amount_minor).push_bind(p.fee_minor)
+                .push_bind("fulfilled").push_bind("wallet").push_bind(&w.txn_id).push_bind(format!("wallet:{}", w.order_id)).push_bind(&p.source)
+                .push_bind(false).push_bind(None::<String>).push_bind(now).push_bind(now).push_bind(Some(now)).push_bind(None::<i64>);
+        });
+
+        statements.next("insert into ledger_txn (txn_id, kind, order_id, idempotency_key, memo, created_at) ")
+            .push_values(written, |mut row, w| {
+            let p = batch[w.purchase_index];
+            row.push_bind(&w.txn_id).push_bind("sale").push_bind(&w.order_id).push_bind(&p.key)
+                .push_bind(format!("wallet purchase of work {}", p.work.work_id)).push_bind(now);
+        });
+
+        statements.next("insert into ledger_entry (entry_id, txn_id, account_id, currency, amount_minor, created_at) ")
+            .push_values(&entries, |mut row, (entry_id, txn_id, account, currency, amount)| {
             row.push_bind(entry_id).push_bind(*txn_id).push_bind(account).push_bind(*currency).push_bind(*amount).push_bind(now);
         });
-        q.build().execute(&mut *conn).await?;
 
-        let mut q = QueryBuilder::new("insert into download_grant (order_id, downloads_used, max_downloads, expires_at, revoked_at, created_at) ");
-        q.push_values(written, |mut row, w| {
+        statements.next("insert into download_grant (order_id, downloads_used, max_downloads, expires_at, revoked_at, created_at) ")
+            .push_values(written, |mut row, w| {
             let p = batch[w.purchase_index];
             row.push_bind(&w.order_id).push_bind(0i64).push_bind(p.work.max_downloads)
                 .push_bind(p.work.link_expiry_days.map(|days| now + days * DAY_MS)).push_bind(None::<i64>).push_bind(now);
         });
-        q.build().execute(&mut *conn).await?;
 
-        let mut q = QueryBuilder::new("insert into download_selector_token (selector, verifier_hash, order_id, created_at) ");
-        q.push_values(written, |mut row, w| {
+        statements.next("insert into download_selector_token (selector, verifier_hash, order_id, created_at) ")
+            .push_values(written, |mut row, w| {
             let p = batch[w.purchase_index];
             row.push_bind(&p.token_selector).push_bind(&p.token_verifier_hash).push_bind(&w.order_id).push_bind(now);
         });
-        q.build().execute(&mut *conn).await?;
 
         for (id, (_, amount)) in &credits {
             if *amount != 0 {
-                sqlx::query("update ledger_account set balance_minor = balance_minor + $1 where account_id = $2")
-                    .bind(*amount).bind(id).execute(&mut *conn).await?;
+                let q = statements.next("update ledger_account set balance_minor = balance_minor + ");
+                q.push_bind(*amount).push(" where account_id = ").push_bind(id.as_str());
             }
         }
-        Ok::<(), sqlx::Error>(())
-    })?;
-    roll_up(tx, batch, written, emails, now).await
+        for ((creator, work, currency), d) in &sales {
+            rollup::push_sale(&mut statements, creator, work, hour, currency, d);
+        }
+        for ((creator, source), n) in &sources {
+            rollup::push_source(&mut statements, creator, hour, source, 0, *n);
+        }
+        statements.run(&mut *conn).await
+    })
 }
 
-/// The dashboard's rollups and the creators' sale webhooks for a batch, summed per key so a
-/// batch of hundreds writes a handful of rows.
-async fn roll_up(
+/// The sale webhooks of the batch's creators who have one.
+async fn enqueue_sale_webhooks(
     tx: &mut Tx,
     batch: &[&Purchase],
     written: &[Written],
     emails: &HashMap<String, String>,
-    now: i64,
 ) -> Result<(), sqlx::Error> {
-    use crate::earnings::{rollup, webhooks};
-    let hour = rollup::hour_of(now);
-    let mut sales: BTreeMap<(&str, &str, &str), rollup::SaleFigures> = BTreeMap::new();
-    let mut sources: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-    for w in written {
-        let p = batch[w.purchase_index];
-        let d = sales.entry((p.work.creator_id.as_str(), p.work.work_id.as_str(), p.currency.code())).or_default();
-        d.sales += 1;
-        d.gross += p.amount_minor;
-        d.net += p.amount_minor - p.fee_minor;
-        *sources.entry((p.work.creator_id.as_str(), p.source.as_str())).or_default() += 1;
-    }
-    for ((creator, work, currency), d) in &sales {
-        rollup::add_sale(tx, creator, work, hour, currency, d).await?;
-    }
-    for ((creator, source), n) in &sources {
-        rollup::add_source(tx, creator, hour, source, 0, *n).await?;
-    }
+    use crate::earnings::webhooks;
     let mut creators: Vec<&str> = written.iter().map(|w| batch[w.purchase_index].work.creator_id.as_str()).collect();
     creators.sort_unstable();
     creators.dedup();
