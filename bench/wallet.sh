@@ -15,7 +15,7 @@
 #   DURATION        measured time per run (default 10s); WARMUP (default 2s)
 #   CONCURRENCY     space-separated client counts (default "1 16 64")
 #   ROUNDS          baseline/batched alternations per concurrency (default 2); medians shown
-#   BUYERS          signed-in buyers, one per connection (default 64); TOPUPS per buyer (default 8 × 500.00: at 0.05 a buyer then has 80,000 purchases, and the first buyer takes part in every run)
+#   BUYERS          signed-in buyers, one per connection (default 64); TOPUPS per buyer (default 4 × ROUNDS + 2, each 500.00: the first buyer takes part in every run)
 #   PORT            port for clink (default 39090)
 #   UPDATE_README   1 (default) writes the results into bench/README.md
 #   KEEP_DATA       1 keeps the temporary data directory
@@ -34,7 +34,9 @@ WARMUP=${WARMUP:-2s}
 CONCURRENCY=${CONCURRENCY:-1 16 64}
 ROUNDS=${ROUNDS:-2}
 BUYERS=${BUYERS:-64}
-TOPUPS=${TOPUPS:-8}
+# The first buyer takes part in every run, and at 1 client spends ~1,400.00 a round (0.05 x
+# ~1,300/s x 12 s, baseline and batched): fund it for the rounds asked.
+TOPUPS=${TOPUPS:-$((4 * ROUNDS + 2))}
 PORT=${PORT:-39090}
 
 need_release_build python3
