@@ -272,21 +272,47 @@ where
 /// Why: every round trip to a SQLite connection is a message to its thread and one back, each
 /// waking the other side. The wallet writer's batch was about twenty of them, and waking took
 /// a larger share of the writer's time than building the statements did.
+///
+/// sqlx 0.8 (pinned) runs every statement of a SQLite query string and calls that deprecated
+/// (launchbadge/sqlx#3108); should an upgrade stop it, `together` must become false here and
+/// the statements run one by one, as on PostgreSQL.
 pub struct Statements<'a, DB: sqlx::Database> {
     queries: Vec<sqlx::QueryBuilder<'a, DB>>,
     together: bool,
+    statements: usize,
 }
 
 /// A connection `Statements` can run on.
 pub trait StatementsConnection {
     type Db: sqlx::Database;
     fn execute<'a>(&mut self, query: &mut sqlx::QueryBuilder<'a, Self::Db>) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+    /// The rows of each statement in `query`, in order.
+    fn fetch_each<'a>(
+        &mut self,
+        query: &mut sqlx::QueryBuilder<'a, Self::Db>,
+    ) -> impl Future<Output = Result<Vec<Vec<<Self::Db as sqlx::Database>::Row>>, sqlx::Error>> + Send;
 }
 
 impl StatementsConnection for sqlx::SqliteConnection {
     type Db = Sqlite;
     async fn execute<'a>(&mut self, query: &mut sqlx::QueryBuilder<'a, Sqlite>) -> Result<(), sqlx::Error> {
         query.build().execute(self).await.map(|_| ())
+    }
+
+    async fn fetch_each<'a>(&mut self, query: &mut sqlx::QueryBuilder<'a, Sqlite>) -> Result<Vec<Vec<sqlx::sqlite::SqliteRow>>, sqlx::Error> {
+        use futures::TryStreamExt;
+        use sqlx::Executor;
+        // Each statement's rows come before the result that ends it.
+        let mut each = Vec::new();
+        let mut rows = Vec::new();
+        let mut steps = self.fetch_many(query.build());
+        while let Some(step) = steps.try_next().await? {
+            match step {
+                sqlx::Either::Left(_) => each.push(std::mem::take(&mut rows)),
+                sqlx::Either::Right(row) => rows.push(row),
+            }
+        }
+        Ok(each)
     }
 }
 
@@ -295,6 +321,10 @@ impl StatementsConnection for sqlx::PgConnection {
     async fn execute<'a>(&mut self, query: &mut sqlx::QueryBuilder<'a, Postgres>) -> Result<(), sqlx::Error> {
         query.build().execute(self).await.map(|_| ())
     }
+
+    async fn fetch_each<'a>(&mut self, query: &mut sqlx::QueryBuilder<'a, Postgres>) -> Result<Vec<Vec<sqlx::postgres::PgRow>>, sqlx::Error> {
+        Ok(vec![query.build().fetch_all(self).await?])
+    }
 }
 
 impl<'a, DB: sqlx::Database> Statements<'a, DB>
@@ -302,11 +332,12 @@ where
     DB::Arguments<'a>: Default,
 {
     pub fn new() -> Self {
-        Statements { queries: Vec::new(), together: <DB as sqlx::Database>::NAME == <Sqlite as sqlx::Database>::NAME }
+        Statements { queries: Vec::new(), together: <DB as sqlx::Database>::NAME == <Sqlite as sqlx::Database>::NAME, statements: 0 }
     }
 
     /// Starts the next statement with `sql`; its values go on the builder returned.
     pub fn next(&mut self, sql: &str) -> &mut sqlx::QueryBuilder<'a, DB> {
+        self.statements += 1;
         match self.queries.last_mut() {
             Some(query) if self.together => {
                 query.push("; ").push(sql);
@@ -322,6 +353,18 @@ where
             conn.execute(&mut query).await?;
         }
         Ok(())
+    }
+
+    /// Runs the statements (queries), in order, and returns the rows of each.
+    pub async fn fetch<C: StatementsConnection<Db = DB>>(self, conn: &mut C) -> Result<Vec<Vec<DB::Row>>, sqlx::Error> {
+        let mut each = Vec::with_capacity(self.statements);
+        for mut query in self.queries {
+            each.extend(conn.fetch_each(&mut query).await?);
+        }
+        if each.len() != self.statements {
+            return Err(sqlx::Error::Protocol(format!("{} statements answered {} results", self.statements, each.len())));
+        }
+        Ok(each)
     }
 }
 

@@ -1,9 +1,6 @@
 //! SQL for accounts.
 
-use crate::{
-    db::{Db, Tx},
-    on_db,
-};
+use crate::{db::Db, on_db};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountRow {
@@ -121,25 +118,42 @@ pub async fn use_login_token(db: &Db, token_hash: &str, now: i64) -> Result<Opti
         .bind(now).bind(token_hash).fetch_optional(pool).await)
 }
 
-/// `(account_id, email)` of the accounts among `account_ids` that exist, inside a transaction.
+/// `(account_id, email)` of the accounts among `account_ids` (not empty) that exist, as a
+/// query of `reads`; `emails_from` decodes its rows.
 ///
 /// On SQLite the answer is one row, a JSON array of pairs: there every row of a result is a
 /// message from the connection's thread to the caller's, and waking the caller for each one
 /// cost the wallet writer (which asks this for every batch) more than the query itself.
-pub async fn emails_in(tx: &mut Tx, account_ids: &[&str]) -> Result<Vec<(String, String)>, sqlx::Error> {
-    if account_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    match tx {
-        Tx::Sqlite(conn) => {
-            let mut q = sqlx::QueryBuilder::new("select json_group_array(json_array(account_id, email)) from account where account_id in ");
-            crate::db::push_list(&mut q, account_ids);
-            crate::db::from_json_row(q.build_query_scalar::<String>().fetch_one(&mut **conn).await?)
+pub fn push_emails_in<'a, DB>(reads: &mut crate::db::Statements<'a, DB>, account_ids: &[&'a str])
+where
+    DB: sqlx::Database,
+    DB::Arguments<'a>: Default,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let q = if is_sqlite::<DB>() {
+        reads.next("select json_group_array(json_array(account_id, email)) from account where account_id in ")
+    } else {
+        reads.next("select account_id, email from account where account_id in ")
+    };
+    crate::db::push_list(q, account_ids);
+}
+
+/// The pairs of `push_emails_in`'s query from its rows.
+pub fn emails_from<R: sqlx::Row>(rows: &[R]) -> Result<Vec<(String, String)>, sqlx::Error>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    if is_sqlite::<R::Database>() {
+        match rows.first() {
+            Some(row) => crate::db::from_json_row(row.try_get(0)?),
+            None => Err(sqlx::Error::RowNotFound),
         }
-        Tx::Postgres(conn) => {
-            let mut q = sqlx::QueryBuilder::new("select account_id, email from account where account_id in ");
-            crate::db::push_list(&mut q, account_ids);
-            q.build_query_as::<(String, String)>().fetch_all(&mut **conn).await
-        }
+    } else {
+        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
     }
+}
+
+fn is_sqlite<DB: sqlx::Database>() -> bool {
+    DB::NAME == <sqlx::Sqlite as sqlx::Database>::NAME
 }

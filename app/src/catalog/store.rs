@@ -205,18 +205,18 @@ pub async fn storefront_by_code(db: &Db, code: &str) -> Result<Option<Storefront
     on_db!(db, pool => sqlx::query_as::<_, StorefrontRow>(&sql).bind(code).bind(true).fetch_optional(pool).await)
 }
 
-/// The live, published works among `work_ids`, inside a transaction (the wallet writer checks
-/// what each purchase was priced against).
-pub async fn live_works_in(tx: &mut Tx, work_ids: &[&str]) -> Result<Vec<WorkRow>, sqlx::Error> {
-    if work_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    on_tx!(tx, conn => {
-        let mut q = sqlx::QueryBuilder::new(format!("select {WORK_COLUMNS} from work w where w.published = "));
-        q.push_bind(true).push(" and w.deleted_at is null and w.work_id in ");
-        crate::db::push_list(&mut q, work_ids);
-        q.build_query_as::<WorkRow>().fetch_all(conn).await
-    })
+/// The live, published works among `work_ids` (not empty), as a query of `reads` (the wallet
+/// writer checks, inside its transaction, what each purchase was priced against).
+pub fn push_live_works_in<'a, DB>(reads: &mut crate::db::Statements<'a, DB>, work_ids: &[&'a str])
+where
+    DB: sqlx::Database,
+    DB::Arguments<'a>: Default,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let q = reads.next(&format!("select {WORK_COLUMNS} from work w where w.published = "));
+    q.push_bind(true).push(" and w.deleted_at is null and w.work_id in ");
+    crate::db::push_list(q, work_ids);
 }
 
 /// A live, published work by its creator's handle and custom slug.

@@ -35,17 +35,16 @@ pub async fn settings(db: &Db, account_id: &str) -> Result<SettingsRow, sqlx::Er
     Ok(row.unwrap_or(SettingsRow { account_id: account_id.to_string(), ..Default::default() }))
 }
 
-/// The saved settings of the accounts among `account_ids` (accounts that never saved any are
-/// absent), inside a transaction.
-pub async fn settings_in(tx: &mut Tx, account_ids: &[&str]) -> Result<Vec<SettingsRow>, sqlx::Error> {
-    if account_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    on_tx!(tx, conn => {
-        let mut q = sqlx::QueryBuilder::new(format!("select {SETTINGS_COLUMNS} from wallet_settings where account_id in "));
-        crate::db::push_list(&mut q, account_ids);
-        q.build_query_as::<SettingsRow>().fetch_all(conn).await
-    })
+/// The saved settings of the accounts among `account_ids` (not empty; accounts that never
+/// saved any are absent), as a query of `reads`.
+pub fn push_settings_in<'a, DB>(reads: &mut Statements<'a, DB>, account_ids: &[&'a str])
+where
+    DB: sqlx::Database,
+    DB::Arguments<'a>: Default,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let q = reads.next(&format!("select {SETTINGS_COLUMNS} from wallet_settings where account_id in "));
+    crate::db::push_list(q, account_ids);
 }
 
 pub async fn save_settings(db: &Db, s: &SettingsRow) -> Result<(), sqlx::Error> {

@@ -330,25 +330,49 @@ async fn exec(tx: &mut Tx, sql: &str) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => sqlx::query(sql).execute(conn).await.map(|_| ()))
 }
 
-/// What the database says, inside the batch's transaction, about the works and buyers in it.
+/// What the database says, inside the batch's transaction, about the purchases, works, buyers
+/// and creators in it.
 struct Current {
+    /// Purchases already made under the batch's keys (a retry, a double click): key → order.
+    done: HashMap<String, String>,
     works: HashMap<String, WorkRow>,
     settings: HashMap<String, SettingsRow>,
     emails: HashMap<String, String>,
+    /// The batch's creators who have a sale webhook.
+    with_hooks: std::collections::HashSet<String>,
 }
 
 impl Current {
+    /// Five queries, sent together (on SQLite one round trip, see `db::Statements`).
     async fn read(tx: &mut Tx, batch: &[&Purchase]) -> Result<Current, sqlx::Error> {
+        use sqlx::{FromRow, Row};
+        let mut keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
         let mut work_ids: Vec<&str> = batch.iter().map(|p| p.work.work_id.as_str()).collect();
         let mut buyer_ids: Vec<&str> = batch.iter().map(|p| p.buyer_id.as_str()).collect();
-        for ids in [&mut work_ids, &mut buyer_ids] {
+        let mut creator_ids: Vec<&str> = batch.iter().map(|p| p.work.creator_id.as_str()).collect();
+        for ids in [&mut keys, &mut work_ids, &mut buyer_ids, &mut creator_ids] {
             ids.sort_unstable();
             ids.dedup();
         }
-        let works = catalog_store::live_works_in(tx, &work_ids).await?.into_iter().map(|w| (w.work_id.clone(), w)).collect();
-        let settings = wallet_store::settings_in(tx, &buyer_ids).await?.into_iter().map(|s| (s.account_id.clone(), s)).collect();
-        let emails = accounts_store::emails_in(tx, &buyer_ids).await?.into_iter().collect();
-        Ok(Current { works, settings, emails })
+        on_tx!(tx, conn => {
+            let mut reads = db::Statements::new();
+            db::push_list(reads.next("select idempotency_key, order_id from ledger_txn where idempotency_key in "), &keys);
+            catalog_store::push_live_works_in(&mut reads, &work_ids);
+            wallet_store::push_settings_in(&mut reads, &buyer_ids);
+            accounts_store::push_emails_in(&mut reads, &buyer_ids);
+            db::push_list(reads.next("select account_id from account where webhook_url is not null and account_id in "), &creator_ids);
+            let answers = reads.fetch(&mut *conn).await?;
+            let [done, works, settings, emails, with_hooks] = answers.as_slice() else {
+                return Err(sqlx::Error::Protocol(format!("five queries answered {} results", answers.len())));
+            };
+            Ok(Current {
+                done: done.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?,
+                works: works.iter().map(|row| WorkRow::from_row(row).map(|w| (w.work_id.clone(), w))).collect::<Result<_, _>>()?,
+                settings: settings.iter().map(|row| SettingsRow::from_row(row).map(|s| (s.account_id.clone(), s))).collect::<Result<_, _>>()?,
+                emails: accounts_store::emails_from(emails)?.into_iter().collect(),
+                with_hooks: with_hooks.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?,
+            })
+        })
     }
 
     /// Why `p` can't be applied as decided, if it can't.
@@ -376,15 +400,6 @@ async fn commit_batch(
     let (week, month) = super::domain::periods(now);
     let mut tx = db.begin().await?;
 
-    // Purchases already made under these keys (a retry, a double click).
-    let keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
-    let done: HashMap<String, String> = on_tx!(&mut tx, conn => {
-        let mut q = QueryBuilder::new("select idempotency_key, order_id from ledger_txn where idempotency_key in ");
-        db::push_list(&mut q, &keys);
-        q.build_query_as::<(String, String)>().fetch_all(conn).await
-    })?
-    .into_iter()
-    .collect();
     let current = Current::read(&mut tx, batch).await?;
 
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
@@ -394,7 +409,7 @@ async fn commit_batch(
     // Purchases without caps, debited together below.
     let mut uncapped: Vec<usize> = Vec::new();
     for (i, p) in batch.iter().enumerate() {
-        if let Some(order_id) = done.get(&p.key) {
+        if let Some(order_id) = current.done.get(&p.key) {
             outcomes[i] = Some(Outcome::Repeated { order_id: order_id.clone() });
             continue;
         }
@@ -446,7 +461,7 @@ async fn commit_batch(
         .collect();
     if !written.is_empty() {
         write_purchases(&mut tx, batch, &written, &spent, &current.emails, now, known_accounts).await?;
-        enqueue_sale_webhooks(&mut tx, batch, &written, &current.emails).await?;
+        enqueue_sale_webhooks(&mut tx, batch, &written, &current).await?;
     }
     let applied = started.elapsed();
     tx.commit().await?;
@@ -718,26 +733,11 @@ async fn write_purchases(
 }
 
 /// The sale webhooks of the batch's creators who have one.
-async fn enqueue_sale_webhooks(
-    tx: &mut Tx,
-    batch: &[&Purchase],
-    written: &[Written],
-    emails: &HashMap<String, String>,
-) -> Result<(), sqlx::Error> {
+async fn enqueue_sale_webhooks(tx: &mut Tx, batch: &[&Purchase], written: &[Written], current: &Current) -> Result<(), sqlx::Error> {
     use crate::earnings::webhooks;
-    let mut creators: Vec<&str> = written.iter().map(|w| batch[w.purchase_index].work.creator_id.as_str()).collect();
-    creators.sort_unstable();
-    creators.dedup();
-    let with_hooks: std::collections::HashSet<String> = on_tx!(tx, conn => {
-        let mut q = QueryBuilder::new("select account_id from account where webhook_url is not null and account_id in ");
-        db::push_list(&mut q, &creators);
-        q.build_query_scalar::<String>().fetch_all(conn).await
-    })?
-    .into_iter()
-    .collect();
     for w in written {
         let p = batch[w.purchase_index];
-        if !with_hooks.contains(&p.work.creator_id) {
+        if !current.with_hooks.contains(&p.work.creator_id) {
             continue;
         }
         let event = webhooks::SaleEvent {
@@ -748,7 +748,7 @@ async fn enqueue_sale_webhooks(
             fee: crate::money::Money::new(p.fee_minor, p.currency).decimal(),
             net: crate::money::Money::new(p.amount_minor - p.fee_minor, p.currency).decimal(),
             currency: p.currency.code(),
-            buyer_email: emails.get(&p.buyer_id).map_or("", String::as_str),
+            buyer_email: current.emails.get(&p.buyer_id).map_or("", String::as_str),
             source: &p.source,
             provider: "wallet",
         };
