@@ -340,10 +340,15 @@ struct Current {
     emails: HashMap<String, String>,
     /// The batch's creators who have a sale webhook.
     with_hooks: std::collections::HashSet<String>,
+    /// SQLite: the balances of the batch's wallets, read under the batch's write lock (see
+    /// `debit_uncapped_under_write_lock`). PostgreSQL debits with conditional statements and
+    /// reads none.
+    balances: HashMap<String, i64>,
 }
 
 impl Current {
-    /// Five queries, sent together (on SQLite one round trip, see `db::Statements`).
+    /// Five queries (six on SQLite), sent together (on SQLite one round trip, see
+    /// `db::Statements`).
     async fn read(tx: &mut Tx, batch: &[&Purchase]) -> Result<Current, sqlx::Error> {
         use sqlx::{FromRow, Row};
         let mut keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
@@ -354,6 +359,15 @@ impl Current {
             ids.sort_unstable();
             ids.dedup();
         }
+        let sqlite = matches!(tx, Tx::Sqlite(_));
+        let mut wallets: Vec<String> = if sqlite {
+            batch.iter().map(|p| AccountRef::buyer_wallet(&p.buyer_id, p.currency).id()).collect()
+        } else {
+            Vec::new()
+        };
+        wallets.sort_unstable();
+        wallets.dedup();
+        let wallets: Vec<&str> = wallets.iter().map(String::as_str).collect();
         on_tx!(tx, conn => {
             let mut reads = db::Statements::new();
             db::push_list(reads.next("select idempotency_key, order_id from ledger_txn where idempotency_key in "), &keys);
@@ -361,9 +375,22 @@ impl Current {
             wallet_store::push_settings_in(&mut reads, &buyer_ids);
             accounts_store::push_emails_in(&mut reads, &buyer_ids);
             db::push_list(reads.next("select account_id from account where webhook_url is not null and account_id in "), &creator_ids);
+            if sqlite {
+                // One row of JSON (see `accounts::store::push_emails_in`).
+                db::push_list(
+                    reads.next("select json_group_array(json_array(account_id, balance_minor)) from ledger_account where account_id in "),
+                    &wallets,
+                );
+            }
             let answers = reads.fetch(&mut *conn).await?;
-            let [done, works, settings, emails, with_hooks] = answers.as_slice() else {
-                return Err(sqlx::Error::Protocol(format!("five queries answered {} results", answers.len())));
+            let (done, works, settings, emails, with_hooks, balances) = match answers.as_slice() {
+                [done, works, settings, emails, with_hooks] => (done, works, settings, emails, with_hooks, None),
+                [done, works, settings, emails, with_hooks, balances] => (done, works, settings, emails, with_hooks, Some(balances)),
+                _ => return Err(sqlx::Error::Protocol(format!("the batch's reads answered {} results", answers.len()))),
+            };
+            let balances: HashMap<String, i64> = match balances.and_then(|rows| rows.first()) {
+                Some(row) => db::from_json_row::<(String, i64)>(row.try_get(0)?)?.into_iter().collect(),
+                None => HashMap::new(),
             };
             Ok(Current {
                 done: done.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?,
@@ -371,6 +398,7 @@ impl Current {
                 settings: settings.iter().map(|row| SettingsRow::from_row(row).map(|s| (s.account_id.clone(), s))).collect::<Result<_, _>>()?,
                 emails: accounts_store::emails_from(emails)?.into_iter().collect(),
                 with_hooks: with_hooks.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?,
+                balances,
             })
         })
     }
@@ -400,7 +428,7 @@ async fn commit_batch(
     let (week, month) = super::domain::periods(now);
     let mut tx = db.begin().await?;
 
-    let current = Current::read(&mut tx, batch).await?;
+    let mut current = Current::read(&mut tx, batch).await?;
 
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
     // A key sent twice within the batch gets the first one's outcome.
@@ -428,7 +456,8 @@ async fn commit_batch(
         }
         outcomes[i] = Some(debit_capped(&mut tx, p, &week, &month).await?);
     }
-    debit_uncapped(&mut tx, batch, uncapped, &mut outcomes).await?;
+    let balances = std::mem::take(&mut current.balances);
+    debit_uncapped(&mut tx, batch, uncapped, balances, &mut outcomes).await?;
     // Every purchase counts towards the buyer's spending, so that a cap set later this week
     // counts it: the periods without a cap (debit_capped raised the capped ones) in one upsert
     // for the batch, summed per buyer and period.
@@ -499,26 +528,28 @@ async fn debit_capped(tx: &mut Tx, p: &Purchase, week: &str, month: &str) -> Res
     Ok(refused.unwrap_or(Outcome::InsufficientFunds))
 }
 
-/// Debits every uncapped purchase of the batch.
+/// Debits every uncapped purchase of the batch (`balances`: SQLite's, from `Current`).
 async fn debit_uncapped(
     tx: &mut Tx,
     batch: &[&Purchase],
     pending: Vec<usize>,
+    balances: HashMap<String, i64>,
     outcomes: &mut [Option<Outcome>],
 ) -> Result<(), sqlx::Error> {
     if pending.is_empty() {
         return Ok(());
     }
     match tx {
-        Tx::Sqlite(conn) => debit_uncapped_under_write_lock(conn, batch, pending, outcomes).await,
+        Tx::Sqlite(conn) => debit_uncapped_under_write_lock(conn, batch, pending, balances, outcomes).await,
         Tx::Postgres(_) => debit_uncapped_in_rounds(tx, batch, pending, outcomes).await,
     }
 }
 
 /// SQLite: the batch's transaction began `IMMEDIATE`, so it holds the database's only write
-/// lock and no balance can change under it. The balances of the batch's wallets are read in
-/// one statement (one row of JSON, see `accounts::store::emails_in`: a row per wallet was a
-/// wake-up of this thread per wallet), each purchase is decided in order against its wallet's
+/// lock and no balance can change under it. The balances of the batch's wallets were read with
+/// the batch's other reads (`Current`); the capped purchases debited since are never of the
+/// same wallets, since a buyer's purchases in a batch share the settings that make them capped
+/// or not (any that don't are `Stale`). Each purchase is decided in order against its wallet's
 /// running balance, and then one statement debits each wallet by its total, still on the
 /// condition that the balance covers it. If that statement does not change exactly the wallets
 /// decided on, the batch fails and nothing in it is committed.
@@ -526,16 +557,10 @@ async fn debit_uncapped_under_write_lock(
     conn: &mut sqlx::SqliteConnection,
     batch: &[&Purchase],
     pending: Vec<usize>,
+    mut balances: HashMap<String, i64>,
     outcomes: &mut [Option<Outcome>],
 ) -> Result<(), sqlx::Error> {
     let wallets: Vec<String> = pending.iter().map(|&i| AccountRef::buyer_wallet(&batch[i].buyer_id, batch[i].currency).id()).collect();
-    let mut ids: Vec<&str> = wallets.iter().map(String::as_str).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut q = QueryBuilder::new("select json_group_array(json_array(account_id, balance_minor)) from ledger_account where account_id in ");
-    db::push_list(&mut q, &ids);
-    let mut balances: HashMap<String, i64> =
-        db::from_json_row::<(String, i64)>(q.build_query_scalar::<String>().fetch_one(&mut *conn).await?)?.into_iter().collect();
     let mut debits: BTreeMap<&str, i64> = BTreeMap::new();
     for (&i, wallet) in pending.iter().zip(&wallets) {
         let amount = batch[i].amount_minor;
