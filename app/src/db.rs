@@ -265,6 +265,11 @@ where
     q.push(")");
 }
 
+/// Whether `DB` is SQLite (for SQL written generically over the driver).
+pub fn is_sqlite<DB: sqlx::Database>() -> bool {
+    DB::NAME == <Sqlite as sqlx::Database>::NAME
+}
+
 /// Statements sent together: on SQLite as one string of statements, which the connection's
 /// thread runs in order in one round trip (sqlx numbers `?` binds on across them); on
 /// PostgreSQL, whose prepared statements hold one statement each, one after the other.
@@ -332,7 +337,7 @@ where
     DB::Arguments<'a>: Default,
 {
     pub fn new() -> Self {
-        Statements { queries: Vec::new(), together: <DB as sqlx::Database>::NAME == <Sqlite as sqlx::Database>::NAME, statements: 0 }
+        Statements { queries: Vec::new(), together: is_sqlite::<DB>(), statements: 0 }
     }
 
     /// Starts the next statement with `sql`; its values go on the builder returned.

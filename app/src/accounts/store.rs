@@ -130,7 +130,7 @@ where
     DB::Arguments<'a>: Default,
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    let q = if is_sqlite::<DB>() {
+    let q = if crate::db::is_sqlite::<DB>() {
         reads.next("select json_group_array(json_array(account_id, email)) from account where account_id in ")
     } else {
         reads.next("select account_id, email from account where account_id in ")
@@ -144,7 +144,7 @@ where
     for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     usize: sqlx::ColumnIndex<R>,
 {
-    if is_sqlite::<R::Database>() {
+    if crate::db::is_sqlite::<R::Database>() {
         match rows.first() {
             Some(row) => crate::db::from_json_row(row.try_get(0)?),
             None => Err(sqlx::Error::RowNotFound),
@@ -152,8 +152,4 @@ where
     } else {
         rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
     }
-}
-
-fn is_sqlite<DB: sqlx::Database>() -> bool {
-    DB::NAME == <sqlx::Sqlite as sqlx::Database>::NAME
 }

@@ -55,7 +55,15 @@ fn payload(delivery_id: &str, event_type: &str, now: i64, sale: &SaleEvent<'_>) 
 pub async fn enqueue(tx: &mut Tx, creator_id: &str, event_type: &str, sale: &SaleEvent<'_>) -> Result<(), sqlx::Error> {
     let url: Option<Option<String>> = on_tx!(tx, conn => sqlx::query_scalar("select webhook_url from account where account_id = $1")
         .bind(creator_id).fetch_optional(conn).await)?;
-    let Some(url) = url.flatten() else { return Ok(()) };
+    match url.flatten() {
+        Some(url) => enqueue_to(tx, creator_id, &url, event_type, sale).await,
+        None => Ok(()),
+    }
+}
+
+/// Queues a ping for `url`, the creator's webhook URL as the caller read it inside the same
+/// transaction (the wallet writer reads its batch's creators' URLs at once).
+pub async fn enqueue_to(tx: &mut Tx, creator_id: &str, url: &str, event_type: &str, sale: &SaleEvent<'_>) -> Result<(), sqlx::Error> {
     let now = db::now_ms();
     let delivery_id = db::new_id();
     let body = payload(&delivery_id, event_type, now, sale);
@@ -63,7 +71,7 @@ pub async fn enqueue(tx: &mut Tx, creator_id: &str, event_type: &str, sale: &Sal
         "insert into webhook_delivery (delivery_id, creator_id, event_type, url, payload, attempts, next_attempt_at, \
          delivered_at, gave_up_at, last_status, last_error, created_at) values ($1, $2, $3, $4, $5, 0, $6, null, null, null, null, $6)",
     )
-    .bind(&delivery_id).bind(creator_id).bind(event_type).bind(&url).bind(&body).bind(now)
+    .bind(&delivery_id).bind(creator_id).bind(event_type).bind(url).bind(&body).bind(now)
     .execute(conn).await.map(|_| ()))
 }
 

@@ -338,8 +338,8 @@ struct Current {
     works: HashMap<String, WorkRow>,
     settings: HashMap<String, SettingsRow>,
     emails: HashMap<String, String>,
-    /// The batch's creators who have a sale webhook.
-    with_hooks: std::collections::HashSet<String>,
+    /// The webhook URLs of the batch's creators who have one.
+    webhook_urls: HashMap<String, String>,
     /// SQLite: the balances of the batch's wallets, read under the batch's write lock (see
     /// `debit_uncapped_under_write_lock`). PostgreSQL debits with conditional statements and
     /// reads none.
@@ -374,7 +374,7 @@ impl Current {
             catalog_store::push_live_works_in(&mut reads, &work_ids);
             wallet_store::push_settings_in(&mut reads, &buyer_ids);
             accounts_store::push_emails_in(&mut reads, &buyer_ids);
-            db::push_list(reads.next("select account_id from account where webhook_url is not null and account_id in "), &creator_ids);
+            db::push_list(reads.next("select account_id, webhook_url from account where webhook_url is not null and account_id in "), &creator_ids);
             if sqlite {
                 // One row of JSON (see `accounts::store::push_emails_in`).
                 db::push_list(
@@ -383,9 +383,9 @@ impl Current {
                 );
             }
             let answers = reads.fetch(&mut *conn).await?;
-            let (done, works, settings, emails, with_hooks, balances) = match answers.as_slice() {
-                [done, works, settings, emails, with_hooks] => (done, works, settings, emails, with_hooks, None),
-                [done, works, settings, emails, with_hooks, balances] => (done, works, settings, emails, with_hooks, Some(balances)),
+            let (done, works, settings, emails, webhook_urls, balances) = match answers.as_slice() {
+                [done, works, settings, emails, webhook_urls] => (done, works, settings, emails, webhook_urls, None),
+                [done, works, settings, emails, webhook_urls, balances] => (done, works, settings, emails, webhook_urls, Some(balances)),
                 _ => return Err(sqlx::Error::Protocol(format!("the batch's reads answered {} results", answers.len()))),
             };
             let balances: HashMap<String, i64> = match balances.and_then(|rows| rows.first()) {
@@ -397,7 +397,7 @@ impl Current {
                 works: works.iter().map(|row| WorkRow::from_row(row).map(|w| (w.work_id.clone(), w))).collect::<Result<_, _>>()?,
                 settings: settings.iter().map(|row| SettingsRow::from_row(row).map(|s| (s.account_id.clone(), s))).collect::<Result<_, _>>()?,
                 emails: accounts_store::emails_from(emails)?.into_iter().collect(),
-                with_hooks: with_hooks.iter().map(|row| row.try_get(0)).collect::<Result<_, _>>()?,
+                webhook_urls: webhook_urls.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?,
                 balances,
             })
         })
@@ -762,9 +762,7 @@ async fn enqueue_sale_webhooks(tx: &mut Tx, batch: &[&Purchase], written: &[Writ
     use crate::earnings::webhooks;
     for w in written {
         let p = batch[w.purchase_index];
-        if !current.with_hooks.contains(&p.work.creator_id) {
-            continue;
-        }
+        let Some(url) = current.webhook_urls.get(&p.work.creator_id) else { continue };
         let event = webhooks::SaleEvent {
             order_id: &w.order_id,
             work_id: &p.work.work_id,
@@ -777,7 +775,7 @@ async fn enqueue_sale_webhooks(tx: &mut Tx, batch: &[&Purchase], written: &[Writ
             source: &p.source,
             provider: "wallet",
         };
-        webhooks::enqueue(tx, &p.work.creator_id, "sale", &event).await?;
+        webhooks::enqueue_to(tx, &p.work.creator_id, url, "sale", &event).await?;
     }
     Ok(())
 }

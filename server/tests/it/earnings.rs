@@ -241,6 +241,24 @@ both_backends! {
         assert_eq!(common::error_of(bad).await.1.as_deref(), Some("webhook_url"));
     }
 
+    async fn a_wallet_purchase_pings_the_creators_webhook(app) {
+        // The wallet writer reads its batch's creators' webhook URLs with the rest of its reads.
+        let (url, seen) = receiver(0).await;
+        app.creator("wally").await;
+        assert_eq!(app.call("settings/integrations/save", &[("timezone", "UTC"), ("webhook_url", &url)]).await.status(), StatusCode::OK);
+        let (_, code) = app.publish_work("Pinged from a wallet", "0.20", b"x").await;
+        let buyer = common::buyer_with_balance(&app, "hooked", "5").await;
+        let (status, body) = common::wallet_buy(&app, &buyer, &code, "webhook-wallet-purchase-1", serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        common::eventually("the wallet sale's ping", || async { (!seen.lock().unwrap().is_empty()).then_some(()) }).await;
+        let ping: Value = serde_json::from_str(&seen.lock().unwrap()[0].1).unwrap();
+        assert_eq!(ping["type"], "sale");
+        assert_eq!(ping["sale"]["order_id"], body["order_id"]);
+        assert_eq!(ping["sale"]["provider"], "wallet");
+        assert_eq!(ping["sale"]["amount"], "0.20");
+        assert_eq!(ping["sale"]["buyer_email"], "hooked@example.com");
+    }
+
     async fn another_creators_data_never_appears(app) {
         let (url, seen) = receiver(0).await;
         app.creator("ann").await;
