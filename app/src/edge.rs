@@ -13,6 +13,20 @@ use crate::{
     state::AppState,
 };
 
+/// The Content-Security-Policy nonce of the response being rendered (set by the server's
+/// security-headers middleware on every request).
+#[derive(Debug, Clone)]
+pub struct CspNonce(pub String);
+
+/// Hands the request's CSP nonce to Leptos, which puts it on the inline scripts it writes.
+pub fn provide_csp_nonce() {
+    if let Some(parts) = use_context::<axum::http::request::Parts>() {
+        if let Some(CspNonce(nonce)) = parts.extensions.get::<CspNonce>() {
+            leptos::prelude::provide_context(leptos::nonce::Nonce::from_value(nonce.clone()));
+        }
+    }
+}
+
 /// The client's address as the app trusts it (the socket peer, or the proxy's
 /// `X-Forwarded-For` when configured). Set by the server's middleware on every request.
 #[derive(Debug, Clone, Copy)]
@@ -36,10 +50,10 @@ pub async fn client_ip() -> IpAddr {
 /// The signed-in account, or `None` for a visitor.
 pub async fn signed_in_account() -> Result<Option<AccountRow>, AppError> {
     let session = current_session().await?;
-    let Some(account_id) = session::signed_in_account_id(&session).await else {
+    let state = app_state()?;
+    let Some(account_id) = session::signed_in_account_id(&session, &state.db).await else {
         return Ok(None);
     };
-    let state = app_state()?;
     store::find_by_id(&state.db, &account_id).await.map_err(|e| internal("loading signed-in account", &e))
 }
 

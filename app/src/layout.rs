@@ -5,15 +5,16 @@ use leptos::prelude::*;
 
 use crate::accounts::api::current_account;
 
-/// The frame of every site page. It loads the islands' script, so interactive forms work.
+/// The frame of every site page. It loads the islands' script, so interactive forms work;
+/// a page with no island says `static_page` and loads no wasm at all.
 #[component]
-pub fn Layout(children: Children) -> impl IntoView {
+pub fn Layout(children: Children, #[prop(optional)] static_page: bool) -> impl IntoView {
     view! {
         <a class="skip" href="#main">"Skip to content"</a>
         <SiteHeader/>
         <main id="main">{children()}</main>
         <SiteFooter/>
-        <IslandScripts/>
+        {(!static_page).then(|| view! { <IslandScripts/> })}
     }
 }
 
@@ -22,7 +23,9 @@ pub fn Layout(children: Children) -> impl IntoView {
 #[component]
 pub fn StoreLayout(children: Children) -> impl IntoView {
     view! {
-        <header class="site-header store-header"><a class="brand" href="/">"clink"</a></header>
+        <a class="skip" href="#main">"Skip to content"</a>
+        <header class="site-header store-header"><a class="brand" href="/">"clink"</a>
+            <nav aria-label="Your purchases"><a href="/library">"Your purchases"</a></nav></header>
         <main id="main">{children()}</main>
         <SiteFooter/>
     }

@@ -38,10 +38,10 @@ use leptos_router::{
 
 use crate::{
     accounts::pages::{LoginPage, SettingsPage, SignupPage},
-    catalog::pages::{EditWorkPage, LinkPage, NewWorkPage, WorksPage},
+    catalog::pages::{EditWorkPage, LinkPage, NewWorkPage, ProfilePage, WorksPage},
     checkout::pages::SalesPage,
     delivery::pages::{DownloadPage, LibraryPage},
-    wallet::pages::WalletPage,
+    wallet::pages::{WalletPage, WalletSettingsPage},
     earnings::pages::DashboardPage,
     layout::{Layout, set_status},
 };
@@ -69,8 +69,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    #[cfg(feature = "ssr")]
+    edge::provide_csp_nonce();
     view! {
-        <Title text="Clink"/>
+        <Title text="Clink" formatter=crate::ui::title_text/>
         <Router>
             <Routes fallback=NotFound>
                 <Route path=path!("") view=HomePage ssr=SsrMode::Async/>
@@ -84,8 +86,12 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/settings") view=SettingsPage ssr=SsrMode::Async/>
                 <Route path=path!("/library") view=LibraryPage ssr=SsrMode::Async/>
                 <Route path=path!("/wallet") view=WalletPage ssr=SsrMode::Async/>
+                <Route path=path!("/wallet/settings") view=WalletSettingsPage ssr=SsrMode::Async/>
                 <Route path=path!("/d/:token") view=DownloadPage ssr=SsrMode::Async/>
                 <Route path=path!("/l/:code") view=LinkPage ssr=SsrMode::Async/>
+                // Profiles are `/@handle`; the server rewrites them to this path before routing
+                // (a route can't match a segment by its first character).
+                <Route path=path!("/u/:handle") view=ProfilePage ssr=SsrMode::Async/>
                 <Route path=path!("/:handle/:slug") view=LinkPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
@@ -95,7 +101,7 @@ pub fn App() -> impl IntoView {
 #[component]
 fn HomePage() -> impl IntoView {
     view! {
-        <Layout>
+        <Layout static_page=true>
         <section class="hero">
             <h1>"Sell anything for a link."</h1>
             <p class="lede">
@@ -131,7 +137,7 @@ fn NotFound() -> impl IntoView {
     set_status(404);
     view! {
         <Title text="Not found · Clink"/>
-        <Layout>
+        <Layout static_page=true>
         <section class="auth">
             <h1>"Nothing here"</h1>
             <p class="lede">"This page doesn't exist, or the link was mistyped."</p>

@@ -9,15 +9,25 @@ use std::{sync::Arc, time::Duration};
 use bytes::Bytes;
 
 pub struct CachedPage {
-    /// The page split where its checkout nonce was; one part when it has no checkout form.
-    parts: Vec<Bytes>,
+    /// The page cut where the per-visitor values were, each cut saying which goes there.
+    parts: Vec<(Bytes, Option<Hole>)>,
+}
+
+/// A per-visitor value in a cached page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hole {
+    /// The checkout form's nonce (one order per Buy click).
+    Checkout,
+    /// The Content-Security-Policy nonce on the inline scripts Leptos writes: it must be the
+    /// nonce of the response's own header, or the browser refuses those scripts.
+    Csp,
 }
 
 impl CachedPage {
-    /// Keeps `html` with its checkout nonce cut out.
-    pub fn from_rendered(html: &[u8]) -> CachedPage {
+    /// Keeps `html` with its checkout nonce and `csp_nonce` (the render's) cut out.
+    pub fn from_rendered(html: &[u8], csp_nonce: &str) -> CachedPage {
         const FIELD: &[u8] = b"name=\"checkout_key\" value=\"";
-        let nonce = find(html, FIELD).and_then(|at| {
+        let checkout = find(html, FIELD).and_then(|at| {
             let value = &html[at + FIELD.len()..];
             let end = value.iter().position(|&b| b == b'"')?;
             let value = &value[..end];
@@ -25,30 +35,41 @@ impl CachedPage {
             let value = value.strip_suffix(b"-1").or_else(|| value.strip_suffix(b"-w")).unwrap_or(value);
             (value.len() >= 16).then_some(value)
         });
-        let parts = match nonce {
-            None => vec![Bytes::copy_from_slice(html)],
-            Some(nonce) => {
-                let mut parts = Vec::new();
-                let mut rest = html;
-                while let Some(at) = find(rest, nonce) {
-                    parts.push(Bytes::copy_from_slice(&rest[..at]));
-                    rest = &rest[at + nonce.len()..];
+        let mut needles: Vec<(&[u8], Hole)> = Vec::new();
+        if let Some(value) = checkout {
+            needles.push((value, Hole::Checkout));
+        }
+        if csp_nonce.len() >= 16 {
+            needles.push((csp_nonce.as_bytes(), Hole::Csp));
+        }
+        let mut parts = Vec::new();
+        let mut rest = html;
+        loop {
+            let next = needles.iter().filter_map(|(needle, hole)| find(rest, needle).map(|at| (at, needle.len(), *hole))).min_by_key(|(at, _, _)| *at);
+            match next {
+                Some((at, len, hole)) => {
+                    parts.push((Bytes::copy_from_slice(&rest[..at]), Some(hole)));
+                    rest = &rest[at + len..];
                 }
-                parts.push(Bytes::copy_from_slice(rest));
-                parts
+                None => {
+                    parts.push((Bytes::copy_from_slice(rest), None));
+                    break;
+                }
             }
-        };
+        }
         CachedPage { parts }
     }
 
-    /// The page for one visitor, with `nonce` as its checkout nonce.
-    pub fn render(&self, nonce: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.parts.iter().map(Bytes::len).sum::<usize>() + 2 * nonce.len());
-        for (i, part) in self.parts.iter().enumerate() {
-            if i > 0 {
-                out.extend_from_slice(nonce.as_bytes());
-            }
+    /// The page for one visitor, with `checkout_nonce` and `csp_nonce` in their places.
+    pub fn render(&self, checkout_nonce: &str, csp_nonce: &str) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.parts.iter().map(|(p, _)| p.len() + 40).sum::<usize>());
+        for (part, hole) in &self.parts {
             out.extend_from_slice(part);
+            match hole {
+                Some(Hole::Checkout) => out.extend_from_slice(checkout_nonce.as_bytes()),
+                Some(Hole::Csp) => out.extend_from_slice(csp_nonce.as_bytes()),
+                None => {}
+            }
         }
         out
     }
@@ -96,8 +117,8 @@ mod tests {
     #[test]
     fn every_visitor_gets_a_fresh_nonce() {
         let html = br#"<form><input type="hidden" name="checkout_key" value="0123456789abcdef0123456789abcdef"/></form><p>0123456789abcdef0123456789abcdef</p>"#;
-        let page = CachedPage::from_rendered(html);
-        let a = String::from_utf8(page.render("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")).unwrap();
+        let page = CachedPage::from_rendered(html, "");
+        let a = String::from_utf8(page.render("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "n")).unwrap();
         assert_eq!(a, r#"<form><input type="hidden" name="checkout_key" value="aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"/></form><p>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa</p>"#);
         assert!(!a.contains("0123456789abcdef"));
     }
@@ -105,6 +126,14 @@ mod tests {
     #[test]
     fn pages_without_a_checkout_form_are_kept_whole() {
         let html = b"<p>Buy it with a Clink wallet</p>";
-        assert_eq!(CachedPage::from_rendered(html).render("x"), html);
+        assert_eq!(CachedPage::from_rendered(html, "NONCEnonceNONCE12345").render("x", "y"), html);
+    }
+
+    #[test]
+    fn every_visitor_gets_the_csp_nonce_of_their_own_response() {
+        let html = br#"<script nonce="FIRSTRENDERnonce_0123">x</script><input name="checkout_key" value="0123456789abcdef0123456789abcdef"/><script nonce="FIRSTRENDERnonce_0123">y</script>"#;
+        let page = CachedPage::from_rendered(html, "FIRSTRENDERnonce_0123");
+        let out = String::from_utf8(page.render("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", "SECOND")).unwrap();
+        assert_eq!(out, r#"<script nonce="SECOND">x</script><input name="checkout_key" value="kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"/><script nonce="SECOND">y</script>"#);
     }
 }

@@ -4,6 +4,41 @@ use leptos::prelude::*;
 
 use crate::error::AppError;
 
+/// Escapes text for HTML, in element content and in quoted attribute values alike. Every
+/// string Clink writes into markup by hand (the `<title>`, e-mails, the embed snippet, small
+/// plain-HTML pages) goes through here; Leptos' own views escape text and attributes already.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The text of a `<textarea>`. Leptos writes a textarea's children into the server's HTML
+/// without escaping them (it treats the element like `<script>`), so a description holding
+/// `</textarea><script>…` would end the element and run. Every textarea's text passes through
+/// here; in the browser, text goes into the DOM as text and needs nothing.
+pub fn textarea_text(text: &str) -> String {
+    if cfg!(feature = "ssr") { escape_html(text) } else { text.to_string() }
+}
+
+/// The formatter of the root `<Title>`: leptos_meta writes the title's text into `<head>`
+/// verbatim on the server (no escaping), so without this a work titled
+/// `</title><script>…` would be live markup on its link page. Every page's title passes
+/// through here, whoever sets it. In the browser `document.title` takes plain text, so the
+/// text is left alone there.
+pub fn title_text(text: String) -> String {
+    if cfg!(feature = "ssr") { escape_html(&text) } else { text }
+}
+
 /// A labelled input that shows the error belonging to its `name`, if any.
 #[component]
 pub fn Field(

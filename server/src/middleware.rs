@@ -14,7 +14,7 @@ use app::{
 use axum::{
     body::{Body, to_bytes},
     extract::{ConnectInfo, MatchedPath, Request, State},
-    http::{HeaderMap, Method, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -30,6 +30,90 @@ pub async fn client_ip(State(trust_forwarded_for): State<bool>, mut req: Request
         req.extensions_mut().insert(ClientIp(ip));
     }
     next.run(req).await
+}
+
+/// The origins a page may load scripts, frames and connections from besides its own: Stripe's
+/// (or the simulator's) when Stripe is on. Built once from the config.
+#[derive(Debug, Clone, Default)]
+pub struct ContentPolicy {
+    header: Arc<str>,
+    /// Whether to send `Strict-Transport-Security` (the public origin is https).
+    hsts: bool,
+}
+
+impl ContentPolicy {
+    /// `payment_origins`: where Stripe.js comes from and what it talks to and frames.
+    pub fn new(payment_origins: &[String], https: bool) -> ContentPolicy {
+        let extra = payment_origins.join(" ");
+        // `{nonce}` is replaced per response. Scripts: our own files, the islands' loader (nonce),
+        // WebAssembly (which Chromium treats as eval) and Stripe.js; no inline script without the
+        // nonce, so injected markup cannot run. Styles allow inline `style` attributes (the
+        // accent colour), which cannot run code.
+        let header = format!(
+            "default-src 'self'; script-src 'self' 'nonce-{{nonce}}' 'wasm-unsafe-eval' {extra}; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data: blob:; font-src 'self'; connect-src 'self' {extra}; frame-src {frames}; \
+             form-action 'self' https:; base-uri 'none'; object-src 'none'; frame-ancestors 'none'",
+            frames = if extra.is_empty() { "'none'".to_string() } else { extra.clone() },
+        );
+        ContentPolicy { header: header.replace(" ;", ";").into(), hsts: https }
+    }
+}
+
+/// The nonce of the response being rendered, for the inline scripts Leptos writes (the
+/// islands' loader); set by `security_headers`, read by the app's shell.
+pub use app::edge::CspNonce;
+
+/// Security headers on every response (each only where the handler set none of its own, as
+/// downloads do): a nonce-based Content-Security-Policy, `nosniff`, a referrer policy, a
+/// permissions policy, framing refused, and HSTS when the site is served over https.
+pub async fn security_headers(State(policy): State<ContentPolicy>, mut req: Request, next: Next) -> Response {
+    let nonce = new_nonce();
+    req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let mut set = |name: header::HeaderName, value: &str| {
+        if !h.contains_key(&name) {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                h.insert(name, value);
+            }
+        }
+    };
+    set(header::CONTENT_SECURITY_POLICY, &policy.header.replace("{nonce}", &nonce));
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(
+        header::HeaderName::from_static("permissions-policy"),
+        "camera=(), microphone=(), geolocation=(), usb=(), payment=(self), interest-cohort=()",
+    );
+    if policy.hsts {
+        set(header::STRICT_TRANSPORT_SECURITY, "max-age=31536000; includeSubDomains");
+    }
+    res
+}
+
+/// 128 random bits, base64url.
+fn new_nonce() -> String {
+    leptos::nonce::Nonce::new().to_string()
+}
+
+/// Creators' profiles live at `/@handle` (and their avatars at `/@handle/avatar.jpg`), which no
+/// route pattern can express (a parameter can't share its segment with the `@`): before
+/// routing, they become `/u/handle…`, where the routes are.
+pub fn rewrite_profile_path(mut req: Request) -> Request {
+    let Some(rest) = req.uri().path().strip_prefix("/@") else { return req };
+    let path_and_query = match req.uri().query() {
+        Some(query) => format!("/u/{rest}?{query}"),
+        None => format!("/u/{rest}"),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(rewritten) = path_and_query.parse() {
+        parts.path_and_query = Some(rewritten);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 /// Paths that take no cookies and authenticate otherwise (bearer tokens, signatures), so a
@@ -194,6 +278,15 @@ mod tests {
             h.insert(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn profiles_are_routed_by_their_at_paths() {
+        let rewrite = |uri: &str| rewrite_profile_path(Request::builder().uri(uri).body(Body::empty()).unwrap()).uri().to_string();
+        assert_eq!(rewrite("/@ann"), "/u/ann");
+        assert_eq!(rewrite("/@ann/avatar.jpg?v=1"), "/u/ann/avatar.jpg?v=1");
+        assert_eq!(rewrite("/l/abc"), "/l/abc");
+        assert_eq!(rewrite("/ann/@x"), "/ann/@x");
     }
 
     #[test]

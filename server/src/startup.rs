@@ -30,7 +30,7 @@ use leptos::prelude::*;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use tower::{Layer, ServiceBuilder};
 use tower_http::{
     compression::{CompressionLayer, DefaultPredicate, Predicate}, services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer,
 };
@@ -222,7 +222,29 @@ pub fn router(state: AppState, sessions: CachedSessions, config: &Config) -> Rou
         .layer(from_fn(middleware::track_metrics))
         .layer(trace_layer())
         .layer(from_fn_with_state(state.clone(), http::link_cache::cached_link_page))
+        .layer(from_fn_with_state(content_policy(config), middleware::security_headers))
         .with_state(state)
+}
+
+/// The page policy: Stripe's origins (or the simulator's) are allowed when Stripe is on.
+fn content_policy(config: &Config) -> middleware::ContentPolicy {
+    let origin = |url: &str| -> Option<String> {
+        let (scheme, rest) = url.split_once("://")?;
+        Some(format!("{scheme}://{}", rest.split('/').next()?))
+    };
+    let mut origins = Vec::new();
+    if let Some(stripe) = &config.stripe {
+        origins.extend(origin(&stripe.js_url));
+        origins.extend(stripe.api_base.as_deref().and_then(origin));
+        if stripe.api_base.is_none() {
+            origins.push("https://api.stripe.com".into());
+        }
+        // Stripe.js frames its card fields and 3-D Secure pages from these.
+        origins.extend(["https://js.stripe.com".to_string(), "https://hooks.stripe.com".to_string()]);
+        origins.sort();
+        origins.dedup();
+    }
+    middleware::ContentPolicy::new(&origins, config.base_url.starts_with("https://"))
 }
 
 /// Downloads are never compressed on the fly: that would break byte ranges and resuming.
@@ -284,7 +306,9 @@ pub async fn serve_on(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+    // The profile rewrite wraps the router: inside it, routing has already happened.
+    let app = tower::util::MapRequestLayer::new(middleware::rewrite_profile_path).layer(router);
+    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))
         .with_graceful_shutdown(shutdown)
         .await
 }

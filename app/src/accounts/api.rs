@@ -38,7 +38,7 @@ pub async fn sign_up(
     let new = service::NewAccount::parse(&email, &password, &display_name, &handle)?;
     let account = service::sign_up(&state.db, new).await?;
     let session = edge::current_session().await?;
-    session::sign_in(&session, &account.account_id).await.map_err(|e| internal("starting session", &e))?;
+    session::sign_in(&session, &account.account_id, account.session_epoch).await.map_err(|e| internal("starting session", &e))?;
     leptos_axum::redirect("/dashboard");
     Ok(())
 }
@@ -49,7 +49,7 @@ pub async fn log_in(email: String, password: String, next: Option<String>) -> Re
     let client = edge::client_ip().await;
     let account = service::log_in(&state.db, &state.login_limiter, client, &email, &password).await?;
     let session = edge::current_session().await?;
-    session::sign_in(&session, &account.account_id).await.map_err(|e| internal("starting session", &e))?;
+    session::sign_in(&session, &account.account_id, account.session_epoch).await.map_err(|e| internal("starting session", &e))?;
     tracing::info!(account.id = %account.account_id, "logged in");
     leptos_axum::redirect(&edge::safe_next(next.as_deref(), "/dashboard"));
     Ok(())
@@ -165,5 +165,49 @@ pub async fn set_notify_sales(enabled: bool) -> Result<(), AppError> {
     let account = edge::require_account().await?;
     super::store::set_notify_sales(&state.db, &account.account_id, enabled).await.map_err(|e| internal("saving settings", &e))?;
     leptos_axum::redirect("/settings?saved=1#notifications");
+    Ok(())
+}
+
+/// What the profile section of the settings shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileForm {
+    pub handle: String,
+    pub display_name: String,
+    pub bio: String,
+    pub links: String,
+    pub accent_color: String,
+    /// The colour in use (chosen, or derived from the handle).
+    pub accent_in_use: String,
+    pub avatar_url: Option<String>,
+}
+
+#[server(endpoint = "settings/profile")]
+pub async fn profile_settings() -> Result<ProfileForm, AppError> {
+    let me = edge::require_account().await?;
+    Ok(ProfileForm {
+        accent_in_use: super::domain::accent_color(&me.handle, me.accent_color.as_deref()),
+        avatar_url: me.avatar_key.as_deref().map(|key| crate::catalog::api::avatar_url(&me.handle, key)),
+        handle: me.handle,
+        display_name: me.display_name,
+        bio: me.bio,
+        links: me.links,
+        accent_color: me.accent_color.unwrap_or_default(),
+    })
+}
+
+/// Saves the public profile (`/@handle`): name, bio, links, accent colour.
+#[server(endpoint = "settings/profile/save")]
+pub async fn save_profile(display_name: String, bio: String, links: String, accent_color: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let name = super::domain::DisplayName::parse(&display_name)?;
+    let bio = super::domain::parse_bio(&bio)?;
+    let links = super::domain::parse_links(&links)?.join("\n");
+    let accent = super::domain::parse_accent(&accent_color)?;
+    let edit = super::store::ProfileEdit { display_name: name.as_str(), bio: &bio, links: &links, accent_color: accent.as_deref() };
+    super::store::update_profile(&state.db, &me.account_id, &edit).await.map_err(|e| internal("saving a profile", &e))?;
+    // Link pages show the name and colour.
+    state.page_cache.invalidate_all();
+    leptos_axum::redirect("/settings?saved=1#profile");
     Ok(())
 }

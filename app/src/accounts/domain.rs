@@ -118,6 +118,99 @@ impl std::fmt::Debug for NewPassword {
     }
 }
 
+/// A creator's accent colour as `#rrggbb`: the one they chose, else one derived from their
+/// handle (so two creators' cards differ without anyone choosing). Either way it is darkened
+/// until white text on it has WCAG AA contrast (4.5:1), since cards and avatars put white
+/// text on it.
+pub fn accent_color(handle: &str, chosen: Option<&str>) -> String {
+    let rgb = chosen.and_then(parse_hex).unwrap_or_else(|| {
+        // FNV-1a: stable across releases and platforms, unlike the std hasher.
+        let hash = handle.bytes().fold(0x811c9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        hsl_to_rgb((hash % 360) as f64, 0.62, 0.40)
+    });
+    let (mut r, mut g, mut b) = rgb;
+    while contrast_with_white(r, g, b) < 4.5 {
+        (r, g, b) = ((f64::from(r) * 0.9) as u8, (f64::from(g) * 0.9) as u8, (f64::from(b) * 0.9) as u8);
+    }
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+/// The accent colour field of the profile form: empty (derive it) or `#rrggbb`.
+pub fn parse_accent(raw: &str) -> Result<Option<String>, FieldError> {
+    let raw = raw.trim().to_ascii_lowercase();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    parse_hex(&raw)
+        .map(|_| Some(raw.clone()))
+        .ok_or_else(|| FieldError::new("accent_color", "Pick a colour like #7c3aed, or leave it empty."))
+}
+
+fn parse_hex(raw: &str) -> Option<(u8, u8, u8)> {
+    let hex = raw.strip_prefix('#')?;
+    if hex.len() != 6 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let channel = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+    Some((channel(0)?, channel(2)?, channel(4)?))
+}
+
+fn hsl_to_rgb(h: f64, s: f64, l: f64) -> (u8, u8, u8) {
+    let c = (1.0 - (2.0 * l - 1.0).abs()) * s;
+    let x = c * (1.0 - ((h / 60.0) % 2.0 - 1.0).abs());
+    let m = l - c / 2.0;
+    let (r, g, b) = match (h / 60.0) as u32 {
+        0 => (c, x, 0.0),
+        1 => (x, c, 0.0),
+        2 => (0.0, c, x),
+        3 => (0.0, x, c),
+        4 => (x, 0.0, c),
+        _ => (c, 0.0, x),
+    };
+    let to = |v: f64| ((v + m) * 255.0).round().clamp(0.0, 255.0) as u8;
+    (to(r), to(g), to(b))
+}
+
+/// WCAG 2 contrast ratio of white on this colour.
+fn contrast_with_white(r: u8, g: u8, b: u8) -> f64 {
+    let lin = |c: u8| {
+        let c = f64::from(c) / 255.0;
+        if c <= 0.03928 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+    };
+    let luminance = 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+    1.05 / (luminance + 0.05)
+}
+
+/// A profile's links: up to five `http(s)` URLs, one per line.
+pub fn parse_links(raw: &str) -> Result<Vec<String>, FieldError> {
+    let links: Vec<String> = raw.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+    if links.len() > 5 {
+        return Err(FieldError::new("links", "Add at most five links."));
+    }
+    for link in &links {
+        let ok = (link.starts_with("https://") || link.starts_with("http://"))
+            && link.len() <= 300
+            && !link.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '<' || c == '>')
+            && link.split("://").nth(1).is_some_and(|rest| rest.split('/').next().is_some_and(|host| host.contains('.')));
+        if !ok {
+            return Err(FieldError::new("links", format!("{link} isn't a web address like https://example.com.")));
+        }
+    }
+    Ok(links)
+}
+
+/// A short bio: up to 300 characters, line breaks kept.
+pub fn parse_bio(raw: &str) -> Result<String, FieldError> {
+    let bio = raw.trim();
+    if bio.chars().count() > 300 {
+        return Err(FieldError::new("bio", "Keep your bio under 300 characters."));
+    }
+    if bio.chars().any(|c| c.is_control() && c != '\n' && c != '\r') {
+        return Err(FieldError::new("bio", "Your bio contains characters we can't show."));
+    }
+    Ok(bio.replace("\r\n", "\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +221,34 @@ mod tests {
         for bad in ["", "ann", "ann@", "@example.com", "ann@example", "a b@example.com", "ann@.com", "ann@ex..com"] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn accents_are_per_creator_and_readable() {
+        let a = accent_color("ann", None);
+        let b = accent_color("bob", None);
+        assert_ne!(a, b, "two handles, two colours");
+        assert_eq!(a, accent_color("ann", None), "stable");
+        for chosen in [None, Some("#ffff00"), Some("#ffffff"), Some("#7c3aed"), Some("nonsense")] {
+            let c = accent_color("someone", chosen);
+            let (r, g, b) = parse_hex(&c).unwrap();
+            assert!(contrast_with_white(r, g, b) >= 4.5, "{chosen:?} -> {c}");
+        }
+        assert_eq!(accent_color("x", Some("#1e3a8a")), "#1e3a8a", "a dark choice is kept");
+        assert_eq!(parse_accent(" #7C3AED ").unwrap().as_deref(), Some("#7c3aed"));
+        assert_eq!(parse_accent("").unwrap(), None);
+        assert!(parse_accent("red").is_err() && parse_accent("#12345").is_err());
+    }
+
+    #[test]
+    fn profile_links_and_bios_are_checked() {
+        assert_eq!(parse_links("https://bo.example\n\n http://x.example/a ").unwrap().len(), 2);
+        for bad in ["javascript:alert(1)", "https://nohost", "ftp://x.example", "https://x.example/\"onmouseover"] {
+            assert!(parse_links(bad).is_err(), "{bad}");
+        }
+        assert!(parse_links(&"https://a.example\n".repeat(6)).is_err());
+        assert!(parse_bio(&"x".repeat(301)).is_err());
+        assert_eq!(parse_bio(" Hi\r\nthere ").unwrap(), "Hi\nthere");
     }
 
     #[test]

@@ -51,23 +51,26 @@ fn SignupForm() -> impl IntoView {
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
-    let next = query.with_untracked(|q| q.get("next"));
+    let (next, email, has_wallet) = query.with_untracked(|q| (q.get("next"), q.get("email"), q.get("has_wallet").is_some()));
     view! {
         <Title text="Log in · Clink"/>
         <crate::layout::Layout>
         <section class="auth">
             <h1>"Welcome back"</h1>
-            <LoginForm next=next.clone()/>
+            {has_wallet.then(|| view! {
+                <p class="alert ok" role="status">"This email already has a Clink wallet. Log in, or get a sign-in link, and you'll go straight back to your purchase."</p>
+            })}
+            <LoginForm next=next.clone() email=email.clone()/>
             <p class="muted">"New to Clink? " <a href="/signup">"Create an account"</a></p>
             <h2 class="or">"Or get a sign-in link by email"</h2>
-            <MagicLinkForm next=next.unwrap_or_else(|| "/wallet".into())/>
+            <MagicLinkForm next=next.unwrap_or_else(|| "/wallet".into()) email=email.unwrap_or_default()/>
         </section>
         </crate::layout::Layout>
     }
 }
 
 #[island]
-fn LoginForm(next: Option<String>) -> impl IntoView {
+fn LoginForm(next: Option<String>, email: Option<String>) -> impl IntoView {
     let action = ServerAction::<LogIn>::new();
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
     let pending = action.pending();
@@ -77,7 +80,7 @@ fn LoginForm(next: Option<String>) -> impl IntoView {
         <ActionForm action=action node_ref=form>
             <div class="card form">
                 <FormAlert error=error/>
-                <Field label="Email" name="email" kind="email" autocomplete="email" error=error/>
+                <Field label="Email" name="email" kind="email" autocomplete="email" error=error value=email.unwrap_or_default()/>
                 <Field label="Password" name="password" kind="password" autocomplete="current-password" error=error/>
                 {next.map(|n| view! { <input type="hidden" name="next" value=n/> })}
                 <button type="submit" class="btn primary wide" disabled=move || pending.get()>
@@ -91,7 +94,7 @@ fn LoginForm(next: Option<String>) -> impl IntoView {
 /// Sign in without a password: a link by email, which also creates a buyer account. Works as
 /// a plain form post.
 #[component]
-pub fn MagicLinkForm(#[prop(into)] next: String) -> impl IntoView {
+pub fn MagicLinkForm(#[prop(into)] next: String, #[prop(optional, into)] email: String) -> impl IntoView {
     let action = ServerAction::<super::api::EmailLoginLink>::new();
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
     let sent = use_query_map().with_untracked(|q| q.get("link_sent").is_some());
@@ -103,7 +106,7 @@ pub fn MagicLinkForm(#[prop(into)] next: String) -> impl IntoView {
                 <input type="hidden" name="next" value=next/>
                 <div class="field">
                     <label for="f-link-email">"Your email"</label>
-                    <input id="f-link-email" name="email" type="email" autocomplete="email" required/>
+                    <input id="f-link-email" name="email" type="email" autocomplete="email" required value=email/>
                     <p class="field-error" role="alert">{move || error.get().filter(|e| e.field() == Some("email")).map(|e| e.to_string())}</p>
                 </div>
                 <button type="submit" class="btn">"Email me a sign-in link"</button>
@@ -136,12 +139,21 @@ pub fn SettingsPage() -> impl IntoView {
     let tokens = Resource::new(|| (), |_| super::api::api_tokens());
     let notify = Resource::new(|| (), |_| super::api::notification_settings());
     let integrations = Resource::new(|| (), |_| crate::earnings::api::load_integration_settings());
-    let saved = use_query_map().with_untracked(|q| q.get("saved").is_some());
+    let profile = Resource::new(|| (), |_| super::api::profile_settings());
+    let (saved, avatar_error) = use_query_map().with_untracked(|q| (q.get("saved").is_some(), q.get("avatar_error")));
     view! {
         <Title text="Settings · Clink"/>
         <crate::layout::Layout>
             <crate::layout::DashNav active="settings"/>
             <h1>"Settings"</h1>
+            <Suspense fallback=|| ()>
+                {move || {
+                    let avatar_error = avatar_error.clone();
+                    Suspend::new(async move {
+                        profile.await.ok().map(|p| view! { <ProfileSection profile=p avatar_error=avatar_error/> })
+                    })
+                }}
+            </Suspense>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match tokens.await {
@@ -161,6 +173,54 @@ pub fn SettingsPage() -> impl IntoView {
                 })}
             </Suspense>
         </crate::layout::Layout>
+    }
+}
+
+#[component]
+fn ProfileSection(profile: super::api::ProfileForm, avatar_error: Option<String>) -> impl IntoView {
+    let save = ServerAction::<super::api::SaveProfile>::new();
+    let error = Signal::derive(move || save.value().get().and_then(Result::err));
+    let profile_url = format!("/@{}", profile.handle);
+    view! {
+        <section class="card" id="profile" aria-labelledby="profile-h">
+            <div class="page-head"><h2 id="profile-h">"Your profile"</h2><a href=profile_url.clone()>{format!("View clink/@{}", profile.handle)}</a></div>
+            <div class="row tight avatar-row">
+                <crate::catalog::pages::Avatar url=profile.avatar_url.clone() name=profile.display_name.clone() size=64/>
+                <form method="post" action="/settings/avatar" enctype="multipart/form-data" class="row tight">
+                    <label class="sr-only" for="f-avatar">"Profile picture"</label>
+                    <input id="f-avatar" type="file" name="avatar" accept="image/png,image/jpeg,image/webp,image/gif"/>
+                    <button type="submit" class="small">"Upload picture"</button>
+                    {profile.avatar_url.is_some().then(|| view! { <button type="submit" name="remove" value="1" class="small link">"Remove"</button> })}
+                </form>
+            </div>
+            {avatar_error.map(|e| view! { <p class="field-error" role="alert">{e}</p> })}
+            <ActionForm action=save>
+                <div class="form">
+                    <FormAlert error=error/>
+                    <Field label="Name" name="display_name" value=profile.display_name.clone() error=error maxlength=80/>
+                    <div class="field">
+                        <label for="f-bio">"Bio"</label>
+                        <textarea id="f-bio" name="bio" maxlength="300" rows="3">{crate::ui::textarea_text(&profile.bio)}</textarea>
+                        <p class="field-error" role="alert">{move || error.get().filter(|e| e.field() == Some("bio")).map(|e| e.to_string())}</p>
+                    </div>
+                    <div class="field">
+                        <label for="f-links">"Links (one per line, up to five)"</label>
+                        <textarea id="f-links" name="links" rows="3" placeholder="https://your.site">{crate::ui::textarea_text(&profile.links)}</textarea>
+                        <p class="field-error" role="alert">{move || error.get().filter(|e| e.field() == Some("links")).map(|e| e.to_string())}</p>
+                    </div>
+                    <div class="field">
+                        <label for="f-accent_color">"Accent colour"</label>
+                        <div class="row tight">
+                            <input id="f-accent_color" name="accent_color" value=profile.accent_color.clone() placeholder=profile.accent_in_use.clone() maxlength="7"/>
+                            <span class="swatch" style=format!("background:{}", profile.accent_in_use) aria-hidden="true"></span>
+                        </div>
+                        <p class="hint">"Your preview cards and profile use it. Empty: a colour made from your handle."</p>
+                        <p class="field-error" role="alert">{move || error.get().filter(|e| e.field() == Some("accent_color")).map(|e| e.to_string())}</p>
+                    </div>
+                    <button type="submit" class="btn primary">"Save profile"</button>
+                </div>
+            </ActionForm>
+        </section>
     }
 }
 

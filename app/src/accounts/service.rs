@@ -77,14 +77,14 @@ impl NewAccount {
 pub async fn sign_up(db: &Db, new: NewAccount) -> Result<AccountRow, AccountError> {
     let password = new.password.expose().to_string();
     let password_hash = hash_password(password).await?;
-    let row = AccountRow {
-        account_id: db::new_id(),
-        email: new.email.as_str().to_string(),
-        handle: new.handle.as_str().to_string(),
-        display_name: new.display_name.as_str().to_string(),
+    let row = AccountRow::new(
+        db::new_id(),
+        new.email.as_str().to_string(),
+        new.handle.as_str().to_string(),
+        new.display_name.as_str().to_string(),
         password_hash,
-        created_at: db::now_ms(),
-    };
+        db::now_ms(),
+    );
     store::insert(db, &row).await.map_err(|e| {
         if db::is_unique_violation(&e, "email") {
             AccountError::EmailTaken
@@ -128,24 +128,59 @@ pub async fn log_in(
 }
 
 /// The account for a proven email (a used magic link): the existing one, or a new buyer
-/// account with a generated handle and no usable password (they sign in by link).
+/// account. Either way the email is now verified, which ends any session signed in to the
+/// account before anyone proved it (see `store::mark_email_verified`).
 pub async fn account_for_email(db: &Db, email: &Email) -> Result<AccountRow, AccountError> {
-    if let Some(row) = store::find_by_email(db, email.as_str()).await? {
-        return Ok(row);
+    let mut account = match store::find_by_email(db, email.as_str()).await? {
+        Some(row) => row,
+        None => match new_buyer(db, email, true).await {
+            // Made meanwhile by another request.
+            Err(AccountError::EmailTaken) => store::find_by_email(db, email.as_str()).await?.ok_or(AccountError::EmailTaken)?,
+            other => other?,
+        },
+    };
+    let epoch = store::mark_email_verified(db, &account.account_id, db::now_ms()).await?;
+    if epoch != account.session_epoch {
+        super::session::forget_epoch(&account.account_id);
+        account.session_epoch = epoch;
     }
+    Ok(account)
+}
+
+/// A buyer who only gave an email at a link page: a new account for it, or `None` if the email
+/// already has one (its owner signs in instead). The account sells nothing and has no usable
+/// password; the email is not proven yet.
+pub async fn start_buyer(db: &Db, email: &Email) -> Result<Option<AccountRow>, AccountError> {
+    if store::find_by_email(db, email.as_str()).await?.is_some() {
+        return Ok(None);
+    }
+    match new_buyer(db, email, false).await {
+        Ok(row) => Ok(Some(row)),
+        Err(AccountError::EmailTaken) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A buyer account: a generated handle (it has no profile), a random password nobody knows
+/// (they sign in by link), and `sells` off.
+async fn new_buyer(db: &Db, email: &Email, proven: bool) -> Result<AccountRow, AccountError> {
     let local = email.as_str().split('@').next().unwrap_or("buyer");
     let display = DisplayName::parse(local).unwrap_or_else(|_| DisplayName::parse("Buyer").expect("valid name"));
-    let password = NewPassword::parse(&uuid::Uuid::new_v4().to_string()).expect("36 characters");
+    let password_hash = hash_password(uuid::Uuid::new_v4().to_string()).await?;
+    let now = db::now_ms();
     for _ in 0..5 {
         let suffix: String = uuid::Uuid::new_v4().simple().to_string().chars().take(8).collect();
-        let handle = Handle::parse(&format!("buyer_{suffix}")).expect("valid handle");
-        let new = NewAccount { email: email.clone(), handle, display_name: display.clone(), password: password.clone() };
-        match sign_up(db, new).await {
-            Err(AccountError::HandleTaken) => continue,
-            Err(AccountError::EmailTaken) => {
-                return store::find_by_email(db, email.as_str()).await?.ok_or(AccountError::InvalidCredentials);
+        let mut row = AccountRow::new(db::new_id(), email.as_str().to_string(), format!("buyer_{suffix}"), display.as_str().to_string(), password_hash.clone(), now);
+        row.sells = false;
+        row.email_verified_at = proven.then_some(now);
+        match store::insert(db, &row).await {
+            Ok(()) => {
+                tracing::info!(account.id = %row.account_id, "buyer account created");
+                return Ok(row);
             }
-            other => return other,
+            Err(e) if db::is_unique_violation(&e, "handle") => continue,
+            Err(e) if db::is_unique_violation(&e, "email") => return Err(AccountError::EmailTaken),
+            Err(e) => return Err(e.into()),
         }
     }
     Err(AccountError::HandleTaken)

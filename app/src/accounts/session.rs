@@ -15,17 +15,44 @@ use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 use crate::db::Db;
 
 const ACCOUNT_KEY: &str = "account_id";
+const EPOCH_KEY: &str = "account_epoch";
 
-/// The account signed in on this session, if any.
-pub async fn signed_in_account_id(session: &Session) -> Option<String> {
-    session.get::<String>(ACCOUNT_KEY).await.ok().flatten()
+/// Accounts' session epochs as this server last read them, for a couple of seconds: a signed-in
+/// request checks its session's epoch against its account's without a database round trip
+/// each time (the wallet's one-click purchase is mostly that round trip otherwise). An epoch
+/// raised on another server is seen here within the lifetime of an entry.
+fn epochs() -> &'static moka::sync::Cache<String, i64> {
+    static EPOCHS: std::sync::OnceLock<moka::sync::Cache<String, i64>> = std::sync::OnceLock::new();
+    EPOCHS.get_or_init(|| moka::sync::Cache::builder().max_capacity(100_000).time_to_live(Duration::from_secs(2)).build())
 }
 
-/// Signs `account_id` in. The session id is cycled first, so an id planted before login
-/// (session fixation) is worthless afterwards.
-pub async fn sign_in(session: &Session, account_id: &str) -> Result<(), tower_sessions::session::Error> {
+/// The account signed in on this session, if any, and if its sessions weren't ended since
+/// (see `accounts.session_epoch`).
+pub async fn signed_in_account_id(session: &Session, db: &Db) -> Option<String> {
+    let account_id = session.get::<String>(ACCOUNT_KEY).await.ok().flatten()?;
+    let signed_in_under = session.get::<i64>(EPOCH_KEY).await.ok().flatten().unwrap_or(0);
+    let current = match epochs().get(&account_id) {
+        Some(epoch) => epoch,
+        None => {
+            let epoch = super::store::session_epoch(db, &account_id).await.ok().flatten()?;
+            epochs().insert(account_id.clone(), epoch);
+            epoch
+        }
+    };
+    (current == signed_in_under).then_some(account_id)
+}
+
+/// Forgets this server's copy of an account's epoch (it was just raised).
+pub fn forget_epoch(account_id: &str) {
+    epochs().invalidate(account_id);
+}
+
+/// Signs `account_id` in under its current session epoch. The session id is cycled first, so
+/// an id planted before login (session fixation) is worthless afterwards.
+pub async fn sign_in(session: &Session, account_id: &str, epoch: i64) -> Result<(), tower_sessions::session::Error> {
     session.cycle_id().await?;
-    session.insert(ACCOUNT_KEY, account_id).await
+    session.insert(ACCOUNT_KEY, account_id).await?;
+    session.insert(EPOCH_KEY, epoch).await
 }
 
 /// Signs out: deletes the server-side record and clears the cookie.

@@ -10,14 +10,47 @@ pub struct AccountRow {
     pub display_name: String,
     pub password_hash: String,
     pub created_at: i64,
+    pub bio: String,
+    /// The profile's links, one URL per line.
+    pub links: String,
+    pub avatar_key: Option<String>,
+    /// `#rrggbb`, or none for the colour derived from the handle.
+    pub accent_color: Option<String>,
+    /// Whether the account sells (has a public profile); buyer-only accounts don't.
+    pub sells: bool,
+    pub email_verified_at: Option<i64>,
+    /// Sessions signed in under an older epoch are over (see `session`).
+    pub session_epoch: i64,
 }
 
-const COLUMNS: &str = "account_id, email, handle, display_name, password_hash, created_at";
+impl AccountRow {
+    /// A new account's row with the profile fields empty.
+    pub fn new(account_id: String, email: String, handle: String, display_name: String, password_hash: String, now: i64) -> AccountRow {
+        AccountRow {
+            account_id,
+            email,
+            handle,
+            display_name,
+            password_hash,
+            created_at: now,
+            bio: String::new(),
+            links: String::new(),
+            avatar_key: None,
+            accent_color: None,
+            sells: true,
+            email_verified_at: None,
+            session_epoch: 0,
+        }
+    }
+}
+
+const COLUMNS: &str = "account_id, email, handle, display_name, password_hash, created_at, bio, links, avatar_key, \
+    accent_color, sells, email_verified_at, session_epoch";
 
 pub async fn insert(db: &Db, row: &AccountRow) -> Result<(), sqlx::Error> {
     on_db!(db, pool => sqlx::query(
-        "insert into account (account_id, email, handle, display_name, password_hash, created_at) \
-         values ($1, $2, $3, $4, $5, $6)",
+        "insert into account (account_id, email, handle, display_name, password_hash, created_at, sells, email_verified_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&row.account_id)
     .bind(&row.email)
@@ -25,9 +58,56 @@ pub async fn insert(db: &Db, row: &AccountRow) -> Result<(), sqlx::Error> {
     .bind(&row.display_name)
     .bind(&row.password_hash)
     .bind(row.created_at)
+    .bind(row.sells)
+    .bind(row.email_verified_at)
     .execute(pool)
     .await
     .map(|_| ()))
+}
+
+/// Records that the account's email is proven. The first proof ends every session signed in
+/// before it: an account made by the buyer path with someone else's email address (nothing
+/// proved it then) must not stay open to whoever typed it. Returns the current session epoch.
+pub async fn mark_email_verified(db: &Db, account_id: &str, now: i64) -> Result<i64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>(
+        "update account set session_epoch = case when email_verified_at is null then session_epoch + 1 else session_epoch end, \
+         email_verified_at = coalesce(email_verified_at, $1) where account_id = $2 returning session_epoch")
+        .bind(now).bind(account_id).fetch_one(pool).await)
+}
+
+/// The session epoch of an account (none: the account is gone).
+pub async fn session_epoch(db: &Db, account_id: &str) -> Result<Option<i64>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>("select session_epoch from account where account_id = $1")
+        .bind(account_id).fetch_optional(pool).await)
+}
+
+/// A creator's public profile fields.
+pub struct ProfileEdit<'a> {
+    pub display_name: &'a str,
+    pub bio: &'a str,
+    pub links: &'a str,
+    pub accent_color: Option<&'a str>,
+}
+
+pub async fn update_profile(db: &Db, account_id: &str, p: &ProfileEdit<'_>) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "update account set display_name = $1, bio = $2, links = $3, accent_color = $4, sells = true where account_id = $5")
+        .bind(p.display_name).bind(p.bio).bind(p.links).bind(p.accent_color).bind(account_id).execute(pool).await.map(|_| ()))
+}
+
+/// Sets the avatar's storage key; returns the one it replaces.
+pub async fn set_avatar(db: &Db, account_id: &str, key: Option<&str>) -> Result<Option<String>, sqlx::Error> {
+    let old: Option<Option<String>> = on_db!(db, pool => sqlx::query_scalar("select avatar_key from account where account_id = $1")
+        .bind(account_id).fetch_optional(pool).await)?;
+    on_db!(db, pool => sqlx::query("update account set avatar_key = $1 where account_id = $2")
+        .bind(key).bind(account_id).execute(pool).await.map(|_| ()))?;
+    Ok(old.flatten())
+}
+
+/// A buyer account starts selling: it takes a handle and a name of its choosing.
+pub async fn start_selling(db: &Db, account_id: &str, handle: &str, display_name: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query("update account set handle = $1, display_name = $2, sells = true where account_id = $3")
+        .bind(handle).bind(display_name).bind(account_id).execute(pool).await.map(|_| ()))
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<AccountRow>, sqlx::Error> {

@@ -76,9 +76,21 @@ pub struct Storefront {
     pub price_label: String,
     pub creator_name: String,
     pub creator_handle: String,
+    /// The creator's public profile, `/@handle`.
+    pub creator_url: String,
+    pub avatar_url: Option<String>,
+    /// The creator's accent colour (`#rrggbb`, readable under white text).
+    pub accent: String,
+    /// What the buyer gets, e.g. "1 file · PDF · 2.3 MB".
+    pub includes: String,
+    /// The cover as the page shows it (WebP, with the JPEG as fallback); none without a cover.
+    pub page_image: Option<PageImage>,
     /// Absolute URLs, as social networks need them.
     pub canonical_url: String,
+    /// The unfurl image: the cover with title and price on it, or the generated card.
     pub image_url: String,
+    /// The unfurl title, price first: text-only unfurls show nothing else of the price.
+    pub og_title: String,
     pub has_cover: bool,
     pub oembed_url: String,
     /// A one-time nonce for this page's Buy form: a double click is one order.
@@ -87,29 +99,80 @@ pub struct Storefront {
     pub source: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageImage {
+    pub webp: String,
+    pub jpeg: String,
+}
+
+/// The version of a work's generated images: they show the work and its creator's name and
+/// colour, so a change to any of them is a new URL (and a new entry in the image caches).
 #[cfg(feature = "ssr")]
-fn image_url(settings: &Settings, w: &WorkRow) -> String {
+pub fn image_version(w: &WorkRow, creator_name: &str, accent: &str) -> String {
+    let mix = format!("{creator_name}\n{accent}").bytes().fold(0x811c9dc5u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    format!("{}-{mix:08x}", w.updated_at)
+}
+
+/// The unfurl image of a work: the composited cover preview, or the generated card.
+#[cfg(feature = "ssr")]
+fn image_url(settings: &Settings, w: &WorkRow, version: &str) -> String {
     match w.cover_key {
-        Some(_) => settings.absolute_url(&format!("/l/{}/cover.jpg?v={}", w.code, w.updated_at)),
-        None => settings.absolute_url(&format!("/l/{}/card.png?v={}", w.code, w.updated_at)),
+        Some(_) => settings.absolute_url(&format!("/l/{}/preview.jpg?v={version}", w.code)),
+        None => settings.absolute_url(&format!("/l/{}/card.png?v={version}", w.code)),
+    }
+}
+
+/// A creator's avatar; the stored key (a new one for every upload) versions the URL.
+#[cfg(feature = "ssr")]
+pub fn avatar_url(handle: &str, key: &str) -> String {
+    let version = key.rsplit('/').next().unwrap_or_default().trim_end_matches(".jpg");
+    format!("/@{handle}/avatar.jpg?v={version}")
+}
+
+/// "1 file · PDF · 2.3 MB", "3 files · 14.0 MB".
+#[cfg(feature = "ssr")]
+pub fn includes_label(files: &[store::FileRow]) -> String {
+    let bytes: i64 = files.iter().map(|f| f.size_bytes.max(0)).sum();
+    let size = human_bytes(bytes as u64);
+    match files {
+        [one] => {
+            let kind = one.filename.rsplit_once('.').map(|(_, ext)| ext.to_ascii_uppercase()).filter(|e| (1..=5).contains(&e.len()));
+            match kind {
+                Some(kind) => format!("1 file · {kind} · {size}"),
+                None => format!("1 file · {size}"),
+            }
+        }
+        many => format!("{} files · {size}", many.len()),
     }
 }
 
 #[cfg(feature = "ssr")]
-pub fn storefront_view(settings: &Settings, row: StorefrontRow) -> Storefront {
+pub fn storefront_view(settings: &Settings, row: StorefrontRow, files: &[store::FileRow]) -> Storefront {
     let link = settings.absolute_url(&format!("/l/{}", row.work.code));
+    let accent = crate::accounts::domain::accent_color(&row.handle, row.accent_color.as_deref());
+    let version = image_version(&row.work, &row.display_name, &accent);
+    let price = row.work.price();
     Storefront {
-        image_url: image_url(settings, &row.work),
+        image_url: image_url(settings, &row.work, &version),
+        page_image: row.work.cover_key.as_ref().map(|_| PageImage {
+            webp: format!("/l/{}/cover.webp?v={}", row.work.code, row.work.updated_at),
+            jpeg: format!("/l/{}/cover.jpg?v={}", row.work.code, row.work.updated_at),
+        }),
         has_cover: row.work.cover_key.is_some(),
         oembed_url: settings.absolute_url(&format!("/oembed?format=json&url={}", percent_encoding::utf8_percent_encode(&link, percent_encoding::NON_ALPHANUMERIC))),
         canonical_url: link,
         work_id: row.work.work_id.clone(),
         code: row.work.code.clone(),
+        og_title: format!("{} · {} by {}", price.label(), row.work.title, row.display_name),
         title: row.work.title.clone(),
         description_html: markdown::to_safe_html(&row.work.description_md),
         excerpt: markdown::plain_excerpt(&row.work.description_md, 200),
-        price: row.work.price(),
-        price_label: row.work.price().label(),
+        price,
+        price_label: price.label(),
+        includes: includes_label(files),
+        creator_url: format!("/@{}", row.handle),
+        avatar_url: row.avatar_key.as_deref().map(|key| avatar_url(&row.handle, key)),
+        accent,
         creator_name: row.display_name,
         creator_handle: row.handle,
         checkout_key: crate::db::new_id(),
@@ -181,7 +244,11 @@ pub async fn my_work(work_id: String) -> Result<WorkDetail, AppError> {
         wallet_only: price.wallet_only(),
         link: state.settings.absolute_url(&format!("/l/{}", w.code)),
         slug_link: w.slug.as_ref().map(|s| state.settings.absolute_url(&format!("/{}/{s}", account.handle))),
-        image_url: image_url(&state.settings, &w),
+        image_url: image_url(
+            &state.settings,
+            &w,
+            &image_version(&w, &account.display_name, &crate::accounts::domain::accent_color(&account.handle, account.accent_color.as_deref())),
+        ),
         has_cover: w.cover_key.is_some(),
         code: w.code,
         files: files
@@ -268,7 +335,79 @@ pub async fn load_storefront(code: Option<String>, handle: Option<String>, slug:
         _ => return Err(AppError::NotFound),
     };
     let row = service::storefront(&state.db, &link).await?;
-    let mut view = storefront_view(&state.settings, row);
+    let files = store::files_of(&state.db, &row.work.work_id).await.map_err(service::CatalogError::from)?;
+    let mut view = storefront_view(&state.settings, row, &files);
     view.source = visit_source(&state.settings).await;
     Ok(view)
+}
+
+/// Who made the work behind a link that no longer opens, so its page can lead to their other
+/// works: `(handle, display name)`, if the creator has a public profile.
+#[server(endpoint = "storefront/creator")]
+pub async fn load_dead_link_creator(code: Option<String>) -> Result<Option<(String, String)>, AppError> {
+    let state = edge::app_state()?;
+    let Some(code) = code.filter(|c| super::domain::is_link_code(c)) else { return Ok(None) };
+    let found = store::creator_of_code(&state.db, &code).await.map_err(service::CatalogError::from)?;
+    Ok(found.filter(|(_, _, sells)| *sells).map(|(handle, name, _)| (handle, name)))
+}
+
+/// A work on a creator's profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkCard {
+    pub title: String,
+    pub price_label: String,
+    pub url: String,
+    /// The cover's thumbnail (400x210); none without a cover.
+    pub thumb_url: Option<String>,
+}
+
+/// A creator's public profile at `/@handle`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    pub handle: String,
+    pub name: String,
+    pub bio: String,
+    pub links: Vec<String>,
+    pub avatar_url: Option<String>,
+    pub accent: String,
+    pub url: String,
+    /// The profile's unfurl image: the creator's avatar, else their newest work's image.
+    pub image_url: Option<String>,
+    pub works: Vec<WorkCard>,
+}
+
+#[server(endpoint = "profile")]
+pub async fn load_profile(handle: String) -> Result<Profile, AppError> {
+    let state = edge::app_state()?;
+    let handle = handle.trim_start_matches('@').to_lowercase();
+    let account = crate::accounts::store::find_by_handle(&state.db, &handle)
+        .await
+        .map_err(service::CatalogError::from)?
+        .filter(|a| a.sells)
+        .ok_or(AppError::NotFound)?;
+    let works = store::published_by_creator(&state.db, &account.account_id).await.map_err(service::CatalogError::from)?;
+    let accent = crate::accounts::domain::accent_color(&account.handle, account.accent_color.as_deref());
+    let avatar_url = account.avatar_key.as_deref().map(|key| avatar_url(&account.handle, key));
+    let image_url = avatar_url.as_ref().map(|a| state.settings.absolute_url(a)).or_else(|| {
+        works.first().map(|w| image_url(&state.settings, w, &image_version(w, &account.display_name, &accent)))
+    });
+    Ok(Profile {
+        url: state.settings.absolute_url(&format!("/@{}", account.handle)),
+        links: crate::accounts::domain::parse_links(&account.links).unwrap_or_default(),
+        works: works
+            .into_iter()
+            .map(|w| WorkCard {
+                url: format!("/l/{}", w.code),
+                thumb_url: w.thumb_key.as_ref().map(|_| format!("/l/{}/thumb.jpg?v={}", w.code, w.updated_at)),
+                price_label: w.price().label(),
+                title: w.title,
+            })
+            .collect(),
+        image_url,
+        avatar_url,
+        accent,
+        bio: account.bio,
+        name: account.display_name,
+        handle: account.handle,
+    })
 }

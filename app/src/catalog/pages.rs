@@ -5,7 +5,8 @@ use leptos_meta::{Link, Meta, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::api::{
-    DeleteWork, SetPublished, Storefront, UpdateWork, WorkDetail, load_storefront, my_work, my_works,
+    DeleteWork, Profile, SetPublished, Storefront, UpdateWork, WorkDetail, load_dead_link_creator, load_profile, load_storefront,
+    my_work, my_works,
 };
 use crate::{
     accounts::pages::SignInRequired,
@@ -22,7 +23,7 @@ pub fn WorksPage() -> impl IntoView {
     let deleted = query.with_untracked(|q| q.get("deleted"));
     view! {
         <Title text="Your works · Clink"/>
-        <Layout>
+        <Layout static_page=true>
             <DashNav active="works"/>
             {deleted.map(|id| view! {
                 <div class="alert ok undo" role="status">
@@ -426,7 +427,7 @@ fn WorkEditor(work: WorkDetail, created: bool, tag: Option<String>, cover_error:
         .map(|t| format!("{}?ref={t}", work.link));
     let embed = format!(
         "<a href=\"{}\" style=\"display:inline-block;padding:10px 18px;background:#4338ca;color:#fff;border-radius:10px;font:600 16px system-ui,sans-serif;text-decoration:none\">Buy on Clink — {}</a>",
-        work.link, work.price_label
+        crate::ui::escape_html(&work.link), crate::ui::escape_html(&work.price_label)
     );
     let share_text = work.title.clone();
     let publish_id = work.id.clone();
@@ -464,7 +465,7 @@ fn WorkEditor(work: WorkDetail, created: bool, tag: Option<String>, cover_error:
                 })}
                 <h3>"Embed a button"</h3>
                 <div class="embed-preview" inner_html=embed.clone()></div>
-                <textarea readonly class="mono embed-code" aria-label="Embed code" rows="4">{embed.clone()}</textarea>
+                <textarea readonly class="mono embed-code" aria-label="Embed code" rows="4">{crate::ui::textarea_text(&embed)}</textarea>
                 <CopyButton text=embed label="Copy embed code"/>
             </section>
             <section class="card" aria-labelledby="status-h">
@@ -523,7 +524,7 @@ fn EditWorkForm(work: WorkDetail) -> impl IntoView {
                 <Field label="Title" name="title" value=work.title.clone() error=error maxlength=120/>
                 <div class="field">
                     <label for="f-description">"Description"</label>
-                    <textarea id="f-description" name="description" maxlength="20000">{work.description.clone()}</textarea>
+                    <textarea id="f-description" name="description" maxlength="20000">{crate::ui::textarea_text(&work.description)}</textarea>
                     <p class="hint">"Markdown: **bold**, *italic*, lists, [links](https://…). HTML is shown as text."</p>
                 </div>
                 <PriceFields currency=work.currency.clone() kind=work.price_kind.clone() price=work.price.clone()
@@ -577,43 +578,180 @@ fn ShareIntents(link: String, text: String) -> impl IntoView {
 }
 
 /// The buyer's storefront at `/l/{code}` and `/{handle}/{slug}`: rendered completely on the
-/// server, no JavaScript, with the Open Graph and Twitter tags link previews read. After Buy,
+/// server with no wasm, with the Open Graph and Twitter tags link previews read. After Buy,
 /// the same page shows the payment step (`?order=…&k=…`), so the buyer never leaves it.
 #[component]
 pub fn LinkPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let (code, handle, slug) = params.with_untracked(|p| (p.get("code"), p.get("handle"), p.get("slug")));
-    let (order, key, error, confirm_wallet) =
-        query.with_untracked(|q| (q.get("order"), q.get("k"), q.get("error"), q.get("confirm_wallet").is_some()));
-    let wallet = crate::wallet::api::load_wallet_offer(code.clone().unwrap_or_default());
+    let (order, key, error, confirm_wallet, again, amount) = query.with_untracked(|q| {
+        (q.get("order"), q.get("k"), q.get("error"), q.get("confirm_wallet").is_some(), q.get("again").is_some(), q.get("amount"))
+    });
+    let dead_code = code.clone();
     // Plain futures rather than Resources: nothing on this page hydrates, so the data need not
     // be serialized into the HTML for the browser.
-    let found = load_storefront(code, handle, slug);
-    let pay = async move {
-        match (order, key) {
-            (Some(order), Some(key)) => crate::checkout::api::load_pay_step(order, key).await.ok(),
-            _ => None,
-        }
+    let page = async move {
+        let store = load_storefront(code, handle, slug).await?;
+        let pay = async {
+            match (order, key) {
+                (Some(order), Some(key)) => crate::checkout::api::load_pay_step(order, key).await.ok(),
+                _ => None,
+            }
+        };
+        let (pay, buyer) = futures::join!(pay, crate::checkout::pages::load_buyer(store.code.clone()));
+        Ok::<_, AppError>((store, pay, buyer))
     };
-    let remembered = crate::checkout::api::load_remembered_buyer();
     view! {
         <StoreLayout>
             <Suspense fallback=|| ()>
                 {Suspend::new(async move {
-                    let (found, pay, remembered, wallet) = futures::join!(found, pay, remembered, wallet);
-                    match found {
-                        Ok(store) => Either::Left(view! {
-                            <StorefrontView store=store pay=pay remembered=remembered.ok().flatten() error=error
-                                wallet=wallet.ok().flatten() confirm_wallet=confirm_wallet/>
+                    match page.await {
+                        Ok((store, pay, buyer)) => Either::Left(view! {
+                            <StorefrontView store=store pay=pay buyer=buyer error=error confirm_wallet=confirm_wallet again=again amount=amount/>
                         }),
                         Err(_) => {
                             set_status(404);
+                            let creator = load_dead_link_creator(dead_code).await.ok().flatten();
+                            Either::Right(view! { <DeadLink creator=creator/> })
+                        }
+                    }
+                })}
+            </Suspense>
+        </StoreLayout>
+    }
+}
+
+/// A link that doesn't open: why that may be, and ways on.
+#[component]
+fn DeadLink(creator: Option<(String, String)>) -> impl IntoView {
+    view! {
+        <Title text="Not available · Clink"/>
+        <Meta name="robots" content="noindex"/>
+        <section class="store dead-link">
+            <h1>"This link isn't available"</h1>
+            <p class="lede">"The work may have been unpublished or deleted, or the link was mistyped."</p>
+            <ul class="ways-on">
+                {creator.map(|(handle, name)| view! {
+                    <li><a class="btn primary" href=format!("/@{handle}")>{format!("See {name}'s other works")}</a></li>
+                })}
+                <li><a class="btn" href="/library">"Bought it before? Find your purchases"</a></li>
+                <li><a class="btn" href="/">"Go to Clink"</a></li>
+            </ul>
+        </section>
+    }
+}
+
+#[component]
+fn StorefrontView(
+    store: Storefront,
+    pay: Option<crate::checkout::domain::PayStep>,
+    buyer: crate::checkout::pages::Buyer,
+    error: Option<String>,
+    confirm_wallet: bool,
+    again: bool,
+    amount: Option<String>,
+) -> impl IntoView {
+    let price = store.price;
+    let title = format!("{} by {}", store.title, store.creator_name);
+    let description = if store.excerpt.is_empty() { format!("{} — {}", store.title, store.price_label) } else { format!("{} · {}", store.price_label, store.excerpt) };
+    let media = match store.page_image.clone() {
+        Some(img) => Either::Left(view! {
+            <picture>
+                <source type="image/webp" srcset=img.webp/>
+                <img class="cover" src=img.jpeg alt=format!("Cover of {}", store.title) width="1200" height="630" fetchpriority="high" decoding="async"/>
+            </picture>
+        }),
+        None => Either::Right(view! {
+            <div class="cover-tile" aria-hidden="true"><span>{store.includes.split(" · ").nth(1).filter(|k| k.len() <= 5).unwrap_or("✦").to_string()}</span></div>
+        }),
+    };
+    let pwyw = matches!(price, crate::catalog::domain::Price::PayWhatYouWant { .. }) && pay.is_none();
+    view! {
+        <Title text=format!("{title} · Clink")/>
+        <Meta name="description" content=description.clone()/>
+        <Link rel="canonical" href=store.canonical_url.clone()/>
+        <Meta property="og:type" content="product"/>
+        <Meta property="og:site_name" content="Clink"/>
+        <Meta property="og:title" content=store.og_title.clone()/>
+        <Meta property="og:description" content=description.clone()/>
+        <Meta property="og:url" content=store.canonical_url.clone()/>
+        <Meta property="og:image" content=store.image_url.clone()/>
+        <Meta property="og:image:width" content="1200"/>
+        <Meta property="og:image:height" content="630"/>
+        <Meta property="og:image:alt" content=title.clone()/>
+        <Meta property="product:price:amount" content=price.floor().decimal()/>
+        <Meta property="product:price:currency" content=price.currency().code()/>
+        <Meta name="twitter:card" content="summary_large_image"/>
+        <Meta name="twitter:title" content=store.og_title.clone()/>
+        <Meta name="twitter:description" content=description/>
+        <Meta name="twitter:image" content=store.image_url.clone()/>
+        <Link rel="alternate" type_="application/json+oembed" href=store.oembed_url.clone() title=title/>
+        <article class="store" style=format!("--accent:{}", store.accent)>
+            <div class="store-media">{media}</div>
+            <div class="store-main">
+                <a class="creator-chip" href=store.creator_url.clone()>
+                    <Avatar url=store.avatar_url.clone() name=store.creator_name.clone() size=32/>
+                    <span>{store.creator_name.clone()}</span>
+                </a>
+                <h1>{store.title.clone()}</h1>
+                <p class="includes">{store.includes.clone()}</p>
+                {match pay {
+                    Some(step) => Either::Left(view! { <crate::checkout::pages::PayStepView step=step error=error.clone()/> }),
+                    None => Either::Right(view! {
+                        <crate::checkout::pages::BuyBox store=store.clone() buyer=buyer error=error confirm_wallet=confirm_wallet again=again amount=amount/>
+                    }),
+                }}
+                <p class="trust">
+                    {if price.is_free() { "Instant download · No payment needed" } else { "Instant download · Secure payment · Refunds from the creator" }}
+                </p>
+            </div>
+            <section class="store-about" aria-label="About this work">
+                <div class="description" inner_html=store.description_html.clone()></div>
+                <p class="more">"More from " <a href=store.creator_url.clone()>{store.creator_name.clone()}</a></p>
+            </section>
+        </article>
+        {pwyw.then(|| view! { <script src="/pwyw.js" defer></script> })}
+    }
+}
+
+/// A creator's avatar: their picture, else their initial on their accent colour.
+#[component]
+pub fn Avatar(url: Option<String>, name: String, size: u32) -> impl IntoView {
+    match url {
+        Some(src) => Either::Left(view! { <img class="avatar" src=src alt="" width=size height=size/> }),
+        None => {
+            let initial = name.chars().next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+            Either::Right(view! {
+                <span class="avatar initial" aria-hidden="true" style=format!("width:{size}px;height:{size}px;font-size:{}px", size / 2)>{initial}</span>
+            })
+        }
+    }
+}
+
+/// A creator's public storefront at `/@{handle}`: who they are, and everything they sell.
+#[component]
+pub fn ProfilePage() -> impl IntoView {
+    let handle = use_params_map().with_untracked(|p| p.get("handle").unwrap_or_default());
+    let profile = load_profile(handle);
+    view! {
+        <StoreLayout>
+            <Suspense fallback=|| ()>
+                {Suspend::new(async move {
+                    match profile.await {
+                        Ok(p) => Either::Left(view! { <ProfileView profile=p/> }),
+                        Err(_) => {
+                            set_status(404);
                             Either::Right(view! {
-                                <Title text="Not available · Clink"/>
-                                <section class="store">
-                                    <h1>"This link isn't available"</h1>
-                                    <p class="lede">"The work may have been unpublished, or the link is mistyped."</p>
+                                <Title text="No such creator · Clink"/>
+                                <Meta name="robots" content="noindex"/>
+                                <section class="store dead-link">
+                                    <h1>"No creator by that name"</h1>
+                                    <p class="lede">"Check the spelling of the handle, or ask the creator for their link."</p>
+                                    <ul class="ways-on">
+                                        <li><a class="btn primary" href="/">"Go to Clink"</a></li>
+                                        <li><a class="btn" href="/signup">"Sell your own work"</a></li>
+                                    </ul>
                                 </section>
                             })
                         }
@@ -625,49 +763,68 @@ pub fn LinkPage() -> impl IntoView {
 }
 
 #[component]
-fn StorefrontView(
-    store: Storefront,
-    pay: Option<crate::checkout::domain::PayStep>,
-    remembered: Option<crate::checkout::api::RememberedBuyer>,
-    error: Option<String>,
-    wallet: Option<crate::wallet::api::WalletOffer>,
-    confirm_wallet: bool,
-) -> impl IntoView {
-    let price = store.price;
-    let title = format!("{} by {}", store.title, store.creator_name);
-    let description = if store.excerpt.is_empty() { format!("{} — {}", store.title, store.price_label) } else { store.excerpt.clone() };
+fn ProfileView(profile: Profile) -> impl IntoView {
+    let title = format!("{} (@{}) · Clink", profile.name, profile.handle);
+    let count = profile.works.len();
+    let description = if profile.bio.is_empty() {
+        format!("{} sells {count} work{} on Clink.", profile.name, if count == 1 { "" } else { "s" })
+    } else {
+        profile.bio.clone()
+    };
     view! {
-        <Title text=format!("{title} · Clink")/>
+        <Title text=title.clone()/>
         <Meta name="description" content=description.clone()/>
-        <Link rel="canonical" href=store.canonical_url.clone()/>
-        <Meta property="og:type" content="product"/>
+        <Link rel="canonical" href=profile.url.clone()/>
+        <Meta property="og:type" content="profile"/>
         <Meta property="og:site_name" content="Clink"/>
-        <Meta property="og:title" content=title.clone()/>
+        <Meta property="og:title" content=format!("{} on Clink", profile.name)/>
         <Meta property="og:description" content=description.clone()/>
-        <Meta property="og:url" content=store.canonical_url.clone()/>
-        <Meta property="og:image" content=store.image_url.clone()/>
-        <Meta property="og:image:width" content="1200"/>
-        <Meta property="og:image:height" content="630"/>
-        <Meta property="og:image:alt" content=title.clone()/>
-        <Meta property="product:price:amount" content=price.floor().decimal()/>
-        <Meta property="product:price:currency" content=price.currency().code()/>
-        <Meta name="twitter:card" content="summary_large_image"/>
-        <Meta name="twitter:title" content=title.clone()/>
+        <Meta property="og:url" content=profile.url.clone()/>
+        <Meta property="profile:username" content=profile.handle.clone()/>
+        {profile.image_url.clone().map(|img| view! { <Meta property="og:image" content=img/> })}
+        <Meta name="twitter:card" content="summary"/>
+        <Meta name="twitter:title" content=format!("{} on Clink", profile.name)/>
         <Meta name="twitter:description" content=description/>
-        <Meta name="twitter:image" content=store.image_url.clone()/>
-        <Link rel="alternate" type_="application/json+oembed" href=store.oembed_url.clone() title=title/>
-        <article class="store">
-            <img class="cover" src=store.image_url.clone() alt="" width="1200" height="630"/>
-            <h1>{store.title.clone()}</h1>
-            <p class="creator">"by " {store.creator_name.clone()} " · @" {store.creator_handle.clone()}</p>
-            <p class="price">{store.price_label.clone()}</p>
-            {match pay {
-                Some(step) => Either::Left(view! { <crate::checkout::pages::PayStepView step=step error=error.clone()/> }),
-                None => Either::Right(view! {
-                    <div class="description" inner_html=store.description_html.clone()></div>
-                    <crate::checkout::pages::BuyBox store=store remembered=remembered error=error wallet=wallet confirm_wallet=confirm_wallet/>
-                }),
+        <section class="profile" style=format!("--accent:{}", profile.accent)>
+            <header class="profile-head">
+                <Avatar url=profile.avatar_url.clone() name=profile.name.clone() size=88/>
+                <div>
+                    <h1>{profile.name.clone()}</h1>
+                    <p class="muted">"@" {profile.handle.clone()}</p>
+                </div>
+            </header>
+            {(!profile.bio.is_empty()).then(|| view! { <p class="bio">{profile.bio.clone()}</p> })}
+            {(!profile.links.is_empty()).then(|| view! {
+                <ul class="profile-links">
+                    {profile.links.iter().map(|l| {
+                        let shown = l.split("://").nth(1).unwrap_or(l).trim_end_matches('/').to_string();
+                        view! { <li><a href=l.clone() rel="me nofollow noopener ugc">{shown}</a></li> }
+                    }).collect_view()}
+                </ul>
+            })}
+            {if profile.works.is_empty() {
+                Either::Left(view! {
+                    <div class="empty"><h2>"Nothing for sale yet"</h2><p>{format!("{} hasn't published a work yet. Check back soon.", profile.name)}</p></div>
+                })
+            } else {
+                Either::Right(view! {
+                    <h2 class="sr-only">"Works"</h2>
+                    <ul class="work-grid">
+                        {profile.works.into_iter().map(|w| view! {
+                            <li class="work-card">
+                                <a href=w.url.clone()>
+                                    {match w.thumb_url {
+                                        Some(src) => Either::Left(view! { <img src=src alt="" width="400" height="210" loading="lazy"/> }),
+                                        None => Either::Right(view! { <span class="cover-tile small" aria-hidden="true"><span>"✦"</span></span> }),
+                                    }}
+                                    <span class="work-card-title">{w.title}</span>
+                                    <span class="work-card-price">{w.price_label}</span>
+                                </a>
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                })
             }}
-        </article>
+        </section>
     }
 }

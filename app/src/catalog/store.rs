@@ -47,6 +47,8 @@ pub struct StorefrontRow {
     pub work: WorkRow,
     pub handle: String,
     pub display_name: String,
+    pub avatar_key: Option<String>,
+    pub accent_color: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -65,6 +67,9 @@ pub struct FileRow {
 const WORK_COLUMNS: &str = "w.work_id, w.creator_id, w.title, w.description_md, w.currency, w.price_kind, \
     w.price_minor, w.suggested_minor, w.code, w.slug, w.published, w.max_downloads, w.link_expiry_days, \
     w.cover_key, w.thumb_key, w.created_at, w.updated_at, w.deleted_at";
+
+/// The creator's columns a storefront shows beside the work (`a` is the creator's account).
+const CREATOR_COLUMNS: &str = "a.handle, a.display_name, a.avatar_key, a.accent_color";
 
 const FILE_COLUMNS: &str = "file_id, work_id, storage_key, filename, content_type, size_bytes, sha256, position, created_at";
 
@@ -199,7 +204,7 @@ pub async fn find_live_by_code(db: &Db, code: &str) -> Result<Option<WorkRow>, s
 /// A live, published work by its link code.
 pub async fn storefront_by_code(db: &Db, code: &str) -> Result<Option<StorefrontRow>, sqlx::Error> {
     let sql = format!(
-        "select {WORK_COLUMNS}, a.handle, a.display_name from work w join account a on a.account_id = w.creator_id \
+        "select {WORK_COLUMNS}, {CREATOR_COLUMNS} from work w join account a on a.account_id = w.creator_id \
          where w.code = $1 and w.published = $2 and w.deleted_at is null"
     );
     on_db!(db, pool => sqlx::query_as::<_, StorefrontRow>(&sql).bind(code).bind(true).fetch_optional(pool).await)
@@ -222,8 +227,38 @@ where
 /// A live, published work by its creator's handle and custom slug.
 pub async fn storefront_by_slug(db: &Db, handle: &str, slug: &str) -> Result<Option<StorefrontRow>, sqlx::Error> {
     let sql = format!(
-        "select {WORK_COLUMNS}, a.handle, a.display_name from work w join account a on a.account_id = w.creator_id \
+        "select {WORK_COLUMNS}, {CREATOR_COLUMNS} from work w join account a on a.account_id = w.creator_id \
          where a.handle = $1 and w.slug = $2 and w.published = $3 and w.deleted_at is null"
     );
     on_db!(db, pool => sqlx::query_as::<_, StorefrontRow>(&sql).bind(handle).bind(slug).bind(true).fetch_optional(pool).await)
+}
+
+/// A creator's live, published works, newest first, for their profile.
+pub async fn published_by_creator(db: &Db, creator_id: &str) -> Result<Vec<WorkRow>, sqlx::Error> {
+    let sql = format!(
+        "select {WORK_COLUMNS} from work w where w.creator_id = $1 and w.published = $2 and w.deleted_at is null \
+         order by w.created_at desc, w.work_id desc limit 200"
+    );
+    on_db!(db, pool => sqlx::query_as::<_, WorkRow>(&sql).bind(creator_id).bind(true).fetch_all(pool).await)
+}
+
+/// The creator of a work by its link code, whatever became of the work (unpublished, deleted):
+/// a dead link's page still leads to the creator's other works. `(handle, display name)`.
+pub async fn creator_of_code(db: &Db, code: &str) -> Result<Option<(String, String, bool)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, String, bool)>(
+        "select a.handle, a.display_name, a.sells from work w join account a on a.account_id = w.creator_id where w.code = $1")
+        .bind(code).fetch_optional(pool).await)
+}
+
+/// The titles of `work_ids` (deleted works included: a buyer's library still names them).
+pub async fn titles_of(db: &Db, work_ids: &[&str]) -> Result<std::collections::HashMap<String, String>, sqlx::Error> {
+    if work_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(String, String)> = on_db!(db, pool => {
+        let mut q = sqlx::QueryBuilder::new("select work_id, title from work where work_id in ");
+        crate::db::push_list(&mut q, work_ids);
+        q.build_query_as().fetch_all(pool).await
+    })?;
+    Ok(rows.into_iter().collect())
 }

@@ -26,16 +26,21 @@ pub struct RememberedBuyer {
     pub card: String,
 }
 
-#[server(endpoint = "checkout/remembered")]
-pub async fn load_remembered_buyer() -> Result<Option<RememberedBuyer>, AppError> {
-    let state = edge::app_state()?;
+/// The card the request's browser remembers (signed cookie) for the current provider.
+#[cfg(feature = "ssr")]
+pub async fn remembered_card(state: &crate::state::AppState) -> Option<super::domain::SavedCard> {
     let headers: axum::http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
-    let card = headers
+    headers
         .get(axum::http::header::COOKIE)
         .and_then(|v| v.to_str().ok())
         .and_then(|h| cookie::from_header(&state.secret, h))
-        .filter(|c| c.provider == state.payments.name());
-    Ok(card.map(|c| RememberedBuyer { card: c.label(), email: c.email }))
+        .filter(|c| c.provider == state.payments.name())
+}
+
+#[server(endpoint = "checkout/remembered")]
+pub async fn load_remembered_buyer() -> Result<Option<RememberedBuyer>, AppError> {
+    let state = edge::app_state()?;
+    Ok(remembered_card(&state).await.map(|c| RememberedBuyer { card: c.label(), email: c.email }))
 }
 
 /// A sale in the creator's list.

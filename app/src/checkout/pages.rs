@@ -13,152 +13,299 @@ use crate::{
     catalog::{api::Storefront, domain::Price},
     error::AppError,
     layout::{DashNav, Layout},
-    money::amount_input,
+    money::{Money, amount_input},
 };
 
-/// The buyer's form: email, an amount for pay-what-you-want, and Buy. A remembered card adds a
-/// one-click button. Plain HTML, so it works without JavaScript.
+/// Who is looking at a link page, as far as buying goes.
+#[derive(Debug, Clone, Default)]
+pub struct Buyer {
+    /// The signed-in account (its email pre-fills the card form).
+    pub account: Option<crate::accounts::api::AccountView>,
+    /// The visitor already owns this work.
+    pub owned: Option<crate::delivery::api::Ownership>,
+    /// The signed-in buyer's wallet, priced for this work.
+    pub wallet: Option<crate::wallet::api::WalletOffer>,
+    /// The card this browser remembers.
+    pub remembered: Option<RememberedBuyer>,
+}
+
+/// Everything the buy box needs to know about the visitor of the work with `code`. A failed
+/// lookup leaves that part out (the page still sells), it never fails the page.
+pub async fn load_buyer(code: String) -> Buyer {
+    let (account, owned, wallet, remembered) = futures::join!(
+        crate::accounts::api::current_account(),
+        crate::delivery::api::load_ownership(code.clone()),
+        crate::wallet::api::load_wallet_offer(code),
+        super::api::load_remembered_buyer(),
+    );
+    Buyer {
+        account: account.ok().flatten(),
+        owned: owned.ok().flatten(),
+        wallet: wallet.ok().flatten(),
+        remembered: remembered.ok().flatten(),
+    }
+}
+
+/// The amount a pay-what-you-want buyer is about to pay: what they typed (carried back after an
+/// error), else the suggestion, else the minimum.
+fn pwyw_amount(price: Price, typed: Option<&str>) -> Money {
+    typed
+        .and_then(|t| crate::money::parse_amount(t, "amount").ok())
+        .and_then(|minor| price.charge_for(Some(minor)).ok())
+        .unwrap_or_else(|| price.suggested().unwrap_or(price.floor()))
+}
+
+fn buy_label(amount: Money) -> String {
+    if amount.is_zero() { "Get it free".to_string() } else { format!("Buy for {amount}") }
+}
+
+/// The pay-what-you-want input. `shown_amount` carries the amount the button showed, so the
+/// server can tell a buyer who typed another amount without seeing it on the button (no
+/// JavaScript) and confirm that amount first.
+fn amount_field(price: Price, amount: Money, id: &'static str) -> impl IntoView {
+    let floor = price.floor();
+    let label = if floor.is_zero() { "Name your price (0 or more)".to_string() } else { format!("Name your price (minimum {floor})") };
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <div class="amount-input"><span aria-hidden="true">{price.currency().symbol()}</span>
+                <input id=id name="amount" inputmode="decimal" value=amount_input(amount.minor) required autocomplete="off"
+                    data-currency=price.currency().symbol() data-minimum=amount_input(floor.minor)/></div>
+            <input type="hidden" name="shown_amount" value=amount_input(amount.minor)/>
+        </div>
+    }
+}
+
+/// The buy box of a link page: what this visitor can do, best option first. Plain HTML forms,
+/// so everything works without JavaScript.
 #[component]
 pub fn BuyBox(
     store: Storefront,
-    remembered: Option<RememberedBuyer>,
+    buyer: Buyer,
     error: Option<String>,
-    /// The signed-in buyer's wallet (None: not signed in).
-    wallet: Option<crate::wallet::api::WalletOffer>,
     confirm_wallet: bool,
+    /// The owner asked to buy again (a gift, say).
+    again: bool,
+    /// A pay-what-you-want amount carried back in the URL.
+    amount: Option<String>,
 ) -> impl IntoView {
+    let error = error.map(|e| view! { <p class="alert error" role="alert">{e}</p> });
+    if let (Some(owned), false) = (buyer.owned.clone(), again) {
+        return view! { {error} <OwnedBox store=store owned=owned/> }.into_any();
+    }
     let price = store.price;
     let pwyw = matches!(price, Price::PayWhatYouWant { .. });
-    let suggested = price.suggested().unwrap_or(price.floor());
-    let action = format!("/checkout/{}", store.code);
-    let label = if price.is_free() { "Get it free".to_string() } else { format!("Buy for {}", price.label()) };
-    let amount_field = move || {
-        pwyw.then(|| view! {
-            <div class="field">
-                <label for="f-amount">"Pay what you want (" {price.currency().code()} ")"</label>
-                <input id="f-amount" name="amount" inputmode="decimal" value=amount_input(suggested.minor) required/>
-                <p class="hint">"Minimum " {price.floor().to_string()}</p>
-            </div>
-        })
-    };
-    let one_click = remembered.filter(|_| !price.is_free() && !price.wallet_only()).map(|buyer| {
-        let pay_label = if pwyw { format!("Buy with {}", buyer.card) } else { format!("{label} with {}", buyer.card) };
-        view! {
+    let amount = pwyw_amount(price, amount.as_deref());
+    let again_notice = (again && buyer.owned.is_some()).then(|| view! {
+        <p class="alert warn" role="status">"You already own this. Buying again charges you again, e.g. to give it to someone."</p>
+    });
+    let again_field = move || again.then(|| view! { <input type="hidden" name="again" value="1"/> });
+    let wallet_only = price.wallet_only();
+    let wallet = buyer.wallet.clone().filter(|_| !price.is_free());
+    let wallet_box = wallet.clone().map(|w| wallet_box(&store, w, confirm_wallet, amount, again));
+    let wallet_pays = wallet.as_ref().is_some_and(|w| w.enough && !w.paused);
+
+    let card_form = (!wallet_only).then(|| {
+        let action = format!("/checkout/{}", store.code);
+        let one_click = buyer.remembered.clone().filter(|_| !price.is_free()).map(|card| view! {
             <form class="buy card form one-click" method="post" action=action.clone()>
                 <input type="hidden" name="checkout_key" value=format!("{}-1", store.checkout_key)/>
                 <input type="hidden" name="source" value=store.source.clone()/>
                 <input type="hidden" name="one_click" value="1"/>
-                {amount_field()}
-                <button type="submit" class="btn primary wide buy-button">{pay_label}</button>
-                <p class="hint">"One click: charged to your saved card, receipt to " {buyer.email} ". "
-                    <a href="/checkout/forget">"Not you?"</a></p>
+                {again_field()}
+                {pwyw.then(|| amount_field(price, amount, "f-amount-1"))}
+                <button type="submit" class="btn primary wide buy-button">
+                    <span class="buy-amount">{buy_label(amount)}</span>{format!(" with {}", card.card)}
+                </button>
+                <p class="hint">"One click: charged to your saved card, receipt to " {card.email.clone()} ". "</p>
+                <p class="hint"><button type="submit" formaction="/checkout/forget" formnovalidate class="link">"Not you? Forget this card"</button></p>
             </form>
-        }
+        });
+        let has_one_click = one_click.is_some();
+        let email = buyer.account.as_ref().map(|a| a.email.clone()).or_else(|| buyer.remembered.as_ref().map(|r| r.email.clone()));
+        let form = view! {
+            <form class="buy card form" method="post" action=action.clone()>
+                <input type="hidden" name="checkout_key" value=store.checkout_key.clone()/>
+                <input type="hidden" name="source" value=store.source.clone()/>
+                {again_field()}
+                {pwyw.then(|| amount_field(price, amount, "f-amount"))}
+                <div class="field">
+                    <label for="f-email">"Your email"</label>
+                    <input id="f-email" type="email" name="email" autocomplete="email" required placeholder="you@example.com" value=email/>
+                    <p class="hint">"Your receipt and download link go here."</p>
+                </div>
+                {(!price.is_free()).then(|| view! {
+                    <label class="choice"><input type="checkbox" name="remember" value="1"/>
+                        " Remember my card on this device for one-click purchases"</label>
+                })}
+                <button type="submit" class="btn wide buy-button" class:primary=!has_one_click && !wallet_pays>
+                    <span class="buy-amount">{buy_label(amount)}</span>
+                </button>
+            </form>
+        };
+        // A buyer with a better way to pay (wallet, saved card) sees the card form folded.
+        let form = if wallet_pays || has_one_click {
+            view! { <details class="buy other-card"><summary>"Pay with another card"</summary>{form}</details> }.into_any()
+        } else {
+            form.into_any()
+        };
+        view! { {one_click} {form} }
     });
-    let has_one_click = one_click.is_some();
-    let wallet_only = price.wallet_only();
-    let signed_in = wallet.is_some();
-    let wallet_box = wallet.filter(|_| !price.is_free()).map(|w| wallet_box(&store, w, confirm_wallet));
-    let has_wallet_button = wallet_box.as_ref().is_some_and(|(_, usable)| *usable);
-    let wallet_box = wallet_box.map(|(view, _)| view);
-    let sign_in = (wallet_only && !signed_in).then(|| {
-        let next = format!("/l/{}", store.code);
-        view! {
-            <div class="buy card form">
-                <p>"Buy it with a Clink wallet: top up once, then buy for a few cents in one click."</p>
-                <a class="btn primary wide" href=format!("/login?next={next}")>"Sign in to my wallet"</a>
-                <p class="hint">"New here? " <a href=format!("/signup")>"Create a wallet"</a> " — or get a sign-in link by email on the login page."</p>
-            </div>
-        }
-    });
-    let card_form = (!wallet_only).then(|| view! {
-        <form class="buy card form" method="post" action=action.clone()>
-            {has_one_click.then(|| view! { <p class="muted">"Or pay with another card:"</p> })}
-            <input type="hidden" name="checkout_key" value=store.checkout_key.clone()/>
-            <input type="hidden" name="source" value=store.source.clone()/>
-            {(!has_one_click).then(amount_field)}
-            <div class="field">
-                <label for="f-email">"Your email"</label>
-                <input id="f-email" type="email" name="email" autocomplete="email" required placeholder="you@example.com"/>
-                <p class="hint">"Your receipt and download link go here."</p>
-            </div>
-            {price.wallet_only().then(|| view! {
-                <p class="alert warn">"This costs less than a card payment allows, so it's bought from a Clink wallet."</p>
-            })}
-            {(!price.is_free() && !price.wallet_only()).then(|| view! {
-                <label class="choice"><input type="checkbox" name="remember" value="1" checked/>
-                    " Remember my card on this device for one-click purchases"</label>
-            })}
-            <button type="submit" class="btn wide buy-button" class:primary=!has_one_click && !has_wallet_button>{label.clone()}</button>
-        </form>
-    });
+    let signed_in = buyer.account.is_some();
+    let start_wallet = (wallet_only && !signed_in).then(|| view! { <WalletStart store=store.clone() amount=amount again=again/> });
     view! {
-        {error.map(|e| view! { <p class="alert error" role="alert">{e}</p> })}
+        {error}
+        {again_notice}
         {wallet_box}
-        {sign_in}
-        {one_click}
+        {start_wallet}
         {card_form}
+    }
+    .into_any()
+}
+
+/// What an owner sees instead of Buy.
+#[component]
+fn OwnedBox(store: Storefront, owned: crate::delivery::api::Ownership) -> impl IntoView {
+    let again = format!("/l/{}?again=1", store.code);
+    view! {
+        <div class="buy card form owned">
+            <p class="owned-title"><span aria-hidden="true">"✓ "</span>"You own this"</p>
+            {match owned.order_id {
+                Some(order_id) => view! {
+                    <form method="post" action=format!("/library/download/{order_id}")>
+                        <button type="submit" class="btn primary wide">"Download"</button>
+                    </form>
+                    <p class="hint">"Bought " {owned.date.clone()} ". " <a href="/library">"All your purchases"</a></p>
+                }.into_any(),
+                None => view! {
+                    <p class="hint">"Bought " {owned.date.clone()} " with " {owned.email.clone()} " on this device."</p>
+                    <form method="post" action="/api/library/link">
+                        <input type="hidden" name="email" value=owned.email.clone()/>
+                        <button type="submit" class="btn primary wide">"Email me my download link"</button>
+                    </form>
+                }.into_any(),
+            }}
+            <p class="hint"><a href=again>"Buy again (e.g. as a gift)"</a></p>
+        </div>
+    }
+}
+
+/// The top-up amounts a wallet purchase of `price` can start with: the presets that cover it,
+/// and the price itself rounded up to a whole unit when no preset does.
+fn topup_choices(price: Money) -> (Money, Vec<Money>) {
+    let floor = price.currency.card_minimum();
+    let mut choices: Vec<Money> = crate::wallet::domain::TOPUP_PRESETS
+        .into_iter()
+        .filter(|&p| p >= price.minor && p >= floor)
+        .map(|p| Money::new(p, price.currency))
+        .collect();
+    if choices.is_empty() {
+        choices.push(Money::new(((price.minor + 99) / 100 * 100).max(floor), price.currency));
+    }
+    // 5.00 is what most buyers pick: enough for many micro-purchases, little to leave behind.
+    let default = choices.iter().copied().find(|c| c.minor == 500).unwrap_or(choices[0]);
+    let others = choices.into_iter().filter(|c| *c != default).collect();
+    (default, others)
+}
+
+/// The way in for a buyer without a wallet (or with too little in it): top up by card, and the
+/// purchase completes on return. A visitor gives only an email.
+#[component]
+fn WalletStart(store: Storefront, amount: Money, again: bool, #[prop(optional)] balance: Option<String>) -> impl IntoView {
+    let price = store.price;
+    let pwyw = matches!(price, Price::PayWhatYouWant { .. });
+    let (default, others) = topup_choices(amount);
+    let signed_in = balance.is_some();
+    view! {
+        <form class="buy card form wallet-start" method="post" action=format!("/wallet/start/{}", store.code)>
+            {match balance.clone() {
+                Some(b) => view! { <p class="buy-lead">"Your wallet has " <strong>{b}</strong> "; this costs " {amount.to_string()} "."</p> }.into_any(),
+                None => view! {
+                    <p class="buy-lead">"Pay " {amount.to_string()} " with a Clink wallet"</p>
+                    <p class="hint">"Card payments start at " {Money::new(price.currency().card_minimum(), price.currency()).to_string()}
+                        ". Top up a wallet once, then buy for cents in one click. Your balance never expires."</p>
+                }.into_any(),
+            }}
+            <input type="hidden" name="source" value=store.source.clone()/>
+            {again.then(|| view! { <input type="hidden" name="again" value="1"/> })}
+            {pwyw.then(|| amount_field(price, amount, "f-wallet-amount"))}
+            {(!signed_in).then(|| view! {
+                <div class="field">
+                    <label for="f-wallet-email">"Your email"</label>
+                    <input id="f-wallet-email" type="email" name="email" autocomplete="email" required placeholder="you@example.com"/>
+                </div>
+            })}
+            <button type="submit" name="topup" value=amount_input(default.minor) class="btn primary wide wallet-start-button">
+                {format!("Top up {default} and buy")}
+            </button>
+            {(!others.is_empty()).then(|| view! {
+                <div class="row tight presets"><span class="hint">"Or top up"</span>
+                    {others.into_iter().map(|m| view! {
+                        <button type="submit" name="topup" value=amount_input(m.minor) class="btn small">{m.to_string()}</button>
+                    }).collect_view()}
+                </div>
+            })}
+            {(!signed_in).then(|| view! {
+                <p class="hint">"Have a wallet? " <a href=format!("/login?next=/l/{}", store.code)>"Sign in"</a></p>
+            })}
+        </form>
     }
 }
 
 /// The wallet's part of the buy box: the one-click wallet button (with a PIN field or a
-/// confirmation step when the buyer's rules ask), or how to top up. Returns whether the
-/// wallet can pay now.
-fn wallet_box(store: &Storefront, w: crate::wallet::api::WalletOffer, confirm: bool) -> (AnyView, bool) {
+/// confirmation step when the buyer's rules ask), or the top-up that leads back to the purchase.
+fn wallet_box(store: &Storefront, w: crate::wallet::api::WalletOffer, confirm: bool, amount: Money, again: bool) -> AnyView {
     let action = format!("/wallet/buy/{}", store.code);
+    let pwyw = matches!(store.price, Price::PayWhatYouWant { .. });
+    let again_field = again.then(|| view! { <input type="hidden" name="again" value="1"/> });
     if w.paused {
-        return (
-            view! { <p class="alert warn">"Your wallet is paused. " <a href="/wallet#rules">"Resume it"</a> " to buy with it."</p> }.into_any(),
-            false,
-        );
+        return view! { <p class="alert warn">"Your wallet is paused. " <a href="/wallet/settings#rules">"Resume it"</a> " to buy with it."</p> }.into_any();
     }
     if !w.enough {
-        return (
-            view! {
-                <div class="buy card form wallet-low">
-                    <p>"Your wallet has " <strong>{w.balance.clone()}</strong> "; this costs " {w.price.clone()} "."</p>
-                    <a class="btn primary wide" href=format!("/wallet?for={}", store.code)>"Top up to buy it"</a>
-                    <p class="hint">"You'll come straight back here after topping up."</p>
-                </div>
-            }
-            .into_any(),
-            false,
-        );
+        return view! { <WalletStart store=store.clone() amount=amount again=again balance=w.balance.clone()/> }.into_any();
     }
     let key = format!("{}-w", store.checkout_key);
-    let view = if w.needs_confirmation && !confirm {
-        view! {
+    if w.needs_confirmation && !confirm {
+        return view! {
             <form class="buy card form wallet-buy" method="get" action=format!("/l/{}", store.code)>
                 <input type="hidden" name="confirm_wallet" value="1"/>
-                <button type="submit" class="btn primary wide">{format!("Buy for {} with your wallet…", w.price)}</button>
+                {again_field}
+                {pwyw.then(|| amount_field(store.price, amount, "f-amount-w"))}
+                <button type="submit" class="btn primary wide wallet-button"><span class="buy-amount">{buy_label(amount)}</span>" with your wallet…"</button>
                 <p class="hint">"Balance " {w.balance.clone()} ". Your rules ask you to confirm purchases of this size."</p>
             </form>
         }
-        .into_any()
-    } else {
-        view! {
-            <form class="buy card form wallet-buy" method="post" action=action>
-                <input type="hidden" name="key" value=key/>
-                <input type="hidden" name="source" value=store.source.clone()/>
-                {(w.needs_confirmation && confirm).then(|| view! {
+        .into_any();
+    }
+    let confirming = confirm && (w.needs_confirmation || pwyw);
+    view! {
+        <form class="buy card form wallet-buy" method="post" action=action>
+            <input type="hidden" name="key" value=key/>
+            <input type="hidden" name="source" value=store.source.clone()/>
+            {again_field}
+            {if confirming {
+                view! {
                     <input type="hidden" name="confirm" value="1"/>
-                    <p class="alert warn">"Confirm: buy “" {store.title.clone()} "” for " {w.price.clone()} " from your wallet?"</p>
-                })}
-                {w.needs_pin.then(|| view! {
-                    <div class="field">
-                        <label for="f-pin">"Wallet PIN"</label>
-                        <input id="f-pin" name="pin" type="password" inputmode="numeric" autocomplete="off" required/>
-                    </div>
-                })}
-                <button type="submit" class="btn primary wide wallet-button">
-                    {if w.needs_confirmation && confirm { format!("Confirm — pay {}", w.price) } else { format!("Buy for {} with your wallet", w.price) }}
-                </button>
-                <p class="hint">"Balance " {w.balance.clone()} ". One click, no card."</p>
-            </form>
-        }
-        .into_any()
-    };
-    (view, true)
+                    <input type="hidden" name="amount" value=amount_input(amount.minor)/>
+                    <input type="hidden" name="shown_amount" value=amount_input(amount.minor)/>
+                    <p class="alert warn">"Confirm: buy “" {store.title.clone()} "” for " {amount.to_string()} " from your wallet?"</p>
+                }.into_any()
+            } else {
+                pwyw.then(|| amount_field(store.price, amount, "f-amount-w")).into_any()
+            }}
+            {w.needs_pin.then(|| view! {
+                <div class="field">
+                    <label for="f-pin">"Wallet PIN"</label>
+                    <input id="f-pin" name="pin" type="password" inputmode="numeric" autocomplete="off" required/>
+                </div>
+            })}
+            <button type="submit" class="btn primary wide wallet-button">
+                {if confirming { format!("Confirm — pay {amount}") } else { format!("{} with your wallet", buy_label(amount)) }}
+            </button>
+            <p class="hint">"Balance " {w.balance.clone()} ". One click, no card."</p>
+        </form>
+    }
+    .into_any()
 }
 
 /// The payment step shown on the link page after Buy.
@@ -266,7 +413,7 @@ pub fn SalesPage() -> impl IntoView {
     let (confirm, refunded) = query.with_untracked(|q| (q.get("confirm"), q.get("refunded").is_some()));
     view! {
         <Title text="Sales · Clink"/>
-        <Layout>
+        <Layout static_page=true>
             <DashNav active="sales"/>
             <h1>"Sales"</h1>
             {refunded.then(|| view! { <p class="alert ok" role="status">"Refunded. The buyer's download link no longer works."</p> })}

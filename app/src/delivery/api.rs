@@ -109,22 +109,67 @@ pub const LIBRARY_EMAIL_KEY: &str = "library_email";
 pub async fn my_library() -> Result<LibraryView, AppError> {
     let state = edge::app_state()?;
     let session = edge::current_session().await?;
-    let email: Option<String> = session.get(LIBRARY_EMAIL_KEY).await.ok().flatten();
-    let Some(email) = email else { return Ok(LibraryView { email: None, purchases: vec![] }) };
-    let rows = orders::orders_of_email(&state.db, &email).await.map_err(|e| crate::error::internal("library", &e))?;
-    let mut purchases = Vec::new();
-    for o in rows {
-        let title = crate::catalog::store::find_any(&state.db, &o.work_id).await.ok().flatten().map(|w| w.title).unwrap_or_default();
-        let currency = Currency::parse(&o.currency).unwrap_or(Currency::Eur);
-        purchases.push(Purchase {
-            title,
-            amount: if o.amount_minor == 0 { "Free".into() } else { Money::new(o.amount_minor, currency).to_string() },
-            date: crate::ui::date_label(o.created_at),
-            refunded: o.status == "refunded",
-            order_id: o.order_id,
-        });
+    let db_err = |e: sqlx::Error| crate::error::internal("library", &e);
+    // A signed-in buyer sees their purchases at once; an email proven by a library link adds
+    // what was bought with it.
+    let proven: Option<String> = session.get(LIBRARY_EMAIL_KEY).await.ok().flatten();
+    let rows = match (edge::signed_in_account().await?, &proven) {
+        (Some(me), _) => {
+            let verified = me.email_verified_at.is_some().then_some(me.email.as_str());
+            let mut rows = orders::orders_of_buyer(&state.db, &me.account_id, verified.or(proven.as_deref())).await.map_err(db_err)?;
+            rows.dedup_by(|a, b| a.order_id == b.order_id);
+            return Ok(LibraryView { email: Some(me.email.clone()), purchases: purchases(&state, rows).await? });
+        }
+        (None, Some(email)) => orders::orders_of_email(&state.db, email).await.map_err(db_err)?,
+        (None, None) => return Ok(LibraryView { email: None, purchases: vec![] }),
+    };
+    Ok(LibraryView { email: proven, purchases: purchases(&state, rows).await? })
+}
+
+#[cfg(feature = "ssr")]
+async fn purchases(state: &crate::state::AppState, rows: Vec<orders::OrderRow>) -> Result<Vec<Purchase>, AppError> {
+    let mut ids: Vec<&str> = rows.iter().map(|o| o.work_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let titles = crate::catalog::store::titles_of(&state.db, &ids).await.map_err(|e| crate::error::internal("library", &e))?;
+    Ok(rows
+        .into_iter()
+        .map(|o| {
+            let currency = Currency::parse(&o.currency).unwrap_or(Currency::Eur);
+            Purchase {
+                title: titles.get(&o.work_id).cloned().unwrap_or_default(),
+                amount: if o.amount_minor == 0 { "Free".into() } else { Money::new(o.amount_minor, currency).to_string() },
+                date: crate::ui::date_label(o.created_at),
+                refunded: o.status == "refunded",
+                order_id: o.order_id,
+            }
+        })
+        .collect())
+}
+
+/// A visitor who already owns a work, as its link page tells them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ownership {
+    /// The order the library opens for a signed-in owner. None: the browser only remembers the
+    /// card it was paid with, which proves no email, so the download link goes by email.
+    pub order_id: Option<String>,
+    /// The email it was bought with (masked unless signed in).
+    pub email: String,
+    pub date: String,
+}
+
+#[server(endpoint = "library/owned")]
+pub async fn load_ownership(code: String) -> Result<Option<Ownership>, AppError> {
+    let state = edge::app_state()?;
+    let db_err = |e: sqlx::Error| crate::error::internal("ownership", &e);
+    if let Some(me) = edge::signed_in_account().await? {
+        let verified = me.email_verified_at.is_some().then_some(me.email.as_str());
+        let order = orders::owned_order(&state.db, &code, Some(&me.account_id), verified).await.map_err(db_err)?;
+        return Ok(order.map(|o| Ownership { email: o.buyer_email.clone(), date: crate::ui::date_label(o.created_at), order_id: Some(o.order_id) }));
     }
-    Ok(LibraryView { email: Some(email), purchases })
+    let Some(card) = crate::checkout::api::remembered_card(&state).await else { return Ok(None) };
+    let order = orders::owned_order(&state.db, &code, None, Some(&card.email)).await.map_err(db_err)?;
+    Ok(order.map(|o| Ownership { email: o.buyer_email, date: crate::ui::date_label(o.created_at), order_id: None }))
 }
 
 /// Sends a magic link. Says the same whether or not the email bought anything.

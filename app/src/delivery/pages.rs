@@ -75,7 +75,7 @@ pub fn LibraryPage() -> impl IntoView {
     let library = Resource::new(|| (), |_| my_library());
     view! {
         <Title text="Your purchases · Clink"/>
-        <Layout>
+        <Layout static_page=true>
             <h1>"Your purchases"</h1>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {

@@ -8,9 +8,7 @@ pub struct Message {
     pub html: String,
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
+use crate::ui::escape_html as escape;
 
 fn html_page(title: &str, body: &str) -> String {
     format!(

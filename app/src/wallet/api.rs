@@ -140,7 +140,7 @@ pub async fn save_spending_rules(
         has_pin: false,
     };
     service::save_rules(&state, &me.account_id, &rules, new_pin.as_deref(), clear_pin.is_some()).await?;
-    leptos_axum::redirect("/wallet?saved=1#rules");
+    leptos_axum::redirect("/wallet/settings?saved=1#rules");
     Ok(())
 }
 
@@ -182,7 +182,7 @@ pub async fn save_autoreload(
     settings.updated_at = crate::db::now_ms();
     store::save_settings(&state.db, &settings).await.map_err(|e| crate::error::internal("autoreload", &e))?;
     state.purchase_cache.forget_settings(&settings.account_id);
-    leptos_axum::redirect("/wallet?saved=1#autoreload");
+    leptos_axum::redirect("/wallet/settings?saved=1#autoreload");
     Ok(())
 }
 

@@ -17,37 +17,46 @@ use crate::{
 #[component]
 pub fn WalletPage() -> impl IntoView {
     let query = use_query_map();
-    let (topup, key, saved, for_code, error, topped_up) = query.with_untracked(|q| {
-        (q.get("topup"), q.get("k"), q.get("saved").is_some(), q.get("for"), q.get("error"), q.get("topped_up").is_some())
-    });
+    let (topup, key, for_code, error, topped_up) =
+        query.with_untracked(|q| (q.get("topup"), q.get("k"), q.get("for"), q.get("error"), q.get("topped_up").is_some()));
     let wallet = Resource::new(|| (), |_| wallet_overview());
     let pending_topup = topup.zip(key);
     view! {
         <Title text="Your wallet · Clink"/>
-        <Layout>
-            <h1>"Your wallet"</h1>
+        <Layout static_page=true>
             <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
                     let (for_code, error, pending_topup) = (for_code.clone(), error.clone(), pending_topup.clone());
                     Suspend::new(async move {
-                        let step = match pending_topup {
-                            Some((topup, key)) => load_topup_step(topup, key).await.ok(),
-                            None => None,
-                        };
+                        // The card step of a top-up stands alone: one thing to do on the screen.
+                        if let Some((topup, key)) = pending_topup {
+                            return match load_topup_step(topup, key).await {
+                                Ok(step) => view! {
+                                    <section class="topup-step">
+                                        <h1>{format!("Top up {}", step.amount_label)}</h1>
+                                        <PayStepView step=step error=error/>
+                                    </section>
+                                }.into_any(),
+                                Err(_) => view! {
+                                    <h1>"Your wallet"</h1>
+                                    <p class="alert error" role="alert">"That top-up isn't available. " <a href="/wallet">"Back to your wallet"</a></p>
+                                }.into_any(),
+                            };
+                        }
                         match wallet.await {
                             Ok(view) => view! {
+                                <h1>"Your wallet"</h1>
                                 {topped_up.then(|| view! { <p class="alert ok" role="status">"Topped up. Thank you!"</p> })}
-                                {saved.then(|| view! { <p class="alert ok" role="status">"Saved."</p> })}
                                 {error.map(|e| view! { <p class="alert error" role="alert">{e}</p> })}
-                                {step.map(|s| view! { <PayStepView step=s error=None/> })}
                                 <WalletBody view=view for_code=for_code/>
                             }.into_any(),
                             Err(AppError::Unauthorized) => view! {
+                                <h1>"Your wallet"</h1>
                                 <p class="lede">"A Clink wallet lets you buy for a few cents in one click. Sign in to open yours — no password needed:"</p>
                                 <MagicLinkForm next="/wallet"/>
                                 <p class="muted">"Or " <a href="/login?next=/wallet">"log in with a password"</a> "."</p>
                             }.into_any(),
-                            Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
+                            Err(e) => view! { <h1>"Your wallet"</h1><p class="alert error">{e.to_string()}</p> }.into_any(),
                         }
                     })
                 }}
@@ -58,10 +67,6 @@ pub fn WalletPage() -> impl IntoView {
 
 #[component]
 fn WalletBody(view: WalletView, for_code: Option<String>) -> impl IntoView {
-    let rules = ServerAction::<SaveSpendingRules>::new();
-    let rules_error = Signal::derive(move || rules.value().get().and_then(Result::err));
-    let reload = ServerAction::<SaveAutoreload>::new();
-    let reload_error = Signal::derive(move || reload.value().get().and_then(Result::err));
     let return_to = for_code.as_ref().map(|c| format!("/l/{c}"));
     let topup_key = uuid_like();
     view! {
@@ -69,14 +74,16 @@ fn WalletBody(view: WalletView, for_code: Option<String>) -> impl IntoView {
             <p class="alert warn">"Top up to finish your purchase: you'll go straight back to "
                 <a href=format!("/l/{c}")>"the work"</a> "."</p>
         })}
-        <section class="stats" aria-label="Balances">
+        <section class="wallet-head" aria-label="Balance">
             {if view.balances.is_empty() {
-                view! { <div class="stat"><div class="label">"Balance"</div><div class="value">"€0.00"</div></div> }.into_any()
+                view! { <p class="balance-big"><span class="label">"Balance"</span><span class="value">"€0.00"</span></p> }.into_any()
             } else {
                 view.balances.iter().map(|(currency, label)| view! {
-                    <div class="stat"><div class="label">{format!("Balance ({currency})")}</div><div class="value balance">{label.clone()}</div></div>
+                    <p class="balance-big"><span class="label">{format!("Balance ({currency})")}</span><span class="value balance">{label.clone()}</span></p>
                 }).collect_view().into_any()
             }}
+            <p class="hint">"Spent this week " {view.spent_week.clone()} " · this month " {view.spent_month.clone()}
+                {view.paused.then_some(" · paused")} " · " <a href="/wallet/settings">"Spending rules and auto-reload"</a></p>
         </section>
 
         <section class="card" aria-labelledby="topup-h">
@@ -101,11 +108,64 @@ fn WalletBody(view: WalletView, for_code: Option<String>) -> impl IntoView {
                     <input id="f-custom" name="custom" inputmode="decimal" placeholder="Other amount, e.g. 7.50"/>
                     <button type="submit" class="btn primary">"Top up"</button>
                 </div>
-                <label class="choice"><input type="checkbox" name="remember" value="1" checked/>" Remember my card (for auto-reload)"</label>
+                <label class="choice"><input type="checkbox" name="remember" value="1"/>" Remember my card for auto-reload"</label>
                 <p class="hint">"From 0.50 (0.30 in GBP) by card. Your balance never expires."</p>
             </form>
         </section>
 
+        <section aria-labelledby="history-h">
+            <div class="page-head"><h2 id="history-h">"History"</h2><a class="btn small" href="/wallet/history.csv">"Export CSV"</a></div>
+            {if view.history.is_empty() {
+                view! { <p class="empty">"No movements yet. Top up, then buy from any Clink link in one click."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="stack">
+                        <thead><tr><th>"Date"</th><th>"What"</th><th class="num">"Amount"</th><th class="num">"Balance"</th></tr></thead>
+                        <tbody>
+                            {view.history.into_iter().map(|h| view! {
+                                <tr><td data-label="Date">{h.date}</td><td class="what">{h.what}</td>
+                                    <td class="num amount" data-label="Amount" class:credit=h.credit>{h.amount}</td>
+                                    <td class="num" data-label="Balance">{h.balance}</td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// The wallet's settings: spending rules, PIN and auto-reload, apart from the balance.
+#[component]
+pub fn WalletSettingsPage() -> impl IntoView {
+    let saved = use_query_map().with_untracked(|q| q.get("saved").is_some());
+    let wallet = Resource::new(|| (), |_| wallet_overview());
+    view! {
+        <Title text="Wallet settings · Clink"/>
+        <Layout static_page=true>
+            <p><a href="/wallet">"← Your wallet"</a></p>
+            <h1>"Wallet settings"</h1>
+            {saved.then(|| view! { <p class="alert ok" role="status">"Saved."</p> })}
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match wallet.await {
+                        Ok(view) => view! { <WalletSettings view=view/> }.into_any(),
+                        Err(AppError::Unauthorized) => view! { <crate::accounts::pages::SignInRequired next="/wallet/settings"/> }.into_any(),
+                        Err(e) => view! { <p class="alert error">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </Layout>
+    }
+}
+
+#[component]
+fn WalletSettings(view: WalletView) -> impl IntoView {
+    let rules = ServerAction::<SaveSpendingRules>::new();
+    let rules_error = Signal::derive(move || rules.value().get().and_then(Result::err));
+    let reload = ServerAction::<SaveAutoreload>::new();
+    let reload_error = Signal::derive(move || reload.value().get().and_then(Result::err));
+    view! {
         <section class="card" id="rules" aria-labelledby="rules-h">
             <h2 id="rules-h">"Spending rules"</h2>
             <p class="muted">"Spent this week " {view.spent_week.clone()} " · this month " {view.spent_month.clone()}</p>
@@ -151,25 +211,6 @@ fn WalletBody(view: WalletView, for_code: Option<String>) -> impl IntoView {
                     <button type="submit" class="btn">"Save auto-reload"</button>
                 </div>
             </ActionForm>
-        </section>
-
-        <section aria-labelledby="history-h">
-            <div class="page-head"><h2 id="history-h">"History"</h2><a class="btn small" href="/wallet/history.csv">"Export CSV"</a></div>
-            {if view.history.is_empty() {
-                view! { <p class="empty">"No movements yet. Top up, then buy from any Clink link in one click."</p> }.into_any()
-            } else {
-                view! {
-                    <div class="table-wrap"><table>
-                        <thead><tr><th>"Date"</th><th>"What"</th><th class="num">"Amount"</th><th class="num">"Balance"</th></tr></thead>
-                        <tbody>
-                            {view.history.into_iter().map(|h| view! {
-                                <tr><td>{h.date}</td><td>{h.what}</td>
-                                    <td class="num" class:credit=h.credit>{h.amount}</td><td class="num">{h.balance}</td></tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table></div>
-                }.into_any()
-            }}
         </section>
     }
 }

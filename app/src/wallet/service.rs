@@ -271,6 +271,17 @@ pub struct TopUpRequest {
     /// A local path to go back to after paying (the purchase that needed the top-up).
     pub return_to: Option<String>,
     pub remember_card: bool,
+    /// The purchase to make as soon as the top-up is paid.
+    pub then_buy: Option<ThenBuy>,
+}
+
+/// A wallet purchase waiting for its top-up: top up and buy is one flow for the buyer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ThenBuy {
+    pub code: String,
+    /// The pay-what-you-want amount, as typed.
+    pub amount: Option<String>,
+    pub source: String,
 }
 
 #[derive(Debug, Clone)]
@@ -292,7 +303,8 @@ pub async fn start_topup(state: &AppState, buyer: &AccountRow, req: &TopUpReques
         None => format!("topup:{}", db::new_id()),
     };
     let return_to = req.return_to.as_deref().map(|r| crate::edge::safe_next(Some(r), "/wallet"));
-    start_topup_with(state, buyer, Money::new(amount, currency), checkout_key, return_to, req.remember_card, None).await
+    let then_buy = req.then_buy.as_ref().and_then(|t| serde_json::to_string(t).ok());
+    start_topup_with(state, buyer, Money::new(amount, currency), checkout_key, return_to, req.remember_card, None, then_buy).await
 }
 
 async fn start_topup_with(
@@ -303,6 +315,7 @@ async fn start_topup_with(
     return_to: Option<String>,
     save_card: bool,
     saved: Option<&SavedCard>,
+    then_buy: Option<String>,
 ) -> Result<TopUpStarted, WalletError> {
     let now = db::now_ms();
     let topup = store::insert_topup(&state.db, &TopUpRow {
@@ -319,6 +332,7 @@ async fn start_topup_with(
         save_card,
         created_at: now,
         updated_at: now,
+        then_buy,
     })
     .await?;
     let mut started = TopUpStarted { key: topup_key(state, &topup.topup_id), topup_id: topup.topup_id.clone(), done: false };
@@ -392,9 +406,22 @@ fn urlencode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
+/// Where a buyer back from paying a top-up goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopUpReturn {
+    /// Credited, and the purchase it was for is made: its download token.
+    Bought { download_token: String },
+    /// Credited; go on to this local path (the wallet, or the link page whose purchase needs
+    /// the buyer once more: a PIN, a confirmation).
+    Credited { next: String, error: Option<String> },
+    /// Not confirmed yet.
+    Waiting,
+}
+
 /// The buyer is back from paying a top-up: credit it (if the confirmation hasn't), remember
-/// the card for auto-reload if asked, and say where to go next.
-pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Result<(bool, String), WalletError> {
+/// the card for auto-reload if asked, make the purchase it was started for, and say where to
+/// go next.
+pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Result<TopUpReturn, WalletError> {
     if !state.secret.verify("topup", topup_id.as_bytes(), key) {
         return Err(WalletError::NotFound);
     }
@@ -421,8 +448,32 @@ pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Resu
         }
     }
     let topup = store::topup(&state.db, topup_id).await?.ok_or(WalletError::NotFound)?;
-    let next = topup.return_to.clone().unwrap_or_else(|| "/wallet".into());
-    Ok((topup.status == "succeeded", next))
+    if topup.status != "succeeded" {
+        return Ok(TopUpReturn::Waiting);
+    }
+    let next = topup.return_to.clone().unwrap_or_else(|| "/wallet?topped_up=1".into());
+    let Some(then_buy) = topup.then_buy.as_deref().and_then(|t| serde_json::from_str::<ThenBuy>(t).ok()) else {
+        return Ok(TopUpReturn::Credited { next, error: None });
+    };
+    // The purchase's key is the top-up's: however often the buyer comes back, it is one purchase.
+    let purchase = WalletBuy {
+        code: then_buy.code.clone(),
+        key: format!("then-{}", topup.topup_id),
+        pin: None,
+        confirmed: true,
+        source: then_buy.source,
+        amount: then_buy.amount,
+    };
+    match buy(state, &topup.account_id, &purchase).await {
+        Ok(bought) => Ok(TopUpReturn::Bought { download_token: bought.download_token }),
+        // The buyer's own rules (a PIN, a pause) or a change to the work stop it here: the link
+        // page says why, with the wallet now able to pay.
+        Err(err) => {
+            tracing::info!(topup.id = %topup.topup_id, error = %err, "purchase after a top-up not made");
+            let message = AppError::from(err).to_string();
+            Ok(TopUpReturn::Credited { next: format!("/l/{}", then_buy.code), error: Some(message) })
+        }
+    }
 }
 
 /// Applies a provider event about a top-up, exactly once: the wallet is credited in the same
@@ -501,7 +552,7 @@ fn maybe_autoreload(state: &AppState, buyer_id: &str, settings: &SettingsRow, ba
         // One slot per reload of the month: two purchases racing below the threshold start one.
         let key = format!("auto:{}:{month}:{}", buyer.account_id, used + 1);
         let amount = Money::new(amount, balance.currency);
-        match start_topup_with(&state, &buyer, amount, key, None, false, Some(&card)).await {
+        match start_topup_with(&state, &buyer, amount, key, None, false, Some(&card), None).await {
             Ok(started) => tracing::info!(account.id = %buyer.account_id, topup.id = %started.topup_id, done = started.done, "auto-reload"),
             Err(e) => tracing::warn!(account.id = %buyer.account_id, error = %e, "auto-reload failed"),
         }

@@ -81,21 +81,23 @@ pub struct TopUpRow {
     pub save_card: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The purchase this top-up was started for (JSON of `service::ThenBuy`).
+    pub then_buy: Option<String>,
 }
 
 const TOPUP_COLUMNS: &str = "topup_id, account_id, currency, amount_minor, status, provider, provider_payment_id, checkout_key, \
-    return_to, automatic, save_card, created_at, updated_at";
+    return_to, automatic, save_card, created_at, updated_at, then_buy";
 
 /// Inserts a pending top-up unless its checkout key was used; returns the top-up either way.
 pub async fn insert_topup(db: &Db, t: &TopUpRow) -> Result<TopUpRow, sqlx::Error> {
     on_db!(db, pool => sqlx::query(
         "insert into wallet_topup (topup_id, account_id, currency, amount_minor, status, provider, provider_payment_id, \
-         checkout_key, return_to, automatic, save_card, created_at, updated_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) on conflict (checkout_key) do nothing",
+         checkout_key, return_to, automatic, save_card, created_at, updated_at, then_buy) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) on conflict (checkout_key) do nothing",
     )
     .bind(&t.topup_id).bind(&t.account_id).bind(&t.currency).bind(t.amount_minor).bind(&t.status).bind(&t.provider)
     .bind(&t.provider_payment_id).bind(&t.checkout_key).bind(&t.return_to).bind(t.automatic).bind(t.save_card)
-    .bind(t.created_at).bind(t.updated_at)
+    .bind(t.created_at).bind(t.updated_at).bind(&t.then_buy)
     .execute(pool).await.map(|_| ()))?;
     let sql = format!("select {TOPUP_COLUMNS} from wallet_topup where checkout_key = $1");
     on_db!(db, pool => sqlx::query_as::<_, TopUpRow>(&sql).bind(&t.checkout_key).fetch_one(pool).await)

@@ -32,7 +32,7 @@ use super::uploads::{urlencode, wants_json};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/checkout/{code}", post(buy))
-        .route("/checkout/forget", get(forget_card))
+        .route("/checkout/forget", post(forget_card))
         .route("/checkout/return/{order_id}", get(returned))
         .route("/pay/test/{payment_id}", post(test_pay))
         .route("/pay/test/{payment_id}/authenticate", post(test_authenticate))
@@ -47,6 +47,10 @@ struct BuyForm {
     source: Option<String>,
     remember: Option<String>,
     one_click: Option<String>,
+    /// The pay-what-you-want amount the button showed.
+    shown_amount: Option<String>,
+    /// The buyer owns the work and chose "Buy again".
+    again: Option<String>,
 }
 
 fn link_page(code: &str, query: &str) -> String {
@@ -83,6 +87,19 @@ async fn buy(
         let err = AppError::BadRequest("Your saved card isn't available on this device. Enter your email to pay.".into());
         return if json { err.into_response() } else { Redirect::to(&link_page(&code, &format!("error={}", urlencode(&err.to_string())))).into_response() };
     }
+    if let Some(card) = saved.as_ref().filter(|_| form.again.as_deref() != Some("1")) {
+        // One click must never pay twice for the same thing by accident: an owner gets the
+        // link page's "You own this" instead (its "Buy again" sends `again`).
+        if matches!(store::owned_order(&state.db, &code, None, Some(&card.email)).await, Ok(Some(_))) {
+            return Redirect::to(&link_page(&code, "owned=1")).into_response();
+        }
+        // A pay-what-you-want amount typed without seeing it on the button is confirmed on
+        // the card step rather than charged in one click.
+        if super::wallet::amount_unseen(form.amount.as_deref(), form.shown_amount.as_deref()) {
+            return Redirect::to(&link_page(&code, &format!("amount={}&error={}", urlencode(form.amount.as_deref().unwrap_or_default().trim()),
+                urlencode("Check the amount on the button, then buy.")))).into_response();
+        }
+    }
     let source = form.source.as_deref().map(clean_tag).filter(|s| !s.is_empty()).unwrap_or_else(|| "direct".into());
     let request = BuyRequest {
         code: code.clone(),
@@ -92,7 +109,7 @@ async fn buy(
         source,
         remember_card: form.remember.as_deref() == Some("1") || one_click,
         saved,
-        buyer_account_id: session::signed_in_account_id(&session).await,
+        buyer_account_id: session::signed_in_account_id(&session, &state.db).await,
     };
     match service::buy(&state, request).await {
         Ok(outcome) => {
@@ -124,9 +141,15 @@ async fn buy(
     }
 }
 
+/// "Not you?": forgets the remembered card (a POST, so only this site's own forms can do it),
+/// and goes back to the page it was asked from.
 async fn forget_card(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let back = headers.get(header::REFERER).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let back = back.filter(|b| b.starts_with(&state.settings.base_url)).unwrap_or_else(|| "/".into());
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|referer| referer.strip_prefix(state.settings.base_url.as_str()))
+        .map(|path| app::edge::safe_next(Some(path), "/"))
+        .unwrap_or_else(|| "/".into());
     (
         [(header::SET_COOKIE, cookie::clear_header(state.settings.uses_https()))],
         Redirect::to(&back),

@@ -152,16 +152,22 @@ async fn download(
     res
 }
 
-/// Opens a library purchase: only for the email the session proved, or the account that
-/// claimed it.
+/// Opens a library purchase: only for the email the session proved (by a library link, or as
+/// the signed-in account's verified email), or the account that bought or claimed it.
 async fn library_download(State(state): State<AppState>, session: Session, Path(order_id): Path<String>) -> Response {
-    let email: Option<String> = session.get(LIBRARY_EMAIL_KEY).await.ok().flatten();
-    let account = account_session::signed_in_account_id(&session).await;
+    let proven: Option<String> = session.get(LIBRARY_EMAIL_KEY).await.ok().flatten();
+    let account = match account_session::signed_in_account_id(&session, &state.db).await {
+        Some(id) => app::accounts::store::find_by_id(&state.db, &id).await.ok().flatten(),
+        None => None,
+    };
+    let verified = account.as_ref().filter(|a| a.email_verified_at.is_some()).map(|a| a.email.as_str());
     let order = orders::order(&state.db, &order_id).await.ok().flatten();
     let allowed = order.as_ref().is_some_and(|o| {
+        let email = o.buyer_email.as_str();
         o.status == "fulfilled"
-            && (email.as_deref() == Some(o.buyer_email.as_str())
-                || (account.is_some() && o.buyer_account_id.as_deref() == account.as_deref()))
+            && (proven.as_deref() == Some(email)
+                || verified == Some(email)
+                || account.as_ref().is_some_and(|a| o.buyer_account_id.as_deref() == Some(a.account_id.as_str())))
     });
     if !allowed {
         return AppError::NotFound.into_response();
@@ -179,7 +185,7 @@ async fn library_access(State(state): State<AppState>, session: Session, Path(to
     let Ok(Some((email, account_id))) = used else {
         return Redirect::to("/library?expired=1").into_response();
     };
-    let signed_in = account_session::signed_in_account_id(&session).await;
+    let signed_in = account_session::signed_in_account_id(&session, &state.db).await;
     if let (Some(asked_by), Some(current)) = (&account_id, &signed_in) {
         if asked_by == current {
             let _ = orders::claim_orders(&state.db, &email, current).await;
@@ -215,12 +221,12 @@ async fn dev_outbox(State(state): State<AppState>) -> Response {
     entries.sort_by(|a, b| b.0.cmp(&a.0));
     let items: String = entries
         .iter()
-        .map(|(_, name, summary)| format!("<li><a href=\"/dev/outbox/{name}\">{}</a></li>", html_escape(summary)))
+        .map(|(_, name, summary)| format!("<li><a href=\"/dev/outbox/{name}\">{}</a></li>", app::ui::escape_html(summary)))
         .collect();
     Html(format!(
         "<!DOCTYPE html><meta charset=utf-8><title>Dev outbox</title><h1>Dev outbox</h1>\
          <p>Emails written to {} (no SMTP configured).</p><ul>{items}</ul>",
-        html_escape(&dir.display().to_string())
+        app::ui::escape_html(&dir.display().to_string())
     ))
     .into_response()
 }
@@ -236,9 +242,6 @@ async fn dev_outbox_message(State(state): State<AppState>, Path(name): Path<Stri
     }
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 #[cfg(test)]
 mod tests {

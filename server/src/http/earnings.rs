@@ -72,7 +72,7 @@ fn money(minor: i64, currency: &str) -> String {
 
 /// Every sale of a range as CSV: ISO 8601 dates, decimal amounts next to their currency.
 async fn sales_csv(State(state): State<AppState>, session: Session, Query(q): Query<RangeQuery>) -> Response {
-    let Some(creator_id) = session::signed_in_account_id(&session).await else { return AppError::Unauthorized.into_response() };
+    let Some(creator_id) = session::signed_in_account_id(&session, &state.db).await else { return AppError::Unauthorized.into_response() };
     let tz = timezone(&state, &creator_id).await;
     let (from, to) = match bounds(&q, &tz) {
         Ok(b) => b,
@@ -115,7 +115,7 @@ async fn sales_csv(State(state): State<AppState>, session: Session, Query(q): Qu
 /// New sales as server-sent events while the dashboard is open. Each connection looks for
 /// sales it hasn't sent every two seconds: simple, and right with several app servers.
 async fn live_sales(State(state): State<AppState>, session: Session) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let creator_id = session::signed_in_account_id(&session).await.ok_or(AppError::Unauthorized)?;
+    let creator_id = session::signed_in_account_id(&session, &state.db).await.ok_or(AppError::Unauthorized)?;
     let tz = timezone(&state, &creator_id).await;
     let mut seen: std::collections::HashSet<String> = recent_sales(&state, &creator_id, &tz, 50).await?.into_iter().map(|s| s.order_id).collect();
     let stream = async_stream(state, creator_id, tz, move |sale| seen.insert(sale.order_id.clone()));

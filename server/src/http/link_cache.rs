@@ -8,6 +8,7 @@ use app::{
     catalog::{domain::is_link_code, service::LinkRef},
     db::now_ms,
     earnings::sources,
+    edge::CspNonce,
     page_cache::CachedPage,
     state::AppState,
 };
@@ -45,6 +46,7 @@ pub async fn cached_link_page(State(state): State<AppState>, mut req: Request, n
     let tag = req.uri().query().and_then(campaign_tag);
     let source = sources::classify(text(header::REFERER), tag.as_deref(), own_host);
     let key = format!("{code}\n{source}");
+    let csp_nonce = req.extensions().get::<CspNonce>().map(|n| n.0.clone()).unwrap_or_default();
 
     if let Some(page) = state.page_cache.get(&key) {
         if !is_bot(user_agent) {
@@ -53,7 +55,7 @@ pub async fn cached_link_page(State(state): State<AppState>, mut req: Request, n
         metrics::counter!("http_requests_total", "method" => "GET", "route" => "/l/{code}", "status" => "200", "cache" => "hit").increment(1);
         metrics::histogram!("http_request_duration_seconds", "method" => "GET", "route" => "/l/{code}", "status" => "200")
             .record(started.elapsed().as_secs_f64());
-        let html = page.render(&app::db::new_id());
+        let html = page.render(&app::db::new_id(), &csp_nonce);
         let (body, encoding) = match (brotli, gzip) {
             (true, _) => (compress_brotli(&html), Some("br")),
             (false, true) => (compress_gzip(&html), Some("gzip")),
@@ -83,7 +85,7 @@ pub async fn cached_link_page(State(state): State<AppState>, mut req: Request, n
     let Ok(bytes) = to_bytes(body, 1024 * 1024).await else {
         return Response::from_parts(parts, Body::empty());
     };
-    state.page_cache.insert(key, CachedPage::from_rendered(&bytes));
+    state.page_cache.insert(key, CachedPage::from_rendered(&bytes, &csp_nonce));
     Response::from_parts(parts, Body::from(bytes))
 }
 

@@ -1,11 +1,13 @@
-//! Public link assets: cover images, the generated preview card, QR codes, oEmbed, and the
-//! Mastodon share redirect.
+//! Public link assets: cover images (JPEG and WebP), the unfurl previews (the cover with its
+//! text, or the generated card), creators' avatars, QR codes, oEmbed, and the Mastodon share
+//! redirect.
 
 use std::time::Duration;
 
 use app::{
+    accounts::domain::accent_color,
     catalog::{
-        api::storefront_view,
+        api::{image_version, storefront_view},
         domain::is_link_code,
         media::{self, CardText},
         service::{self, LinkRef},
@@ -25,8 +27,9 @@ use bytes::Bytes;
 use moka::future::Cache;
 use serde::Deserialize;
 
-/// Rendered preview cards, keyed by code and last update (an edit changes the key).
-pub type CardCache = Cache<(String, i64), Bytes>;
+/// Rendered unfurl images, keyed by code and image version (an edit of the work or of its
+/// creator's name or colour changes the key).
+pub type CardCache = Cache<(String, String), Bytes>;
 
 pub fn new_card_cache() -> CardCache {
     Cache::builder().max_capacity(1_000).time_to_live(Duration::from_secs(3600)).build()
@@ -36,7 +39,13 @@ pub fn router(cards: CardCache) -> Router<AppState> {
     Router::new()
         .route("/l/{code}/cover.jpg", get(cover))
         .route("/l/{code}/thumb.jpg", get(thumb))
-        .route("/l/{code}/card.png", get(move |state, code| card(state, code, cards.clone())))
+        .route("/l/{code}/cover.webp", get(cover_webp))
+        .route("/l/{code}/card.png", get({
+            let cards = cards.clone();
+            move |state, code| card(state, code, cards.clone())
+        }))
+        .route("/l/{code}/preview.jpg", get(move |state, code| preview(state, code, cards.clone())))
+        .route("/u/{handle}/avatar.jpg", get(avatar))
         .route("/l/{code}/qr.svg", get(qr))
         .route("/oembed", get(oembed))
         .route("/share/mastodon", get(share_on_mastodon))
@@ -78,25 +87,102 @@ async fn thumb(State(state): State<AppState>, Path(code): Path<String>) -> Resul
     cover_image(&state, &code, true).await
 }
 
-/// The 1200x630 preview card for works without a cover: title, creator and price.
-async fn card(State(state): State<AppState>, Path(code): Path<String>, cards: CardCache) -> Result<Response, AppError> {
+/// The text of a work's unfurl image, and its cache key.
+async fn unfurl_text(state: &AppState, code: String) -> Result<(store::StorefrontRow, (String, String), String), AppError> {
     let row = service::storefront(&state.db, &LinkRef::Code(code.clone())).await.map_err(AppError::from)?;
-    let key = (code, row.work.updated_at);
-    let png = cards
+    let accent = accent_color(&row.handle, row.accent_color.as_deref());
+    let key = (code, image_version(&row.work, &row.display_name, &accent));
+    Ok((row, key, accent))
+}
+
+/// Renders (or finds) an unfurl image; `render` runs on a blocking thread.
+async fn rendered(cards: &CardCache, key: (String, String), render: impl FnOnce() -> Result<Vec<u8>, media::MediaError> + Send + 'static) -> Result<Bytes, AppError> {
+    cards
         .try_get_with(key, async move {
-            let title = row.work.title.clone();
-            let creator = row.display_name.clone();
-            let price = row.work.price().label();
-            tokio::task::spawn_blocking(move || {
-                media::render_card(&CardText { title: &title, creator: &creator, price: &price }).map(Bytes::from)
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
+            tokio::task::spawn_blocking(move || render().map(Bytes::from))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
         })
         .await
-        .map_err(|e| internal("rendering a preview card", &e))?;
+        .map_err(|e| internal("rendering an unfurl image", &e))
+}
+
+/// The 1200x630 preview card for works without a cover: title, creator and price on the
+/// creator's colour.
+async fn card(State(state): State<AppState>, Path(code): Path<String>, cards: CardCache) -> Result<Response, AppError> {
+    let (row, key, accent) = unfurl_text(&state, code).await?;
+    let png = rendered(&cards, key, move || {
+        let price = row.work.price().label();
+        media::render_card(&CardText { title: &row.work.title, creator: &row.display_name, price: &price, accent: &accent })
+    })
+    .await?;
     Ok(image_response("image/png", png, 3600))
+}
+
+/// The unfurl preview of a work with a cover: the cover with its title, creator and price.
+async fn preview(State(state): State<AppState>, Path(code): Path<String>, cards: CardCache) -> Result<Response, AppError> {
+    let (row, key, accent) = unfurl_text(&state, code).await?;
+    let cover_key = row.work.cover_key.clone().ok_or(AppError::NotFound)?;
+    let cover = state.storage.read(&cover_key).await.map_err(|e| match e {
+        app::storage::StorageError::NotFound => AppError::NotFound,
+        e => internal("reading a cover", &e),
+    })?;
+    let jpeg = rendered(&cards, key, move || {
+        let price = row.work.price().label();
+        media::render_cover_preview(&cover, &CardText { title: &row.work.title, creator: &row.display_name, price: &price, accent: &accent })
+    })
+    .await?;
+    Ok(image_response("image/jpeg", jpeg, 3600))
+}
+
+/// The link page's own cover image, as WebP. Made from the stored JPEG on first request and
+/// kept beside it in storage.
+async fn cover_webp(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, AppError> {
+    if !is_link_code(&code) {
+        return Err(AppError::NotFound);
+    }
+    let work = store::find_live_by_code(&state.db, &code)
+        .await
+        .map_err(|e| internal("loading a cover", &e))?
+        .ok_or(AppError::NotFound)?;
+    let jpeg_key = work.cover_key.ok_or(AppError::NotFound)?;
+    let webp_key = format!("{}.webp", jpeg_key.trim_end_matches(".jpg"));
+    let read_error = |e: app::storage::StorageError| match e {
+        app::storage::StorageError::NotFound => AppError::NotFound,
+        e => internal("reading a cover", &e),
+    };
+    match state.storage.read(&webp_key).await {
+        Ok(bytes) => return Ok(image_response("image/webp", bytes, 86_400)),
+        Err(app::storage::StorageError::NotFound) => {}
+        Err(e) => return Err(read_error(e)),
+    }
+    let jpeg = state.storage.read(&jpeg_key).await.map_err(read_error)?;
+    let webp = tokio::task::spawn_blocking(move || media::jpeg_to_webp(&jpeg))
+        .await
+        .map_err(|e| internal("encoding a cover", &e))?
+        .map_err(|e| internal("encoding a cover", &e))?;
+    let webp = Bytes::from(webp);
+    // Not kept if storage refuses: the next visit encodes it again.
+    if let Err(e) = state.storage.put(&webp_key, webp.clone()).await {
+        tracing::warn!(error = %e, "could not keep a WebP cover");
+    }
+    Ok(image_response("image/webp", webp, 86_400))
+}
+
+/// A creator's avatar (256x256 JPEG), for creators with a public profile.
+async fn avatar(State(state): State<AppState>, Path(handle): Path<String>) -> Result<Response, AppError> {
+    let account = app::accounts::store::find_by_handle(&state.db, &handle.to_lowercase())
+        .await
+        .map_err(|e| internal("loading an avatar", &e))?
+        .filter(|a| a.sells)
+        .ok_or(AppError::NotFound)?;
+    let key = account.avatar_key.ok_or(AppError::NotFound)?;
+    let bytes = state.storage.read(&key).await.map_err(|e| match e {
+        app::storage::StorageError::NotFound => AppError::NotFound,
+        e => internal("reading an avatar", &e),
+    })?;
+    Ok(image_response("image/jpeg", bytes, 86_400))
 }
 
 async fn qr(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, AppError> {
@@ -132,11 +218,12 @@ async fn oembed(State(state): State<AppState>, Query(q): Query<OembedQuery>) -> 
         _ => return Err(AppError::NotFound),
     };
     let row = service::storefront(&state.db, &link).await.map_err(AppError::from)?;
-    let view = storefront_view(&state.settings, row);
+    let files = store::files_of(&state.db, &row.work.work_id).await.map_err(|e| internal("oEmbed", &e))?;
+    let view = storefront_view(&state.settings, row, &files);
     let button = format!(
         "<a href=\"{url}\" style=\"display:inline-block;padding:10px 18px;background:#4338ca;color:#fff;border-radius:10px;font:600 16px system-ui,sans-serif;text-decoration:none\">Buy on Clink — {price}</a>",
-        url = html_escape(&view.canonical_url),
-        price = html_escape(&view.price_label),
+        url = app::ui::escape_html(&view.canonical_url),
+        price = app::ui::escape_html(&view.price_label),
     );
     Ok(Json(serde_json::json!({
         "version": "1.0",
@@ -157,9 +244,6 @@ async fn oembed(State(state): State<AppState>, Query(q): Query<OembedQuery>) -> 
     .into_response())
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
 
 #[derive(Deserialize)]
 struct MastodonShare {

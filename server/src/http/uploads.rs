@@ -36,6 +36,7 @@ pub fn router(upload_limit: u64) -> Router<AppState> {
     Router::new()
         .route("/dashboard/works", post(create_from_form))
         .route("/dashboard/works/{id}/cover", post(replace_cover))
+        .route("/settings/avatar", post(replace_avatar))
         .layer(DefaultBodyLimit::max((upload_limit + OVERHEAD) as usize))
 }
 
@@ -195,8 +196,8 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
 }
 
-async fn signed_in(session: &Session) -> Option<String> {
-    session::signed_in_account_id(session).await
+async fn signed_in(state: &AppState, session: &Session) -> Option<String> {
+    session::signed_in_account_id(session, &state.db).await
 }
 
 async fn create_from_form(
@@ -206,7 +207,7 @@ async fn create_from_form(
     multipart: Multipart,
 ) -> Response {
     let json = wants_json(&headers);
-    let Some(creator_id) = signed_in(&session).await else {
+    let Some(creator_id) = signed_in(&state, &session).await else {
         return if json { AppError::Unauthorized.into_response() } else { Redirect::to("/login?next=/dashboard/works/new").into_response() };
     };
     match receive_work(&state, &creator_id, &headers, multipart).await {
@@ -240,7 +241,7 @@ async fn replace_cover(
     Path(work_id): Path<String>,
     mut multipart: Multipart,
 ) -> Response {
-    let Some(creator_id) = signed_in(&session).await else {
+    let Some(creator_id) = signed_in(&state, &session).await else {
         return Redirect::to("/login").into_response();
     };
     let back = format!("/dashboard/works/{}", urlencode(&work_id));
@@ -271,6 +272,61 @@ async fn replace_cover(
         Err(err) => {
             let err = AppError::from(err);
             Redirect::to(&format!("{back}?cover_error={}", urlencode(&err.to_string()))).into_response()
+        }
+    }
+}
+
+/// A new profile picture (or `remove=1` to go back to the initial).
+async fn replace_avatar(State(state): State<AppState>, session: Session, mut multipart: Multipart) -> Response {
+    let Some(account_id) = signed_in(&state, &session).await else {
+        return Redirect::to("/login?next=/settings").into_response();
+    };
+    let back = |error: &str| Redirect::to(&format!("/settings?avatar_error={}#profile", urlencode(error))).into_response();
+    let mut image = None;
+    let mut remove = false;
+    loop {
+        match multipart.next_field().await {
+            Ok(Some(mut field)) if field.name() == Some("avatar") => match read_capped(&mut field, COVER_LIMIT, COVER_LIMIT as u64).await {
+                Ok(Some(bytes)) => image = Some(bytes),
+                Ok(None) => return back("The picture is over 20 MB; use a smaller one."),
+                Err(_) => return back("The upload was interrupted. Please try again."),
+            },
+            Ok(Some(field)) if field.name() == Some("remove") => remove = true,
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => return back("The upload was interrupted. Please try again."),
+        }
+    }
+    let new_key = match image.filter(|b| !b.is_empty()) {
+        Some(bytes) => {
+            let jpeg = match tokio::task::spawn_blocking(move || app::catalog::media::process_avatar(&bytes)).await {
+                Ok(Ok(jpeg)) => jpeg,
+                Ok(Err(app::catalog::media::MediaError::TooLarge)) => return back("That image is too large; use one under 10,000 pixels wide."),
+                Ok(Err(_)) => return back("The picture must be a PNG, JPEG, WebP or GIF image."),
+                Err(e) => return app::error::internal("processing an avatar", &e).into_response(),
+            };
+            let key = format!("avatars/{account_id}/{}.jpg", db::new_id());
+            if let Err(e) = state.storage.put(&key, jpeg.into()).await {
+                return app::error::internal("storing an avatar", &e).into_response();
+            }
+            Some(key)
+        }
+        None if remove => None,
+        None => return back("Choose a picture first."),
+    };
+    match app::accounts::store::set_avatar(&state.db, &account_id, new_key.as_deref()).await {
+        Ok(old) => {
+            if let Some(old) = old {
+                state.storage.discard(&[old]).await;
+            }
+            state.page_cache.invalidate_all();
+            Redirect::to("/settings?saved=1#profile").into_response()
+        }
+        Err(e) => {
+            if let Some(key) = new_key {
+                state.storage.discard(&[key]).await;
+            }
+            app::error::internal("saving an avatar", &e).into_response()
         }
     }
 }

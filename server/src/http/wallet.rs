@@ -5,18 +5,18 @@ use app::{
     accounts::{self, domain::Email, session, store::AccountRow},
     db,
     delivery::service as delivery,
-    edge::safe_next,
+    edge::{ClientIp, safe_next},
     earnings::sources::clean_tag,
     error::AppError,
     state::AppState,
     wallet::{
         api::history_lines,
-        service::{self, TopUpRequest, WalletBuy, WalletError},
+        service::{self, ThenBuy, TopUpRequest, TopUpReturn, WalletBuy, WalletError},
         store,
     },
 };
 use axum::{
-    Form, Json, Router,
+    Extension, Form, Json, Router,
     extract::{Path, Query, State, rejection::FormRejection},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
@@ -30,6 +30,7 @@ use super::uploads::{urlencode, wants_json};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/wallet/buy/{code}", post(buy_form))
+        .route("/wallet/start/{code}", post(start_and_buy))
         .route("/api/wallet/purchases", post(buy_json))
         .route("/wallet/topup", post(topup))
         .route("/wallet/topup/{topup_id}/return", get(topup_return))
@@ -38,7 +39,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn buyer(state: &AppState, session: &Session) -> Result<Option<AccountRow>, AppError> {
-    let Some(id) = session::signed_in_account_id(session).await else { return Ok(None) };
+    let Some(id) = session::signed_in_account_id(session, &state.db).await else { return Ok(None) };
     accounts::store::find_by_id(&state.db, &id).await.map_err(|e| app::error::internal("loading the buyer", &e))
 }
 
@@ -49,6 +50,28 @@ struct BuyForm {
     confirm: Option<String>,
     source: Option<String>,
     amount: Option<String>,
+    /// The pay-what-you-want amount the button showed (see `checkout::pages::amount_field`).
+    shown_amount: Option<String>,
+    /// The buyer owns the work and chose "Buy again".
+    again: Option<String>,
+}
+
+/// Whether the signed-in `account_id` already owns the work at `code` (bought while signed in,
+/// or with the account's proven email).
+async fn already_owns(state: &AppState, account_id: &str, code: &str) -> bool {
+    let Ok(Some(me)) = accounts::store::find_by_id(&state.db, account_id).await else { return false };
+    let verified = me.email_verified_at.is_some().then_some(me.email.as_str());
+    app::checkout::store::owned_order(&state.db, code, Some(account_id), verified).await.ok().flatten().is_some()
+}
+
+/// A pay-what-you-want amount typed without the button showing it (no JavaScript): the
+/// buyer confirms the amount first. Both sides are compared as amounts ("5" is "5.00").
+pub(crate) fn amount_unseen(amount: Option<&str>, shown: Option<&str>) -> bool {
+    let parse = |a: Option<&str>| a.map(str::trim).filter(|a| !a.is_empty()).map(|a| app::money::parse_amount(a, "amount").ok());
+    match (parse(amount), parse(shown)) {
+        (Some(amount), Some(shown)) => amount != shown,
+        _ => false,
+    }
 }
 
 fn link(code: &str, query: &str) -> String {
@@ -64,21 +87,33 @@ async fn buy_form(
 ) -> Response {
     let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
     // The account id is all a purchase needs: the writer reads the buyer's email itself.
-    let Some(me) = session::signed_in_account_id(&session).await else {
+    let Some(me) = session::signed_in_account_id(&session, &state.db).await else {
         return Redirect::to(&format!("/login?next={}", urlencode(&format!("/l/{code}")))).into_response();
     };
+    let again = form.again.as_deref() == Some("1");
+    if !again && already_owns(&state, &me, &code).await {
+        // The page showed Buy, but the buyer owns it by now (another tab, another device).
+        return Redirect::to(&link(&code, "owned=1")).into_response();
+    }
+    let confirmed = form.confirm.as_deref() == Some("1");
+    if !confirmed && amount_unseen(form.amount.as_deref(), form.shown_amount.as_deref()) {
+        let amount = form.amount.as_deref().unwrap_or_default().trim();
+        let again = if again { "&again=1" } else { "" };
+        return Redirect::to(&link(&code, &format!("confirm_wallet=1&amount={}{again}", urlencode(amount)))).into_response();
+    }
     let request = WalletBuy {
         code: code.clone(),
         key: form.key.unwrap_or_default(),
         pin: form.pin,
-        confirmed: form.confirm.as_deref() == Some("1"),
+        confirmed,
         source: form.source.as_deref().map(clean_tag).filter(|s| !s.is_empty()).unwrap_or_else(|| "direct".into()),
         amount: form.amount,
     };
     match service::buy(&state, &me, &request).await {
         Ok(bought) => Redirect::to(&format!("/d/{}?start=1", bought.download_token)).into_response(),
         Err(WalletError::NeedsConfirmation(_)) => Redirect::to(&link(&code, "confirm_wallet=1")).into_response(),
-        Err(WalletError::Insufficient { .. }) => Redirect::to(&format!("/wallet?for={}", urlencode(&code))).into_response(),
+        // The link page offers the top-up that completes this purchase.
+        Err(WalletError::Insufficient { .. }) => Redirect::to(&format!("/l/{}", urlencode(&code))).into_response(),
         Err(WalletError::NotFound) => AppError::NotFound.into_response(),
         Err(err) => {
             let err = AppError::from(err);
@@ -108,7 +143,7 @@ async fn buy_json(
         Ok(body) => body,
         Err(e) => return AppError::BadRequest(e.body_text()).into_response(),
     };
-    let Some(me) = session::signed_in_account_id(&session).await else {
+    let Some(me) = session::signed_in_account_id(&session, &state.db).await else {
         return AppError::Unauthorized.into_response();
     };
     let request = WalletBuy {
@@ -162,6 +197,7 @@ async fn topup(State(state): State<AppState>, session: Session, headers: HeaderM
         key: form.key.filter(|k| !k.is_empty()),
         return_to: form.return_to,
         remember_card: form.remember.as_deref() == Some("1"),
+        then_buy: None,
     };
     match service::start_topup(&state, &me, &request).await {
         Ok(started) => {
@@ -188,13 +224,96 @@ struct KeyQuery {
     k: String,
 }
 
-/// Back from paying a top-up: credited, then on to the purchase that needed it.
+/// Back from paying a top-up: credited, then the purchase it was for, whose download starts.
 async fn topup_return(State(state): State<AppState>, Path(topup_id): Path<String>, Query(q): Query<KeyQuery>) -> Response {
     match service::topup_returned(&state, &topup_id, &q.k).await {
-        Ok((true, next)) if next.starts_with("/l/") => Redirect::to(&next).into_response(),
-        Ok((true, _)) => Redirect::to("/wallet?topped_up=1").into_response(),
-        Ok((false, _)) => Redirect::to(&format!("/wallet?topup={}&k={}", urlencode(&topup_id), urlencode(&q.k))).into_response(),
+        Ok(TopUpReturn::Bought { download_token }) => Redirect::to(&format!("/d/{download_token}?start=1")).into_response(),
+        Ok(TopUpReturn::Credited { next, error: Some(error) }) => {
+            let join = if next.contains('?') { '&' } else { '?' };
+            Redirect::to(&format!("{next}{join}error={}", urlencode(&error))).into_response()
+        }
+        Ok(TopUpReturn::Credited { next, error: None }) => Redirect::to(&safe_next(Some(&next), "/wallet?topped_up=1")).into_response(),
+        Ok(TopUpReturn::Waiting) => {
+            Redirect::to(&format!("/wallet?topup={}&k={}", urlencode(&topup_id), urlencode(&q.k))).into_response()
+        }
         Err(err) => AppError::from(err).into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct StartForm {
+    /// A visitor's email (a signed-in buyer sends none).
+    email: Option<String>,
+    /// The top-up amount the buyer chose.
+    topup: Option<String>,
+    amount: Option<String>,
+    source: Option<String>,
+}
+
+/// "Top up and buy" on a link page: a visitor gives an email and gets a wallet (a returning
+/// one signs in instead); the card step follows, and the purchase completes on return.
+async fn start_and_buy(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    session: Session,
+    Extension(ClientIp(client)): Extension<ClientIp>,
+    form: Result<Form<StartForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
+    let back = |err: AppError| Redirect::to(&link(&code, &format!("error={}", urlencode(&err.to_string())))).into_response();
+    let buyer = match session::signed_in_account_id(&session, &state.db).await {
+        Some(id) => match accounts::store::find_by_id(&state.db, &id).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return AppError::Unauthorized.into_response(),
+            Err(e) => return app::error::internal("loading the buyer", &e).into_response(),
+        },
+        None => {
+            let email = match Email::parse(form.email.as_deref().unwrap_or_default()) {
+                Ok(email) => email,
+                Err(e) => return back(e.into()),
+            };
+            if !state.login_limiter.allow_key(&format!("buyer-start:{client}")) {
+                return back(AppError::RateLimited);
+            }
+            match accounts::service::start_buyer(&state.db, &email).await {
+                Ok(Some(account)) => {
+                    if session::sign_in(&session, &account.account_id, account.session_epoch).await.is_err() {
+                        return AppError::Internal.into_response();
+                    }
+                    account
+                }
+                // This email has a wallet: its owner signs in (password or link) and comes back.
+                Ok(None) => {
+                    let next = urlencode(&format!("/l/{code}"));
+                    return Redirect::to(&format!("/login?next={next}&email={}&has_wallet=1", urlencode(email.as_str()))).into_response();
+                }
+                Err(e) => return back(e.into()),
+            }
+        }
+    };
+    let currency = match app::catalog::store::find_live_by_code(&state.db, &code).await {
+        Ok(Some(work)) => work.currency,
+        Ok(None) => return AppError::NotFound.into_response(),
+        Err(e) => return app::error::internal("loading a work", &e).into_response(),
+    };
+    let request = TopUpRequest {
+        amount: form.topup.unwrap_or_default(),
+        currency,
+        key: None,
+        return_to: Some(format!("/l/{code}")),
+        remember_card: false,
+        then_buy: Some(ThenBuy {
+            code: code.clone(),
+            amount: form.amount,
+            source: form.source.as_deref().map(clean_tag).filter(|s| !s.is_empty()).unwrap_or_else(|| "direct".into()),
+        }),
+    };
+    match service::start_topup(&state, &buyer, &request).await {
+        Ok(started) if started.done => {
+            Redirect::to(&format!("/wallet/topup/{}/return?k={}", started.topup_id, urlencode(&started.key))).into_response()
+        }
+        Ok(started) => Redirect::to(&format!("/wallet?topup={}&k={}", started.topup_id, urlencode(&started.key))).into_response(),
+        Err(err) => back(err.into()),
     }
 }
 
@@ -246,7 +365,7 @@ async fn login_link(State(state): State<AppState>, session: Session, Path(token)
         Ok(account) => account,
         Err(e) => return AppError::from(e).into_response(),
     };
-    if session::sign_in(&session, &account.account_id).await.is_err() {
+    if session::sign_in(&session, &account.account_id, account.session_epoch).await.is_err() {
         return AppError::Internal.into_response();
     }
     Redirect::to(&safe_next(next.as_deref(), "/wallet")).into_response()

@@ -16,6 +16,8 @@ mod durability;
 mod earnings;
 mod mail_smtp;
 mod randomized;
+mod security;
+mod storefront;
 mod storage_s3;
 mod stripe;
 mod wallet;

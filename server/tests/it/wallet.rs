@@ -353,7 +353,9 @@ both_backends! {
             assert_eq!(wallet_buy(&app, &buyer, &code, &key(i), json!({})).await.0, StatusCode::CREATED);
         }
         let page = buyer.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
-        assert!(page.contains("Top up to buy it"), "not enough left for a third");
+        assert!(page.contains("You own this"), "an owner sees their purchase, not Buy");
+        let page = buyer.get(app.url(&format!("/l/{code}?again=1"))).send().await.unwrap().text().await.unwrap();
+        assert!(page.contains("Your wallet has") && page.contains("and buy"), "not enough left for a third: top up and buy");
         assert_eq!(wallet_buy(&app, &buyer, &code, &key(3), json!({})).await.0, StatusCode::PAYMENT_REQUIRED);
         let back = common::top_up(&app, &buyer, "2", Some(&format!("/l/{code}"))).await;
         assert_eq!(back, format!("/l/{code}"), "back to the purchase after paying");
