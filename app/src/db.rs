@@ -181,19 +181,13 @@ impl Db {
                 // WAL fully copied when it begins starts the WAL file over instead of growing it.
                 options = options.pragma("wal_autocheckpoint", "4000");
             }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(sqlite_max)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await?;
+            let pool =
+                SqlitePoolOptions::new().max_connections(sqlite_max).acquire_timeout(Duration::from_secs(10)).connect_with(options).await?;
             Ok(Db::Sqlite(pool))
         } else {
             let options = PgConnectOptions::from_str(url)?;
-            let pool = PgPoolOptions::new()
-                .max_connections(postgres_max)
-                .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
-                .await?;
+            let pool =
+                PgPoolOptions::new().max_connections(postgres_max).acquire_timeout(Duration::from_secs(10)).connect_with(options).await?;
             Ok(Db::Postgres(pool))
         }
     }
@@ -304,7 +298,10 @@ impl StatementsConnection for sqlx::SqliteConnection {
         query.build().execute(self).await.map(|_| ())
     }
 
-    async fn fetch_each<'a>(&mut self, query: &mut sqlx::QueryBuilder<'a, Sqlite>) -> Result<Vec<Vec<sqlx::sqlite::SqliteRow>>, sqlx::Error> {
+    async fn fetch_each<'a>(
+        &mut self,
+        query: &mut sqlx::QueryBuilder<'a, Sqlite>,
+    ) -> Result<Vec<Vec<sqlx::sqlite::SqliteRow>>, sqlx::Error> {
         use futures::TryStreamExt;
         use sqlx::Executor;
         // Each statement's rows come before the result that ends it.
@@ -327,7 +324,10 @@ impl StatementsConnection for sqlx::PgConnection {
         query.build().execute(self).await.map(|_| ())
     }
 
-    async fn fetch_each<'a>(&mut self, query: &mut sqlx::QueryBuilder<'a, Postgres>) -> Result<Vec<Vec<sqlx::postgres::PgRow>>, sqlx::Error> {
+    async fn fetch_each<'a>(
+        &mut self,
+        query: &mut sqlx::QueryBuilder<'a, Postgres>,
+    ) -> Result<Vec<Vec<sqlx::postgres::PgRow>>, sqlx::Error> {
         Ok(vec![query.build().fetch_all(self).await?])
     }
 }
@@ -381,10 +381,7 @@ pub fn from_json_row<T: serde::de::DeserializeOwned>(json: String) -> Result<Vec
 
 /// Milliseconds since the Unix epoch: the one timestamp representation in the database.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A fresh time-ordered identifier, stored as text on both backends.

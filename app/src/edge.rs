@@ -8,7 +8,10 @@ use leptos::prelude::use_context;
 use tower_sessions::Session;
 
 use crate::{
-    accounts::{session, store::{self, AccountRow}},
+    accounts::{
+        session,
+        store::{self, AccountRow},
+    },
     error::{AppError, internal},
     state::AppState,
 };
@@ -41,10 +44,7 @@ pub async fn current_session() -> Result<Session, AppError> {
 }
 
 pub async fn client_ip() -> IpAddr {
-    leptos_axum::extract::<Extension<ClientIp>>()
-        .await
-        .map(|Extension(ip)| ip.0)
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    leptos_axum::extract::<Extension<ClientIp>>().await.map(|Extension(ip)| ip.0).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 /// The signed-in account, or `None` for a visitor.

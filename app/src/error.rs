@@ -86,9 +86,7 @@ impl FromServerFnError for AppError {
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
             // Malformed or missing arguments are the client's fault, not ours.
-            ServerFnErrorErr::Args(msg)
-            | ServerFnErrorErr::Deserialization(msg)
-            | ServerFnErrorErr::MissingArg(msg) => {
+            ServerFnErrorErr::Args(msg) | ServerFnErrorErr::Deserialization(msg) | ServerFnErrorErr::MissingArg(msg) => {
                 AppError::BadRequest(format!("The form was incomplete or malformed ({msg})."))
             }
             ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
@@ -109,8 +107,7 @@ pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> AppError {
 #[cfg(feature = "ssr")]
 impl axum::response::IntoResponse for AppError {
     fn into_response(self) -> axum::response::Response {
-        let status = axum::http::StatusCode::from_u16(self.status())
-            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let status = axum::http::StatusCode::from_u16(self.status()).unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
         let body = serde_json::json!({
             "error": { "code": self.code(), "message": self.to_string(), "field": self.field() }
         });

@@ -96,9 +96,7 @@ pub fn DashNav(active: &'static str) -> impl IntoView {
 /// Sets the HTTP status of the page being rendered (no-op in the browser).
 pub fn set_status(code: u16) {
     #[cfg(feature = "ssr")]
-    if let (Some(res), Ok(status)) =
-        (use_context::<leptos_axum::ResponseOptions>(), axum::http::StatusCode::from_u16(code))
-    {
+    if let (Some(res), Ok(status)) = (use_context::<leptos_axum::ResponseOptions>(), axum::http::StatusCode::from_u16(code)) {
         res.set_status(status);
     }
     #[cfg(not(feature = "ssr"))]

@@ -41,9 +41,9 @@ use crate::{
     catalog::pages::{EditWorkPage, LinkPage, NewWorkPage, ProfilePage, WorksPage},
     checkout::pages::SalesPage,
     delivery::pages::{DownloadPage, LibraryPage},
-    wallet::pages::{WalletPage, WalletSettingsPage},
     earnings::pages::DashboardPage,
     layout::{Layout, set_status},
+    wallet::pages::{WalletPage, WalletSettingsPage},
 };
 
 /// The HTML document around every page (server only).

@@ -96,9 +96,7 @@ impl Money {
     }
 
     pub fn checked_add(self, other: Money) -> Option<Money> {
-        (self.currency == other.currency)
-            .then(|| self.minor.checked_add(other.minor).map(|m| Money::new(m, self.currency)))
-            .flatten()
+        (self.currency == other.currency).then(|| self.minor.checked_add(other.minor).map(|m| Money::new(m, self.currency))).flatten()
     }
 }
 
@@ -186,8 +184,25 @@ mod tests {
     #[test]
     fn rejects_what_is_not_an_amount() {
         for raw in [
-            "", "-1", "-0.01", "NaN", "nan", "inf", "1e3", "4.999", "1,000.00", "1.000,00", "4.9.9", "€4", "4 99",
-            "10000.01", "99999999999999999999", "0x10", "+5", ".", ",",
+            "",
+            "-1",
+            "-0.01",
+            "NaN",
+            "nan",
+            "inf",
+            "1e3",
+            "4.999",
+            "1,000.00",
+            "1.000,00",
+            "4.9.9",
+            "€4",
+            "4 99",
+            "10000.01",
+            "99999999999999999999",
+            "0x10",
+            "+5",
+            ".",
+            ",",
         ] {
             assert!(parse_amount(raw, "price").is_err(), "{raw:?} should be rejected");
         }

@@ -45,7 +45,10 @@ impl CachedPage {
         let mut parts = Vec::new();
         let mut rest = html;
         loop {
-            let next = needles.iter().filter_map(|(needle, hole)| find(rest, needle).map(|at| (at, needle.len(), *hole))).min_by_key(|(at, _, _)| *at);
+            let next = needles
+                .iter()
+                .filter_map(|(needle, hole)| find(rest, needle).map(|at| (at, needle.len(), *hole)))
+                .min_by_key(|(at, _, _)| *at);
             match next {
                 Some((at, len, hole)) => {
                     parts.push((Bytes::copy_from_slice(&rest[..at]), Some(hole)));
@@ -119,7 +122,10 @@ mod tests {
         let html = br#"<form><input type="hidden" name="checkout_key" value="0123456789abcdef0123456789abcdef"/></form><p>0123456789abcdef0123456789abcdef</p>"#;
         let page = CachedPage::from_rendered(html, "");
         let a = String::from_utf8(page.render("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "n")).unwrap();
-        assert_eq!(a, r#"<form><input type="hidden" name="checkout_key" value="aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"/></form><p>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa</p>"#);
+        assert_eq!(
+            a,
+            r#"<form><input type="hidden" name="checkout_key" value="aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"/></form><p>aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa</p>"#
+        );
         assert!(!a.contains("0123456789abcdef"));
     }
 
@@ -134,6 +140,9 @@ mod tests {
         let html = br#"<script nonce="FIRSTRENDERnonce_0123">x</script><input name="checkout_key" value="0123456789abcdef0123456789abcdef"/><script nonce="FIRSTRENDERnonce_0123">y</script>"#;
         let page = CachedPage::from_rendered(html, "FIRSTRENDERnonce_0123");
         let out = String::from_utf8(page.render("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk", "SECOND")).unwrap();
-        assert_eq!(out, r#"<script nonce="SECOND">x</script><input name="checkout_key" value="kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"/><script nonce="SECOND">y</script>"#);
+        assert_eq!(
+            out,
+            r#"<script nonce="SECOND">x</script><input name="checkout_key" value="kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"/><script nonce="SECOND">y</script>"#
+        );
     }
 }

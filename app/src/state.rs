@@ -6,8 +6,14 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
 use crate::{
-    accounts::service::LoginLimiter, checkout::provider::Payments, db::Db, earnings::views::ViewCounter,
-    mail::sender::Mailer, page_cache::PageCache, secret::AppSecret, storage::Storage,
+    accounts::service::LoginLimiter,
+    checkout::provider::Payments,
+    db::Db,
+    earnings::views::ViewCounter,
+    mail::sender::Mailer,
+    page_cache::PageCache,
+    secret::AppSecret,
+    storage::Storage,
     wallet::{cache::PurchaseCache, writer::WalletWriter},
 };
 

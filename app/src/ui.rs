@@ -129,7 +129,5 @@ pub fn CopyButton(text: String, #[prop(optional, into)] label: Option<String>) -
 /// "2026-11-23 14:05 UTC" for a millisecond timestamp.
 #[cfg(feature = "ssr")]
 pub fn date_label(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_default()
+    jiff::Timestamp::from_millisecond(ms).map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
 }

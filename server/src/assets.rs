@@ -1,11 +1,7 @@
 //! Build-time compression of the static assets (JS, CSS, wasm): brotli at its best quality is
 //! too slow to run per request, and the link page's byte budget counts compressed bytes.
 
-use std::{
-    fs,
-    io::Write,
-    path::Path,
-};
+use std::{fs, io::Write, path::Path};
 
 use anyhow::Context;
 

@@ -119,8 +119,18 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     let rows = app::earnings::payouts::list(&db, (!all).then_some("requested")).await?;
                     println!("{:<40}  {:<32}  {:>12}  {:<9}  REQUESTED", "ID", "CREATOR", "AMOUNT", "STATUS");
                     for p in &rows {
-                        let amount = app::money::Money::new(p.amount_minor, app::money::Currency::parse(&p.currency).unwrap_or(app::money::Currency::Eur));
-                        println!("{:<40}  {:<32}  {:>12}  {:<9}  {}", p.payout_id, p.creator_id, amount.to_string(), p.status, app::earnings::stats::iso(p.created_at));
+                        let amount = app::money::Money::new(
+                            p.amount_minor,
+                            app::money::Currency::parse(&p.currency).unwrap_or(app::money::Currency::Eur),
+                        );
+                        println!(
+                            "{:<40}  {:<32}  {:>12}  {:<9}  {}",
+                            p.payout_id,
+                            p.creator_id,
+                            amount.to_string(),
+                            p.status,
+                            app::earnings::stats::iso(p.created_at)
+                        );
                     }
                     println!("{} payout(s)", rows.len());
                 }
@@ -141,7 +151,13 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let report = app::earnings::seed::seed(&db, &storage, config.fee_bps, &opts).await.map_err(|e| anyhow::anyhow!(e))?;
             println!(
                 "seeded {} sales ({} refunded), {} views, {} works for {} (password {}) in {:.1}s",
-                report.sales, report.refunds, report.views, report.works, report.email, report.password, started.elapsed().as_secs_f64()
+                report.sales,
+                report.refunds,
+                report.views,
+                report.works,
+                report.email,
+                report.password,
+                started.elapsed().as_secs_f64()
             );
             db.close().await;
             Ok(())
@@ -150,10 +166,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let db = startup::connect_database(&config.database_url).await?;
             let report = app::ledger::verify::verify(&db).await?;
             db.close().await;
-            println!(
-                "ledger: {} transactions, {} entries, {} accounts",
-                report.transactions, report.entries, report.accounts
-            );
+            println!("ledger: {} transactions, {} entries, {} accounts", report.transactions, report.entries, report.accounts);
             if report.is_clean() {
                 println!("ok: every invariant holds");
                 Ok(())
@@ -169,9 +182,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let account = store::find_by_email(&db, &email.trim().to_lowercase())
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("no account with email {email}"))?;
-            let (_, token) = app::accounts::tokens::create(&db, &account.account_id, &name)
-                .await
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (_, token) = app::accounts::tokens::create(&db, &account.account_id, &name).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{token}");
             db.close().await;
             Ok(())
@@ -189,8 +200,8 @@ async fn user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
             std::io::stdin().lock().read_line(&mut password).context("reading the password from stdin")?;
             let password = password.trim_end_matches(['\n', '\r']);
             let display_name = name.unwrap_or_else(|| handle.clone());
-            let new = NewAccount::parse(&email, password, &display_name, &handle)
-                .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+            let new =
+                NewAccount::parse(&email, password, &display_name, &handle).map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
             match service::sign_up(&db, new).await {
                 Ok(row) => println!("created {} @{} <{}>", row.account_id, row.handle, row.email),
                 Err(AccountError::EmailTaken) => bail!("an account with that email already exists"),

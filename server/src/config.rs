@@ -64,10 +64,9 @@ impl Config {
         }
 
         let site_addr: SocketAddr = match get("LEPTOS_SITE_ADDR") {
-            Some(raw) => raw
-                .trim()
-                .parse()
-                .map_err(|_| bad("LEPTOS_SITE_ADDR", format!("`{raw}` is not an address like 127.0.0.1:3000")))?,
+            Some(raw) => {
+                raw.trim().parse().map_err(|_| bad("LEPTOS_SITE_ADDR", format!("`{raw}` is not an address like 127.0.0.1:3000")))?
+            }
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
         };
 
@@ -108,9 +107,8 @@ impl Config {
         };
         let upload_limit_bytes = match get("CLINK_UPLOAD_MAX_BYTES") {
             None => 2 * 1024 * 1024 * 1024,
-            Some(raw) => parse_size(&raw).ok_or_else(|| {
-                bad("CLINK_UPLOAD_MAX_BYTES", format!("`{raw}` is not a size like 2147483648, 500MB or 2GiB"))
-            })?,
+            Some(raw) => parse_size(&raw)
+                .ok_or_else(|| bad("CLINK_UPLOAD_MAX_BYTES", format!("`{raw}` is not a size like 2147483648, 500MB or 2GiB")))?,
         };
 
         let fee_bps = match get("CLINK_FEE_PERCENT") {
@@ -120,7 +118,10 @@ impl Config {
         };
         let secret_key = get("CLINK_SECRET_KEY");
         if secret_key.as_deref().is_some_and(|k| app::secret::AppSecret::from_base64(k).is_none()) {
-            return Err(bad("CLINK_SECRET_KEY", "must be at least 32 bytes, base64url-encoded (e.g. `openssl rand -base64 32 | tr '+/' '-_' | tr -d =`)"));
+            return Err(bad(
+                "CLINK_SECRET_KEY",
+                "must be at least 32 bytes, base64url-encoded (e.g. `openssl rand -base64 32 | tr '+/' '-_' | tr -d =`)",
+            ));
         }
         let stripe = match get("CLINK_STRIPE_SECRET_KEY") {
             None => None,
@@ -152,20 +153,27 @@ impl Config {
             return Err(bad("CLINK_SMTP_URL", "must look like smtp://user:pass@host:587?tls=required or smtps://host"));
         }
         let host = base_url.split("://").nth(1).unwrap_or("localhost").split(':').next().unwrap_or("localhost").to_string();
-        let mail_from = get("CLINK_MAIL_FROM").unwrap_or_else(|| format!("Clink <no-reply@{}>", if host.contains('.') { host.as_str() } else { "clink.invalid" }));
+        let mail_from = get("CLINK_MAIL_FROM")
+            .unwrap_or_else(|| format!("Clink <no-reply@{}>", if host.contains('.') { host.as_str() } else { "clink.invalid" }));
 
         let wallet_max_batch = match get("CLINK_WALLET_MAX_BATCH") {
             None => 256,
-            Some(raw) => raw.trim().parse::<usize>().ok().filter(|n| (1..=2048).contains(n)).ok_or_else(|| {
-                bad("CLINK_WALLET_MAX_BATCH", format!("`{raw}` is not a batch size from 1 to 2048"))
-            })?,
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=2048).contains(n))
+                .ok_or_else(|| bad("CLINK_WALLET_MAX_BATCH", format!("`{raw}` is not a batch size from 1 to 2048")))?,
         };
 
         let webhook_backoff_ms = match get("CLINK_WEBHOOK_BACKOFF_MS") {
             None => 10_000,
-            Some(raw) => raw.trim().parse::<i64>().ok().filter(|n| (1..=3_600_000).contains(n)).ok_or_else(|| {
-                bad("CLINK_WEBHOOK_BACKOFF_MS", format!("`{raw}` is not a number of milliseconds from 1 to 3600000"))
-            })?,
+            Some(raw) => raw
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (1..=3_600_000).contains(n))
+                .ok_or_else(|| bad("CLINK_WEBHOOK_BACKOFF_MS", format!("`{raw}` is not a number of milliseconds from 1 to 3600000")))?,
         };
 
         Ok(Config {
@@ -214,13 +222,10 @@ fn parse_base_url(raw: &str) -> Result<String, ConfigError> {
 /// `s3://bucket/optional/prefix`, with `CLINK_S3_ENDPOINT`, `CLINK_S3_REGION`,
 /// `CLINK_S3_ACCESS_KEY_ID` and `CLINK_S3_SECRET_ACCESS_KEY` (or the standard `AWS_*` variables).
 fn parse_storage_url(url: &str, get: &impl Fn(&str) -> Option<String>) -> Result<StorageConfig, ConfigError> {
-    let rest = url
-        .trim()
-        .strip_prefix("s3://")
-        .ok_or_else(|| bad("CLINK_STORAGE_URL", "must look like s3://bucket/prefix"))?;
+    let rest = url.trim().strip_prefix("s3://").ok_or_else(|| bad("CLINK_STORAGE_URL", "must look like s3://bucket/prefix"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    let bucket_ok = (3..=63).contains(&bucket.len())
-        && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let bucket_ok =
+        (3..=63).contains(&bucket.len()) && bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
     if !bucket_ok {
         return Err(bad("CLINK_STORAGE_URL", format!("`{bucket}` is not a valid bucket name")));
     }

@@ -3,14 +3,7 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 
-use app::{
-    catalog::service::LinkRef,
-    db::now_ms,
-    earnings::sources,
-    edge::ClientIp,
-    error::AppError,
-    state::AppState,
-};
+use app::{catalog::service::LinkRef, db::now_ms, earnings::sources, edge::ClientIp, error::AppError, state::AppState};
 use axum::{
     body::{Body, to_bytes},
     extract::{ConnectInfo, MatchedPath, Request, State},
@@ -23,9 +16,8 @@ use axum::{
 /// `X-Forwarded-For` entry is the one the proxy itself saw; anything left of it is client-supplied.
 pub async fn client_ip(State(trust_forwarded_for): State<bool>, mut req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip());
-    let forwarded = trust_forwarded_for
-        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
-        .flatten();
+    let forwarded =
+        trust_forwarded_for.then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok()).flatten();
     if let Some(ip) = forwarded.or(peer) {
         req.extensions_mut().insert(ClientIp(ip));
     }
@@ -254,11 +246,7 @@ pub fn is_bot(user_agent: &str) -> bool {
 /// anyone grow the metric set without bound).
 pub async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned());
     let method = req.method().to_string();
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
@@ -305,7 +293,9 @@ mod tests {
         assert!(is_bot("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"));
         assert!(is_bot("curl/8.5.0"));
         assert!(is_bot(""));
-        assert!(!is_bot("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"));
+        assert!(!is_bot(
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+        ));
         assert!(!is_bot("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"));
     }
 

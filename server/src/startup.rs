@@ -1,23 +1,31 @@
 //! Builds the whole app (database, sessions, router, middleware) and serves it.
 
-use std::{net::SocketAddr, path::Path, sync::{Arc, OnceLock}, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::Path,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use anyhow::Context;
 use app::{
     App,
-    accounts::{service::LoginLimiter, session::{CachedSessions, SessionBackend}},
+    accounts::{
+        service::LoginLimiter,
+        session::{CachedSessions, SessionBackend},
+    },
     checkout::{
         provider::{Payments, TestProvider},
         stripe_provider::StripeProvider,
     },
     db::Db,
+    earnings::views::ViewCounter,
     mail::{self, sender::Mailer},
     secret::AppSecret,
-    wallet::writer::WalletWriter,
-    earnings::views::ViewCounter,
     shell,
     state::{AppState, Settings, SharedState},
     storage::Storage,
+    wallet::writer::WalletWriter,
 };
 use axum::{
     Router,
@@ -32,10 +40,13 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 use tower::{Layer, ServiceBuilder};
 use tower_http::{
-    compression::{CompressionLayer, DefaultPredicate, Predicate}, services::ServeDir, set_header::SetResponseHeaderLayer, trace::TraceLayer,
+    compression::{CompressionLayer, DefaultPredicate, Predicate},
+    services::ServeDir,
+    set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
 };
 use tower_sessions::{
-    Expiry, ExpiredDeletion, SessionManagerLayer,
+    ExpiredDeletion, Expiry, SessionManagerLayer,
     cookie::{SameSite, time::Duration as CookieDuration},
 };
 use tracing::Span;
@@ -47,8 +58,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
     // Several dependencies bring rustls with different crypto back ends (ring for Stripe and
     // SMTP, aws-lc for S3); rustls then needs to be told which one the process uses.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let db = connect_database(&config.database_url).await?;
     let sessions = CachedSessions::new(SessionBackend::for_db(&db).await.context("preparing the session store")?);
     tokio::spawn(sessions.clone().follow_other_servers());
@@ -56,9 +66,8 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
 
     let storage = Storage::open(&config.storage).context("opening file storage (CLINK_STORAGE_URL)")?;
     let secret = load_secret(config)?;
-    let wallet_writer = WalletWriter::start(&config.database_url, config.wallet_max_batch)
-        .await
-        .context("connecting the wallet writer to the database")?;
+    let wallet_writer =
+        WalletWriter::start(&config.database_url, config.wallet_max_batch).await.context("connecting the wallet writer to the database")?;
     let payments = match &config.stripe {
         Some(settings) => Payments::Stripe(StripeProvider::new(settings).context("configuring Stripe")?),
         None => Payments::Test(TestProvider),
@@ -153,10 +162,8 @@ pub const VIEW_FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 fn leptos_options(config: &Config) -> LeptosOptions {
     // cargo-leptos writes the asset hashes next to the binary; without that file (tests, a
     // plain `cargo run`) the assets keep their plain names.
-    let hashes_present = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt")))
-        .is_some_and(|p| p.exists());
+    let hashes_present =
+        std::env::current_exe().ok().and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt"))).is_some_and(|p| p.exists());
     LeptosOptions::builder()
         .output_name("clink")
         .site_root(config.site_root.to_string_lossy().to_string())
@@ -301,11 +308,7 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 /// Serves on an already-bound listener until `shutdown` resolves.
-pub async fn serve_on(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+pub async fn serve_on(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
     // The profile rewrite wraps the router: inside it, routing has already happened.
     let app = tower::util::MapRequestLayer::new(middleware::rewrite_profile_path).layer(router);
     axum::serve(listener, axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))
@@ -316,9 +319,7 @@ pub async fn serve_on(
 /// `clink serve`: build, bind, serve until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (router, state) = build(&config).await?;
-    let listener = TcpListener::bind(config.site_addr)
-        .await
-        .with_context(|| format!("binding {} (LEPTOS_SITE_ADDR)", config.site_addr))?;
+    let listener = TcpListener::bind(config.site_addr).await.with_context(|| format!("binding {} (LEPTOS_SITE_ADDR)", config.site_addr))?;
     tracing::info!(base_url = %config.base_url, addr = %config.site_addr, database = ?state.db.backend(), "clink is listening");
     serve_on(listener, router, shutdown_signal()).await?;
     // Views counted since the last flush would otherwise be lost on a clean shutdown.

@@ -95,11 +95,17 @@ async fn upload_one_gibibyte(backend: Backend) {
 
     // Now a buyer downloads it (a free work: no card needed), hashing as it streams.
     let code: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>("select code from work where work_id = $1")
-        .bind(&id).fetch_one(pool).await).unwrap();
+        .bind(&id).fetch_one(pool).await)
+    .unwrap();
     let buyer = app.new_client();
     let html = buyer.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
     let key = common::hidden_input(&html, "checkout_key").unwrap();
-    let res = buyer.post(app.url(&format!("/checkout/{code}"))).form(&[("checkout_key", key.as_str()), ("email", "big@example.com")]).send().await.unwrap();
+    let res = buyer
+        .post(app.url(&format!("/checkout/{code}")))
+        .form(&[("checkout_key", key.as_str()), ("email", "big@example.com")])
+        .send()
+        .await
+        .unwrap();
     let back = res.headers()["location"].to_str().unwrap().to_string();
     let res = buyer.get(app.url(&back)).send().await.unwrap();
     let download = res.headers()["location"].to_str().unwrap().to_string();

@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::objects::{
-    API_VERSION, AUTHENTICATION_REQUIRED, ApiError, Behavior, CardInput, Decline, behavior,
-    billing_details, new_id, now, random_alnum, test_pm_alias,
+    API_VERSION, AUTHENTICATION_REQUIRED, ApiError, Behavior, CardInput, Decline, behavior, billing_details, new_id, now, random_alnum,
+    test_pm_alias,
 };
 
 /// Who made the request, for auth rules and the events' `request` field.
@@ -67,20 +67,17 @@ type Result<T> = std::result::Result<T, ApiError>;
 // ---- parameter helpers -------------------------------------------------
 
 fn s(p: &Value, key: &str) -> Option<String> {
-    p.get(key)
-        .and_then(Value::as_str)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
+    p.get(key).and_then(Value::as_str).filter(|v| !v.is_empty()).map(str::to_owned)
 }
 
 fn int(p: &Value, key: &str) -> Result<Option<i64>> {
     match p.get(key).and_then(Value::as_str) {
         None => Ok(None),
-        Some(v) => v.trim().parse().map(Some).map_err(|_| {
-            ApiError::invalid(&format!("Invalid integer: {v}"))
-                .with("code", "parameter_invalid_integer")
-                .with("param", key)
-        }),
+        Some(v) => {
+            v.trim().parse().map(Some).map_err(|_| {
+                ApiError::invalid(&format!("Invalid integer: {v}")).with("code", "parameter_invalid_integer").with("param", key)
+            })
+        }
     }
 }
 
@@ -89,10 +86,7 @@ fn boolean(p: &Value, key: &str) -> Result<Option<bool>> {
         None => Ok(None),
         Some("true") => Ok(Some(true)),
         Some("false") => Ok(Some(false)),
-        Some(v) => Err(ApiError::invalid_param(
-            key,
-            &format!("Invalid boolean: {v}"),
-        )),
+        Some(v) => Err(ApiError::invalid_param(key, &format!("Invalid boolean: {v}"))),
     }
 }
 
@@ -119,9 +113,7 @@ fn metadata(p: &Value) -> Map<String, Value> {
 /// Stripe's update semantics: keys merge, an empty value deletes.
 fn merge_metadata(target: &mut Value, p: &Value) {
     if let Some(Value::Object(m)) = p.get("metadata") {
-        let meta = target["metadata"]
-            .as_object_mut()
-            .expect("metadata is an object");
+        let meta = target["metadata"].as_object_mut().expect("metadata is an object");
         for (k, v) in m {
             match v.as_str() {
                 Some("") | None => meta.remove(k),
@@ -134,10 +126,7 @@ fn merge_metadata(target: &mut Value, p: &Value) {
 fn list(url: &str, items: Vec<Value>, p: &Value) -> Result<Value> {
     let limit = int(p, "limit")?.unwrap_or(10);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid_param(
-            "limit",
-            "This value must be between 1 and 100.",
-        ));
+        return Err(ApiError::invalid_param("limit", "This value must be between 1 and 100."));
     }
     let mut items = items;
     if let Some(after) = s(p, "starting_after") {
@@ -150,12 +139,7 @@ fn list(url: &str, items: Vec<Value>, p: &Value) -> Result<Value> {
 }
 
 fn money(amount: i64, currency: &str) -> String {
-    format!(
-        "{}{}.{:02}",
-        if currency == "usd" { "$" } else { "" },
-        amount / 100,
-        amount % 100
-    )
+    format!("{}{}.{:02}", if currency == "usd" { "$" } else { "" }, amount / 100, amount % 100)
 }
 
 impl Store {
@@ -178,10 +162,7 @@ impl Store {
     }
 
     fn get_mut(&mut self, id: &str) -> &mut Value {
-        self.objects
-            .iter_mut()
-            .find(|o| o["id"] == id)
-            .expect("object exists")
+        self.objects.iter_mut().find(|o| o["id"] == id).expect("object exists")
     }
 
     /// Look up an object of a given `object` type or 404 like Stripe.
@@ -191,20 +172,12 @@ impl Store {
             "payment_method" => "PaymentMethod",
             other => other,
         };
-        self.get(id)
-            .filter(|o| o["object"] == object)
-            .cloned()
-            .ok_or_else(|| ApiError::no_such(kind, id, param))
+        self.get(id).filter(|o| o["object"] == object).cloned().ok_or_else(|| ApiError::no_such(kind, id, param))
     }
 
     /// Newest first, like every Stripe list.
     fn all(&self, object: &str, filter: impl Fn(&Value) -> bool) -> Vec<Value> {
-        self.objects
-            .iter()
-            .rev()
-            .filter(|o| o["object"] == object && filter(o))
-            .cloned()
-            .collect()
+        self.objects.iter().rev().filter(|o| o["object"] == object && filter(o)).cloned().collect()
     }
 
     fn emit(&mut self, req: &Req, type_: &str, object: Value, previous: Option<Value>) {
@@ -244,23 +217,13 @@ impl Store {
             ("POST", ["customers"]) => self.create_customer(req, p),
             ("GET", ["customers"]) => {
                 let email = s(p, "email");
-                list(
-                    "/v1/customers",
-                    self.all("customer", |c| {
-                        email.is_none() || c["email"] == json!(email)
-                    }),
-                    p,
-                )
+                list("/v1/customers", self.all("customer", |c| email.is_none() || c["email"] == json!(email)), p)
             }
             ("GET", ["customers", id]) => self.find("customer", id, Some("id")),
             ("POST", ["customers", id]) => self.update_customer(req, id, p),
             ("GET", ["customers", id, "payment_methods"]) => {
                 self.find("customer", id, Some("customer"))?;
-                self.list_payment_methods(
-                    &format!("/v1/customers/{id}/payment_methods"),
-                    Some(id),
-                    p,
-                )
+                self.list_payment_methods(&format!("/v1/customers/{id}/payment_methods"), Some(id), p)
             }
             ("POST", ["payment_methods"]) => self.create_payment_method(p),
             ("GET", ["payment_methods"]) => {
@@ -270,17 +233,13 @@ impl Store {
                 }
                 self.list_payment_methods("/v1/payment_methods", customer.as_deref(), p)
             }
-            ("GET", ["payment_methods", id]) => {
-                self.find("payment_method", id, Some("payment_method"))
-            }
+            ("GET", ["payment_methods", id]) => self.find("payment_method", id, Some("payment_method")),
             ("POST", ["payment_methods", id, "attach"]) => self.attach(req, id, p),
             ("POST", ["payment_methods", id, "detach"]) => self.detach(req, id),
             ("POST", ["payment_intents"]) => self.create_payment_intent(req, p),
             ("GET", ["payment_intents"]) => {
                 let customer = s(p, "customer");
-                let items = self.all("payment_intent", |pi| {
-                    customer.is_none() || pi["customer"] == json!(customer)
-                });
+                let items = self.all("payment_intent", |pi| customer.is_none() || pi["customer"] == json!(customer));
                 list("/v1/payment_intents", items, p)
             }
             ("GET", ["payment_intents", id]) => self.find("payment_intent", id, Some("intent")),
@@ -291,13 +250,7 @@ impl Store {
             ("POST", ["refunds"]) => self.create_refund(req, p),
             ("GET", ["refunds"]) => {
                 let pi = s(p, "payment_intent");
-                list(
-                    "/v1/refunds",
-                    self.all("refund", |r| {
-                        pi.is_none() || r["payment_intent"] == json!(pi)
-                    }),
-                    p,
-                )
+                list("/v1/refunds", self.all("refund", |r| pi.is_none() || r["payment_intent"] == json!(pi)), p)
             }
             ("GET", ["refunds", id]) => self.find("refund", id, Some("refund")),
             ("GET", ["events"]) => {
@@ -309,23 +262,11 @@ impl Store {
                         None => e["type"] == t.as_str(),
                     },
                 };
-                list(
-                    "/v1/events",
-                    self.events
-                        .iter()
-                        .rev()
-                        .filter(|e| matches(e))
-                        .cloned()
-                        .collect(),
-                    p,
-                )
+                list("/v1/events", self.events.iter().rev().filter(|e| matches(e)).cloned().collect(), p)
             }
-            ("GET", ["events", id]) => self
-                .events
-                .iter()
-                .find(|e| e["id"] == *id)
-                .cloned()
-                .ok_or_else(|| ApiError::no_such("event", id, Some("id"))),
+            ("GET", ["events", id]) => {
+                self.events.iter().find(|e| e["id"] == *id).cloned().ok_or_else(|| ApiError::no_such("event", id, Some("id")))
+            }
             _ => Err(ApiError::auth(
                 404,
                 &format!(
@@ -378,9 +319,7 @@ impl Store {
         };
         if *head == "data" && v["object"] == "list" {
             if let Some(items) = v["data"].as_array_mut() {
-                items
-                    .iter_mut()
-                    .for_each(|item| self.expand_path(item, rest));
+                items.iter_mut().for_each(|item| self.expand_path(item, rest));
             }
             return;
         }
@@ -398,9 +337,7 @@ impl Store {
     // ---- customers -----------------------------------------------------
 
     fn create_customer(&mut self, req: &Req, p: &Value) -> Result<Value> {
-        let default_pm = p
-            .get("invoice_settings")
-            .and_then(|i| s(i, "default_payment_method"));
+        let default_pm = p.get("invoice_settings").and_then(|i| s(i, "default_payment_method"));
         let customer = json!({
             "id": new_id("cus"),
             "object": "customer",
@@ -440,12 +377,8 @@ impl Store {
                 c[key] = json!(s(p, key));
             }
         }
-        if let Some(pm) = p
-            .get("invoice_settings")
-            .and_then(|i| i.get("default_payment_method"))
-        {
-            c["invoice_settings"]["default_payment_method"] =
-                if pm == "" { Value::Null } else { pm.clone() };
+        if let Some(pm) = p.get("invoice_settings").and_then(|i| i.get("default_payment_method")) {
+            c["invoice_settings"]["default_payment_method"] = if pm == "" { Value::Null } else { pm.clone() };
         }
         merge_metadata(c, p);
         let after = c.clone();
@@ -457,24 +390,14 @@ impl Store {
             .map(|(k, _)| (k.clone(), before[k.as_str()].clone()))
             .collect();
         if !previous.is_empty() {
-            self.emit(
-                req,
-                "customer.updated",
-                after.clone(),
-                Some(Value::Object(previous)),
-            );
+            self.emit(req, "customer.updated", after.clone(), Some(Value::Object(previous)));
         }
         Ok(after)
     }
 
     // ---- payment methods -----------------------------------------------
 
-    fn insert_card_pm(
-        &mut self,
-        card: CardInput,
-        billing: Option<&Value>,
-        meta: Map<String, Value>,
-    ) -> Value {
+    fn insert_card_pm(&mut self, card: CardInput, billing: Option<&Value>, meta: Map<String, Value>) -> Value {
         let pm = json!({
             "id": new_id("pm"),
             "object": "payment_method",
@@ -489,14 +412,7 @@ impl Store {
             "type": "card",
         });
         let id = pm["id"].as_str().expect("id").to_owned();
-        self.pm_meta.insert(
-            id,
-            PmMeta {
-                card,
-                consumed: false,
-                set_up: false,
-            },
-        );
+        self.pm_meta.insert(id, PmMeta { card, consumed: false, set_up: false });
         self.objects.push(pm.clone());
         pm
     }
@@ -518,9 +434,7 @@ impl Store {
                 ));
             }
         }
-        let card = p
-            .get("card")
-            .ok_or_else(|| ApiError::missing_param(&name("card")))?;
+        let card = p.get("card").ok_or_else(|| ApiError::missing_param(&name("card")))?;
         let card = CardInput::parse(card, &name("card"))?;
         Ok(self.insert_card_pm(card, p.get("billing_details"), metadata(p)))
     }
@@ -533,12 +447,7 @@ impl Store {
     /// Stripe's `pm_card_*` test ids (which mints a fresh PaymentMethod).
     fn resolve_pm(&mut self, id: &str, param: &str) -> Result<String> {
         if let Some(number) = test_pm_alias(id) {
-            let card = CardInput {
-                number: number.to_owned(),
-                exp_month: 12,
-                exp_year: 2034,
-                cvc: Some("123".into()),
-            };
+            let card = CardInput { number: number.to_owned(), exp_month: 12, exp_year: 2034, cvc: Some("123".into()) };
             let pm = self.insert_card_pm(card, None, Map::new());
             return Ok(pm["id"].as_str().expect("id").to_owned());
         }
@@ -549,8 +458,7 @@ impl Store {
     fn list_payment_methods(&self, url: &str, customer: Option<&str>, p: &Value) -> Result<Value> {
         let type_ = s(p, "type");
         let items = self.all("payment_method", |pm| {
-            customer.is_none_or(|c| pm["customer"] == c)
-                && type_.as_ref().is_none_or(|t| pm["type"] == t.as_str())
+            customer.is_none_or(|c| pm["customer"] == c) && type_.as_ref().is_none_or(|t| pm["type"] == t.as_str())
         });
         list(url, items, p)
     }
@@ -564,9 +472,7 @@ impl Store {
             return Ok(pm);
         }
         if !pm["customer"].is_null() {
-            return Err(ApiError::invalid(
-                "The payment method you provided has already been attached to a customer.",
-            ));
+            return Err(ApiError::invalid("The payment method you provided has already been attached to a customer."));
         }
         if self.pm_meta[&id].consumed {
             return Err(consumed_error());
@@ -585,9 +491,7 @@ impl Store {
     fn detach(&mut self, req: &Req, id: &str) -> Result<Value> {
         let pm = self.find("payment_method", id, Some("payment_method"))?;
         if pm["customer"].is_null() {
-            return Err(ApiError::invalid(
-                "The payment method you provided is not attached to a customer so detachment is impossible.",
-            ));
+            return Err(ApiError::invalid("The payment method you provided is not attached to a customer so detachment is impossible."));
         }
         let pm = self.get_mut(id);
         let previous = json!({ "customer": pm["customer"].take() });
@@ -603,9 +507,7 @@ impl Store {
         match (pm["customer"].as_str(), customer) {
             (Some(owner), Some(c)) if owner != c => Err(ApiError::invalid_param(
                 "payment_method",
-                &format!(
-                    "The provided PaymentMethod belongs to a different Customer ({owner}) than the PaymentIntent ({c})."
-                ),
+                &format!("The provided PaymentMethod belongs to a different Customer ({owner}) than the PaymentIntent ({c})."),
             )),
             (Some(owner), None) => Err(ApiError::invalid_param(
                 "customer",
@@ -622,14 +524,9 @@ impl Store {
 
     fn create_payment_intent(&mut self, req: &Req, p: &Value) -> Result<Value> {
         let amount = int(p, "amount")?.ok_or_else(|| ApiError::missing_param("amount"))?;
-        let currency = s(p, "currency")
-            .ok_or_else(|| ApiError::missing_param("currency"))?
-            .to_lowercase();
+        let currency = s(p, "currency").ok_or_else(|| ApiError::missing_param("currency"))?.to_lowercase();
         if currency.len() != 3 {
-            return Err(ApiError::invalid_param(
-                "currency",
-                &format!("Invalid currency: {currency}."),
-            ));
+            return Err(ApiError::invalid_param("currency", &format!("Invalid currency: {currency}.")));
         }
         let minimum = match currency.as_str() {
             "usd" | "eur" | "cad" | "aud" | "chf" | "nzd" | "sgd" => 50,
@@ -637,12 +534,9 @@ impl Store {
             _ => 1,
         };
         if amount < minimum {
-            return Err(ApiError::invalid(&format!(
-                "Amount must be at least {} {currency}",
-                money(minimum, &currency)
-            ))
-            .with("code", "amount_too_small")
-            .with("param", "amount"));
+            return Err(ApiError::invalid(&format!("Amount must be at least {} {currency}", money(minimum, &currency)))
+                .with("code", "amount_too_small")
+                .with("param", "amount"));
         }
         let customer = s(p, "customer");
         if let Some(c) = &customer {
@@ -652,36 +546,24 @@ impl Store {
         let confirm = boolean(p, "confirm")?.unwrap_or(false);
         let off_session = off_session(p)?;
         if p.get("off_session").is_some() && !confirm {
-            return Err(ApiError::invalid_param(
-                "off_session",
-                "You may only specify `off_session` when `confirm` is true.",
-            ));
+            return Err(ApiError::invalid_param("off_session", "You may only specify `off_session` when `confirm` is true."));
         }
         let return_url = s(p, "return_url");
         if return_url.is_some() && !confirm {
-            return Err(ApiError::invalid_param(
-                "return_url",
-                "You may only specify `return_url` when `confirm` is true.",
-            ));
+            return Err(ApiError::invalid_param("return_url", "You may only specify `return_url` when `confirm` is true."));
         }
         let capture_method = match s(p, "capture_method").as_deref() {
             None | Some("automatic_async") => "automatic_async",
             Some("automatic") => "automatic",
             Some(other) => {
-                return Err(ApiError::invalid_param(
-                    "capture_method",
-                    &format!("stripe-sim does not simulate capture_method={other}."),
-                ));
+                return Err(ApiError::invalid_param("capture_method", &format!("stripe-sim does not simulate capture_method={other}.")));
             }
         };
         let confirmation_method = match s(p, "confirmation_method").as_deref() {
             None | Some("automatic") => "automatic",
             Some("manual") => "manual",
             Some(other) => {
-                return Err(ApiError::invalid_param(
-                    "confirmation_method",
-                    &format!("Invalid confirmation_method: {other}"),
-                ));
+                return Err(ApiError::invalid_param("confirmation_method", &format!("Invalid confirmation_method: {other}")));
             }
         };
         // Explicit types switch automatic payment methods off, as on Stripe;
@@ -689,41 +571,20 @@ impl Store {
         // versions (the one async-stripe rc.10 targets) name the parameter
         // `allowed_payment_method_types`; older ones and Stripe.js users send
         // `payment_method_types`. Only cards are simulated.
-        let allowed = p
-            .get("allowed_payment_method_types")
-            .and_then(Value::as_array)
-            .cloned();
-        let explicit = allowed.clone().or_else(|| {
-            p.get("payment_method_types")
-                .and_then(Value::as_array)
-                .cloned()
-        });
+        let allowed = p.get("allowed_payment_method_types").and_then(Value::as_array).cloned();
+        let explicit = allowed.clone().or_else(|| p.get("payment_method_types").and_then(Value::as_array).cloned());
         let (automatic, config) = match &explicit {
             Some(_) => (Value::Null, Value::Null),
-            None => (
-                json!({ "allow_redirects": "always", "enabled": true }),
-                json!({ "id": new_id("pmc"), "parent": null }),
-            ),
+            None => (json!({ "allow_redirects": "always", "enabled": true }), json!({ "id": new_id("pmc"), "parent": null })),
         };
-        if explicit
-            .as_ref()
-            .is_some_and(|t| !t.iter().any(|t| t == "card"))
-        {
-            return Err(ApiError::invalid_param(
-                "payment_method_types",
-                "stripe-sim only simulates `card` payments.",
-            ));
+        if explicit.as_ref().is_some_and(|t| !t.iter().any(|t| t == "card")) {
+            return Err(ApiError::invalid_param("payment_method_types", "stripe-sim only simulates `card` payments."));
         }
         // Resolve the payment method before creating anything, so a bad one
         // fails the whole request like on Stripe.
         let pm_id = match (s(p, "payment_method"), p.get("payment_method_data")) {
             (Some(id), _) => Some(self.resolve_pm(&id, "payment_method")?),
-            (None, Some(data)) => Some(
-                self.pm_from_params(data, Some("payment_method_data"))?["id"]
-                    .as_str()
-                    .expect("id")
-                    .to_owned(),
-            ),
+            (None, Some(data)) => Some(self.pm_from_params(data, Some("payment_method_data"))?["id"].as_str().expect("id").to_owned()),
             (None, None) => None,
         };
         if let Some(pm) = &pm_id {
@@ -779,38 +640,21 @@ impl Store {
             "transfer_group": null,
         });
         self.objects.push(pi.clone());
-        self.pi_meta.insert(
-            id.clone(),
-            PiMeta {
-                off_session,
-                return_url,
-            },
-        );
+        self.pi_meta.insert(id.clone(), PiMeta { off_session, return_url });
         self.emit(req, "payment_intent.created", pi.clone(), None);
-        if confirm {
-            self.attempt(req, &id)
-        } else {
-            Ok(pi)
-        }
+        if confirm { self.attempt(req, &id) } else { Ok(pi) }
     }
 
     fn update_payment_intent(&mut self, id: &str, p: &Value) -> Result<Value> {
         let pi = self.find("payment_intent", id, Some("intent"))?;
-        if !matches!(
-            pi["status"].as_str(),
-            Some("requires_payment_method" | "requires_confirmation" | "requires_action")
-        ) {
+        if !matches!(pi["status"].as_str(), Some("requires_payment_method" | "requires_confirmation" | "requires_action")) {
             return Err(ApiError::unexpected_state(&format!(
                 "This PaymentIntent's amount could not be updated because it has a status of {}.",
                 pi["status"].as_str().unwrap_or_default()
             )));
         }
         let amount = int(p, "amount")?;
-        let sfu = if p.get("setup_future_usage").is_some() {
-            Some(setup_future_usage(p)?)
-        } else {
-            None
-        };
+        let sfu = if p.get("setup_future_usage").is_some() { Some(setup_future_usage(p)?) } else { None };
         let pm_id = match s(p, "payment_method") {
             Some(pm) => Some(self.resolve_pm(&pm, "payment_method")?),
             None => None,
@@ -834,12 +678,7 @@ impl Store {
             pi["status"] = json!("requires_confirmation");
         }
         pi["customer"] = json!(customer);
-        for key in [
-            "description",
-            "receipt_email",
-            "statement_descriptor",
-            "statement_descriptor_suffix",
-        ] {
+        for key in ["description", "receipt_email", "statement_descriptor", "statement_descriptor_suffix"] {
             if p.get(key).is_some() {
                 pi[key] = json!(s(p, key));
             }
@@ -865,20 +704,11 @@ impl Store {
                 .with("payment_intent", pi));
             }
         }
-        let sfu = if p.get("setup_future_usage").is_some() {
-            Some(setup_future_usage(p)?)
-        } else {
-            None
-        };
+        let sfu = if p.get("setup_future_usage").is_some() { Some(setup_future_usage(p)?) } else { None };
         let off_session = off_session(p)?;
         let pm_id = match (s(p, "payment_method"), p.get("payment_method_data")) {
             (Some(pm), _) => Some(self.resolve_pm(&pm, "payment_method")?),
-            (None, Some(data)) => Some(
-                self.pm_from_params(data, Some("payment_method_data"))?["id"]
-                    .as_str()
-                    .expect("id")
-                    .to_owned(),
-            ),
+            (None, Some(data)) => Some(self.pm_from_params(data, Some("payment_method_data"))?["id"].as_str().expect("id").to_owned()),
             (None, None) => pi["payment_method"].as_str().map(str::to_owned),
         };
         let Some(pm_id) = pm_id else {
@@ -902,10 +732,7 @@ impl Store {
 
     /// One charge attempt with the PaymentIntent's payment method.
     fn attempt(&mut self, req: &Req, id: &str) -> Result<Value> {
-        let pm_id = self.get(id).expect("pi")["payment_method"]
-            .as_str()
-            .expect("pm set")
-            .to_owned();
+        let pm_id = self.get(id).expect("pi")["payment_method"].as_str().expect("pm set").to_owned();
         let meta = &self.pm_meta[&pm_id];
         let off_session = self.pi_meta.get(id).is_some_and(|m| m.off_session);
         let needs_auth = match behavior(&meta.card.number) {
@@ -938,10 +765,7 @@ impl Store {
         let pi = self.get(id).expect("pi");
         let secret = pi["client_secret"].as_str().expect("secret");
         let return_url = self.pi_meta.get(id).and_then(|m| m.return_url.clone());
-        let mut url = format!(
-            "{}/_sim/3ds/{id}/challenge?client_secret={secret}",
-            self.base_url
-        );
+        let mut url = format!("{}/_sim/3ds/{id}/challenge?client_secret={secret}", self.base_url);
         match return_url {
             Some(r) => {
                 url.push_str("&return_url=");
@@ -965,10 +789,7 @@ impl Store {
         // setup_future_usage + customer: Stripe attaches the card and marks
         // it as set up; a card used without a customer is spent.
         let owner = self.get(&pm_id).expect("pm")["customer"].clone();
-        match (
-            pi["setup_future_usage"].is_string(),
-            pi["customer"].as_str(),
-        ) {
+        match (pi["setup_future_usage"].is_string(), pi["customer"].as_str()) {
             (true, Some(customer)) => {
                 if owner.is_null() {
                     self.attach_unchecked(req, &pm_id, customer);
@@ -1003,9 +824,7 @@ impl Store {
         let charge = self.charge(&pi, &pm_id, Some(d), false);
         self.objects.push(charge.clone());
         let pm = self.get(&pm_id).expect("pm").clone();
-        let error = ApiError::decline(d)
-            .with("charge", charge["id"].clone())
-            .with("payment_method", pm);
+        let error = ApiError::decline(d).with("charge", charge["id"].clone()).with("payment_method", pm);
         let p = self.get_mut(id);
         p["status"] = json!("requires_payment_method");
         p["payment_method"] = Value::Null;
@@ -1020,20 +839,12 @@ impl Store {
 
     /// What the 3-D Secure challenge does (browser buttons or
     /// `SimHandle::complete_3ds`).
-    pub fn complete_3ds(
-        &mut self,
-        id: &str,
-        success: bool,
-        client_secret: Option<&str>,
-    ) -> Result<Value> {
+    pub fn complete_3ds(&mut self, id: &str, success: bool, client_secret: Option<&str>) -> Result<Value> {
         let pi = self.find("payment_intent", id, Some("intent"))?;
         if let Some(cs) = client_secret
             && pi["client_secret"] != cs
         {
-            return Err(ApiError::invalid_param(
-                "client_secret",
-                "The client_secret provided does not match this PaymentIntent.",
-            ));
+            return Err(ApiError::invalid_param("client_secret", "The client_secret provided does not match this PaymentIntent."));
         }
         if pi["status"] != "requires_action" {
             return Err(ApiError::unexpected_state(&format!(
@@ -1046,10 +857,7 @@ impl Store {
         if success {
             return Ok(self.succeed(&req, id, true));
         }
-        let pm = self
-            .get(pi["payment_method"].as_str().expect("pm"))
-            .expect("pm")
-            .clone();
+        let pm = self.get(pi["payment_method"].as_str().expect("pm")).expect("pm").clone();
         let error = ApiError::invalid(
             "The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new \
              PaymentMethod to attempt to fulfill this PaymentIntent again.",
@@ -1079,14 +887,9 @@ impl Store {
         }
         let reason = match s(p, "cancellation_reason").as_deref() {
             None => None,
-            Some(r @ ("duplicate" | "fraudulent" | "requested_by_customer" | "abandoned")) => {
-                Some(r.to_owned())
-            }
+            Some(r @ ("duplicate" | "fraudulent" | "requested_by_customer" | "abandoned")) => Some(r.to_owned()),
             Some(other) => {
-                return Err(ApiError::invalid_param(
-                    "cancellation_reason",
-                    &format!("Invalid cancellation_reason: {other}"),
-                ));
+                return Err(ApiError::invalid_param("cancellation_reason", &format!("Invalid cancellation_reason: {other}")));
             }
         };
         let pi = self.get_mut(id);
@@ -1216,48 +1019,34 @@ impl Store {
             (Some(pi_id), _) => {
                 let pi = self.find("payment_intent", &pi_id, Some("payment_intent"))?;
                 match pi["latest_charge"].as_str() {
-                    Some(ch) if pi["status"] == "succeeded" => {
-                        self.find("charge", ch, Some("charge"))?
-                    }
+                    Some(ch) if pi["status"] == "succeeded" => self.find("charge", ch, Some("charge"))?,
                     _ => {
                         return Err(ApiError::invalid_param(
                             "payment_intent",
-                            &format!(
-                                "This PaymentIntent ({pi_id}) does not have a successful charge to refund."
-                            ),
+                            &format!("This PaymentIntent ({pi_id}) does not have a successful charge to refund."),
                         ));
                     }
                 }
             }
             (None, Some(ch)) => self.find("charge", &ch, Some("charge"))?,
             (None, None) => {
-                return Err(ApiError::invalid(
-                    "One of `charge` or `payment_intent` is required.",
-                ));
+                return Err(ApiError::invalid("One of `charge` or `payment_intent` is required."));
             }
         };
         let charge_id = charge["id"].as_str().expect("id").to_owned();
         let currency = charge["currency"].as_str().unwrap_or_default().to_owned();
-        let remaining = charge["amount_captured"].as_i64().unwrap_or(0)
-            - charge["amount_refunded"].as_i64().unwrap_or(0);
+        let remaining = charge["amount_captured"].as_i64().unwrap_or(0) - charge["amount_refunded"].as_i64().unwrap_or(0);
         if charge["status"] != "succeeded" {
-            return Err(ApiError::invalid_param(
-                "charge",
-                &format!("Charge {charge_id} has not succeeded and cannot be refunded."),
-            ));
+            return Err(ApiError::invalid_param("charge", &format!("Charge {charge_id} has not succeeded and cannot be refunded.")));
         }
         if remaining <= 0 {
-            return Err(ApiError::invalid(&format!(
-                "Charge {charge_id} has already been refunded."
-            ))
-            .with("code", "charge_already_refunded"));
+            return Err(
+                ApiError::invalid(&format!("Charge {charge_id} has already been refunded.")).with("code", "charge_already_refunded")
+            );
         }
         let amount = int(p, "amount")?.unwrap_or(remaining);
         if amount <= 0 {
-            return Err(ApiError::invalid_param(
-                "amount",
-                "Refund amount must be positive.",
-            ));
+            return Err(ApiError::invalid_param("amount", "Refund amount must be positive."));
         }
         if amount > remaining {
             return Err(ApiError::invalid_param(
@@ -1273,10 +1062,7 @@ impl Store {
             None => None,
             Some(r @ ("duplicate" | "fraudulent" | "requested_by_customer")) => Some(r.to_owned()),
             Some(other) => {
-                return Err(ApiError::invalid_param(
-                    "reason",
-                    &format!("Invalid reason: {other}"),
-                ));
+                return Err(ApiError::invalid_param("reason", &format!("Invalid reason: {other}")));
             }
         };
         let refund = json!({
@@ -1301,8 +1087,7 @@ impl Store {
         });
         self.objects.push(refund.clone());
         let ch = self.get_mut(&charge_id);
-        let previous =
-            json!({ "amount_refunded": ch["amount_refunded"], "refunded": ch["refunded"] });
+        let previous = json!({ "amount_refunded": ch["amount_refunded"], "refunded": ch["refunded"] });
         let refunded = ch["amount_refunded"].as_i64().unwrap_or(0) + amount;
         ch["amount_refunded"] = json!(refunded);
         ch["refunded"] = json!(refunded == ch["amount_captured"].as_i64().unwrap_or(0));
@@ -1319,9 +1104,7 @@ fn setup_future_usage(p: &Value) -> Result<Value> {
         Some(v @ ("off_session" | "on_session")) => Ok(json!(v)),
         Some(other) => Err(ApiError::invalid_param(
             "setup_future_usage",
-            &format!(
-                "Invalid setup_future_usage: must be one of off_session or on_session (got {other})"
-            ),
+            &format!("Invalid setup_future_usage: must be one of off_session or on_session (got {other})"),
         )),
     }
 }

@@ -61,9 +61,7 @@ fn insert(node: &mut Value, segments: &[String], value: Value) {
     if tail.is_empty() {
         map.insert(head.clone(), value);
     } else {
-        let child = map
-            .entry(head.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
+        let child = map.entry(head.clone()).or_insert_with(|| Value::Object(Map::new()));
         insert(child, tail, value);
     }
 }
@@ -76,10 +74,7 @@ fn normalize_arrays(node: &mut Value) {
                 normalize_arrays(child);
             }
             if !map.is_empty() && map.keys().all(|k| k.parse::<usize>().is_ok()) {
-                let mut items: Vec<(usize, Value)> = std::mem::take(map)
-                    .into_iter()
-                    .map(|(k, v)| (k.parse().unwrap(), v))
-                    .collect();
+                let mut items: Vec<(usize, Value)> = std::mem::take(map).into_iter().map(|(k, v)| (k.parse().unwrap(), v)).collect();
                 items.sort_by_key(|(i, _)| *i);
                 *node = Value::Array(items.into_iter().map(|(_, v)| v).collect());
             }

@@ -64,9 +64,7 @@ impl Default for SimConfig {
         SimConfig {
             webhook_url: None,
             webhook_secret: "whsec_stripe_sim".to_owned(),
-            retry_delays: [200, 400, 800, 1600, 3200]
-                .map(Duration::from_millis)
-                .to_vec(),
+            retry_delays: [200, 400, 800, 1600, 3200].map(Duration::from_millis).to_vec(),
         }
     }
 }
@@ -108,29 +106,20 @@ impl Inner {
 /// # Panics
 /// If no loopback port can be bound.
 pub async fn spawn(config: SimConfig) -> SimHandle {
-    spawn_on(config, SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind 127.0.0.1:0")
+    spawn_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await.expect("bind 127.0.0.1:0")
 }
 
 /// Start a simulator on a given address (the binary uses this).
 pub async fn spawn_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHandle> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let host = if local.ip().is_unspecified() {
-        "127.0.0.1".to_owned()
-    } else {
-        local.ip().to_string()
-    };
+    let host = if local.ip().is_unspecified() { "127.0.0.1".to_owned() } else { local.ip().to_string() };
     let base_url = format!("http://{host}:{}", local.port());
     let inner = Arc::new(Inner {
         store: Mutex::new(Store::new(base_url.clone(), config.webhook_url)),
         webhook_secret: config.webhook_secret,
         retry_delays: config.retry_delays,
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("reqwest client"),
+        http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("reqwest client"),
         tasks: Mutex::new(Vec::new()),
         stop: tokio::sync::watch::channel(false).0,
     });
@@ -165,12 +154,7 @@ impl SimHandle {
     /// Every webhook delivery attempt so far, in the order they finished:
     /// (event id, HTTP status, or 0 for a connection error/timeout).
     pub async fn webhook_attempts(&self) -> Vec<(String, u16)> {
-        self.inner
-            .store
-            .lock()
-            .expect("store lock")
-            .attempts
-            .clone()
+        self.inner.store.lock().expect("store lock").attempts.clone()
     }
 
     /// Resolve a PaymentIntent's 3-D Secure challenge, as the customer would
@@ -213,27 +197,17 @@ fn router(inner: Arc<Inner>) -> Router {
         .route("/js/v3", get(stripe_js))
         .route("/_sim/health", get(|| async { "ok" }))
         .route("/_sim/3ds/{id}", post(sim_3ds).options(preflight))
-        .route(
-            "/_sim/3ds/{id}/challenge",
-            get(|| async { Html(include_str!("challenge.html")) }),
-        )
+        .route("/_sim/3ds/{id}/challenge", get(|| async { Html(include_str!("challenge.html")) }))
         .route(
             "/_sim/events",
-            get(|State(inner): State<Arc<Inner>>| async move {
-                axum::Json(inner.store.lock().expect("store lock").events.clone())
-            }),
+            get(|State(inner): State<Arc<Inner>>| async move { axum::Json(inner.store.lock().expect("store lock").events.clone()) }),
         )
         .route(
             "/_sim/webhook_attempts",
-            get(|State(inner): State<Arc<Inner>>| async move {
-                axum::Json(inner.store.lock().expect("store lock").attempts.clone())
-            }),
+            get(|State(inner): State<Arc<Inner>>| async move { axum::Json(inner.store.lock().expect("store lock").attempts.clone()) }),
         )
         .fallback(|method: Method, uri: Uri| async move {
-            let e = ApiError::auth(
-                404,
-                &format!("Unrecognized request URL ({method}: {}).", uri.path()),
-            );
+            let e = ApiError::auth(404, &format!("Unrecognized request URL ({method}: {}).", uri.path()));
             json_response(e.status, &e.body(), None)
         })
         .layer(axum::middleware::map_response(cors))
@@ -242,30 +216,19 @@ fn router(inner: Arc<Inner>) -> Router {
 
 /// The browser page is on another origin than the simulator.
 async fn cors(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
 }
 
 async fn preflight() -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
-    );
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, DELETE, OPTIONS"));
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static(
-            "Authorization, Content-Type, Idempotency-Key, Stripe-Version, Stripe-Account",
-        ),
+        HeaderValue::from_static("Authorization, Content-Type, Idempotency-Key, Stripe-Version, Stripe-Account"),
     );
-    h.insert(
-        header::ACCESS_CONTROL_MAX_AGE,
-        HeaderValue::from_static("600"),
-    );
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     r
 }
 
@@ -277,10 +240,7 @@ fn json_response(status: u16, body: &Value, request_id: Option<&str>) -> Respons
 fn raw_response(status: u16, body: Vec<u8>, request_id: Option<&str>) -> Response {
     let mut r = (StatusCode::from_u16(status).expect("status"), body).into_response();
     let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     h.insert("Stripe-Version", HeaderValue::from_static(API_VERSION));
     if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(id).ok()) {
         h.insert("Request-Id", id);
@@ -290,20 +250,9 @@ fn raw_response(status: u16, body: Vec<u8>, request_id: Option<&str>) -> Respons
 
 /// The API key from `Authorization: Bearer …`, or Stripe.js's `key` param.
 fn api_key(headers: &HeaderMap, params: &Value) -> Result<String, ApiError> {
-    let key = match headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(auth) => auth
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .unwrap_or_default()
-            .to_owned(),
-        None => params
-            .get("key")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
+    let key = match headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        Some(auth) => auth.strip_prefix("Bearer ").map(str::trim).unwrap_or_default().to_owned(),
+        None => params.get("key").and_then(Value::as_str).unwrap_or_default().to_owned(),
     };
     if key.is_empty() {
         return Err(ApiError::auth(
@@ -313,71 +262,33 @@ fn api_key(headers: &HeaderMap, params: &Value) -> Result<String, ApiError> {
              for details, or we can help at https://support.stripe.com/.",
         ));
     }
-    let valid = ["sk_test_", "rk_test_", "pk_test_"]
-        .iter()
-        .any(|p| key.starts_with(p) && key.len() > p.len());
+    let valid = ["sk_test_", "rk_test_", "pk_test_"].iter().any(|p| key.starts_with(p) && key.len() > p.len());
     if !valid {
         let shown: String = key.chars().take(8).collect();
-        let tail: String = key
-            .chars()
-            .rev()
-            .take(4)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        return Err(ApiError::auth(
-            401,
-            &format!("Invalid API Key provided: {shown}****{tail}"),
-        ));
+        let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        return Err(ApiError::auth(401, &format!("Invalid API Key provided: {shown}****{tail}")));
     }
     Ok(key)
 }
 
-async fn api_entry(
-    State(inner): State<Arc<Inner>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn api_entry(State(inner): State<Arc<Inner>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     if method == Method::OPTIONS {
         return preflight().await;
     }
     let request_id = new_id("req");
     let is_post = method == Method::POST;
-    let params = if is_post {
-        form::parse(&body)
-    } else {
-        form::parse(uri.query().unwrap_or("").as_bytes())
-    };
+    let params = if is_post { form::parse(&body) } else { form::parse(uri.query().unwrap_or("").as_bytes()) };
     let key = match api_key(&headers, &params) {
         Ok(key) => key,
         Err(e) => return json_response(e.status, &e.body(), Some(&request_id)),
     };
-    let path: Vec<&str> = uri
-        .path()
-        .trim_start_matches("/v1/")
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    let idempotency_key = headers
-        .get("Idempotency-Key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|_| is_post)
-        .map(str::to_owned);
+    let path: Vec<&str> = uri.path().trim_start_matches("/v1/").split('/').filter(|s| !s.is_empty()).collect();
+    let idempotency_key = headers.get("Idempotency-Key").and_then(|v| v.to_str().ok()).filter(|_| is_post).map(str::to_owned);
 
     let mut store = inner.store.lock().expect("store lock");
     // Same key + same request: replay the stored bytes. Same key, different
     // request: refuse. Keys are scoped to the API key, like Stripe's.
-    let fingerprint = [
-        method.as_str().as_bytes(),
-        b" ",
-        uri.path().as_bytes(),
-        b"\n",
-        &body,
-    ]
-    .concat();
+    let fingerprint = [method.as_str().as_bytes(), b" ", uri.path().as_bytes(), b"\n", &body].concat();
     if let Some(k) = &idempotency_key
         && let Some(saved) = store.idempotency.get(&(key.clone(), k.clone()))
     {
@@ -386,19 +297,14 @@ async fn api_entry(
             return json_response(e.status, &e.body(), Some(&request_id));
         }
         let mut r = raw_response(saved.status, saved.body.clone(), Some(&request_id));
-        r.headers_mut()
-            .insert("Idempotent-Replayed", HeaderValue::from_static("true"));
+        r.headers_mut().insert("Idempotent-Replayed", HeaderValue::from_static("true"));
         if let Ok(v) = HeaderValue::from_str(&saved.request_id) {
             r.headers_mut().insert("Original-Request", v);
         }
         return r;
     }
 
-    let req = Req {
-        id: Some(request_id.clone()),
-        idempotency_key: idempotency_key.clone(),
-        publishable: key.starts_with("pk_"),
-    };
+    let req = Req { id: Some(request_id.clone()), idempotency_key: idempotency_key.clone(), publishable: key.starts_with("pk_") };
     let (status, body_json) = match store.dispatch(&req, method.as_str(), &path, &params) {
         Ok(v) => (200, v),
         Err(e) => (e.status, e.body()),
@@ -409,15 +315,7 @@ async fn api_entry(
     if let Some(k) = idempotency_key
         && (status == 200 || status == 402)
     {
-        store.idempotency.insert(
-            (key, k),
-            Saved {
-                fingerprint,
-                request_id: request_id.clone(),
-                status,
-                body: bytes.clone(),
-            },
-        );
+        store.idempotency.insert((key, k), Saved { fingerprint, request_id: request_id.clone(), status, body: bytes.clone() });
     }
     let outbox = std::mem::take(&mut store.outbox);
     drop(store);
@@ -444,11 +342,7 @@ async fn sim_3ds(
             return json_response(e.status, &e.body(), None);
         }
     };
-    let Some(secret) = params
-        .get("client_secret")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-    else {
+    let Some(secret) = params.get("client_secret").and_then(Value::as_str).map(str::to_owned) else {
         let e = ApiError::missing_param("client_secret");
         return json_response(e.status, &e.body(), None);
     };
@@ -467,11 +361,7 @@ async fn stripe_js(State(inner): State<Arc<Inner>>) -> Response {
     let base = inner.store.lock().expect("store lock").base_url.clone();
     let js = include_str!("stripe.js").replace("__SIM_BASE_URL__", &base);
     let mut r = js.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/javascript; charset=utf-8"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/javascript; charset=utf-8"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }

@@ -25,19 +25,10 @@ struct Args {
     #[arg(long, env = "STRIPE_SIM_WEBHOOK_URL")]
     webhook_url: Option<String>,
     /// Webhook signing secret.
-    #[arg(
-        long,
-        env = "STRIPE_SIM_WEBHOOK_SECRET",
-        default_value = "whsec_stripe_sim"
-    )]
+    #[arg(long, env = "STRIPE_SIM_WEBHOOK_SECRET", default_value = "whsec_stripe_sim")]
     webhook_secret: String,
     /// Comma-separated retry delays in milliseconds.
-    #[arg(
-        long,
-        env = "STRIPE_SIM_RETRY_DELAYS_MS",
-        value_delimiter = ',',
-        default_value = "200,400,800,1600,3200"
-    )]
+    #[arg(long, env = "STRIPE_SIM_RETRY_DELAYS_MS", value_delimiter = ',', default_value = "200,400,800,1600,3200")]
     retry_delays_ms: Vec<u64>,
 }
 
@@ -47,11 +38,7 @@ async fn main() -> std::io::Result<()> {
     let config = stripe_sim::SimConfig {
         webhook_url: args.webhook_url,
         webhook_secret: args.webhook_secret,
-        retry_delays: args
-            .retry_delays_ms
-            .into_iter()
-            .map(Duration::from_millis)
-            .collect(),
+        retry_delays: args.retry_delays_ms.into_iter().map(Duration::from_millis).collect(),
     };
     let sim = stripe_sim::spawn_on(config, SocketAddr::new(args.host, args.port)).await?;
     println!("stripe-sim listening on {}", sim.base_url);
@@ -66,8 +53,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

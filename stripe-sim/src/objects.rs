@@ -15,10 +15,7 @@ pub const API_VERSION: &str = "2026-09-30.endive";
 
 /// Unix seconds.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock after 1970").as_secs() as i64
 }
 
 /// Stripe ids look like `pi_3MtwBwLkdIwHu7ix28a3tqPa`: a prefix and 24
@@ -28,11 +25,7 @@ pub fn new_id(prefix: &str) -> String {
 }
 
 pub fn random_alnum(len: usize) -> String {
-    rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(len)
-        .map(char::from)
-        .collect()
+    rand::rng().sample_iter(Alphanumeric).take(len).map(char::from).collect()
 }
 
 /// What a test card number does when charged, per Stripe's testing docs.
@@ -55,16 +48,9 @@ pub struct Decline {
     pub message: &'static str,
 }
 
-pub const GENERIC_DECLINE: Decline = Decline {
-    code: "card_declined",
-    decline_code: "generic_decline",
-    message: "Your card was declined.",
-};
-pub const INSUFFICIENT_FUNDS: Decline = Decline {
-    code: "card_declined",
-    decline_code: "insufficient_funds",
-    message: "Your card has insufficient funds.",
-};
+pub const GENERIC_DECLINE: Decline = Decline { code: "card_declined", decline_code: "generic_decline", message: "Your card was declined." };
+pub const INSUFFICIENT_FUNDS: Decline =
+    Decline { code: "card_declined", decline_code: "insufficient_funds", message: "Your card has insufficient funds." };
 pub const AUTHENTICATION_REQUIRED: Decline = Decline {
     code: "authentication_required",
     decline_code: "authentication_required",
@@ -75,11 +61,9 @@ pub fn behavior(number: &str) -> Behavior {
     match number {
         "4000000000000002" => Behavior::Decline(GENERIC_DECLINE),
         "4000000000009995" => Behavior::Decline(INSUFFICIENT_FUNDS),
-        "4000000000000069" => Behavior::Decline(Decline {
-            code: "expired_card",
-            decline_code: "expired_card",
-            message: "Your card has expired.",
-        }),
+        "4000000000000069" => {
+            Behavior::Decline(Decline { code: "expired_card", decline_code: "expired_card", message: "Your card has expired." })
+        }
         "4000000000000127" => Behavior::Decline(Decline {
             code: "incorrect_cvc",
             decline_code: "incorrect_cvc",
@@ -104,8 +88,7 @@ pub fn test_pm_alias(id: &str) -> Option<&'static str> {
         "pm_card_mastercard" => "5555555555554444",
         "pm_card_amex" => "378282246310005",
         "pm_card_chargeDeclined" | "pm_card_visa_chargeDeclined" => "4000000000000002",
-        "pm_card_chargeDeclinedInsufficientFunds"
-        | "pm_card_visa_chargeDeclinedInsufficientFunds" => "4000000000009995",
+        "pm_card_chargeDeclinedInsufficientFunds" | "pm_card_visa_chargeDeclinedInsufficientFunds" => "4000000000009995",
         "pm_card_chargeDeclinedExpiredCard" => "4000000000000069",
         "pm_card_authenticationRequiredOnSetup" => "4000002500003155",
         "pm_card_authenticationRequired" => "4000002760003184",
@@ -135,11 +118,7 @@ impl CardInput {
             .filter(|c| !c.is_whitespace() && *c != '-')
             .collect();
         if number.len() < 12 || !number.chars().all(|c| c.is_ascii_digit()) || !luhn(&number) {
-            return Err(ApiError::card_input(
-                "incorrect_number",
-                "Your card number is incorrect.",
-                &format!("{prefix}[number]"),
-            ));
+            return Err(ApiError::card_input("incorrect_number", "Your card number is incorrect.", &format!("{prefix}[number]")));
         }
         let exp_month = field("exp_month")
             .ok_or_else(|| ApiError::missing_param(&format!("{prefix}[exp_month]")))?
@@ -147,19 +126,10 @@ impl CardInput {
             .ok()
             .filter(|m| (1..=12).contains(m))
             .ok_or_else(|| {
-                ApiError::card_input(
-                    "invalid_expiry_month",
-                    "Your card's expiration month is invalid.",
-                    &format!("{prefix}[exp_month]"),
-                )
+                ApiError::card_input("invalid_expiry_month", "Your card's expiration month is invalid.", &format!("{prefix}[exp_month]"))
             })?;
-        let bad_year = || {
-            ApiError::card_input(
-                "invalid_expiry_year",
-                "Your card's expiration year is invalid.",
-                &format!("{prefix}[exp_year]"),
-            )
-        };
+        let bad_year =
+            || ApiError::card_input("invalid_expiry_year", "Your card's expiration year is invalid.", &format!("{prefix}[exp_year]"));
         let mut exp_year = field("exp_year")
             .ok_or_else(|| ApiError::missing_param(&format!("{prefix}[exp_year]")))?
             .parse::<i64>()
@@ -178,18 +148,9 @@ impl CardInput {
         if let Some(cvc) = &cvc
             && !(3..=4).contains(&cvc.len())
         {
-            return Err(ApiError::card_input(
-                "invalid_cvc",
-                "Your card's security code is invalid.",
-                &format!("{prefix}[cvc]"),
-            ));
+            return Err(ApiError::card_input("invalid_cvc", "Your card's security code is invalid.", &format!("{prefix}[cvc]")));
         }
-        Ok(CardInput {
-            number,
-            exp_month,
-            exp_year,
-            cvc,
-        })
+        Ok(CardInput { number, exp_month, exp_year, cvc })
     }
 
     pub fn brand(&self) -> &'static str {
@@ -216,13 +177,8 @@ impl CardInput {
     /// Same number → same fingerprint, like Stripe (used to spot duplicates).
     pub fn fingerprint(&self) -> String {
         let digest = Sha256::digest(format!("stripe-sim:{}", self.number));
-        let alnum: Vec<u8> =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".to_vec();
-        digest
-            .iter()
-            .take(16)
-            .map(|b| alnum[*b as usize % alnum.len()] as char)
-            .collect()
+        let alnum: Vec<u8> = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".to_vec();
+        digest.iter().take(16).map(|b| alnum[*b as usize % alnum.len()] as char).collect()
     }
 
     /// The `card` hash of a PaymentMethod.
@@ -257,13 +213,7 @@ fn luhn(number: &str) -> bool {
         .rev()
         .filter_map(|c| c.to_digit(10))
         .enumerate()
-        .map(|(i, d)| {
-            if i % 2 == 1 {
-                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
-            } else {
-                d
-            }
-        })
+        .map(|(i, d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
         .sum();
     sum.is_multiple_of(10)
 }
@@ -308,10 +258,7 @@ pub struct ApiError {
 
 impl ApiError {
     fn new(status: u16, type_: &str, message: &str) -> Self {
-        ApiError {
-            status,
-            error: json!({ "type": type_, "message": message }),
-        }
+        ApiError { status, error: json!({ "type": type_, "message": message }) }
     }
 
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
@@ -319,10 +266,7 @@ impl ApiError {
         if key == "code"
             && let Some(code) = value.as_str()
         {
-            self.error["doc_url"] = json!(format!(
-                "https://stripe.com/docs/error-codes/{}",
-                code.replace('_', "-")
-            ));
+            self.error["doc_url"] = json!(format!("https://stripe.com/docs/error-codes/{}", code.replace('_', "-")));
         }
         self.error[key] = value;
         self
@@ -333,9 +277,7 @@ impl ApiError {
     }
 
     pub fn missing_param(param: &str) -> Self {
-        Self::invalid(&format!("Missing required param: {param}."))
-            .with("code", "parameter_missing")
-            .with("param", param)
+        Self::invalid(&format!("Missing required param: {param}.")).with("code", "parameter_missing").with("param", param)
     }
 
     /// A bad value. Stripe gives most of these no `code`, only `param`.
@@ -345,12 +287,7 @@ impl ApiError {
 
     /// 404 `resource_missing`, e.g. "No such customer: 'cus_x'".
     pub fn no_such(kind: &str, id: &str, param: Option<&str>) -> Self {
-        let e = Self::new(
-            404,
-            "invalid_request_error",
-            &format!("No such {kind}: '{id}'"),
-        )
-        .with("code", "resource_missing");
+        let e = Self::new(404, "invalid_request_error", &format!("No such {kind}: '{id}'")).with("code", "resource_missing");
         match param {
             Some(p) => e.with("param", p),
             None => e,
@@ -367,9 +304,7 @@ impl ApiError {
 
     /// Bad card data at tokenization time.
     pub fn card_input(code: &str, message: &str, param: &str) -> Self {
-        Self::new(402, "card_error", message)
-            .with("code", code)
-            .with("param", param)
+        Self::new(402, "card_error", message).with("code", code).with("param", param)
     }
 
     /// A decline on a charge attempt (`last_payment_error` and the 402 body).
@@ -377,14 +312,7 @@ impl ApiError {
         Self::new(402, "card_error", d.message)
             .with("code", d.code)
             .with("decline_code", d.decline_code)
-            .with(
-                "advice_code",
-                if d == AUTHENTICATION_REQUIRED {
-                    "try_again_later"
-                } else {
-                    "do_not_try_again"
-                },
-            )
+            .with("advice_code", if d == AUTHENTICATION_REQUIRED { "try_again_later" } else { "do_not_try_again" })
     }
 
     pub fn idempotency(key: &str) -> Self {
@@ -409,14 +337,7 @@ mod tests {
 
     #[test]
     fn luhn_accepts_test_cards() {
-        for n in [
-            "4242424242424242",
-            "4000000000000002",
-            "4000002500003155",
-            "4000002760003184",
-            "5555555555554444",
-            "378282246310005",
-        ] {
+        for n in ["4242424242424242", "4000000000000002", "4000002500003155", "4000002760003184", "5555555555554444", "378282246310005"] {
             assert!(luhn(n), "{n}");
         }
         assert!(!luhn("4242424242424241"));

@@ -16,8 +16,7 @@ use crate::objects::now;
 
 /// The `v1` signature of `payload` at time `t`.
 pub fn sign(secret: &str, t: i64, payload: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(format!("{t}.{payload}").as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
@@ -40,14 +39,8 @@ pub(crate) async fn deliver(inner: Arc<Inner>, url: String, event: Value) {
             .http
             .post(&url)
             .header("Content-Type", "application/json; charset=utf-8")
-            .header(
-                "User-Agent",
-                "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            )
-            .header(
-                "Stripe-Signature",
-                signature_header(&inner.webhook_secret, t, &body),
-            )
+            .header("User-Agent", "Stripe/1.0 (+https://stripe.com/docs/webhooks)")
+            .header("Stripe-Signature", signature_header(&inner.webhook_secret, t, &body))
             .body(body.clone())
             .send()
             .await

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 use stripe::{Client, ClientBuilder, StripeError};
 use stripe_payment::payment_method::{
-    AttachPaymentMethod, CreatePaymentMethod, CreatePaymentMethodCard,
-    CreatePaymentMethodCardDetailsParams, CreatePaymentMethodType,
+    AttachPaymentMethod, CreatePaymentMethod, CreatePaymentMethodCard, CreatePaymentMethodCardDetailsParams, CreatePaymentMethodType,
 };
 use stripe_shared::{ApiErrors, Customer, PaymentMethod};
 use stripe_sim::{SimConfig, SimHandle, TEST_SECRET_KEY};
@@ -32,10 +31,7 @@ pub async fn sim() -> SimHandle {
 }
 
 pub fn client(sim: &SimHandle) -> Client {
-    ClientBuilder::new(TEST_SECRET_KEY)
-        .url(&sim.base_url)
-        .build()
-        .expect("client")
+    ClientBuilder::new(TEST_SECRET_KEY).url(&sim.base_url).build().expect("client")
 }
 
 pub async fn customer(client: &Client) -> Customer {
@@ -61,11 +57,7 @@ pub async fn card(client: &Client, number: &str) -> PaymentMethod {
 
 pub async fn attached_card(client: &Client, number: &str, customer: &Customer) -> PaymentMethod {
     let pm = card(client, number).await;
-    AttachPaymentMethod::new(pm.id.clone())
-        .customer(customer.id.as_str())
-        .send(client)
-        .await
-        .expect("attach")
+    AttachPaymentMethod::new(pm.id.clone()).customer(customer.id.as_str()).send(client).await.expect("attach")
 }
 
 /// The Stripe error inside a `StripeError`, with its HTTP status.
@@ -83,20 +75,12 @@ pub fn typed_event(event: &serde_json::Value) -> stripe_webhook::Event {
     let header = stripe_webhook::Webhook::generate_test_header(&payload, SECRET, None);
     let parsed = stripe_webhook::Webhook::construct_event(&payload, &header, SECRET)
         .unwrap_or_else(|e| panic!("event {} does not parse: {e}", event["type"]));
-    assert!(
-        !matches!(parsed.data.object, stripe_webhook::EventObject::Unknown(_)),
-        "{} parsed as Unknown",
-        event["type"]
-    );
+    assert!(!matches!(parsed.data.object, stripe_webhook::EventObject::Unknown(_)), "{} parsed as Unknown", event["type"]);
     parsed
 }
 
 pub async fn event_types(sim: &SimHandle) -> Vec<String> {
-    sim.events()
-        .await
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_owned())
-        .collect()
+    sim.events().await.iter().map(|e| e["type"].as_str().unwrap().to_owned()).collect()
 }
 
 /// Fails the test (on drop) if async-stripe logged that it met an enum value
@@ -116,10 +100,7 @@ pub fn watch_warnings() -> WarningWatch {
         .with_ansi(false)
         .with_writer(move || SharedWriter(writer.clone()))
         .finish();
-    WarningWatch {
-        buf,
-        _guard: tracing::subscriber::set_default(subscriber),
-    }
+    WarningWatch { buf, _guard: tracing::subscriber::set_default(subscriber) }
 }
 
 struct SharedWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
@@ -137,10 +118,7 @@ impl std::io::Write for SharedWriter {
 impl Drop for WarningWatch {
     fn drop(&mut self) {
         let log = String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned();
-        let bad: Vec<&str> = log
-            .lines()
-            .filter(|l| l.contains("Unknown value") || l.contains("mismatch"))
-            .collect();
+        let bad: Vec<&str> = log.lines().filter(|l| l.contains("Unknown value") || l.contains("mismatch")).collect();
         if !std::thread::panicking() {
             assert!(bad.is_empty(), "async-stripe warnings:\n{}", bad.join("\n"));
         }

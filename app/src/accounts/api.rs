@@ -28,12 +28,7 @@ impl From<super::store::AccountRow> for AccountView {
 }
 
 #[server(endpoint = "signup")]
-pub async fn sign_up(
-    email: String,
-    password: String,
-    display_name: String,
-    handle: String,
-) -> Result<(), AppError> {
+pub async fn sign_up(email: String, password: String, display_name: String, handle: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let new = service::NewAccount::parse(&email, &password, &display_name, &handle)?;
     let account = service::sign_up(&state.db, new).await?;
@@ -66,9 +61,13 @@ pub async fn email_login_link(email: String, next: Option<String>) -> Result<(),
         return Err(AppError::RateLimited);
     }
     let next = next.map(|n| edge::safe_next(Some(&n), "/wallet"));
-    crate::mail::outbox::enqueue_now(&state.db, email.as_str(), &crate::mail::outbox::Mail::LoginLink { email: email.as_str().into(), next })
-        .await
-        .map_err(|e| internal("queueing a sign-in link", &e))?;
+    crate::mail::outbox::enqueue_now(
+        &state.db,
+        email.as_str(),
+        &crate::mail::outbox::Mail::LoginLink { email: email.as_str().into(), next },
+    )
+    .await
+    .map_err(|e| internal("queueing a sign-in link", &e))?;
     leptos_axum::redirect("/login?link_sent=1");
     Ok(())
 }

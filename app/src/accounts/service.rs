@@ -40,13 +40,9 @@ impl From<AccountError> for AppError {
     fn from(err: AccountError) -> Self {
         match err {
             AccountError::Invalid(field) => field.into(),
-            AccountError::EmailTaken => {
-                AppError::invalid("email", "An account with this email already exists. Log in instead?")
-            }
+            AccountError::EmailTaken => AppError::invalid("email", "An account with this email already exists. Log in instead?"),
             AccountError::HandleTaken => AppError::invalid("handle", "That handle is taken. Try another."),
-            AccountError::InvalidCredentials => {
-                AppError::invalid("password", "That email and password don't match an account.")
-            }
+            AccountError::InvalidCredentials => AppError::invalid("password", "That email and password don't match an account."),
             AccountError::RateLimited => AppError::RateLimited,
             AccountError::Hashing(e) => internal("password hashing failed", &e),
             AccountError::Database(e) => internal("account query failed", &e),
@@ -100,13 +96,7 @@ pub async fn sign_up(db: &Db, new: NewAccount) -> Result<AccountRow, AccountErro
 
 /// Checks a login attempt. Throttled per client address and per account, and answers the same
 /// `InvalidCredentials` (after the same amount of hashing work) whether or not the email exists.
-pub async fn log_in(
-    db: &Db,
-    limiter: &LoginLimiter,
-    client: IpAddr,
-    email: &str,
-    password: &str,
-) -> Result<AccountRow, AccountError> {
+pub async fn log_in(db: &Db, limiter: &LoginLimiter, client: IpAddr, email: &str, password: &str) -> Result<AccountRow, AccountError> {
     let email = email.trim().to_lowercase();
     if !limiter.allow(client, &email) {
         tracing::warn!(client = %client, "login throttled");
@@ -170,7 +160,14 @@ async fn new_buyer(db: &Db, email: &Email, proven: bool) -> Result<AccountRow, A
     let now = db::now_ms();
     for _ in 0..5 {
         let suffix: String = uuid::Uuid::new_v4().simple().to_string().chars().take(8).collect();
-        let mut row = AccountRow::new(db::new_id(), email.as_str().to_string(), format!("buyer_{suffix}"), display.as_str().to_string(), password_hash.clone(), now);
+        let mut row = AccountRow::new(
+            db::new_id(),
+            email.as_str().to_string(),
+            format!("buyer_{suffix}"),
+            display.as_str().to_string(),
+            password_hash.clone(),
+            now,
+        );
         row.sells = false;
         row.email_verified_at = proven.then_some(now);
         match store::insert(db, &row).await {
@@ -191,10 +188,7 @@ async fn new_buyer(db: &Db, email: &Email, proven: bool) -> Result<AccountRow, A
 pub async fn hash_password(password: String) -> Result<String, AccountError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AccountError::Hashing(e.to_string()))
+        Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| AccountError::Hashing(e.to_string()))
     })
     .await
     .map_err(|e| AccountError::Hashing(e.to_string()))?
@@ -216,10 +210,7 @@ fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
-            .hash_password(uuid::Uuid::new_v4().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .unwrap_or_default()
+        Argon2::default().hash_password(uuid::Uuid::new_v4().as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
     })
 }
 

@@ -167,8 +167,7 @@ pub async fn revoke_token(db: &Db, account_id: &str, token_id: &str, now: i64) -
 /// The account owning a live token with this hash, marking the token used.
 pub async fn account_by_token_hash(db: &Db, token_hash: &str, now: i64) -> Result<Option<AccountRow>, sqlx::Error> {
     let sql = "update api_token set last_used_at = $1 where token_hash = $2 and revoked_at is null returning account_id";
-    let account_id: Option<String> =
-        on_db!(db, pool => sqlx::query_scalar(sql).bind(now).bind(token_hash).fetch_optional(pool).await)?;
+    let account_id: Option<String> = on_db!(db, pool => sqlx::query_scalar(sql).bind(now).bind(token_hash).fetch_optional(pool).await)?;
     match account_id {
         Some(id) => find_by_id(db, &id).await,
         None => Ok(None),
@@ -186,7 +185,14 @@ pub async fn set_notify_sales(db: &Db, account_id: &str, enabled: bool) -> Resul
 }
 
 /// Magic sign-in links: stored hashed, usable once, before they expire.
-pub async fn insert_login_token(db: &Db, token_hash: &str, email: &str, next: Option<&str>, expires_at: i64, now: i64) -> Result<(), sqlx::Error> {
+pub async fn insert_login_token(
+    db: &Db,
+    token_hash: &str,
+    email: &str,
+    next: Option<&str>,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     on_db!(db, pool => sqlx::query(
         "insert into login_token (token_hash, email, next, expires_at, used_at, created_at) values ($1, $2, $3, $4, null, $5)")
         .bind(token_hash).bind(email).bind(next).bind(expires_at).bind(now).execute(pool).await.map(|_| ()))

@@ -159,7 +159,10 @@ pub fn storefront_view(settings: &Settings, row: StorefrontRow, files: &[store::
             jpeg: format!("/l/{}/cover.jpg?v={}", row.work.code, row.work.updated_at),
         }),
         has_cover: row.work.cover_key.is_some(),
-        oembed_url: settings.absolute_url(&format!("/oembed?format=json&url={}", percent_encoding::utf8_percent_encode(&link, percent_encoding::NON_ALPHANUMERIC))),
+        oembed_url: settings.absolute_url(&format!(
+            "/oembed?format=json&url={}",
+            percent_encoding::utf8_percent_encode(&link, percent_encoding::NON_ALPHANUMERIC)
+        )),
         canonical_url: link,
         work_id: row.work.work_id.clone(),
         code: row.work.code.clone(),
@@ -205,8 +208,7 @@ pub async fn my_works() -> Result<Vec<WorkSummary>, AppError> {
     Ok(rows
         .into_iter()
         .map(|w| {
-            let (count, bytes) =
-                totals.iter().find(|(id, _, _)| *id == w.work_id).map(|(_, c, b)| (*c, *b)).unwrap_or((0, 0));
+            let (count, bytes) = totals.iter().find(|(id, _, _)| *id == w.work_id).map(|(_, c, b)| (*c, *b)).unwrap_or((0, 0));
             WorkSummary {
                 link: state.settings.absolute_url(&format!("/l/{}", w.code)),
                 thumb_url: w.thumb_key.as_ref().map(|_| format!("/l/{}/thumb.jpg?v={}", w.code, w.updated_at)),
@@ -247,7 +249,11 @@ pub async fn my_work(work_id: String) -> Result<WorkDetail, AppError> {
         image_url: image_url(
             &state.settings,
             &w,
-            &image_version(&w, &account.display_name, &crate::accounts::domain::accent_color(&account.handle, account.accent_color.as_deref())),
+            &image_version(
+                &w,
+                &account.display_name,
+                &crate::accounts::domain::accent_color(&account.handle, account.accent_color.as_deref()),
+            ),
         ),
         has_cover: w.cover_key.is_some(),
         code: w.code,
@@ -388,9 +394,10 @@ pub async fn load_profile(handle: String) -> Result<Profile, AppError> {
     let works = store::published_by_creator(&state.db, &account.account_id).await.map_err(service::CatalogError::from)?;
     let accent = crate::accounts::domain::accent_color(&account.handle, account.accent_color.as_deref());
     let avatar_url = account.avatar_key.as_deref().map(|key| avatar_url(&account.handle, key));
-    let image_url = avatar_url.as_ref().map(|a| state.settings.absolute_url(a)).or_else(|| {
-        works.first().map(|w| image_url(&state.settings, w, &image_version(w, &account.display_name, &accent)))
-    });
+    let image_url = avatar_url
+        .as_ref()
+        .map(|a| state.settings.absolute_url(a))
+        .or_else(|| works.first().map(|w| image_url(&state.settings, w, &image_version(w, &account.display_name, &accent))));
     Ok(Profile {
         url: state.settings.absolute_url(&format!("/@{}", account.handle)),
         links: crate::accounts::domain::parse_links(&account.links).unwrap_or_default(),

@@ -1,6 +1,9 @@
 //! Images for links: cover resizing, the generated preview card, and QR codes.
 
-use std::{io::Cursor, sync::{Arc, OnceLock}};
+use std::{
+    io::Cursor,
+    sync::{Arc, OnceLock},
+};
 
 use image::{DynamicImage, ImageFormat, ImageReader, Limits, imageops::FilterType};
 use resvg::{tiny_skia, usvg};
@@ -29,10 +32,7 @@ pub struct ProcessedCover {
 /// piece of metadata (EXIF, GPS, comments). CPU-heavy: call on a blocking thread.
 pub fn process_cover(bytes: &[u8]) -> Result<ProcessedCover, MediaError> {
     let image = decode_upload(bytes)?;
-    Ok(ProcessedCover {
-        cover_jpeg: crop_jpeg(&image, COVER_SIZE)?,
-        thumb_jpeg: crop_jpeg(&image, THUMB_SIZE)?,
-    })
+    Ok(ProcessedCover { cover_jpeg: crop_jpeg(&image, COVER_SIZE)?, thumb_jpeg: crop_jpeg(&image, THUMB_SIZE)? })
 }
 
 /// Decodes an uploaded image by its content, within limits that stop decompression bombs.
@@ -114,8 +114,9 @@ pub fn render_cover_preview(cover_jpeg: &[u8], text: &CardText<'_>) -> Result<Ve
     let cover = image::load_from_memory_with_format(cover_jpeg, ImageFormat::Jpeg).map_err(|_| MediaError::NotAnImage)?;
     let cover = cover.resize_to_fill(COVER_SIZE.0, COVER_SIZE.1, FilterType::Triangle).to_rgba8();
     let overlay = render_svg(&overlay_svg(text))?;
-    let mut base = tiny_skia::Pixmap::from_vec(cover.into_raw(), tiny_skia::IntSize::from_wh(COVER_SIZE.0, COVER_SIZE.1).ok_or(MediaError::TooLarge)?)
-        .ok_or(MediaError::TooLarge)?;
+    let mut base =
+        tiny_skia::Pixmap::from_vec(cover.into_raw(), tiny_skia::IntSize::from_wh(COVER_SIZE.0, COVER_SIZE.1).ok_or(MediaError::TooLarge)?)
+            .ok_or(MediaError::TooLarge)?;
     base.draw_pixmap(0, 0, overlay.as_ref(), &tiny_skia::PixmapPaint::default(), tiny_skia::Transform::identity(), None);
     let rgba = image::RgbaImage::from_raw(COVER_SIZE.0, COVER_SIZE.1, base.take()).ok_or(MediaError::TooLarge)?;
     let rgb = DynamicImage::ImageRgba8(rgba).to_rgb8();
@@ -228,11 +229,7 @@ fn xml_escape(s: &str) -> String {
 /// The link as a QR code, in SVG.
 pub fn qr_svg(url: &str) -> Result<String, MediaError> {
     let code = qrcode::QrCode::new(url.as_bytes()).map_err(|e| MediaError::Encode(e.to_string()))?;
-    Ok(code
-        .render::<qrcode::render::svg::Color<'_>>()
-        .min_dimensions(240, 240)
-        .quiet_zone(true)
-        .build())
+    Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).quiet_zone(true).build())
 }
 
 #[cfg(test)]
@@ -268,7 +265,13 @@ mod tests {
 
     #[test]
     fn card_renders_with_wrapped_title() {
-        let png = render_card(&CardText { title: "A very long title that needs wrapping across several lines to fit the card nicely", creator: "Ann <script>", price: "€4.99", accent: "#1d4ed8" }).unwrap();
+        let png = render_card(&CardText {
+            title: "A very long title that needs wrapping across several lines to fit the card nicely",
+            creator: "Ann <script>",
+            price: "€4.99",
+            accent: "#1d4ed8",
+        })
+        .unwrap();
         let img = image::load_from_memory(&png).unwrap();
         assert_eq!((img.width(), img.height()), COVER_SIZE);
         assert!(wrap("one two three four five six seven eight nine ten eleven twelve", 10, 3).len() <= 3);

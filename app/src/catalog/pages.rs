@@ -5,8 +5,8 @@ use leptos_meta::{Link, Meta, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::api::{
-    DeleteWork, Profile, SetPublished, Storefront, UpdateWork, WorkDetail, load_dead_link_creator, load_profile, load_storefront,
-    my_work, my_works,
+    DeleteWork, Profile, SetPublished, Storefront, UpdateWork, WorkDetail, load_dead_link_creator, load_profile, load_storefront, my_work,
+    my_works,
 };
 use crate::{
     accounts::pages::SignInRequired,
@@ -389,8 +389,7 @@ pub fn EditWorkPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let id = params.with_untracked(|p| p.get("id").unwrap_or_default());
-    let (created, tag, cover_error) =
-        query.with_untracked(|q| (q.get("created").is_some(), q.get("tag"), q.get("cover_error")));
+    let (created, tag, cover_error) = query.with_untracked(|q| (q.get("created").is_some(), q.get("tag"), q.get("cover_error")));
     let work = Resource::new(move || id.clone(), my_work);
     view! {
         <Title text="Edit work · Clink"/>
@@ -420,14 +419,12 @@ pub fn EditWorkPage() -> impl IntoView {
 fn WorkEditor(work: WorkDetail, created: bool, tag: Option<String>, cover_error: Option<String>) -> impl IntoView {
     let publish = ServerAction::<SetPublished>::new();
     let delete = ServerAction::<DeleteWork>::new();
-    let tagged = tag
-        .as_deref()
-        .map(crate::earnings::sources::clean_tag)
-        .filter(|t| !t.is_empty())
-        .map(|t| format!("{}?ref={t}", work.link));
+    let tagged =
+        tag.as_deref().map(crate::earnings::sources::clean_tag).filter(|t| !t.is_empty()).map(|t| format!("{}?ref={t}", work.link));
     let embed = format!(
         "<a href=\"{}\" style=\"display:inline-block;padding:10px 18px;background:#4338ca;color:#fff;border-radius:10px;font:600 16px system-ui,sans-serif;text-decoration:none\">Buy on Clink — {}</a>",
-        crate::ui::escape_html(&work.link), crate::ui::escape_html(&work.price_label)
+        crate::ui::escape_html(&work.link),
+        crate::ui::escape_html(&work.price_label)
     );
     let share_text = work.title.clone();
     let publish_id = work.id.clone();
@@ -654,7 +651,11 @@ fn StorefrontView(
 ) -> impl IntoView {
     let price = store.price;
     let title = format!("{} by {}", store.title, store.creator_name);
-    let description = if store.excerpt.is_empty() { format!("{} — {}", store.title, store.price_label) } else { format!("{} · {}", store.price_label, store.excerpt) };
+    let description = if store.excerpt.is_empty() {
+        format!("{} — {}", store.title, store.price_label)
+    } else {
+        format!("{} · {}", store.price_label, store.excerpt)
+    };
     let media = match store.page_image.clone() {
         Some(img) => Either::Left(view! {
             <picture>

@@ -275,13 +275,7 @@ pub async fn store_cover(storage: &Storage, work_id: &str, image: bytes::Bytes) 
 }
 
 /// Replaces a work's cover; the old images are removed once the new ones are recorded.
-pub async fn replace_cover(
-    db: &Db,
-    storage: &Storage,
-    creator_id: &str,
-    work_id: &str,
-    image: bytes::Bytes,
-) -> Result<(), CatalogError> {
+pub async fn replace_cover(db: &Db, storage: &Storage, creator_id: &str, work_id: &str, image: bytes::Bytes) -> Result<(), CatalogError> {
     let old = owned_work(db, creator_id, work_id).await?;
     let cover = store_cover(storage, work_id, image).await?;
     match store::set_cover(db, creator_id, work_id, &cover.cover_key, &cover.thumb_key, db::now_ms()).await {

@@ -61,23 +61,16 @@ pub struct SaleView {
 pub async fn my_sales() -> Result<Vec<SaleView>, AppError> {
     let state = edge::app_state()?;
     let account = edge::require_account().await?;
-    let orders = store::orders_of_creator(&state.db, &account.account_id, 500)
-        .await
-        .map_err(|e| crate::error::internal("listing sales", &e))?;
-    let titles = crate::catalog::store::list_owned(&state.db, &account.account_id)
-        .await
-        .map_err(|e| crate::error::internal("listing sales", &e))?;
+    let orders =
+        store::orders_of_creator(&state.db, &account.account_id, 500).await.map_err(|e| crate::error::internal("listing sales", &e))?;
+    let titles =
+        crate::catalog::store::list_owned(&state.db, &account.account_id).await.map_err(|e| crate::error::internal("listing sales", &e))?;
     let mut out = Vec::with_capacity(orders.len());
     for o in orders {
         let currency = Currency::parse(&o.currency).unwrap_or(Currency::Eur);
         let title = match titles.iter().find(|w| w.work_id == o.work_id) {
             Some(w) => w.title.clone(),
-            None => crate::catalog::store::find_any(&state.db, &o.work_id)
-                .await
-                .ok()
-                .flatten()
-                .map(|w| w.title)
-                .unwrap_or_default(),
+            None => crate::catalog::store::find_any(&state.db, &o.work_id).await.ok().flatten().map(|w| w.title).unwrap_or_default(),
         };
         out.push(SaleView {
             work_title: title,

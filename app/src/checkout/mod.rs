@@ -1,10 +1,10 @@
 //! Checkout: orders, payment providers (test and Stripe), confirmation and fulfilment.
 
 pub mod api;
-pub mod domain;
-pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod cookie;
+pub mod domain;
+pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod provider;
 #[cfg(feature = "ssr")]

@@ -96,8 +96,10 @@ pub fn BuyBox(
     let price = store.price;
     let pwyw = matches!(price, Price::PayWhatYouWant { .. });
     let amount = pwyw_amount(price, amount.as_deref());
-    let again_notice = (again && buyer.owned.is_some()).then(|| view! {
-        <p class="alert warn" role="status">"You already own this. Buying again charges you again, e.g. to give it to someone."</p>
+    let again_notice = (again && buyer.owned.is_some()).then(|| {
+        view! {
+            <p class="alert warn" role="status">"You already own this. Buying again charges you again, e.g. to give it to someone."</p>
+        }
     });
     let again_field = move || again.then(|| view! { <input type="hidden" name="again" value="1"/> });
     let wallet_only = price.wallet_only();

@@ -165,7 +165,10 @@ pub enum TestPayResult {
     Succeeded,
     NeedsAuthentication,
     Declined(String),
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     /// The payment isn't waiting for a card (already paid, or unknown).
     NotPayable,
 }
@@ -262,7 +265,11 @@ impl TestProvider {
         if !store::update_test_payment(db, payment_id, "requires_action", to, None, db::now_ms()).await? {
             return Ok(TestPayResult::NotPayable);
         }
-        Ok(if success { TestPayResult::Succeeded } else { TestPayResult::Declined("Authentication failed. Try again or use another card.".into()) })
+        Ok(if success {
+            TestPayResult::Succeeded
+        } else {
+            TestPayResult::Declined("Authentication failed. Try again or use another card.".into())
+        })
     }
 
     async fn check(&self, db: &Db, payment_id: &str) -> Result<PaymentCheck, ProviderError> {

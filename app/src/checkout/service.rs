@@ -54,9 +54,9 @@ impl From<CheckoutError> for AppError {
         match err {
             CheckoutError::Invalid(f) => f.into(),
             CheckoutError::NotFound => AppError::NotFound,
-            CheckoutError::WalletRequired(minimum) => AppError::PaymentRequired(format!(
-                "Card payments start at {minimum}. This work is bought with a Clink wallet."
-            )),
+            CheckoutError::WalletRequired(minimum) => {
+                AppError::PaymentRequired(format!("Card payments start at {minimum}. This work is bought with a Clink wallet."))
+            }
             CheckoutError::NotRefundable(status) => AppError::Conflict(format!("This sale can't be refunded (it is {status}).")),
             CheckoutError::Ledger(LedgerError::InsufficientFunds(_)) => {
                 AppError::Conflict("Your balance doesn't cover this refund.".into())
@@ -360,17 +360,20 @@ async fn fulfil(tx: &mut Tx, order: &OrderRow, payment_id: Option<&str>) -> Resu
             "wallet" => AccountRef::buyer_wallet(order.buyer_account_id.as_deref().unwrap_or("-"), currency),
             provider => AccountRef::provider_clearing(provider, currency),
         };
-        ledger::post(tx, &NewTxn {
-            kind: "sale",
-            order_id: Some(order.order_id.clone()),
-            idempotency_key: format!("sale:{}", order.order_id),
-            memo: format!("sale of work {} ({})", order.work_id, payment_id.unwrap_or(&order.provider)),
-            postings: vec![
-                Posting::new(source, -order.amount_minor),
-                Posting::new(AccountRef::creator_earnings(&order.creator_id, currency), order.amount_minor - order.fee_minor),
-                Posting::new(AccountRef::platform_fees(currency), order.fee_minor),
-            ],
-        })
+        ledger::post(
+            tx,
+            &NewTxn {
+                kind: "sale",
+                order_id: Some(order.order_id.clone()),
+                idempotency_key: format!("sale:{}", order.order_id),
+                memo: format!("sale of work {} ({})", order.work_id, payment_id.unwrap_or(&order.provider)),
+                postings: vec![
+                    Posting::new(source, -order.amount_minor),
+                    Posting::new(AccountRef::creator_earnings(&order.creator_id, currency), order.amount_minor - order.fee_minor),
+                    Posting::new(AccountRef::platform_fees(currency), order.fee_minor),
+                ],
+            },
+        )
         .await?;
     }
     let work = crate::on_tx!(tx, conn => sqlx::query_as::<_, (Option<i64>, Option<i64>, String)>(
@@ -406,17 +409,20 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<(), CheckoutError> {
             "wallet" => AccountRef::buyer_wallet(order.buyer_account_id.as_deref().unwrap_or("-"), currency),
             _ => AccountRef::refunds(currency),
         };
-        ledger::post(tx, &NewTxn {
-            kind: "refund",
-            order_id: Some(order.order_id.clone()),
-            idempotency_key: format!("refund:{}", order.order_id),
-            memo: format!("refund of order {}", order.order_id),
-            postings: vec![
-                Posting::new(AccountRef::creator_earnings(&order.creator_id, currency), -(order.amount_minor - order.fee_minor)),
-                Posting::new(AccountRef::platform_fees(currency), -order.fee_minor),
-                Posting::new(destination, order.amount_minor),
-            ],
-        })
+        ledger::post(
+            tx,
+            &NewTxn {
+                kind: "refund",
+                order_id: Some(order.order_id.clone()),
+                idempotency_key: format!("refund:{}", order.order_id),
+                memo: format!("refund of order {}", order.order_id),
+                postings: vec![
+                    Posting::new(AccountRef::creator_earnings(&order.creator_id, currency), -(order.amount_minor - order.fee_minor)),
+                    Posting::new(AccountRef::platform_fees(currency), -order.fee_minor),
+                    Posting::new(destination, order.amount_minor),
+                ],
+            },
+        )
         .await?;
         // A refunded wallet purchase no longer counts against its buyer's spending caps.
         if let ("wallet", Some(buyer)) = (order.provider.as_str(), order.buyer_account_id.as_deref()) {
@@ -427,8 +433,16 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<(), CheckoutError> {
     grants::revoke_grant(tx, &order.order_id, now).await?;
     let title: String = crate::on_tx!(tx, conn => sqlx::query_scalar("select title from work where work_id = $1")
         .bind(&order.work_id).fetch_one(conn).await)?;
-    rollup::record_refund(tx, &order.creator_id, &order.work_id, now, &order.currency, order.amount_minor, order.amount_minor - order.fee_minor)
-        .await?;
+    rollup::record_refund(
+        tx,
+        &order.creator_id,
+        &order.work_id,
+        now,
+        &order.currency,
+        order.amount_minor,
+        order.amount_minor - order.fee_minor,
+    )
+    .await?;
     webhooks::enqueue(tx, &order.creator_id, "refund", &sale_event(order, &title, currency)).await?;
     tracing::info!(order.id = %order.order_id, "order refunded");
     Ok(())

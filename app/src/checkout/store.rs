@@ -106,13 +106,7 @@ pub async fn set_payment_id(db: &Db, order_id: &str, payment_id: &str, now: i64)
 
 /// Moves an order between states only from the expected ones: the transition happens once,
 /// whoever asks first. Returns whether it happened.
-pub async fn transition(
-    tx: &mut Tx,
-    order_id: &str,
-    from: &[&str],
-    to: &str,
-    now: i64,
-) -> Result<bool, sqlx::Error> {
+pub async fn transition(tx: &mut Tx, order_id: &str, from: &[&str], to: &str, now: i64) -> Result<bool, sqlx::Error> {
     let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
     let stamp = match to {
         "paid" => ", paid_at = $2",

@@ -11,8 +11,7 @@ use stripe_core::{
     refund::CreateRefund,
 };
 use stripe_shared::{
-    ApiErrorsCode, PaymentIntent, PaymentIntentAllowedPaymentMethodTypes, PaymentIntentSetupFutureUsage,
-    PaymentIntentStatus,
+    ApiErrorsCode, PaymentIntent, PaymentIntentAllowedPaymentMethodTypes, PaymentIntentSetupFutureUsage, PaymentIntentStatus,
 };
 use stripe_types::Currency as StripeCurrency;
 
@@ -144,9 +143,7 @@ impl StripeProvider {
                 let payment_id = intent.map(|i| i.id.to_string()).unwrap_or_default();
                 let charge = match (&err.code, intent) {
                     // The bank wants the buyer present: fall back to 3-D Secure on the page.
-                    (Some(ApiErrorsCode::AuthenticationRequired), Some(intent)) => {
-                        Charge::NeedsAuth(self.pay_method(intent, saved_pm))
-                    }
+                    (Some(ApiErrorsCode::AuthenticationRequired), Some(intent)) => Charge::NeedsAuth(self.pay_method(intent, saved_pm)),
                     _ => Charge::Declined(err.message.clone().unwrap_or_else(|| "Your card was declined.".into())),
                 };
                 Ok(StartedPayment { payment_id, charge })
@@ -159,11 +156,7 @@ impl StripeProvider {
     }
 
     async fn retrieve(&self, payment_id: &str) -> Result<PaymentIntent, ProviderError> {
-        RetrievePaymentIntent::new(payment_id)
-            .expand(vec!["payment_method".to_string()])
-            .send(&self.client)
-            .await
-            .map_err(unavailable)
+        RetrievePaymentIntent::new(payment_id).expand(vec!["payment_method".to_string()]).send(&self.client).await.map_err(unavailable)
     }
 
     pub(super) async fn resume(&self, payment_id: &str) -> Result<Charge, ProviderError> {
@@ -174,7 +167,8 @@ impl StripeProvider {
     pub(super) async fn check(&self, payment_id: &str) -> Result<PaymentCheck, ProviderError> {
         let intent = self.retrieve(payment_id).await?;
         let succeeded = intent.status == PaymentIntentStatus::Succeeded;
-        let saved_card = match (&intent.customer, intent.payment_method.as_ref().and_then(|pm| pm.as_object()), &intent.setup_future_usage) {
+        let saved_card = match (&intent.customer, intent.payment_method.as_ref().and_then(|pm| pm.as_object()), &intent.setup_future_usage)
+        {
             (Some(customer), Some(pm), Some(_)) if succeeded => pm.card.as_ref().map(|card| SavedCard {
                 provider: "stripe".into(),
                 email: intent.receipt_email.clone().unwrap_or_default(),
@@ -210,11 +204,7 @@ impl StripeProvider {
 impl StripeProvider {
     /// Verifies a webhook on its raw body (signature and 300 s tolerance) and keeps the events
     /// Clink acts on. `Ok(None)` is a genuine event of a type we don't need.
-    pub fn parse_webhook(
-        &self,
-        payload: &str,
-        signature: &str,
-    ) -> Result<Option<super::provider::ProviderEvent>, String> {
+    pub fn parse_webhook(&self, payload: &str, signature: &str) -> Result<Option<super::provider::ProviderEvent>, String> {
         use super::provider::{EventKind, ProviderEvent};
         use stripe_webhook::{EventObject, Webhook};
 

@@ -165,7 +165,11 @@ pub async fn load_ownership(code: String) -> Result<Option<Ownership>, AppError>
     if let Some(me) = edge::signed_in_account().await? {
         let verified = me.email_verified_at.is_some().then_some(me.email.as_str());
         let order = orders::owned_order(&state.db, &code, Some(&me.account_id), verified).await.map_err(db_err)?;
-        return Ok(order.map(|o| Ownership { email: o.buyer_email.clone(), date: crate::ui::date_label(o.created_at), order_id: Some(o.order_id) }));
+        return Ok(order.map(|o| Ownership {
+            email: o.buyer_email.clone(),
+            date: crate::ui::date_label(o.created_at),
+            order_id: Some(o.order_id),
+        }));
     }
     let Some(card) = crate::checkout::api::remembered_card(&state).await else { return Ok(None) };
     let order = orders::owned_order(&state.db, &code, None, Some(&card.email)).await.map_err(db_err)?;
@@ -178,10 +182,8 @@ pub async fn email_library_link(email: String) -> Result<String, AppError> {
     let state = edge::app_state()?;
     let email = Email::parse(&email)?;
     let account_id = edge::signed_in_account().await?.map(|a| a.account_id);
-    let has_purchases = !orders::orders_of_email(&state.db, email.as_str())
-        .await
-        .map_err(|e| crate::error::internal("library", &e))?
-        .is_empty();
+    let has_purchases =
+        !orders::orders_of_email(&state.db, email.as_str()).await.map_err(|e| crate::error::internal("library", &e))?.is_empty();
     if has_purchases {
         crate::mail::outbox::enqueue_now(
             &state.db,

@@ -143,10 +143,7 @@ pub async fn open(db: &Db, token: &str) -> Result<Download, DeliveryError> {
         return Err(DeliveryError::Revoked);
     }
     let work = catalog_store::find_any(db, &order.work_id).await?.ok_or(DeliveryError::NotFound)?;
-    let creator_name = crate::accounts::store::find_by_id(db, &order.creator_id)
-        .await?
-        .map(|a| a.display_name)
-        .unwrap_or_default();
+    let creator_name = crate::accounts::store::find_by_id(db, &order.creator_id).await?.map(|a| a.display_name).unwrap_or_default();
     let files = catalog_store::files_of(db, &work.work_id).await?;
     Ok(Download { grant, order, work, creator_name, files })
 }

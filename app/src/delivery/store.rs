@@ -61,7 +61,8 @@ pub async fn grant_by_selector(db: &Db, selector: &str) -> Result<Option<(GrantR
 
 /// The grant a token issued before selectors opens, if the token exists.
 pub async fn grant_by_token(db: &Db, token_hash: &str) -> Result<Option<GrantRow>, sqlx::Error> {
-    let sql = format!("select {GRANT_COLUMNS} from download_token t join download_grant g on g.order_id = t.order_id where t.token_hash = $1");
+    let sql =
+        format!("select {GRANT_COLUMNS} from download_token t join download_grant g on g.order_id = t.order_id where t.token_hash = $1");
     on_db!(db, pool => sqlx::query_as::<_, GrantRow>(&sql).bind(token_hash).fetch_optional(pool).await)
 }
 

@@ -121,12 +121,16 @@ pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
     let db_err = |e: sqlx::Error| crate::error::internal("dashboard", &e);
-    let timezone: String = crate::on_db!(&state.db, pool => sqlx::query_scalar::<_, String>("select timezone from account where account_id = $1")
-        .bind(&me.account_id).fetch_one(pool).await).map_err(db_err)?;
+    let timezone: String =
+        crate::on_db!(&state.db, pool => sqlx::query_scalar::<_, String>("select timezone from account where account_id = $1")
+        .bind(&me.account_id).fetch_one(pool).await)
+        .map_err(db_err)?;
     let tz = stats::zone(&timezone);
     let now = jiff::Timestamp::now().to_zoned(tz.clone());
     let range_days = range.filter(|r| RANGES.contains(r)).unwrap_or(30);
-    let sort = sort.filter(|s| ["views", "sales", "conversion", "earnings", "refunds", "title"].contains(&s.as_str())).unwrap_or_else(|| "earnings".into());
+    let sort = sort
+        .filter(|s| ["views", "sales", "conversion", "earnings", "refunds", "title"].contains(&s.as_str()))
+        .unwrap_or_else(|| "earnings".into());
 
     let series = stats::load_series(&state.db, &me.account_id).await.map_err(db_err)?;
     let cards = stats::periods(&now)
@@ -142,7 +146,11 @@ pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<
                 label: p.label.to_string(),
                 views: metric(t.views.to_string(), t.views, prev.as_ref().map(|p| p.views)),
                 sales: metric(t.sales().to_string(), t.sales(), prev.as_ref().map(|p| p.sales())),
-                conversion: metric(pct(t.conversion_bps()), t.conversion_bps().unwrap_or(0), prev.as_ref().map(|p| p.conversion_bps().unwrap_or(0))),
+                conversion: metric(
+                    pct(t.conversion_bps()),
+                    t.conversion_bps().unwrap_or(0),
+                    prev.as_ref().map(|p| p.conversion_bps().unwrap_or(0)),
+                ),
                 money: currencies
                     .into_iter()
                     .map(|c| {
@@ -164,22 +172,11 @@ pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<
         .collect();
 
     let days = stats::days(&series, &now, range_days);
-    let main_currency = series
-        .totals(i64::MIN, i64::MAX)
-        .money
-        .iter()
-        .max_by_key(|(_, m)| m.sales)
-        .map(|(c, _)| *c);
+    let main_currency = series.totals(i64::MIN, i64::MAX).money.iter().max_by_key(|(_, m)| m.sales).map(|(c, _)| *c);
     let chart_rows = days
         .iter()
         .map(|d| {
-            let earnings = d
-                .totals
-                .money
-                .iter()
-                .map(|(c, m)| Money::new(m.earnings(), *c).to_string())
-                .collect::<Vec<_>>()
-                .join(" + ");
+            let earnings = d.totals.money.iter().map(|(c, m)| Money::new(m.earnings(), *c).to_string()).collect::<Vec<_>>().join(" + ");
             (d.date.to_string(), d.totals.views, d.totals.sales(), if earnings.is_empty() { "—".into() } else { earnings })
         })
         .collect();
@@ -196,7 +193,12 @@ pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<
         let t = per_work.get(&id).cloned().unwrap_or_default();
         let title = match owned.iter().find(|w| w.work_id == id) {
             Some(w) => w.title.clone(),
-            None => crate::catalog::store::find_any(&state.db, &id).await.ok().flatten().map(|w| format!("{} (deleted)", w.title)).unwrap_or_default(),
+            None => crate::catalog::store::find_any(&state.db, &id)
+                .await
+                .ok()
+                .flatten()
+                .map(|w| format!("{} (deleted)", w.title))
+                .unwrap_or_default(),
         };
         let earnings_sort = main_currency.and_then(|c| t.money.get(&c)).map(|m| m.earnings()).unwrap_or(0);
         let earnings = t.money.iter().map(|(c, m)| Money::new(m.earnings(), *c).to_string()).collect::<Vec<_>>().join(" + ");
@@ -245,7 +247,12 @@ pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<
     for (code, minor) in &earnings {
         let c = Currency::parse(code).unwrap_or(Currency::Eur);
         let p = pending.iter().find(|(pc, _)| pc == code).map(|(_, m)| *m).unwrap_or(0);
-        balances.push(BalanceView { currency: code.clone(), available: Money::new(*minor, c).to_string(), available_minor: *minor, pending: Money::new(p, c).to_string() });
+        balances.push(BalanceView {
+            currency: code.clone(),
+            available: Money::new(*minor, c).to_string(),
+            available_minor: *minor,
+            pending: Money::new(p, c).to_string(),
+        });
     }
     let payouts = payouts::of_creator(&state.db, &me.account_id)
         .await
@@ -345,7 +352,8 @@ pub async fn load_integration_settings() -> Result<IntegrationSettings, AppError
     let db_err = |e: sqlx::Error| crate::error::internal("integration settings", &e);
     let (timezone, url, secret) = crate::on_db!(&state.db, pool => sqlx::query_as::<_, (String, Option<String>, Option<String>)>(
         "select timezone, webhook_url, webhook_secret from account where account_id = $1")
-        .bind(&me.account_id).fetch_one(pool).await).map_err(db_err)?;
+        .bind(&me.account_id).fetch_one(pool).await)
+    .map_err(db_err)?;
     let tz = stats::zone(&timezone);
     let deliveries = webhooks::log(&state.db, &me.account_id, 50)
         .await
@@ -380,7 +388,8 @@ pub async fn save_integrations(timezone: String, webhook_url: String) -> Result<
     let url = if url.is_empty() {
         None
     } else {
-        let parsed = url::Url::parse(url).map_err(|_| AppError::invalid("webhook_url", "Enter a full URL, like https://example.com/clink."))?;
+        let parsed =
+            url::Url::parse(url).map_err(|_| AppError::invalid("webhook_url", "Enter a full URL, like https://example.com/clink."))?;
         let local = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
         if parsed.scheme() != "https" && !(parsed.scheme() == "http" && state.settings.dev_mode && local) {
             return Err(AppError::invalid("webhook_url", "Webhook URLs must use https."));
@@ -400,7 +409,10 @@ pub async fn save_integrations(timezone: String, webhook_url: String) -> Result<
 pub async fn resend_webhook(delivery_id: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
-    if !webhooks::resend(&state.db, &me.account_id, &delivery_id, crate::db::now_ms()).await.map_err(|e| crate::error::internal("resend", &e))? {
+    if !webhooks::resend(&state.db, &me.account_id, &delivery_id, crate::db::now_ms())
+        .await
+        .map_err(|e| crate::error::internal("resend", &e))?
+    {
         return Err(AppError::NotFound);
     }
     leptos_axum::redirect("/settings?resent=1#integrations");

@@ -3,13 +3,13 @@
 
 pub mod api;
 pub mod pages;
-pub mod sources;
 #[cfg(feature = "ssr")]
 pub mod payouts;
 #[cfg(feature = "ssr")]
 pub mod rollup;
 #[cfg(feature = "ssr")]
 pub mod seed;
+pub mod sources;
 #[cfg(feature = "ssr")]
 pub mod stats;
 #[cfg(feature = "ssr")]

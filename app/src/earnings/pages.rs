@@ -17,9 +17,8 @@ use crate::{
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let query = use_query_map();
-    let (range, sort, payout) = query.with_untracked(|q| {
-        (q.get("range").and_then(|r| r.parse::<i64>().ok()), q.get("sort"), q.get("payout").is_some())
-    });
+    let (range, sort, payout) =
+        query.with_untracked(|q| (q.get("range").and_then(|r| r.parse::<i64>().ok()), q.get("sort"), q.get("payout").is_some()));
     let data = Resource::new(move || (range, sort.clone()), |(range, sort)| load_dashboard(range, sort));
     view! {
         <Title text="Dashboard · Clink"/>

@@ -58,16 +58,19 @@ pub async fn request(db: &Db, creator_id: &str, currency: Currency) -> Result<Pa
         paid_at: None,
     };
     let mut tx = db.begin().await?;
-    match ledger::post(&mut tx, &NewTxn {
-        kind: "payout",
-        order_id: Some(row.payout_id.clone()),
-        idempotency_key: format!("payout:{}", row.payout_id),
-        memo: format!("payout requested ({})", Money::new(available, currency)),
-        postings: vec![
-            Posting::new(AccountRef::creator_earnings(creator_id, currency), -available),
-            Posting::new(pending(creator_id, currency), available),
-        ],
-    })
+    match ledger::post(
+        &mut tx,
+        &NewTxn {
+            kind: "payout",
+            order_id: Some(row.payout_id.clone()),
+            idempotency_key: format!("payout:{}", row.payout_id),
+            memo: format!("payout requested ({})", Money::new(available, currency)),
+            postings: vec![
+                Posting::new(AccountRef::creator_earnings(creator_id, currency), -available),
+                Posting::new(pending(creator_id, currency), available),
+            ],
+        },
+    )
     .await
     {
         Err(LedgerError::InsufficientFunds(_)) => return Err(PayoutError::NothingAvailable),
@@ -96,16 +99,19 @@ pub async fn mark_paid(db: &Db, payout_id: &str) -> Result<PayoutRow, PayoutErro
     let sql = format!("select {COLUMNS} from payout where payout_id = $1");
     let row = on_tx!(&mut tx, conn => sqlx::query_as::<_, PayoutRow>(&sql).bind(payout_id).fetch_one(conn).await)?;
     let currency = Currency::parse(&row.currency).map_err(|_| PayoutError::NotFound)?;
-    ledger::post(&mut tx, &NewTxn {
-        kind: "payout_paid",
-        order_id: Some(row.payout_id.clone()),
-        idempotency_key: format!("payout-paid:{}", row.payout_id),
-        memo: "payout sent".into(),
-        postings: vec![
-            Posting::new(pending(&row.creator_id, currency), -row.amount_minor),
-            Posting::new(AccountRef::new(AccountKind::PayoutsPaid, Some(&row.creator_id), currency), row.amount_minor),
-        ],
-    })
+    ledger::post(
+        &mut tx,
+        &NewTxn {
+            kind: "payout_paid",
+            order_id: Some(row.payout_id.clone()),
+            idempotency_key: format!("payout-paid:{}", row.payout_id),
+            memo: "payout sent".into(),
+            postings: vec![
+                Posting::new(pending(&row.creator_id, currency), -row.amount_minor),
+                Posting::new(AccountRef::new(AccountKind::PayoutsPaid, Some(&row.creator_id), currency), row.amount_minor),
+            ],
+        },
+    )
     .await?;
     tx.commit().await?;
     Ok(row)

@@ -49,14 +49,7 @@ impl SaleFigures {
 }
 
 /// Adds to the work's hour and to the creator's.
-pub async fn add_sale(
-    tx: &mut Tx,
-    creator_id: &str,
-    work_id: &str,
-    hour: i64,
-    currency: &str,
-    d: &SaleFigures,
-) -> Result<(), sqlx::Error> {
+pub async fn add_sale(tx: &mut Tx, creator_id: &str, work_id: &str, hour: i64, currency: &str, d: &SaleFigures) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => {
         let mut statements = Statements::new();
         push_sale(&mut statements, creator_id, work_id, hour, currency, d);
@@ -65,8 +58,14 @@ pub async fn add_sale(
 }
 
 /// `add_sale` as two statements of `statements`, for a caller that sends several together.
-pub fn push_sale<'a, DB>(statements: &mut Statements<'a, DB>, creator_id: &'a str, work_id: &'a str, hour: i64, currency: &'a str, d: &SaleFigures)
-where
+pub fn push_sale<'a, DB>(
+    statements: &mut Statements<'a, DB>,
+    creator_id: &'a str,
+    work_id: &'a str,
+    hour: i64,
+    currency: &'a str,
+    d: &SaleFigures,
+) where
     DB: sqlx::Database,
     DB::Arguments<'a>: Default,
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,

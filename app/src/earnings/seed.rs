@@ -44,7 +44,8 @@ pub struct SeedReport {
     pub views: u64,
 }
 
-const SOURCES: &[(&str, u32)] = &[("x", 30), ("mastodon", 15), ("instagram", 15), ("direct", 15), ("search", 8), ("reddit", 6), ("bluesky", 5), ("newsletter", 6)];
+const SOURCES: &[(&str, u32)] =
+    &[("x", 30), ("mastodon", 15), ("instagram", 15), ("direct", 15), ("search", 8), ("reddit", 6), ("bluesky", 5), ("newsletter", 6)];
 pub const SEED_PASSWORD: &str = "seed-password-123";
 
 fn pick_source(rng: &mut StdRng) -> &'static str {
@@ -66,12 +67,21 @@ pub async fn seed(db: &Db, storage: &Storage, fee_bps: u32, opts: &SeedOptions) 
     let new = NewAccount::parse(&opts.email, SEED_PASSWORD, "Seeded Creator", &handle).map_err(|e| e.message)?;
     let creator = match accounts::sign_up(db, new).await {
         Ok(row) => row,
-        Err(accounts::AccountError::EmailTaken) => account_store::find_by_email(db, &opts.email.to_lowercase()).await.map_err(e)?.ok_or("creator vanished")?,
+        Err(accounts::AccountError::EmailTaken) => {
+            account_store::find_by_email(db, &opts.email.to_lowercase()).await.map_err(e)?.ok_or("creator vanished")?
+        }
         Err(err) => return Err(err.to_string()),
     };
 
     // Works, each with a small real file.
-    let prices: [(&str, &str, &str); 6] = [("0.20", "fixed", "EUR"), ("1.00", "fixed", "EUR"), ("4.99", "fixed", "EUR"), ("3", "pwyw", "EUR"), ("9.99", "fixed", "USD"), ("2.50", "fixed", "GBP")];
+    let prices: [(&str, &str, &str); 6] = [
+        ("0.20", "fixed", "EUR"),
+        ("1.00", "fixed", "EUR"),
+        ("4.99", "fixed", "EUR"),
+        ("3", "pwyw", "EUR"),
+        ("9.99", "fixed", "USD"),
+        ("2.50", "fixed", "GBP"),
+    ];
     let mut works = Vec::new();
     for i in 0..opts.works.max(1) {
         let (price, kind, currency) = prices[i % prices.len()];

@@ -3,12 +3,28 @@
 
 /// Known Mastodon instances (Mastodon links carry no other marker in the referrer).
 const MASTODON_HOSTS: &[&str] = &[
-    "mastodon.social", "mastodon.online", "mstdn.social", "mas.to", "fosstodon.org", "hachyderm.io",
-    "infosec.exchange", "mastodon.world", "mstdn.jp", "mastodon.art", "social.vivaldi.net", "techhub.social",
-    "universeodon.com", "mastodon.cloud", "toot.community", "chaos.social", "ioc.exchange", "mastodon.xyz",
+    "mastodon.social",
+    "mastodon.online",
+    "mstdn.social",
+    "mas.to",
+    "fosstodon.org",
+    "hachyderm.io",
+    "infosec.exchange",
+    "mastodon.world",
+    "mstdn.jp",
+    "mastodon.art",
+    "social.vivaldi.net",
+    "techhub.social",
+    "universeodon.com",
+    "mastodon.cloud",
+    "toot.community",
+    "chaos.social",
+    "ioc.exchange",
+    "mastodon.xyz",
 ];
 
-const SEARCH_HOSTS: &[&str] = &["google.", "bing.com", "duckduckgo.com", "search.yahoo.", "ecosia.org", "qwant.com", "kagi.com", "search.brave.com", "yandex."];
+const SEARCH_HOSTS: &[&str] =
+    &["google.", "bing.com", "duckduckgo.com", "search.yahoo.", "ecosia.org", "qwant.com", "kagi.com", "search.brave.com", "yandex."];
 
 /// A campaign tag made safe to store and show: lowercase `a-z0-9_-`, at most 32 characters.
 pub fn clean_tag(raw: &str) -> String {

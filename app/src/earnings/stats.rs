@@ -142,7 +142,14 @@ pub async fn per_work(db: &Db, creator_id: &str, from_hour: i64, to_hour: i64) -
     }
     for (work, currency, sales, gross, net, refunds, refunded_gross, refunded_net) in money {
         let Ok(currency) = Currency::parse(&currency) else { continue };
-        out.entry(work).or_default().money.entry(currency).or_default().add(&SaleFigures { sales, gross, net, refunds, refunded_gross, refunded_net });
+        out.entry(work).or_default().money.entry(currency).or_default().add(&SaleFigures {
+            sales,
+            gross,
+            net,
+            refunds,
+            refunded_gross,
+            refunded_net,
+        });
     }
     Ok(out)
 }
@@ -268,7 +275,11 @@ mod tests {
                 (ms("2026-11-22T22:30:00Z") / MS_PER_HOUR, 5), // 23:30 in Paris: the 22nd
                 (ms("2026-11-22T23:10:00Z") / MS_PER_HOUR, 7), // 00:10 in Paris: the 23rd
             ],
-            sales: vec![SaleHourRow { hour: ms("2026-11-22T23:10:00Z") / MS_PER_HOUR, currency: "EUR".into(), figures: SaleFigures { sales: 1, gross: 500, net: 475, refunds: 0, refunded_gross: 0, refunded_net: 0 } }],
+            sales: vec![SaleHourRow {
+                hour: ms("2026-11-22T23:10:00Z") / MS_PER_HOUR,
+                currency: "EUR".into(),
+                figures: SaleFigures { sales: 1, gross: 500, net: 475, refunds: 0, refunded_gross: 0, refunded_net: 0 },
+            }],
         };
         let now = "2026-11-23T10:00:00Z".parse::<Timestamp>().unwrap().to_zoned(zone(tz));
         let d = days(&series, &now, 2);
@@ -284,8 +295,16 @@ mod tests {
         let series = Series {
             views: vec![(10, 100)],
             sales: vec![
-                SaleHourRow { hour: 10, currency: "EUR".into(), figures: SaleFigures { sales: 2, gross: 1000, net: 950, refunds: 1, refunded_gross: 500, refunded_net: 475 } },
-                SaleHourRow { hour: 10, currency: "USD".into(), figures: SaleFigures { sales: 1, gross: 300, net: 285, refunds: 0, refunded_gross: 0, refunded_net: 0 } },
+                SaleHourRow {
+                    hour: 10,
+                    currency: "EUR".into(),
+                    figures: SaleFigures { sales: 2, gross: 1000, net: 950, refunds: 1, refunded_gross: 500, refunded_net: 475 },
+                },
+                SaleHourRow {
+                    hour: 10,
+                    currency: "USD".into(),
+                    figures: SaleFigures { sales: 1, gross: 300, net: 285, refunds: 0, refunded_gross: 0, refunded_net: 0 },
+                },
             ],
         };
         let t = series.totals(0, 20);

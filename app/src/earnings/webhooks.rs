@@ -153,9 +153,10 @@ pub async fn send_due(db: &Db, client: &reqwest::Client, backoff_base_ms: i64) -
         if !claim(db, &row, now + 60_000).await.unwrap_or(false) {
             continue;
         }
-        let secret: Option<Option<String>> = on_db!(db, pool => sqlx::query_scalar("select webhook_secret from account where account_id = $1")
+        let secret: Option<Option<String>> =
+            on_db!(db, pool => sqlx::query_scalar("select webhook_secret from account where account_id = $1")
             .bind(&row.creator_id).fetch_optional(pool).await)
-        .unwrap_or(None);
+            .unwrap_or(None);
         let secret = secret.flatten().unwrap_or_default();
         let timestamp = now / 1000;
         let result = client
@@ -170,7 +171,11 @@ pub async fn send_due(db: &Db, client: &reqwest::Client, backoff_base_ms: i64) -
             .await;
         let now = db::now_ms();
         let (status, error, ok) = match result {
-            Ok(res) => (Some(res.status().as_u16()), (!res.status().is_success()).then(|| format!("HTTP {}", res.status())), res.status().is_success()),
+            Ok(res) => (
+                Some(res.status().as_u16()),
+                (!res.status().is_success()).then(|| format!("HTTP {}", res.status())),
+                res.status().is_success(),
+            ),
             Err(e) => (None, Some(e.to_string()), false),
         };
         let next = (!ok).then(|| now + backoff_ms(backoff_base_ms, row.attempts)).filter(|at| *at < row.created_at + RETRY_FOR_MS);

@@ -54,8 +54,7 @@ pub async fn post(tx: &mut Tx, txn: &NewTxn) -> Result<Posted, LedgerError> {
     }
     for p in txn.postings.iter().filter(|p| p.amount.minor != 0) {
         let account_id = p.account.id();
-        store::ensure_account(tx, &account_id, p.account.kind.as_str(), p.account.owner.as_deref(), p.amount.currency.code(), now)
-            .await?;
+        store::ensure_account(tx, &account_id, p.account.kind.as_str(), p.account.owner.as_deref(), p.amount.currency.code(), now).await?;
         store::insert_entry(tx, &db::new_id(), &txn_id, &account_id, p.amount.currency.code(), p.amount.minor, now).await?;
         let floor = p.account.kind.never_negative() && p.amount.minor < 0;
         if !store::apply_delta(tx, &account_id, p.amount.minor, floor).await? {

@@ -44,39 +44,54 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     {
         v.push(format!("transaction {txn} does not balance in {currency}: off by {sum}"));
     }
-    for (account, cached, sum) in rows(db,
+    for (account, cached, sum) in rows(
+        db,
         "select a.account_id, cast(a.balance_minor as text), cast(coalesce(sum(e.amount_minor), 0) as bigint) \
          from ledger_account a left join ledger_entry e on e.account_id = a.account_id \
-         group by a.account_id, a.balance_minor having a.balance_minor <> coalesce(sum(e.amount_minor), 0)").await?
+         group by a.account_id, a.balance_minor having a.balance_minor <> coalesce(sum(e.amount_minor), 0)",
+    )
+    .await?
     {
         v.push(format!("account {account}: cached balance {cached} but entries sum to {sum}"));
     }
-    for (account, kind, balance) in rows(db,
+    for (account, kind, balance) in rows(
+        db,
         "select account_id, kind, balance_minor from ledger_account \
-         where kind in ('buyer_wallet', 'creator_earnings', 'payouts_pending') and balance_minor < 0").await?
+         where kind in ('buyer_wallet', 'creator_earnings', 'payouts_pending') and balance_minor < 0",
+    )
+    .await?
     {
         v.push(format!("{kind} account {account} is negative: {balance}"));
     }
-    for (account, currency, _) in rows(db,
+    for (account, currency, _) in rows(
+        db,
         "select e.entry_id, e.currency, 0 from ledger_entry e join ledger_account a on a.account_id = e.account_id \
-         where a.currency <> e.currency").await?
+         where a.currency <> e.currency",
+    )
+    .await?
     {
         v.push(format!("entry {account} is in {currency}, not its account's currency"));
     }
     // Every paid order has exactly one sale in the ledger, of its amount and fee, and every
     // sale belongs to a paid order.
-    for (order, status, n) in rows(db,
+    for (order, status, n) in rows(
+        db,
         "select o.order_id, o.status, (select count(*) from ledger_txn t where t.order_id = o.order_id and t.kind = 'sale') \
-         from buyer_order o where o.status in ('paid', 'fulfilled', 'refunded') and o.amount_minor > 0").await?
+         from buyer_order o where o.status in ('paid', 'fulfilled', 'refunded') and o.amount_minor > 0",
+    )
+    .await?
     {
         if n != 1 {
             v.push(format!("{status} order {order} has {n} sale transactions, expected 1"));
         }
     }
-    for (txn, order, _) in rows(db,
+    for (txn, order, _) in rows(
+        db,
         "select t.txn_id, coalesce(t.order_id, '(none)'), 0 from ledger_txn t \
          where t.kind = 'sale' and not exists (select 1 from buyer_order o where o.order_id = t.order_id \
-         and o.status in ('paid', 'fulfilled', 'refunded'))").await?
+         and o.status in ('paid', 'fulfilled', 'refunded'))",
+    )
+    .await?
     {
         v.push(format!("sale transaction {txn} has no paid order ({order})"));
     }
@@ -88,9 +103,12 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     {
         v.push(format!("order {order}: ledger {what} differs from the order by {amount}"));
     }
-    for (order, status, n) in rows(db,
+    for (order, status, n) in rows(
+        db,
         "select o.order_id, o.status, (select count(*) from ledger_txn t where t.order_id = o.order_id and t.kind = 'refund') \
-         from buyer_order o where o.amount_minor > 0 and o.provider <> 'free'").await?
+         from buyer_order o where o.amount_minor > 0 and o.provider <> 'free'",
+    )
+    .await?
     {
         let expected = if status == "refunded" { 1 } else { 0 };
         if n != expected {
@@ -98,18 +116,24 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
         }
     }
     // Every succeeded top-up is credited exactly once, and every credit has its top-up.
-    for (topup, status, n) in rows(db,
+    for (topup, status, n) in rows(
+        db,
         "select w.topup_id, w.status, (select count(*) from ledger_txn t where t.order_id = w.topup_id and t.kind = 'topup') \
-         from wallet_topup w").await?
+         from wallet_topup w",
+    )
+    .await?
     {
         let expected = if status == "succeeded" { 1 } else { 0 };
         if n != expected {
             v.push(format!("{status} top-up {topup} has {n} ledger credits, expected {expected}"));
         }
     }
-    for (txn, topup, _) in rows(db,
+    for (txn, topup, _) in rows(
+        db,
         "select t.txn_id, coalesce(t.order_id, '(none)'), 0 from ledger_txn t where t.kind = 'topup' \
-         and not exists (select 1 from wallet_topup w where w.topup_id = t.order_id and w.status = 'succeeded')").await?
+         and not exists (select 1 from wallet_topup w where w.topup_id = t.order_id and w.status = 'succeeded')",
+    )
+    .await?
     {
         v.push(format!("top-up credit {txn} has no succeeded top-up ({topup})"));
     }
@@ -125,8 +149,11 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
             *expected.entry((buyer.clone(), currency.clone(), period)).or_default() += amount;
         }
     }
-    let counted: BTreeMap<(String, String, String), i64> =
-        wallet_store::all_spent(db).await?.into_iter().map(|(account, currency, period, spent)| ((account, currency, period), spent)).collect();
+    let counted: BTreeMap<(String, String, String), i64> = wallet_store::all_spent(db)
+        .await?
+        .into_iter()
+        .map(|(account, currency, period, spent)| ((account, currency, period), spent))
+        .collect();
     for key in expected.keys().chain(counted.keys()).collect::<BTreeSet<_>>() {
         let (want, have) = (expected.get(key).copied().unwrap_or(0), counted.get(key).copied().unwrap_or(0));
         if want != have {

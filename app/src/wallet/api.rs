@@ -60,11 +60,8 @@ pub async fn wallet_overview() -> Result<WalletView, AppError> {
     let spent_month = store::spent_in_period(&state.db, &me.account_id, &currency, &month).await.map_err(db_err)?;
     let cur = Currency::parse(&currency).unwrap_or(Currency::Eur);
     let history = history_lines(&store::history(&state.db, &me.account_id).await.map_err(db_err)?);
-    let saved_card = settings
-        .saved_card
-        .as_deref()
-        .and_then(|c| serde_json::from_str::<crate::checkout::domain::SavedCard>(c).ok())
-        .map(|c| c.label());
+    let saved_card =
+        settings.saved_card.as_deref().and_then(|c| serde_json::from_str::<crate::checkout::domain::SavedCard>(c).ok()).map(|c| c.label());
     Ok(WalletView {
         email: me.email,
         balances: balances
@@ -159,20 +156,30 @@ pub async fn save_autoreload(
     let currency = Currency::parse(&currency)?;
     let below = domain::optional_amount(&below, "below")?;
     let amount = match domain::optional_amount(&amount, "reload_amount")? {
-        Some(a) => Some(domain::parse_topup(&amount_input(a), currency.card_minimum()).map_err(|e| crate::error::FieldError::new("reload_amount", e.message))?),
+        Some(a) => Some(
+            domain::parse_topup(&amount_input(a), currency.card_minimum())
+                .map_err(|e| crate::error::FieldError::new("reload_amount", e.message))?,
+        ),
         None => None,
     };
     let max = match max_per_month.trim() {
         "" => None,
-        raw => Some(raw.parse::<i64>().ok().filter(|n| (1..=31).contains(n)).ok_or_else(|| {
-            crate::error::FieldError::new("max_per_month", "Enter a number of reloads from 1 to 31.")
-        })?),
+        raw => Some(
+            raw.parse::<i64>()
+                .ok()
+                .filter(|n| (1..=31).contains(n))
+                .ok_or_else(|| crate::error::FieldError::new("max_per_month", "Enter a number of reloads from 1 to 31."))?,
+        ),
     };
     if enabled && (below.is_none() || amount.is_none() || max.is_none()) {
-        return Err(crate::error::FieldError::new("below", "Set the threshold, the amount and the monthly limit to turn auto-reload on.").into());
+        return Err(
+            crate::error::FieldError::new("below", "Set the threshold, the amount and the monthly limit to turn auto-reload on.").into()
+        );
     }
     if enabled && settings.saved_card.is_none() {
-        return Err(crate::error::FieldError::new("below", "Top up once with “remember my card” first: auto-reload charges that card.").into());
+        return Err(
+            crate::error::FieldError::new("below", "Top up once with “remember my card” first: auto-reload charges that card.").into()
+        );
     }
     settings.autoreload_enabled = enabled;
     settings.autoreload_currency = Some(currency.code().into());

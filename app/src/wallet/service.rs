@@ -86,18 +86,18 @@ impl From<WalletError> for AppError {
             WalletError::NeedsPin => AppError::invalid("pin", "Enter your wallet PIN for this purchase."),
             WalletError::WrongPin => AppError::invalid("pin", "That PIN is not right."),
             WalletError::TooManyAttempts => AppError::RateLimited,
-            WalletError::Insufficient { balance, price } => AppError::PaymentRequired(format!(
-                "Your wallet has {balance}; this costs {price}. Top up to buy it."
-            )),
+            WalletError::Insufficient { balance, price } => {
+                AppError::PaymentRequired(format!("Your wallet has {balance}; this costs {price}. Top up to buy it."))
+            }
             WalletError::CapReached { weekly } => AppError::Conflict(format!(
                 "This would go over your {} spending cap. You can change it in your wallet settings.",
                 if weekly { "weekly" } else { "monthly" }
             )),
             WalletError::Free => AppError::BadRequest("This work is free: no wallet needed.".into()),
             WalletError::NoSuchBuyer => AppError::Unauthorized,
-            WalletError::KeptChanging => {
-                AppError::Conflict("This work or your wallet settings changed while you bought. Nothing was charged; please try again.".into())
-            }
+            WalletError::KeptChanging => AppError::Conflict(
+                "This work or your wallet settings changed while you bought. Nothing was charged; please try again.".into(),
+            ),
             WalletError::Provider(ProviderError::Rejected(e)) => {
                 tracing::warn!(error = %e, "payment provider refused a top-up");
                 AppError::BadRequest("The payment provider refused this top-up.".into())
@@ -173,7 +173,8 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
     // Whether this round's copies were just read from the database.
     let mut fresh = false;
     for _ in 0..DECISION_ROUNDS {
-        let (work, settings) = tokio::join!(state.purchase_cache.work(&state.db, &req.code), state.purchase_cache.settings(&state.db, buyer_id));
+        let (work, settings) =
+            tokio::join!(state.purchase_cache.work(&state.db, &req.code), state.purchase_cache.settings(&state.db, buyer_id));
         let work = work.map_err(|e| match e {
             catalog::CatalogError::Database(e) => WalletError::Database(e),
             _ => WalletError::NotFound,
@@ -318,36 +319,33 @@ async fn start_topup_with(
     then_buy: Option<String>,
 ) -> Result<TopUpStarted, WalletError> {
     let now = db::now_ms();
-    let topup = store::insert_topup(&state.db, &TopUpRow {
-        topup_id: format!("topup_{}", db::new_id()),
-        account_id: buyer.account_id.clone(),
-        currency: amount.currency.code().into(),
-        amount_minor: amount.minor,
-        status: "pending".into(),
-        provider: state.payments.name().into(),
-        provider_payment_id: None,
-        checkout_key,
-        return_to,
-        automatic: saved.is_some(),
-        save_card,
-        created_at: now,
-        updated_at: now,
-        then_buy,
-    })
+    let topup = store::insert_topup(
+        &state.db,
+        &TopUpRow {
+            topup_id: format!("topup_{}", db::new_id()),
+            account_id: buyer.account_id.clone(),
+            currency: amount.currency.code().into(),
+            amount_minor: amount.minor,
+            status: "pending".into(),
+            provider: state.payments.name().into(),
+            provider_payment_id: None,
+            checkout_key,
+            return_to,
+            automatic: saved.is_some(),
+            save_card,
+            created_at: now,
+            updated_at: now,
+            then_buy,
+        },
+    )
     .await?;
     let mut started = TopUpStarted { key: topup_key(state, &topup.topup_id), topup_id: topup.topup_id.clone(), done: false };
     if topup.status != "pending" {
         started.done = topup.status == "succeeded";
         return Ok(started);
     }
-    let request = PaymentRequest {
-        order_id: &topup.topup_id,
-        amount,
-        email: &buyer.email,
-        description: "Clink wallet top-up",
-        save_card,
-        saved,
-    };
+    let request =
+        PaymentRequest { order_id: &topup.topup_id, amount, email: &buyer.email, description: "Clink wallet top-up", save_card, saved };
     let payment = state.payments.start(&state.db, &request).await?;
     if !payment.payment_id.is_empty() {
         store::set_topup_payment(&state.db, &topup.topup_id, &payment.payment_id, db::now_ms()).await?;
@@ -502,16 +500,19 @@ async fn credit(tx: &mut Tx, topup: &TopUpRow) -> Result<(), WalletError> {
         return Ok(());
     }
     let currency = Currency::parse(&topup.currency)?;
-    ledger::post(tx, &NewTxn {
-        kind: "topup",
-        order_id: Some(topup.topup_id.clone()),
-        idempotency_key: format!("topup:{}", topup.topup_id),
-        memo: format!("wallet top-up{}", if topup.automatic { " (auto-reload)" } else { "" }),
-        postings: vec![
-            Posting::new(AccountRef::provider_clearing(&topup.provider, currency), -topup.amount_minor),
-            Posting::new(AccountRef::buyer_wallet(&topup.account_id, currency), topup.amount_minor),
-        ],
-    })
+    ledger::post(
+        tx,
+        &NewTxn {
+            kind: "topup",
+            order_id: Some(topup.topup_id.clone()),
+            idempotency_key: format!("topup:{}", topup.topup_id),
+            memo: format!("wallet top-up{}", if topup.automatic { " (auto-reload)" } else { "" }),
+            postings: vec![
+                Posting::new(AccountRef::provider_clearing(&topup.provider, currency), -topup.amount_minor),
+                Posting::new(AccountRef::buyer_wallet(&topup.account_id, currency), topup.amount_minor),
+            ],
+        },
+    )
     .await?;
     tracing::info!(topup.id = %topup.topup_id, amount = topup.amount_minor, "wallet topped up");
     Ok(())
@@ -583,7 +584,8 @@ pub async fn save_rules(
     }
     if let Some(pin) = new_pin.filter(|p| !p.trim().is_empty()) {
         let pin = parse_pin(pin)?;
-        settings.pin_hash = Some(accounts::hash_password(pin).await.map_err(|e| WalletError::Database(sqlx::Error::Protocol(e.to_string())))?);
+        settings.pin_hash =
+            Some(accounts::hash_password(pin).await.map_err(|e| WalletError::Database(sqlx::Error::Protocol(e.to_string())))?);
         if settings.pin_above_minor.is_none() {
             settings.pin_above_minor = Some(0);
         }

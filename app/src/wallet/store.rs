@@ -189,8 +189,14 @@ where
 /// Raises one counter by `amount`, but only as far as `cap`: false (and nothing changed) when
 /// the purchase would take the period past its cap. A conditional statement, so concurrent
 /// purchases can't both slip under the cap.
-pub async fn add_spent_within_cap(tx: &mut Tx, account_id: &str, currency: &str, period: &str, amount: i64, cap: i64)
-    -> Result<bool, sqlx::Error> {
+pub async fn add_spent_within_cap(
+    tx: &mut Tx,
+    account_id: &str,
+    currency: &str,
+    period: &str,
+    amount: i64,
+    cap: i64,
+) -> Result<bool, sqlx::Error> {
     on_tx!(tx, conn => {
         sqlx::query("insert into wallet_spend (account_id, currency, period, spent_minor) values ($1, $2, $3, 0) \
                      on conflict (account_id, currency, period) do nothing")
@@ -204,8 +210,7 @@ pub async fn add_spent_within_cap(tx: &mut Tx, account_id: &str, currency: &str,
 
 /// A refunded wallet purchase no longer counts against the periods it was made in. Never below
 /// zero: counters kept before every purchase was counted may hold less than the purchase.
-pub async fn give_back_spent(tx: &mut Tx, account_id: &str, currency: &str, periods: [&str; 2], amount: i64)
-    -> Result<(), sqlx::Error> {
+pub async fn give_back_spent(tx: &mut Tx, account_id: &str, currency: &str, periods: [&str; 2], amount: i64) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => sqlx::query(
         "update wallet_spend set spent_minor = case when spent_minor > $1 then spent_minor - $1 else 0 end \
          where account_id = $2 and currency = $3 and period in ($4, $5)")

@@ -68,11 +68,18 @@ pub struct Purchase {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Bought { order_id: String, balance_minor: i64 },
+    Bought {
+        order_id: String,
+        balance_minor: i64,
+    },
     /// The same key was bought before: this is that purchase, not a new one.
-    Repeated { order_id: String },
+    Repeated {
+        order_id: String,
+    },
     InsufficientFunds,
-    CapReached { weekly: bool },
+    CapReached {
+        weekly: bool,
+    },
     /// The work or the buyer's settings changed since the service read them: decide again.
     Stale,
     /// The buyer's account no longer exists.
@@ -360,11 +367,8 @@ impl Current {
             ids.dedup();
         }
         let sqlite = matches!(tx, Tx::Sqlite(_));
-        let mut wallets: Vec<String> = if sqlite {
-            batch.iter().map(|p| AccountRef::buyer_wallet(&p.buyer_id, p.currency).id()).collect()
-        } else {
-            Vec::new()
-        };
+        let mut wallets: Vec<String> =
+            if sqlite { batch.iter().map(|p| AccountRef::buyer_wallet(&p.buyer_id, p.currency).id()).collect() } else { Vec::new() };
         wallets.sort_unstable();
         wallets.dedup();
         let wallets: Vec<&str> = wallets.iter().map(String::as_str).collect();
@@ -494,7 +498,12 @@ async fn commit_batch(
     }
     let applied = started.elapsed();
     tx.commit().await?;
-    tracing::debug!(purchases = batch.len(), applied_us = applied.as_micros() as u64, committed_us = started.elapsed().as_micros() as u64, "wallet batch");
+    tracing::debug!(
+        purchases = batch.len(),
+        applied_us = applied.as_micros() as u64,
+        committed_us = started.elapsed().as_micros() as u64,
+        "wallet batch"
+    );
     Ok(outcomes)
 }
 
@@ -663,8 +672,7 @@ async fn write_purchases(
         if known_accounts.contains(id) {
             continue;
         }
-        crate::ledger::store::ensure_account(tx, id, account.kind.as_str(), account.owner.as_deref(), account.currency.code(), now)
-            .await?;
+        crate::ledger::store::ensure_account(tx, id, account.kind.as_str(), account.owner.as_deref(), account.currency.code(), now).await?;
         known_accounts.insert(id.clone());
     }
 

@@ -229,9 +229,7 @@ impl Plan {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let uri = match &self.static_uri {
             Some(uri) => uri.clone(),
-            None => {
-                Uri::from_maybe_shared(self.path.render(n)).context("the URL's path is not valid after substitution")?
-            }
+            None => Uri::from_maybe_shared(self.path.render(n)).context("the URL's path is not valid after substitution")?,
         };
         let mut req = Request::builder().method(self.method.clone()).uri(uri);
         let headers = req.headers_mut().expect("builder has no error yet");
@@ -442,8 +440,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
-    let uri: Uri =
-        args.url.replace(Template::PLACEHOLDER, "0").parse().with_context(|| format!("bad URL {:?}", args.url))?;
+    let uri: Uri = args.url.replace(Template::PLACEHOLDER, "0").parse().with_context(|| format!("bad URL {:?}", args.url))?;
     match uri.scheme_str() {
         Some("http") => {}
         Some(other) => bail!("only http:// is supported, not {other}://"),
@@ -500,13 +497,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let measure_from = Instant::now() + args.warmup;
     let until = measure_from + args.duration;
-    let workers: Vec<_> =
-        (0..args.concurrency)
-            .map(|i| {
-                let own = (!connection_headers.is_empty()).then(|| connection_headers[i % connection_headers.len()].clone());
-                tokio::spawn(worker(plan.clone(), own, measure_from, until))
-            })
-            .collect();
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|i| {
+            let own = (!connection_headers.is_empty()).then(|| connection_headers[i % connection_headers.len()].clone());
+            tokio::spawn(worker(plan.clone(), own, measure_from, until))
+        })
+        .collect();
     let server_stat = args.pid.map(|pid| format!("/proc/{pid}/stat"));
     tokio::time::sleep_until(measure_from).await;
     let cpu_before = (server_stat.as_deref().and_then(cpu_seconds), cpu_seconds("/proc/self/stat"));

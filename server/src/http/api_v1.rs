@@ -108,11 +108,7 @@ async fn list(State(state): State<AppState>, ApiCreator(me): ApiCreator) -> Resu
     Ok(Json(json!({ "works": works })))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    ApiCreator(me): ApiCreator,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+async fn show(State(state): State<AppState>, ApiCreator(me): ApiCreator, Path(id): Path<String>) -> Result<Json<Value>, AppError> {
     let w = service::owned_work(&state.db, &me.account_id, &id).await?;
     let files = store::files_of(&state.db, &w.work_id).await.map_err(db_error)?;
     Ok(Json(json!({ "work": work_json(&state, &me.handle, &w, Some(&files)) })))
@@ -127,8 +123,7 @@ async fn create(
     let multipart = multipart.map_err(|e| AppError::BadRequest(format!("Send multipart/form-data: {}", e.body_text())))?;
     let w = receive_work(&state, &me.account_id, &headers, multipart).await?;
     let files = store::files_of(&state.db, &w.work_id).await.map_err(db_error)?;
-    Ok((StatusCode::CREATED, Json(json!({ "work": work_json(&state, &me.handle, &w, Some(&files)) })))
-        .into_response())
+    Ok((StatusCode::CREATED, Json(json!({ "work": work_json(&state, &me.handle, &w, Some(&files)) }))).into_response())
 }
 
 /// `null` and "absent" differ in a PATCH: `Some(None)` clears a field, `None` leaves it.
@@ -233,11 +228,7 @@ async fn update(
     Ok(Json(json!({ "work": work_json(&state, &me.handle, &w, Some(&files)) })))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    ApiCreator(me): ApiCreator,
-    Path(id): Path<String>,
-) -> Result<StatusCode, AppError> {
+async fn remove(State(state): State<AppState>, ApiCreator(me): ApiCreator, Path(id): Path<String>) -> Result<StatusCode, AppError> {
     match service::delete_work(&state.db, &me.account_id, &id).await {
         Ok(()) => {
             state.page_cache.invalidate_all();

@@ -85,7 +85,11 @@ async fn buy(
         .flatten();
     if one_click && saved.is_none() {
         let err = AppError::BadRequest("Your saved card isn't available on this device. Enter your email to pay.".into());
-        return if json { err.into_response() } else { Redirect::to(&link_page(&code, &format!("error={}", urlencode(&err.to_string())))).into_response() };
+        return if json {
+            err.into_response()
+        } else {
+            Redirect::to(&link_page(&code, &format!("error={}", urlencode(&err.to_string())))).into_response()
+        };
     }
     if let Some(card) = saved.as_ref().filter(|_| form.again.as_deref() != Some("1")) {
         // One click must never pay twice for the same thing by accident: an owner gets the
@@ -96,8 +100,15 @@ async fn buy(
         // A pay-what-you-want amount typed without seeing it on the button is confirmed on
         // the card step rather than charged in one click.
         if super::wallet::amount_unseen(form.amount.as_deref(), form.shown_amount.as_deref()) {
-            return Redirect::to(&link_page(&code, &format!("amount={}&error={}", urlencode(form.amount.as_deref().unwrap_or_default().trim()),
-                urlencode("Check the amount on the button, then buy.")))).into_response();
+            return Redirect::to(&link_page(
+                &code,
+                &format!(
+                    "amount={}&error={}",
+                    urlencode(form.amount.as_deref().unwrap_or_default().trim()),
+                    urlencode("Check the amount on the button, then buy.")
+                ),
+            ))
+            .into_response();
         }
     }
     let source = form.source.as_deref().map(clean_tag).filter(|s| !s.is_empty()).unwrap_or_else(|| "direct".into());
@@ -150,11 +161,7 @@ async fn forget_card(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .and_then(|referer| referer.strip_prefix(state.settings.base_url.as_str()))
         .map(|path| app::edge::safe_next(Some(path), "/"))
         .unwrap_or_else(|| "/".into());
-    (
-        [(header::SET_COOKIE, cookie::clear_header(state.settings.uses_https()))],
-        Redirect::to(&back),
-    )
-        .into_response()
+    ([(header::SET_COOKIE, cookie::clear_header(state.settings.uses_https()))], Redirect::to(&back)).into_response()
 }
 
 #[derive(Deserialize)]

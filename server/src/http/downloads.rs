@@ -53,7 +53,8 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<Range<u64>>
         size.saturating_sub(suffix)..size
     } else {
         let start: u64 = start.parse().map_err(|_| ())?;
-        let end: u64 = if end.is_empty() { size.saturating_sub(1) } else { end.parse::<u64>().map_err(|_| ())?.min(size.saturating_sub(1)) };
+        let end: u64 =
+            if end.is_empty() { size.saturating_sub(1) } else { end.parse::<u64>().map_err(|_| ())?.min(size.saturating_sub(1)) };
         if start > end || start >= size {
             return Err(());
         }
@@ -64,28 +65,35 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<Range<u64>>
 
 /// `attachment; filename="ascii fallback"; filename*=UTF-8''percent-encoded` (RFC 6266 / 8187).
 pub fn content_disposition(filename: &str) -> String {
-    let fallback: String = filename
-        .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
-        .collect();
+    let fallback: String =
+        filename.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
     const ATTR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-').remove(b'.')
-        .remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
-    format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{}",
-        percent_encoding::utf8_percent_encode(filename, ATTR)
-    )
+        .remove(b'!')
+        .remove(b'#')
+        .remove(b'$')
+        .remove(b'&')
+        .remove(b'+')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'^')
+        .remove(b'_')
+        .remove(b'`')
+        .remove(b'|')
+        .remove(b'~');
+    format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{}", percent_encoding::utf8_percent_encode(filename, ATTR))
 }
 
 fn gone(status: StatusCode, message: &str) -> Response {
-    (status, Html(format!("<!DOCTYPE html><meta charset=utf-8><title>Download unavailable</title><h1>Download unavailable</h1><p>{message}</p>"))).into_response()
+    (
+        status,
+        Html(format!(
+            "<!DOCTYPE html><meta charset=utf-8><title>Download unavailable</title><h1>Download unavailable</h1><p>{message}</p>"
+        )),
+    )
+        .into_response()
 }
 
-async fn download(
-    State(state): State<AppState>,
-    Path((token, file_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
+async fn download(State(state): State<AppState>, Path((token, file_id)): Path<(String, String)>, headers: HeaderMap) -> Response {
     let refused = |e: DeliveryError| match e {
         DeliveryError::NotFound => gone(StatusCode::NOT_FOUND, "Unknown download link."),
         DeliveryError::Revoked => gone(StatusCode::GONE, "This purchase was refunded."),
@@ -101,10 +109,7 @@ async fn download(
     let etag = format!("\"{}\"", file.sha256);
     // A resume is only valid for the same bytes: with a stale If-Range the whole file comes.
     let if_range = headers.get(header::IF_RANGE).and_then(|v| v.to_str().ok());
-    let range_header = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .filter(|_| if_range.is_none_or(|v| v == etag));
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).filter(|_| if_range.is_none_or(|v| v == etag));
     let range = match parse_range(range_header, size) {
         Ok(range) => range,
         Err(()) => {
@@ -125,7 +130,10 @@ async fn download(
     };
     let mut res = Response::new(Body::from_stream(stream));
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(&file.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&file.content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     if let Ok(v) = HeaderValue::from_str(&content_disposition(&file.filename)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -241,7 +249,6 @@ async fn dev_outbox_message(State(state): State<AppState>, Path(name): Path<Stri
         Err(_) => StatusCode::NOT_FOUND.into_response(),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

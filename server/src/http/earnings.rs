@@ -79,10 +79,34 @@ async fn sales_csv(State(state): State<AppState>, session: Session, Query(q): Qu
         Err(e) => return e.into_response(),
     };
     let mut out = csv::Writer::from_writer(Vec::new());
-    let _ = out.write_record(["order_id", "paid_at", "work_id", "work_title", "buyer_email", "amount", "fee", "net", "currency", "status", "refunded_at", "source", "provider"]);
+    let _ = out.write_record([
+        "order_id",
+        "paid_at",
+        "work_id",
+        "work_title",
+        "buyer_email",
+        "amount",
+        "fee",
+        "net",
+        "currency",
+        "status",
+        "refunded_at",
+        "source",
+        "provider",
+    ]);
     let mut cursor: Option<(i64, String)> = None;
     loop {
-        let page = match stats::sales_between(&state.db, &creator_id, from, to, q.work_id.as_deref(), cursor.as_ref().map(|(a, b)| (*a, b.as_str())), 1_000).await {
+        let page = match stats::sales_between(
+            &state.db,
+            &creator_id,
+            from,
+            to,
+            q.work_id.as_deref(),
+            cursor.as_ref().map(|(a, b)| (*a, b.as_str())),
+            1_000,
+        )
+        .await
+        {
             Ok(page) => page,
             Err(e) => return app::error::internal("sales export", &e).into_response(),
         };
@@ -109,15 +133,20 @@ async fn sales_csv(State(state): State<AppState>, session: Session, Query(q): Qu
         }
     }
     let body = out.into_inner().unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"clink-sales.csv\"")], body).into_response()
+    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"clink-sales.csv\"")], body)
+        .into_response()
 }
 
 /// New sales as server-sent events while the dashboard is open. Each connection looks for
 /// sales it hasn't sent every two seconds: simple, and right with several app servers.
-async fn live_sales(State(state): State<AppState>, session: Session) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+async fn live_sales(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let creator_id = session::signed_in_account_id(&session, &state.db).await.ok_or(AppError::Unauthorized)?;
     let tz = timezone(&state, &creator_id).await;
-    let mut seen: std::collections::HashSet<String> = recent_sales(&state, &creator_id, &tz, 50).await?.into_iter().map(|s| s.order_id).collect();
+    let mut seen: std::collections::HashSet<String> =
+        recent_sales(&state, &creator_id, &tz, 50).await?.into_iter().map(|s| s.order_id).collect();
     let stream = async_stream(state, creator_id, tz, move |sale| seen.insert(sale.order_id.clone()));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
@@ -149,7 +178,11 @@ fn async_stream(
 }
 
 /// `GET /api/v1/sales?from=&to=&work_id=&cursor=&per_page=`: the same rows as the CSV.
-async fn sales_api(State(state): State<AppState>, ApiCreator(me): ApiCreator, Query(q): Query<RangeQuery>) -> Result<Json<serde_json::Value>, AppError> {
+async fn sales_api(
+    State(state): State<AppState>,
+    ApiCreator(me): ApiCreator,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
     let tz = timezone(&state, &me.account_id).await;
     let (from, to) = bounds(&q, &tz)?;
     let per_page = q.per_page.unwrap_or(100).clamp(1, 500);
@@ -160,24 +193,38 @@ async fn sales_api(State(state): State<AppState>, ApiCreator(me): ApiCreator, Qu
             Some((at.parse::<i64>().map_err(|_| AppError::invalid("cursor", "That cursor is not one of ours."))?, id.to_string()))
         }
     };
-    let rows = stats::sales_between(&state.db, &me.account_id, from, to, q.work_id.as_deref(), after.as_ref().map(|(a, b)| (*a, b.as_str())), per_page)
-        .await
-        .map_err(|e| app::error::internal("sales api", &e))?;
+    let rows = stats::sales_between(
+        &state.db,
+        &me.account_id,
+        from,
+        to,
+        q.work_id.as_deref(),
+        after.as_ref().map(|(a, b)| (*a, b.as_str())),
+        per_page,
+    )
+    .await
+    .map_err(|e| app::error::internal("sales api", &e))?;
     let next = (rows.len() as i64 == per_page).then(|| rows.last().map(|r| format!("{}.{}", r.paid_at, r.order_id))).flatten();
     let sales: Vec<_> = rows
         .iter()
-        .map(|s| json!({
-            "order_id": s.order_id, "paid_at": stats::iso(s.paid_at), "work_id": s.work_id, "work_title": s.work_title,
-            "buyer_email": s.buyer_email, "amount": money(s.amount_minor, &s.currency), "fee": money(s.fee_minor, &s.currency),
-            "net": money(s.amount_minor - s.fee_minor, &s.currency), "currency": s.currency, "status": s.status,
-            "refunded_at": s.refunded_at.map(stats::iso), "source": s.source, "provider": s.provider,
-        }))
+        .map(|s| {
+            json!({
+                "order_id": s.order_id, "paid_at": stats::iso(s.paid_at), "work_id": s.work_id, "work_title": s.work_title,
+                "buyer_email": s.buyer_email, "amount": money(s.amount_minor, &s.currency), "fee": money(s.fee_minor, &s.currency),
+                "net": money(s.amount_minor - s.fee_minor, &s.currency), "currency": s.currency, "status": s.status,
+                "refunded_at": s.refunded_at.map(stats::iso), "source": s.source, "provider": s.provider,
+            })
+        })
         .collect();
     Ok(Json(json!({ "sales": sales, "next_cursor": next })))
 }
 
 /// `GET /api/v1/stats?from=&to=`: totals from the hourly rollups, per currency.
-async fn stats_api(State(state): State<AppState>, ApiCreator(me): ApiCreator, Query(q): Query<RangeQuery>) -> Result<Json<serde_json::Value>, AppError> {
+async fn stats_api(
+    State(state): State<AppState>,
+    ApiCreator(me): ApiCreator,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<serde_json::Value>, AppError> {
     let tz = timezone(&state, &me.account_id).await;
     let (from, to) = bounds(&q, &tz)?;
     let hour = |ms: i64| if ms == i64::MAX { i64::MAX } else { ms.div_euclid(app::earnings::rollup::MS_PER_HOUR) };

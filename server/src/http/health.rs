@@ -14,9 +14,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
 pub fn router(metrics: PrometheusHandle) -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(move || render_metrics(metrics.clone())))
+    Router::new().route("/healthz", get(healthz)).route("/metrics", get(move || render_metrics(metrics.clone())))
 }
 
 /// 200 when the database answers within two seconds, 503 otherwise.

@@ -52,7 +52,8 @@ pub async fn cached_link_page(State(state): State<AppState>, mut req: Request, n
         if !is_bot(user_agent) {
             state.views.record(LinkRef::Code(code), source, now_ms());
         }
-        metrics::counter!("http_requests_total", "method" => "GET", "route" => "/l/{code}", "status" => "200", "cache" => "hit").increment(1);
+        metrics::counter!("http_requests_total", "method" => "GET", "route" => "/l/{code}", "status" => "200", "cache" => "hit")
+            .increment(1);
         metrics::histogram!("http_request_duration_seconds", "method" => "GET", "route" => "/l/{code}", "status" => "200")
             .record(started.elapsed().as_secs_f64());
         let html = page.render(&app::db::new_id(), &csp_nonce);

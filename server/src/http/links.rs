@@ -40,10 +40,13 @@ pub fn router(cards: CardCache) -> Router<AppState> {
         .route("/l/{code}/cover.jpg", get(cover))
         .route("/l/{code}/thumb.jpg", get(thumb))
         .route("/l/{code}/cover.webp", get(cover_webp))
-        .route("/l/{code}/card.png", get({
-            let cards = cards.clone();
-            move |state, code| card(state, code, cards.clone())
-        }))
+        .route(
+            "/l/{code}/card.png",
+            get({
+                let cards = cards.clone();
+                move |state, code| card(state, code, cards.clone())
+            }),
+        )
         .route("/l/{code}/preview.jpg", get(move |state, code| preview(state, code, cards.clone())))
         .route("/u/{handle}/avatar.jpg", get(avatar))
         .route("/l/{code}/qr.svg", get(qr))
@@ -67,10 +70,7 @@ async fn cover_image(state: &AppState, code: &str, thumb: bool) -> Result<Respon
     if !is_link_code(code) {
         return Err(AppError::NotFound);
     }
-    let work = store::find_live_by_code(&state.db, code)
-        .await
-        .map_err(|e| internal("loading a cover", &e))?
-        .ok_or(AppError::NotFound)?;
+    let work = store::find_live_by_code(&state.db, code).await.map_err(|e| internal("loading a cover", &e))?.ok_or(AppError::NotFound)?;
     let key = if thumb { work.thumb_key } else { work.cover_key }.ok_or(AppError::NotFound)?;
     let bytes = state.storage.read(&key).await.map_err(|e| match e {
         app::storage::StorageError::NotFound => AppError::NotFound,
@@ -96,13 +96,14 @@ async fn unfurl_text(state: &AppState, code: String) -> Result<(store::Storefron
 }
 
 /// Renders (or finds) an unfurl image; `render` runs on a blocking thread.
-async fn rendered(cards: &CardCache, key: (String, String), render: impl FnOnce() -> Result<Vec<u8>, media::MediaError> + Send + 'static) -> Result<Bytes, AppError> {
+async fn rendered(
+    cards: &CardCache,
+    key: (String, String),
+    render: impl FnOnce() -> Result<Vec<u8>, media::MediaError> + Send + 'static,
+) -> Result<Bytes, AppError> {
     cards
         .try_get_with(key, async move {
-            tokio::task::spawn_blocking(move || render().map(Bytes::from))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
+            tokio::task::spawn_blocking(move || render().map(Bytes::from)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| internal("rendering an unfurl image", &e))
@@ -130,7 +131,10 @@ async fn preview(State(state): State<AppState>, Path(code): Path<String>, cards:
     })?;
     let jpeg = rendered(&cards, key, move || {
         let price = row.work.price().label();
-        media::render_cover_preview(&cover, &CardText { title: &row.work.title, creator: &row.display_name, price: &price, accent: &accent })
+        media::render_cover_preview(
+            &cover,
+            &CardText { title: &row.work.title, creator: &row.display_name, price: &price, accent: &accent },
+        )
     })
     .await?;
     Ok(image_response("image/jpeg", jpeg, 3600))
@@ -142,10 +146,7 @@ async fn cover_webp(State(state): State<AppState>, Path(code): Path<String>) -> 
     if !is_link_code(&code) {
         return Err(AppError::NotFound);
     }
-    let work = store::find_live_by_code(&state.db, &code)
-        .await
-        .map_err(|e| internal("loading a cover", &e))?
-        .ok_or(AppError::NotFound)?;
+    let work = store::find_live_by_code(&state.db, &code).await.map_err(|e| internal("loading a cover", &e))?.ok_or(AppError::NotFound)?;
     let jpeg_key = work.cover_key.ok_or(AppError::NotFound)?;
     let webp_key = format!("{}.webp", jpeg_key.trim_end_matches(".jpg"));
     let read_error = |e: app::storage::StorageError| match e {
@@ -205,12 +206,7 @@ async fn oembed(State(state): State<AppState>, Query(q): Query<OembedQuery>) -> 
         return Ok((StatusCode::NOT_IMPLEMENTED, "Only format=json is supported.").into_response());
     }
     let url = q.url.ok_or_else(|| AppError::BadRequest("Pass the link as ?url=".into()))?;
-    let path = url
-        .strip_prefix(&state.settings.base_url)
-        .ok_or(AppError::NotFound)?
-        .split(['?', '#'])
-        .next()
-        .unwrap_or_default();
+    let path = url.strip_prefix(&state.settings.base_url).ok_or(AppError::NotFound)?.split(['?', '#']).next().unwrap_or_default();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let link = match segments.as_slice() {
         ["l", code] => LinkRef::Code(code.to_string()),
@@ -243,7 +239,6 @@ async fn oembed(State(state): State<AppState>, Query(q): Query<OembedQuery>) -> 
     }))
     .into_response())
 }
-
 
 #[derive(Deserialize)]
 struct MastodonShare {

@@ -130,9 +130,9 @@ pub async fn receive_work(
         }
         match name.as_str() {
             "cover" => {
-                let bytes = read_capped(&mut field, COVER_LIMIT, limit).await?.ok_or_else(|| {
-                    app::error::FieldError::new("cover", "The cover image is over 20 MB; use a smaller one.")
-                })?;
+                let bytes = read_capped(&mut field, COVER_LIMIT, limit)
+                    .await?
+                    .ok_or_else(|| app::error::FieldError::new("cover", "The cover image is over 20 MB; use a smaller one."))?;
                 if bytes.is_empty() {
                     continue; // no cover chosen
                 }
@@ -190,25 +190,21 @@ pub async fn receive_work(
 
 /// Whether the client wants JSON (the upload script, the API) rather than a page.
 pub fn wants_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
 }
 
 async fn signed_in(state: &AppState, session: &Session) -> Option<String> {
     session::signed_in_account_id(session, &state.db).await
 }
 
-async fn create_from_form(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    multipart: Multipart,
-) -> Response {
+async fn create_from_form(State(state): State<AppState>, session: Session, headers: HeaderMap, multipart: Multipart) -> Response {
     let json = wants_json(&headers);
     let Some(creator_id) = signed_in(&state, &session).await else {
-        return if json { AppError::Unauthorized.into_response() } else { Redirect::to("/login?next=/dashboard/works/new").into_response() };
+        return if json {
+            AppError::Unauthorized.into_response()
+        } else {
+            Redirect::to("/login?next=/dashboard/works/new").into_response()
+        };
     };
     match receive_work(&state, &creator_id, &headers, multipart).await {
         Ok(row) => {
@@ -235,12 +231,7 @@ async fn create_from_form(
     }
 }
 
-async fn replace_cover(
-    State(state): State<AppState>,
-    session: Session,
-    Path(work_id): Path<String>,
-    mut multipart: Multipart,
-) -> Response {
+async fn replace_cover(State(state): State<AppState>, session: Session, Path(work_id): Path<String>, mut multipart: Multipart) -> Response {
     let Some(creator_id) = signed_in(&state, &session).await else {
         return Redirect::to("/login").into_response();
     };
@@ -248,13 +239,13 @@ async fn replace_cover(
     let mut image = None;
     loop {
         match multipart.next_field().await {
-            Ok(Some(mut field)) if field.name() == Some("cover") => {
-                match read_capped(&mut field, COVER_LIMIT, COVER_LIMIT as u64).await {
-                    Ok(Some(bytes)) => image = Some(bytes),
-                    Ok(None) => return Redirect::to(&format!("{back}?cover_error={}", urlencode("The cover image is over 20 MB."))).into_response(),
-                    Err(_) => return Redirect::to(&back).into_response(),
+            Ok(Some(mut field)) if field.name() == Some("cover") => match read_capped(&mut field, COVER_LIMIT, COVER_LIMIT as u64).await {
+                Ok(Some(bytes)) => image = Some(bytes),
+                Ok(None) => {
+                    return Redirect::to(&format!("{back}?cover_error={}", urlencode("The cover image is over 20 MB."))).into_response();
                 }
-            }
+                Err(_) => return Redirect::to(&back).into_response(),
+            },
             Ok(Some(_)) => {}
             Ok(None) => break,
             Err(_) => return Redirect::to(&back).into_response(),
@@ -301,7 +292,9 @@ async fn replace_avatar(State(state): State<AppState>, session: Session, mut mul
         Some(bytes) => {
             let jpeg = match tokio::task::spawn_blocking(move || app::catalog::media::process_avatar(&bytes)).await {
                 Ok(Ok(jpeg)) => jpeg,
-                Ok(Err(app::catalog::media::MediaError::TooLarge)) => return back("That image is too large; use one under 10,000 pixels wide."),
+                Ok(Err(app::catalog::media::MediaError::TooLarge)) => {
+                    return back("That image is too large; use one under 10,000 pixels wide.");
+                }
                 Ok(Err(_)) => return back("The picture must be a PNG, JPEG, WebP or GIF image."),
                 Err(e) => return app::error::internal("processing an avatar", &e).into_response(),
             };

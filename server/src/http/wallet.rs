@@ -5,8 +5,8 @@ use app::{
     accounts::{self, domain::Email, session, store::AccountRow},
     db,
     delivery::service as delivery,
-    edge::{ClientIp, safe_next},
     earnings::sources::clean_tag,
+    edge::{ClientIp, safe_next},
     error::AppError,
     state::AppState,
     wallet::{
@@ -181,7 +181,12 @@ struct TopUpForm {
     remember: Option<String>,
 }
 
-async fn topup(State(state): State<AppState>, session: Session, headers: HeaderMap, form: Result<Form<TopUpForm>, FormRejection>) -> Response {
+async fn topup(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    form: Result<Form<TopUpForm>, FormRejection>,
+) -> Response {
     let json = wants_json(&headers);
     let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
     let me = match buyer(&state, &session).await {
@@ -207,7 +212,8 @@ async fn topup(State(state): State<AppState>, session: Session, headers: HeaderM
                 format!("/wallet?topup={}&k={}", started.topup_id, urlencode(&started.key))
             };
             if json {
-                Json(serde_json::json!({ "topup_id": started.topup_id, "key": started.key, "done": started.done, "next": next })).into_response()
+                Json(serde_json::json!({ "topup_id": started.topup_id, "key": started.key, "done": started.done, "next": next }))
+                    .into_response()
             } else {
                 Redirect::to(&next).into_response()
             }
@@ -233,9 +239,7 @@ async fn topup_return(State(state): State<AppState>, Path(topup_id): Path<String
             Redirect::to(&format!("{next}{join}error={}", urlencode(&error))).into_response()
         }
         Ok(TopUpReturn::Credited { next, error: None }) => Redirect::to(&safe_next(Some(&next), "/wallet?topped_up=1")).into_response(),
-        Ok(TopUpReturn::Waiting) => {
-            Redirect::to(&format!("/wallet?topup={}&k={}", urlencode(&topup_id), urlencode(&q.k))).into_response()
-        }
+        Ok(TopUpReturn::Waiting) => Redirect::to(&format!("/wallet?topup={}&k={}", urlencode(&topup_id), urlencode(&q.k))).into_response(),
         Err(err) => AppError::from(err).into_response(),
     }
 }
@@ -339,7 +343,8 @@ async fn history_csv(State(state): State<AppState>, session: Session) -> Respons
         let _ = out.write_record([
             date,
             line.what.clone(),
-            app::money::Money::new(row.amount_minor, app::money::Currency::parse(&row.currency).unwrap_or(app::money::Currency::Eur)).decimal(),
+            app::money::Money::new(row.amount_minor, app::money::Currency::parse(&row.currency).unwrap_or(app::money::Currency::Eur))
+                .decimal(),
             row.currency.clone(),
             app::money::Money::new(*b, app::money::Currency::Eur).decimal(),
             row.order_id.clone().unwrap_or_default(),

@@ -10,12 +10,7 @@ async fn dashboard_html(app: &TestApp) -> String {
 }
 
 fn session_cookie(res: &reqwest::Response) -> Option<String> {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("clink_session="))
-        .map(str::to_string)
+    res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find(|v| v.starts_with("clink_session=")).map(str::to_string)
 }
 
 both_backends! {
@@ -222,11 +217,7 @@ async fn secure_cookies_when_the_base_url_is_https() {
 
 #[tokio::test]
 async fn bad_configuration_exits_with_a_one_line_error() {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_clink"))
-        .env("LEPTOS_SITE_ADDR", "not-an-address")
-        .output()
-        .await
-        .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_clink")).env("LEPTOS_SITE_ADDR", "not-an-address").output().await.unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");

@@ -422,8 +422,16 @@ fn urlencoding(s: &str) -> String {
 async fn session_cookie_header(app: &TestApp) -> String {
     // Log in on a raw client to learn the cookie value.
     let res = app.log_in("ann@example.com", common::PASSWORD).await;
-    res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("clink_session=")).unwrap().split(';').next().unwrap().to_string()
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("clink_session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 fn assert_no_files_on_disk(app: &TestApp) {
@@ -439,7 +447,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = vec![];
     for entry in std::fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
-        if path.is_dir() { out.extend(walk(&path)); } else { out.push(path); }
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
     }
     out
 }

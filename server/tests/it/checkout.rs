@@ -14,7 +14,8 @@ fn location(res: &reqwest::Response) -> String {
 
 /// Opens the link page and clicks Buy with the page's own nonce; returns where it leads.
 async fn click_buy(app: &TestApp, buyer: &Client, code: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-    let html = buyer.get(app.url(&format!("/l/{code}"))).header("user-agent", common::BROWSER_UA).send().await.unwrap().text().await.unwrap();
+    let html =
+        buyer.get(app.url(&format!("/l/{code}"))).header("user-agent", common::BROWSER_UA).send().await.unwrap().text().await.unwrap();
     let key = hidden_input(&html, "checkout_key").expect("buy form nonce");
     let source = hidden_input(&html, "source").unwrap_or_default();
     let mut form: Vec<(&str, &str)> = vec![("checkout_key", &key), ("source", &source)];

@@ -55,27 +55,58 @@ async fn crash_in_the_middle_of_a_burst(backend: Backend) {
     let mut server = start(&db_url, data_dir.path(), port).await;
 
     // A creator with a 0.05 work (through the CLI and the creator API), and a buyer with 20.00.
-    let out = cli(&db_url, data_dir.path(), &["user", "create", "--email", "maker@example.com", "--handle", "maker", "--password-stdin"], Some("a long password\n")).await;
+    let out = cli(
+        &db_url,
+        data_dir.path(),
+        &["user", "create", "--email", "maker@example.com", "--handle", "maker", "--password-stdin"],
+        Some("a long password\n"),
+    )
+    .await;
     assert!(out.status.success());
-    let token = String::from_utf8(cli(&db_url, data_dir.path(), &["token", "create", "--email", "maker@example.com"], None).await.stdout).unwrap();
+    let token =
+        String::from_utf8(cli(&db_url, data_dir.path(), &["token", "create", "--email", "maker@example.com"], None).await.stdout).unwrap();
     let form = reqwest::multipart::Form::new()
         .text("title", "Penny sticker")
         .text("price", "0.05")
         .part("files", reqwest::multipart::Part::bytes(b"sticker".to_vec()).file_name("sticker.svg"));
-    let work: serde_json::Value = Client::new().post(format!("{}/api/v1/works", server.base_url)).bearer_auth(token.trim())
-        .multipart(form).send().await.unwrap().json().await.unwrap();
+    let work: serde_json::Value = Client::new()
+        .post(format!("{}/api/v1/works", server.base_url))
+        .bearer_auth(token.trim())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let code = work["work"]["code"].as_str().unwrap().to_string();
 
     let buyer = browser_like_client(&server.base_url);
-    let res = call_with(&buyer, &server.base_url, "signup", &[("email", "fast@example.com"), ("password", PASSWORD), ("display_name", "Fast"), ("handle", "fast")]).await;
+    let res = call_with(
+        &buyer,
+        &server.base_url,
+        "signup",
+        &[("email", "fast@example.com"), ("password", PASSWORD), ("display_name", "Fast"), ("handle", "fast")],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK);
     let res = buyer.post(format!("{}/wallet/topup", server.base_url)).form(&[("amount", "20"), ("currency", "EUR")]).send().await.unwrap();
     let pay = res.headers()["location"].to_str().unwrap().to_string();
     let page = buyer.get(format!("{}{pay}", server.base_url)).send().await.unwrap().text().await.unwrap();
     let action = unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).unwrap().split('"').next().unwrap());
     let (id, k) = (hidden_input(&page, "order_id").unwrap(), unescape(&hidden_input(&page, "k").unwrap()));
-    let res = buyer.post(format!("{}{action}", server.base_url)).form(&[("order_id", id.as_str()), ("k", k.as_str()),
-        ("card_number", "4242424242424242"), ("card_expiry", "12/34"), ("card_cvc", "123")]).send().await.unwrap();
+    let res = buyer
+        .post(format!("{}{action}", server.base_url))
+        .form(&[
+            ("order_id", id.as_str()),
+            ("k", k.as_str()),
+            ("card_number", "4242424242424242"),
+            ("card_expiry", "12/34"),
+            ("card_cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap();
     let back = res.headers()["location"].to_str().unwrap().to_string();
     buyer.get(format!("{}{back}", server.base_url)).send().await.unwrap();
 
@@ -83,7 +114,8 @@ async fn crash_in_the_middle_of_a_burst(backend: Backend) {
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let workers: Vec<_> = (0..32)
         .map(|w| {
-            let (buyer, url, code, acknowledged) = (buyer.clone(), format!("{}/api/wallet/purchases", server.base_url), code.clone(), acknowledged.clone());
+            let (buyer, url, code, acknowledged) =
+                (buyer.clone(), format!("{}/api/wallet/purchases", server.base_url), code.clone(), acknowledged.clone());
             tokio::spawn(async move {
                 for i in 0.. {
                     let body = serde_json::json!({"code": code, "idempotency_key": format!("burst-{w:03}-{i:06}-key")});

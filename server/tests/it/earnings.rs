@@ -7,8 +7,8 @@ use crate::common;
 
 use std::sync::{Arc, Mutex};
 
-use axum::{Router, http::HeaderMap, routing::post};
 use crate::common::{BROWSER_UA, TestApp, buy_with_test_card};
+use axum::{Router, http::HeaderMap, routing::post};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -17,12 +17,28 @@ async fn receipt_over_smtp(backend: Backend) {
     let buyer = app.new_client();
     let html = buyer.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
     let key = hidden_input(&html, "checkout_key").unwrap();
-    let res = buyer.post(app.url(&format!("/checkout/{code}"))).form(&[("checkout_key", key.as_str()), ("email", "smtp.buyer@example.com")]).send().await.unwrap();
+    let res = buyer
+        .post(app.url(&format!("/checkout/{code}")))
+        .form(&[("checkout_key", key.as_str()), ("email", "smtp.buyer@example.com")])
+        .send()
+        .await
+        .unwrap();
     let pay = res.headers()["location"].to_str().unwrap().to_string();
     let page = buyer.get(app.url(&pay)).send().await.unwrap().text().await.unwrap();
     let action = unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).unwrap().split('"').next().unwrap());
     let (order_id, k) = (hidden_input(&page, "order_id").unwrap(), unescape(&hidden_input(&page, "k").unwrap()));
-    let res = buyer.post(app.url(&action)).form(&[("order_id", order_id.as_str()), ("k", k.as_str()), ("card_number", "4242424242424242"), ("card_expiry", "12/34"), ("card_cvc", "123")]).send().await.unwrap();
+    let res = buyer
+        .post(app.url(&action))
+        .form(&[
+            ("order_id", order_id.as_str()),
+            ("k", k.as_str()),
+            ("card_number", "4242424242424242"),
+            ("card_expiry", "12/34"),
+            ("card_cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 
     let receipt = common::eventually("the receipt over SMTP", || async {
@@ -44,10 +60,8 @@ async fn receipt_over_smtp(backend: Backend) {
     assert!(app.outbox().is_empty(), "with SMTP configured nothing goes to the dev outbox");
     // The sender marks a message sent once the server has accepted it, a moment after the
     // server has it.
-    common::eventually("an empty outbox", || async {
-        (app::mail::outbox::pending_count(&app.state.db).await.unwrap() == 0).then_some(())
-    })
-    .await;
+    common::eventually("an empty outbox", || async { (app::mail::outbox::pending_count(&app.state.db).await.unwrap() == 0).then_some(()) })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -65,9 +79,16 @@ async fn receipt_over_smtp_postgres() {
 async fn mail_survives_an_smtp_outage() {
     let dead_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let app = TestApp::spawn_with(Backend::Sqlite, &[("CLINK_SMTP_URL", &format!("smtp://127.0.0.1:{dead_port}"))]).await;
-    app::mail::outbox::enqueue_now(&app.state.db, "x@example.com", &app::mail::outbox::Mail::LibraryLink { email: "x@example.com".into(), account_id: None }).await.unwrap();
+    app::mail::outbox::enqueue_now(
+        &app.state.db,
+        "x@example.com",
+        &app::mail::outbox::Mail::LibraryLink { email: "x@example.com".into(), account_id: None },
+    )
+    .await
+    .unwrap();
     common::eventually("a failed attempt", || async {
-        (app.count("select count(*) from mail_outbox where attempts > 0 and sent_at is null and last_error is not null").await == 1).then_some(())
+        (app.count("select count(*) from mail_outbox where attempts > 0 and sent_at is null and last_error is not null").await == 1)
+            .then_some(())
     })
     .await;
     assert_eq!(app::mail::outbox::pending_count(&app.state.db).await.unwrap(), 1, "kept for a retry");

@@ -17,7 +17,7 @@ mod earnings;
 mod mail_smtp;
 mod randomized;
 mod security;
-mod storefront;
 mod storage_s3;
+mod storefront;
 mod stripe;
 mod wallet;

@@ -6,6 +6,7 @@ use crate::common;
 
 use std::collections::HashMap;
 
+use crate::common::TestApp;
 use app::{
     accounts::store as accounts,
     checkout::{
@@ -14,7 +15,6 @@ use app::{
     },
     wallet::service::{self as wallet, TopUpRequest, WalletBuy, WalletError},
 };
-use crate::common::TestApp;
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::IndexedRandom};
 
 struct Work {
@@ -32,8 +32,12 @@ async fn walk(app: TestApp) {
     let maker = accounts::find_by_handle(&state.db, "maker").await.unwrap().unwrap();
     let mut works = Vec::new();
     for (price, currency) in [("0.05", "EUR"), ("0.20", "EUR"), ("1.00", "EUR"), ("0.35", "USD")] {
-        let body = common::Multipart::new().text("title", &format!("Work {price} {currency}")).text("price", price)
-            .text("currency", currency).file("files", "w.bin", "application/octet-stream", b"w").build();
+        let body = common::Multipart::new()
+            .text("title", &format!("Work {price} {currency}"))
+            .text("price", price)
+            .text("currency", currency)
+            .file("files", "w.bin", "application/octet-stream", b"w")
+            .build();
         let created: serde_json::Value = app.upload(body).await.json().await.unwrap();
         let minor = app::money::parse_amount(price, "p").unwrap();
         works.push(Work { code: created["code"].as_str().unwrap().to_string(), price: minor, currency });
@@ -41,7 +45,13 @@ async fn walk(app: TestApp) {
     let mut buyers = Vec::new();
     for name in ["ada", "bob", "cyd"] {
         let client = app.new_client();
-        common::call_with(&client, &app.base_url, "signup", &[("email", &format!("{name}@example.com")), ("password", common::PASSWORD), ("display_name", name), ("handle", name)]).await;
+        common::call_with(
+            &client,
+            &app.base_url,
+            "signup",
+            &[("email", &format!("{name}@example.com")), ("password", common::PASSWORD), ("display_name", name), ("handle", name)],
+        )
+        .await;
         buyers.push(accounts::find_by_handle(&state.db, name).await.unwrap().unwrap());
     }
     let Payments::Test(provider) = &state.payments else { panic!("test provider expected") };
@@ -60,11 +70,23 @@ async fn walk(app: TestApp) {
             // Top-up through the test card, its confirmation sometimes delivered twice.
             let currency = *["EUR", "USD"].choose(&mut rng).unwrap();
             let amount = rng.random_range(50..=1500);
-            let started = wallet::start_topup(&state, buyer, &TopUpRequest { amount: app::money::amount_input(amount), currency: currency.into(), ..Default::default() }).await.unwrap();
+            let started = wallet::start_topup(
+                &state,
+                buyer,
+                &TopUpRequest { amount: app::money::amount_input(amount), currency: currency.into(), ..Default::default() },
+            )
+            .await
+            .unwrap();
             let topup = app::wallet::store::topup(&state.db, &started.topup_id).await.unwrap().unwrap();
             let payment_id = topup.provider_payment_id.unwrap();
             provider.pay(&state.db, &payment_id, "4242424242424242", "12/34", "123").await.unwrap();
-            let event = ProviderEvent { provider: "test", event_id: format!("evt_{payment_id}"), payment_id, order_id: Some(started.topup_id), kind: EventKind::Succeeded };
+            let event = ProviderEvent {
+                provider: "test",
+                event_id: format!("evt_{payment_id}"),
+                payment_id,
+                order_id: Some(started.topup_id),
+                kind: EventKind::Succeeded,
+            };
             checkout::apply_event(&state, &event).await.unwrap();
             *seen.entry("top-up").or_default() += 1;
             *model.entry((buyer.account_id.clone(), currency)).or_default() += amount;
@@ -74,14 +96,18 @@ async fn walk(app: TestApp) {
             let retry = !keys.is_empty() && rng.random_bool(0.25);
             let (w, key) = if retry {
                 let (kb, kw, key, _) = keys.choose(&mut rng).unwrap().clone();
-                if kb != b { continue; }
+                if kb != b {
+                    continue;
+                }
                 (kw, key)
             } else {
                 (rng.random_range(0..works.len()), format!("walk-{seed}-{step:05}-key"))
             };
             let work = &works[w];
             let before = *model.get(&(buyer.account_id.clone(), work.currency)).unwrap_or(&0);
-            match wallet::buy(&state, &buyer.account_id, &WalletBuy { code: work.code.clone(), key: key.clone(), ..Default::default() }).await {
+            match wallet::buy(&state, &buyer.account_id, &WalletBuy { code: work.code.clone(), key: key.clone(), ..Default::default() })
+                .await
+            {
                 Ok(bought) if bought.repeated => {
                     let first = keys.iter().find(|(_, _, k, _)| *k == key).map(|(_, _, _, o)| o.clone());
                     assert_eq!(Some(bought.order_id), first, "step {step}: a retry returns the first purchase");
@@ -130,10 +156,12 @@ async fn walk(app: TestApp) {
     let per_work: Vec<Row> = app::on_db!(&state.db, pool => sqlx::query_as::<_, Row>(
         "select creator_id, hour, currency, cast(sum(sales) as bigint), cast(sum(gross_minor) as bigint), cast(sum(net_minor) as bigint), \
          cast(sum(refunds) as bigint), cast(sum(refunded_net_minor) as bigint) from sale_hour group by creator_id, hour, currency \
-         order by creator_id, hour, currency").fetch_all(pool).await).unwrap();
+         order by creator_id, hour, currency").fetch_all(pool).await)
+    .unwrap();
     let per_creator: Vec<Row> = app::on_db!(&state.db, pool => sqlx::query_as::<_, Row>(
         "select creator_id, hour, currency, sales, gross_minor, net_minor, refunds, refunded_net_minor from creator_sale_hour \
-         order by creator_id, hour, currency").fetch_all(pool).await).unwrap();
+         order by creator_id, hour, currency").fetch_all(pool).await)
+    .unwrap();
     assert!(!per_work.is_empty());
     assert_eq!(per_creator, per_work, "seed {seed}: creator rollups match the per-work rollups");
     eprintln!("seed {seed}: {seen:?}");

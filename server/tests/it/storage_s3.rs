@@ -60,7 +60,11 @@ async fn s3_round_trip(backend: Backend) {
     if let Ok(res) = res {
         assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     }
-    let res = app.upload(work_form("Bad cover", "5").file("cover", "c.png", "image/png", b"not an image").file("files", "x", "text/plain", b"x").build()).await;
+    let res = app
+        .upload(
+            work_form("Bad cover", "5").file("cover", "c.png", "image/png", b"not an image").file("files", "x", "text/plain", b"x").build(),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(moto::list(&endpoint, &bucket).await.len(), 3);

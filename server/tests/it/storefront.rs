@@ -4,8 +4,8 @@
 //! for links that no longer open.
 
 use crate::common::{
-    self, BROWSER_UA, Multipart, PASSWORD, TestApp, buy_with_test_card, buyer_with_balance, call_with, hidden_input, meta, png,
-    unescape, wallet_balance, work_form,
+    self, BROWSER_UA, Multipart, PASSWORD, TestApp, buy_with_test_card, buyer_with_balance, call_with, hidden_input, meta, png, unescape,
+    wallet_balance, work_form,
 };
 use reqwest::{Client, StatusCode};
 
@@ -22,11 +22,18 @@ fn location(res: &reqwest::Response) -> String {
 /// form); returns where the return leads.
 async fn pay_with_test_card(app: &TestApp, client: &Client, pay: &str) -> String {
     let page = client.get(app.url(pay)).send().await.unwrap().text().await.unwrap();
-    let action = unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).expect("a test card form").split('"').next().unwrap());
+    let action =
+        unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).expect("a test card form").split('"').next().unwrap());
     let (id, k) = (hidden_input(&page, "order_id").unwrap(), unescape(&hidden_input(&page, "k").unwrap()));
     let res = client
         .post(app.url(&action))
-        .form(&[("order_id", id.as_str()), ("k", k.as_str()), ("card_number", "4242424242424242"), ("card_expiry", "12/34"), ("card_cvc", "123")])
+        .form(&[
+            ("order_id", id.as_str()),
+            ("k", k.as_str()),
+            ("card_number", "4242424242424242"),
+            ("card_expiry", "12/34"),
+            ("card_cvc", "123"),
+        ])
         .send()
         .await
         .unwrap();

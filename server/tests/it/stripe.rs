@@ -87,10 +87,8 @@ async fn confirm_in_browser(sim: &SimHandle, client_secret: &str, card: &str) ->
 }
 
 async fn wait_status(app: &TestApp, order_id: &str, status: &str) {
-    common::eventually(&format!("order {order_id} to be {status}"), || async {
-        (app.order_status(order_id).await == status).then_some(())
-    })
-    .await
+    common::eventually(&format!("order {order_id} to be {status}"), || async { (app.order_status(order_id).await == status).then_some(()) })
+        .await
 }
 
 async fn stripe_journey(backend: Backend) {
@@ -119,7 +117,12 @@ async fn stripe_journey(backend: Backend) {
     let html = buyer.get(app.url(&format!("/l/{second}"))).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("with Visa •••• 4242"));
     let key = hidden_input(&html, "checkout_key").unwrap();
-    let res = buyer.post(app.url(&format!("/checkout/{second}"))).form(&[("checkout_key", format!("{key}-1").as_str()), ("one_click", "1")]).send().await.unwrap();
+    let res = buyer
+        .post(app.url(&format!("/checkout/{second}")))
+        .form(&[("checkout_key", format!("{key}-1").as_str()), ("one_click", "1")])
+        .send()
+        .await
+        .unwrap();
     let back = location(&res);
     assert!(back.starts_with("/checkout/return/"), "{back}");
     assert!(location(&buyer.get(app.url(&back)).send().await.unwrap()).starts_with("/d/"));
@@ -179,7 +182,12 @@ async fn one_click_needing_authentication_falls_back_to_3ds(backend: Backend) {
     let (_, second) = app.publish_work("Second", "5", DATA).await;
     let html = buyer.get(app.url(&format!("/l/{second}"))).send().await.unwrap().text().await.unwrap();
     let key = hidden_input(&html, "checkout_key").unwrap();
-    let res = buyer.post(app.url(&format!("/checkout/{second}"))).form(&[("checkout_key", format!("{key}-1").as_str()), ("one_click", "1")]).send().await.unwrap();
+    let res = buyer
+        .post(app.url(&format!("/checkout/{second}")))
+        .form(&[("checkout_key", format!("{key}-1").as_str()), ("one_click", "1")])
+        .send()
+        .await
+        .unwrap();
     let pay = location(&res);
     assert!(pay.contains("order="), "the bank wants the buyer: back to the page to authenticate: {pay}");
     let page = buyer.get(app.url(&pay)).send().await.unwrap().text().await.unwrap();
@@ -195,12 +203,29 @@ async fn hostile_webhooks(backend: Backend) {
     let pi_id = secret.split("_secret_").next().unwrap().to_string();
     let post = |body: String, sig: String| {
         let url = app.url("/webhooks/stripe");
-        async move { Client::new().post(url).header("stripe-signature", sig).header("content-type", "application/json").body(body).send().await.unwrap() }
+        async move {
+            Client::new()
+                .post(url)
+                .header("stripe-signature", sig)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
     };
     let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
 
     // A forged "payment succeeded" for an unpaid order.
-    let pi_json = Client::new().get(format!("{}/v1/payment_intents/{pi_id}", sim.base_url)).bearer_auth(TEST_SECRET_KEY).send().await.unwrap().text().await.unwrap();
+    let pi_json = Client::new()
+        .get(format!("{}/v1/payment_intents/{pi_id}", sim.base_url))
+        .bearer_auth(TEST_SECRET_KEY)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let mut pi: serde_json::Value = serde_json::from_str(&pi_json).unwrap();
     pi["status"] = "succeeded".into();
     pi["amount_received"] = pi["amount"].clone();
@@ -211,14 +236,22 @@ async fn hostile_webhooks(backend: Backend) {
     })
     .to_string();
     let t = now();
-    assert_eq!(post(event.clone(), stripe_sim::signature_header("whsec_wrong", t, &event)).await.status(), StatusCode::BAD_REQUEST, "wrong secret");
+    assert_eq!(
+        post(event.clone(), stripe_sim::signature_header("whsec_wrong", t, &event)).await.status(),
+        StatusCode::BAD_REQUEST,
+        "wrong secret"
+    );
     assert_eq!(post(event.clone(), format!("t={t},v1=deadbeef")).await.status(), StatusCode::BAD_REQUEST, "bad signature");
     assert_eq!(post(event.clone(), String::new()).await.status(), StatusCode::BAD_REQUEST, "no signature");
     let signed = stripe_sim::signature_header(WEBHOOK_SECRET, t, &event);
     let tampered = event.replace("\"amount\": 1000", "\"amount\": 1").replace("\"amount\":1000", "\"amount\":1") + " ";
     assert_eq!(post(tampered, signed.clone()).await.status(), StatusCode::BAD_REQUEST, "tampered body");
     let stale = t - 600;
-    assert_eq!(post(event.clone(), stripe_sim::signature_header(WEBHOOK_SECRET, stale, &event)).await.status(), StatusCode::BAD_REQUEST, "older than 300 s");
+    assert_eq!(
+        post(event.clone(), stripe_sim::signature_header(WEBHOOK_SECRET, stale, &event)).await.status(),
+        StatusCode::BAD_REQUEST,
+        "older than 300 s"
+    );
     assert_eq!(app.order_status(&order_id).await, "pending", "nothing forged got through");
 
     // A genuine event, delivered twice at once and replayed later, counts once.
@@ -252,7 +285,9 @@ async fn ten_clicks_one_payment_intent(backend: Backend) {
     let clicks: Vec<_> = (0..10)
         .map(|_| {
             let (buyer, url, key) = (buyer.clone(), app.url(&format!("/checkout/{code}")), key.clone());
-            tokio::spawn(async move { buyer.post(url).form(&[("checkout_key", key.as_str()), ("email", "r@example.com")]).send().await.unwrap().status() })
+            tokio::spawn(async move {
+                buyer.post(url).form(&[("checkout_key", key.as_str()), ("email", "r@example.com")]).send().await.unwrap().status()
+            })
         })
         .collect();
     for click in clicks {
@@ -264,22 +299,42 @@ async fn ten_clicks_one_payment_intent(backend: Backend) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stripe_journey_sqlite() { stripe_journey(Backend::Sqlite).await }
+async fn stripe_journey_sqlite() {
+    stripe_journey(Backend::Sqlite).await
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stripe_journey_postgres() { stripe_journey(Backend::Postgres).await }
+async fn stripe_journey_postgres() {
+    stripe_journey(Backend::Postgres).await
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn closed_tab_and_3d_secure_sqlite() { closed_tab_and_3d_secure(Backend::Sqlite).await }
+async fn closed_tab_and_3d_secure_sqlite() {
+    closed_tab_and_3d_secure(Backend::Sqlite).await
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn closed_tab_and_3d_secure_postgres() { closed_tab_and_3d_secure(Backend::Postgres).await }
+async fn closed_tab_and_3d_secure_postgres() {
+    closed_tab_and_3d_secure(Backend::Postgres).await
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_click_needing_authentication_falls_back_to_3ds_sqlite() { one_click_needing_authentication_falls_back_to_3ds(Backend::Sqlite).await }
+async fn one_click_needing_authentication_falls_back_to_3ds_sqlite() {
+    one_click_needing_authentication_falls_back_to_3ds(Backend::Sqlite).await
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_click_needing_authentication_falls_back_to_3ds_postgres() { one_click_needing_authentication_falls_back_to_3ds(Backend::Postgres).await }
+async fn one_click_needing_authentication_falls_back_to_3ds_postgres() {
+    one_click_needing_authentication_falls_back_to_3ds(Backend::Postgres).await
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_webhooks_sqlite() { hostile_webhooks(Backend::Sqlite).await }
+async fn hostile_webhooks_sqlite() {
+    hostile_webhooks(Backend::Sqlite).await
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_webhooks_postgres() { hostile_webhooks(Backend::Postgres).await }
+async fn hostile_webhooks_postgres() {
+    hostile_webhooks(Backend::Postgres).await
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_clicks_one_payment_intent_sqlite() { ten_clicks_one_payment_intent(Backend::Sqlite).await }
+async fn ten_clicks_one_payment_intent_sqlite() {
+    ten_clicks_one_payment_intent(Backend::Sqlite).await
+}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_clicks_one_payment_intent_postgres() { ten_clicks_one_payment_intent(Backend::Postgres).await }
+async fn ten_clicks_one_payment_intent_postgres() {
+    ten_clicks_one_payment_intent(Backend::Postgres).await
+}

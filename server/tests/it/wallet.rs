@@ -21,7 +21,11 @@ fn without_markers(html: &str) -> String {
     let mut rest = html;
     while let Some(start) = rest.find("<!") {
         out.push_str(&rest[..start]);
-        let end = if rest[start..].starts_with("<!--") { rest[start..].find("-->").map(|e| start + e + 3) } else { rest[start..].find('>').map(|e| start + e + 1) };
+        let end = if rest[start..].starts_with("<!--") {
+            rest[start..].find("-->").map(|e| start + e + 3)
+        } else {
+            rest[start..].find('>').map(|e| start + e + 1)
+        };
         rest = &rest[end.unwrap_or(rest.len())..];
     }
     out.push_str(rest);
@@ -40,12 +44,14 @@ fn key(n: usize) -> String {
 async fn fifty_purchases_ten_paid(app: &TestApp) {
     let code = creator_with_work(app, "0.20").await;
     let buyer = buyer_with_balance(app, "racer", "2").await;
-    let tasks: Vec<_> = (0..50).map(|i| {
-        let (buyer, url, code) = (buyer.clone(), app.url("/api/wallet/purchases"), code.clone());
-        tokio::spawn(async move {
-            buyer.post(url).json(&json!({"code": code, "idempotency_key": key(i)})).send().await.unwrap().status()
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let (buyer, url, code) = (buyer.clone(), app.url("/api/wallet/purchases"), code.clone());
+            tokio::spawn(
+                async move { buyer.post(url).json(&json!({"code": code, "idempotency_key": key(i)})).send().await.unwrap().status() },
+            )
         })
-    }).collect();
+        .collect();
     let mut ok = 0;
     let mut refused = 0;
     for t in tasks {

@@ -23,27 +23,14 @@ struct Receiver {
 
 async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
     let n = r.hits.fetch_add(1, Ordering::SeqCst);
-    let sig = headers
-        .get("stripe-signature")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let sig = headers.get("stripe-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     r.raw.lock().unwrap().push((body, sig));
-    if n < r.fail_first {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        StatusCode::OK
-    }
+    if n < r.fail_first { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
 }
 
 async fn receiver(fail_first: usize) -> (String, Receiver) {
-    let r = Receiver {
-        fail_first,
-        ..Default::default()
-    };
-    let app = axum::Router::new()
-        .route("/stripe/webhook", axum::routing::post(receive))
-        .with_state(r.clone());
+    let r = Receiver { fail_first, ..Default::default() };
+    let app = axum::Router::new().route("/stripe/webhook", axum::routing::post(receive)).with_state(r.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/stripe/webhook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -91,32 +78,18 @@ async fn pushed_events_verify_with_async_stripe() {
         seen.push(event.id.as_str().to_owned());
     }
     seen.sort();
-    let mut ids: Vec<String> = sim
-        .events()
-        .await
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_owned())
-        .collect();
+    let mut ids: Vec<String> = sim.events().await.iter().map(|e| e["id"].as_str().unwrap().to_owned()).collect();
     ids.sort();
     assert_eq!(seen, ids);
 
     // A tampered body or the wrong secret is rejected.
     let (body, sig) = &raw[0];
     let tampered = body.replacen("\"livemode\": false", "\"livemode\": true", 1);
-    assert!(matches!(
-        Webhook::construct_event(&tampered, sig, SECRET),
-        Err(WebhookError::BadSignature)
-    ));
+    assert!(matches!(Webhook::construct_event(&tampered, sig, SECRET), Err(WebhookError::BadSignature)));
     assert!(Webhook::construct_event(body, sig, "whsec_other").is_err());
 
     // Delivered events report no pending webhooks.
-    wait_until(async || {
-        sim.events()
-            .await
-            .iter()
-            .all(|e| e["pending_webhooks"] == 0)
-    })
-    .await;
+    wait_until(async || sim.events().await.iter().all(|e| e["pending_webhooks"] == 0)).await;
 }
 
 #[tokio::test]
@@ -130,14 +103,7 @@ async fn retries_until_2xx() {
     tokio::time::sleep(Duration::from_millis(400)).await; // longer than all retry delays
     let attempts = sim.webhook_attempts().await;
     let event_id = sim.events().await[0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        attempts,
-        [
-            (event_id.clone(), 500),
-            (event_id.clone(), 500),
-            (event_id, 200)
-        ]
-    );
+    assert_eq!(attempts, [(event_id.clone(), 500), (event_id.clone(), 500), (event_id, 200)]);
     assert_eq!(rx.hits.load(Ordering::SeqCst), 3);
     // Each attempt verifies on its own.
     for (body, sig) in rx.raw.lock().unwrap().iter() {
@@ -149,11 +115,7 @@ async fn retries_until_2xx() {
 async fn gives_up_after_retry_delays() {
     let _warnings = watch_warnings();
     // A port nobody listens on: connection errors, recorded as status 0.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let sim = sim().await;
     sim.set_webhook_url(&format!("http://127.0.0.1:{port}/hook"));
     CreateCustomer::new().send(&client(&sim)).await.unwrap();
@@ -176,9 +138,5 @@ async fn webhook_url_set_later() {
     CreateCustomer::new().send(&client).await.unwrap();
     wait_until(async || rx.hits.load(Ordering::SeqCst) == 1).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(
-        rx.hits.load(Ordering::SeqCst),
-        1,
-        "events before the URL was set are not pushed"
-    );
+    assert_eq!(rx.hits.load(Ordering::SeqCst), 1, "events before the URL was set are not pushed");
 }

@@ -109,15 +109,7 @@ impl TestApp {
             let _ = rx.await;
         }));
 
-        TestApp {
-            client: browser_like_client(&base_url),
-            base_url,
-            state,
-            backend,
-            database_url,
-            data_dir,
-            shutdown: Some(tx),
-        }
+        TestApp { client: browser_like_client(&base_url), base_url, state, backend, database_url, data_dir, shutdown: Some(tx) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -195,12 +187,7 @@ pub fn browser_like_client(base_url: &str) -> Client {
 }
 
 /// Runs the real `clink` binary against the given database.
-pub async fn run_cli(
-    database_url: &str,
-    data_dir: &std::path::Path,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> std::process::Output {
+pub async fn run_cli(database_url: &str, data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clink"))
         .args(args)
@@ -235,8 +222,12 @@ pub async fn error_of(res: Response) -> (String, Option<String>, String) {
         serde_json::Value::Object(map) => {
             let (variant, inner) = map.iter().next().expect("one variant");
             let field = inner.get("field").and_then(|f| f.as_str()).map(str::to_string);
-            let message = inner.get("message").and_then(|m| m.as_str()).map(str::to_string)
-                .or_else(|| inner.as_str().map(str::to_string)).unwrap_or_default();
+            let message = inner
+                .get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+                .or_else(|| inner.as_str().map(str::to_string))
+                .unwrap_or_default();
             (variant.clone(), field, message)
         }
         serde_json::Value::String(unit) => (unit.clone(), None, String::new()),
@@ -258,9 +249,8 @@ impl Multipart {
     }
 
     pub fn text(mut self, name: &str, value: &str) -> Self {
-        self.parts.extend_from_slice(
-            format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
-        );
+        self.parts
+            .extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
         self
     }
 
@@ -337,9 +327,7 @@ impl TestApp {
 pub fn png(w: u32, h: u32) -> Vec<u8> {
     let mut out = Vec::new();
     let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
+    image::DynamicImage::ImageRgb8(img).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
     out
 }
 
@@ -359,8 +347,7 @@ pub fn meta(html: &str, key: &str) -> Option<String> {
     None
 }
 
-pub const BROWSER_UA: &str =
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+pub const BROWSER_UA: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
 
 /// The value of a hidden input in a page.
 pub fn hidden_input(html: &str, name: &str) -> Option<String> {
@@ -412,7 +399,8 @@ impl TestApp {
 
     pub async fn order_status(&self, order_id: &str) -> String {
         app::on_db!(&self.state.db, pool => sqlx::query_scalar::<_, String>("select status from buyer_order where order_id = $1")
-            .bind(order_id).fetch_one(pool).await).unwrap()
+            .bind(order_id).fetch_one(pool).await)
+        .unwrap()
     }
 
     pub async fn ledger_is_clean(&self) {
@@ -453,7 +441,13 @@ pub fn link_in(text: &str, prefix: &str) -> Option<String> {
 /// Signs a buyer up on a fresh client and tops their wallet up through the test card page.
 pub async fn buyer_with_balance(app: &TestApp, handle: &str, amount: &str) -> Client {
     let buyer = app.new_client();
-    let res = call_with(&buyer, &app.base_url, "signup", &[("email", &format!("{handle}@example.com")), ("password", PASSWORD), ("display_name", handle), ("handle", handle)]).await;
+    let res = call_with(
+        &buyer,
+        &app.base_url,
+        "signup",
+        &[("email", &format!("{handle}@example.com")), ("password", PASSWORD), ("display_name", handle), ("handle", handle)],
+    )
+    .await;
     assert_eq!(res.status(), StatusCode::OK, "buyer sign-up");
     top_up(app, &buyer, amount, None).await;
     buyer
@@ -469,9 +463,21 @@ pub async fn top_up(app: &TestApp, buyer: &Client, amount: &str, return_to: Opti
     let pay = res.headers()["location"].to_str().unwrap().to_string();
     assert!(pay.starts_with("/wallet?topup="), "{pay}");
     let page = buyer.get(app.url(&pay)).send().await.unwrap().text().await.unwrap();
-    let action = unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).expect("test card form").split('"').next().unwrap());
+    let action =
+        unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).expect("test card form").split('"').next().unwrap());
     let (id, k) = (hidden_input(&page, "order_id").unwrap(), unescape(&hidden_input(&page, "k").unwrap()));
-    let res = buyer.post(app.url(&action)).form(&[("order_id", id.as_str()), ("k", k.as_str()), ("card_number", "4242424242424242"), ("card_expiry", "12/34"), ("card_cvc", "123")]).send().await.unwrap();
+    let res = buyer
+        .post(app.url(&action))
+        .form(&[
+            ("order_id", id.as_str()),
+            ("k", k.as_str()),
+            ("card_number", "4242424242424242"),
+            ("card_expiry", "12/34"),
+            ("card_cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap();
     let back = res.headers()["location"].to_str().unwrap().to_string();
     let res = buyer.get(app.url(&back)).send().await.unwrap();
     res.headers()["location"].to_str().unwrap().to_string()
@@ -490,22 +496,40 @@ pub async fn wallet_buy(app: &TestApp, buyer: &Client, code: &str, key: &str, ex
 
 pub async fn wallet_balance(app: &TestApp, handle: &str) -> i64 {
     let id: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>("select account_id from account where handle = $1")
-        .bind(handle).fetch_one(pool).await).unwrap();
+        .bind(handle).fetch_one(pool).await)
+    .unwrap();
     app::ledger::store::balance(&app.state.db, &format!("buyer_wallet:{id}:EUR")).await.unwrap()
 }
 
 /// A whole purchase with the test card, as a browser does it: the link page (with `query`,
 /// e.g. `?ref=x`), Buy, the card form, the return. Returns the order id.
 pub async fn buy_with_test_card(app: &TestApp, buyer: &Client, code: &str, email: &str, query: &str) -> String {
-    let html = buyer.get(app.url(&format!("/l/{code}{query}"))).header("user-agent", BROWSER_UA).send().await.unwrap().text().await.unwrap();
+    let html =
+        buyer.get(app.url(&format!("/l/{code}{query}"))).header("user-agent", BROWSER_UA).send().await.unwrap().text().await.unwrap();
     let key = hidden_input(&html, "checkout_key").expect("buy form");
     let source = hidden_input(&html, "source").unwrap_or_default();
-    let res = buyer.post(app.url(&format!("/checkout/{code}"))).form(&[("checkout_key", key.as_str()), ("source", source.as_str()), ("email", email)]).send().await.unwrap();
+    let res = buyer
+        .post(app.url(&format!("/checkout/{code}")))
+        .form(&[("checkout_key", key.as_str()), ("source", source.as_str()), ("email", email)])
+        .send()
+        .await
+        .unwrap();
     let pay = res.headers()["location"].to_str().unwrap().to_string();
     let page = buyer.get(app.url(&pay)).send().await.unwrap().text().await.unwrap();
     let action = unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).expect("card form").split('"').next().unwrap());
     let (order_id, k) = (hidden_input(&page, "order_id").unwrap(), unescape(&hidden_input(&page, "k").unwrap()));
-    let res = buyer.post(app.url(&action)).form(&[("order_id", order_id.as_str()), ("k", k.as_str()), ("card_number", "4242424242424242"), ("card_expiry", "12/34"), ("card_cvc", "123")]).send().await.unwrap();
+    let res = buyer
+        .post(app.url(&action))
+        .form(&[
+            ("order_id", order_id.as_str()),
+            ("k", k.as_str()),
+            ("card_number", "4242424242424242"),
+            ("card_expiry", "12/34"),
+            ("card_cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap();
     let back = res.headers()["location"].to_str().unwrap().to_string();
     let res = buyer.get(app.url(&back)).send().await.unwrap();
     assert!(res.headers()["location"].to_str().unwrap().starts_with("/d/"), "purchase completed");

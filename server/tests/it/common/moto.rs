@@ -13,11 +13,7 @@ fn moto_binary() -> Option<PathBuf> {
     if venv.exists() {
         return Some(venv);
     }
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| PathBuf::from(dir).join("moto_server"))
-        .find(|p| p.exists())
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| PathBuf::from(dir).join("moto_server")).find(|p| p.exists())
 }
 
 static ENDPOINT: OnceCell<Option<String>> = OnceCell::const_new();

@@ -29,11 +29,10 @@ async fn run_database() -> Option<String> {
                 }
             };
             let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-            let stale: Vec<String> =
-                sqlx::query_scalar("select datname from pg_database where datname like 'clink_test_%'")
-                    .fetch_all(&mut admin)
-                    .await
-                    .unwrap_or_default();
+            let stale: Vec<String> = sqlx::query_scalar("select datname from pg_database where datname like 'clink_test_%'")
+                .fetch_all(&mut admin)
+                .await
+                .unwrap_or_default();
             for name in stale {
                 let started = name.split('_').nth(2).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
                 if now.saturating_sub(started) > 7200 {
