@@ -74,8 +74,10 @@ start_server() { # log file, [VAR=value ...]
 }
 
 # A server whose wallet writer commits at most $1 purchases per transaction (1: the baseline).
+# Buyers sign up from addresses of their own (X-Forwarded-For, trusted here): sign-ups are
+# rate limited per address.
 start_wallet_server() { # max batch
-    start_server "$tmp/server.log" "CLINK_WALLET_MAX_BATCH=$1"
+    start_server "$tmp/server.log" "CLINK_WALLET_MAX_BATCH=$1" CLINK_TRUST_FORWARDED_FOR=true
 }
 
 # The wallet benchmarks' fixture on the current database: a creator with a 0.05 work (below the

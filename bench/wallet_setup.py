@@ -3,16 +3,23 @@
 
     wallet_setup.py BASE_URL BUYERS TOPUPS OUT_FILE
 
-Signs up BUYERS accounts over HTTP as a browser would, tops each wallet up TOPUPS times with
+Signs up BUYERS accounts over HTTP as a browser would (the form, then the confirmation link
+from the email the server wrote to $CLINK_DATA_DIR/outbox; each buyer from an address of its
+own, which the server reads from X-Forwarded-For: sign-ups are rate limited per address), tops
+each wallet up TOPUPS times with
 the built-in test provider's card form (500.00 EUR each, the most one top-up allows), and writes
 one `Cookie: clink_session=...` line per buyer to OUT_FILE for `loadgen --connection-headers`.
 Only the standard library: the benchmark must run on a bare machine.
 """
 
 import concurrent.futures
+import glob
 import http.client
+import os
+import quopri
 import re
 import sys
+import time
 import urllib.parse
 from html import unescape
 
@@ -22,14 +29,15 @@ PASSWORD = "bench-password-not-secret-1"
 class Browser:
     """One buyer: a cookie jar and same-origin requests that do not follow redirects."""
 
-    def __init__(self, base):
+    def __init__(self, base, address):
         self.base = base
         self.host = urllib.parse.urlparse(base).netloc
         self.cookies = {}
+        self.address = address
 
     def request(self, method, path, form=None, accept=None):
         conn = http.client.HTTPConnection(self.host, timeout=120)
-        headers = {"Origin": self.base}
+        headers = {"Origin": self.base, "X-Forwarded-For": self.address}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         body = None
@@ -81,13 +89,33 @@ def top_up(b):
         raise RuntimeError(f"top-up not credited: {status} {done}")
 
 
+def confirmation_path(email):
+    """The /signup/confirm/... path in the email to `email`, once the server has written it."""
+    outbox = os.path.join(os.environ["CLINK_DATA_DIR"], "outbox")
+    for _ in range(300):
+        for name in glob.glob(os.path.join(outbox, "*.eml")):
+            with open(name, "rb") as f:
+                raw = f.read()
+            if f"To: {email}".encode() not in raw:
+                continue
+            m = re.search(rb"/signup/confirm/[A-Za-z0-9_-]+", quopri.decodestring(raw))
+            if m:
+                return m.group(0).decode()
+        time.sleep(0.1)
+    raise RuntimeError(f"no confirmation email to {email} in {outbox}")
+
+
 def make_buyer(base, i, topups):
-    b = Browser(base)
+    b = Browser(base, f"10.77.{i // 256}.{i % 256}")
     handle = f"buyer_{i}"
-    form = {"email": f"{handle}@bench.example", "password": PASSWORD, "display_name": f"Buyer {i}", "handle": handle}
+    email = f"{handle}@bench.example"
+    form = {"email": email, "password": PASSWORD, "display_name": f"Buyer {i}", "handle": handle}
     status, _, text = b.request("POST", "/api/signup", form, accept="application/json")
-    if status != 200 or "clink_session" not in b.cookies:
+    if status != 200:
         raise RuntimeError(f"sign-up of {handle} failed: {status} {text[:200]}")
+    b.request("GET", confirmation_path(email))
+    if "clink_session" not in b.cookies:
+        raise RuntimeError(f"confirming {handle} signed nobody in")
     for _ in range(topups):
         top_up(b)
     return f"Cookie: clink_session={b.cookies['clink_session']}"

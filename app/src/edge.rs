@@ -62,12 +62,43 @@ pub async fn require_account() -> Result<AccountRow, AppError> {
     signed_in_account().await?.ok_or(AppError::Unauthorized)
 }
 
-/// Accepts only same-site relative paths as a post-login destination (no open redirects).
+/// Where a redirect may go: `next` if it is a path on this site (see `local_path`), else
+/// `default`. Every redirect to a place a request named goes through here.
 pub fn safe_next(next: Option<&str>, default: &str) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_string(),
-        _ => default.to_string(),
+    next.and_then(local_path).unwrap_or_else(|| default.to_string())
+}
+
+/// `raw` as a same-origin path, or `None`. Browsers read a URL after removing tabs and line
+/// breaks anywhere, trimming leading and trailing control characters and spaces, and taking
+/// `\` for `/`; so `/\t/evil.example` and `/\\evil.example` both mean `//evil.example`, another
+/// host. The path is checked after the same normalisation, and the normalised form is what is
+/// returned, so what was checked is what the browser follows. Anything that isn't visible
+/// ASCII is percent-encoded, so the result is always a valid `Location` header.
+pub fn local_path(raw: &str) -> Option<String> {
+    let trimmed = raw.trim_matches(|c: char| c <= ' ');
+    let normalised: String =
+        trimmed.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).map(|c| if c == '\\' { '/' } else { c }).collect();
+    if !normalised.starts_with('/') || normalised.starts_with("//") || normalised.chars().any(char::is_control) {
+        return None;
     }
+    let mut out = String::with_capacity(normalised.len());
+    for c in normalised.chars() {
+        if c.is_ascii_graphic() {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for byte in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        }
+    }
+    Some(out)
+}
+
+/// A server function's redirect to a path built from request data: never another origin, never
+/// an invalid header (leptos_axum panics on one).
+pub fn redirect(path: &str) {
+    leptos_axum::redirect(&safe_next(Some(path), "/"));
 }
 
 #[cfg(test)]
@@ -77,9 +108,42 @@ mod tests {
     #[test]
     fn next_paths_must_stay_on_site() {
         assert_eq!(safe_next(Some("/l/abc"), "/dashboard"), "/l/abc");
-        assert_eq!(safe_next(Some("//evil.example"), "/dashboard"), "/dashboard");
-        assert_eq!(safe_next(Some("https://evil.example"), "/dashboard"), "/dashboard");
-        assert_eq!(safe_next(Some("/\\evil.example"), "/dashboard"), "/dashboard");
+        assert_eq!(safe_next(Some("/l/abc?x=1#y"), "/dashboard"), "/l/abc?x=1#y");
+        for hostile in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            " //evil.example",
+            "\t//evil.example",
+            "/\r\n/evil.example",
+            "javascript:alert(1)",
+            "",
+            "l/abc",
+            "/x\u{0}y",
+            "/x\u{7f}y",
+            "\u{1}//evil.example",
+        ] {
+            assert_eq!(safe_next(Some(hostile), "/dashboard"), "/dashboard", "{hostile:?}");
+        }
+        assert_eq!(safe_next(Some("/café?q=a b"), "/"), "/caf%C3%A9?q=a%20b");
         assert_eq!(safe_next(None, "/dashboard"), "/dashboard");
+    }
+
+    proptest::proptest! {
+        /// Whatever a request says, the redirect is a valid header and, read by a real URL
+        /// parser (the WHATWG rules browsers follow), stays on this site.
+        #[test]
+        fn no_input_leaves_the_site(raw in "\\PC*|[/\\\\\t\n\r ]{0,4}[a-z.:@%/\\\\\t]{0,20}") {
+            if let Some(path) = super::local_path(&raw) {
+                proptest::prop_assert!(axum::http::HeaderValue::from_str(&path).is_ok(), "{path:?}");
+                let base = url::Url::parse("https://clink.example/a/b").unwrap();
+                let joined = base.join(&path).unwrap();
+                proptest::prop_assert_eq!(joined.host_str(), Some("clink.example"), "{:?} -> {}", raw, joined);
+                proptest::prop_assert_eq!(joined.scheme(), "https");
+            }
+        }
     }
 }

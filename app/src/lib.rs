@@ -20,6 +20,10 @@ pub mod db;
 #[cfg(feature = "ssr")]
 pub mod edge;
 #[cfg(feature = "ssr")]
+pub mod limits;
+#[cfg(feature = "ssr")]
+pub mod outbound;
+#[cfg(feature = "ssr")]
 pub mod page_cache;
 #[cfg(feature = "ssr")]
 pub mod secret;
@@ -37,7 +41,7 @@ use leptos_router::{
 };
 
 use crate::{
-    accounts::pages::{LoginPage, SettingsPage, SignupPage},
+    accounts::pages::{LoginPage, SettingsPage, SignupPage, SignupSentPage},
     catalog::pages::{EditWorkPage, LinkPage, NewWorkPage, ProfilePage, WorksPage},
     checkout::pages::SalesPage,
     delivery::pages::{DownloadPage, LibraryPage},
@@ -77,6 +81,7 @@ pub fn App() -> impl IntoView {
             <Routes fallback=NotFound>
                 <Route path=path!("") view=HomePage ssr=SsrMode::Async/>
                 <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async/>
+                <Route path=path!("/signup/sent") view=SignupSentPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/dashboard") view=DashboardPage ssr=SsrMode::Async/>
                 <Route path=path!("/dashboard/works") view=WorksPage ssr=SsrMode::Async/>

@@ -6,10 +6,10 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 
 use crate::{
-    accounts::service::LoginLimiter,
     checkout::provider::Payments,
     db::Db,
     earnings::views::ViewCounter,
+    limits::Limits,
     mail::sender::Mailer,
     page_cache::PageCache,
     secret::AppSecret,
@@ -29,6 +29,8 @@ pub struct Settings {
     pub upload_limit_bytes: u64,
     /// Clink's fee on each sale, in basis points (500 = 5%).
     pub fee_bps: u32,
+    /// Where sale webhooks may go.
+    pub outbound: crate::outbound::OutboundPolicy,
 }
 
 impl Settings {
@@ -64,7 +66,7 @@ impl std::ops::Deref for AppState {
 pub struct SharedState {
     pub db: Db,
     pub settings: Settings,
-    pub login_limiter: LoginLimiter,
+    pub limits: Limits,
     pub storage: Storage,
     pub views: ViewCounter,
     pub payments: Payments,

@@ -21,6 +21,7 @@ test.describe('buyers, test provider', () => {
     const email = `buyer.${unique()}@example.com`;
     await buyer.goto(link);
     await buyer.getByLabel('Your email').fill(email);
+    await buyer.getByLabel(/Remember my card/).check();
     await buyer.getByRole('button', { name: 'Buy for €4.99' }).click();
     await expect(buyer.getByText('TEST MODE')).toBeVisible();
     expect(new URL(buyer.url()).pathname).toBe(new URL(link).pathname); // still on the link page
@@ -83,6 +84,7 @@ test.describe('buyers, Stripe (simulator)', () => {
     const buyer = await (await browser.newContext({ baseURL: base, acceptDownloads: true })).newPage();
     await buyer.goto(link);
     await buyer.getByLabel('Your email').fill(`s.${unique()}@example.com`);
+    await buyer.getByLabel(/Remember my card/).check();
     await buyer.getByRole('button', { name: 'Buy for €9.00' }).click();
     await expect(buyer.getByTestId('sim-card-number')).toBeVisible();
     expect(new URL(buyer.url()).pathname).toBe(new URL(link).pathname);

@@ -55,8 +55,8 @@ test.describe('creators', () => {
     // The link page: server-rendered, with the preview tags a link checker reads.
     await page.goto(link);
     await expect(page.getByRole('heading', { level: 1 })).toHaveText('Atlantic Recordings');
-    await expect(page.locator('.price')).toHaveText('€4.99');
-    await expect(page.locator('meta[property="og:title"]')).toHaveAttribute('content', `Atlantic Recordings by ${who.name}`);
+    await expect(page.getByRole('button', { name: 'Buy for €4.99' })).toBeVisible();
+    await expect(page.locator('meta[property="og:title"]')).toHaveAttribute('content', `€4.99 · Atlantic Recordings by ${who.name}`);
     await expect(page.locator('meta[name="twitter:card"]')).toHaveAttribute('content', 'summary_large_image');
     await expect(page.locator('meta[property="product:price:amount"]')).toHaveAttribute('content', '4.99');
     await page.screenshot({ path: test.info().outputPath('link-page.png'), fullPage: true });
@@ -84,11 +84,11 @@ test.describe('creators', () => {
       transfers.push({ url: request.url(), bytes: sizes.responseBodySize + sizes.responseHeadersSize });
     });
     await page.goto(link, { waitUntil: 'networkidle' });
-    // 0.20 is below what a card can carry, so a visitor without a wallet is
-    // sent to sign in to one rather than shown a card form.
-    await expect(page.getByText('Buy it with a Clink wallet')).toBeVisible();
-    await expect(page.getByRole('link', { name: 'Sign in to my wallet' })).toBeVisible();
-    const counted = transfers.filter((t) => !/\/(cover|thumb)\.jpg|\/card\.png/.test(t.url));
+    // 0.20 is below what a card can carry, so a visitor without a wallet is offered one
+    // (email only, top up and buy) rather than a card form.
+    await expect(page.getByText('Pay €0.20 with a Clink wallet')).toBeVisible();
+    await expect(page.getByRole('button', { name: 'Top up €5.00 and buy' })).toBeVisible();
+    const counted = transfers.filter((t) => !/\/(cover|thumb)\.(jpg|webp)|\/card\.png/.test(t.url));
     const total = counted.reduce((sum, t) => sum + t.bytes, 0);
     console.log(`link page: ${counted.length} requests, ${total} bytes`, counted);
     expect(counted.some((t) => t.url.endsWith('.wasm'))).toBe(false);

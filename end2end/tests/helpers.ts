@@ -20,7 +20,28 @@ export async function signUp(page: Page, js: boolean, who: { name: string; handl
   await page.getByLabel('Email', { exact: true }).fill(who.email);
   await page.getByLabel('Password', { exact: true }).fill(who.password);
   await page.getByRole('button', { name: 'Create account' }).click();
+  // The account is made by the link in the confirmation email.
+  await expect(page).toHaveURL(/\/signup\/sent$/);
+  await page.goto(await mailedLink(page, who.email, 'Finish creating your Clink account', '/signup/confirm/'));
   await expect(page).toHaveURL(/\/dashboard$/);
+}
+
+/** The link starting with `path` in the newest email to `to` with `subject`, read from the dev
+ * outbox (the server drains its mail queue every half second: poll until it is there). */
+export async function mailedLink(page: Page, to: string, subject: string, path: string): Promise<string> {
+  let link = '';
+  await expect(async () => {
+    const list = await (await page.request.get('/dev/outbox')).text();
+    const escaped = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const item = new RegExp(`href="(/dev/outbox/[^"]+)">${escaped(to)} — ${escaped(subject)}<`).exec(list);
+    expect(item, `an email to ${to}: ${subject}`).not.toBeNull();
+    const raw = await (await page.request.get(item![1])).text();
+    const body = raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+    const found = new RegExp(`https?://[^\\s"<]+${escaped(path)}[A-Za-z0-9_-]+`).exec(body);
+    expect(found).not.toBeNull();
+    link = found![0];
+  }).toPass({ timeout: 20_000 });
+  return link;
 }
 
 export function creator() {

@@ -31,6 +31,8 @@ pub struct Config {
     /// The built site (CSS, JS, wasm, public assets), as cargo-leptos lays it out.
     pub site_root: PathBuf,
     pub dev_mode: bool,
+    /// `/metrics` answers only with `Authorization: Bearer <token>`; without a token, not at all.
+    pub metrics_token: Option<String>,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// Local directory (default `<data_dir>/files`) or S3-compatible bucket.
@@ -48,6 +50,8 @@ pub struct Config {
     pub wallet_max_batch: usize,
     /// First retry delay of a failed sale webhook (doubling after each failure).
     pub webhook_backoff_ms: i64,
+    /// Let sale webhooks go to private addresses and plain http (a self-hosted network).
+    pub webhook_allow_private: bool,
 }
 
 impl Config {
@@ -98,8 +102,14 @@ impl Config {
             Some("dev") | Some("development") => true,
             Some("prod") | Some("production") => false,
             Some(other) => return Err(bad("CLINK_ENV", format!("`{other}` is not `dev` or `production`"))),
-            None => is_loopback_url(&base_url),
+            // Dev mode shows every email (with live download links) at /dev/outbox: only ever
+            // on when asked for. A server behind a proxy may well see a loopback base URL.
+            None => false,
         };
+        let metrics_token = get("CLINK_METRICS_TOKEN").map(|t| t.trim().to_string());
+        if metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
+            return Err(bad("CLINK_METRICS_TOKEN", "must be at least 16 characters"));
+        }
 
         let storage = match get("CLINK_STORAGE_URL") {
             None => StorageConfig::Local(data_dir.join("files")),
@@ -177,6 +187,7 @@ impl Config {
         };
 
         Ok(Config {
+            webhook_allow_private: parse_bool(&get, "CLINK_WEBHOOK_ALLOW_PRIVATE", false)?,
             webhook_backoff_ms,
             wallet_max_batch,
             secret_key,
@@ -192,6 +203,7 @@ impl Config {
             site_addr,
             site_root: PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into())),
             dev_mode,
+            metrics_token,
             trust_forwarded_for: parse_bool(&get, "CLINK_TRUST_FORWARDED_FOR", false)?,
         })
     }
@@ -266,11 +278,6 @@ fn parse_size(raw: &str) -> Option<u64> {
     number.checked_mul(factor).filter(|n| *n > 0)
 }
 
-fn is_loopback_url(url: &str) -> bool {
-    let host = url.split("://").nth(1).unwrap_or_default();
-    host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]")
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -288,7 +295,10 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://./data/clink.db");
         assert_eq!(c.base_url, "http://127.0.0.1:3000");
         assert_eq!(c.site_addr.to_string(), "127.0.0.1:3000");
-        assert!(c.dev_mode);
+        assert!(!c.dev_mode, "dev mode (the mail outbox on the web) is opt-in");
+        assert!(config(&[("CLINK_ENV", "dev")]).unwrap().dev_mode);
+        assert!(c.metrics_token.is_none());
+        assert_eq!(config(&[("CLINK_METRICS_TOKEN", "short")]).unwrap_err().var, "CLINK_METRICS_TOKEN");
     }
 
     #[test]

@@ -10,10 +10,7 @@ use std::{
 use anyhow::Context;
 use app::{
     App,
-    accounts::{
-        service::LoginLimiter,
-        session::{CachedSessions, SessionBackend},
-    },
+    accounts::session::{CachedSessions, SessionBackend},
     checkout::{
         provider::{Payments, TestProvider},
         stripe_provider::StripeProvider,
@@ -85,8 +82,9 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
             dev_mode: config.dev_mode,
             upload_limit_bytes: config.upload_limit_bytes,
             fee_bps: config.fee_bps,
+            outbound: app::outbound::OutboundPolicy { allow_private: config.webhook_allow_private },
         },
-        login_limiter: LoginLimiter::default(),
+        limits: app::limits::Limits::new(),
         storage,
         views: ViewCounter::default(),
         payments,
@@ -110,13 +108,13 @@ pub async fn connect_database(url: &str) -> anyhow::Result<Db> {
 
 fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {
     tokio::spawn(mail::sender::run(state.clone(), MAIL_INTERVAL));
-    tokio::spawn(app::earnings::webhooks::run(state.db.clone(), WEBHOOK_INTERVAL, webhook_backoff_ms));
+    tokio::spawn(app::earnings::webhooks::run(state.db.clone(), WEBHOOK_INTERVAL, webhook_backoff_ms, state.settings.outbound));
     let limiter_state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(300));
         loop {
             tick.tick().await;
-            limiter_state.login_limiter.forget_idle();
+            limiter_state.limits.forget_idle();
         }
     });
     let views_state = state.clone();
@@ -210,13 +208,14 @@ pub fn router(state: AppState, sessions: CachedSessions, config: &Config) -> Rou
     let base_url: Arc<str> = Arc::from(config.base_url.as_str());
     Router::new()
         .leptos_routes_with_context(&state, route_list(), provide_state.clone(), render_shell)
-        .merge(http::health::router(metrics_handle()))
+        .merge(http::health::router(metrics_handle(), config.metrics_token.clone()))
         .merge(http::uploads::router(config.upload_limit_bytes))
         .merge(http::api_v1::router(config.upload_limit_bytes))
         .merge(http::links::router(http::links::new_card_cache()))
         .merge(http::checkout::router())
         .merge(http::downloads::router())
         .merge(http::wallet::router())
+        .merge(http::accounts::router())
         .merge(http::earnings::router())
         .nest_service("/pkg", static_assets(&config.site_root.join("pkg"), state.leptos_options.hash_files))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_state, shell))

@@ -9,6 +9,7 @@ use crate::{
     accounts::{service, session},
     edge,
     error::internal,
+    limits::Limit,
 };
 
 /// What the pages may know about the signed-in account.
@@ -27,14 +28,18 @@ impl From<super::store::AccountRow> for AccountView {
     }
 }
 
+/// The sign-up form: the account is made once the email is confirmed (see
+/// `service::request_sign_up`), and the answer is the same whether or not the email has one.
 #[server(endpoint = "signup")]
 pub async fn sign_up(email: String, password: String, display_name: String, handle: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let new = service::NewAccount::parse(&email, &password, &display_name, &handle)?;
-    let account = service::sign_up(&state.db, new).await?;
-    let session = edge::current_session().await?;
-    session::sign_in(&session, &account.account_id, account.session_epoch).await.map_err(|e| internal("starting session", &e))?;
-    leptos_axum::redirect("/dashboard");
+    let client = edge::client_ip().await;
+    if !state.limits.allow(Limit::SignupPerClient, client) || !state.limits.allow(Limit::MailPerAddress, new.email.as_str()) {
+        return Err(AppError::RateLimited);
+    }
+    service::request_sign_up(&state.db, new).await?;
+    leptos_axum::redirect("/signup/sent");
     Ok(())
 }
 
@@ -42,7 +47,7 @@ pub async fn sign_up(email: String, password: String, display_name: String, hand
 pub async fn log_in(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let client = edge::client_ip().await;
-    let account = service::log_in(&state.db, &state.login_limiter, client, &email, &password).await?;
+    let account = service::log_in(&state.db, &state.limits, client, &email, &password).await?;
     let session = edge::current_session().await?;
     session::sign_in(&session, &account.account_id, account.session_epoch).await.map_err(|e| internal("starting session", &e))?;
     tracing::info!(account.id = %account.account_id, "logged in");
@@ -57,7 +62,7 @@ pub async fn email_login_link(email: String, next: Option<String>) -> Result<(),
     let state = edge::app_state()?;
     let email = super::domain::Email::parse(&email)?;
     let client = edge::client_ip().await;
-    if !state.login_limiter.allow_key(&format!("link:{}", email.as_str())) || !state.login_limiter.allow_key(&format!("link-ip:{client}")) {
+    if !state.limits.allow(Limit::MailPerAddress, email.as_str()) || !state.limits.allow(Limit::MailPerClient, client) {
         return Err(AppError::RateLimited);
     }
     let next = next.map(|n| edge::safe_next(Some(&n), "/wallet"));

@@ -10,12 +10,15 @@ use crate::ui::{Field, FormAlert, mark_ready};
 
 #[component]
 pub fn SignupPage() -> impl IntoView {
+    let (expired, taken) = use_query_map().with_untracked(|q| (q.get("expired").is_some(), q.get("taken").is_some()));
     view! {
         <Title text="Create your account · Clink"/>
         <crate::layout::Layout>
         <section class="auth">
             <h1>"Start selling in a minute"</h1>
             <p class="lede">"Upload a file, set a price from 0.05, share one link."</p>
+            {expired.then(|| view! { <p class="alert warn" role="status">"That link has expired or was used. Sign up again to get a new one."</p> })}
+            {taken.then(|| view! { <p class="alert warn" role="status">"Someone took that handle while you confirmed. Sign up again with another one."</p> })}
             <SignupForm/>
             <p class="muted">"Already have an account? " <a href="/login">"Log in"</a></p>
         </section>
@@ -45,6 +48,22 @@ fn SignupForm() -> impl IntoView {
                 </button>
             </div>
         </ActionForm>
+    }
+}
+
+/// After the sign-up form: the account is made from the link in the email.
+#[component]
+pub fn SignupSentPage() -> impl IntoView {
+    view! {
+        <Title text="Check your inbox · Clink"/>
+        <crate::layout::Layout static_page=true>
+        <section class="auth">
+            <h1>"Check your inbox"</h1>
+            <p class="lede">"We sent you a link to confirm your email and finish creating your account. It works once, within 24 hours."</p>
+            <p class="muted">"Nothing there after a minute? Look in your spam folder, or " <a href="/signup">"sign up again"</a> "."</p>
+            <p class="muted">"Already have an account? " <a href="/login">"Log in"</a></p>
+        </section>
+        </crate::layout::Layout>
     }
 }
 

@@ -1,12 +1,11 @@
 //! Account rules: sign-up, credential checks and login throttling.
 
-use std::{net::IpAddr, num::NonZeroU32, sync::OnceLock};
+use std::{net::IpAddr, sync::OnceLock};
 
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
     password_hash::{SaltString, rand_core::OsRng},
 };
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::{
     domain::{DisplayName, Email, Handle, NewPassword},
@@ -15,6 +14,7 @@ use super::{
 use crate::{
     db::{self, Db},
     error::{AppError, FieldError, internal},
+    limits::{Limit, Limits},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +70,62 @@ impl NewAccount {
     }
 }
 
+/// How long a sign-up's confirmation link works.
+const SIGNUP_LINK_MS: i64 = 24 * 3_600_000;
+
+/// A sign-up from the form: nothing is made until the email is proven. A free email gets the
+/// link that makes the account; an email that has an account gets a note and a sign-in link.
+/// Either way the answer (and the work done: one password hash) is the same, so the form
+/// tells nobody which emails have accounts. A taken handle is said at once: handles are public.
+pub async fn request_sign_up(db: &Db, new: NewAccount) -> Result<(), AccountError> {
+    let password_hash = hash_password(new.password.expose().to_string()).await?;
+    let existing = store::find_by_email(db, new.email.as_str()).await?;
+    if existing.is_none() && store::find_by_handle(db, new.handle.as_str()).await?.is_some() {
+        return Err(AccountError::HandleTaken);
+    }
+    let mut tx = db.begin().await?;
+    if existing.is_some() {
+        crate::mail::outbox::enqueue(
+            &mut tx,
+            new.email.as_str(),
+            &crate::mail::outbox::Mail::AccountExists { email: new.email.as_str().into() },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!("sign-up with an email that has an account: its owner was told");
+        return Ok(());
+    }
+    let now = db::now_ms();
+    let request = store::SignupRequest {
+        request_id: db::new_id(),
+        email: new.email.as_str().into(),
+        handle: new.handle.as_str().into(),
+        display_name: new.display_name.as_str().into(),
+        password_hash,
+    };
+    store::insert_signup_request(&mut tx, &request, now + SIGNUP_LINK_MS, now).await?;
+    crate::mail::outbox::enqueue(
+        &mut tx,
+        new.email.as_str(),
+        &crate::mail::outbox::Mail::ConfirmSignup { request_id: request.request_id.clone() },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A confirmation link used: the account is made, its email proven. `None`: the link is
+/// unknown, used or expired.
+pub async fn confirm_sign_up(db: &Db, token_hash: &str) -> Result<Option<AccountRow>, AccountError> {
+    let Some(request) = store::use_signup_token(db, token_hash, db::now_ms()).await? else { return Ok(None) };
+    let now = db::now_ms();
+    let mut row = AccountRow::new(db::new_id(), request.email, request.handle, request.display_name, request.password_hash, now);
+    row.email_verified_at = Some(now);
+    insert_account(db, &row).await?;
+    Ok(Some(row))
+}
+
+/// Makes an account directly (the operator's CLI, whose caller is trusted with the email).
 pub async fn sign_up(db: &Db, new: NewAccount) -> Result<AccountRow, AccountError> {
     let password = new.password.expose().to_string();
     let password_hash = hash_password(password).await?;
@@ -81,7 +137,12 @@ pub async fn sign_up(db: &Db, new: NewAccount) -> Result<AccountRow, AccountErro
         password_hash,
         db::now_ms(),
     );
-    store::insert(db, &row).await.map_err(|e| {
+    insert_account(db, &row).await?;
+    Ok(row)
+}
+
+async fn insert_account(db: &Db, row: &AccountRow) -> Result<(), AccountError> {
+    store::insert(db, row).await.map_err(|e| {
         if db::is_unique_violation(&e, "email") {
             AccountError::EmailTaken
         } else if db::is_unique_violation(&e, "handle") {
@@ -91,14 +152,14 @@ pub async fn sign_up(db: &Db, new: NewAccount) -> Result<AccountRow, AccountErro
         }
     })?;
     tracing::info!(account.id = %row.account_id, "account created");
-    Ok(row)
+    Ok(())
 }
 
 /// Checks a login attempt. Throttled per client address and per account, and answers the same
 /// `InvalidCredentials` (after the same amount of hashing work) whether or not the email exists.
-pub async fn log_in(db: &Db, limiter: &LoginLimiter, client: IpAddr, email: &str, password: &str) -> Result<AccountRow, AccountError> {
+pub async fn log_in(db: &Db, limits: &Limits, client: IpAddr, email: &str, password: &str) -> Result<AccountRow, AccountError> {
     let email = email.trim().to_lowercase();
-    if !limiter.allow(client, &email) {
+    if !limits.allow(Limit::LoginPerClient, client) || !limits.allow(Limit::LoginPerAccount, &email) {
         tracing::warn!(client = %client, "login throttled");
         return Err(AccountError::RateLimited);
     }
@@ -183,9 +244,18 @@ async fn new_buyer(db: &Db, email: &Email, proven: bool) -> Result<AccountRow, A
     Err(AccountError::HandleTaken)
 }
 
+/// Password hashes running at once, at most one per core: each takes its 19 MiB at once, and
+/// sixty sign-ups in parallel took a server from 76 MB to 1 GB before this. Others wait their
+/// turn (and sign-ups are rate limited per client besides).
+fn hashing_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
+}
+
 /// Hashes with argon2id at the OWASP-recommended parameters (19 MiB, 2 passes, 1 lane), on a
 /// blocking thread: a hash takes tens of milliseconds of CPU and would stall the async runtime.
 pub async fn hash_password(password: String) -> Result<String, AccountError> {
+    let _slot = hashing_slots().acquire().await.map_err(|e| AccountError::Hashing(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| AccountError::Hashing(e.to_string()))
@@ -196,6 +266,7 @@ pub async fn hash_password(password: String) -> Result<String, AccountError> {
 
 /// Checks a secret (a password, a wallet PIN) against its argon2 hash, on a blocking thread.
 pub async fn verify_secret(password: String, stored_hash: String) -> Result<bool, AccountError> {
+    let _slot = hashing_slots().acquire().await.map_err(|e| AccountError::Hashing(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&stored_hash).map_err(|e| AccountError::Hashing(e.to_string()))?;
         Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -212,45 +283,4 @@ fn dummy_hash() -> &'static str {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default().hash_password(uuid::Uuid::new_v4().as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
     })
-}
-
-/// Login throttling: per client address (slows credential stuffing) and per account (slows
-/// guessing one password from many addresses). In memory, so per app server.
-pub struct LoginLimiter {
-    per_client: DefaultKeyedRateLimiter<IpAddr>,
-    per_account: DefaultKeyedRateLimiter<String>,
-}
-
-impl LoginLimiter {
-    pub fn new(per_client_per_minute: u32, per_account_per_minute: u32) -> Self {
-        let quota = |n: u32| Quota::per_minute(NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN));
-        LoginLimiter {
-            per_client: RateLimiter::keyed(quota(per_client_per_minute)),
-            per_account: RateLimiter::keyed(quota(per_account_per_minute)),
-        }
-    }
-
-    fn allow(&self, client: IpAddr, email: &str) -> bool {
-        let client_ok = self.per_client.check_key(&client).is_ok();
-        let account_ok = self.per_account.check_key(&email.to_string()).is_ok();
-        client_ok && account_ok
-    }
-
-    /// Throttles any other guessable secret (a wallet PIN) by a key of the caller's choosing,
-    /// with the per-account quota.
-    pub fn allow_key(&self, key: &str) -> bool {
-        self.per_account.check_key(&key.to_string()).is_ok()
-    }
-
-    /// Forgets keys whose limits have fully recovered, so the maps don't grow without bound.
-    pub fn forget_idle(&self) {
-        self.per_client.retain_recent();
-        self.per_account.retain_recent();
-    }
-}
-
-impl Default for LoginLimiter {
-    fn default() -> Self {
-        LoginLimiter::new(30, 5)
-    }
 }

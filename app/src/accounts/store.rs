@@ -239,3 +239,35 @@ where
         rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect()
     }
 }
+
+/// A sign-up waiting for its email to be proven.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SignupRequest {
+    pub request_id: String,
+    pub email: String,
+    pub handle: String,
+    pub display_name: String,
+    pub password_hash: String,
+}
+
+pub async fn insert_signup_request(tx: &mut crate::db::Tx, r: &SignupRequest, expires_at: i64, now: i64) -> Result<(), sqlx::Error> {
+    crate::on_tx!(tx, pool => sqlx::query(
+        "insert into signup_request (request_id, email, handle, display_name, password_hash, token_hash, expires_at, used_at, created_at) \
+         values ($1, $2, $3, $4, $5, null, $6, null, $7)")
+        .bind(&r.request_id).bind(&r.email).bind(&r.handle).bind(&r.display_name).bind(&r.password_hash).bind(expires_at).bind(now)
+        .execute(pool).await.map(|_| ()))
+}
+
+/// Records the token of the confirmation email being sent; false if the request is gone.
+pub async fn set_signup_token(db: &Db, request_id: &str, token_hash: &str) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query("update signup_request set token_hash = $1 where request_id = $2 and used_at is null")
+        .bind(token_hash).bind(request_id).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Uses a confirmation link: once, before it expires.
+pub async fn use_signup_token(db: &Db, token_hash: &str, now: i64) -> Result<Option<SignupRequest>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, SignupRequest>(
+        "update signup_request set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1 \
+         returning request_id, email, handle, display_name, password_hash")
+        .bind(now).bind(token_hash).fetch_optional(pool).await)
+}

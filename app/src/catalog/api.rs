@@ -318,7 +318,7 @@ pub async fn delete_work(work_id: String) -> Result<(), AppError> {
     let account = edge::require_account().await?;
     service::delete_work(&state.db, &account.account_id, &work_id).await?;
     state.page_cache.invalidate_all();
-    leptos_axum::redirect(&format!("/dashboard/works?deleted={work_id}"));
+    edge::redirect(&format!("/dashboard/works?deleted={work_id}"));
     Ok(())
 }
 
@@ -328,7 +328,7 @@ pub async fn restore_work(work_id: String) -> Result<(), AppError> {
     let account = edge::require_account().await?;
     service::restore_work(&state.db, &account.account_id, &work_id).await?;
     state.page_cache.invalidate_all();
-    leptos_axum::redirect(&format!("/dashboard/works/{work_id}"));
+    edge::redirect(&format!("/dashboard/works/{work_id}"));
     Ok(())
 }
 

@@ -565,7 +565,7 @@ fn ShareIntents(link: String, text: String) -> impl IntoView {
                 <a class="btn small" href=href target="_blank" rel="noopener">{name}</a>
             }).collect_view()}
         </div>
-        <form method="get" action="/share/mastodon" class="row tight mastodon" target="_blank">
+        <form method="post" action="/share/mastodon" class="row tight mastodon" target="_blank">
             <input type="hidden" name="text" value=format!("{text} {link}")/>
             <label class="sr-only" for="f-instance">"Your Mastodon instance"</label>
             <input id="f-instance" name="instance" placeholder="mastodon.social" required maxlength="253"/>

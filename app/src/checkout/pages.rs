@@ -302,7 +302,11 @@ fn wallet_box(store: &Storefront, w: crate::wallet::api::WalletOffer, confirm: b
                 </div>
             })}
             <button type="submit" class="btn primary wide wallet-button">
-                {if confirming { format!("Confirm — pay {amount}") } else { format!("{} with your wallet", buy_label(amount)) }}
+                {if confirming {
+                    format!("Confirm — pay {amount}").into_any()
+                } else {
+                    view! { <span class="buy-amount">{buy_label(amount)}</span>" with your wallet" }.into_any()
+                }}
             </button>
             <p class="hint">"Balance " {w.balance.clone()} ". One click, no card."</p>
         </form>

@@ -47,6 +47,10 @@ pub async fn load_download(token: String) -> Result<DownloadState, AppError> {
     let state = edge::app_state()?;
     let d = match service::open(&state.db, &token).await {
         Ok(d) => d,
+        // Guessing tokens gets a client nowhere fast: after a few misses, 429s.
+        Err(DeliveryError::NotFound) if !state.limits.allow(crate::limits::Limit::GuessPerClient, edge::client_ip().await) => {
+            return Err(AppError::RateLimited);
+        }
         Err(DeliveryError::NotFound) => return Ok(DownloadState::Unknown),
         Err(DeliveryError::Revoked) => {
             return Ok(DownloadState::Gone("This purchase was refunded, so its download link no longer works.".into()));
@@ -181,6 +185,11 @@ pub async fn load_ownership(code: String) -> Result<Option<Ownership>, AppError>
 pub async fn email_library_link(email: String) -> Result<String, AppError> {
     let state = edge::app_state()?;
     let email = Email::parse(&email)?;
+    let client = edge::client_ip().await;
+    let limits = &state.limits;
+    if !limits.allow(crate::limits::Limit::MailPerAddress, email.as_str()) || !limits.allow(crate::limits::Limit::MailPerClient, client) {
+        return Err(AppError::RateLimited);
+    }
     let account_id = edge::signed_in_account().await?.map(|a| a.account_id);
     let has_purchases =
         !orders::orders_of_email(&state.db, email.as_str()).await.map_err(|e| crate::error::internal("library", &e))?.is_empty();

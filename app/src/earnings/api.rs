@@ -389,11 +389,7 @@ pub async fn save_integrations(timezone: String, webhook_url: String) -> Result<
         None
     } else {
         let parsed =
-            url::Url::parse(url).map_err(|_| AppError::invalid("webhook_url", "Enter a full URL, like https://example.com/clink."))?;
-        let local = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        if parsed.scheme() != "https" && !(parsed.scheme() == "http" && state.settings.dev_mode && local) {
-            return Err(AppError::invalid("webhook_url", "Webhook URLs must use https."));
-        }
+            crate::outbound::check_url(url, state.settings.outbound).map_err(|e| AppError::invalid("webhook_url", e.to_string()))?;
         Some(parsed.to_string())
     };
     let secret = format!("whsec_{}", crate::delivery::service::new_token());

@@ -9,6 +9,7 @@ use sha2::Sha256;
 use crate::{
     db::{self, Db, Tx},
     on_db, on_tx,
+    outbound::{self, OutboundPolicy},
 };
 
 /// How long a delivery keeps being retried.
@@ -144,8 +145,9 @@ pub async fn resend(db: &Db, creator_id: &str, delivery_id: &str, now: i64) -> R
     .bind(now).bind(delivery_id).bind(creator_id).execute(pool).await.map(|r| r.rows_affected() == 1))
 }
 
-/// Sends what is due once; returns how many were delivered.
-pub async fn send_due(db: &Db, client: &reqwest::Client, backoff_base_ms: i64) -> usize {
+/// Sends what is due once; returns how many were delivered. A URL the outbound policy refuses
+/// (it was saved under another policy, or names a private address) is given up at once.
+pub async fn send_due(db: &Db, client: &reqwest::Client, backoff_base_ms: i64, policy: OutboundPolicy) -> usize {
     let now = db::now_ms();
     let Ok(rows) = due(db, now, 50).await else { return 0 };
     let mut delivered = 0;
@@ -159,10 +161,14 @@ pub async fn send_due(db: &Db, client: &reqwest::Client, backoff_base_ms: i64) -
             .unwrap_or(None);
         let secret = secret.flatten().unwrap_or_default();
         let timestamp = now / 1000;
+        if let Err(refused) = outbound::check_url(&row.url, policy) {
+            tracing::warn!(delivery.id = %row.delivery_id, reason = %refused, "webhook URL refused");
+            let _ = record_attempt(db, &row.delivery_id, None, Some("refused: not a public web address"), false, None, db::now_ms()).await;
+            continue;
+        }
         let result = client
             .post(&row.url)
             .header("content-type", "application/json")
-            .header("user-agent", "Clink-Webhooks/1")
             .header("clink-signature", signature(&secret, timestamp, &row.payload))
             .header("clink-event", &row.event_type)
             .header("clink-delivery", &row.delivery_id)
@@ -176,7 +182,11 @@ pub async fn send_due(db: &Db, client: &reqwest::Client, backoff_base_ms: i64) -
                 (!res.status().is_success()).then(|| format!("HTTP {}", res.status())),
                 res.status().is_success(),
             ),
-            Err(e) => (None, Some(e.to_string()), false),
+            // The creator sees a category; the operator's log has the cause.
+            Err(e) => {
+                tracing::info!(delivery.id = %row.delivery_id, error = %e, "webhook request failed");
+                (None, Some(outbound::describe(&e).to_string()), false)
+            }
         };
         let next = (!ok).then(|| now + backoff_ms(backoff_base_ms, row.attempts)).filter(|at| *at < row.created_at + RETRY_FOR_MS);
         if let Err(e) = record_attempt(db, &row.delivery_id, status, error.as_deref(), ok, next, now).await {
@@ -191,16 +201,12 @@ pub async fn send_due(db: &Db, client: &reqwest::Client, backoff_base_ms: i64) -
     delivered
 }
 
-pub async fn run(db: Db, every: std::time::Duration, backoff_base_ms: i64) {
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("HTTP client");
+pub async fn run(db: Db, every: std::time::Duration, backoff_base_ms: i64, policy: OutboundPolicy) {
+    let client = outbound::client(policy);
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        send_due(&db, &client, backoff_base_ms).await;
+        send_due(&db, &client, backoff_base_ms, policy).await;
     }
 }
 

@@ -12,10 +12,28 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Mail {
-    Receipt { order_id: String },
-    NewSale { order_id: String },
-    LibraryLink { email: String, account_id: Option<String> },
-    LoginLink { email: String, next: Option<String> },
+    Receipt {
+        order_id: String,
+    },
+    NewSale {
+        order_id: String,
+    },
+    LibraryLink {
+        email: String,
+        account_id: Option<String>,
+    },
+    LoginLink {
+        email: String,
+        next: Option<String>,
+    },
+    /// The link that finishes a sign-up (the account is made when it is used).
+    ConfirmSignup {
+        request_id: String,
+    },
+    /// Someone signed up with an email that has an account: tell its owner, with a sign-in link.
+    AccountExists {
+        email: String,
+    },
 }
 
 impl Mail {
@@ -25,13 +43,15 @@ impl Mail {
             Mail::NewSale { .. } => "new_sale",
             Mail::LibraryLink { .. } => "library_link",
             Mail::LoginLink { .. } => "login_link",
+            Mail::ConfirmSignup { .. } => "confirm_signup",
+            Mail::AccountExists { .. } => "account_exists",
         }
     }
 
     fn order_id(&self) -> Option<&str> {
         match self {
             Mail::Receipt { order_id } | Mail::NewSale { order_id } => Some(order_id),
-            Mail::LibraryLink { .. } | Mail::LoginLink { .. } => None,
+            Mail::LibraryLink { .. } | Mail::LoginLink { .. } | Mail::ConfirmSignup { .. } | Mail::AccountExists { .. } => None,
         }
     }
 }

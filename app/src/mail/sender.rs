@@ -103,6 +103,21 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
                 .map_err(e)?;
             Ok(Some(templates::login_link(&state.settings.absolute_url(&format!("/login/link/{token}")))))
         }
+        Mail::ConfirmSignup { request_id } => {
+            let token = delivery::new_token();
+            if !accounts::set_signup_token(db, request_id, &delivery::hash(&token)).await.map_err(e)? {
+                return Ok(None);
+            }
+            Ok(Some(templates::confirm_signup(&state.settings.absolute_url(&format!("/signup/confirm/{token}")))))
+        }
+        Mail::AccountExists { email } => {
+            let token = delivery::new_token();
+            let now = db::now_ms();
+            accounts::insert_login_token(db, &delivery::hash(&token), email, Some("/dashboard"), now + 30 * 60 * 1000, now)
+                .await
+                .map_err(e)?;
+            Ok(Some(templates::account_exists(&state.settings.absolute_url(&format!("/login/link/{token}")))))
+        }
         Mail::LibraryLink { email, account_id } => {
             let token = delivery::new_token();
             let now = db::now_ms();

@@ -90,6 +90,43 @@ pub fn library_link(url: &str) -> Message {
     }
 }
 
+pub fn confirm_signup(url: &str) -> Message {
+    Message {
+        subject: "Finish creating your Clink account".into(),
+        text: format!(
+            "Confirm your email to finish creating your Clink account (the link works once, within 24 hours):\n{url}\n\n\
+             If you didn't sign up, ignore this email: no account is made without it."
+        ),
+        html: html_page(
+            "Finish creating your Clink account",
+            &format!(
+                "<h1 style=\"font-size:22px\">Confirm your email</h1><p>One click and your Clink account is ready. The link works once, within 24 hours.</p>{}\
+                 <p style=\"color:#6b7280\">If you didn't sign up, ignore this email: no account is made without it.</p>",
+                button(url, "Confirm and start selling")
+            ),
+        ),
+    }
+}
+
+pub fn account_exists(url: &str) -> Message {
+    Message {
+        subject: "You already have a Clink account".into(),
+        text: format!(
+            "Someone (hopefully you) tried to sign up to Clink with this email, which already has an account.\n\
+             Sign in with this link (valid for 30 minutes, once):\n{url}\n\nIf it wasn't you, ignore this email: nothing changed."
+        ),
+        html: html_page(
+            "You already have a Clink account",
+            &format!(
+                "<h1 style=\"font-size:22px\">You already have an account</h1><p>Someone (hopefully you) tried to sign up with this email. \
+                 Sign in instead: the link works once, within 30 minutes.</p>{}\
+                 <p style=\"color:#6b7280\">If it wasn't you, ignore this email: nothing changed.</p>",
+                button(url, "Sign in")
+            ),
+        ),
+    }
+}
+
 pub fn login_link(url: &str) -> Message {
     Message {
         subject: "Your Clink sign-in link".into(),

@@ -191,7 +191,7 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
             }
             if rules.needs_pin(price.minor) {
                 let pin = req.pin.as_deref().filter(|p| !p.trim().is_empty()).ok_or(WalletError::NeedsPin)?;
-                if !state.login_limiter.allow_key(&format!("pin:{buyer_id}")) {
+                if !state.limits.allow(crate::limits::Limit::PinPerAccount, buyer_id) {
                     return Err(WalletError::TooManyAttempts);
                 }
                 let hash = settings.pin_hash.clone().unwrap_or_default();

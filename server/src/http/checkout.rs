@@ -21,7 +21,7 @@ use axum::{
     body::Bytes,
     extract::{Path, Query, State, rejection::FormRejection},
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
@@ -88,19 +88,19 @@ async fn buy(
         return if json {
             err.into_response()
         } else {
-            Redirect::to(&link_page(&code, &format!("error={}", urlencode(&err.to_string())))).into_response()
+            super::redirect_to(&link_page(&code, &format!("error={}", urlencode(&err.to_string())))).into_response()
         };
     }
     if let Some(card) = saved.as_ref().filter(|_| form.again.as_deref() != Some("1")) {
         // One click must never pay twice for the same thing by accident: an owner gets the
         // link page's "You own this" instead (its "Buy again" sends `again`).
         if matches!(store::owned_order(&state.db, &code, None, Some(&card.email)).await, Ok(Some(_))) {
-            return Redirect::to(&link_page(&code, "owned=1")).into_response();
+            return super::redirect_to(&link_page(&code, "owned=1")).into_response();
         }
         // A pay-what-you-want amount typed without seeing it on the button is confirmed on
         // the card step rather than charged in one click.
         if super::wallet::amount_unseen(form.amount.as_deref(), form.shown_amount.as_deref()) {
-            return Redirect::to(&link_page(
+            return super::redirect_to(&link_page(
                 &code,
                 &format!(
                     "amount={}&error={}",
@@ -138,7 +138,7 @@ async fn buy(
                 }))
                 .into_response()
             } else {
-                Redirect::to(&next).into_response()
+                super::redirect_to(&next).into_response()
             }
         }
         Err(err) => {
@@ -146,7 +146,7 @@ async fn buy(
             if json || err == AppError::NotFound {
                 err.into_response()
             } else {
-                Redirect::to(&link_page(&code, &format!("error={}", urlencode(&err.to_string())))).into_response()
+                super::redirect_to(&link_page(&code, &format!("error={}", urlencode(&err.to_string())))).into_response()
             }
         }
     }
@@ -161,7 +161,7 @@ async fn forget_card(State(state): State<AppState>, headers: HeaderMap) -> Respo
         .and_then(|referer| referer.strip_prefix(state.settings.base_url.as_str()))
         .map(|path| app::edge::safe_next(Some(path), "/"))
         .unwrap_or_else(|| "/".into());
-    ([(header::SET_COOKIE, cookie::clear_header(state.settings.uses_https()))], Redirect::to(&back)).into_response()
+    ([(header::SET_COOKIE, cookie::clear_header(state.settings.uses_https()))], super::redirect_to(&back)).into_response()
 }
 
 #[derive(Deserialize)]
@@ -174,7 +174,7 @@ struct ReturnQuery {
 async fn returned(State(state): State<AppState>, Path(order_id): Path<String>, Query(q): Query<ReturnQuery>) -> Response {
     match service::returned(&state, &order_id, &q.k).await {
         Ok(Returned::Ready { token, saved_card }) => {
-            let mut res = Redirect::to(&format!("/d/{token}")).into_response();
+            let mut res = super::redirect_to(&format!("/d/{token}")).into_response();
             let remember = store::order(&state.db, &order_id).await.ok().flatten().is_some_and(|o| o.save_card);
             if let (Some(card), true) = (saved_card, remember) {
                 if let Ok(value) = cookie::set_header(&state.secret, &card, state.settings.uses_https()).parse() {
@@ -244,15 +244,15 @@ async fn after_test_result(state: &AppState, payment_id: &str, step: &PayStep, r
     match result {
         TestPayResult::Succeeded => {
             confirm_later(state, payment_id, &step.order_id, EventKind::Succeeded, "succeeded");
-            Redirect::to(&step.return_url).into_response()
+            super::redirect_to(&step.return_url).into_response()
         }
-        TestPayResult::NeedsAuthentication | TestPayResult::NotPayable => Redirect::to(&step.page_url).into_response(),
+        TestPayResult::NeedsAuthentication | TestPayResult::NotPayable => super::redirect_to(&step.page_url).into_response(),
         TestPayResult::Declined(message) => {
             confirm_later(state, payment_id, &step.order_id, EventKind::Failed(message.clone()), &format!("failed_{}", app::db::now_ms()));
-            Redirect::to(&join(&step.page_url, &format!("card_error={}", urlencode(&message)))).into_response()
+            super::redirect_to(&join(&step.page_url, &format!("card_error={}", urlencode(&message)))).into_response()
         }
         TestPayResult::Invalid { field, message } => {
-            Redirect::to(&join(&step.page_url, &format!("card_error={}&field={field}", urlencode(&message)))).into_response()
+            super::redirect_to(&join(&step.page_url, &format!("card_error={}&field={field}", urlencode(&message)))).into_response()
         }
     }
 }

@@ -13,15 +13,16 @@ use app::{
         service::{self as delivery, DeliveryError},
         store,
     },
+    edge::ClientIp,
     error::AppError,
     state::AppState,
 };
 use axum::{
-    Router,
+    Extension, Router,
     body::Body,
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
 use tower_sessions::Session;
@@ -93,8 +94,15 @@ fn gone(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-async fn download(State(state): State<AppState>, Path((token, file_id)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn download(
+    State(state): State<AppState>,
+    Path((token, file_id)): Path<(String, String)>,
+    Extension(ClientIp(client)): Extension<ClientIp>,
+    headers: HeaderMap,
+) -> Response {
     let refused = |e: DeliveryError| match e {
+        // Guessing tokens gets a client nowhere fast: after a few misses, 429s.
+        DeliveryError::NotFound if !state.limits.allow(app::limits::Limit::GuessPerClient, client) => AppError::RateLimited.into_response(),
         DeliveryError::NotFound => gone(StatusCode::NOT_FOUND, "Unknown download link."),
         DeliveryError::Revoked => gone(StatusCode::GONE, "This purchase was refunded."),
         DeliveryError::Expired => gone(StatusCode::GONE, "This download link has expired."),
@@ -181,7 +189,7 @@ async fn library_download(State(state): State<AppState>, session: Session, Path(
         return AppError::NotFound.into_response();
     }
     match delivery::mint(&state.db, &order_id).await {
-        Ok(token) => Redirect::to(&format!("/d/{token}")).into_response(),
+        Ok(token) => super::redirect_to(&format!("/d/{token}")).into_response(),
         Err(e) => app::error::internal("minting a download token", &e).into_response(),
     }
 }
@@ -191,7 +199,7 @@ async fn library_download(State(state): State<AppState>, session: Session, Path(
 async fn library_access(State(state): State<AppState>, session: Session, Path(token): Path<String>) -> Response {
     let used = store::use_library_token(&state.db, &delivery::hash(&token), db::now_ms()).await;
     let Ok(Some((email, account_id))) = used else {
-        return Redirect::to("/library?expired=1").into_response();
+        return super::redirect_to("/library?expired=1").into_response();
     };
     let signed_in = account_session::signed_in_account_id(&session, &state.db).await;
     if let (Some(asked_by), Some(current)) = (&account_id, &signed_in) {
@@ -203,7 +211,7 @@ async fn library_access(State(state): State<AppState>, session: Session, Path(to
     if session.insert(LIBRARY_EMAIL_KEY, &email).await.is_err() {
         return AppError::Internal.into_response();
     }
-    Redirect::to("/library").into_response()
+    super::redirect_to("/library").into_response()
 }
 
 fn outbox_dir(state: &AppState) -> Option<std::path::PathBuf> {

@@ -17,11 +17,11 @@ use app::{
     state::AppState,
 };
 use axum::{
-    Json, Router,
+    Form, Json, Router,
     extract::{Path, Query, State},
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
-    routing::get,
+    routing::{get, post},
 };
 use bytes::Bytes;
 use moka::future::Cache;
@@ -51,7 +51,7 @@ pub fn router(cards: CardCache) -> Router<AppState> {
         .route("/u/{handle}/avatar.jpg", get(avatar))
         .route("/l/{code}/qr.svg", get(qr))
         .route("/oembed", get(oembed))
-        .route("/share/mastodon", get(share_on_mastodon))
+        .route("/share/mastodon", post(share_on_mastodon))
 }
 
 fn image_response(content_type: &'static str, bytes: Bytes, max_age: u32) -> Response {
@@ -246,9 +246,11 @@ struct MastodonShare {
     text: String,
 }
 
-/// Sends the sharer to their own Mastodon instance's share page. The instance is checked to be
-/// a plain host name, so this can't be used as an open redirect to arbitrary URLs.
-async fn share_on_mastodon(Query(q): Query<MastodonShare>) -> Result<Response, AppError> {
+/// Sends the sharer to their own Mastodon instance's share page: the one redirect that leaves
+/// the site on purpose. It answers only a POST from Clink's own share form (the CSRF check
+/// refuses any other origin), so nobody can hand out a Clink link that lands elsewhere; the
+/// instance must be a plain host name.
+async fn share_on_mastodon(Form(q): Form<MastodonShare>) -> Result<Response, AppError> {
     let host = q
         .instance
         .trim()

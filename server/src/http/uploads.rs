@@ -19,7 +19,7 @@ use axum::{
     Json, Router,
     extract::{DefaultBodyLimit, Multipart, Path, State, multipart::Field},
     http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
     routing::post,
 };
 use bytes::{Bytes, BytesMut};
@@ -203,7 +203,7 @@ async fn create_from_form(State(state): State<AppState>, session: Session, heade
         return if json {
             AppError::Unauthorized.into_response()
         } else {
-            Redirect::to("/login?next=/dashboard/works/new").into_response()
+            super::redirect_to("/login?next=/dashboard/works/new").into_response()
         };
     };
     match receive_work(&state, &creator_id, &headers, multipart).await {
@@ -213,7 +213,7 @@ async fn create_from_form(State(state): State<AppState>, session: Session, heade
                 let body = serde_json::json!({ "id": row.work_id, "code": row.code, "redirect": redirect });
                 (StatusCode::CREATED, Json(body)).into_response()
             } else {
-                Redirect::to(&redirect).into_response()
+                super::redirect_to(&redirect).into_response()
             }
         }
         Err(err) => {
@@ -225,7 +225,7 @@ async fn create_from_form(State(state): State<AppState>, session: Session, heade
                 if let Some(field) = err.field() {
                     to.push_str(&format!("&field={}", urlencode(field)));
                 }
-                Redirect::to(&to).into_response()
+                super::redirect_to(&to).into_response()
             }
         }
     }
@@ -233,7 +233,7 @@ async fn create_from_form(State(state): State<AppState>, session: Session, heade
 
 async fn replace_cover(State(state): State<AppState>, session: Session, Path(work_id): Path<String>, mut multipart: Multipart) -> Response {
     let Some(creator_id) = signed_in(&state, &session).await else {
-        return Redirect::to("/login").into_response();
+        return super::redirect_to("/login").into_response();
     };
     let back = format!("/dashboard/works/{}", urlencode(&work_id));
     let mut image = None;
@@ -242,27 +242,28 @@ async fn replace_cover(State(state): State<AppState>, session: Session, Path(wor
             Ok(Some(mut field)) if field.name() == Some("cover") => match read_capped(&mut field, COVER_LIMIT, COVER_LIMIT as u64).await {
                 Ok(Some(bytes)) => image = Some(bytes),
                 Ok(None) => {
-                    return Redirect::to(&format!("{back}?cover_error={}", urlencode("The cover image is over 20 MB."))).into_response();
+                    return super::redirect_to(&format!("{back}?cover_error={}", urlencode("The cover image is over 20 MB.")))
+                        .into_response();
                 }
-                Err(_) => return Redirect::to(&back).into_response(),
+                Err(_) => return super::redirect_to(&back).into_response(),
             },
             Ok(Some(_)) => {}
             Ok(None) => break,
-            Err(_) => return Redirect::to(&back).into_response(),
+            Err(_) => return super::redirect_to(&back).into_response(),
         }
     }
     let Some(image) = image.filter(|b| !b.is_empty()) else {
-        return Redirect::to(&format!("{back}?cover_error={}", urlencode("Choose an image first."))).into_response();
+        return super::redirect_to(&format!("{back}?cover_error={}", urlencode("Choose an image first."))).into_response();
     };
     match service::replace_cover(&state.db, &state.storage, &creator_id, &work_id, image).await {
         Ok(()) => {
             state.page_cache.invalidate_all();
-            Redirect::to(&back).into_response()
+            super::redirect_to(&back).into_response()
         }
         Err(CatalogError::NotFound) => AppError::NotFound.into_response(),
         Err(err) => {
             let err = AppError::from(err);
-            Redirect::to(&format!("{back}?cover_error={}", urlencode(&err.to_string()))).into_response()
+            super::redirect_to(&format!("{back}?cover_error={}", urlencode(&err.to_string()))).into_response()
         }
     }
 }
@@ -270,9 +271,9 @@ async fn replace_cover(State(state): State<AppState>, session: Session, Path(wor
 /// A new profile picture (or `remove=1` to go back to the initial).
 async fn replace_avatar(State(state): State<AppState>, session: Session, mut multipart: Multipart) -> Response {
     let Some(account_id) = signed_in(&state, &session).await else {
-        return Redirect::to("/login?next=/settings").into_response();
+        return super::redirect_to("/login?next=/settings").into_response();
     };
-    let back = |error: &str| Redirect::to(&format!("/settings?avatar_error={}#profile", urlencode(error))).into_response();
+    let back = |error: &str| super::redirect_to(&format!("/settings?avatar_error={}#profile", urlencode(error))).into_response();
     let mut image = None;
     let mut remove = false;
     loop {
@@ -313,7 +314,7 @@ async fn replace_avatar(State(state): State<AppState>, session: Session, mut mul
                 state.storage.discard(&[old]).await;
             }
             state.page_cache.invalidate_all();
-            Redirect::to("/settings?saved=1#profile").into_response()
+            super::redirect_to("/settings?saved=1#profile").into_response()
         }
         Err(e) => {
             if let Some(key) = new_key {

@@ -3,8 +3,6 @@
 
 use app::{
     accounts::{self, domain::Email, session, store::AccountRow},
-    db,
-    delivery::service as delivery,
     earnings::sources::clean_tag,
     edge::{ClientIp, safe_next},
     error::AppError,
@@ -19,7 +17,7 @@ use axum::{
     Extension, Form, Json, Router,
     extract::{Path, Query, State, rejection::FormRejection},
     http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
@@ -35,7 +33,6 @@ pub fn router() -> Router<AppState> {
         .route("/wallet/topup", post(topup))
         .route("/wallet/topup/{topup_id}/return", get(topup_return))
         .route("/wallet/history.csv", get(history_csv))
-        .route("/login/link/{token}", get(login_link))
 }
 
 async fn buyer(state: &AppState, session: &Session) -> Result<Option<AccountRow>, AppError> {
@@ -88,18 +85,18 @@ async fn buy_form(
     let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
     // The account id is all a purchase needs: the writer reads the buyer's email itself.
     let Some(me) = session::signed_in_account_id(&session, &state.db).await else {
-        return Redirect::to(&format!("/login?next={}", urlencode(&format!("/l/{code}")))).into_response();
+        return super::redirect_to(&format!("/login?next={}", urlencode(&format!("/l/{code}")))).into_response();
     };
     let again = form.again.as_deref() == Some("1");
     if !again && already_owns(&state, &me, &code).await {
         // The page showed Buy, but the buyer owns it by now (another tab, another device).
-        return Redirect::to(&link(&code, "owned=1")).into_response();
+        return super::redirect_to(&link(&code, "owned=1")).into_response();
     }
     let confirmed = form.confirm.as_deref() == Some("1");
     if !confirmed && amount_unseen(form.amount.as_deref(), form.shown_amount.as_deref()) {
         let amount = form.amount.as_deref().unwrap_or_default().trim();
         let again = if again { "&again=1" } else { "" };
-        return Redirect::to(&link(&code, &format!("confirm_wallet=1&amount={}{again}", urlencode(amount)))).into_response();
+        return super::redirect_to(&link(&code, &format!("confirm_wallet=1&amount={}{again}", urlencode(amount)))).into_response();
     }
     let request = WalletBuy {
         code: code.clone(),
@@ -110,14 +107,14 @@ async fn buy_form(
         amount: form.amount,
     };
     match service::buy(&state, &me, &request).await {
-        Ok(bought) => Redirect::to(&format!("/d/{}?start=1", bought.download_token)).into_response(),
-        Err(WalletError::NeedsConfirmation(_)) => Redirect::to(&link(&code, "confirm_wallet=1")).into_response(),
+        Ok(bought) => super::redirect_to(&format!("/d/{}?start=1", bought.download_token)).into_response(),
+        Err(WalletError::NeedsConfirmation(_)) => super::redirect_to(&link(&code, "confirm_wallet=1")).into_response(),
         // The link page offers the top-up that completes this purchase.
-        Err(WalletError::Insufficient { .. }) => Redirect::to(&format!("/l/{}", urlencode(&code))).into_response(),
+        Err(WalletError::Insufficient { .. }) => super::redirect_to(&format!("/l/{}", urlencode(&code))).into_response(),
         Err(WalletError::NotFound) => AppError::NotFound.into_response(),
         Err(err) => {
             let err = AppError::from(err);
-            Redirect::to(&link(&code, &format!("error={}", urlencode(&err.to_string())))).into_response()
+            super::redirect_to(&link(&code, &format!("error={}", urlencode(&err.to_string())))).into_response()
         }
     }
 }
@@ -191,7 +188,7 @@ async fn topup(
     let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
     let me = match buyer(&state, &session).await {
         Ok(Some(me)) => me,
-        Ok(None) => return Redirect::to("/login?next=/wallet").into_response(),
+        Ok(None) => return super::redirect_to("/login?next=/wallet").into_response(),
         Err(e) => return e.into_response(),
     };
     // A typed amount wins over a preset button.
@@ -215,12 +212,16 @@ async fn topup(
                 Json(serde_json::json!({ "topup_id": started.topup_id, "key": started.key, "done": started.done, "next": next }))
                     .into_response()
             } else {
-                Redirect::to(&next).into_response()
+                super::redirect_to(&next).into_response()
             }
         }
         Err(err) => {
             let err = AppError::from(err);
-            if json { err.into_response() } else { Redirect::to(&format!("/wallet?error={}", urlencode(&err.to_string()))).into_response() }
+            if json {
+                err.into_response()
+            } else {
+                super::redirect_to(&format!("/wallet?error={}", urlencode(&err.to_string()))).into_response()
+            }
         }
     }
 }
@@ -233,13 +234,17 @@ struct KeyQuery {
 /// Back from paying a top-up: credited, then the purchase it was for, whose download starts.
 async fn topup_return(State(state): State<AppState>, Path(topup_id): Path<String>, Query(q): Query<KeyQuery>) -> Response {
     match service::topup_returned(&state, &topup_id, &q.k).await {
-        Ok(TopUpReturn::Bought { download_token }) => Redirect::to(&format!("/d/{download_token}?start=1")).into_response(),
+        Ok(TopUpReturn::Bought { download_token }) => super::redirect_to(&format!("/d/{download_token}?start=1")).into_response(),
         Ok(TopUpReturn::Credited { next, error: Some(error) }) => {
             let join = if next.contains('?') { '&' } else { '?' };
-            Redirect::to(&format!("{next}{join}error={}", urlencode(&error))).into_response()
+            super::redirect_to(&format!("{next}{join}error={}", urlencode(&error))).into_response()
         }
-        Ok(TopUpReturn::Credited { next, error: None }) => Redirect::to(&safe_next(Some(&next), "/wallet?topped_up=1")).into_response(),
-        Ok(TopUpReturn::Waiting) => Redirect::to(&format!("/wallet?topup={}&k={}", urlencode(&topup_id), urlencode(&q.k))).into_response(),
+        Ok(TopUpReturn::Credited { next, error: None }) => {
+            super::redirect_to(&safe_next(Some(&next), "/wallet?topped_up=1")).into_response()
+        }
+        Ok(TopUpReturn::Waiting) => {
+            super::redirect_to(&format!("/wallet?topup={}&k={}", urlencode(&topup_id), urlencode(&q.k))).into_response()
+        }
         Err(err) => AppError::from(err).into_response(),
     }
 }
@@ -264,7 +269,7 @@ async fn start_and_buy(
     form: Result<Form<StartForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
-    let back = |err: AppError| Redirect::to(&link(&code, &format!("error={}", urlencode(&err.to_string())))).into_response();
+    let back = |err: AppError| super::redirect_to(&link(&code, &format!("error={}", urlencode(&err.to_string())))).into_response();
     let buyer = match session::signed_in_account_id(&session, &state.db).await {
         Some(id) => match accounts::store::find_by_id(&state.db, &id).await {
             Ok(Some(row)) => row,
@@ -276,7 +281,7 @@ async fn start_and_buy(
                 Ok(email) => email,
                 Err(e) => return back(e.into()),
             };
-            if !state.login_limiter.allow_key(&format!("buyer-start:{client}")) {
+            if !state.limits.allow(app::limits::Limit::BuyerStartPerClient, client) {
                 return back(AppError::RateLimited);
             }
             match accounts::service::start_buyer(&state.db, &email).await {
@@ -289,7 +294,8 @@ async fn start_and_buy(
                 // This email has a wallet: its owner signs in (password or link) and comes back.
                 Ok(None) => {
                     let next = urlencode(&format!("/l/{code}"));
-                    return Redirect::to(&format!("/login?next={next}&email={}&has_wallet=1", urlencode(email.as_str()))).into_response();
+                    return super::redirect_to(&format!("/login?next={next}&email={}&has_wallet=1", urlencode(email.as_str())))
+                        .into_response();
                 }
                 Err(e) => return back(e.into()),
             }
@@ -314,9 +320,9 @@ async fn start_and_buy(
     };
     match service::start_topup(&state, &buyer, &request).await {
         Ok(started) if started.done => {
-            Redirect::to(&format!("/wallet/topup/{}/return?k={}", started.topup_id, urlencode(&started.key))).into_response()
+            super::redirect_to(&format!("/wallet/topup/{}/return?k={}", started.topup_id, urlencode(&started.key))).into_response()
         }
-        Ok(started) => Redirect::to(&format!("/wallet?topup={}&k={}", started.topup_id, urlencode(&started.key))).into_response(),
+        Ok(started) => super::redirect_to(&format!("/wallet?topup={}&k={}", started.topup_id, urlencode(&started.key))).into_response(),
         Err(err) => back(err.into()),
     }
 }
@@ -359,19 +365,4 @@ async fn history_csv(State(state): State<AppState>, session: Session) -> Respons
         body,
     )
         .into_response()
-}
-
-/// A magic sign-in link: proves the email once, signs in (creating a buyer account if needed).
-async fn login_link(State(state): State<AppState>, session: Session, Path(token): Path<String>) -> Response {
-    let used = accounts::store::use_login_token(&state.db, &delivery::hash(&token), db::now_ms()).await;
-    let Ok(Some((email, next))) = used else { return Redirect::to("/login?expired=1").into_response() };
-    let Ok(email) = Email::parse(&email) else { return AppError::NotFound.into_response() };
-    let account = match accounts::service::account_for_email(&state.db, &email).await {
-        Ok(account) => account,
-        Err(e) => return AppError::from(e).into_response(),
-    };
-    if session::sign_in(&session, &account.account_id, account.session_epoch).await.is_err() {
-        return AppError::Internal.into_response();
-    }
-    Redirect::to(&safe_next(next.as_deref(), "/wallet")).into_response()
 }

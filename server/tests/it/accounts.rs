@@ -14,9 +14,16 @@ fn session_cookie(res: &reqwest::Response) -> Option<String> {
 }
 
 both_backends! {
-    async fn sign_up_signs_in_and_shows_the_name(app) {
-        let res = app.sign_up("ann@example.com", "ann", "Ann Lee").await;
+    async fn sign_up_confirms_the_email_then_signs_in(app) {
+        let res = app.call("signup", &[("email", "ann@example.com"), ("password", PASSWORD), ("display_name", "Ann Lee"), ("handle", "ann")]).await;
         assert_eq!(res.status(), StatusCode::OK);
+        assert!(session_cookie(&res).is_none(), "no session before the email is proven");
+        assert_eq!(app.count("select count(*) from account").await, 0, "no account before the email is proven");
+        let mail = app.email_to("ann@example.com", "/signup/confirm/").await;
+        assert!(mail.contains("Subject: Finish creating your Clink account"));
+        let link = common::link_in(&common::decoded_body(&mail), &app.url("/signup/confirm/")).unwrap();
+        let res = app.client.get(&link).send().await.unwrap();
+        assert_eq!(res.headers()["location"], "/dashboard");
         let cookie = session_cookie(&res).expect("session cookie");
         assert!(cookie.contains("HttpOnly"), "{cookie}");
         assert!(cookie.contains("SameSite=Lax"), "{cookie}");
@@ -27,6 +34,12 @@ both_backends! {
         let me: serde_json::Value = app.call("me", &[]).await.json().await.unwrap();
         assert_eq!(me["handle"], "ann");
         assert_eq!(me["email"], "ann@example.com");
+        let verified = app.count("select count(*) from account where email_verified_at is not null").await;
+        assert_eq!(verified, 1, "the email is proven");
+        // The link works once.
+        let again = app.new_client().get(&link).send().await.unwrap();
+        assert_eq!(again.headers()["location"], "/signup?expired=1");
+        assert_eq!(app.count("select count(*) from account").await, 1);
     }
 
     async fn sign_up_validates_every_field(app) {
@@ -52,16 +65,48 @@ both_backends! {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     }
 
-    async fn duplicate_email_and_handle_are_field_errors(app) {
+    async fn sign_up_does_not_reveal_which_emails_have_accounts(app) {
         assert_eq!(app.sign_up("ann@example.com", "ann", "Ann").await.status(), StatusCode::OK);
         let other = app.new_client();
-        let res = common::call_with(&other, &app.base_url, "signup",
-            &[("email", "ANN@example.com"), ("password", PASSWORD), ("display_name", "A"), ("handle", "ann2")]).await;
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-        assert_eq!(error_of(res).await.1.as_deref(), Some("email"));
-        let res = common::call_with(&other, &app.base_url, "signup",
-            &[("email", "bob@example.com"), ("password", PASSWORD), ("display_name", "B"), ("handle", "Ann")]).await;
+        // The same answer as any sign-up; the owner of the address hears of it instead.
+        let fresh = other.post(app.url("/api/signup")).header("accept", "text/html")
+            .form(&[("email", "fresh@example.com"), ("password", PASSWORD), ("display_name", "F"), ("handle", "fresh")]).send().await.unwrap();
+        let taken = other.post(app.url("/api/signup")).header("accept", "text/html")
+            .form(&[("email", "ANN@example.com"), ("password", PASSWORD), ("display_name", "A"), ("handle", "ann2")]).send().await.unwrap();
+        assert_eq!(fresh.status(), taken.status());
+        assert_eq!(fresh.headers()["location"], taken.headers()["location"]);
+        assert_eq!(fresh.text().await.unwrap(), taken.text().await.unwrap());
+        let notice = app.email_to("ann@example.com", "/login/link/").await;
+        assert!(notice.contains("Subject: You already have a Clink account"));
+        assert_eq!(app.count("select count(*) from account where email = 'ann@example.com'").await, 1);
+        // Handles are public: a taken one is said at once.
+        let res = other.post(app.url("/api/signup")).header("accept", "application/json")
+            .form(&[("email", "bob@example.com"), ("password", PASSWORD), ("display_name", "B"), ("handle", "Ann")]).send().await.unwrap();
         assert_eq!(error_of(res).await.1.as_deref(), Some("handle"));
+    }
+
+    async fn sign_ups_are_rate_limited_and_hashing_is_bounded(app) {
+        // Sixty sign-ups at once from one address: a few go through, the rest are told to wait,
+        // and no more password hashes run at once than there are cores.
+        let tasks: Vec<_> = (0..60).map(|i| {
+            let client = app.new_client();
+            let url = app.url("/api/signup");
+            let origin = app.base_url.clone();
+            tokio::spawn(async move {
+                client.post(url).header("origin", origin).header("accept", "application/json")
+                    .form(&[("email", format!("flood{i}@example.com")), ("password", PASSWORD.to_string()), ("display_name", "F".into()), ("handle", format!("flood{i}"))])
+                    .send().await.unwrap().status()
+            })
+        }).collect();
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+        let limited = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+        assert_eq!(ok + limited, 60, "{statuses:?}");
+        assert!(ok <= 5, "{ok} sign-ups went through");
+        assert_eq!(app.count("select count(*) from signup_request").await, ok as i64);
     }
 
     async fn login_errors_do_not_reveal_which_emails_exist(app) {
@@ -136,7 +181,12 @@ both_backends! {
             .form(&[("email", "nojs@example.com"), ("password", PASSWORD), ("display_name", "No Script"), ("handle", "nojs")])
             .send().await.unwrap();
         assert_eq!(res.status(), StatusCode::FOUND);
-        assert_eq!(res.headers()["location"], "/dashboard");
+        assert_eq!(res.headers()["location"], "/signup/sent");
+        let sent = browser.get(app.url("/signup/sent")).send().await.unwrap().text().await.unwrap();
+        assert!(sent.contains("Check your inbox"));
+        let mail = app.email_to("nojs@example.com", "/signup/confirm/").await;
+        let link = common::link_in(&common::decoded_body(&mail), &app.url("/signup/confirm/")).unwrap();
+        assert_eq!(browser.get(&link).send().await.unwrap().headers()["location"], "/dashboard");
         let html = browser.get(app.url("/dashboard")).send().await.unwrap().text().await.unwrap();
         assert!(html.contains("No Script"));
 
@@ -168,7 +218,14 @@ both_backends! {
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body, serde_json::json!({"status": "ok", "database": "ok"}));
         app.get("/").await;
-        let metrics = app.get("/metrics").await.text().await.unwrap();
+        // Metrics are for the operator: off unless a token is set, then only with it.
+        assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);
+        let app = TestApp::spawn_with(app.backend, &[("CLINK_METRICS_TOKEN", "operator-metrics-token-1")]).await;
+        app.get("/").await;
+        assert_eq!(app.get("/metrics").await.status(), StatusCode::UNAUTHORIZED);
+        let wrong = app.client.get(app.url("/metrics")).bearer_auth("operator-metrics-token-2").send().await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        let metrics = app.client.get(app.url("/metrics")).bearer_auth("operator-metrics-token-1").send().await.unwrap().text().await.unwrap();
         assert!(metrics.contains("http_requests_total{"), "{metrics}");
         assert!(metrics.contains("route=\"/healthz\""), "{metrics}");
         assert!(metrics.contains("http_request_duration_seconds_bucket"), "{metrics}");
@@ -211,6 +268,13 @@ async fn secure_cookies_when_the_base_url_is_https() {
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mail = app.email_to("s@example.com", "/signup/confirm/").await;
+    let path = common::link_in(&common::decoded_body(&mail), "https://clink.example/signup/confirm/")
+        .unwrap()
+        .replace("https://clink.example", "");
+    let res =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap().get(app.url(&path)).send().await.unwrap();
     let cookie = session_cookie(&res).unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
 }

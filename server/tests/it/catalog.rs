@@ -275,7 +275,7 @@ both_backends! {
         let ann_token = token_for(&app, "ann@example.com").await;
 
         let bob = app.new_client();
-        let res = common::call_with(&bob, &app.base_url, "signup", &[("email", "bob@example.com"), ("password", common::PASSWORD), ("display_name", "Bob"), ("handle", "bob")]).await;
+        let res = common::sign_up_on(&bob, &app.base_url, &app.shared_dir, "bob@example.com", "bob", "Bob").await;
         assert_eq!(res.status(), StatusCode::OK);
         for (endpoint, form) in [
             ("works/get", vec![("work_id", id.as_str())]),
@@ -405,13 +405,23 @@ both_backends! {
         assert!(html.contains(&format!("{link}?ref=spring-news")), "tagged campaign link");
         assert!(html.contains("Buy on Clink"), "embed snippet");
         assert!(html.contains(&format!("/l/{code}/qr.svg")));
-        let res = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-            .get(app.url("/share/mastodon?instance=https://fosstodon.org/&text=hello%20there")).send().await.unwrap();
+        assert!(html.contains(r#"<form method="post" action="/share/mastodon""#), "the Mastodon form posts");
+        // The share form posts from this site, and goes to the sharer's own instance.
+        let share = |instance: &str| app.client.post(app.url("/share/mastodon")).form(&[("instance", instance), ("text", "hello there")]).send();
+        let res = share("https://fosstodon.org/").await.unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         assert_eq!(res.headers()["location"], "https://fosstodon.org/share?text=hello%20there");
-        let res = app.get("/share/mastodon?instance=evil.example/phish?x=&text=hi").await;
-        assert_eq!(res.status(), StatusCode::SEE_OTHER, "path stripped, host kept");
-        assert_eq!(app.get("/share/mastodon?instance=javascript:alert(1)&text=hi").await.status(), StatusCode::BAD_REQUEST);
+        let res = share("evil.example/phish?x=").await.unwrap();
+        assert_eq!(res.headers()["location"], "https://evil.example/share?text=hello%20there", "path stripped, host kept");
+        assert_eq!(share("javascript:alert(1)").await.unwrap().status(), StatusCode::BAD_REQUEST);
+        // It is no open redirect: a link (GET) to it goes nowhere, and another site's form is
+        // refused by the CSRF check.
+        let link = app.get("/share/mastodon?instance=evil.example&text=hi").await;
+        assert_eq!(link.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let forged = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+            .post(app.url("/share/mastodon")).header("origin", "https://evil.example").header("sec-fetch-site", "cross-site")
+            .form(&[("instance", "evil.example"), ("text", "hi")]).send().await.unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     }
 }
 

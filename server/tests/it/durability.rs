@@ -6,7 +6,7 @@ use crate::common;
 
 use std::{process::Stdio, sync::Arc, time::Duration};
 
-use crate::common::{Backend, PASSWORD, browser_like_client, call_with, hidden_input, unescape};
+use crate::common::{Backend, browser_like_client, hidden_input, unescape};
 use reqwest::{Client, StatusCode};
 use tokio::{process::Child, sync::Mutex};
 
@@ -82,13 +82,7 @@ async fn crash_in_the_middle_of_a_burst(backend: Backend) {
     let code = work["work"]["code"].as_str().unwrap().to_string();
 
     let buyer = browser_like_client(&server.base_url);
-    let res = call_with(
-        &buyer,
-        &server.base_url,
-        "signup",
-        &[("email", "fast@example.com"), ("password", PASSWORD), ("display_name", "Fast"), ("handle", "fast")],
-    )
-    .await;
+    let res = common::sign_up_on(&buyer, &server.base_url, data_dir.path(), "fast@example.com", "fast", "Fast").await;
     assert_eq!(res.status(), StatusCode::OK);
     let res = buyer.post(format!("{}/wallet/topup", server.base_url)).form(&[("amount", "20"), ("currency", "EUR")]).send().await.unwrap();
     let pay = res.headers()["location"].to_str().unwrap().to_string();

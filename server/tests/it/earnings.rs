@@ -201,8 +201,8 @@ both_backends! {
     }
 
     async fn sale_webhooks_are_signed_retried_and_resendable(app) {
-        // Retries start after 200 ms here instead of 10 s.
-        let app = TestApp::spawn_with(app.backend, &[("CLINK_WEBHOOK_BACKOFF_MS", "200")]).await;
+        // Retries start after 200 ms here instead of 10 s; the receiver is on this machine.
+        let app = TestApp::spawn_with(app.backend, &[("CLINK_WEBHOOK_BACKOFF_MS", "200"), ("CLINK_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
         let (url, seen) = receiver(1).await;
         app.creator("ann").await;
         let res = app.call("settings/integrations/save", &[("timezone", "UTC"), ("webhook_url", &url)]).await;
@@ -236,12 +236,51 @@ both_backends! {
         common::eventually("the refund ping", || async {
             seen.lock().unwrap().iter().any(|(_, b)| b.contains("\"type\":\"refund\"")).then_some(())
         }).await;
-        // Plain http is refused outside development.
-        let bad = app.call("settings/integrations/save", &[("timezone", "UTC"), ("webhook_url", "http://example.com/hook")]).await;
-        assert_eq!(common::error_of(bad).await.1.as_deref(), Some("webhook_url"));
+    }
+
+    async fn webhooks_never_reach_private_addresses(app) {
+        app.creator("ann").await;
+        // Saving: every private target, IPv4-mapped and database ports included, is refused
+        // with a message, and plain http too.
+        for url in ["https://169.254.169.254/latest/meta-data", "https://10.1.2.3/hook", "https://[::ffff:127.0.0.1]/hook",
+            "https://127.0.0.1:5432/", "https://localhost/hook", "https://[fd12::1]/", "http://hooks.example.com/hook",
+            "https://hooks.example.com:6379/"] {
+            let bad = app.call("settings/integrations/save", &[("timezone", "UTC"), ("webhook_url", url)]).await;
+            assert_eq!(bad.status(), StatusCode::BAD_REQUEST, "{url}");
+            assert_eq!(common::error_of(bad).await.1.as_deref(), Some("webhook_url"), "{url}");
+        }
+        // Sending: a URL already stored (saved under a permissive operator setting, say) is
+        // checked again, and nothing reaches the receiver.
+        let (url, seen) = receiver(0).await;
+        let creator_id: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar("select account_id from account where handle = 'ann'").fetch_one(pool).await).unwrap();
+        app::on_db!(&app.state.db, pool => sqlx::query("update account set webhook_url = $1, webhook_secret = 'whsec_x' where account_id = $2")
+            .bind(&url).bind(&creator_id).execute(pool).await.map(|_| ())).unwrap();
+        let (_, code) = app.publish_work("Never pinged", "4", b"x").await;
+        buy_with_test_card(&app, &app.new_client(), &code, "hook@example.com", "").await;
+        let error: String = common::eventually("the refused delivery", || async {
+            app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, Option<String>>("select last_error from webhook_delivery where gave_up_at is not null")
+                .fetch_optional(pool).await).unwrap().flatten()
+        }).await;
+        assert_eq!(error, "refused: not a public web address");
+        assert!(seen.lock().unwrap().is_empty(), "no request reached the private address");
+        // A name that resolves to a private address is refused when the connection is made
+        // (so a name re-pointed after it was saved gets nowhere either), and the reason shown
+        // is a category, not the raw error.
+        let hostname_url = url.replace("127.0.0.1", "localhost");
+        let err = app::outbound::client(app::outbound::OutboundPolicy::default()).post(&hostname_url).body("{}").send().await.unwrap_err();
+        assert_eq!(app::outbound::describe(&err), "refused: private address");
+        assert!(seen.lock().unwrap().is_empty());
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let err = app::outbound::client(app::outbound::OutboundPolicy { allow_private: true })
+            .post(format!("http://127.0.0.1:{closed}/hook")).send().await.unwrap_err();
+        assert_eq!(app::outbound::describe(&err), "connection refused");
     }
 
     async fn a_wallet_purchase_pings_the_creators_webhook(app) {
+        let app = TestApp::spawn_with(app.backend, &[("CLINK_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
         // The wallet writer reads its batch's creators' webhook URLs with the rest of its reads.
         let (url, seen) = receiver(0).await;
         app.creator("wally").await;
@@ -260,13 +299,14 @@ both_backends! {
     }
 
     async fn another_creators_data_never_appears(app) {
+        let app = TestApp::spawn_with(app.backend, &[("CLINK_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
         let (url, seen) = receiver(0).await;
         app.creator("ann").await;
         let (_, ann_code) = app.publish_work("Ann secret title", "6", b"x").await;
         let ann_order = buy_with_test_card(&app, &app.new_client(), &ann_code, "ann.fan@example.com", "").await;
 
         let bob = app.new_client();
-        common::call_with(&bob, &app.base_url, "signup", &[("email", "bob@example.com"), ("password", common::PASSWORD), ("display_name", "Bob"), ("handle", "bob")]).await;
+        common::sign_up_on(&bob, &app.base_url, &app.shared_dir, "bob@example.com", "bob", "Bob").await;
         common::call_with(&bob, &app.base_url, "settings/integrations/save", &[("timezone", "UTC"), ("webhook_url", &url)]).await;
         let d: Value = common::call_with(&bob, &app.base_url, "dashboard", &[]).await.json().await.unwrap();
         let text = d.to_string();

@@ -11,7 +11,7 @@ async fn receipt_over_smtp(backend: Backend) {
     }
     let Some(smtp) = common::smtp::start().await else { return };
     let app = TestApp::spawn_with(backend, &[("CLINK_SMTP_URL", &smtp.url), ("CLINK_MAIL_FROM", "Clink <sales@clink.test>")]).await;
-    app.creator("ann").await;
+    app.creator_by_cli("ann").await;
     let (_, code) = app.publish_work("Mailed", "3", b"mail me").await;
 
     let buyer = app.new_client();

@@ -45,13 +45,7 @@ async fn walk(app: TestApp) {
     let mut buyers = Vec::new();
     for name in ["ada", "bob", "cyd"] {
         let client = app.new_client();
-        common::call_with(
-            &client,
-            &app.base_url,
-            "signup",
-            &[("email", &format!("{name}@example.com")), ("password", common::PASSWORD), ("display_name", name), ("handle", name)],
-        )
-        .await;
+        common::sign_up_on(&client, &app.base_url, &app.shared_dir, &format!("{name}@example.com"), name, name).await;
         buyers.push(accounts::find_by_handle(&state.db, name).await.unwrap().unwrap());
     }
     let Payments::Test(provider) = &state.payments else { panic!("test provider expected") };

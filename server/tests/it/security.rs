@@ -80,3 +80,86 @@ both_backends! {
         assert_inert("the receipt's HTML", html_part);
     }
 }
+
+both_backends! {
+    async fn redirects_never_leave_the_site_or_break(app) {
+        app.creator("ann").await;
+        // Login's `next`, as browsers read it after dropping tabs and newlines and turning
+        // backslashes into slashes.
+        for next in ["/\t/evil.example", "/\\evil.example", "//evil.example", "https://evil.example", "/\r\n/evil.example"] {
+            let res = app.client.post(app.url("/api/login")).header("accept", "text/html").form(&[("email", "ann@example.com"), ("password", common::PASSWORD), ("next", next)]).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::FOUND, "{next:?}: a redirect, not a panic");
+            assert_eq!(res.headers()["location"], "/dashboard", "{next:?}");
+        }
+        // (Login is throttled at five tries a minute per account: the rest uses another one.)
+        app.creator("cat").await;
+        // A line break can't split the header: it is dropped, as a browser drops it from a URL.
+        let res = app.client.post(app.url("/api/login")).header("accept", "text/html")
+            .form(&[("email", "cat@example.com"), ("password", common::PASSWORD), ("next", "/x\r\nSet-Cookie: a=b")]).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FOUND);
+        assert!(res.headers().get("set-cookie").is_none_or(|c| !c.to_str().unwrap().starts_with("a=b")), "no injected header");
+        let location = res.headers()["location"].to_str().unwrap();
+        assert!(location.starts_with('/') && !location.starts_with("//"), "{location}");
+        let res = app.client.post(app.url("/api/login")).header("accept", "text/html").form(&[("email", "cat@example.com"), ("password", common::PASSWORD), ("next", "/wallet?x=é")]).send().await.unwrap();
+        assert_eq!(res.headers()["location"], "/wallet?x=%C3%A9", "kept, and a valid header");
+
+        // Forgetting the saved card: a POST, back only to this site.
+        assert_eq!(app.get("/checkout/forget").await.status(), StatusCode::METHOD_NOT_ALLOWED);
+        let res = app.client.post(app.url("/checkout/forget")).header("referer", "https://evil.example/x").send().await.unwrap();
+        assert_eq!(res.headers()["location"], "/");
+        let res = app.client.post(app.url("/checkout/forget")).header("referer", app.url("/l/abcdefgh")).send().await.unwrap();
+        assert_eq!(res.headers()["location"], "/l/abcdefgh");
+        assert!(res.headers()["set-cookie"].to_str().unwrap().starts_with("clink_buyer=;"));
+
+        // A top-up's return address with a line break is stored safely and returns safely.
+        let buyer = app.new_client();
+        common::sign_up_on(&buyer, &app.base_url, &app.shared_dir, "b@example.com", "bbb", "B").await;
+        let back = common::top_up(&app, &buyer, "2", Some("/l/abc\r\nX-Evil: 1")).await;
+        assert!(axum::http::HeaderValue::from_str(&back).is_ok() && !back.contains('\n'), "{back:?}");
+        assert_eq!(common::wallet_balance(&app, "bbb").await, 200, "credited, and the return did not fail");
+    }
+}
+
+both_backends! {
+    async fn dev_mode_is_opt_in(app) {
+        app.creator("ann").await;
+        // Mail exists (the sign-up sent none, a library link does).
+        let res = common::call_with(&app.new_client(), &app.base_url, "login-link", &[("email", "ann@example.com")]).await;
+        assert!(res.status().is_success());
+        assert_eq!(app.get("/dev/outbox").await.status(), StatusCode::NOT_FOUND, "no outbox on the web by default");
+        let dev = crate::common::TestApp::spawn_with(app.backend, &[("CLINK_ENV", "dev")]).await;
+        assert_eq!(dev.get("/dev/outbox").await.status(), StatusCode::OK);
+    }
+}
+
+both_backends! {
+    async fn mail_and_secret_guessing_are_rate_limited(app) {
+        app.creator("ann").await;
+        let (_, code) = app.publish_work("Bought", "3", b"x").await;
+        buy_with_test_card(&app, &app.new_client(), &code, "fan@example.com", "").await;
+        // Thirty library-link and thirty sign-in-link requests for one address: three emails
+        // of each kind reach it, the rest are told to wait.
+        for endpoint in ["library/link", "login-link"] {
+            let mut statuses = Vec::new();
+            for _ in 0..30 {
+                statuses.push(common::call_with(&app.new_client(), &app.base_url, endpoint, &[("email", "fan@example.com")]).await.status());
+            }
+            let limited = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+            assert!(limited >= 26, "{endpoint}: {statuses:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let mails = app.outbox().iter().filter(|m| m.contains("To: fan@example.com") && !m.contains("Your download")).count();
+        assert!(mails <= 3, "{mails} link emails reached one address");
+
+        // Guessing download tokens: a few misses are 404s, then 429s.
+        let guesser = app.new_client();
+        let mut statuses = Vec::new();
+        for i in 0..60 {
+            let token = format!("{i:032x}{}", "A".repeat(43));
+            statuses.push(guesser.get(app.url(&format!("/d/{token}/files/x"))).send().await.unwrap().status());
+        }
+        assert_eq!(statuses[0], StatusCode::NOT_FOUND);
+        assert_eq!(statuses[59], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+        assert!(statuses.iter().filter(|s| **s == StatusCode::NOT_FOUND).count() <= 31);
+    }
+}

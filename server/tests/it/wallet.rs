@@ -132,7 +132,7 @@ both_backends! {
 
         // The link page offers the wallet, in one click.
         let page = buyer.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
-        assert!(page.contains("Buy for €0.20 with your wallet"));
+        assert!(page.contains("Buy for €0.20</span> with your wallet"));
         let nonce = common::hidden_input(&page, "key").unwrap();
         let res = buyer.post(app.url(&format!("/wallet/buy/{code}"))).form(&[("key", nonce.as_str())]).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER);

@@ -59,6 +59,9 @@ pub struct TestApp {
     pub backend: Backend,
     pub database_url: String,
     pub data_dir: TempDir,
+    /// The data directory the server writes to (its outbox is there): `data_dir`, or the first
+    /// server's for one started beside it.
+    pub shared_dir: std::path::PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -103,13 +106,14 @@ impl TestApp {
             vars.insert(k.to_string(), v.to_string());
         }
         let config = Config::from_lookup(|k| vars.get(k).cloned()).expect("test config");
+        let shared_dir = std::path::PathBuf::from(&vars["CLINK_DATA_DIR"]);
         let (router, state) = startup::build(&config).await.expect("app builds");
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(startup::serve_on(listener, router, async {
             let _ = rx.await;
         }));
 
-        TestApp { client: browser_like_client(&base_url), base_url, state, backend, database_url, data_dir, shutdown: Some(tx) }
+        TestApp { client: browser_like_client(&base_url), base_url, state, backend, database_url, data_dir, shared_dir, shutdown: Some(tx) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -130,8 +134,20 @@ impl TestApp {
         call_with(&self.client, &self.base_url, endpoint, form).await
     }
 
+    /// Signs up on the shared client as a person does: the form, then the link in the email.
+    /// Returns the form's answer (the account exists once it is 200).
     pub async fn sign_up(&self, email: &str, handle: &str, name: &str) -> Response {
-        self.call("signup", &[("email", email), ("password", PASSWORD), ("display_name", name), ("handle", handle)]).await
+        sign_up_on(&self.client, &self.base_url, &self.shared_dir, email, handle, name).await
+    }
+
+    /// A creator made by the operator's CLI and logged in with a password (for servers whose
+    /// mail goes elsewhere than the outbox directory).
+    pub async fn creator_by_cli(&self, handle: &str) -> String {
+        let email = format!("{handle}@example.com");
+        let out = self.run_cli(&["user", "create", "--email", &email, "--handle", handle, "--password-stdin"], Some(PASSWORD)).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(self.log_in(&email, PASSWORD).await.status(), StatusCode::OK);
+        handle.to_string()
     }
 
     /// Signs up a fresh creator on the shared client, returning the handle.
@@ -159,6 +175,32 @@ impl Drop for TestApp {
 }
 
 pub const PASSWORD: &str = "correct horse battery";
+
+/// Signs up on `client` against the server at `base_url` writing its mail to `data_dir`'s
+/// outbox: posts the form, then opens the confirmation link from the email (which makes the
+/// account and signs the client in). Returns the form's answer; an error answer is returned
+/// as it is, with no email looked for.
+pub async fn sign_up_on(client: &Client, base_url: &str, data_dir: &std::path::Path, email: &str, handle: &str, name: &str) -> Response {
+    let res =
+        call_with(client, base_url, "signup", &[("email", email), ("password", PASSWORD), ("display_name", name), ("handle", handle)])
+            .await;
+    if res.status() != StatusCode::OK {
+        return res;
+    }
+    let outbox = data_dir.join("outbox");
+    // The path only: with several servers on one database, any of them may send the email,
+    // with its own origin in the link.
+    let path = eventually(&format!("the confirmation email to {email}"), || async {
+        let mails = std::fs::read_dir(&outbox)
+            .map(|r| r.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        mails.iter().filter(|m| m.contains(&format!("To: {email}"))).find_map(|m| link_in(&decoded_body(m), "/signup/confirm/"))
+    })
+    .await;
+    let confirmed = client.get(format!("{base_url}{path}")).send().await.expect("confirmation link");
+    assert_eq!(confirmed.headers().get("location").map(|v| v.to_str().unwrap()), Some("/dashboard"), "the link signs in");
+    res
+}
 
 pub async fn call_with(client: &Client, base_url: &str, endpoint: &str, form: &[(&str, &str)]) -> Response {
     client
@@ -383,7 +425,7 @@ where
 impl TestApp {
     /// Emails written to the dev outbox (no SMTP configured), oldest first.
     pub fn outbox(&self) -> Vec<String> {
-        let dir = self.data_dir.path().join("outbox");
+        let dir = self.shared_dir.join("outbox");
         let mut files: Vec<_> = std::fs::read_dir(&dir).map(|r| r.flatten().collect()).unwrap_or_default();
         files.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
         files.iter().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect()
@@ -441,13 +483,7 @@ pub fn link_in(text: &str, prefix: &str) -> Option<String> {
 /// Signs a buyer up on a fresh client and tops their wallet up through the test card page.
 pub async fn buyer_with_balance(app: &TestApp, handle: &str, amount: &str) -> Client {
     let buyer = app.new_client();
-    let res = call_with(
-        &buyer,
-        &app.base_url,
-        "signup",
-        &[("email", &format!("{handle}@example.com")), ("password", PASSWORD), ("display_name", handle), ("handle", handle)],
-    )
-    .await;
+    let res = sign_up_on(&buyer, &app.base_url, app.data_dir.path(), &format!("{handle}@example.com"), handle, handle).await;
     assert_eq!(res.status(), StatusCode::OK, "buyer sign-up");
     top_up(app, &buyer, amount, None).await;
     buyer

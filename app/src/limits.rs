@@ -1,0 +1,118 @@
+//! Rate limits: one mechanism (governor's keyed GCRA limiters, in memory) for everything that
+//! checks a secret, sends mail or costs a password hash. Each limit has its quota here, in one
+//! table; callers name the limit and the key (a client address, an email, an account).
+//!
+//! The counters live in each app server's memory. With N servers behind a load balancer, a
+//! client spread over all of them gets up to N times each quota: the quotas below are set so
+//! that even three times them stays harmless (see the README's deployment notes).
+
+use std::{collections::HashMap, num::NonZeroU32, time::Duration};
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+/// What is being limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Limit {
+    /// Password logins from one client address.
+    LoginPerClient,
+    /// Password logins to one account (guessing one password from many addresses).
+    LoginPerAccount,
+    /// New accounts from one client address: each costs a password hash (19 MiB, tens of ms).
+    SignupPerClient,
+    /// Mail sent to one address (sign-in and library links).
+    MailPerAddress,
+    /// Mail asked for by one client address, whatever the addresses.
+    MailPerClient,
+    /// Wrong guesses at a secret in a URL (download tokens) from one client address.
+    GuessPerClient,
+    /// Wallet PIN tries on one account.
+    PinPerAccount,
+    /// Wallets started at a link page from one client address.
+    BuyerStartPerClient,
+}
+
+impl Limit {
+    const ALL: [Limit; 8] = [
+        Limit::LoginPerClient,
+        Limit::LoginPerAccount,
+        Limit::SignupPerClient,
+        Limit::MailPerAddress,
+        Limit::MailPerClient,
+        Limit::GuessPerClient,
+        Limit::PinPerAccount,
+        Limit::BuyerStartPerClient,
+    ];
+
+    /// The quota: `burst` at once, then one more every `every`.
+    fn quota(self) -> (u32, Duration) {
+        const MINUTE: Duration = Duration::from_secs(60);
+        match self {
+            Limit::LoginPerClient => (30, MINUTE / 30),
+            Limit::LoginPerAccount => (5, MINUTE / 5),
+            Limit::SignupPerClient => (5, MINUTE * 3),
+            Limit::MailPerAddress => (3, MINUTE * 10),
+            Limit::MailPerClient => (10, MINUTE * 2),
+            Limit::GuessPerClient => (30, MINUTE / 30),
+            Limit::PinPerAccount => (5, MINUTE / 5),
+            Limit::BuyerStartPerClient => (5, MINUTE * 3),
+        }
+    }
+}
+
+pub struct Limits {
+    limiters: HashMap<Limit, DefaultKeyedRateLimiter<String>>,
+}
+
+impl Limits {
+    pub fn new() -> Limits {
+        let limiters = Limit::ALL
+            .into_iter()
+            .map(|limit| {
+                let (burst, every) = limit.quota();
+                let quota = Quota::with_period(every)
+                    .expect("every period is non-zero")
+                    .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+                (limit, RateLimiter::keyed(quota))
+            })
+            .collect();
+        Limits { limiters }
+    }
+
+    /// Takes one from `key`'s allowance under `limit`; false when it is used up.
+    pub fn allow(&self, limit: Limit, key: impl std::fmt::Display) -> bool {
+        let allowed = self.limiters.get(&limit).is_none_or(|l| l.check_key(&key.to_string()).is_ok());
+        if !allowed {
+            tracing::warn!(?limit, "rate limited");
+        }
+        allowed
+    }
+
+    /// Forgets keys whose allowance has fully recovered, so the maps don't grow without bound.
+    pub fn forget_idle(&self) {
+        for limiter in self.limiters.values() {
+            limiter.retain_recent();
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_limit_allows_its_burst_then_refuses_per_key() {
+        let limits = Limits::new();
+        for _ in 0..3 {
+            assert!(limits.allow(Limit::MailPerAddress, "a@example.com"));
+        }
+        assert!(!limits.allow(Limit::MailPerAddress, "a@example.com"));
+        assert!(limits.allow(Limit::MailPerAddress, "b@example.com"), "another key has its own allowance");
+        assert!(limits.allow(Limit::MailPerClient, "a@example.com"), "another limit too");
+    }
+}

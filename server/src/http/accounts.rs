@@ -1,0 +1,54 @@
+//! Account routes reached from an email: the sign-in link and the sign-up confirmation. Each
+//! proves the email it was sent to, once, and starts a session.
+
+use app::{
+    accounts::{self, domain::Email, session},
+    db,
+    delivery::service as delivery,
+    edge::safe_next,
+    error::AppError,
+    state::AppState,
+};
+use axum::{
+    Router,
+    extract::{Path, State},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use tower_sessions::Session;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/login/link/{token}", get(login_link)).route("/signup/confirm/{token}", get(confirm_signup))
+}
+
+/// A magic sign-in link: proves the email once, signs in (creating a buyer account if needed).
+async fn login_link(State(state): State<AppState>, session: Session, Path(token): Path<String>) -> Response {
+    let used = accounts::store::use_login_token(&state.db, &delivery::hash(&token), db::now_ms()).await;
+    let Ok(Some((email, next))) = used else { return super::redirect_to("/login?expired=1").into_response() };
+    let Ok(email) = Email::parse(&email) else { return AppError::NotFound.into_response() };
+    let account = match accounts::service::account_for_email(&state.db, &email).await {
+        Ok(account) => account,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    if session::sign_in(&session, &account.account_id, account.session_epoch).await.is_err() {
+        return AppError::Internal.into_response();
+    }
+    super::redirect_to(&safe_next(next.as_deref(), "/wallet")).into_response()
+}
+
+/// The sign-up confirmation: the account is made now, its email proven, and signed in.
+async fn confirm_signup(State(state): State<AppState>, session: Session, Path(token): Path<String>) -> Response {
+    match accounts::service::confirm_sign_up(&state.db, &delivery::hash(&token)).await {
+        Ok(Some(account)) => {
+            if session::sign_in(&session, &account.account_id, account.session_epoch).await.is_err() {
+                return AppError::Internal.into_response();
+            }
+            super::redirect_to("/dashboard").into_response()
+        }
+        Ok(None) => super::redirect_to("/signup?expired=1").into_response(),
+        // Taken meanwhile (another sign-up confirmed first): the form says what to change.
+        Err(accounts::service::AccountError::HandleTaken) => super::redirect_to("/signup?taken=handle").into_response(),
+        Err(accounts::service::AccountError::EmailTaken) => super::redirect_to("/login?has_account=1").into_response(),
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
