@@ -52,6 +52,8 @@ pub struct Config {
     pub webhook_backoff_ms: i64,
     /// Let sale webhooks go to private addresses and plain http (a self-hosted network).
     pub webhook_allow_private: bool,
+    /// Slow clients: how long a request header and each piece of a body may take.
+    pub timeouts: crate::startup::Timeouts,
 }
 
 impl Config {
@@ -186,7 +188,25 @@ impl Config {
                 .ok_or_else(|| bad("CLINK_WEBHOOK_BACKOFF_MS", format!("`{raw}` is not a number of milliseconds from 1 to 3600000")))?,
         };
 
+        let seconds = |var: &'static str, default: u64| -> Result<std::time::Duration, ConfigError> {
+            match get(var) {
+                None => Ok(std::time::Duration::from_secs(default)),
+                Some(raw) => raw
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=3600).contains(n))
+                    .map(std::time::Duration::from_secs)
+                    .ok_or_else(|| bad(var, format!("`{raw}` is not a number of seconds from 1 to 3600"))),
+            }
+        };
+        let timeouts = crate::startup::Timeouts {
+            header_read: seconds("CLINK_HEADER_TIMEOUT_SECS", 10)?,
+            body_idle: seconds("CLINK_BODY_IDLE_TIMEOUT_SECS", 30)?,
+        };
+
         Ok(Config {
+            timeouts,
             webhook_allow_private: parse_bool(&get, "CLINK_WEBHOOK_ALLOW_PRIVATE", false)?,
             webhook_backoff_ms,
             wallet_max_batch,

@@ -89,6 +89,41 @@ fn new_nonce() -> String {
     leptos::nonce::Nonce::new().to_string()
 }
 
+/// The largest form body (`application/x-www-form-urlencoded`) read; uploads are multipart.
+const FORM_LIMIT: usize = 1024 * 1024;
+
+/// Refuses form posts whose fields aren't UTF-8 once percent-decoded. Left alone, the form
+/// decoders replace the bad bytes with U+FFFD and the app stores mangled values (an email
+/// `a\u{fffd}\u{fffd}@example.com`); a client sending that has a bug or bad intent, and
+/// hears so.
+pub async fn strict_forms(req: Request, next: Next) -> Response {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
+        return AppError::TooLarge("The form is too large.".into()).into_response();
+    };
+    if !form_is_utf8(&bytes) {
+        return AppError::BadRequest("The form held text that isn't UTF-8.".into()).into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// Whether every name and value of a URL-encoded form decodes to UTF-8.
+fn form_is_utf8(body: &[u8]) -> bool {
+    body.split(|&b| b == b'&').flat_map(|pair| pair.split(|&b| b == b'=')).all(|piece| {
+        let spaced: Vec<u8> = piece.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+        let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+        std::str::from_utf8(&decoded).is_ok()
+    })
+}
+
 /// Creators' profiles live at `/@handle` (and their avatars at `/@handle/avatar.jpg`), which no
 /// route pattern can express (a parameter can't share its segment with the `@`): before
 /// routing, they become `/u/handle…`, where the routes are.
@@ -266,6 +301,15 @@ mod tests {
             h.insert(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn forms_must_decode_to_utf8() {
+        assert!(form_is_utf8(b"email=ann%40example.com&name=Ren%C3%A9e+B"));
+        assert!(!form_is_utf8(b"email=a%FF%FE%40example.com"));
+        assert!(!form_is_utf8(b"x=%C3"));
+        assert!(!form_is_utf8(b"%FF=1"));
+        assert!(form_is_utf8(b""));
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Builds the whole app (database, sessions, router, middleware) and serves it.
 
 use std::{
-    net::SocketAddr,
     path::Path,
     sync::{Arc, OnceLock},
     time::Duration,
@@ -35,7 +34,7 @@ use leptos::prelude::*;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tower::{Layer, ServiceBuilder};
+use tower::ServiceBuilder;
 use tower_http::{
     compression::{CompressionLayer, DefaultPredicate, Predicate},
     services::ServeDir,
@@ -222,6 +221,7 @@ pub fn router(state: AppState, sessions: CachedSessions, config: &Config) -> Rou
         .layer(from_fn(middleware::server_fn_status))
         .layer(from_fn_with_state(state.clone(), middleware::count_link_views))
         .layer(session_layer)
+        .layer(from_fn(middleware::strict_forms))
         .layer(from_fn_with_state(base_url, middleware::csrf))
         .layer(from_fn_with_state(config.trust_forwarded_for, middleware::client_ip))
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(not_a_download)))
@@ -229,6 +229,9 @@ pub fn router(state: AppState, sessions: CachedSessions, config: &Config) -> Rou
         .layer(trace_layer())
         .layer(from_fn_with_state(state.clone(), http::link_cache::cached_link_page))
         .layer(from_fn_with_state(content_policy(config), middleware::security_headers))
+        // A request body that stops arriving for this long ends the request (an upload of any
+        // size keeps going while bytes flow).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(config.timeouts.body_idle))
         .with_state(state)
 }
 
@@ -306,13 +309,69 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Serves on an already-bound listener until `shutdown` resolves.
-pub async fn serve_on(listener: TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    // The profile rewrite wraps the router: inside it, routing has already happened.
-    let app = tower::util::MapRequestLayer::new(middleware::rewrite_profile_path).layer(router);
-    axum::serve(listener, axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app))
-        .with_graceful_shutdown(shutdown)
-        .await
+/// Serves on an already-bound listener until `shutdown` resolves, then lets open requests
+/// finish (for up to `DRAIN`).
+///
+/// The accept loop is hyper's own rather than `axum::serve`, for its timeouts: a client that
+/// sends half a request header and waits holds a connection (and a task) until
+/// `timeouts.header_read` passes, not forever; a request body that stops arriving is cut off
+/// after `timeouts.body_idle` (see `router`).
+pub async fn serve_on(
+    listener: TcpListener,
+    router: Router,
+    timeouts: Timeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt as _;
+
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(timeouts.header_read);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(30)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of file descriptors and the like: the next accept may work.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+            let mut req = req.map(axum::body::Body::new);
+            req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            // The profile rewrite wraps the router: inside it, routing has already happened.
+            router.clone().oneshot(middleware::rewrite_profile_path(req))
+        });
+        let connection = graceful.watch(builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN, graceful.shutdown()).await.is_err() {
+        tracing::warn!("requests still open after {DRAIN:?}; stopping anyway");
+    }
+    Ok(())
+}
+
+/// How long open requests may take to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// How long a client may take to send a request's header, and to send the next piece of its body.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub header_read: Duration,
+    pub body_idle: Duration,
 }
 
 /// `clink serve`: build, bind, serve until Ctrl-C or SIGTERM.
@@ -320,7 +379,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let (router, state) = build(&config).await?;
     let listener = TcpListener::bind(config.site_addr).await.with_context(|| format!("binding {} (LEPTOS_SITE_ADDR)", config.site_addr))?;
     tracing::info!(base_url = %config.base_url, addr = %config.site_addr, database = ?state.db.backend(), "clink is listening");
-    serve_on(listener, router, shutdown_signal()).await?;
+    serve_on(listener, router, config.timeouts, shutdown_signal()).await?;
     // Views counted since the last flush would otherwise be lost on a clean shutdown.
     let _ = state.views.flush(&state.db).await;
     state.db.close().await;

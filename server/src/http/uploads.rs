@@ -111,6 +111,7 @@ pub async fn receive_work(
     let work_id = db::new_id();
     let mut orphans = Orphans::new(state.storage.clone());
     let mut fields = WorkFields::default();
+    let mut text_fields = std::collections::HashSet::new();
     let mut draft: Option<WorkDraft> = None;
     let mut files: Vec<UploadedFile> = Vec::new();
     let mut cover: Option<StoredCover> = None;
@@ -122,7 +123,14 @@ pub async fn receive_work(
             let text = read_capped(&mut field, TEXT_LIMIT, limit)
                 .await?
                 .ok_or_else(|| app::error::FieldError::new("form", "A text field is too long."))?;
-            fields.set(&name, String::from_utf8_lossy(&text).into_owned());
+            let text = String::from_utf8(text.to_vec())
+                .map_err(|_| app::error::FieldError::new("form", "The form held text that isn't UTF-8."))?;
+            // A field sent twice is refused rather than "the last one wins": the two values
+            // can't both be what was meant (two prices, say).
+            if !text_fields.insert(name.clone()) {
+                return Err(app::error::FieldError::new("form", format!("The form sent the field “{name}” twice.")).into());
+            }
+            fields.set(&name, text);
             continue;
         };
         if draft.is_none() {

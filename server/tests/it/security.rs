@@ -163,3 +163,37 @@ both_backends! {
         assert!(statuses.iter().filter(|s| **s == StatusCode::NOT_FOUND).count() <= 31);
     }
 }
+
+both_backends! {
+    async fn strict_input_is_refused_whole(app) {
+        // A form whose text isn't UTF-8 is a 400, never stored with replacement characters.
+        let res = app.client.post(app.url("/api/signup")).header("content-type", "application/x-www-form-urlencoded")
+            .body("email=a%FF%FE%40example.com&password=correct+horse+battery&display_name=A&handle=aaa").send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(app.count("select count(*) from signup_request").await, 0);
+        // A work form with its price twice: which one was meant? Refused, nothing stored.
+        app.creator("ann").await;
+        let body = common::work_form("Twice", "5").text("price", "0.05").file("files", "a.pdf", "application/pdf", b"pdf").build();
+        let res = app.upload(body).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!(body["error"]["message"].as_str().unwrap().contains("twice"), "{body}");
+        assert_eq!(app.count("select count(*) from work").await, 0);
+        assert!(app.stored_keys().await.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_request_header_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::common::TestApp::spawn_with(crate::common::Backend::Sqlite, &[("CLINK_HEADER_TIMEOUT_SECS", "1")]).await;
+    let mut socket = tokio::net::TcpStream::connect(app.base_url.trim_start_matches("http://")).await.unwrap();
+    socket.write_all(b"GET /healthz HTTP/1.1\r\nHost: clink\r\nX-Slow: ").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server still holds the connection after 10 s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "closed after {:?}", started.elapsed());
+    // A whole request on a fresh connection is answered as usual.
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}

@@ -109,7 +109,7 @@ impl TestApp {
         let shared_dir = std::path::PathBuf::from(&vars["CLINK_DATA_DIR"]);
         let (router, state) = startup::build(&config).await.expect("app builds");
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(startup::serve_on(listener, router, async {
+        tokio::spawn(startup::serve_on(listener, router, config.timeouts, async {
             let _ = rx.await;
         }));
 
