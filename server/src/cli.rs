@@ -31,6 +31,13 @@ pub enum Command {
     /// Check the ledger.
     #[command(subcommand)]
     Ledger(LedgerCommand),
+    /// Compare the payment provider's payments and refunds with the ledger, and report every
+    /// difference (nothing is changed). Exits non-zero when there is one.
+    Reconcile {
+        /// Look at payments from this day on (YYYY-MM-DD, UTC); default: the last 30 days.
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Creator payouts.
     #[command(subcommand)]
     Payout(PayoutCommand),
@@ -175,6 +182,30 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                     println!("VIOLATION: {v}");
                 }
                 bail!("{} ledger violation(s)", report.violations.len())
+            }
+        }
+        Command::Reconcile { since } => {
+            let since_ms = match since {
+                Some(day) => day
+                    .parse::<jiff::civil::Date>()
+                    .ok()
+                    .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+                    .map(|z| z.timestamp().as_millisecond())
+                    .ok_or_else(|| anyhow::anyhow!("--since: `{day}` is not a date like 2026-11-30"))?,
+                None => app::db::now_ms() - 30 * 86_400_000,
+            };
+            let db = startup::connect_database(&config.database_url).await?;
+            let payments = startup::payments(&config)?;
+            let findings = app::checkout::reconcile::reconcile(&db, &payments, since_ms).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            db.close().await;
+            if findings.is_empty() {
+                println!("ok: every {} payment since {} matches the ledger", payments.name(), app::earnings::stats::iso(since_ms));
+                Ok(())
+            } else {
+                for f in &findings {
+                    println!("{:<32} {}", f.kind, f.detail);
+                }
+                bail!("{} difference(s) between {} and the ledger", findings.len(), payments.name())
             }
         }
         Command::Token(TokenCommand::Create { email, name }) => {

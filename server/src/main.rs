@@ -16,6 +16,10 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
+    // Several dependencies bring rustls with different crypto back ends (ring for Stripe and
+    // SMTP, aws-lc for S3); the process says which one it uses, for the server and the admin
+    // commands alike (`clink reconcile` talks to Stripe).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let config = match Config::from_env() {
         Ok(config) => config,

@@ -64,10 +64,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
     let secret = load_secret(config)?;
     let wallet_writer =
         WalletWriter::start(&config.database_url, config.wallet_max_batch).await.context("connecting the wallet writer to the database")?;
-    let payments = match &config.stripe {
-        Some(settings) => Payments::Stripe(StripeProvider::new(settings).context("configuring Stripe")?),
-        None => Payments::Test(TestProvider),
-    };
+    let payments = payments(config)?;
     let mailer = match &config.smtp_url {
         Some(url) => Mailer::smtp(url, &config.mail_from),
         None => Mailer::files(config.data_dir.join("outbox"), &config.mail_from),
@@ -98,6 +95,14 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
     Ok((router(state.clone(), sessions, config), state))
 }
 
+/// The configured payment provider: Stripe when its keys are set, else the test provider.
+pub fn payments(config: &Config) -> anyhow::Result<Payments> {
+    Ok(match &config.stripe {
+        Some(settings) => Payments::Stripe(StripeProvider::new(settings).context("configuring Stripe")?),
+        None => Payments::Test(TestProvider),
+    })
+}
+
 /// Connects to the configured database and applies pending migrations.
 pub async fn connect_database(url: &str) -> anyhow::Result<Db> {
     let db = Db::connect(url).await.context("connecting to the database (CLINK_DATABASE_URL)")?;
@@ -114,6 +119,26 @@ fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {
         loop {
             tick.tick().await;
             limiter_state.limits.forget_idle();
+        }
+    });
+    let reconcile_state = state.clone();
+    tokio::spawn(async move {
+        // Hourly, over the last 30 days: what the provider and the ledger disagree on goes to the
+        // operator's log (`clink reconcile` shows the same on demand).
+        let mut tick = tokio::time::interval(RECONCILE_INTERVAL);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let since = app::db::now_ms() - 30 * 86_400_000;
+            match app::checkout::reconcile::reconcile(&reconcile_state.db, &reconcile_state.payments, since).await {
+                Ok(findings) if findings.is_empty() => tracing::info!("reconciliation: the provider and the ledger agree"),
+                Ok(findings) => {
+                    for f in &findings {
+                        tracing::warn!(kind = f.kind, "reconciliation: {}", f.detail);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "reconciliation could not run"),
+            }
         }
     });
     let views_state = state.clone();
@@ -146,6 +171,9 @@ fn load_secret(config: &Config) -> anyhow::Result<AppSecret> {
     }
     Ok(key)
 }
+
+/// How often the provider's payments are compared with the ledger.
+pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How often due sale webhooks are sent.
 pub const WEBHOOK_INTERVAL: Duration = Duration::from_millis(500);

@@ -60,6 +60,21 @@ pub struct StartedPayment {
 pub struct PaymentCheck {
     pub succeeded: bool,
     pub saved_card: Option<SavedCard>,
+    /// What the provider says it received (none for a currency Clink doesn't sell in).
+    pub received: Option<Money>,
+}
+
+/// A payment as the provider lists it (for reconciliation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderPayment {
+    pub payment_id: String,
+    /// The order or top-up the payment names (its metadata), if any.
+    pub reference: Option<String>,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub succeeded: bool,
+    /// Refunded (in full or in part).
+    pub refunded: bool,
 }
 
 /// The configured provider.
@@ -96,6 +111,25 @@ impl Payments {
         match self {
             Payments::Test(p) => p.check(db, payment_id).await,
             Payments::Stripe(p) => p.check(payment_id).await,
+        }
+    }
+
+    /// Every payment made since `since_ms`, with whether it was refunded.
+    pub async fn list_since(&self, db: &Db, since_ms: i64) -> Result<Vec<ProviderPayment>, ProviderError> {
+        match self {
+            Payments::Test(_) => Ok(store::test_payments_since(db, since_ms)
+                .await?
+                .into_iter()
+                .map(|p| ProviderPayment {
+                    succeeded: matches!(p.status.as_str(), "succeeded" | "refunded"),
+                    refunded: p.status == "refunded",
+                    payment_id: p.payment_id,
+                    reference: Some(p.order_id),
+                    amount_minor: p.amount_minor,
+                    currency: p.currency,
+                })
+                .collect()),
+            Payments::Stripe(p) => p.list_since(since_ms).await,
         }
     }
 
@@ -286,7 +320,8 @@ impl TestProvider {
             }),
             _ => None,
         };
-        Ok(PaymentCheck { succeeded, saved_card })
+        let received = crate::money::Currency::parse(&p.currency).ok().map(|c| Money::new(p.amount_minor, c));
+        Ok(PaymentCheck { succeeded, saved_card, received })
     }
 
     async fn refund(&self, db: &Db, payment_id: &str) -> Result<(), ProviderError> {
@@ -351,6 +386,29 @@ pub struct ProviderEvent {
     /// The order the payment is for, when the provider carries it (Stripe metadata).
     pub order_id: Option<String>,
     pub kind: EventKind,
+    /// The amount the provider says moved (received, or refunded), when it says. An event
+    /// whose amount or currency differs from what Clink asked for is held, never applied.
+    /// `None`: the app observed the payment itself (a free order, a charge it just made).
+    pub amount: Option<ReportedAmount>,
+}
+
+/// An amount as a provider reports it: minor units and a currency code, which may be one
+/// Clink doesn't sell in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedAmount {
+    pub minor: i64,
+    pub currency: String,
+}
+
+impl ReportedAmount {
+    pub fn of(money: Money) -> ReportedAmount {
+        ReportedAmount { minor: money.minor, currency: money.currency.code().to_string() }
+    }
+
+    /// Whether this is exactly `expected`.
+    pub fn is(&self, expected: Money) -> bool {
+        self.minor == expected.minor && self.currency.eq_ignore_ascii_case(expected.currency.code())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

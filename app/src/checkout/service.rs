@@ -12,7 +12,7 @@
 
 use super::{
     domain::{OrderStatus, PayMethod, PayStep, SavedCard},
-    provider::{Charge, EventKind, PaymentRequest, ProviderError, ProviderEvent},
+    provider::{Charge, EventKind, PaymentRequest, ProviderError, ProviderEvent, ReportedAmount},
     store::{self, OrderRow},
 };
 use crate::{
@@ -212,6 +212,7 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
                 payment_id: started.payment_id,
                 order_id: Some(order.order_id.clone()),
                 kind: EventKind::Succeeded,
+                amount: None,
             };
             apply_event(state, &event).await?;
             outcome.done = true;
@@ -277,6 +278,7 @@ pub async fn returned(state: &AppState, order_id: &str, key: &str) -> Result<Ret
                 payment_id: payment_id.clone(),
                 order_id: Some(order_id.to_string()),
                 kind: EventKind::Succeeded,
+                amount: check.received.map(ReportedAmount::of),
             };
             apply_event(state, &event).await?;
         }
@@ -301,10 +303,19 @@ pub enum Applied {
     Duplicate,
     /// Not a payment of ours.
     Ignored,
+    /// The provider's amount or currency differs from ours: recorded for the operator, not applied.
+    Held,
 }
 
 /// Applies a provider event exactly once. Top-ups (`topup_…` references) belong to wallets.
 pub async fn apply_event(state: &AppState, event: &ProviderEvent) -> Result<Applied, CheckoutError> {
+    // An event naming only its payment (a refund) may be a top-up's.
+    if event.order_id.is_none() {
+        if let Some(topup_id) = crate::wallet::store::topup_id_by_payment(&state.db, event.provider, &event.payment_id).await? {
+            let routed = ProviderEvent { order_id: Some(topup_id), ..event.clone() };
+            return Box::pin(apply_event(state, &routed)).await;
+        }
+    }
     if event.order_id.as_deref().is_some_and(|r| r.starts_with("topup_")) {
         return crate::wallet::service::apply_topup_event(state, event).await.map_err(|e| match e {
             crate::wallet::service::WalletError::Database(e) => CheckoutError::Database(e),
@@ -324,13 +335,35 @@ pub async fn apply_event(state: &AppState, event: &ProviderEvent) -> Result<Appl
     if !store::mark_processed(&mut tx, &format!("{}:{}", event.provider, event.event_id), db::now_ms()).await? {
         return Ok(Applied::Duplicate);
     }
+    // Only the amount and currency Clink asked for count: a payment of another amount (a
+    // provider's bug, a tampered integration) is held for the operator, and the ledger never
+    // records the order's own figure for money that didn't move.
+    let expected = Money::new(order.amount_minor, Currency::parse(&order.currency)?);
+    if let (EventKind::Succeeded | EventKind::Refunded, Some(reported)) = (&event.kind, &event.amount) {
+        if !reported.is(expected) {
+            store::record_discrepancy(&mut tx, event, &order.order_id, expected, reported, db::now_ms()).await?;
+            tx.commit().await?;
+            tracing::error!(order.id = %order.order_id, event.id = %event.event_id, reported.minor = reported.minor,
+                reported.currency = %reported.currency, expected = %expected, "payment amount differs from the order: held");
+            return Ok(Applied::Held);
+        }
+    }
     match &event.kind {
         EventKind::Succeeded => fulfil(&mut tx, &order, Some(&event.payment_id)).await?,
         EventKind::Failed(reason) => {
             store::transition(&mut tx, &order.order_id, &["pending"], "failed", db::now_ms()).await?;
             tracing::info!(order.id = %order.order_id, reason, "payment failed");
         }
-        EventKind::Refunded => reverse(&mut tx, &order).await?,
+        EventKind::Refunded => {
+            // A refund proves the payment went through: an order whose own payment event hasn't
+            // arrived yet is fulfilled first, so the refund reverses a recorded sale. Events
+            // then end where the provider ended (refunded, no access), in whatever order and
+            // however often they come.
+            if matches!(order.status.as_str(), "pending" | "failed") {
+                fulfil(&mut tx, &order, Some(&event.payment_id)).await?;
+            }
+            reverse(&mut tx, &order).await?;
+        }
     }
     tx.commit().await?;
     Ok(Applied::Done)

@@ -221,6 +221,11 @@ pub async fn upsert_test_payment(db: &Db, p: &TestPaymentRow) -> Result<(TestPay
     Ok((row, created))
 }
 
+pub async fn test_payments_since(db: &Db, since_ms: i64) -> Result<Vec<TestPaymentRow>, sqlx::Error> {
+    let sql = format!("select {TEST_COLUMNS} from test_payment where created_at >= $1 order by created_at");
+    on_db!(db, pool => sqlx::query_as::<_, TestPaymentRow>(&sql).bind(since_ms).fetch_all(pool).await)
+}
+
 pub async fn test_payment(db: &Db, payment_id: &str) -> Result<Option<TestPaymentRow>, sqlx::Error> {
     let sql = format!("select {TEST_COLUMNS} from test_payment where payment_id = $1");
     on_db!(db, pool => sqlx::query_as::<_, TestPaymentRow>(&sql).bind(payment_id).fetch_optional(pool).await)
@@ -242,4 +247,41 @@ pub async fn update_test_payment(
     )
     .bind(to).bind(number).bind(last4).bind(now).bind(payment_id).bind(from)
     .execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Records a provider event whose amount or currency differs from what was asked for.
+pub async fn record_discrepancy(
+    tx: &mut Tx,
+    event: &super::provider::ProviderEvent,
+    reference: &str,
+    expected: crate::money::Money,
+    reported: &super::provider::ReportedAmount,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "insert into payment_discrepancy (discrepancy_id, provider, payment_id, reference, event_id, expected_minor, expected_currency, \
+         reported_minor, reported_currency, created_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
+        .bind(crate::db::new_id()).bind(event.provider).bind(&event.payment_id).bind(reference).bind(&event.event_id)
+        .bind(expected.minor).bind(expected.currency.code()).bind(reported.minor).bind(&reported.currency).bind(now)
+        .execute(conn).await.map(|_| ()))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DiscrepancyRow {
+    pub provider: String,
+    pub payment_id: String,
+    pub reference: String,
+    pub event_id: String,
+    pub expected_minor: i64,
+    pub expected_currency: String,
+    pub reported_minor: i64,
+    pub reported_currency: String,
+    pub created_at: i64,
+}
+
+pub async fn discrepancies_since(db: &Db, since: i64) -> Result<Vec<DiscrepancyRow>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, DiscrepancyRow>(
+        "select provider, payment_id, reference, event_id, expected_minor, expected_currency, reported_minor, reported_currency, created_at \
+         from payment_discrepancy where created_at >= $1 order by created_at")
+        .bind(since).fetch_all(pool).await)
 }

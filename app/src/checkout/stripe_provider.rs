@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_core::{
     customer::CreateCustomer,
-    payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession, RetrievePaymentIntent},
-    refund::CreateRefund,
+    payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession, ListPaymentIntent, RetrievePaymentIntent},
+    refund::{CreateRefund, ListRefund},
 };
 use stripe_shared::{
     ApiErrorsCode, PaymentIntent, PaymentIntentAllowedPaymentMethodTypes, PaymentIntentSetupFutureUsage, PaymentIntentStatus,
@@ -27,6 +27,8 @@ pub struct StripeProvider {
     publishable_key: String,
     js_url: String,
     webhook_secret: String,
+    /// Live keys: only live events count (and test keys take only test events).
+    live: bool,
 }
 
 /// Stripe settings from the config.
@@ -53,6 +55,19 @@ fn currency(c: Currency) -> StripeCurrency {
     }
 }
 
+fn our_currency(c: &StripeCurrency) -> Option<Currency> {
+    match c {
+        StripeCurrency::EUR => Some(Currency::Eur),
+        StripeCurrency::USD => Some(Currency::Usd),
+        StripeCurrency::GBP => Some(Currency::Gbp),
+        _ => None,
+    }
+}
+
+fn reported(minor: i64, c: &StripeCurrency) -> super::provider::ReportedAmount {
+    super::provider::ReportedAmount { minor, currency: c.to_string().to_ascii_uppercase() }
+}
+
 fn unavailable(e: StripeError) -> ProviderError {
     ProviderError::Unavailable(e.to_string())
 }
@@ -69,6 +84,7 @@ impl StripeProvider {
             publishable_key: settings.publishable_key.clone(),
             js_url: settings.js_url.clone(),
             webhook_secret: settings.webhook_secret.clone(),
+            live: settings.secret_key.starts_with("sk_live_") || settings.secret_key.starts_with("rk_live_"),
         })
     }
 
@@ -167,6 +183,7 @@ impl StripeProvider {
     pub(super) async fn check(&self, payment_id: &str) -> Result<PaymentCheck, ProviderError> {
         let intent = self.retrieve(payment_id).await?;
         let succeeded = intent.status == PaymentIntentStatus::Succeeded;
+        let received = our_currency(&intent.currency).map(|c| Money::new(intent.amount_received, c));
         let saved_card = match (&intent.customer, intent.payment_method.as_ref().and_then(|pm| pm.as_object()), &intent.setup_future_usage)
         {
             (Some(customer), Some(pm), Some(_)) if succeeded => pm.card.as_ref().map(|card| SavedCard {
@@ -179,7 +196,60 @@ impl StripeProvider {
             }),
             _ => None,
         };
-        Ok(PaymentCheck { succeeded, saved_card })
+        Ok(PaymentCheck { succeeded, saved_card, received })
+    }
+
+    /// Every PaymentIntent created since `since_ms`, and which of them were refunded.
+    pub(super) async fn list_since(&self, since_ms: i64) -> Result<Vec<super::provider::ProviderPayment>, ProviderError> {
+        let since = stripe_types::RangeQueryTs::gte(since_ms / 1000);
+        let mut intents = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut page = ListPaymentIntent::new().created(since.clone()).limit(100);
+            if let Some(id) = &after {
+                page = page.starting_after(id.as_str());
+            }
+            let list = page.send(&self.client).await.map_err(unavailable)?;
+            after = list.data.last().map(|pi| pi.id.to_string());
+            let more = list.has_more && after.is_some();
+            intents.extend(list.data);
+            if !more {
+                break;
+            }
+        }
+        let mut refunded = std::collections::HashSet::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut page = ListRefund::new().created(since.clone()).limit(100);
+            if let Some(id) = &after {
+                page = page.starting_after(id.as_str());
+            }
+            let list = page.send(&self.client).await.map_err(unavailable)?;
+            after = list.data.last().map(|r| r.id.to_string());
+            let more = list.has_more && after.is_some();
+            for refund in &list.data {
+                // Failed and canceled refunds moved no money back.
+                let moved = refund.status.as_deref().is_none_or(|s| matches!(s, "succeeded" | "pending" | "requires_action"));
+                if let (Some(pi), true) = (&refund.payment_intent, moved) {
+                    refunded.insert(pi.id().to_string());
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        Ok(intents
+            .into_iter()
+            .filter(|pi| pi.created >= since_ms / 1000)
+            .map(|pi| super::provider::ProviderPayment {
+                refunded: refunded.contains(pi.id.as_str()),
+                succeeded: pi.status == PaymentIntentStatus::Succeeded,
+                reference: pi.metadata.get("order_id").cloned(),
+                amount_minor: pi.amount_received,
+                currency: pi.currency.to_string().to_ascii_uppercase(),
+                payment_id: pi.id.to_string(),
+            })
+            .collect())
     }
 
     pub(super) async fn refund(&self, payment_id: &str, amount: Money, order_id: &str) -> Result<(), ProviderError> {
@@ -209,25 +279,50 @@ impl StripeProvider {
         use stripe_webhook::{EventObject, Webhook};
 
         let event = Webhook::construct_event(payload, signature, &self.webhook_secret).map_err(|e| e.to_string())?;
+        // A signature proves the event came through our endpoint's secret, not that it is about
+        // this account in this mode: a live event on test keys, or another account's (Connect),
+        // changes nothing here.
+        if event.livemode != self.live {
+            return Err(format!(
+                "refused event {}: livemode {} on {} keys",
+                event.id,
+                event.livemode,
+                if self.live { "live" } else { "test" }
+            ));
+        }
+        if let Some(account) = &event.account {
+            return Err(format!("refused event {}: it is about account {account}, not this one", event.id));
+        }
         let event_id = event.id.to_string();
-        let make = |payment_id: String, order_id: Option<String>, kind| ProviderEvent {
+        let make = |payment_id: String, order_id: Option<String>, kind, amount| ProviderEvent {
             provider: "stripe",
             event_id: event_id.clone(),
             payment_id,
             order_id,
             kind,
+            amount: Some(amount),
         };
         Ok(match event.data.object {
-            EventObject::PaymentIntentSucceeded(pi) => {
-                Some(make(pi.id.to_string(), pi.metadata.get("order_id").cloned(), EventKind::Succeeded))
-            }
+            EventObject::PaymentIntentSucceeded(pi) => Some(make(
+                pi.id.to_string(),
+                pi.metadata.get("order_id").cloned(),
+                EventKind::Succeeded,
+                reported(pi.amount_received, &pi.currency),
+            )),
             EventObject::PaymentIntentPaymentFailed(pi) => {
                 let reason = pi.last_payment_error.as_ref().and_then(|e| e.message.clone()).unwrap_or_else(|| "declined".into());
-                Some(make(pi.id.to_string(), pi.metadata.get("order_id").cloned(), EventKind::Failed(reason)))
+                Some(make(
+                    pi.id.to_string(),
+                    pi.metadata.get("order_id").cloned(),
+                    EventKind::Failed(reason),
+                    reported(pi.amount, &pi.currency),
+                ))
             }
-            EventObject::ChargeRefunded(charge) if charge.refunded => {
-                charge.payment_intent.map(|pi| make(pi.id().to_string(), None, EventKind::Refunded))
-            }
+            // Refunds in full only (Clink refunds whole orders): the charge's amount is what was
+            // paid, and what a refund before the payment's own event proves was received.
+            EventObject::ChargeRefunded(charge) if charge.refunded => charge
+                .payment_intent
+                .map(|pi| make(pi.id().to_string(), None, EventKind::Refunded, reported(charge.amount, &charge.currency))),
             _ => None,
         })
     }

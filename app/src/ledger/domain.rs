@@ -78,12 +78,20 @@ impl AccountRef {
 pub struct Posting {
     pub account: AccountRef,
     pub amount: Money,
+    /// May take a never-negative account (a wallet) below zero: only a refunded top-up whose
+    /// credit was already spent does, leaving the wallet owing (see `wallet::service`).
+    pub may_overdraw: bool,
 }
 
 impl Posting {
     pub fn new(account: AccountRef, minor: i64) -> Self {
         let currency = account.currency;
-        Posting { account, amount: Money::new(minor, currency) }
+        Posting { account, amount: Money::new(minor, currency), may_overdraw: false }
+    }
+
+    /// A debit allowed to leave its account below zero (an owed balance).
+    pub fn overdrawing(account: AccountRef, minor: i64) -> Self {
+        Posting { may_overdraw: true, ..Posting::new(account, minor) }
     }
 }
 

@@ -56,7 +56,7 @@ pub async fn post(tx: &mut Tx, txn: &NewTxn) -> Result<Posted, LedgerError> {
         let account_id = p.account.id();
         store::ensure_account(tx, &account_id, p.account.kind.as_str(), p.account.owner.as_deref(), p.amount.currency.code(), now).await?;
         store::insert_entry(tx, &db::new_id(), &txn_id, &account_id, p.amount.currency.code(), p.amount.minor, now).await?;
-        let floor = p.account.kind.never_negative() && p.amount.minor < 0;
+        let floor = p.account.kind.never_negative() && p.amount.minor < 0 && !p.may_overdraw;
         if !store::apply_delta(tx, &account_id, p.amount.minor, floor).await? {
             return Err(LedgerError::InsufficientFunds(account_id));
         }

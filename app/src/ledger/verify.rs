@@ -56,8 +56,12 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     }
     for (account, kind, balance) in rows(
         db,
-        "select account_id, kind, balance_minor from ledger_account \
-         where kind in ('buyer_wallet', 'creator_earnings', 'payouts_pending') and balance_minor < 0",
+        // A wallet below zero owes a top-up the provider refunded after it was spent; nothing
+        // else takes one there.
+        "select a.account_id, a.kind, a.balance_minor from ledger_account a \
+         where a.kind in ('buyer_wallet', 'creator_earnings', 'payouts_pending') and a.balance_minor < 0 \
+         and not (a.kind = 'buyer_wallet' and exists (select 1 from ledger_entry e join ledger_txn t on t.txn_id = e.txn_id \
+             where e.account_id = a.account_id and t.kind = 'topup_refund'))",
     )
     .await?
     {
@@ -127,6 +131,16 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
         if n != expected {
             v.push(format!("{status} top-up {topup} has {n} ledger credits, expected {expected}"));
         }
+    }
+    // A top-up taken back by its provider was a credited top-up, taken back once.
+    for (topup, _, n) in rows(
+        db,
+        "select coalesce(t.order_id, '(none)'), '', count(*) from ledger_txn t where t.kind = 'topup_refund' \
+         and not exists (select 1 from ledger_txn c where c.kind = 'topup' and c.order_id = t.order_id) group by t.order_id",
+    )
+    .await?
+    {
+        v.push(format!("top-up {topup} was taken back {n} time(s) without ever being credited"));
     }
     for (txn, topup, _) in rows(
         db,

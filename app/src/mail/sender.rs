@@ -80,6 +80,11 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
     match mail {
         Mail::Receipt { order_id } | Mail::NewSale { order_id } => {
             let Some(order) = orders::order(db, order_id).await.map_err(e)? else { return Ok(None) };
+            // Refunded before the mail went out (a refund that arrived with the payment): no
+            // receipt for a purchase the buyer no longer has, no "new sale" for a sale undone.
+            if order.status == "refunded" {
+                return Ok(None);
+            }
             let Some(work) = catalog::find_any(db, &order.work_id).await.map_err(e)? else { return Ok(None) };
             let creator = accounts::find_by_id(db, &order.creator_id).await.map_err(e)?;
             let currency = Currency::parse(&order.currency).unwrap_or(Currency::Eur);

@@ -74,6 +74,9 @@ fn WalletBody(view: WalletView, for_code: Option<String>) -> impl IntoView {
             <p class="alert warn">"Top up to finish your purchase: you'll go straight back to "
                 <a href=format!("/l/{c}")>"the work"</a> "."</p>
         })}
+        {view.balances.iter().filter(|(_, label)| label.starts_with('-')).map(|(_, label)| view! {
+            <p class="alert error" role="alert">{format!("Your wallet owes {} after a top-up was refunded by your bank. Top up to settle it; purchases resume once it's covered.", label.trim_start_matches('-'))}</p>
+        }).collect_view()}
         <section class="wallet-head" aria-label="Balance">
             {if view.balances.is_empty() {
                 view! { <p class="balance-big"><span class="label">"Balance"</span><span class="value">"€0.00"</span></p> }.into_any()

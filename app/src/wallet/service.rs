@@ -11,7 +11,7 @@ use crate::{
     catalog::service as catalog,
     checkout::{
         domain::{OrderStatus, PayMethod, PayStep, SavedCard},
-        provider::{Charge, EventKind, PaymentRequest, ProviderError, ProviderEvent},
+        provider::{Charge, EventKind, PaymentRequest, ProviderError, ProviderEvent, ReportedAmount},
         service::Applied,
     },
     db::{self, Tx},
@@ -357,6 +357,7 @@ async fn start_topup_with(
             payment_id: payment.payment_id,
             order_id: Some(topup.topup_id.clone()),
             kind: EventKind::Succeeded,
+            amount: None,
         };
         apply_topup_event(state, &event).await?;
         started.done = true;
@@ -433,6 +434,7 @@ pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Resu
                 payment_id: payment_id.clone(),
                 order_id: Some(topup_id.to_string()),
                 kind: EventKind::Succeeded,
+                amount: check.received.map(ReportedAmount::of),
             };
             apply_topup_event(state, &event).await?;
             if let (true, Some(mut card)) = (topup.save_card, check.saved_card) {
@@ -483,16 +485,58 @@ pub async fn apply_topup_event(state: &AppState, event: &ProviderEvent) -> Resul
     if !crate::checkout::store::mark_processed(&mut tx, &format!("{}:{}", event.provider, event.event_id), db::now_ms()).await? {
         return Ok(Applied::Duplicate);
     }
+    let currency = Currency::parse(&topup.currency)?;
+    let expected = Money::new(topup.amount_minor, currency);
+    if let (EventKind::Succeeded | EventKind::Refunded, Some(reported)) = (&event.kind, &event.amount) {
+        if !reported.is(expected) {
+            crate::checkout::store::record_discrepancy(&mut tx, event, &topup.topup_id, expected, reported, db::now_ms()).await?;
+            tx.commit().await?;
+            tracing::error!(topup.id = %topup.topup_id, event.id = %event.event_id, reported.minor = reported.minor,
+                reported.currency = %reported.currency, expected = %expected, "top-up amount differs from what was asked: held");
+            return Ok(Applied::Held);
+        }
+    }
     match &event.kind {
         EventKind::Succeeded => credit(&mut tx, &topup).await?,
         EventKind::Failed(_) => {
             crate::on_tx!(&mut tx, conn => sqlx::query("update wallet_topup set status = 'failed', updated_at = $1 where topup_id = $2 and status = 'pending'")
                 .bind(db::now_ms()).bind(topup_id).execute(conn).await.map(|_| ()))?;
         }
-        EventKind::Refunded => {}
+        EventKind::Refunded => {
+            // As with orders: a refund proves the payment was made, so a top-up whose own event
+            // hasn't come is credited first, then taken back.
+            credit(&mut tx, &topup).await?;
+            take_back(&mut tx, &topup, currency).await?;
+        }
     }
     tx.commit().await?;
+    state.purchase_cache.forget_settings(&topup.account_id);
     Ok(Applied::Done)
+}
+
+/// A top-up refunded by the provider (the buyer's bank, a dispute, the operator in Stripe's
+/// dashboard): its amount leaves the wallet. Spent already, it leaves the wallet below zero:
+/// the buyer owes that much, can't buy until a top-up covers it, and the wallet page says so.
+/// Once per top-up (the ledger's idempotency key).
+async fn take_back(tx: &mut Tx, topup: &TopUpRow, currency: Currency) -> Result<(), WalletError> {
+    let posted = ledger::post(
+        tx,
+        &NewTxn {
+            kind: "topup_refund",
+            order_id: Some(topup.topup_id.clone()),
+            idempotency_key: format!("topup_refund:{}", topup.topup_id),
+            memo: "wallet top-up refunded by the payment provider".into(),
+            postings: vec![
+                Posting::overdrawing(AccountRef::buyer_wallet(&topup.account_id, currency), -topup.amount_minor),
+                Posting::new(AccountRef::refunds(currency), topup.amount_minor),
+            ],
+        },
+    )
+    .await?;
+    if matches!(posted, crate::ledger::service::Posted::Recorded(_)) {
+        tracing::warn!(topup.id = %topup.topup_id, account.id = %topup.account_id, amount = topup.amount_minor, "top-up refunded at the provider: wallet debited");
+    }
+    Ok(())
 }
 
 async fn credit(tx: &mut Tx, topup: &TopUpRow) -> Result<(), WalletError> {

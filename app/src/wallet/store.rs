@@ -108,6 +108,12 @@ pub async fn topup(db: &Db, topup_id: &str) -> Result<Option<TopUpRow>, sqlx::Er
     on_db!(db, pool => sqlx::query_as::<_, TopUpRow>(&sql).bind(topup_id).fetch_optional(pool).await)
 }
 
+/// The top-up paid by a provider's payment (events that name only the payment: refunds).
+pub async fn topup_id_by_payment(db: &Db, provider: &str, payment_id: &str) -> Result<Option<String>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar("select topup_id from wallet_topup where provider = $1 and provider_payment_id = $2")
+        .bind(provider).bind(payment_id).fetch_optional(pool).await)
+}
+
 pub async fn topup_in(tx: &mut Tx, topup_id: &str) -> Result<Option<TopUpRow>, sqlx::Error> {
     let sql = format!("select {TOPUP_COLUMNS} from wallet_topup where topup_id = $1");
     on_tx!(tx, conn => sqlx::query_as::<_, TopUpRow>(&sql).bind(topup_id).fetch_optional(conn).await)

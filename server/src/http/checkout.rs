@@ -8,7 +8,7 @@ use app::{
     checkout::{
         cookie,
         domain::{PayMethod, PayStep},
-        provider::{EventKind, Payments, ProviderEvent, TestPayResult},
+        provider::{EventKind, Payments, ProviderEvent, ReportedAmount, TestPayResult},
         service::{self, BuyRequest, Returned},
         store,
     },
@@ -223,16 +223,21 @@ async fn test_step(state: &AppState, payment_id: &str, form: &TestCardForm) -> R
 /// What the test provider does after a card result: the same asynchronous, webhook-like
 /// confirmation Stripe sends, through the same event handler.
 fn confirm_later(state: &AppState, payment_id: &str, reference: &str, kind: EventKind, suffix: &str) {
-    let event = ProviderEvent {
+    let mut event = ProviderEvent {
         provider: "test",
         event_id: format!("evt_{payment_id}_{suffix}"),
         payment_id: payment_id.to_string(),
         order_id: Some(reference.to_string()),
         kind,
+        amount: None,
     };
     let state = state.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(50)).await;
+        // Like Stripe's, the test provider's confirmation says what the payment was for.
+        if let Ok(Some(payment)) = store::test_payment(&state.db, &event.payment_id).await {
+            event.amount = Some(ReportedAmount { minor: payment.amount_minor, currency: payment.currency });
+        }
         if let Err(e) = service::apply_event(&state, &event).await {
             tracing::error!(error = %e, event.id = %event.event_id, "test provider confirmation failed");
         }

@@ -80,6 +80,7 @@ async fn walk(app: TestApp) {
                 payment_id,
                 order_id: Some(started.topup_id),
                 kind: EventKind::Succeeded,
+                amount: None,
             };
             checkout::apply_event(&state, &event).await.unwrap();
             *seen.entry("top-up").or_default() += 1;

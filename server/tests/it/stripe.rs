@@ -338,3 +338,181 @@ async fn ten_clicks_one_payment_intent_sqlite() {
 async fn ten_clicks_one_payment_intent_postgres() {
     ten_clicks_one_payment_intent(Backend::Postgres).await
 }
+
+/// A Stripe event around `object`, signed as Stripe signs it (`livemode` and `account` as given).
+fn signed_event(id: &str, kind: &str, object: &serde_json::Value, livemode: bool, account: Option<&str>) -> (String, String) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let mut event = serde_json::json!({
+        "id": id, "object": "event", "api_version": stripe_sim::API_VERSION, "created": now,
+        "data": {"object": object}, "livemode": livemode, "pending_webhooks": 1,
+        "request": {"id": null, "idempotency_key": null}, "type": kind
+    });
+    if let Some(account) = account {
+        event["account"] = account.into();
+    }
+    let body = event.to_string();
+    let signature = stripe_sim::signature_header(WEBHOOK_SECRET, now, &body);
+    (body, signature)
+}
+
+async fn deliver(app: &TestApp, (body, signature): (String, String)) -> StatusCode {
+    Client::new()
+        .post(app.url("/webhooks/stripe"))
+        .header("stripe-signature", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn sim_get(sim: &SimHandle, path: &str) -> serde_json::Value {
+    Client::new().get(format!("{}/v1/{path}", sim.base_url)).bearer_auth(TEST_SECRET_KEY).send().await.unwrap().json().await.unwrap()
+}
+
+async fn sim_post(sim: &SimHandle, path: &str, form: &[(&str, &str)]) -> serde_json::Value {
+    Client::new()
+        .post(format!("{}/v1/{path}", sim.base_url))
+        .bearer_auth(TEST_SECRET_KEY)
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Signed events are trusted only for the amount, currency, mode and account they claim; they
+/// converge whatever their order; a refunded top-up leaves the wallet owing; and `clink
+/// reconcile` finds what the webhooks missed.
+async fn provider_events_are_checked_and_reconciled(backend: Backend) {
+    let Some((app, sim)) = stripe_app(backend).await else { return };
+    // The simulator's own webhooks go nowhere: the test sends each event itself.
+    sim.set_webhook_url("http://127.0.0.1:9/unreachable");
+    app.creator("ann").await;
+    let (_, code) = app.publish_work("Ten Euro Thing", "10", DATA).await;
+
+    // Paid at Stripe; the event that says so claims 0.01.
+    let (order_a, _, secret) = buy(&app, &app.new_client(), &code, &[]).await;
+    let pi_a = confirm_in_browser(&sim, &secret, "4242424242424242").await;
+    assert_eq!(pi_a["status"], "succeeded");
+    let mut cheap = pi_a.clone();
+    cheap["amount_received"] = 1.into();
+    assert_eq!(deliver(&app, signed_event("evt_cheap", "payment_intent.succeeded", &cheap, false, None)).await, StatusCode::OK);
+    assert_eq!(app.order_status(&order_a).await, "pending", "held, not fulfilled");
+    assert_eq!(app.count("select count(*) from ledger_txn").await, 0, "the ledger never records money that didn't move");
+    assert_eq!(app.count("select count(*) from payment_discrepancy").await, 1);
+    let mut pounds = pi_a.clone();
+    pounds["currency"] = "gbp".into();
+    deliver(&app, signed_event("evt_pounds", "payment_intent.succeeded", &pounds, false, None)).await;
+    assert_eq!(app.order_status(&order_a).await, "pending", "another currency is held too");
+    // Signed, but live on test keys, or about another account: refused.
+    assert_eq!(deliver(&app, signed_event("evt_live", "payment_intent.succeeded", &pi_a, true, None)).await, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        deliver(&app, signed_event("evt_connect", "payment_intent.succeeded", &pi_a, false, Some("acct_other"))).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(app.order_status(&order_a).await, "pending");
+
+    // A payment nothing at Clink asked for.
+    let stray = sim_post(&sim, "payment_intents", &[("amount", "700"), ("currency", "eur"), ("payment_method_types[]", "card")]).await;
+    let stray = confirm_in_browser(&sim, stray["client_secret"].as_str().unwrap(), "4242424242424242").await;
+    assert_eq!(stray["status"], "succeeded");
+
+    // Reconciliation names the lost webhook, the stray payment and the held event; the CLI
+    // says the same and exits non-zero.
+    let findings = app::checkout::reconcile::reconcile(&app.state.db, &app.state.payments, 0).await.unwrap();
+    let kinds: Vec<&str> = findings.iter().map(|f| f.kind).collect();
+    assert!(kinds.contains(&"missing_ledger_transaction"), "{findings:?}");
+    assert!(kinds.contains(&"stray_payment"), "{findings:?}");
+    assert!(kinds.contains(&"held_amount"), "{findings:?}");
+    assert!(findings.iter().any(|f| f.detail.contains(&order_a)), "{findings:?}");
+    let env = [
+        ("CLINK_STRIPE_SECRET_KEY", TEST_SECRET_KEY),
+        ("CLINK_STRIPE_PUBLISHABLE_KEY", TEST_PUBLISHABLE_KEY),
+        ("CLINK_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("CLINK_STRIPE_API_BASE", sim.base_url.as_str()),
+    ];
+    let out = common::run_cli_with(&app.database_url, &app.shared_dir, &["reconcile", "--since", "2020-01-01"], None, &env).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("stray_payment") && stdout.contains(stray["id"].as_str().unwrap()),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("missing_ledger_transaction"), "{stdout}");
+
+    // The true event fulfils the order; reconciliation no longer misses it.
+    assert_eq!(deliver(&app, signed_event("evt_true", "payment_intent.succeeded", &pi_a, false, None)).await, StatusCode::OK);
+    assert_eq!(app.order_status(&order_a).await, "fulfilled");
+    let findings = app::checkout::reconcile::reconcile(&app.state.db, &app.state.payments, 0).await.unwrap();
+    assert!(!findings.iter().any(|f| f.kind == "missing_ledger_transaction"), "{findings:?}");
+
+    // Out of order: the refund arrives before the success. The order ends refunded, without
+    // access; the late success changes nothing.
+    let buyer = app.new_client();
+    let (order_b, _, secret) = buy(&app, &buyer, &code, &[]).await;
+    let pi_b = confirm_in_browser(&sim, &secret, "4242424242424242").await;
+    let pi_b_id = pi_b["id"].as_str().unwrap().to_string();
+    sim_post(&sim, "refunds", &[("payment_intent", pi_b_id.as_str())]).await;
+    let charge = sim_get(
+        &sim,
+        &format!("charges/{}", sim_get(&sim, &format!("payment_intents/{pi_b_id}")).await["latest_charge"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(charge["refunded"], true);
+    assert_eq!(deliver(&app, signed_event("evt_refund_first", "charge.refunded", &charge, false, None)).await, StatusCode::OK);
+    assert_eq!(app.order_status(&order_b).await, "refunded");
+    assert_eq!(deliver(&app, signed_event("evt_success_late", "payment_intent.succeeded", &pi_b, false, None)).await, StatusCode::OK);
+    assert_eq!(app.order_status(&order_b).await, "refunded");
+    let grant_revoked =
+        app.count(&format!("select count(*) from download_grant where order_id = '{order_b}' and revoked_at is not null")).await;
+    assert_eq!(grant_revoked, 1, "no access to a refunded purchase");
+    app.ledger_is_clean().await;
+
+    // A top-up refunded at Stripe after most of it was spent: the wallet owes the rest.
+    let wallet_buyer = app.new_client();
+    common::sign_up_on(&wallet_buyer, &app.base_url, &app.shared_dir, "spender@example.com", "spender", "Spender").await;
+    let res = wallet_buyer.post(app.url("/wallet/topup")).form(&[("amount", "5"), ("currency", "EUR")]).send().await.unwrap();
+    let page = wallet_buyer.get(app.url(&location(&res))).send().await.unwrap().text().await.unwrap();
+    let attr = |name: &str| {
+        let i = page.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+        unescape(&page[i..i + page[i..].find('"').unwrap()])
+    };
+    let topup_pi = confirm_in_browser(&sim, &attr("data-client-secret"), "4242424242424242").await;
+    wallet_buyer.get(app.url(&attr("data-return-url"))).send().await.unwrap();
+    assert_eq!(common::wallet_balance(&app, "spender").await, 500);
+    let (_, four) = app.publish_work("Four Euro Thing", "4", DATA).await;
+    let (status, _) = common::wallet_buy(&app, &wallet_buyer, &four, "spend-before-refund-1", serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let topup_pi_id = topup_pi["id"].as_str().unwrap().to_string();
+    sim_post(&sim, "refunds", &[("payment_intent", topup_pi_id.as_str())]).await;
+    let charge = sim_get(
+        &sim,
+        &format!("charges/{}", sim_get(&sim, &format!("payment_intents/{topup_pi_id}")).await["latest_charge"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(deliver(&app, signed_event("evt_topup_refund", "charge.refunded", &charge, false, None)).await, StatusCode::OK);
+    assert_eq!(deliver(&app, signed_event("evt_topup_refund_again", "charge.refunded", &charge, false, None)).await, StatusCode::OK);
+    assert_eq!(common::wallet_balance(&app, "spender").await, -400, "1.00 left, 5.00 taken back: owes 4.00");
+    let (_, cheap_code) = app.publish_work("Cheap Thing", "0.20", DATA).await;
+    let (status, _) = common::wallet_buy(&app, &wallet_buyer, &cheap_code, "spend-while-owing-1", serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "an owing wallet buys nothing");
+    let wallet = wallet_buyer.get(app.url("/wallet")).send().await.unwrap().text().await.unwrap();
+    assert!(wallet.contains("owes"), "the wallet page says so");
+    app.ledger_is_clean().await;
+    let verify = app.run_cli(&["ledger", "verify"], None).await;
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_events_are_checked_and_reconciled_sqlite() {
+    provider_events_are_checked_and_reconciled(Backend::Sqlite).await
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_events_are_checked_and_reconciled_postgres() {
+    provider_events_are_checked_and_reconciled(Backend::Postgres).await
+}

@@ -230,9 +230,21 @@ pub fn browser_like_client(base_url: &str) -> Client {
 
 /// Runs the real `clink` binary against the given database.
 pub async fn run_cli(database_url: &str, data_dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    run_cli_with(database_url, data_dir, args, stdin, &[]).await
+}
+
+/// `run_cli` with more settings in the environment (a payment provider's, say).
+pub async fn run_cli_with(
+    database_url: &str,
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> std::process::Output {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clink"))
         .args(args)
+        .envs(env.iter().copied())
         .env("CLINK_DATABASE_URL", database_url)
         .env("CLINK_DATA_DIR", data_dir)
         .env("RUST_LOG", "warn")
