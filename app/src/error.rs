@@ -31,6 +31,13 @@ pub enum AppError {
     PaymentRequired(String),
     #[error("{0}")]
     TooLarge(String),
+    /// The server can't save anything right now (its disk is full or read-only): nothing was
+    /// changed, and trying again later will work.
+    #[error("{0}")]
+    Unavailable(String),
+    /// An upload that found the disk full.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("Something went wrong on our side. Please try again.")]
     Internal,
 }
@@ -51,6 +58,8 @@ impl AppError {
             AppError::RateLimited => 429,
             AppError::PaymentRequired(_) => 402,
             AppError::TooLarge(_) => 413,
+            AppError::Unavailable(_) => 503,
+            AppError::InsufficientStorage(_) => 507,
             AppError::Internal => 500,
         }
     }
@@ -75,6 +84,8 @@ impl AppError {
             AppError::BadRequest(_) => "bad_request",
             AppError::PaymentRequired(_) => "payment_required",
             AppError::TooLarge(_) => "too_large",
+            AppError::Unavailable(_) => "unavailable",
+            AppError::InsufficientStorage(_) => "insufficient_storage",
             AppError::Internal => "internal",
         }
     }
@@ -97,11 +108,49 @@ impl FromServerFnError for AppError {
     }
 }
 
-/// Logs an internal failure once, where it is turned into a user-facing `AppError::Internal`.
+/// Logs an internal failure once, where it is turned into a user-facing error. A failure to
+/// write because the disk is full or read-only (the database's or the files') is not a bug
+/// but a state of the server: the user hears that nothing was saved and to try later (503),
+/// never a bare "something went wrong".
 #[cfg(feature = "ssr")]
 pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> AppError {
-    tracing::error!(error = %cause, "{context}");
-    AppError::Internal
+    let text = cause.to_string();
+    tracing::error!(error = %text, "{context}");
+    match storage_trouble(&text) {
+        Some(StorageTrouble::Full) => AppError::Unavailable(
+            "We can't save anything right now: the server's disk is full. Nothing was changed; please try again later.".into(),
+        ),
+        Some(StorageTrouble::ReadOnly) => AppError::Unavailable(
+            "We can't save anything right now: the server's storage is read-only. Nothing was changed; please try again later.".into(),
+        ),
+        None => AppError::Internal,
+    }
+}
+
+/// Why writes fail, when it is the storage's state rather than a bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageTrouble {
+    Full,
+    ReadOnly,
+}
+
+/// Recognises a full or read-only disk in an error's text, as SQLite, PostgreSQL and the
+/// operating system word it (the errors reach here through several layers and types).
+pub fn storage_trouble(error_text: &str) -> Option<StorageTrouble> {
+    let text = error_text.to_ascii_lowercase();
+    if ["database or disk is full", "no space left on device", "could not extend file", "disk full", "storage full"]
+        .iter()
+        .any(|m| text.contains(m))
+    {
+        Some(StorageTrouble::Full)
+    } else if ["readonly database", "read-only file system", "read only file system", "read-only transaction"]
+        .iter()
+        .any(|m| text.contains(m))
+    {
+        Some(StorageTrouble::ReadOnly)
+    } else {
+        None
+    }
 }
 
 #[cfg(feature = "ssr")]

@@ -43,6 +43,8 @@ pub struct Storage {
     prefix: String,
     part_size: usize,
     description: String,
+    /// The directory of a local store (where unfinished uploads' staging files live).
+    local_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -65,6 +67,7 @@ impl Storage {
                     prefix: String::new(),
                     part_size: 1024 * 1024,
                     description: format!("local directory {}", dir.display()),
+                    local_dir: Some(dir.clone()),
                 })
             }
             StorageConfig::S3 { bucket, prefix, endpoint, region, access_key_id, secret_access_key } => {
@@ -89,6 +92,7 @@ impl Storage {
                     // S3 requires parts of at least 5 MiB (but the last).
                     part_size: 5 * 1024 * 1024,
                     description: format!("s3://{bucket}/{prefix}"),
+                    local_dir: None,
                 })
             }
         }
@@ -153,6 +157,40 @@ impl Storage {
                 tracing::warn!(error = %e, key, "could not delete an orphaned object");
             }
         }
+    }
+
+    /// Removes the staging files of uploads that will never finish: a server killed mid-upload
+    /// (`kill -9`, a crash) leaves its upload's partial file (`{key}#{n}`) behind, and nothing
+    /// else would ever remove it. Files untouched for `idle` are orphans: an upload in progress
+    /// writes to its file all the time. Returns how many were removed. (On S3 an unfinished
+    /// multipart upload is no object; the bucket's lifecycle rule aborts it, see the README.)
+    pub async fn sweep_staging(&self, idle: std::time::Duration) -> usize {
+        let Some(dir) = self.local_dir.clone() else { return 0 };
+        tokio::task::spawn_blocking(move || {
+            let mut removed = 0;
+            let mut dirs = vec![dir];
+            while let Some(dir) = dirs.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    let Ok(meta) = entry.metadata() else { continue };
+                    if meta.is_dir() {
+                        dirs.push(path);
+                        continue;
+                    }
+                    let name = entry.file_name().to_string_lossy().to_string();
+                    let staging = name.rsplit_once('#').is_some_and(|(_, n)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+                    let idle_long = meta.modified().ok().and_then(|m| m.elapsed().ok()).is_some_and(|age| age >= idle);
+                    if staging && idle_long && std::fs::remove_file(&path).is_ok() {
+                        tracing::info!(file = %path.display(), "removed the staging file of an upload that never finished");
+                        removed += 1;
+                    }
+                }
+            }
+            removed
+        })
+        .await
+        .unwrap_or(0)
     }
 
     /// Lists every key under `prefix` (for tests and housekeeping).

@@ -121,6 +121,18 @@ fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {
             limiter_state.limits.forget_idle();
         }
     });
+    let sweep_state = state.clone();
+    tokio::spawn(async move {
+        // At start (what a crash left) and every hour after.
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let removed = sweep_state.storage.sweep_staging(STAGING_IDLE).await;
+            if removed > 0 {
+                tracing::warn!(removed, "removed staging files of uploads that never finished");
+            }
+        }
+    });
     let reconcile_state = state.clone();
     tokio::spawn(async move {
         // Hourly, over the last 30 days: what the provider and the ledger disagree on goes to the
@@ -171,6 +183,10 @@ fn load_secret(config: &Config) -> anyhow::Result<AppSecret> {
     }
     Ok(key)
 }
+
+/// How long a staging file of an upload must be untouched to count as abandoned (a live
+/// upload writes to it constantly; the body idle timeout ends a stalled one long before).
+pub const STAGING_IDLE: Duration = Duration::from_secs(600);
 
 /// How often the provider's payments are compared with the ledger.
 pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(3600);

@@ -150,10 +150,17 @@ pub async fn open(db: &Db, token: &str) -> Result<Download, DeliveryError> {
 
 /// The file a token opens (without counting a download): its order, how many downloads were
 /// started, and the file.
-pub async fn file_for(db: &Db, token: &str, file_id: &str) -> Result<(String, i64, FileRow), DeliveryError> {
+/// How long after a download starts a ranged request continues it without counting anew: a
+/// dropped connection resumes, but `Range: bytes=1-` is no way around the limit.
+pub const RESUME_WINDOW_MS: i64 = 2 * 3_600_000;
+
+/// The file a download link opens, with its grant's order and whether a ranged request now
+/// would resume the latest counted download (within `RESUME_WINDOW_MS` of its start).
+pub async fn file_for(db: &Db, token: &str, file_id: &str) -> Result<(String, bool, FileRow), DeliveryError> {
     let download = open(db, token).await?;
     let file = download.files.into_iter().find(|f| f.file_id == file_id).ok_or(DeliveryError::NotFound)?;
-    Ok((download.grant.order_id, download.grant.downloads_used, file))
+    let resumable = download.grant.last_started_at.is_some_and(|started| db::now_ms() - started < RESUME_WINDOW_MS);
+    Ok((download.grant.order_id, resumable, file))
 }
 
 /// Counts a new download against the grant's limit, atomically; refuses past it.

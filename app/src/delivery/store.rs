@@ -13,6 +13,8 @@ pub struct GrantRow {
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub created_at: i64,
+    /// When the latest counted download began.
+    pub last_started_at: Option<i64>,
 }
 
 pub async fn insert_grant(
@@ -40,7 +42,7 @@ pub async fn insert_selector_token(db: &Db, selector: &str, verifier_hash: &str,
 }
 
 /// A `GrantRow`'s columns, read from `download_grant g`.
-const GRANT_COLUMNS: &str = "g.order_id, g.downloads_used, g.max_downloads, g.expires_at, g.revoked_at, g.created_at";
+const GRANT_COLUMNS: &str = "g.order_id, g.downloads_used, g.max_downloads, g.expires_at, g.revoked_at, g.created_at, g.last_started_at";
 
 #[derive(sqlx::FromRow)]
 struct SelectedGrant {
@@ -69,7 +71,7 @@ pub async fn grant_by_token(db: &Db, token_hash: &str) -> Result<Option<GrantRow
 /// Counts one download, atomically refusing past the limit. Returns whether it was allowed.
 pub async fn count_download(db: &Db, order_id: &str, now: i64) -> Result<bool, sqlx::Error> {
     on_db!(db, pool => sqlx::query(
-        "update download_grant set downloads_used = downloads_used + 1 where order_id = $1 and revoked_at is null \
+        "update download_grant set downloads_used = downloads_used + 1, last_started_at = $2 where order_id = $1 and revoked_at is null \
          and (max_downloads is null or downloads_used < max_downloads) and (expires_at is null or expires_at > $2)",
     )
     .bind(order_id).bind(now).execute(pool).await.map(|r| r.rows_affected() == 1))

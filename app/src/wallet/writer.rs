@@ -158,7 +158,11 @@ impl WalletWriter {
                     };
                     let (stop_checkpoints, stopped) = oneshot::channel::<()>();
                     let checkpoints = checkpointer.map(|c| tokio::spawn(checkpoint_beside_the_writer(c, stopped)));
-                    run(db, jobs, max_batch, answering).await;
+                    let reconnect = move || {
+                        let url = url.clone();
+                        async move { Db::connect_dedicated(&url, commit_syncs).await }
+                    };
+                    run(db, reconnect, jobs, max_batch, answering).await;
                     drop(stop_checkpoints);
                     if let Some(checkpoints) = checkpoints {
                         let _ = checkpoints.await;
@@ -303,7 +307,18 @@ async fn checkpoint_beside_the_writer(checkpointer: Db, mut stop: oneshot::Recei
 
 /// The writer's loop: take what is waiting, commit it as one transaction, answer, repeat. Ends
 /// when every sender is gone (the app shut down).
-async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize, answering: Answering) {
+///
+/// A failed batch (a full disk, a lost database connection) leaves its connection in a state
+/// no one can vouch for: sqlx's rollback may itself have failed, and every later `BEGIN` then
+/// fails with "non-zero transaction depth". So after a failure the writer drops its connection
+/// and opens a fresh one (retrying while the database refuses) before the next batch: it goes
+/// on by itself once the cause is gone, with nothing half-written (the failed batch's callers
+/// were told, and retry with their idempotency keys).
+async fn run<R, F>(mut db: Db, reconnect: R, mut jobs: mpsc::Receiver<Job>, max_batch: usize, answering: Answering)
+where
+    R: Fn() -> F,
+    F: Future<Output = Result<Db, sqlx::Error>>,
+{
     let mut known_accounts = std::collections::HashSet::new();
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
@@ -320,6 +335,16 @@ async fn run(db: Db, mut jobs: mpsc::Receiver<Job>, max_batch: usize, answering:
                 tracing::error!(error = %err, size = batch.len(), "wallet batch failed; nothing in it was committed");
                 known_accounts.clear();
                 answer(batch.into_iter().map(|job| (job.reply, Err(err.to_string()))).collect());
+                db.close().await;
+                db = loop {
+                    match reconnect().await {
+                        Ok(fresh) => break fresh,
+                        Err(e) => {
+                            tracing::error!(error = %e, "the wallet writer could not reconnect; retrying");
+                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                        }
+                    }
+                };
             }
         }
     }

@@ -109,7 +109,7 @@ async fn download(
         DeliveryError::Exhausted => gone(StatusCode::GONE, "All downloads of this purchase are used."),
         e => AppError::from(e).into_response(),
     };
-    let (order_id, started, file) = match delivery::file_for(&state.db, &token, &file_id).await {
+    let (order_id, resumable, file) = match delivery::file_for(&state.db, &token, &file_id).await {
         Ok(found) => found,
         Err(e) => return refused(e),
     };
@@ -124,9 +124,9 @@ async fn download(
             return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{size}"))]).into_response();
         }
     };
-    // From the first byte it is a new download and counts against the limit; further in, it
-    // continues one already counted.
-    let resuming = started > 0 && range.as_ref().is_some_and(|r| r.start > 0);
+    // From the first byte it is a new download and counts against the limit; further in, and
+    // soon after a counted start, it continues that one. Later, it counts again.
+    let resuming = resumable && range.as_ref().is_some_and(|r| r.start > 0);
     if !resuming {
         if let Err(e) = delivery::start_download(&state.db, &order_id).await {
             return refused(e);

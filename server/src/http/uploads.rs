@@ -225,7 +225,7 @@ async fn create_from_form(State(state): State<AppState>, session: Session, heade
             }
         }
         Err(err) => {
-            let err = AppError::from(err);
+            let err = upload_error(err);
             if json {
                 err.into_response()
             } else {
@@ -330,6 +330,18 @@ async fn replace_avatar(State(state): State<AppState>, session: Session, mut mul
             }
             app::error::internal("saving an avatar", &e).into_response()
         }
+    }
+}
+
+/// An upload's failure for the uploader: a full disk is 507 Insufficient Storage (the file
+/// didn't fit; nothing was kept), everything else as the catalog says.
+fn upload_error(err: CatalogError) -> AppError {
+    let full = app::error::storage_trouble(&err.to_string()) == Some(app::error::StorageTrouble::Full);
+    match AppError::from(err) {
+        AppError::Unavailable(_) | AppError::Internal if full => AppError::InsufficientStorage(
+            "The server has no room for this upload right now. Nothing was kept; please try again later.".into(),
+        ),
+        other => other,
     }
 }
 

@@ -216,7 +216,7 @@ both_backends! {
         let res = app.get("/healthz").await;
         assert_eq!(res.status(), StatusCode::OK);
         let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(body, serde_json::json!({"status": "ok", "database": "ok"}));
+        assert_eq!(body, serde_json::json!({"status": "ok", "database": "ok", "files": "ok"}));
         app.get("/").await;
         // Metrics are for the operator: off unless a token is set, then only with it.
         assert_eq!(app.get("/metrics").await.status(), StatusCode::NOT_FOUND);

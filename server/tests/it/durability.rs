@@ -158,3 +158,89 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged_sqlite() {
 async fn kill_9_mid_burst_loses_nothing_acknowledged_postgres() {
     crash_in_the_middle_of_a_burst(Backend::Postgres).await
 }
+
+/// A server killed in the middle of an upload leaves the upload's partial staging file; the
+/// next start removes it (once it has sat untouched long enough to be no live upload's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_by_kill_9_leaves_no_staging_file_behind() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", data_dir.path().join("clink.db").display());
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut server = start(&db_url, data_dir.path(), port).await;
+    let out = cli(
+        &db_url,
+        data_dir.path(),
+        &["user", "create", "--email", "maker@example.com", "--handle", "maker", "--password-stdin"],
+        Some("a long password\n"),
+    )
+    .await;
+    assert!(out.status.success());
+    let token =
+        String::from_utf8(cli(&db_url, data_dir.path(), &["token", "create", "--email", "maker@example.com"], None).await.stdout).unwrap();
+    // A 64 MiB upload sent slowly: the server stages what arrives.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let boundary = "killninetestboundary";
+    let url = format!("{}/api/v1/works", server.base_url);
+    let token = token.trim().to_string();
+    let upload = tokio::spawn(async move {
+        let _ = Client::new()
+            .post(url)
+            .bearer_auth(token)
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body)
+            .send()
+            .await;
+    });
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nCut\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"price\"\r\n\r\n3\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    );
+    tx.send(Ok(head.into_bytes())).await.unwrap();
+    let files = data_dir.path().join("files");
+    let staging = || -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        let mut dirs = vec![files.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.path().is_dir() {
+                    dirs.push(e.path());
+                } else if e.file_name().to_string_lossy().contains('#') {
+                    found.push(e.path());
+                }
+            }
+        }
+        found
+    };
+    for _ in 0..40 {
+        tx.send(Ok(vec![7u8; 256 * 1024])).await.unwrap();
+        if !staging().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let left = staging();
+    assert_eq!(left.len(), 1, "an upload in progress has its staging file");
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    drop(tx);
+    let _ = upload.await;
+    assert!(left[0].exists(), "kill -9 leaves it behind");
+    // Age it past the idle limit (ten minutes), as time would.
+    let status = std::process::Command::new("touch").arg("-d").arg("20 minutes ago").arg(&left[0]).status().unwrap();
+    assert!(status.success());
+    let _server = start(&db_url, data_dir.path(), port).await;
+    common::eventually("the sweep at start", || async { (!left[0].exists()).then_some(()) }).await;
+    let verify = cli(&db_url, data_dir.path(), &["ledger", "verify"], None).await;
+    assert!(verify.status.success());
+}
+
+/// A stream of the chunks a channel carries.
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

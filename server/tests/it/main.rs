@@ -14,6 +14,7 @@ mod catalog;
 mod checkout;
 mod durability;
 mod earnings;
+mod faults;
 mod mail_smtp;
 mod randomized;
 mod security;

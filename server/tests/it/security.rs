@@ -197,3 +197,35 @@ async fn a_half_sent_request_header_is_cut_off() {
     // A whole request on a fresh connection is answered as usual.
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }
+
+both_backends! {
+    async fn ranges_resume_a_download_but_never_pass_its_limit(app) {
+        app.creator("ann").await;
+        let data = b"0123456789abcdefghij".repeat(100);
+        let body = common::work_form("Once", "3").text("max_downloads", "1").file("files", "once.bin", "application/octet-stream", &data).build();
+        let res = app.upload(body).await;
+        let code = res.json::<serde_json::Value>().await.unwrap()["code"].as_str().unwrap().to_string();
+        let buyer = app.new_client();
+        let order = buy_with_test_card(&app, &buyer, &code, "once@example.com", "").await;
+        let receipt = common::decoded_body(&app.email_to("once@example.com", "/d/").await);
+        let page_url = common::link_in(&receipt, &app.url("/d/")).unwrap();
+        let page = buyer.get(&page_url).send().await.unwrap().text().await.unwrap();
+        let file_url = app.url(page.split("href=\"").find(|s| s.starts_with("/d/") && s.contains("/files/")).unwrap().split('"').next().unwrap());
+
+        // The one download, cut short, then resumed where it stopped.
+        let first = buyer.get(&file_url).send().await.unwrap();
+        assert_eq!(first.status(), StatusCode::OK);
+        let resumed = buyer.get(&file_url).header("range", "bytes=1000-").send().await.unwrap();
+        assert_eq!(resumed.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(&resumed.bytes().await.unwrap()[..], &data[1000..]);
+        // A second download from the start is past the limit.
+        assert_eq!(buyer.get(&file_url).send().await.unwrap().status(), StatusCode::GONE);
+        // Hours later a range is no resume: it would be the whole file again, past the limit.
+        app::on_db!(&app.state.db, pool => sqlx::query("update download_grant set last_started_at = last_started_at - 10800000 where order_id = $1")
+            .bind(&order).execute(pool).await.map(|_| ())).unwrap();
+        for range in ["bytes=1-", "bytes=-1999", "bytes=500-999"] {
+            let res = buyer.get(&file_url).header("range", range).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::GONE, "{range}");
+        }
+    }
+}

@@ -495,7 +495,7 @@ pub fn link_in(text: &str, prefix: &str) -> Option<String> {
 /// Signs a buyer up on a fresh client and tops their wallet up through the test card page.
 pub async fn buyer_with_balance(app: &TestApp, handle: &str, amount: &str) -> Client {
     let buyer = app.new_client();
-    let res = sign_up_on(&buyer, &app.base_url, app.data_dir.path(), &format!("{handle}@example.com"), handle, handle).await;
+    let res = sign_up_on(&buyer, &app.base_url, &app.shared_dir, &format!("{handle}@example.com"), handle, handle).await;
     assert_eq!(res.status(), StatusCode::OK, "buyer sign-up");
     top_up(app, &buyer, amount, None).await;
     buyer
