@@ -62,6 +62,9 @@ export default defineConfig({
         LEPTOS_SITE_ROOT: '../target/site',
         CLINK_ENV: 'dev',
         RUST_LOG: 'warn',
+        // Every journey comes from 127.0.0.1: per-address limits (sign-ups, mail) would stop
+        // the suite, not a person.
+        CLINK_RATE_LIMIT_SCALE: '100',
       },
     },
     {
@@ -85,6 +88,7 @@ export default defineConfig({
         LEPTOS_SITE_ROOT: '../target/site',
         CLINK_ENV: 'dev',
         RUST_LOG: 'warn',
+        CLINK_RATE_LIMIT_SCALE: '100',
         CLINK_STRIPE_SECRET_KEY: 'sk_test_stripe_sim',
         CLINK_STRIPE_PUBLISHABLE_KEY: 'pk_test_stripe_sim',
         CLINK_STRIPE_WEBHOOK_SECRET: 'whsec_e2e',

@@ -64,11 +64,20 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The quotas of the table above.
     pub fn new() -> Limits {
+        Limits::scaled(1)
+    }
+
+    /// Every quota `scale` times as generous (`CLINK_RATE_LIMIT_SCALE`): for a test deployment
+    /// whose browser journeys all come from one address. Production keeps 1.
+    pub fn scaled(scale: u32) -> Limits {
+        let scale = scale.max(1);
         let limiters = Limit::ALL
             .into_iter()
             .map(|limit| {
                 let (burst, every) = limit.quota();
+                let (burst, every) = (burst.saturating_mul(scale), every / scale);
                 let quota = Quota::with_period(every)
                     .expect("every period is non-zero")
                     .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));

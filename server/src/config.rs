@@ -54,6 +54,8 @@ pub struct Config {
     pub webhook_allow_private: bool,
     /// Slow clients: how long a request header and each piece of a body may take.
     pub timeouts: crate::startup::Timeouts,
+    /// Every rate limit this many times as generous (test deployments only; 1 in production).
+    pub rate_limit_scale: u32,
 }
 
 impl Config {
@@ -205,7 +207,18 @@ impl Config {
             body_idle: seconds("CLINK_BODY_IDLE_TIMEOUT_SECS", 30)?,
         };
 
+        let rate_limit_scale = match get("CLINK_RATE_LIMIT_SCALE") {
+            None => 1,
+            Some(raw) => raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| bad("CLINK_RATE_LIMIT_SCALE", format!("`{raw}` is not a factor from 1 to 1000")))?,
+        };
+
         Ok(Config {
+            rate_limit_scale,
             timeouts,
             webhook_allow_private: parse_bool(&get, "CLINK_WEBHOOK_ALLOW_PRIVATE", false)?,
             webhook_backoff_ms,

@@ -80,7 +80,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
             fee_bps: config.fee_bps,
             outbound: app::outbound::OutboundPolicy { allow_private: config.webhook_allow_private },
         },
-        limits: app::limits::Limits::new(),
+        limits: app::limits::Limits::scaled(config.rate_limit_scale),
         storage,
         views: ViewCounter::default(),
         payments,
