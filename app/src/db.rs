@@ -373,6 +373,44 @@ where
     }
 }
 
+/// `Statements` on whichever backend a transaction runs: what the multi-row builders of each
+/// area's store push into, so that a caller (the sale core) sends many areas' writes together
+/// without spelling out their SQL or the backends' types.
+pub enum Writes<'a> {
+    Sqlite(Statements<'a, Sqlite>),
+    Postgres(Statements<'a, Postgres>),
+}
+
+/// Runs `$body` with `$s` bound to the backend's `Statements` of a `Writes`.
+#[macro_export]
+macro_rules! on_writes {
+    ($w:expr, $s:ident => $body:expr) => {
+        match $w {
+            $crate::db::Writes::Sqlite($s) => $body,
+            $crate::db::Writes::Postgres($s) => $body,
+        }
+    };
+}
+
+impl<'a> Writes<'a> {
+    /// Empty writes for the backend of `tx`.
+    pub fn for_tx(tx: &Tx) -> Writes<'a> {
+        match tx {
+            Tx::Sqlite(_) => Writes::Sqlite(Statements::new()),
+            Tx::Postgres(_) => Writes::Postgres(Statements::new()),
+        }
+    }
+
+    /// Runs every statement, in order, in `tx`.
+    pub async fn run(self, tx: &mut Tx) -> Result<(), sqlx::Error> {
+        match (self, tx) {
+            (Writes::Sqlite(s), Tx::Sqlite(t)) => s.run(&mut **t).await,
+            (Writes::Postgres(s), Tx::Postgres(t)) => s.run(&mut **t).await,
+            _ => Err(sqlx::Error::Protocol("writes built for one backend, run on the other".into())),
+        }
+    }
+}
+
 /// The rows of a SQLite query that answers one row of JSON (`json_group_array(json_array(...))`),
 /// decoded into tuples.
 pub fn from_json_row<T: serde::de::DeserializeOwned>(json: String) -> Result<Vec<T>, sqlx::Error> {

@@ -271,3 +271,38 @@ pub async fn use_signup_token(db: &Db, token_hash: &str, now: i64) -> Result<Opt
          returning request_id, email, handle, display_name, password_hash")
         .bind(now).bind(token_hash).fetch_optional(pool).await)
 }
+
+/// What a sale needs to know about the account that sold: where its notices and webhook go.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct SellerContact {
+    pub account_id: String,
+    pub email: String,
+    /// Wants an email for every sale.
+    pub notify_sales: bool,
+    pub webhook_url: Option<String>,
+}
+
+const SELLER_CONTACT: &str = "select account_id, email, notify_sales, webhook_url from account where account_id ";
+
+pub async fn seller_contact_in(tx: &mut crate::db::Tx, account_id: &str) -> Result<Option<SellerContact>, sqlx::Error> {
+    let sql = format!("{SELLER_CONTACT} = $1");
+    crate::on_tx!(tx, conn => sqlx::query_as::<_, SellerContact>(&sql).bind(account_id).fetch_optional(conn).await)
+}
+
+/// Adds the query of the sellers `account_ids` to `reads` (the wallet writer's batch read);
+/// `seller_contacts_from` decodes its rows.
+pub fn push_seller_contacts_in<'a, DB>(reads: &mut crate::db::Statements<'a, DB>, account_ids: &[&'a str])
+where
+    DB: sqlx::Database,
+    DB::Arguments<'a>: Default,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    crate::db::push_list(reads.next(SELLER_CONTACT).push("in "), account_ids);
+}
+
+pub fn seller_contacts_from<R: sqlx::Row>(rows: &[R]) -> Result<Vec<SellerContact>, sqlx::Error>
+where
+    for<'r> SellerContact: sqlx::FromRow<'r, R>,
+{
+    rows.iter().map(|row| <SellerContact as sqlx::FromRow<R>>::from_row(row)).collect()
+}

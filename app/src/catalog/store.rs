@@ -173,6 +173,12 @@ pub async fn find_any(db: &Db, work_id: &str) -> Result<Option<WorkRow>, sqlx::E
     on_db!(db, pool => sqlx::query_as::<_, WorkRow>(&sql).bind(work_id).fetch_optional(pool).await)
 }
 
+/// `find_any` inside a transaction (a sale reads the work it sells with its other writes).
+pub async fn find_any_in(tx: &mut crate::db::Tx, work_id: &str) -> Result<Option<WorkRow>, sqlx::Error> {
+    let sql = format!("select {WORK_COLUMNS} from work w where w.work_id = $1");
+    crate::on_tx!(tx, conn => sqlx::query_as::<_, WorkRow>(&sql).bind(work_id).fetch_optional(conn).await)
+}
+
 pub async fn list_owned(db: &Db, creator_id: &str) -> Result<Vec<WorkRow>, sqlx::Error> {
     let sql = format!(
         "select {WORK_COLUMNS} from work w where w.creator_id = $1 and w.deleted_at is null order by w.created_at desc, w.work_id desc"

@@ -10,6 +10,8 @@ pub mod provider;
 #[cfg(feature = "ssr")]
 pub mod reconcile;
 #[cfg(feature = "ssr")]
+pub mod sale;
+#[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;

@@ -13,6 +13,7 @@
 use super::{
     domain::{OrderStatus, PayMethod, PayStep, SavedCard},
     provider::{Charge, EventKind, PaymentRequest, ProviderError, ProviderEvent, ReportedAmount},
+    sale,
     store::{self, OrderRow},
 };
 use crate::{
@@ -26,7 +27,6 @@ use crate::{
         domain::{AccountRef, Posting, platform_fee},
         service::{self as ledger, LedgerError, NewTxn},
     },
-    mail::outbox::{self, Mail},
     money::{Currency, Money, parse_amount},
     state::AppState,
 };
@@ -45,6 +45,8 @@ pub enum CheckoutError {
     Provider(#[from] ProviderError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Sale(#[from] super::sale::SaleError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -67,6 +69,7 @@ impl From<CheckoutError> for AppError {
             }
             CheckoutError::Provider(e) => internal("payment provider failed", &e),
             CheckoutError::Ledger(e) => internal("ledger failed", &e),
+            CheckoutError::Sale(e) => internal("writing a sale failed", &e),
             CheckoutError::Database(e) => internal("checkout query failed", &e),
         }
     }
@@ -380,51 +383,40 @@ pub async fn confirm(state: &AppState, order_id: &str, event_key: &str, payment_
     Ok(())
 }
 
-/// pending → paid (with the sale in the ledger) → fulfilled (download grant, receipt, notice).
-/// A second confirmation finds the order already past `pending` and changes nothing.
+/// pending → paid → fulfilled: the sale, written by the sale core (`sale::write`) like every
+/// other (the ledger, the grant, rollups, webhook, receipt and notice). A second confirmation
+/// finds the order already past `pending` and changes nothing.
 async fn fulfil(tx: &mut Tx, order: &OrderRow, payment_id: Option<&str>) -> Result<(), CheckoutError> {
     let now = db::now_ms();
     if !store::transition(tx, &order.order_id, &["pending", "failed"], "paid", now).await? {
         return Ok(());
     }
     let currency = Currency::parse(&order.currency)?;
-    if order.amount_minor > 0 {
-        let source = match order.provider.as_str() {
-            "wallet" => AccountRef::buyer_wallet(order.buyer_account_id.as_deref().unwrap_or("-"), currency),
-            provider => AccountRef::provider_clearing(provider, currency),
-        };
-        ledger::post(
-            tx,
-            &NewTxn {
-                kind: "sale",
-                order_id: Some(order.order_id.clone()),
-                idempotency_key: format!("sale:{}", order.order_id),
-                memo: format!("sale of work {} ({})", order.work_id, payment_id.unwrap_or(&order.provider)),
-                postings: vec![
-                    Posting::new(source, -order.amount_minor),
-                    Posting::new(AccountRef::creator_earnings(&order.creator_id, currency), order.amount_minor - order.fee_minor),
-                    Posting::new(AccountRef::platform_fees(currency), order.fee_minor),
-                ],
-            },
-        )
-        .await?;
-    }
-    let work = crate::on_tx!(tx, conn => sqlx::query_as::<_, (Option<i64>, Option<i64>, String)>(
-        "select max_downloads, link_expiry_days, title from work where work_id = $1")
-        .bind(&order.work_id).fetch_one(conn).await)?;
-    let expires_at = work.1.map(|days| now + days * 86_400_000);
-    let net = order.amount_minor - order.fee_minor;
-    rollup::record_sale(tx, &order.creator_id, &order.work_id, now, &order.currency, order.amount_minor, net, &order.source).await?;
-    webhooks::enqueue(tx, &order.creator_id, "sale", &sale_event(order, &work.2, currency)).await?;
-    grants::insert_grant(tx, &order.order_id, work.0, expires_at, now).await?;
-    store::transition(tx, &order.order_id, &["paid"], "fulfilled", now).await?;
-    outbox::enqueue(tx, &order.buyer_email, &Mail::Receipt { order_id: order.order_id.clone() }).await?;
-    let creator = crate::on_tx!(tx, conn => sqlx::query_as::<_, (String, bool)>(
-        "select email, notify_sales from account where account_id = $1")
-        .bind(&order.creator_id).fetch_one(conn).await)?;
-    if creator.1 {
-        outbox::enqueue(tx, &creator.0, &Mail::NewSale { order_id: order.order_id.clone() }).await?;
-    }
+    let work = crate::catalog::store::find_any_in(tx, &order.work_id).await?.ok_or(CheckoutError::NotFound)?;
+    let creator = crate::accounts::store::seller_contact_in(tx, &order.creator_id).await?.unwrap_or_default();
+    let paid_from = match order.provider.as_str() {
+        "wallet" => AccountRef::buyer_wallet(order.buyer_account_id.as_deref().unwrap_or("-"), currency),
+        provider => AccountRef::provider_clearing(provider, currency),
+    };
+    let one = sale::Sale {
+        order_id: order.order_id.clone(),
+        order: sale::OrderState::Paid,
+        work: &work,
+        creator: &creator,
+        amount: Money::new(order.amount_minor, currency),
+        fee_minor: order.fee_minor,
+        buyer_email: &order.buyer_email,
+        buyer_account_id: order.buyer_account_id.as_deref(),
+        provider: &order.provider,
+        payment_id,
+        source: &order.source,
+        paid_from,
+        paid_from_debited: false,
+        ledger_key: format!("sale:{}", order.order_id),
+        memo: format!("sale of work {} ({})", order.work_id, payment_id.unwrap_or(&order.provider)),
+        token: None,
+    };
+    sale::write(tx, std::slice::from_ref(&one), sale::Mails::Now, &mut Default::default(), now, |_| {}).await?;
     tracing::info!(order.id = %order.order_id, amount = order.amount_minor, "order fulfilled");
     Ok(())
 }

@@ -285,3 +285,97 @@ pub async fn discrepancies_since(db: &Db, since: i64) -> Result<Vec<DiscrepancyR
          from payment_discrepancy where created_at >= $1 order by created_at")
         .bind(since).fetch_all(pool).await)
 }
+
+/// An order written as it is sold (a wallet purchase: decided and paid at once).
+#[derive(Debug, Clone)]
+pub struct NewOrder<'a> {
+    pub order_id: &'a str,
+    pub work_id: &'a str,
+    pub creator_id: &'a str,
+    pub buyer_email: &'a str,
+    pub buyer_account_id: Option<&'a str>,
+    pub currency: &'a str,
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+    pub provider: &'a str,
+    pub payment_id: Option<&'a str>,
+    pub checkout_key: String,
+    pub source: &'a str,
+}
+
+/// Inserts `orders` as fulfilled, in one statement.
+pub fn push_fulfilled_orders<'a>(w: &mut crate::db::Writes<'a>, orders: &'a [NewOrder<'a>], now: i64) {
+    if orders.is_empty() {
+        return;
+    }
+    crate::on_writes!(w, s => {
+        s.next(
+            "insert into buyer_order (order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
+             fee_minor, status, provider, provider_payment_id, checkout_key, source, save_card, failure_reason, created_at, \
+             updated_at, paid_at, refunded_at) ",
+        )
+        .push_values(orders, |mut row, o| {
+            row.push_bind(o.order_id).push_bind(o.work_id).push_bind(o.creator_id).push_bind(o.buyer_email)
+                .push_bind(o.buyer_account_id).push_bind(o.currency).push_bind(o.amount_minor).push_bind(o.fee_minor)
+                .push_bind("fulfilled").push_bind(o.provider).push_bind(o.payment_id).push_bind(o.checkout_key.as_str())
+                .push_bind(o.source).push_bind(false).push_bind(None::<String>).push_bind(now).push_bind(now).push_bind(Some(now))
+                .push_bind(None::<i64>);
+        });
+    })
+}
+
+/// Moves paid orders (a confirmed card payment) to fulfilled, in one statement.
+pub fn push_fulfil_paid<'a>(w: &mut crate::db::Writes<'a>, order_ids: &'a [&'a str], now: i64) {
+    if order_ids.is_empty() {
+        return;
+    }
+    crate::on_writes!(w, s => {
+        let q = s.next("update buyer_order set status = 'fulfilled', updated_at = ");
+        q.push_bind(now).push(" where status = 'paid' and order_id in ");
+        crate::db::push_list(q, order_ids);
+    })
+}
+
+/// A line of a wallet buyer's digest receipt.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ReceiptLine {
+    pub order_id: String,
+    pub title: String,
+    pub creator_name: String,
+    pub currency: String,
+    pub amount_minor: i64,
+}
+
+/// The wallet purchases `account_id` made in `[from, to)` and still has (refunded ones left
+/// out), oldest first: found through the wallet's ledger entries, as `orders_of_buyer` does.
+pub async fn wallet_purchases_between(db: &Db, account_id: &str, from: i64, to: i64) -> Result<Vec<ReceiptLine>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, ReceiptLine>(
+        "select o.order_id, w.title, a.display_name as creator_name, o.currency, o.amount_minor \
+         from ledger_account la \
+         join ledger_entry e on e.account_id = la.account_id and e.created_at >= $2 and e.created_at < $3 \
+         join ledger_txn t on t.txn_id = e.txn_id and t.kind = 'sale' \
+         join buyer_order o on o.order_id = t.order_id \
+         join work w on w.work_id = o.work_id \
+         join account a on a.account_id = o.creator_id \
+         where la.owner_id = $1 and la.kind = 'buyer_wallet' and o.provider = 'wallet' and o.status = 'fulfilled' \
+         order by o.created_at, o.order_id")
+        .bind(account_id).bind(from).bind(to).fetch_all(pool).await)
+}
+
+/// A creator's wallet sales paid in `[from, to)` that still stand, oldest first.
+pub async fn wallet_sales_between(db: &Db, creator_id: &str, from: i64, to: i64) -> Result<Vec<(OrderRow, String)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        order: OrderRow,
+        title: String,
+    }
+    let sql = format!(
+        "select {}, w.title from buyer_order o join work w on w.work_id = o.work_id \
+         where o.creator_id = $1 and o.paid_at >= $2 and o.paid_at < $3 and o.provider = 'wallet' and o.status = 'fulfilled' \
+         order by o.paid_at, o.order_id",
+        ORDER_COLUMNS.split(", ").map(|c| format!("o.{}", c.trim())).collect::<Vec<_>>().join(", ")
+    );
+    let rows = on_db!(db, pool => sqlx::query_as::<_, Row>(&sql).bind(creator_id).bind(from).bind(to).fetch_all(pool).await)?;
+    Ok(rows.into_iter().map(|r| (r.order, r.title)).collect())
+}

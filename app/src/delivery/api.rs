@@ -32,6 +32,8 @@ pub struct DownloadView {
     pub expires: Option<String>,
     /// For a wallet purchase by the signed-in buyer: what the wallet holds now.
     pub wallet_balance: Option<String>,
+    /// What the buyer's inbox has, or will have, about this purchase.
+    pub receipt_note: String,
 }
 
 /// Why a download link no longer opens, in words for the buyer.
@@ -66,6 +68,14 @@ pub async fn load_download(token: String) -> Result<DownloadState, AppError> {
         }
         _ => None,
     };
+    // Wallet receipts go out as one email per buyer and ten minutes (see `checkout::sale`);
+    // before that one is sent, the page says when it comes rather than that it came.
+    let receipt_note = if d.order.provider == "wallet" && crate::db::now_ms() < crate::mail::outbox::digest_due(d.order.created_at) {
+        "Your receipt with this link comes by email within ten minutes, with any other wallet purchases you make until then."
+    } else {
+        "We emailed you this link."
+    }
+    .to_string();
     let allowance = match d.grant.max_downloads {
         Some(max) => format!("{} of {max} downloads used", d.grant.downloads_used),
         None => "Unlimited downloads".to_string(),
@@ -87,6 +97,7 @@ pub async fn load_download(token: String) -> Result<DownloadState, AppError> {
         allowance,
         expires: d.grant.expires_at.map(crate::ui::date_label),
         wallet_balance,
+        receipt_note,
     }))
 }
 

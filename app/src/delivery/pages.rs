@@ -42,7 +42,7 @@ pub fn DownloadPage() -> impl IntoView {
                                 </ul>
                                 <p class="muted">{d.allowance}
                                     {d.expires.map(|e| format!(" · link expires {e}"))}</p>
-                                <p class="hint">"We emailed you this link. Lost it? " <a href="/library">"Find your purchases"</a> "."</p>
+                                <p class="hint receipt-note">{format!("{} Lost it? ", d.receipt_note)} <a href="/library">"Find your purchases"</a> "."</p>
                             </section>
                         }.into_any(),
                         Ok(DownloadState::Gone(why)) => {

@@ -99,3 +99,33 @@ pub async fn use_library_token(db: &Db, token_hash: &str, now: i64) -> Result<Op
     )
     .bind(now).bind(token_hash).fetch_optional(pool).await)
 }
+
+/// A download grant for a multi-row insert, with the token its buyer is handed at once (a
+/// wallet purchase answers with its link; a card buyer's tokens are minted later).
+#[derive(Debug, Clone)]
+pub struct GrantInsert<'a> {
+    pub order_id: &'a str,
+    pub max_downloads: Option<i64>,
+    pub expires_at: Option<i64>,
+    /// `(selector, verifier hash)`.
+    pub token: Option<(&'a str, &'a str)>,
+}
+
+pub fn push_grants<'a>(w: &mut crate::db::Writes<'a>, grants: &'a [GrantInsert<'a>], now: i64) {
+    if grants.is_empty() {
+        return;
+    }
+    crate::on_writes!(w, s => {
+        s.next("insert into download_grant (order_id, downloads_used, max_downloads, expires_at, revoked_at, created_at) ")
+            .push_values(grants, |mut row, g| {
+                row.push_bind(g.order_id).push_bind(0i64).push_bind(g.max_downloads).push_bind(g.expires_at).push_bind(None::<i64>).push_bind(now);
+            });
+        let with_tokens: Vec<&GrantInsert<'a>> = grants.iter().filter(|g| g.token.is_some()).collect();
+        if !with_tokens.is_empty() {
+            s.next("insert into download_selector_token (selector, verifier_hash, order_id, created_at) ").push_values(with_tokens, |mut row, g| {
+                let (selector, verifier) = g.token.unwrap_or_default();
+                row.push_bind(selector).push_bind(verifier).push_bind(g.order_id).push_bind(now);
+            });
+        }
+    })
+}

@@ -76,6 +76,42 @@ pub async fn enqueue_to(tx: &mut Tx, creator_id: &str, url: &str, event_type: &s
     .execute(conn).await.map(|_| ()))
 }
 
+/// A ping queued with others (the sale core writes a set of sales at once).
+#[derive(Debug, Clone)]
+pub struct Ping<'a> {
+    pub creator_id: &'a str,
+    pub url: &'a str,
+    pub event_type: &'a str,
+    pub delivery_id: String,
+    pub payload: String,
+}
+
+impl<'a> Ping<'a> {
+    pub fn new(creator_id: &'a str, url: &'a str, event_type: &'a str, sale: &SaleEvent<'_>, now: i64) -> Ping<'a> {
+        let delivery_id = db::new_id();
+        let payload = payload(&delivery_id, event_type, now, sale);
+        Ping { creator_id, url, event_type, delivery_id, payload }
+    }
+}
+
+/// Queues `pings` in one statement.
+pub fn push_pings<'a>(w: &mut crate::db::Writes<'a>, pings: &'a [Ping<'a>], now: i64) {
+    if pings.is_empty() {
+        return;
+    }
+    crate::on_writes!(w, s => {
+        s.next(
+            "insert into webhook_delivery (delivery_id, creator_id, event_type, url, payload, attempts, next_attempt_at, \
+             delivered_at, gave_up_at, last_status, last_error, created_at) ",
+        )
+        .push_values(pings, |mut row, p| {
+            row.push_bind(p.delivery_id.as_str()).push_bind(p.creator_id).push_bind(p.event_type).push_bind(p.url)
+                .push_bind(p.payload.as_str()).push_bind(0i64).push_bind(now).push_bind(None::<i64>).push_bind(None::<i64>)
+                .push_bind(None::<i64>).push_bind(None::<String>).push_bind(now);
+        });
+    })
+}
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryRow {
     pub delivery_id: String,

@@ -87,3 +87,50 @@ pub async fn balances_of(db: &Db, owner_id: &str, kind: &str) -> Result<Vec<(Str
     )
     .bind(owner_id).bind(kind).fetch_all(pool).await)
 }
+
+/// A ledger transaction for a multi-row insert.
+#[derive(Debug, Clone)]
+pub struct TxnRow<'a> {
+    pub txn_id: &'a str,
+    pub kind: &'a str,
+    pub order_id: Option<&'a str>,
+    pub idempotency_key: &'a str,
+    pub memo: &'a str,
+}
+
+/// One entry of a transaction.
+#[derive(Debug, Clone)]
+pub struct EntryRow<'a> {
+    pub entry_id: String,
+    pub txn_id: &'a str,
+    pub account_id: String,
+    pub currency: &'a str,
+    pub amount_minor: i64,
+}
+
+/// Inserts transactions, their entries, and moves the accounts' cached balances by `deltas`
+/// (summed per account by the caller): three statements, whatever the number of rows.
+pub fn push_postings<'a>(
+    w: &mut crate::db::Writes<'a>,
+    txns: &'a [TxnRow<'a>],
+    entries: &'a [EntryRow<'a>],
+    deltas: &'a [(String, i64)],
+    now: i64,
+) {
+    if txns.is_empty() {
+        return;
+    }
+    crate::on_writes!(w, s => {
+        s.next("insert into ledger_txn (txn_id, kind, order_id, idempotency_key, memo, created_at) ").push_values(txns, |mut row, t| {
+            row.push_bind(t.txn_id).push_bind(t.kind).push_bind(t.order_id).push_bind(t.idempotency_key).push_bind(t.memo).push_bind(now);
+        });
+        s.next("insert into ledger_entry (entry_id, txn_id, account_id, currency, amount_minor, created_at) ").push_values(entries, |mut row, e| {
+            row.push_bind(e.entry_id.as_str()).push_bind(e.txn_id).push_bind(e.account_id.as_str()).push_bind(e.currency)
+                .push_bind(e.amount_minor).push_bind(now);
+        });
+        for (account_id, delta) in deltas.iter().filter(|(_, d)| *d != 0) {
+            let q = s.next("update ledger_account set balance_minor = balance_minor + ");
+            q.push_bind(*delta).push(" where account_id = ").push_bind(account_id.as_str());
+        }
+    })
+}

@@ -34,6 +34,18 @@ pub enum Mail {
     AccountExists {
         email: String,
     },
+    /// A wallet buyer's receipts for the purchases of one window, in one message.
+    WalletReceipts {
+        account_id: String,
+        from_ms: i64,
+        to_ms: i64,
+    },
+    /// A creator's wallet sales of one window, in one message.
+    SalesDigest {
+        creator_id: String,
+        from_ms: i64,
+        to_ms: i64,
+    },
 }
 
 impl Mail {
@@ -45,13 +57,15 @@ impl Mail {
             Mail::LoginLink { .. } => "login_link",
             Mail::ConfirmSignup { .. } => "confirm_signup",
             Mail::AccountExists { .. } => "account_exists",
+            Mail::WalletReceipts { .. } => "wallet_receipts",
+            Mail::SalesDigest { .. } => "sales_digest",
         }
     }
 
     fn order_id(&self) -> Option<&str> {
         match self {
             Mail::Receipt { order_id } | Mail::NewSale { order_id } => Some(order_id),
-            Mail::LibraryLink { .. } | Mail::LoginLink { .. } | Mail::ConfirmSignup { .. } | Mail::AccountExists { .. } => None,
+            _ => None,
         }
     }
 }
@@ -65,6 +79,73 @@ pub async fn enqueue(tx: &mut Tx, recipient: &str, mail: &Mail) -> Result<(), sq
     on_tx!(tx, conn => sqlx::query(INSERT)
         .bind(db::new_id()).bind(mail.kind()).bind(recipient).bind(mail.order_id()).bind(&payload).bind(now)
         .execute(conn).await.map(|_| ()))
+}
+
+/// How long a wallet buyer's receipts (and a creator's notices of wallet sales) gather before
+/// they go out as one message: ten minutes.
+pub const DIGEST_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// A digest goes out this long after its window closes, so that a batch stamped inside the
+/// window but committed a moment after it is still in it.
+const DIGEST_GRACE_MS: i64 = 15_000;
+
+/// The digest window a moment falls in: `[from, to)`.
+pub fn digest_window(at_ms: i64) -> (i64, i64) {
+    let from = at_ms - at_ms.rem_euclid(DIGEST_WINDOW_MS);
+    (from, from + DIGEST_WINDOW_MS)
+}
+
+/// When the digest holding an event of `at_ms` goes out.
+pub fn digest_due(at_ms: i64) -> i64 {
+    digest_window(at_ms).1 + DIGEST_GRACE_MS
+}
+
+/// A message to queue with others: `digest` gathers what several events queue for one
+/// recipient and window into one row (the first event's; the rest find it by the key).
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub recipient: String,
+    pub mail: Mail,
+    /// `(digest key, due at)`: one message per key, sent when the window closes.
+    pub digest: Option<(String, i64)>,
+}
+
+impl Queued {
+    pub fn now(recipient: &str, mail: Mail) -> Queued {
+        Queued { recipient: recipient.to_string(), mail, digest: None }
+    }
+}
+
+/// Queues `mails` (two statements at most: the messages, and the digests).
+pub fn push_mails<'a>(w: &mut crate::db::Writes<'a>, mails: &'a [(String, String, Queued)], now: i64) {
+    let (digests, singles): (Vec<&(String, String, Queued)>, Vec<&(String, String, Queued)>) =
+        mails.iter().partition(|(_, _, q)| q.digest.is_some());
+    crate::on_writes!(w, s => {
+        if !singles.is_empty() {
+            s.next("insert into mail_outbox (mail_id, kind, recipient, order_id, payload, attempts, next_attempt_at, sent_at, last_error, created_at) ")
+                .push_values(singles, |mut row, (mail_id, payload, q)| {
+                    row.push_bind(mail_id.as_str()).push_bind(q.mail.kind()).push_bind(q.recipient.as_str()).push_bind(q.mail.order_id())
+                        .push_bind(payload.as_str()).push_bind(0i64).push_bind(now).push_bind(None::<i64>).push_bind(None::<String>).push_bind(now);
+                });
+        }
+        if !digests.is_empty() {
+            let q = s.next(
+                "insert into mail_outbox (mail_id, kind, recipient, order_id, payload, attempts, next_attempt_at, sent_at, last_error, created_at, digest_key) ",
+            );
+            q.push_values(digests, |mut row, (mail_id, payload, q)| {
+                let (key, due) = q.digest.as_ref().map(|(k, d)| (k.as_str(), *d)).unwrap_or_default();
+                row.push_bind(mail_id.as_str()).push_bind(q.mail.kind()).push_bind(q.recipient.as_str()).push_bind(None::<String>)
+                    .push_bind(payload.as_str()).push_bind(0i64).push_bind(due).push_bind(None::<i64>).push_bind(None::<String>).push_bind(now)
+                    .push_bind(key);
+            });
+            q.push(" on conflict (digest_key) where digest_key is not null do nothing");
+        }
+    })
+}
+
+/// `(mail id, payload, message)` rows for `push_mails`, which borrows them.
+pub fn rows_of(mails: Vec<Queued>) -> Vec<(String, String, Queued)> {
+    mails.into_iter().map(|q| (db::new_id(), serde_json::to_string(&q.mail).unwrap_or_default(), q)).collect()
 }
 
 pub async fn enqueue_now(db: &Db, recipient: &str, mail: &Mail) -> Result<(), sqlx::Error> {
@@ -113,4 +194,21 @@ pub async fn mark_failed(db: &Db, mail_id: &str, error: &str, retry_at: i64) -> 
 /// Messages not sent yet (for tests and the health of the worker).
 pub async fn pending_count(db: &Db) -> Result<i64, sqlx::Error> {
     on_db!(db, pool => sqlx::query_scalar::<_, i64>("select count(*) from mail_outbox where sent_at is null").fetch_one(pool).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_windows_are_ten_minutes_aligned() {
+        let at = 1_700_000_123_456;
+        let (from, to) = digest_window(at);
+        assert_eq!(from % DIGEST_WINDOW_MS, 0);
+        assert_eq!(to - from, DIGEST_WINDOW_MS);
+        assert!(from <= at && at < to);
+        assert_eq!(digest_window(from), (from, to), "the first moment belongs to its window");
+        assert_eq!(digest_window(to).0, to, "the end is the next window's");
+        assert!(digest_due(at) > to);
+    }
 }

@@ -100,6 +100,42 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
                 Ok(Some(templates::new_sale(&work.title, amount, net, &buyer, &state.settings.absolute_url("/dashboard/sales"))))
             }
         }
+        Mail::WalletReceipts { account_id, from_ms, to_ms } => {
+            let lines = orders::wallet_purchases_between(db, account_id, *from_ms, *to_ms).await.map_err(e)?;
+            if lines.is_empty() {
+                return Ok(None); // every purchase of the window was refunded before it went out
+            }
+            let mut items = Vec::with_capacity(lines.len());
+            for line in &lines {
+                let token = delivery::mint(db, &line.order_id).await.map_err(e)?;
+                items.push(templates::ReceiptItem {
+                    title: &line.title,
+                    creator: &line.creator_name,
+                    amount: Money::new(line.amount_minor, Currency::parse(&line.currency).unwrap_or(Currency::Eur)),
+                    download_url: state.settings.absolute_url(&format!("/d/{token}")),
+                });
+            }
+            Ok(Some(templates::wallet_receipts(&items, &state.settings.absolute_url("/library"))))
+        }
+        Mail::SalesDigest { creator_id, from_ms, to_ms } => {
+            let sales = orders::wallet_sales_between(db, creator_id, *from_ms, *to_ms).await.map_err(e)?;
+            if sales.is_empty() {
+                return Ok(None);
+            }
+            let items: Vec<templates::SaleItem<'_>> = sales
+                .iter()
+                .map(|(order, title)| {
+                    let currency = Currency::parse(&order.currency).unwrap_or(Currency::Eur);
+                    templates::SaleItem {
+                        title,
+                        amount: Money::new(order.amount_minor, currency),
+                        net: Money::new(order.amount_minor - order.fee_minor, currency),
+                        buyer: crate::checkout::domain::mask_email(&order.buyer_email),
+                    }
+                })
+                .collect();
+            Ok(Some(templates::sales_digest(&items, &state.settings.absolute_url("/dashboard/sales"))))
+        }
         Mail::LoginLink { email, next } => {
             let token = delivery::new_token();
             let now = db::now_ms();

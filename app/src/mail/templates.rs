@@ -73,6 +73,97 @@ pub fn new_sale(title: &str, amount: Money, net: Money, buyer: &str, dashboard_u
     }
 }
 
+/// One purchase in a wallet buyer's digest receipt.
+pub struct ReceiptItem<'a> {
+    pub title: &'a str,
+    pub creator: &'a str,
+    pub amount: Money,
+    pub download_url: String,
+}
+
+/// The totals of `amounts`, one per currency, as "€0.60 + $0.20".
+fn totals(amounts: impl Iterator<Item = Money>) -> String {
+    let mut sums: Vec<Money> = Vec::new();
+    for amount in amounts {
+        match sums.iter_mut().find(|m| m.currency == amount.currency) {
+            Some(sum) => sum.minor += amount.minor,
+            None => sums.push(amount),
+        }
+    }
+    sums.iter().map(Money::to_string).collect::<Vec<_>>().join(" + ")
+}
+
+/// A wallet buyer's purchases of one ten-minute window, each with its download link.
+pub fn wallet_receipts(items: &[ReceiptItem<'_>], library_url: &str) -> Message {
+    let total = totals(items.iter().map(|i| i.amount));
+    let subject = match items {
+        [one] => format!("Your download: {}", one.title),
+        _ => format!("Your {} downloads ({total})", items.len()),
+    };
+    let mut text = format!("Thanks for your purchases with your Clink wallet ({total} in all).\n\n");
+    let mut html = format!(
+        "<h1 style=\"font-size:22px\">Thanks for your purchase{}</h1><p>Paid from your Clink wallet: <strong>{}</strong>.</p>",
+        if items.len() == 1 { "" } else { "s" },
+        escape(&total)
+    );
+    for item in items {
+        text.push_str(&format!("\"{}\" by {} ({}):\n{}\n\n", item.title, item.creator, item.amount, item.download_url));
+        html.push_str(&format!(
+            "<p style=\"margin:18px 0 4px\"><strong>{}</strong> by {} · {}</p>{}",
+            escape(item.title),
+            escape(item.creator),
+            escape(&item.amount.to_string()),
+            button(&item.download_url, "Download")
+        ));
+    }
+    text.push_str(&format!(
+        "Keep this email: the links are your access. Everything you bought is also in your library:\n{library_url}\n\n\
+         (Wallet purchases made within ten minutes of each other come in one email.)"
+    ));
+    html.push_str(&format!(
+        "<p>Keep this email: the links are your access. Everything you bought is also in <a href=\"{}\">your library</a>.</p>\
+         <p style=\"color:#6b7280\">Wallet purchases made within ten minutes of each other come in one email.</p>",
+        escape(library_url)
+    ));
+    Message { subject, text, html: html_page("Your Clink purchases", &html) }
+}
+
+/// One sale in a creator's digest of wallet sales.
+pub struct SaleItem<'a> {
+    pub title: &'a str,
+    pub amount: Money,
+    pub net: Money,
+    pub buyer: String,
+}
+
+/// A creator's wallet sales of one ten-minute window.
+pub fn sales_digest(items: &[SaleItem<'_>], dashboard_url: &str) -> Message {
+    let gross = totals(items.iter().map(|i| i.amount));
+    let net = totals(items.iter().map(|i| i.net));
+    let subject = match items {
+        [one] => format!("New sale: {} ({})", one.title, one.amount),
+        _ => format!("{} new sales ({gross})", items.len()),
+    };
+    let mut text =
+        format!("You made {} sale{} for {gross}; you earn {net} after fees.\n\n", items.len(), if items.len() == 1 { "" } else { "s" });
+    let mut rows = String::new();
+    for item in items {
+        text.push_str(&format!("- \"{}\" for {} to {}\n", item.title, item.amount, item.buyer));
+        rows.push_str(&format!("<li>{} · {} · {}</li>", escape(item.title), escape(&item.amount.to_string()), escape(&item.buyer)));
+    }
+    text.push_str(&format!(
+        "\nSee your sales: {dashboard_url}\n\n(Wallet sales within ten minutes come in one email. Turn these emails off in Settings.)"
+    ));
+    let html = format!(
+        "<h1 style=\"font-size:22px\">{}</h1><p>You earn <strong>{}</strong> after fees.</p><ul>{rows}</ul>{}\
+         <p style=\"color:#6b7280\">Wallet sales within ten minutes come in one email. Turn these emails off in Settings.</p>",
+        escape(&subject),
+        escape(&net),
+        button(dashboard_url, "See your sales")
+    );
+    Message { subject, text, html: html_page("New sales", &html) }
+}
+
 pub fn library_link(url: &str) -> Message {
     Message {
         subject: "Your Clink library link".into(),
@@ -158,6 +249,36 @@ mod tests {
         assert!(m.html.contains("Ann &amp; Co"));
         assert!(m.text.contains("€4.99"));
         assert_eq!(m.subject, "Your download: <b>Zine</b>");
+    }
+
+    #[test]
+    fn digests_list_every_purchase_and_total_per_currency() {
+        let items = [
+            ReceiptItem {
+                title: "<i>A</i>",
+                creator: "Ann",
+                amount: Money::new(20, Currency::Eur),
+                download_url: "https://c.example/d/a".into(),
+            },
+            ReceiptItem { title: "B", creator: "Bo", amount: Money::new(30, Currency::Eur), download_url: "https://c.example/d/b".into() },
+            ReceiptItem { title: "C", creator: "Cy", amount: Money::new(5, Currency::Usd), download_url: "https://c.example/d/c".into() },
+        ];
+        let m = wallet_receipts(&items, "https://c.example/library");
+        assert_eq!(m.subject, "Your 3 downloads (€0.50 + $0.05)");
+        for url in ["https://c.example/d/a", "https://c.example/d/b", "https://c.example/d/c"] {
+            assert!(m.text.contains(url) && m.html.contains(url), "{url} missing");
+        }
+        assert!(m.html.contains("&lt;i&gt;A&lt;/i&gt;"));
+        let one = wallet_receipts(&items[1..2], "https://c.example/library");
+        assert_eq!(one.subject, "Your download: B");
+
+        let sales = [
+            SaleItem { title: "A", amount: Money::new(20, Currency::Eur), net: Money::new(18, Currency::Eur), buyer: "a***@x.org".into() },
+            SaleItem { title: "A", amount: Money::new(20, Currency::Eur), net: Money::new(18, Currency::Eur), buyer: "b***@x.org".into() },
+        ];
+        let d = sales_digest(&sales, "https://c.example/dashboard/sales");
+        assert_eq!(d.subject, "2 new sales (€0.40)");
+        assert!(d.text.contains("you earn €0.36 after fees"));
     }
 
     #[test]

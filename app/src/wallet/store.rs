@@ -175,19 +175,20 @@ pub async fn spent_in_period(db: &Db, account_id: &str, currency: &str, period: 
 /// Raises the counters by the given amounts: one upsert for all of them, a statement of
 /// `statements` (the wallet writer sends it with the rest of its batch). Each
 /// (account, currency, period) appears once: PostgreSQL refuses an upsert that touches a row twice.
-pub fn push_spent<'a, DB>(statements: &mut Statements<'a, DB>, spent: &'a BTreeMap<(String, String, String), i64>)
+pub fn push_spent<'a, DB>(statements: &mut Statements<'a, DB>, spent: &BTreeMap<(String, String, String), i64>)
 where
     DB: sqlx::Database,
     DB::Arguments<'a>: Default,
-    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
     if spent.is_empty() {
         return;
     }
     let q = statements.next("insert into wallet_spend (account_id, currency, period, spent_minor) ");
+    // Owned values: the caller (the sale core's `also`) can't lend its map for the statements' life.
     q.push_values(spent, |mut row, ((account, currency, period), amount)| {
-        row.push_bind(account.as_str()).push_bind(currency.as_str()).push_bind(period.as_str()).push_bind(*amount);
+        row.push_bind(account.clone()).push_bind(currency.clone()).push_bind(period.clone()).push_bind(*amount);
     });
     q.push(" on conflict (account_id, currency, period) do update set spent_minor = wallet_spend.spent_minor + excluded.spent_minor");
 }

@@ -33,16 +33,14 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::store::{self as wallet_store, SettingsRow};
 use crate::{
-    accounts::store as accounts_store,
+    accounts::store::{self as accounts_store, SellerContact},
     catalog::store::{self as catalog_store, WorkRow},
+    checkout::sale::{self, Mails, OrderState, Sale, SaleError},
     db::{self, Db, Tx},
-    earnings::rollup,
     ledger::domain::AccountRef,
-    money::Currency,
+    money::{Currency, Money},
     on_tx,
 };
-
-const DAY_MS: i64 = 86_400_000;
 
 /// One wallet purchase, validated and priced by the service.
 #[derive(Debug, Clone)]
@@ -354,7 +352,6 @@ where
 /// What a successful purchase writes, gathered for multi-row inserts.
 struct Written {
     order_id: String,
-    txn_id: String,
     purchase_index: usize,
 }
 
@@ -370,8 +367,8 @@ struct Current {
     works: HashMap<String, WorkRow>,
     settings: HashMap<String, SettingsRow>,
     emails: HashMap<String, String>,
-    /// The webhook URLs of the batch's creators who have one.
-    webhook_urls: HashMap<String, String>,
+    /// The batch's creators: where their notices and webhooks go.
+    sellers: HashMap<String, SellerContact>,
     /// SQLite: the balances of the batch's wallets, read under the batch's write lock (see
     /// `debit_uncapped_under_write_lock`). PostgreSQL debits with conditional statements and
     /// reads none.
@@ -403,7 +400,7 @@ impl Current {
             catalog_store::push_live_works_in(&mut reads, &work_ids);
             wallet_store::push_settings_in(&mut reads, &buyer_ids);
             accounts_store::push_emails_in(&mut reads, &buyer_ids);
-            db::push_list(reads.next("select account_id, webhook_url from account where webhook_url is not null and account_id in "), &creator_ids);
+            accounts_store::push_seller_contacts_in(&mut reads, &creator_ids);
             if sqlite {
                 // One row of JSON (see `accounts::store::push_emails_in`).
                 db::push_list(
@@ -412,9 +409,9 @@ impl Current {
                 );
             }
             let answers = reads.fetch(&mut *conn).await?;
-            let (done, works, settings, emails, webhook_urls, balances) = match answers.as_slice() {
-                [done, works, settings, emails, webhook_urls] => (done, works, settings, emails, webhook_urls, None),
-                [done, works, settings, emails, webhook_urls, balances] => (done, works, settings, emails, webhook_urls, Some(balances)),
+            let (done, works, settings, emails, sellers, balances) = match answers.as_slice() {
+                [done, works, settings, emails, sellers] => (done, works, settings, emails, sellers, None),
+                [done, works, settings, emails, sellers, balances] => (done, works, settings, emails, sellers, Some(balances)),
                 _ => return Err(sqlx::Error::Protocol(format!("the batch's reads answered {} results", answers.len()))),
             };
             let balances: HashMap<String, i64> = match balances.and_then(|rows| rows.first()) {
@@ -426,7 +423,7 @@ impl Current {
                 works: works.iter().map(|row| WorkRow::from_row(row).map(|w| (w.work_id.clone(), w))).collect::<Result<_, _>>()?,
                 settings: settings.iter().map(|row| SettingsRow::from_row(row).map(|s| (s.account_id.clone(), s))).collect::<Result<_, _>>()?,
                 emails: accounts_store::emails_from(emails)?.into_iter().collect(),
-                webhook_urls: webhook_urls.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?,
+                sellers: accounts_store::seller_contacts_from(sellers)?.into_iter().map(|c| (c.account_id.clone(), c)).collect(),
                 balances,
             })
         })
@@ -451,7 +448,7 @@ async fn commit_batch(
     db: &Db,
     batch: &[&Purchase],
     known_accounts: &mut std::collections::HashSet<String>,
-) -> Result<Vec<Outcome>, sqlx::Error> {
+) -> Result<Vec<Outcome>, SaleError> {
     let started = std::time::Instant::now();
     let now = db::now_ms();
     let (week, month) = super::domain::periods(now);
@@ -513,13 +510,12 @@ async fn commit_batch(
         .enumerate()
         .filter_map(|(i, o)| match o {
             // A copy answers `Repeated`, never `Bought`: each `Bought` is one purchase to write.
-            Outcome::Bought { order_id, .. } => Some(Written { order_id: order_id.clone(), txn_id: db::new_id(), purchase_index: i }),
+            Outcome::Bought { order_id, .. } => Some(Written { order_id: order_id.clone(), purchase_index: i }),
             _ => None,
         })
         .collect();
     if !written.is_empty() {
-        write_purchases(&mut tx, batch, &written, &spent, &current.emails, now, known_accounts).await?;
-        enqueue_sale_webhooks(&mut tx, batch, &written, &current).await?;
+        write_sales(&mut tx, batch, &written, &spent, &current, now, known_accounts).await?;
     }
     let applied = started.elapsed();
     tx.commit().await?;
@@ -670,145 +666,44 @@ async fn debit_uncapped_in_rounds(
     Ok(())
 }
 
-/// What the batch's purchases write: the buyers' spending counters, multi-row inserts of the
-/// orders, ledger transactions and entries, download grants and tokens, the creators' and the
-/// platform's cached balances once per account, and the dashboard's rollups.
-async fn write_purchases(
+/// What the batch's purchases write: each is a sale, written with the others by the sale core
+/// (orders, ledger, grants and tokens, rollups, webhooks, digest mails), and the buyers'
+/// spending counters, added to the same statements.
+async fn write_sales(
     tx: &mut Tx,
     batch: &[&Purchase],
     written: &[Written],
     spent: &BTreeMap<(String, String, String), i64>,
-    emails: &HashMap<String, String>,
+    current: &Current,
     now: i64,
     known_accounts: &mut std::collections::HashSet<String>,
-) -> Result<(), sqlx::Error> {
-    // Credits per account (creator earnings, platform fees), applied once each.
-    let mut credits: BTreeMap<String, (AccountRef, i64)> = BTreeMap::new();
-    for w in written {
-        let p = batch[w.purchase_index];
-        for (account, amount) in [
-            (AccountRef::creator_earnings(&p.work.creator_id, p.currency), p.amount_minor - p.fee_minor),
-            (AccountRef::platform_fees(p.currency), p.fee_minor),
-        ] {
-            credits.entry(account.id()).or_insert((account, 0)).1 += amount;
-        }
-    }
-    for (id, (account, _)) in &credits {
-        if known_accounts.contains(id) {
-            continue;
-        }
-        crate::ledger::store::ensure_account(tx, id, account.kind.as_str(), account.owner.as_deref(), account.currency.code(), now).await?;
-        known_accounts.insert(id.clone());
-    }
-
-    // The dashboard's rollups, summed per key so a batch of hundreds writes a handful of rows.
-    let hour = rollup::hour_of(now);
-    let mut sales: BTreeMap<(&str, &str, &str), rollup::SaleFigures> = BTreeMap::new();
-    let mut sources: BTreeMap<(&str, &str), i64> = BTreeMap::new();
-    for w in written {
-        let p = batch[w.purchase_index];
-        let d = sales.entry((p.work.creator_id.as_str(), p.work.work_id.as_str(), p.currency.code())).or_default();
-        d.sales += 1;
-        d.gross += p.amount_minor;
-        d.net += p.amount_minor - p.fee_minor;
-        *sources.entry((p.work.creator_id.as_str(), p.source.as_str())).or_default() += 1;
-    }
-
-    on_tx!(tx, conn => {
-        let entries: Vec<(String, &str, String, &'static str, i64)> = written
-            .iter()
-            .flat_map(|w| {
-                let p = batch[w.purchase_index];
-                let c = p.currency;
-                [
-                    (AccountRef::buyer_wallet(&p.buyer_id, c).id(), -p.amount_minor),
-                    (AccountRef::creator_earnings(&p.work.creator_id, c).id(), p.amount_minor - p.fee_minor),
-                    (AccountRef::platform_fees(c).id(), p.fee_minor),
-                ]
-                .into_iter()
-                .filter(|(_, amount)| *amount != 0)
-                .map(move |(account, amount)| (db::new_id(), w.txn_id.as_str(), account, c.code(), amount))
-            })
-            .collect();
-        // On SQLite everything below goes to the connection as one string of statements (see
-        // `db::Statements`).
-        let mut statements = db::Statements::new();
-        wallet_store::push_spent(&mut statements, spent);
-        // A wallet order's `checkout_key` is `wallet:{order id}`, not the purchase key: the
-        // ledger's idempotency key already makes a retry find its purchase, and a time-ordered
-        // value appends to the unique index where the buyer's random key dirtied a page of its own.
-        statements.next(
-            "insert into buyer_order (order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
-             fee_minor, status, provider, provider_payment_id, checkout_key, source, save_card, failure_reason, created_at, \
-             updated_at, paid_at, refunded_at) ",
-        ).push_values(written, |mut row, w| {
+) -> Result<(), SaleError> {
+    let nobody = SellerContact::default();
+    let sales: Vec<Sale<'_>> = written
+        .iter()
+        .map(|w| {
             let p = batch[w.purchase_index];
-            row.push_bind(&w.order_id).push_bind(&p.work.work_id).push_bind(&p.work.creator_id).push_bind(emails.get(&p.buyer_id).map_or("", String::as_str))
-                .push_bind(&p.buyer_id).push_bind(p.currency.code()).push_bind(p.amount_minor).push_bind(p.fee_minor)
-                .push_bind("fulfilled").push_bind("wallet").push_bind(&w.txn_id).push_bind(format!("wallet:{}", w.order_id)).push_bind(&p.source)
-                .push_bind(false).push_bind(None::<String>).push_bind(now).push_bind(now).push_bind(Some(now)).push_bind(None::<i64>);
-        });
-
-        statements.next("insert into ledger_txn (txn_id, kind, order_id, idempotency_key, memo, created_at) ")
-            .push_values(written, |mut row, w| {
-            let p = batch[w.purchase_index];
-            row.push_bind(&w.txn_id).push_bind("sale").push_bind(&w.order_id).push_bind(&p.key)
-                .push_bind(format!("wallet purchase of work {}", p.work.work_id)).push_bind(now);
-        });
-
-        statements.next("insert into ledger_entry (entry_id, txn_id, account_id, currency, amount_minor, created_at) ")
-            .push_values(&entries, |mut row, (entry_id, txn_id, account, currency, amount)| {
-            row.push_bind(entry_id).push_bind(*txn_id).push_bind(account).push_bind(*currency).push_bind(*amount).push_bind(now);
-        });
-
-        statements.next("insert into download_grant (order_id, downloads_used, max_downloads, expires_at, revoked_at, created_at) ")
-            .push_values(written, |mut row, w| {
-            let p = batch[w.purchase_index];
-            row.push_bind(&w.order_id).push_bind(0i64).push_bind(p.work.max_downloads)
-                .push_bind(p.work.link_expiry_days.map(|days| now + days * DAY_MS)).push_bind(None::<i64>).push_bind(now);
-        });
-
-        statements.next("insert into download_selector_token (selector, verifier_hash, order_id, created_at) ")
-            .push_values(written, |mut row, w| {
-            let p = batch[w.purchase_index];
-            row.push_bind(&p.token_selector).push_bind(&p.token_verifier_hash).push_bind(&w.order_id).push_bind(now);
-        });
-
-        for (id, (_, amount)) in &credits {
-            if *amount != 0 {
-                let q = statements.next("update ledger_account set balance_minor = balance_minor + ");
-                q.push_bind(*amount).push(" where account_id = ").push_bind(id.as_str());
+            Sale {
+                order_id: w.order_id.clone(),
+                order: OrderState::New,
+                work: &p.work,
+                creator: current.sellers.get(&p.work.creator_id).unwrap_or(&nobody),
+                amount: Money::new(p.amount_minor, p.currency),
+                fee_minor: p.fee_minor,
+                buyer_email: current.emails.get(&p.buyer_id).map_or("", String::as_str),
+                buyer_account_id: Some(&p.buyer_id),
+                provider: "wallet",
+                payment_id: None,
+                source: &p.source,
+                paid_from: AccountRef::buyer_wallet(&p.buyer_id, p.currency),
+                // The conditional debit above was the purchase's decision.
+                paid_from_debited: true,
+                ledger_key: p.key.clone(),
+                memo: format!("wallet purchase of work {}", p.work.work_id),
+                token: Some((&p.token_selector, &p.token_verifier_hash)),
             }
-        }
-        for ((creator, work, currency), d) in &sales {
-            rollup::push_sale(&mut statements, creator, work, hour, currency, d);
-        }
-        for ((creator, source), n) in &sources {
-            rollup::push_source(&mut statements, creator, hour, source, 0, *n);
-        }
-        statements.run(&mut *conn).await
-    })
-}
-
-/// The sale webhooks of the batch's creators who have one.
-async fn enqueue_sale_webhooks(tx: &mut Tx, batch: &[&Purchase], written: &[Written], current: &Current) -> Result<(), sqlx::Error> {
-    use crate::earnings::webhooks;
-    for w in written {
-        let p = batch[w.purchase_index];
-        let Some(url) = current.webhook_urls.get(&p.work.creator_id) else { continue };
-        let event = webhooks::SaleEvent {
-            order_id: &w.order_id,
-            work_id: &p.work.work_id,
-            work_title: &p.work.title,
-            amount: crate::money::Money::new(p.amount_minor, p.currency).decimal(),
-            fee: crate::money::Money::new(p.fee_minor, p.currency).decimal(),
-            net: crate::money::Money::new(p.amount_minor - p.fee_minor, p.currency).decimal(),
-            currency: p.currency.code(),
-            buyer_email: current.emails.get(&p.buyer_id).map_or("", String::as_str),
-            source: &p.source,
-            provider: "wallet",
-        };
-        webhooks::enqueue_to(tx, &p.work.creator_id, url, "sale", &event).await?;
-    }
-    Ok(())
+        })
+        .collect();
+    sale::write(tx, &sales, Mails::Digest, known_accounts, now, |writes| crate::on_writes!(writes, s => wallet_store::push_spent(s, spent)))
+        .await
 }

@@ -420,6 +420,20 @@ async fn provider_events_are_checked_and_reconciled(backend: Backend) {
     let stray = sim_post(&sim, "payment_intents", &[("amount", "700"), ("currency", "eur"), ("payment_method_types[]", "card")]).await;
     let stray = confirm_in_browser(&sim, stray["client_secret"].as_str().unwrap(), "4242424242424242").await;
     assert_eq!(stray["status"], "succeeded");
+    // Its event is for no payable Clink knows: acknowledged (Stripe stops retrying), logged,
+    // and applied to nothing.
+    let before = (
+        app.count("select count(*) from buyer_order where status <> 'pending'").await,
+        app.count("select count(*) from wallet_topup where status <> 'pending'").await,
+        app.count("select count(*) from ledger_txn").await,
+    );
+    assert_eq!(deliver(&app, signed_event("evt_stray", "payment_intent.succeeded", &stray, false, None)).await, StatusCode::OK);
+    let after = (
+        app.count("select count(*) from buyer_order where status <> 'pending'").await,
+        app.count("select count(*) from wallet_topup where status <> 'pending'").await,
+        app.count("select count(*) from ledger_txn").await,
+    );
+    assert_eq!(before, after, "an event for an unknown payable changes nothing");
 
     // Reconciliation names the lost webhook, the stray payment and the held event; the CLI
     // says the same and exits non-zero.

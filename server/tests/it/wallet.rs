@@ -391,6 +391,122 @@ both_backends! {
         app.ledger_is_clean().await;
     }
 
+    async fn wallet_purchases_get_a_receipt_and_creators_a_notice_one_email_per_window(app) {
+        // A creator who turned the new-sale email off, and one who has it on (the default).
+        app.creator("quiet").await;
+        assert_eq!(app.call("settings/notify-sales", &[("enabled", "false")]).await.status(), StatusCode::OK);
+        let (_, quiet_work) = app.publish_work("Quiet poem", "0.10", DATA).await;
+        app.creator("maker").await;
+        let (_, zine) = app.publish_work("First zine", "0.20", DATA).await;
+        let (_, comic) = app.publish_work("Second comic", "0.30", DATA).await;
+        let (_, print) = app.publish_work("Third print", "0.40", DATA).await;
+        let reader = buyer_with_balance(&app, "digest", "5").await;
+        let mut bought = Vec::new();
+        for (i, code) in [&quiet_work, &zine, &comic, &print].into_iter().enumerate() {
+            let (status, body) = wallet_buy(&app, &reader, code, &key(i), json!({})).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            bought.push(body);
+        }
+        // Ten-minute windows: the four purchases normally fall in one (a boundary between
+        // them gives two of everything, which the counts below allow for).
+        let windows = app
+            .count(&format!(
+                "select count(distinct created_at - (created_at % {})) from buyer_order where provider = 'wallet'",
+                app::mail::outbox::DIGEST_WINDOW_MS
+            ))
+            .await;
+        assert_eq!(app.count("select count(*) from mail_outbox where kind = 'wallet_receipts'").await, windows, "one receipt per window");
+        assert_eq!(
+            app.count("select count(*) from mail_outbox where kind = 'sales_digest' and recipient = 'maker@example.com'").await,
+            windows,
+            "one notice per window for the creator who wants them"
+        );
+        assert_eq!(
+            app.count("select count(*) from mail_outbox where recipient = 'quiet@example.com' and kind in ('sales_digest', 'new_sale')").await,
+            0,
+            "none for the creator who turned them off"
+        );
+        let now = app::db::now_ms();
+        assert_eq!(app.count(&format!("select count(*) from mail_outbox where digest_key is not null and next_attempt_at <= {now}")).await, 0);
+
+        // The download page says when the receipt comes, not that it came.
+        let page = without_markers(&reader.get(bought[1]["download_url"].as_str().unwrap()).send().await.unwrap().text().await.unwrap());
+        assert!(page.contains("comes by email within ten minutes"), "{page}");
+        assert!(!page.contains("We emailed you this link"), "{page}");
+        // Nothing is sent before the window closes.
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        assert!(!app.outbox().iter().any(|m| m.contains("To: digest@example.com") && common::decoded_body(m).contains("/d/")));
+
+        // A refund before the receipt goes out: the receipt leaves that purchase out.
+        let comic_order = bought[2]["order_id"].as_str().unwrap();
+        assert_eq!(app.call("sales/refund", &[("order_id", comic_order)]).await.status(), StatusCode::OK);
+
+        // The window closes.
+        sql_exec(&app, "update mail_outbox set next_attempt_at = 0 where digest_key is not null").await.unwrap();
+        let receipt = common::decoded_body(&app.email_to("digest@example.com", "with your Clink wallet").await);
+        let links: std::collections::BTreeSet<String> = receipt
+            .match_indices(&app.url("/d/"))
+            .map(|(i, _)| receipt[i..].split(|c: char| c.is_whitespace() || c == '"' || c == '<').next().unwrap().to_string())
+            .collect();
+        if windows == 1 {
+            assert_eq!(links.len(), 3, "one link per purchase kept: {receipt}");
+            for title in ["Quiet poem", "First zine", "Third print"] {
+                assert!(receipt.contains(title), "{title} missing: {receipt}");
+            }
+            assert!(!receipt.contains("Second comic"), "the refunded purchase is left out: {receipt}");
+            let notice = common::decoded_body(&app.email_to("maker@example.com", "You made").await);
+            assert!(notice.contains("You made 2 sales for €0.60"), "{notice}");
+        }
+        for link in &links {
+            let res = app.new_client().get(link).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{link}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        assert!(!app.outbox().iter().any(|m| m.contains("To: quiet@example.com") && common::decoded_body(m).contains("You made")));
+        assert_eq!(app.count("select count(*) from mail_outbox where sent_at is null").await, 0, "every queued mail went out once");
+        app.ledger_is_clean().await;
+    }
+
+    async fn card_and_wallet_refunds_take_the_same_reversal(app) {
+        app.creator("maker").await;
+        let (_, zine) = app.publish_work("Wallet zine", "0.50", DATA).await;
+        let (_, book) = app.publish_work("Card book", "3", DATA).await;
+        let reader = buyer_with_balance(&app, "twoways", "5").await;
+        let (status, body) = wallet_buy(&app, &reader, &zine, &key(1), json!({})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        let wallet_order = body["order_id"].as_str().unwrap().to_string();
+        let card_order = common::buy_with_test_card(&app, &app.new_client(), &book, "twoways@example.com", "").await;
+        for order in [&wallet_order, &card_order] {
+            assert_eq!(app.call("sales/refund", &[("order_id", order)]).await.status(), StatusCode::OK);
+        }
+        for (order, back_to) in [(&wallet_order, "buyer_wallet:"), (&card_order, "refunds:")] {
+            assert_eq!(app.order_status(order).await, "refunded");
+            // One reversal transaction, the sale's entries mirrored, the money back where it
+            // came from (the wallet) or out to the provider's refunds.
+            let q = |sql: &str| sql.replace("{order}", order);
+            assert_eq!(app.count(&q("select count(*) from ledger_txn where kind = 'refund' and idempotency_key = 'refund:{order}'")).await, 1);
+            assert_eq!(
+                app.count(&q("select count(*) from ledger_entry e join ledger_txn t on t.txn_id = e.txn_id \
+                              where t.order_id = '{order}' and t.kind = 'refund'"))
+                .await,
+                app.count(&q("select count(*) from ledger_entry e join ledger_txn t on t.txn_id = e.txn_id \
+                              where t.order_id = '{order}' and t.kind = 'sale'"))
+                .await
+            );
+            assert_eq!(
+                app.count(&q(&format!("select count(*) from ledger_entry e join ledger_txn t on t.txn_id = e.txn_id \
+                                       where t.order_id = '{{order}}' and t.kind = 'refund' and e.amount_minor > 0 and e.account_id like '{back_to}%'")))
+                .await,
+                1,
+                "{order} goes back to {back_to}"
+            );
+            assert_eq!(app.count(&q("select count(*) from download_grant where order_id = '{order}' and revoked_at is not null")).await, 1);
+        }
+        assert_eq!(app.count("select cast(sum(refunds) as bigint) from sale_hour").await, 2, "both in the dashboard's refunds");
+        assert_eq!(wallet_balance(&app, "twoways").await, 500);
+        app.ledger_is_clean().await;
+    }
+
     async fn the_library_lists_wallet_purchases_beside_card_purchases(app) {
         app.creator("maker").await;
         let (_, zine) = app.publish_work("Wallet zine", "0.20", DATA).await;
