@@ -19,18 +19,26 @@ pub mod wallet;
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod edge;
+#[cfg(all(test, feature = "ssr"))]
+mod layering;
 #[cfg(feature = "ssr")]
 pub mod limits;
+#[cfg(feature = "ssr")]
+pub mod mail_drain;
 #[cfg(feature = "ssr")]
 pub mod outbound;
 #[cfg(feature = "ssr")]
 pub mod page_cache;
+#[cfg(feature = "ssr")]
+pub mod payments;
 #[cfg(feature = "ssr")]
 pub mod secret;
 #[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
 pub mod storage;
+#[cfg(feature = "ssr")]
+pub mod verify;
 
 use leptos::prelude::*;
 use leptos_meta::{HashedStylesheet, MetaTags, Title, provide_meta_context};

@@ -171,7 +171,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         Command::Ledger(LedgerCommand::Verify) => {
             let db = startup::connect_database(&config.database_url).await?;
-            let report = app::ledger::verify::verify(&db).await?;
+            let report = app::verify::verify(&db).await?;
             db.close().await;
             println!("ledger: {} transactions, {} entries, {} accounts", report.transactions, report.entries, report.accounts);
             if report.is_clean() {

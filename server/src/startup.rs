@@ -16,7 +16,7 @@ use app::{
     },
     db::Db,
     earnings::views::ViewCounter,
-    mail::{self, sender::Mailer},
+    mail::sender::Mailer,
     secret::AppSecret,
     shell,
     state::{AppState, Settings, SharedState},
@@ -111,7 +111,7 @@ pub async fn connect_database(url: &str) -> anyhow::Result<Db> {
 }
 
 fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {
-    tokio::spawn(mail::sender::run(state.clone(), MAIL_INTERVAL));
+    tokio::spawn(app::mail_drain::run(state.clone(), MAIL_INTERVAL));
     tokio::spawn(app::earnings::webhooks::run(state.db.clone(), WEBHOOK_INTERVAL, webhook_backoff_ms, state.settings.outbound));
     let limiter_state = state.clone();
     tokio::spawn(async move {

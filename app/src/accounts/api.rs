@@ -209,9 +209,7 @@ pub async fn save_profile(display_name: String, bio: String, links: String, acce
     let links = super::domain::parse_links(&links)?.join("\n");
     let accent = super::domain::parse_accent(&accent_color)?;
     let edit = super::store::ProfileEdit { display_name: name.as_str(), bio: &bio, links: &links, accent_color: accent.as_deref() };
-    super::store::update_profile(&state.db, &me.account_id, &edit).await.map_err(|e| internal("saving a profile", &e))?;
-    // Link pages show the name and colour.
-    state.page_cache.invalidate_all();
+    super::service::update_profile(&state.db, &state.page_cache, &me.account_id, &edit).await?;
     leptos_axum::redirect("/settings?saved=1#profile");
     Ok(())
 }

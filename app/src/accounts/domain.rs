@@ -242,9 +242,27 @@ pub fn parse_bio(raw: &str) -> Result<String, FieldError> {
     Ok(bio.replace("\r\n", "\n"))
 }
 
+/// Masks an email for display to people other than its owner: "an•••@example.com".
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let keep: String = local.chars().take(2).collect();
+            format!("{keep}•••@{domain}")
+        }
+        None => "•••".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emails_are_masked() {
+        assert_eq!(mask_email("anna@example.com"), "an•••@example.com");
+        assert_eq!(mask_email("a@example.com"), "a•••@example.com");
+        assert_eq!(mask_email("nonsense"), "•••");
+    }
 
     #[test]
     fn emails_are_normalised_and_checked() {

@@ -284,3 +284,33 @@ fn dummy_hash() -> &'static str {
         Argon2::default().hash_password(uuid::Uuid::new_v4().as_bytes(), &salt).map(|h| h.to_string()).unwrap_or_default()
     })
 }
+
+/// Saves a creator's public profile; their link pages show the name and colour, so the cached
+/// ones are cleared.
+pub async fn update_profile(
+    db: &Db,
+    pages: &crate::page_cache::PageCache,
+    account_id: &str,
+    edit: &store::ProfileEdit<'_>,
+) -> Result<(), AccountError> {
+    store::update_profile(db, account_id, edit).await?;
+    pages.invalidate_all();
+    Ok(())
+}
+
+/// Sets (or, with `None`, removes) the stored avatar; the previous picture is discarded and
+/// the cached link pages cleared. On failure the caller still owns `new_key`.
+pub async fn set_avatar(
+    db: &Db,
+    storage: &crate::storage::Storage,
+    pages: &crate::page_cache::PageCache,
+    account_id: &str,
+    new_key: Option<&str>,
+) -> Result<(), AccountError> {
+    let old = store::set_avatar(db, account_id, new_key).await?;
+    if let Some(old) = old {
+        storage.discard(&[old]).await;
+    }
+    pages.invalidate_all();
+    Ok(())
+}

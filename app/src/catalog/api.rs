@@ -298,8 +298,7 @@ pub async fn update_work(
         link_expiry_days: link_expiry_days.unwrap_or_default(),
     };
     let draft = WorkDraft::parse(&fields)?;
-    let row = service::update_work(&state.db, &account.account_id, &work_id, &draft).await?;
-    state.page_cache.invalidate_all();
+    let row = service::update_work(&state.db, &state.page_cache, &account.account_id, &work_id, &draft).await?;
     Ok(format!("Saved. Buyers now see {}.", row.price().label()))
 }
 
@@ -307,8 +306,7 @@ pub async fn update_work(
 pub async fn set_published(work_id: String, published: bool) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let account = edge::require_account().await?;
-    service::set_published(&state.db, &account.account_id, &work_id, published).await?;
-    state.page_cache.invalidate_all();
+    service::set_published(&state.db, &state.page_cache, &account.account_id, &work_id, published).await?;
     Ok(())
 }
 
@@ -316,8 +314,7 @@ pub async fn set_published(work_id: String, published: bool) -> Result<(), AppEr
 pub async fn delete_work(work_id: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let account = edge::require_account().await?;
-    service::delete_work(&state.db, &account.account_id, &work_id).await?;
-    state.page_cache.invalidate_all();
+    service::delete_work(&state.db, &state.page_cache, &account.account_id, &work_id).await?;
     edge::redirect(&format!("/dashboard/works?deleted={work_id}"));
     Ok(())
 }
@@ -326,8 +323,7 @@ pub async fn delete_work(work_id: String) -> Result<(), AppError> {
 pub async fn restore_work(work_id: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let account = edge::require_account().await?;
-    service::restore_work(&state.db, &account.account_id, &work_id).await?;
-    state.page_cache.invalidate_all();
+    service::restore_work(&state.db, &state.page_cache, &account.account_id, &work_id).await?;
     edge::redirect(&format!("/dashboard/works/{work_id}"));
     Ok(())
 }

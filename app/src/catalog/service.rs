@@ -11,6 +11,7 @@ use super::{
 use crate::{
     db::{self, Db},
     error::{AppError, FieldError, internal},
+    page_cache::PageCache,
     storage::{Storage, StorageError, StoredObject},
 };
 
@@ -204,7 +205,9 @@ pub async fn create_work(
     Err(CatalogError::Database(sqlx::Error::Protocol("could not allocate a unique link code".into())))
 }
 
-pub async fn update_work(db: &Db, creator_id: &str, work_id: &str, draft: &WorkDraft) -> Result<WorkRow, CatalogError> {
+/// Link pages are cached (`PageCache`): every change a buyer could see on one clears them here,
+/// in the service that makes it, so no caller has to remember.
+pub async fn update_work(db: &Db, pages: &PageCache, creator_id: &str, work_id: &str, draft: &WorkDraft) -> Result<WorkRow, CatalogError> {
     let edit = WorkEdit {
         title: &draft.title,
         description_md: &draft.description_md,
@@ -219,28 +222,31 @@ pub async fn update_work(db: &Db, creator_id: &str, work_id: &str, draft: &WorkD
         Err(e) if db::is_unique_violation(&e, "slug") => return Err(CatalogError::SlugTaken),
         Err(e) => return Err(e.into()),
     }
+    pages.invalidate_all();
     owned_work(db, creator_id, work_id).await
 }
 
-pub async fn set_published(db: &Db, creator_id: &str, work_id: &str, published: bool) -> Result<(), CatalogError> {
+pub async fn set_published(db: &Db, pages: &PageCache, creator_id: &str, work_id: &str, published: bool) -> Result<(), CatalogError> {
     if !store::set_published(db, creator_id, work_id, published, db::now_ms()).await? {
         return Err(CatalogError::NotFound);
     }
+    pages.invalidate_all();
     tracing::info!(work.id = %work_id, published, "work visibility changed");
     Ok(())
 }
 
-pub async fn delete_work(db: &Db, creator_id: &str, work_id: &str) -> Result<(), CatalogError> {
+pub async fn delete_work(db: &Db, pages: &PageCache, creator_id: &str, work_id: &str) -> Result<(), CatalogError> {
     if !store::soft_delete(db, creator_id, work_id, db::now_ms()).await? {
         return Err(CatalogError::NotFound);
     }
+    pages.invalidate_all();
     tracing::info!(work.id = %work_id, "work deleted");
     Ok(())
 }
 
 /// Undo for a delete. If the work's slug went to another work meanwhile, the restored work
 /// keeps only its short link.
-pub async fn restore_work(db: &Db, creator_id: &str, work_id: &str) -> Result<(), CatalogError> {
+pub async fn restore_work(db: &Db, pages: &PageCache, creator_id: &str, work_id: &str) -> Result<(), CatalogError> {
     let restored = match store::restore(db, creator_id, work_id, db::now_ms()).await {
         Err(e) if db::is_unique_violation(&e, "slug") => {
             store::clear_slug(db, creator_id, work_id).await?;
@@ -251,6 +257,7 @@ pub async fn restore_work(db: &Db, creator_id: &str, work_id: &str) -> Result<()
     if !restored {
         return Err(CatalogError::NotFound);
     }
+    pages.invalidate_all();
     tracing::info!(work.id = %work_id, "work restored");
     Ok(())
 }
@@ -275,11 +282,19 @@ pub async fn store_cover(storage: &Storage, work_id: &str, image: bytes::Bytes) 
 }
 
 /// Replaces a work's cover; the old images are removed once the new ones are recorded.
-pub async fn replace_cover(db: &Db, storage: &Storage, creator_id: &str, work_id: &str, image: bytes::Bytes) -> Result<(), CatalogError> {
+pub async fn replace_cover(
+    db: &Db,
+    storage: &Storage,
+    pages: &PageCache,
+    creator_id: &str,
+    work_id: &str,
+    image: bytes::Bytes,
+) -> Result<(), CatalogError> {
     let old = owned_work(db, creator_id, work_id).await?;
     let cover = store_cover(storage, work_id, image).await?;
     match store::set_cover(db, creator_id, work_id, &cover.cover_key, &cover.thumb_key, db::now_ms()).await {
         Ok(true) => {
+            pages.invalidate_all();
             let old_keys: Vec<String> = [old.cover_key, old.thumb_key].into_iter().flatten().collect();
             storage.discard(&old_keys).await;
             Ok(())

@@ -8,7 +8,8 @@ use super::domain::PayStep;
 use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::{
-    checkout::{cookie, domain::mask_email, service, store},
+    accounts::domain::mask_email,
+    checkout::{cookie, service, store},
     edge,
     money::{Currency, Money},
 };
@@ -91,7 +92,7 @@ pub async fn my_sales() -> Result<Vec<SaleView>, AppError> {
 pub async fn refund_sale(order_id: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let account = edge::require_account().await?;
-    service::refund(&state, &account.account_id, &order_id).await?;
+    crate::payments::refund_sale(&state, &account.account_id, &order_id).await?;
     tracing::info!(order.id = %order_id, creator.id = %account.account_id, "sale refunded by creator");
     leptos_axum::redirect("/dashboard/sales?refunded=1");
     Ok(())

@@ -217,7 +217,7 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
                 kind: EventKind::Succeeded,
                 amount: None,
             };
-            apply_event(state, &event).await?;
+            apply_order_event(state, &order.order_id, &event).await?;
             outcome.done = true;
         }
         Charge::Declined(reason) => outcome.declined = Some(reason),
@@ -283,7 +283,7 @@ pub async fn returned(state: &AppState, order_id: &str, key: &str) -> Result<Ret
                 kind: EventKind::Succeeded,
                 amount: check.received.map(ReportedAmount::of),
             };
-            apply_event(state, &event).await?;
+            apply_order_event(state, order_id, &event).await?;
         }
         // The card is remembered with the email this order was bought with.
         saved_card = check.saved_card.map(|mut card| {
@@ -310,29 +310,12 @@ pub enum Applied {
     Held,
 }
 
-/// Applies a provider event exactly once. Top-ups (`topup_…` references) belong to wallets.
-pub async fn apply_event(state: &AppState, event: &ProviderEvent) -> Result<Applied, CheckoutError> {
-    // An event naming only its payment (a refund) may be a top-up's.
-    if event.order_id.is_none() {
-        if let Some(topup_id) = crate::wallet::store::topup_id_by_payment(&state.db, event.provider, &event.payment_id).await? {
-            let routed = ProviderEvent { order_id: Some(topup_id), ..event.clone() };
-            return Box::pin(apply_event(state, &routed)).await;
-        }
-    }
-    if event.order_id.as_deref().is_some_and(|r| r.starts_with("topup_")) {
-        return crate::wallet::service::apply_topup_event(state, event).await.map_err(|e| match e {
-            crate::wallet::service::WalletError::Database(e) => CheckoutError::Database(e),
-            crate::wallet::service::WalletError::Ledger(e) => CheckoutError::Ledger(e),
-            other => CheckoutError::Database(sqlx::Error::Protocol(other.to_string())),
-        });
-    }
+/// Applies a provider event about order `order_id` exactly once (`payments::apply_event`
+/// decides that the event is this order's).
+pub async fn apply_order_event(state: &AppState, order_id: &str, event: &ProviderEvent) -> Result<Applied, CheckoutError> {
     let mut tx = state.db.begin().await?;
-    let found = match &event.order_id {
-        Some(id) => store::order_in(&mut tx, id).await?,
-        None => store::order_by_payment(&mut tx, event.provider, &event.payment_id).await?,
-    };
-    let Some(order) = found else {
-        tracing::info!(event.id = %event.event_id, "event for an unknown payment ignored");
+    let Some(order) = store::order_in(&mut tx, order_id).await? else {
+        tracing::info!(event.id = %event.event_id, order.id = %order_id, "event for an unknown order ignored");
         return Ok(Applied::Ignored);
     };
     if !store::mark_processed(&mut tx, &format!("{}:{}", event.provider, event.event_id), db::now_ms()).await? {
@@ -421,11 +404,12 @@ async fn fulfil(tx: &mut Tx, order: &OrderRow, payment_id: Option<&str>) -> Resu
     Ok(())
 }
 
-/// fulfilled → refunded: the ledger reversal and the end of download access, together.
-async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<(), CheckoutError> {
+/// fulfilled → refunded: the ledger reversal and the end of download access, together, the
+/// same for every sale however it was paid. Returns whether this call reversed it.
+async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<bool, CheckoutError> {
     let now = db::now_ms();
     if !store::transition(tx, &order.order_id, &["fulfilled", "paid"], "refunded", now).await? {
-        return Ok(());
+        return Ok(false);
     }
     let currency = Currency::parse(&order.currency)?;
     if order.amount_minor > 0 {
@@ -449,11 +433,6 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<(), CheckoutError> {
             },
         )
         .await?;
-        // A refunded wallet purchase no longer counts against its buyer's spending caps.
-        if let ("wallet", Some(buyer)) = (order.provider.as_str(), order.buyer_account_id.as_deref()) {
-            let (week, month) = crate::wallet::domain::periods(order.created_at);
-            crate::wallet::store::give_back_spent(tx, buyer, &order.currency, [&week, &month], order.amount_minor).await?;
-        }
     }
     grants::revoke_grant(tx, &order.order_id, now).await?;
     let title: String = crate::on_tx!(tx, conn => sqlx::query_scalar("select title from work where work_id = $1")
@@ -470,7 +449,7 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<(), CheckoutError> {
     .await?;
     webhooks::enqueue(tx, &order.creator_id, "refund", &sale_event(order, &title, currency)).await?;
     tracing::info!(order.id = %order.order_id, "order refunded");
-    Ok(())
+    Ok(true)
 }
 
 fn sale_event<'a>(order: &'a OrderRow, title: &'a str, currency: Currency) -> webhooks::SaleEvent<'a> {
@@ -488,12 +467,13 @@ fn sale_event<'a>(order: &'a OrderRow, title: &'a str, currency: Currency) -> we
     }
 }
 
-/// A creator refunds one of their sales: the provider refund first (idempotent per order), then
-/// the reversal. Another creator's order is simply not found.
-pub async fn refund(state: &AppState, creator_id: &str, order_id: &str) -> Result<(), CheckoutError> {
+/// The first half of a creator's refund (`payments::refund_sale` is the whole): their order,
+/// checked refundable, refunded at its provider if a provider took the money (idempotent per
+/// order). None when it is refunded already. Another creator's order is simply not found.
+pub async fn refund_at_provider(state: &AppState, creator_id: &str, order_id: &str) -> Result<Option<OrderRow>, CheckoutError> {
     let order = store::order(&state.db, order_id).await?.filter(|o| o.creator_id == creator_id).ok_or(CheckoutError::NotFound)?;
     match order.status.as_str() {
-        "refunded" => return Ok(()),
+        "refunded" => return Ok(None),
         "fulfilled" | "paid" => {}
         other => return Err(CheckoutError::NotRefundable(other.to_string())),
     }
@@ -502,10 +482,14 @@ pub async fn refund(state: &AppState, creator_id: &str, order_id: &str) -> Resul
         let amount = Money::new(order.amount_minor, Currency::parse(&order.currency)?);
         state.payments.refund(&state.db, payment_id, amount, &order.order_id).await?;
     }
-    let mut tx = state.db.begin().await?;
-    if store::mark_processed(&mut tx, &format!("refund:{}", order.order_id), db::now_ms()).await? {
-        reverse(&mut tx, &order).await?;
+    Ok(Some(order))
+}
+
+/// The second half: the reversal, once per order (a refund clicked twice, or the provider's
+/// refund event arriving too, reverses once). Returns whether this call reversed it.
+pub async fn reverse_once(tx: &mut Tx, order: &OrderRow) -> Result<bool, CheckoutError> {
+    if !store::mark_processed(tx, &format!("refund:{}", order.order_id), db::now_ms()).await? {
+        return Ok(false);
     }
-    tx.commit().await?;
-    Ok(())
+    reverse(tx, order).await
 }

@@ -64,6 +64,11 @@ pub async fn order_in(tx: &mut Tx, order_id: &str) -> Result<Option<OrderRow>, s
     on_tx!(tx, conn => sqlx::query_as::<_, OrderRow>(&sql).bind(order_id).fetch_optional(conn).await)
 }
 
+pub async fn order_id_by_payment(db: &Db, provider: &str, payment_id: &str) -> Result<Option<String>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar("select order_id from buyer_order where provider = $1 and provider_payment_id = $2")
+        .bind(provider).bind(payment_id).fetch_optional(pool).await)
+}
+
 pub async fn order_by_payment(tx: &mut Tx, provider: &str, payment_id: &str) -> Result<Option<OrderRow>, sqlx::Error> {
     let sql = format!("select {ORDER_COLUMNS} from buyer_order where provider = $1 and provider_payment_id = $2");
     on_tx!(tx, conn => sqlx::query_as::<_, OrderRow>(&sql).bind(provider).bind(payment_id).fetch_optional(conn).await)

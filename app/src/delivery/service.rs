@@ -8,7 +8,6 @@ use sha2::{Digest, Sha256};
 use super::store::{self, GrantRow};
 use crate::{
     catalog::store::{self as catalog_store, FileRow, WorkRow},
-    checkout::store::{self as orders, OrderRow},
     db::{self, Db},
     error::{AppError, internal},
 };
@@ -118,7 +117,7 @@ pub async fn mint(db: &Db, order_id: &str) -> Result<String, sqlx::Error> {
 /// Everything a download page needs, once the token is known good.
 pub struct Download {
     pub grant: GrantRow,
-    pub order: OrderRow,
+    pub order: store::PurchaseRow,
     pub work: WorkRow,
     pub creator_name: String,
     pub files: Vec<FileRow>,
@@ -138,7 +137,7 @@ pub async fn open(db: &Db, token: &str) -> Result<Download, DeliveryError> {
     if grant.expires_at.is_some_and(|at| at <= db::now_ms()) {
         return Err(DeliveryError::Expired);
     }
-    let order = orders::order(db, &grant.order_id).await?.ok_or(DeliveryError::NotFound)?;
+    let order = store::purchase(db, &grant.order_id).await?.ok_or(DeliveryError::NotFound)?;
     if order.status == "refunded" {
         return Err(DeliveryError::Revoked);
     }

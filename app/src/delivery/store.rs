@@ -129,3 +129,24 @@ pub fn push_grants<'a>(w: &mut crate::db::Writes<'a>, grants: &'a [GrantInsert<'
         }
     })
 }
+
+/// The order a grant gives access to, as delivery sees it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PurchaseRow {
+    pub order_id: String,
+    pub work_id: String,
+    pub creator_id: String,
+    pub buyer_account_id: Option<String>,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub status: String,
+    pub provider: String,
+    pub created_at: i64,
+}
+
+pub async fn purchase(db: &Db, order_id: &str) -> Result<Option<PurchaseRow>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, PurchaseRow>(
+        "select order_id, work_id, creator_id, buyer_account_id, currency, amount_minor, status, provider, created_at \
+         from buyer_order where order_id = $1")
+        .bind(order_id).fetch_optional(pool).await)
+}

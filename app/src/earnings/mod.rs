@@ -9,9 +9,13 @@ pub mod payouts;
 pub mod rollup;
 #[cfg(feature = "ssr")]
 pub mod seed;
+#[cfg(feature = "ssr")]
+pub mod service;
 pub mod sources;
 #[cfg(feature = "ssr")]
 pub mod stats;
+#[cfg(feature = "ssr")]
+pub mod store;
 #[cfg(feature = "ssr")]
 pub mod views;
 #[cfg(feature = "ssr")]

@@ -92,15 +92,26 @@ pub struct Period {
     pub previous: Option<(i64, i64)>,
 }
 
+/// Each period ends now; "Today" is compared with yesterday up to the same time of day (not
+/// with all of yesterday, which made every morning look like a collapse), and the longer
+/// periods with the same span just before them, also ending at this time of day.
 pub fn periods(now: &Zoned) -> Vec<Period> {
     let tz = now.time_zone().clone();
     let today = now.date();
-    let end = now.timestamp().as_millisecond().div_euclid(MS_PER_HOUR) + 1;
+    // The hours that have begun: the current one counts from its first millisecond.
+    let end = (now.timestamp().as_millisecond() + MS_PER_HOUR - 1).div_euclid(MS_PER_HOUR);
     let start = |days_back: i64| day_start_hour(today.checked_sub(days_back.days()).unwrap_or(today), &tz);
+    let elapsed_today = end - start(0);
+    // The `days` days ending now, and the `days` days before them ending at this time of day.
+    let span = |label: &'static str, days: i64| Period {
+        label,
+        range: (start(days - 1), end),
+        previous: Some((start(2 * days - 1), start(days) + elapsed_today)),
+    };
     vec![
-        Period { label: "Today", range: (start(0), end), previous: Some((start(1), start(0))) },
-        Period { label: "Last 7 days", range: (start(6), end), previous: Some((start(13), start(6))) },
-        Period { label: "Last 30 days", range: (start(29), end), previous: Some((start(59), start(29))) },
+        span("Today so far", 1),
+        span("Last 7 days", 7),
+        span("Last 30 days", 30),
         Period { label: "All time", range: (i64::MIN, end), previous: None },
     ]
 }
@@ -260,8 +271,15 @@ mod tests {
         // 2026-11-23 09:00 in New York is 14:00 UTC; its midnight is 05:00 UTC.
         let now = "2026-11-23T14:00:00Z".parse::<Timestamp>().unwrap().to_zoned(zone("America/New_York"));
         let p = periods(&now);
-        assert_eq!(p[0].range.0, ms("2026-11-23T05:00:00Z") / MS_PER_HOUR);
-        assert_eq!(p[0].previous, Some((ms("2026-11-22T05:00:00Z") / MS_PER_HOUR, ms("2026-11-23T05:00:00Z") / MS_PER_HOUR)));
+        assert_eq!(p[0].range, (ms("2026-11-23T05:00:00Z") / MS_PER_HOUR, ms("2026-11-23T14:00:00Z") / MS_PER_HOUR));
+        // At 09:00 "today so far" is 00:00–09:00, compared with yesterday 00:00–09:00, not all of it.
+        assert_eq!(p[0].previous, Some((ms("2026-11-22T05:00:00Z") / MS_PER_HOUR, ms("2026-11-22T14:00:00Z") / MS_PER_HOUR)));
+        assert_eq!(p[0].label, "Today so far");
+        // A minute later the current hour has begun and counts on both sides.
+        let later = "2026-11-23T14:01:00Z".parse::<Timestamp>().unwrap().to_zoned(zone("America/New_York"));
+        assert_eq!(periods(&later)[0].previous.unwrap().1, ms("2026-11-22T15:00:00Z") / MS_PER_HOUR);
+        // The week before ends at the same time of day, seven days earlier.
+        assert_eq!(p[1].previous, Some((ms("2026-11-10T05:00:00Z") / MS_PER_HOUR, ms("2026-11-16T14:00:00Z") / MS_PER_HOUR)));
         // Seven days back crosses no DST change here; thirty days back crosses 1 November.
         assert_eq!(p[1].range.0, ms("2026-11-17T05:00:00Z") / MS_PER_HOUR);
         assert_eq!(p[2].range.0, ms("2026-10-25T04:00:00Z") / MS_PER_HOUR, "EDT before 1 November");

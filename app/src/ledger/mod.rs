@@ -1,6 +1,6 @@
 //! The double-entry ledger. Every movement of money is one balanced transaction of entries;
 //! entries are never updated or deleted (database triggers enforce it); balances are the sums
-//! of entries, cached per account in the same transaction and checked by `clink ledger verify`.
+//! of entries, cached per account in the same transaction and checked by `clink ledger verify` (`crate::verify`).
 //!
 //! Sign convention: an account's balance is the sum of its entries, and each transaction's
 //! entries sum to zero per currency. Money arriving from outside (a card payment) enters
@@ -14,5 +14,3 @@ pub mod domain;
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
-#[cfg(feature = "ssr")]
-pub mod verify;

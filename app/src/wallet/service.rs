@@ -359,7 +359,7 @@ async fn start_topup_with(
             kind: EventKind::Succeeded,
             amount: None,
         };
-        apply_topup_event(state, &event).await?;
+        apply_topup_event(state, &topup.topup_id, &event).await?;
         started.done = true;
     }
     Ok(started)
@@ -436,7 +436,7 @@ pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Resu
                 kind: EventKind::Succeeded,
                 amount: check.received.map(ReportedAmount::of),
             };
-            apply_topup_event(state, &event).await?;
+            apply_topup_event(state, topup_id, &event).await?;
             if let (true, Some(mut card)) = (topup.save_card, check.saved_card) {
                 card.email = String::new();
                 let mut settings = store::settings(&state.db, &topup.account_id).await?;
@@ -476,10 +476,10 @@ pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Resu
     }
 }
 
-/// Applies a provider event about a top-up, exactly once: the wallet is credited in the same
-/// transaction that marks the event handled.
-pub async fn apply_topup_event(state: &AppState, event: &ProviderEvent) -> Result<Applied, WalletError> {
-    let Some(topup_id) = event.order_id.as_deref() else { return Ok(Applied::Ignored) };
+/// Applies a provider event about top-up `topup_id`, exactly once (`payments::apply_event`
+/// decides that the event is this top-up's): the wallet is credited in the same transaction
+/// that marks the event handled.
+pub async fn apply_topup_event(state: &AppState, topup_id: &str, event: &ProviderEvent) -> Result<Applied, WalletError> {
     let mut tx = state.db.begin().await?;
     let Some(topup) = store::topup_in(&mut tx, topup_id).await? else { return Ok(Applied::Ignored) };
     if !crate::checkout::store::mark_processed(&mut tx, &format!("{}:{}", event.provider, event.event_id), db::now_ms()).await? {
@@ -512,6 +512,13 @@ pub async fn apply_topup_event(state: &AppState, event: &ProviderEvent) -> Resul
     tx.commit().await?;
     state.purchase_cache.forget_settings(&topup.account_id);
     Ok(Applied::Done)
+}
+
+/// A refunded wallet purchase no longer counts against its buyer's spending caps: the periods
+/// it was counted in (those of `bought_at`) get `amount` back.
+pub async fn give_back_spent(tx: &mut Tx, buyer_id: &str, currency: &str, bought_at: i64, amount: i64) -> Result<(), WalletError> {
+    let (week, month) = super::domain::periods(bought_at);
+    Ok(store::give_back_spent(tx, buyer_id, currency, [&week, &month], amount).await?)
 }
 
 /// A top-up refunded by the provider (the buyer's bank, a dispute, the operator in Stripe's

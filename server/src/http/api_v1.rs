@@ -218,22 +218,18 @@ async fn update(
         f.link_expiry_days = n.map(|n| n.to_string()).unwrap_or_default();
     }
     let draft = WorkDraft::parse(&f)?;
-    service::update_work(&state.db, &me.account_id, &id, &draft).await?;
+    service::update_work(&state.db, &state.page_cache, &me.account_id, &id, &draft).await?;
     if let Some(published) = patch.published {
-        service::set_published(&state.db, &me.account_id, &id, published).await?;
+        service::set_published(&state.db, &state.page_cache, &me.account_id, &id, published).await?;
     }
-    state.page_cache.invalidate_all();
     let w = service::owned_work(&state.db, &me.account_id, &id).await?;
     let files = store::files_of(&state.db, &w.work_id).await.map_err(db_error)?;
     Ok(Json(json!({ "work": work_json(&state, &me.handle, &w, Some(&files)) })))
 }
 
 async fn remove(State(state): State<AppState>, ApiCreator(me): ApiCreator, Path(id): Path<String>) -> Result<StatusCode, AppError> {
-    match service::delete_work(&state.db, &me.account_id, &id).await {
-        Ok(()) => {
-            state.page_cache.invalidate_all();
-            Ok(StatusCode::NO_CONTENT)
-        }
+    match service::delete_work(&state.db, &state.page_cache, &me.account_id, &id).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(CatalogError::NotFound) => Err(AppError::NotFound),
         Err(e) => Err(e.into()),
     }

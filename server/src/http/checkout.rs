@@ -238,7 +238,7 @@ fn confirm_later(state: &AppState, payment_id: &str, reference: &str, kind: Even
         if let Ok(Some(payment)) = store::test_payment(&state.db, &event.payment_id).await {
             event.amount = Some(ReportedAmount { minor: payment.amount_minor, currency: payment.currency });
         }
-        if let Err(e) = service::apply_event(&state, &event).await {
+        if let Err(e) = app::payments::apply_event(&state, &event).await {
             tracing::error!(error = %e, event.id = %event.event_id, "test provider confirmation failed");
         }
     });
@@ -314,7 +314,7 @@ async fn stripe_webhook(State(state): State<AppState>, headers: HeaderMap, body:
             return (StatusCode::BAD_REQUEST, "invalid signature").into_response();
         }
     };
-    match service::apply_event(&state, &event).await {
+    match app::payments::apply_event(&state, &event).await {
         Ok(applied) => {
             tracing::info!(event.id = %event.event_id, ?applied, "stripe webhook");
             StatusCode::OK.into_response()

@@ -5,7 +5,10 @@ use std::{convert::Infallible, time::Duration};
 
 use app::{
     accounts::session,
-    earnings::{api::recent_sales, stats},
+    earnings::{
+        service::{self, recent_sales},
+        stats,
+    },
     error::AppError,
     money::{Currency, Money},
     state::AppState,
@@ -36,11 +39,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn timezone(state: &AppState, creator_id: &str) -> jiff::tz::TimeZone {
-    let name: Option<String> = app::on_db!(&state.db, pool => sqlx::query_scalar("select timezone from account where account_id = $1")
-        .bind(creator_id).fetch_optional(pool).await)
-    .ok()
-    .flatten();
-    stats::zone(name.as_deref().unwrap_or("UTC"))
+    service::creator_zone(&state.db, creator_id).await.unwrap_or(jiff::tz::TimeZone::UTC)
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -146,7 +145,7 @@ async fn live_sales(
     let creator_id = session::signed_in_account_id(&session, &state.db).await.ok_or(AppError::Unauthorized)?;
     let tz = timezone(&state, &creator_id).await;
     let mut seen: std::collections::HashSet<String> =
-        recent_sales(&state, &creator_id, &tz, 50).await?.into_iter().map(|s| s.order_id).collect();
+        recent_sales(&state.db, &creator_id, &tz, 50).await?.into_iter().map(|s| s.order_id).collect();
     let stream = async_stream(state, creator_id, tz, move |sale| seen.insert(sale.order_id.clone()));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
@@ -161,7 +160,7 @@ fn async_stream(
         let (state, creator_id, tz) = (state.clone(), creator_id.clone(), tz.clone());
         let fresh = async move {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            recent_sales(&state, &creator_id, &tz, 20).await.unwrap_or_default()
+            recent_sales(&state.db, &creator_id, &tz, 20).await.unwrap_or_default()
         };
         async move { Some((fresh.await, ())) }
     })

@@ -263,11 +263,8 @@ async fn replace_cover(State(state): State<AppState>, session: Session, Path(wor
     let Some(image) = image.filter(|b| !b.is_empty()) else {
         return super::redirect_to(&format!("{back}?cover_error={}", urlencode("Choose an image first."))).into_response();
     };
-    match service::replace_cover(&state.db, &state.storage, &creator_id, &work_id, image).await {
-        Ok(()) => {
-            state.page_cache.invalidate_all();
-            super::redirect_to(&back).into_response()
-        }
+    match service::replace_cover(&state.db, &state.storage, &state.page_cache, &creator_id, &work_id, image).await {
+        Ok(()) => super::redirect_to(&back).into_response(),
         Err(CatalogError::NotFound) => AppError::NotFound.into_response(),
         Err(err) => {
             let err = AppError::from(err);
@@ -316,14 +313,8 @@ async fn replace_avatar(State(state): State<AppState>, session: Session, mut mul
         None if remove => None,
         None => return back("Choose a picture first."),
     };
-    match app::accounts::store::set_avatar(&state.db, &account_id, new_key.as_deref()).await {
-        Ok(old) => {
-            if let Some(old) = old {
-                state.storage.discard(&[old]).await;
-            }
-            state.page_cache.invalidate_all();
-            super::redirect_to("/settings?saved=1#profile").into_response()
-        }
+    match app::accounts::service::set_avatar(&state.db, &state.storage, &state.page_cache, &account_id, new_key.as_deref()).await {
+        Ok(()) => super::redirect_to("/settings?saved=1#profile").into_response(),
         Err(e) => {
             if let Some(key) = new_key {
                 state.storage.discard(&[key]).await;

@@ -50,7 +50,7 @@ both_backends! {
     async fn the_dashboard_moves_after_a_purchase_through_a_tagged_link(app) {
         app.creator("ann").await;
         let before = dashboard(&app, &app.client).await;
-        assert_eq!(card(&before, "Today")["sales"]["value"], "0");
+        assert_eq!(card(&before, "Today so far")["sales"]["value"], "0");
         assert_eq!(before["has_activity"], false);
         let (_, code) = app.publish_work("Tagged", "5", b"x").await;
 
@@ -61,7 +61,7 @@ both_backends! {
         app.state.views.flush(&app.state.db).await.unwrap();
 
         let d = dashboard(&app, &app.client).await;
-        let today = card(&d, "Today");
+        let today = card(&d, "Today so far");
         assert_eq!(today["sales"]["value"], "1");
         assert_eq!(today["views"]["value"], "2");
         assert_eq!(today["conversion"]["value"], "50.0%");

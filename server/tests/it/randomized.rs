@@ -82,7 +82,7 @@ async fn walk(app: TestApp) {
                 kind: EventKind::Succeeded,
                 amount: None,
             };
-            checkout::apply_event(&state, &event).await.unwrap();
+            app::payments::apply_event(&state, &event).await.unwrap();
             *seen.entry("top-up").or_default() += 1;
             *model.entry((buyer.account_id.clone(), currency)).or_default() += amount;
             events.push(event);
@@ -125,20 +125,20 @@ async fn walk(app: TestApp) {
             // The creator refunds a purchase (sometimes twice): back to the wallet, once.
             let i = rng.random_range(0..refundable.len());
             let (rb, order_id, price, currency) = refundable.swap_remove(i);
-            checkout::refund(&state, &maker.account_id, &order_id).await.unwrap();
+            app::payments::refund_sale(&state, &maker.account_id, &order_id).await.unwrap();
             if rng.random_bool(0.3) {
-                checkout::refund(&state, &maker.account_id, &order_id).await.unwrap();
+                app::payments::refund_sale(&state, &maker.account_id, &order_id).await.unwrap();
             }
             *model.entry((buyers[rb].account_id.clone(), currency)).or_default() += price;
             *seen.entry("refund").or_default() += 1;
         } else if let Some(event) = events.choose(&mut rng) {
             // A provider confirmation replayed (a webhook retry): nothing changes.
-            let applied = checkout::apply_event(&state, event).await.unwrap();
+            let applied = app::payments::apply_event(&state, event).await.unwrap();
             assert_eq!(applied, checkout::Applied::Duplicate, "step {step}");
             *seen.entry("replay").or_default() += 1;
         }
 
-        let report = app::ledger::verify::verify(&state.db).await.unwrap();
+        let report = app::verify::verify(&state.db).await.unwrap();
         assert!(report.is_clean(), "seed {seed}, step {step}: {:?}", report.violations);
         for ((account, currency), expected) in &model {
             let actual = app::ledger::store::balance(&state.db, &format!("buyer_wallet:{account}:{currency}")).await.unwrap();

@@ -458,7 +458,7 @@ impl TestApp {
     }
 
     pub async fn ledger_is_clean(&self) {
-        let report = app::ledger::verify::verify(&self.state.db).await.unwrap();
+        let report = app::verify::verify(&self.state.db).await.unwrap();
         assert!(report.is_clean(), "ledger violations: {:?}", report.violations);
     }
 }

@@ -1,4 +1,6 @@
-//! `clink ledger verify`: every invariant of the ledger, checked against the data.
+//! `clink ledger verify`: every invariant of the money, checked against the data: the ledger,
+//! the orders it records and the wallets' spending counters. It reads every area that holds
+//! money, so it sits above them (see the layering rule in the README).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,0 +1,297 @@
+//! Earnings: what the creator's pages show, computed from the rollups, the ledger and the
+//! orders. Server functions and the HTTP API call these and only map errors.
+
+use std::collections::HashMap;
+
+use jiff::tz::TimeZone;
+
+use super::{
+    api::{
+        BalanceView, CurrencyMetrics, DashboardView, DeliveryView, IntegrationSettings, Metric, PayoutView, PeriodCard, RANGES, RecentSale,
+        SourceView, WorkRowView,
+    },
+    payouts, rollup, sources, stats, store, webhooks,
+};
+use crate::{
+    accounts::domain::mask_email,
+    db::Db,
+    error::{AppError, FieldError, internal},
+    money::{Currency, Money},
+    outbound::OutboundPolicy,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EarningsError {
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("nothing available to pay out")]
+    NothingToPayOut,
+    #[error(transparent)]
+    Payout(#[from] payouts::PayoutError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<EarningsError> for AppError {
+    fn from(err: EarningsError) -> Self {
+        match err {
+            EarningsError::Invalid(e) => e.into(),
+            EarningsError::NothingToPayOut => AppError::Conflict("There is nothing to pay out in this currency yet.".into()),
+            EarningsError::Payout(e) => internal("payout request", &e),
+            EarningsError::Database(e) => internal("earnings query", &e),
+        }
+    }
+}
+
+/// The creator's time zone (UTC when unset or unknown): every figure by day or hour is local.
+pub async fn creator_zone(db: &Db, creator_id: &str) -> Result<TimeZone, sqlx::Error> {
+    Ok(stats::zone(&store::timezone_name(db, creator_id).await?.unwrap_or_default()))
+}
+
+fn pct(bps: Option<i64>) -> String {
+    bps.map(|b| format!("{}.{}%", b / 100, (b % 100) / 10)).unwrap_or_else(|| "—".into())
+}
+
+fn metric(value: String, current: i64, previous: Option<i64>) -> Metric {
+    let change = previous.and_then(|p| stats::change(current, p));
+    Metric { value, up: change.as_ref().is_none_or(|(_, up)| *up), change: change.map(|(c, _)| c) }
+}
+
+/// The creator's dashboard: the period cards, the chart, per-work and per-source tables, the
+/// recent sales, balances and payouts, in the creator's time zone.
+pub async fn dashboard(
+    db: &Db,
+    creator_id: &str,
+    display_name: &str,
+    range: Option<i64>,
+    sort: Option<String>,
+) -> Result<DashboardView, EarningsError> {
+    let tz = creator_zone(db, creator_id).await?;
+    let now = jiff::Timestamp::now().to_zoned(tz.clone());
+    let range_days = range.filter(|r| RANGES.contains(r)).unwrap_or(30);
+    let sort = sort
+        .filter(|s| ["views", "sales", "conversion", "earnings", "refunds", "title"].contains(&s.as_str()))
+        .unwrap_or_else(|| "earnings".into());
+
+    let series = stats::load_series(db, creator_id).await?;
+    let cards = stats::periods(&now)
+        .into_iter()
+        .map(|p| {
+            let t = series.totals(p.range.0, p.range.1);
+            let prev = p.previous.map(|(a, b)| series.totals(a, b));
+            let mut currencies: Vec<Currency> = t.money.keys().copied().collect();
+            if let Some(prev) = &prev {
+                currencies.extend(prev.money.keys().copied().filter(|c| !t.money.contains_key(c)));
+            }
+            PeriodCard {
+                label: p.label.to_string(),
+                views: metric(t.views.to_string(), t.views, prev.as_ref().map(|p| p.views)),
+                sales: metric(t.sales().to_string(), t.sales(), prev.as_ref().map(|p| p.sales())),
+                conversion: metric(
+                    pct(t.conversion_bps()),
+                    t.conversion_bps().unwrap_or(0),
+                    prev.as_ref().map(|p| p.conversion_bps().unwrap_or(0)),
+                ),
+                money: currencies
+                    .into_iter()
+                    .map(|c| {
+                        let m = t.money.get(&c).cloned().unwrap_or_default();
+                        let pm = prev.as_ref().map(|p| p.money.get(&c).cloned().unwrap_or_default());
+                        CurrencyMetrics {
+                            currency: c.code().into(),
+                            earnings: metric(Money::new(m.earnings(), c).to_string(), m.earnings(), pm.as_ref().map(|p| p.earnings())),
+                            average_price: metric(
+                                m.average_price().map(|a| Money::new(a, c).to_string()).unwrap_or_else(|| "—".into()),
+                                m.average_price().unwrap_or(0),
+                                pm.as_ref().map(|p| p.average_price().unwrap_or(0)),
+                            ),
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+
+    let days = stats::days(&series, &now, range_days);
+    let main_currency = series.totals(i64::MIN, i64::MAX).money.iter().max_by_key(|(_, m)| m.sales).map(|(c, _)| *c);
+    let chart_rows = days
+        .iter()
+        .map(|d| {
+            let earnings = d.totals.money.iter().map(|(c, m)| Money::new(m.earnings(), *c).to_string()).collect::<Vec<_>>().join(" + ");
+            (d.date.to_string(), d.totals.views, d.totals.sales(), if earnings.is_empty() { "—".into() } else { earnings })
+        })
+        .collect();
+    let chart_svg = stats::chart_svg(&days, main_currency);
+
+    let range_from = days.first().map(|d| stats::day_start_hour(d.date, &tz)).unwrap_or(0);
+    let range_to = now.timestamp().as_millisecond().div_euclid(rollup::MS_PER_HOUR) + 1;
+    let per_work = stats::per_work(db, creator_id, range_from, range_to).await?;
+    let owned = crate::catalog::store::list_owned(db, creator_id).await?;
+    let live: HashMap<&str, &str> = owned.iter().map(|w| (w.work_id.as_str(), w.title.as_str())).collect();
+    // Works deleted since they sold: their titles in one query, not one per work.
+    let gone: Vec<&str> = per_work.keys().map(String::as_str).filter(|id| !live.contains_key(id)).collect();
+    let deleted: HashMap<String, String> = crate::catalog::store::titles_of(db, &gone).await?;
+    let mut works: Vec<(WorkRowView, i64, i64)> = Vec::new();
+    let mut ids: Vec<String> = owned.iter().map(|w| w.work_id.clone()).collect();
+    ids.extend(gone.iter().map(|id| id.to_string()));
+    for id in ids {
+        let t = per_work.get(&id).cloned().unwrap_or_default();
+        let title = match live.get(id.as_str()) {
+            Some(title) => title.to_string(),
+            None => deleted.get(&id).map(|title| format!("{title} (deleted)")).unwrap_or_default(),
+        };
+        let earnings_sort = main_currency.and_then(|c| t.money.get(&c)).map(|m| m.earnings()).unwrap_or(0);
+        let earnings = t.money.iter().map(|(c, m)| Money::new(m.earnings(), *c).to_string()).collect::<Vec<_>>().join(" + ");
+        works.push((
+            WorkRowView {
+                id,
+                title,
+                views: t.views,
+                sales: t.sales(),
+                conversion: pct(t.conversion_bps()),
+                earnings: if earnings.is_empty() { "—".into() } else { earnings },
+                refunds: t.money.values().map(|m| m.refunds).sum(),
+            },
+            earnings_sort,
+            t.conversion_bps().unwrap_or(-1),
+        ));
+    }
+    match sort.as_str() {
+        "views" => works.sort_by(|a, b| b.0.views.cmp(&a.0.views)),
+        "sales" => works.sort_by(|a, b| b.0.sales.cmp(&a.0.sales)),
+        "conversion" => works.sort_by(|a, b| b.2.cmp(&a.2)),
+        "refunds" => works.sort_by(|a, b| b.0.refunds.cmp(&a.0.refunds)),
+        "title" => works.sort_by(|a, b| a.0.title.to_lowercase().cmp(&b.0.title.to_lowercase())),
+        _ => works.sort_by(|a, b| b.1.cmp(&a.1)),
+    }
+
+    let mut source_rows = stats::per_source(db, creator_id, range_from, range_to).await?;
+    source_rows.sort_by(|a, b| (b.1, b.2).cmp(&(a.1, a.2)));
+    let total_views: i64 = source_rows.iter().map(|s| s.1).sum::<i64>().max(1);
+    let sources = source_rows
+        .into_iter()
+        .map(|(key, views, sales)| SourceView {
+            label: sources::label(&key),
+            key,
+            share: (views * 100 / total_views) as u32,
+            conversion: pct((views > 0).then(|| sales * 10_000 / views)),
+            views,
+            sales,
+        })
+        .collect();
+
+    let recent = recent_sales(db, creator_id, &tz, 20).await?;
+    let mut balances = Vec::new();
+    let earnings = crate::ledger::store::balances_of(db, creator_id, "creator_earnings").await?;
+    let pending = crate::ledger::store::balances_of(db, creator_id, "payouts_pending").await?;
+    for (code, minor) in &earnings {
+        let c = Currency::parse(code).unwrap_or(Currency::Eur);
+        let p = pending.iter().find(|(pc, _)| pc == code).map(|(_, m)| *m).unwrap_or(0);
+        balances.push(BalanceView {
+            currency: code.clone(),
+            available: Money::new(*minor, c).to_string(),
+            available_minor: *minor,
+            pending: Money::new(p, c).to_string(),
+        });
+    }
+    let payouts = payouts::of_creator(db, creator_id)
+        .await?
+        .into_iter()
+        .map(|p| PayoutView {
+            amount: Money::new(p.amount_minor, Currency::parse(&p.currency).unwrap_or(Currency::Eur)).to_string(),
+            status: p.status,
+            requested: stats::local_time(p.created_at, &tz),
+            id: p.payout_id,
+        })
+        .collect();
+    let all = series.totals(i64::MIN, i64::MAX);
+    Ok(DashboardView {
+        display_name: display_name.to_string(),
+        timezone: tz.iana_name().unwrap_or("UTC").to_string(),
+        range_days,
+        sort,
+        cards,
+        chart_svg,
+        chart_rows,
+        works: works.into_iter().map(|w| w.0).collect(),
+        sources,
+        newest_sale: recent.first().map(|r| r.order_id.clone()),
+        recent,
+        balances,
+        payouts,
+        has_works: !owned.is_empty(),
+        has_activity: all.views > 0 || all.sales() > 0,
+    })
+}
+
+/// The creator's newest `limit` sales, for the dashboard and the live feed.
+pub async fn recent_sales(db: &Db, creator_id: &str, tz: &TimeZone, limit: i64) -> Result<Vec<RecentSale>, EarningsError> {
+    Ok(store::recent_sales(db, creator_id, limit)
+        .await?
+        .into_iter()
+        .map(|s| RecentSale {
+            at: stats::local_time(s.paid_at, tz),
+            work: s.title,
+            buyer: mask_email(&s.buyer_email),
+            amount: Money::new(s.amount_minor, Currency::parse(&s.currency).unwrap_or(Currency::Eur)).to_string(),
+            source: sources::label(&s.source),
+            refunded: s.status == "refunded",
+            order_id: s.order_id,
+        })
+        .collect())
+}
+
+pub async fn request_payout(db: &Db, creator_id: &str, currency: &str) -> Result<(), EarningsError> {
+    let currency = Currency::parse(currency)?;
+    match payouts::request(db, creator_id, currency).await {
+        Ok(_) => Ok(()),
+        Err(payouts::PayoutError::NothingAvailable) => Err(EarningsError::NothingToPayOut),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn integration_settings(db: &Db, creator_id: &str) -> Result<IntegrationSettings, EarningsError> {
+    let (timezone, url, secret) = store::integrations(db, creator_id).await?;
+    let tz = stats::zone(&timezone);
+    let deliveries = webhooks::log(db, creator_id, 50)
+        .await?
+        .into_iter()
+        .map(|d| DeliveryView {
+            status: match (d.delivered_at, d.gave_up_at) {
+                (Some(_), _) => format!("delivered ({})", d.last_status.unwrap_or(200)),
+                (None, Some(_)) => format!("gave up ({})", d.last_error.clone().unwrap_or_default()),
+                (None, None) if d.attempts == 0 => "queued".into(),
+                (None, None) => format!("retrying ({})", d.last_error.clone().unwrap_or_default()),
+            },
+            id: d.delivery_id,
+            event: d.event_type,
+            at: stats::local_time(d.created_at, &tz),
+            attempts: d.attempts,
+        })
+        .collect();
+    Ok(IntegrationSettings { timezone, webhook_url: url.unwrap_or_default(), webhook_secret: secret, deliveries })
+}
+
+/// Saves the creator's time zone and sale webhook URL (checked public, see `outbound`); a
+/// secret is made with the first URL.
+pub async fn save_integrations(
+    db: &Db,
+    outbound: OutboundPolicy,
+    creator_id: &str,
+    timezone: &str,
+    webhook_url: &str,
+) -> Result<(), EarningsError> {
+    let timezone = timezone.trim();
+    if TimeZone::get(timezone).is_err() {
+        return Err(FieldError::new("timezone", "Use a time zone name like Europe/Paris or America/New_York.").into());
+    }
+    let url = webhook_url.trim();
+    let url = if url.is_empty() {
+        None
+    } else {
+        Some(crate::outbound::check_url(url, outbound).map_err(|e| FieldError::new("webhook_url", e.to_string()))?.to_string())
+    };
+    let secret = format!("whsec_{}", crate::delivery::service::new_token());
+    store::save_integrations(db, creator_id, timezone, url.as_deref(), &secret).await?;
+    Ok(())
+}

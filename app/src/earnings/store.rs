@@ -1,0 +1,47 @@
+//! Earnings' SQL that isn't the rollups' (`rollup`, `stats`): the creator's time zone and
+//! integration settings, and the recent sales list.
+
+use crate::{db::Db, on_db};
+
+/// The creator's time zone name (an IANA name), if the account exists.
+pub async fn timezone_name(db: &Db, account_id: &str) -> Result<Option<String>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar("select timezone from account where account_id = $1")
+        .bind(account_id).fetch_optional(pool).await)
+}
+
+/// A sale as the recent sales list and the live feed show it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SaleLine {
+    pub order_id: String,
+    pub paid_at: i64,
+    pub title: String,
+    pub buyer_email: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub source: String,
+    pub status: String,
+}
+
+/// The creator's newest `limit` paid sales (refunded ones included), newest first.
+pub async fn recent_sales(db: &Db, creator_id: &str, limit: i64) -> Result<Vec<SaleLine>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, SaleLine>(
+        "select o.order_id, o.paid_at, w.title, o.buyer_email, o.amount_minor, o.currency, o.source, o.status \
+         from buyer_order o join work w on w.work_id = o.work_id \
+         where o.creator_id = $1 and o.paid_at is not null and o.status in ('paid', 'fulfilled', 'refunded') \
+         order by o.paid_at desc, o.order_id desc limit $2")
+        .bind(creator_id).bind(limit).fetch_all(pool).await)
+}
+
+/// `(time zone, webhook URL, webhook secret)`.
+pub async fn integrations(db: &Db, account_id: &str) -> Result<(String, Option<String>, Option<String>), sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, Option<String>, Option<String>)>(
+        "select timezone, webhook_url, webhook_secret from account where account_id = $1")
+        .bind(account_id).fetch_one(pool).await)
+}
+
+/// Saves the time zone and webhook URL; `new_secret` becomes the webhook secret if there is none.
+pub async fn save_integrations(db: &Db, account_id: &str, timezone: &str, url: Option<&str>, new_secret: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "update account set timezone = $1, webhook_url = $2, webhook_secret = coalesce(webhook_secret, $3) where account_id = $4")
+        .bind(timezone).bind(url).bind(new_secret).bind(account_id).execute(pool).await.map(|_| ()))
+}

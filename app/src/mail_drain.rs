@@ -1,0 +1,169 @@
+//! Drains the mail outbox: a background task takes due messages, composes each from current
+//! data (an order, a work, a digest's window of purchases; minting download tokens for
+//! receipts) and sends it through the `mail::sender::Mailer`, retrying failures with backoff.
+//!
+//! Composing reads every area that mail talks about, so this sits above them all (see the
+//! layering rule in the README), while `mail` itself (the outbox, the templates, the
+//! transport) sits below them and can be used by any.
+
+use std::time::Duration;
+
+use crate::{
+    accounts::store as accounts,
+    catalog::store as catalog,
+    checkout::store as orders,
+    db,
+    delivery::{service as delivery, store as delivery_store},
+    mail::{
+        outbox::{self, Mail},
+        templates::{self, Message},
+    },
+    money::{Currency, Money},
+    state::AppState,
+};
+
+/// Composes a message from current data (minting a download token for receipts).
+async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, String> {
+    let db = &state.db;
+    let e = |e: sqlx::Error| e.to_string();
+    match mail {
+        Mail::Receipt { order_id } | Mail::NewSale { order_id } => {
+            let Some(order) = orders::order(db, order_id).await.map_err(e)? else { return Ok(None) };
+            // Refunded before the mail went out (a refund that arrived with the payment): no
+            // receipt for a purchase the buyer no longer has, no "new sale" for a sale undone.
+            if order.status == "refunded" {
+                return Ok(None);
+            }
+            let Some(work) = catalog::find_any(db, &order.work_id).await.map_err(e)? else { return Ok(None) };
+            let creator = accounts::find_by_id(db, &order.creator_id).await.map_err(e)?;
+            let currency = Currency::parse(&order.currency).unwrap_or(Currency::Eur);
+            let amount = Money::new(order.amount_minor, currency);
+            if let Mail::Receipt { .. } = mail {
+                let token = delivery::mint(db, &order.order_id).await.map_err(e)?;
+                let url = state.settings.absolute_url(&format!("/d/{token}"));
+                let creator_name = creator.map(|c| c.display_name).unwrap_or_default();
+                Ok(Some(templates::receipt(&work.title, &creator_name, amount, &order.order_id, &url)))
+            } else {
+                let net = Money::new(order.amount_minor - order.fee_minor, currency);
+                let buyer = crate::accounts::domain::mask_email(&order.buyer_email);
+                Ok(Some(templates::new_sale(&work.title, amount, net, &buyer, &state.settings.absolute_url("/dashboard/sales"))))
+            }
+        }
+        Mail::WalletReceipts { account_id, from_ms, to_ms } => {
+            let lines = orders::wallet_purchases_between(db, account_id, *from_ms, *to_ms).await.map_err(e)?;
+            if lines.is_empty() {
+                return Ok(None); // every purchase of the window was refunded before it went out
+            }
+            let mut items = Vec::with_capacity(lines.len());
+            for line in &lines {
+                let token = delivery::mint(db, &line.order_id).await.map_err(e)?;
+                items.push(templates::ReceiptItem {
+                    title: &line.title,
+                    creator: &line.creator_name,
+                    amount: Money::new(line.amount_minor, Currency::parse(&line.currency).unwrap_or(Currency::Eur)),
+                    download_url: state.settings.absolute_url(&format!("/d/{token}")),
+                });
+            }
+            Ok(Some(templates::wallet_receipts(&items, &state.settings.absolute_url("/library"))))
+        }
+        Mail::SalesDigest { creator_id, from_ms, to_ms } => {
+            let sales = orders::wallet_sales_between(db, creator_id, *from_ms, *to_ms).await.map_err(e)?;
+            if sales.is_empty() {
+                return Ok(None);
+            }
+            let items: Vec<templates::SaleItem<'_>> = sales
+                .iter()
+                .map(|(order, title)| {
+                    let currency = Currency::parse(&order.currency).unwrap_or(Currency::Eur);
+                    templates::SaleItem {
+                        title,
+                        amount: Money::new(order.amount_minor, currency),
+                        net: Money::new(order.amount_minor - order.fee_minor, currency),
+                        buyer: crate::accounts::domain::mask_email(&order.buyer_email),
+                    }
+                })
+                .collect();
+            Ok(Some(templates::sales_digest(&items, &state.settings.absolute_url("/dashboard/sales"))))
+        }
+        Mail::LoginLink { email, next } => {
+            let token = delivery::new_token();
+            let now = db::now_ms();
+            accounts::insert_login_token(db, &delivery::hash(&token), email, next.as_deref(), now + 30 * 60 * 1000, now)
+                .await
+                .map_err(e)?;
+            Ok(Some(templates::login_link(&state.settings.absolute_url(&format!("/login/link/{token}")))))
+        }
+        Mail::ConfirmSignup { request_id } => {
+            let token = delivery::new_token();
+            if !accounts::set_signup_token(db, request_id, &delivery::hash(&token)).await.map_err(e)? {
+                return Ok(None);
+            }
+            Ok(Some(templates::confirm_signup(&state.settings.absolute_url(&format!("/signup/confirm/{token}")))))
+        }
+        Mail::AccountExists { email } => {
+            let token = delivery::new_token();
+            let now = db::now_ms();
+            accounts::insert_login_token(db, &delivery::hash(&token), email, Some("/dashboard"), now + 30 * 60 * 1000, now)
+                .await
+                .map_err(e)?;
+            Ok(Some(templates::account_exists(&state.settings.absolute_url(&format!("/login/link/{token}")))))
+        }
+        Mail::LibraryLink { email, account_id } => {
+            let token = delivery::new_token();
+            let now = db::now_ms();
+            delivery_store::insert_library_token(db, &delivery::hash(&token), email, account_id.as_deref(), now + 30 * 60 * 1000, now)
+                .await
+                .map_err(e)?;
+            Ok(Some(templates::library_link(&state.settings.absolute_url(&format!("/library/access/{token}")))))
+        }
+    }
+}
+
+/// Sends what is due once. Returns how many messages went out.
+pub async fn send_due(state: &AppState) -> usize {
+    let now = db::now_ms();
+    let rows = match outbox::due(&state.db, now, 20).await {
+        Ok(rows) => rows,
+        Err(err) => {
+            tracing::warn!(error = %err, "reading the mail outbox failed");
+            return 0;
+        }
+    };
+    let mut sent = 0;
+    for row in rows {
+        // Lease it first: another app server may be draining the same outbox.
+        if !outbox::claim(&state.db, &row, now + 60_000).await.unwrap_or(false) {
+            continue;
+        }
+        let result = match serde_json::from_str::<Mail>(&row.payload) {
+            Ok(mail) => match compose(state, &mail).await {
+                Ok(Some(message)) => state.mailer.send(&row.recipient, &message).await,
+                Ok(None) => Ok(()), // nothing left to say (the order is gone)
+                Err(err) => Err(err),
+            },
+            Err(err) => Err(format!("unreadable outbox payload: {err}")),
+        };
+        match result {
+            Ok(()) => {
+                let _ = outbox::mark_sent(&state.db, &row.mail_id, db::now_ms()).await;
+                sent += 1;
+            }
+            Err(err) => {
+                // 30 s, 1 min, 2 min ... capped at an hour.
+                let backoff = 30_000i64.saturating_mul(1 << row.attempts.min(7)).min(3_600_000);
+                tracing::warn!(mail.id = %row.mail_id, attempts = row.attempts + 1, error = %err, "sending mail failed; will retry");
+                let _ = outbox::mark_failed(&state.db, &row.mail_id, &err, db::now_ms() + backoff).await;
+            }
+        }
+    }
+    sent
+}
+
+/// The background sender.
+pub async fn run(state: AppState, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        send_due(&state).await;
+    }
+}
