@@ -33,7 +33,7 @@ pub enum StorageConfig {
         endpoint: Option<String>,
         region: Option<String>,
         access_key_id: Option<String>,
-        secret_access_key: Option<String>,
+        secret_access_key: Option<secrecy::SecretString>,
     },
 }
 
@@ -83,7 +83,7 @@ impl Storage {
                     builder = builder.with_access_key_id(key);
                 }
                 if let Some(secret) = secret_access_key {
-                    builder = builder.with_secret_access_key(secret);
+                    builder = builder.with_secret_access_key(secrecy::ExposeSecret::expose_secret(secret));
                 }
                 let store = builder.build().map_err(|e| StorageError::Config(e.to_string()))?;
                 Ok(Storage {

@@ -1,6 +1,7 @@
 //! Startup configuration, read from the environment (and an optional `.env`), validated once.
 //! A bad value stops the app with one line naming the variable.
 
+use secrecy::SecretString;
 use std::{
     net::{IpAddr, SocketAddr},
     path::PathBuf,
@@ -32,19 +33,20 @@ pub struct Config {
     pub site_root: PathBuf,
     pub dev_mode: bool,
     /// `/metrics` answers only with `Authorization: Bearer <token>`; without a token, not at all.
-    pub metrics_token: Option<String>,
+    pub metrics_token: Option<SecretString>,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
     /// Local directory (default `<data_dir>/files`) or S3-compatible bucket.
     pub storage: StorageConfig,
     pub upload_limit_bytes: u64,
     /// Signs cookies and return links; generated into the data directory when not set.
-    pub secret_key: Option<String>,
+    pub secret_key: Option<SecretString>,
     /// Clink's fee per sale in basis points (500 = 5%).
     pub fee_bps: u32,
     /// Stripe, when `CLINK_STRIPE_SECRET_KEY` is set; otherwise the built-in test provider.
     pub stripe: Option<StripeSettings>,
-    pub smtp_url: Option<String>,
+    /// Holds the SMTP password, if any.
+    pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     /// Most wallet purchases committed in one transaction (1 = one per transaction).
     pub wallet_max_batch: usize,
@@ -114,6 +116,7 @@ impl Config {
         if metrics_token.as_deref().is_some_and(|t| t.len() < 16) {
             return Err(bad("CLINK_METRICS_TOKEN", "must be at least 16 characters"));
         }
+        let metrics_token = metrics_token.map(SecretString::from);
 
         let storage = match get("CLINK_STORAGE_URL") {
             None => StorageConfig::Local(data_dir.join("files")),
@@ -137,6 +140,7 @@ impl Config {
                 "must be at least 32 bytes, base64url-encoded (e.g. `openssl rand -base64 32 | tr '+/' '-_' | tr -d =`)",
             ));
         }
+        let secret_key = secret_key.map(SecretString::from);
         let stripe = match get("CLINK_STRIPE_SECRET_KEY") {
             None => None,
             Some(secret_key) => {
@@ -154,9 +158,9 @@ impl Config {
                     return Err(bad("CLINK_STRIPE_API_BASE", "must be an http(s) URL"));
                 }
                 Some(StripeSettings {
-                    secret_key,
+                    secret_key: secret_key.into(),
                     publishable_key,
-                    webhook_secret,
+                    webhook_secret: webhook_secret.into(),
                     api_base,
                     js_url: get("CLINK_STRIPE_JS_URL").unwrap_or_else(|| "https://js.stripe.com/v3/".into()),
                 })
@@ -166,6 +170,7 @@ impl Config {
         if smtp_url.as_deref().is_some_and(|u| !(u.starts_with("smtp://") || u.starts_with("smtps://"))) {
             return Err(bad("CLINK_SMTP_URL", "must look like smtp://user:pass@host:587?tls=required or smtps://host"));
         }
+        let smtp_url = smtp_url.map(SecretString::from);
         let host = base_url.split("://").nth(1).unwrap_or("localhost").split(':').next().unwrap_or("localhost").to_string();
         let mail_from = get("CLINK_MAIL_FROM")
             .unwrap_or_else(|| format!("Clink <no-reply@{}>", if host.contains('.') { host.as_str() } else { "clink.invalid" }));
@@ -285,7 +290,7 @@ fn parse_storage_url(url: &str, get: &impl Fn(&str) -> Option<String>) -> Result
         endpoint: get("CLINK_S3_ENDPOINT"),
         region: get("CLINK_S3_REGION"),
         access_key_id: get("CLINK_S3_ACCESS_KEY_ID"),
-        secret_access_key: get("CLINK_S3_SECRET_ACCESS_KEY"),
+        secret_access_key: get("CLINK_S3_SECRET_ACCESS_KEY").map(SecretString::from),
     })
 }
 
@@ -332,6 +337,26 @@ mod tests {
         assert!(config(&[("CLINK_ENV", "dev")]).unwrap().dev_mode);
         assert!(c.metrics_token.is_none());
         assert_eq!(config(&[("CLINK_METRICS_TOKEN", "short")]).unwrap_err().var, "CLINK_METRICS_TOKEN");
+    }
+
+    #[test]
+    fn debug_output_never_prints_a_secret() {
+        let secrets = [
+            ("CLINK_STRIPE_SECRET_KEY", "sk_test_SECRETstripeKEY0001"),
+            ("CLINK_STRIPE_WEBHOOK_SECRET", "whsec_SECRETwebhook0002"),
+            ("CLINK_SMTP_URL", "smtp://mailer:SECRETsmtp0003@mail.example:587"),
+            ("CLINK_METRICS_TOKEN", "SECRETmetricsTOKEN0004"),
+            ("CLINK_SECRET_KEY", "U0VDUkVUc2lnbmluZ2tleTAwMDVTRUNSRVRzaWduaW5na2V5MDAwNQ"),
+            ("CLINK_S3_SECRET_ACCESS_KEY", "SECRETs3key0006"),
+        ];
+        let mut vars = secrets.to_vec();
+        vars.extend([("CLINK_STRIPE_PUBLISHABLE_KEY", "pk_test_x"), ("CLINK_STORAGE_URL", "s3://bucket")]);
+        let c = config(&vars).unwrap();
+        let shown = format!("{c:?}");
+        for (var, value) in secrets {
+            assert!(!shown.contains(value), "{var} appears in Debug output");
+        }
+        assert!(shown.contains("pk_test_x"), "non-secret settings still show: {shown}");
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
         WalletWriter::start(&config.database_url, config.wallet_max_batch).await.context("connecting the wallet writer to the database")?;
     let payments = payments(config)?;
     let mailer = match &config.smtp_url {
-        Some(url) => Mailer::smtp(url, &config.mail_from),
+        Some(url) => Mailer::smtp(secrecy::ExposeSecret::expose_secret(url), &config.mail_from),
         None => Mailer::files(config.data_dir.join("outbox"), &config.mail_from),
     }
     .map_err(|e| anyhow::anyhow!("configuring mail (CLINK_SMTP_URL, CLINK_MAIL_FROM): {e}"))?;
@@ -167,7 +167,7 @@ fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {
 
 /// The signing key: from the config, else the one kept in the data directory (created once).
 fn load_secret(config: &Config) -> anyhow::Result<AppSecret> {
-    if let Some(key) = config.secret_key.as_deref().and_then(AppSecret::from_base64) {
+    if let Some(key) = config.secret_key.as_ref().and_then(|k| AppSecret::from_base64(secrecy::ExposeSecret::expose_secret(k))) {
         return Ok(key);
     }
     let path = config.data_dir.join("secret.key");

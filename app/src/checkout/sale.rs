@@ -121,15 +121,31 @@ pub enum SaleError {
     Database(#[from] sqlx::Error),
 }
 
-/// Writes `sales` in `tx`. `known_accounts` are ledger accounts known to exist (a long-lived
-/// caller keeps it between calls; others pass an empty set). `also` adds the caller's own
+/// What a long-lived writer (the wallet's group commit) already wrote in earlier commits, so
+/// that it doesn't write it again: ledger accounts known to exist, and the digest mails of the
+/// current window already queued. An optimisation only (the statements are idempotent); the
+/// caller clears it when a commit fails. Others pass `Default::default()`.
+#[derive(Debug, Default)]
+pub struct Written {
+    accounts: HashSet<String>,
+    digest_window: i64,
+    digests: HashSet<String>,
+}
+
+impl Written {
+    pub fn clear(&mut self) {
+        *self = Written::default();
+    }
+}
+
+/// Writes `sales` in `tx`. `also` adds the caller's own
 /// writes (the wallet's spending counters) to the same statements, so on SQLite they all
 /// reach the database in one round trip.
 pub async fn write(
     tx: &mut Tx,
     sales: &[Sale<'_>],
     mails: Mails,
-    known_accounts: &mut HashSet<String>,
+    written: &mut Written,
     now: i64,
     also: impl for<'w> FnOnce(&mut Writes<'w>),
 ) -> Result<(), SaleError> {
@@ -151,7 +167,7 @@ pub async fn write(
         }
         for posting in postings.iter().filter(|p| p.amount.minor != 0) {
             let account_id = posting.account.id();
-            if !known_accounts.contains(&account_id) {
+            if !written.accounts.contains(&account_id) {
                 ledger::store::ensure_account(
                     tx,
                     &account_id,
@@ -161,7 +177,7 @@ pub async fn write(
                     now,
                 )
                 .await?;
-                known_accounts.insert(account_id.clone());
+                written.accounts.insert(account_id.clone());
             }
             if !(sale.paid_from_debited && posting.account == sale.paid_from) {
                 *deltas.entry(account_id.clone()).or_default() += posting.amount.minor;
@@ -242,7 +258,7 @@ pub async fn write(
         .iter()
         .filter_map(|s| s.creator.webhook_url.as_deref().map(|url| Ping::new(&s.work.creator_id, url, "sale", &s.event(), now)))
         .collect();
-    let mails = outbox::rows_of(queued_mails(sales, mails, now));
+    let mails = outbox::rows_of(queued_mails(sales, mails, written, now));
 
     let mut writes = Writes::for_tx(tx);
     also(&mut writes);
@@ -265,7 +281,7 @@ pub async fn write(
 }
 
 /// The mails of a set of sales: per sale at once, or one per recipient and window.
-fn queued_mails(sales: &[Sale<'_>], mails: Mails, now: i64) -> Vec<Queued> {
+fn queued_mails(sales: &[Sale<'_>], mails: Mails, written: &mut Written, now: i64) -> Vec<Queued> {
     let mut out = Vec::new();
     match mails {
         Mails::Now => {
@@ -279,22 +295,34 @@ fn queued_mails(sales: &[Sale<'_>], mails: Mails, now: i64) -> Vec<Queued> {
         Mails::Digest => {
             let (from_ms, to_ms) = outbox::digest_window(now);
             let due = outbox::digest_due(now);
-            let mut buyers: HashSet<&str> = HashSet::new();
-            let mut creators: HashSet<&str> = HashSet::new();
+            if written.digest_window != from_ms {
+                written.digest_window = from_ms;
+                written.digests.clear();
+            }
+            // One message per recipient and window: the first sale of the window queues it
+            // (the unique key keeps it one across writers), later ones find it queued.
             for s in sales {
-                if let Some(account_id) = s.buyer_account_id.filter(|a| buyers.insert(a)) {
-                    out.push(Queued {
-                        recipient: s.buyer_email.to_string(),
-                        mail: Mail::WalletReceipts { account_id: account_id.to_string(), from_ms, to_ms },
-                        digest: Some((format!("receipts:{account_id}:{from_ms}"), due)),
-                    });
+                if let Some(account_id) = s.buyer_account_id {
+                    let key = format!("receipts:{account_id}:{from_ms}");
+                    if !written.digests.contains(&key) {
+                        written.digests.insert(key.clone());
+                        out.push(Queued {
+                            recipient: s.buyer_email.to_string(),
+                            mail: Mail::WalletReceipts { account_id: account_id.to_string(), from_ms, to_ms },
+                            digest: Some((key, due)),
+                        });
+                    }
                 }
-                if s.creator.notify_sales && creators.insert(&s.work.creator_id) {
-                    out.push(Queued {
-                        recipient: s.creator.email.clone(),
-                        mail: Mail::SalesDigest { creator_id: s.work.creator_id.clone(), from_ms, to_ms },
-                        digest: Some((format!("sales:{}:{from_ms}", s.work.creator_id), due)),
-                    });
+                if s.creator.notify_sales {
+                    let key = format!("sales:{}:{from_ms}", s.work.creator_id);
+                    if !written.digests.contains(&key) {
+                        written.digests.insert(key.clone());
+                        out.push(Queued {
+                            recipient: s.creator.email.clone(),
+                            mail: Mail::SalesDigest { creator_id: s.work.creator_id.clone(), from_ms, to_ms },
+                            digest: Some((key, due)),
+                        });
+                    }
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! saved cards charged off-session for one-click purchases (with a 3-D Secure fallback),
 //! refunds, and signed webhooks.
 
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
@@ -26,7 +27,7 @@ pub struct StripeProvider {
     client: Client,
     publishable_key: String,
     js_url: String,
-    webhook_secret: String,
+    webhook_secret: SecretString,
     /// Live keys: only live events count (and test keys take only test events).
     live: bool,
 }
@@ -34,9 +35,9 @@ pub struct StripeProvider {
 /// Stripe settings from the config.
 #[derive(Debug, Clone)]
 pub struct StripeSettings {
-    pub secret_key: String,
+    pub secret_key: SecretString,
     pub publishable_key: String,
-    pub webhook_secret: String,
+    pub webhook_secret: SecretString,
     /// `https://api.stripe.com` unless pointed at a simulator.
     pub api_base: Option<String>,
     pub js_url: String,
@@ -74,7 +75,8 @@ fn unavailable(e: StripeError) -> ProviderError {
 
 impl StripeProvider {
     pub fn new(settings: &StripeSettings) -> Result<Self, ProviderError> {
-        let mut builder = ClientBuilder::new(settings.secret_key.clone());
+        let secret_key = settings.secret_key.expose_secret();
+        let mut builder = ClientBuilder::new(secret_key);
         if let Some(base) = &settings.api_base {
             builder = builder.url(base.trim_end_matches('/'));
         }
@@ -84,12 +86,12 @@ impl StripeProvider {
             publishable_key: settings.publishable_key.clone(),
             js_url: settings.js_url.clone(),
             webhook_secret: settings.webhook_secret.clone(),
-            live: settings.secret_key.starts_with("sk_live_") || settings.secret_key.starts_with("rk_live_"),
+            live: secret_key.starts_with("sk_live_") || secret_key.starts_with("rk_live_"),
         })
     }
 
     pub fn webhook_secret(&self) -> &str {
-        &self.webhook_secret
+        self.webhook_secret.expose_secret()
     }
 
     fn pay_method(&self, intent: &PaymentIntent, saved_pm: Option<String>) -> PayMethod {
@@ -278,7 +280,7 @@ impl StripeProvider {
         use super::provider::{EventKind, ProviderEvent};
         use stripe_webhook::{EventObject, Webhook};
 
-        let event = Webhook::construct_event(payload, signature, &self.webhook_secret).map_err(|e| e.to_string())?;
+        let event = Webhook::construct_event(payload, signature, self.webhook_secret.expose_secret()).map_err(|e| e.to_string())?;
         // A signature proves the event came through our endpoint's secret, not that it is about
         // this account in this mode: a live event on test keys, or another account's (Connect),
         // changes nothing here.

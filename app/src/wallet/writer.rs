@@ -317,7 +317,7 @@ where
     R: Fn() -> F,
     F: Future<Output = Result<Db, sqlx::Error>>,
 {
-    let mut known_accounts = std::collections::HashSet::new();
+    let mut written = sale::Written::default();
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < max_batch {
@@ -327,11 +327,11 @@ where
             }
         }
         let purchases: Vec<&Purchase> = batch.iter().map(|j| &j.purchase).collect();
-        match commit_batch(&db, &purchases, &mut known_accounts).await {
+        match commit_batch(&db, &purchases, &mut written).await {
             Ok(outcomes) => answering.committed(batch.into_iter().zip(outcomes).map(|(job, outcome)| (job.reply, Ok(outcome))).collect()),
             Err(err) => {
                 tracing::error!(error = %err, size = batch.len(), "wallet batch failed; nothing in it was committed");
-                known_accounts.clear();
+                written.clear();
                 answer(batch.into_iter().map(|job| (job.reply, Err(err.to_string()))).collect());
                 db.close().await;
                 db = loop {
@@ -447,7 +447,7 @@ impl Current {
 async fn commit_batch(
     db: &Db,
     batch: &[&Purchase],
-    known_accounts: &mut std::collections::HashSet<String>,
+    memo: &mut sale::Written,
 ) -> Result<Vec<Outcome>, SaleError> {
     let started = std::time::Instant::now();
     let now = db::now_ms();
@@ -515,7 +515,7 @@ async fn commit_batch(
         })
         .collect();
     if !written.is_empty() {
-        write_sales(&mut tx, batch, &written, &spent, &current, now, known_accounts).await?;
+        write_sales(&mut tx, batch, &written, &spent, &current, now, memo).await?;
     }
     let applied = started.elapsed();
     tx.commit().await?;
@@ -676,7 +676,7 @@ async fn write_sales(
     spent: &BTreeMap<(String, String, String), i64>,
     current: &Current,
     now: i64,
-    known_accounts: &mut std::collections::HashSet<String>,
+    memo: &mut sale::Written,
 ) -> Result<(), SaleError> {
     let nobody = SellerContact::default();
     let sales: Vec<Sale<'_>> = written
@@ -704,6 +704,6 @@ async fn write_sales(
             }
         })
         .collect();
-    sale::write(tx, &sales, Mails::Digest, known_accounts, now, |writes| crate::on_writes!(writes, s => wallet_store::push_spent(s, spent)))
+    sale::write(tx, &sales, Mails::Digest, memo, now, |writes| crate::on_writes!(writes, s => wallet_store::push_spent(s, spent)))
         .await
 }

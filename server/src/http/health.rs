@@ -15,8 +15,8 @@ use serde_json::json;
 
 /// `/metrics` is served only to holders of `metrics_token` (operators opt in): request counts
 /// by route are nobody else's business.
-pub fn router(metrics: PrometheusHandle, metrics_token: Option<String>) -> Router<AppState> {
-    let token: Option<std::sync::Arc<str>> = metrics_token.map(Into::into);
+pub fn router(metrics: PrometheusHandle, metrics_token: Option<secrecy::SecretString>) -> Router<AppState> {
+    let token: Option<std::sync::Arc<secrecy::SecretString>> = metrics_token.map(std::sync::Arc::new);
     let last: LastProbe = Default::default();
     Router::new().route("/healthz", get(move |State(state): State<AppState>| healthz(state, last.clone()))).route(
         "/metrics",
@@ -25,7 +25,8 @@ pub fn router(metrics: PrometheusHandle, metrics_token: Option<String>) -> Route
             async move {
                 let Some(token) = token else { return StatusCode::NOT_FOUND.into_response() };
                 let given = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-                let ok = given.is_some_and(|g| subtle::ConstantTimeEq::ct_eq(g.as_bytes(), token.as_bytes()).into());
+                let expected = secrecy::ExposeSecret::expose_secret(&*token).as_bytes();
+                let ok = given.is_some_and(|g| subtle::ConstantTimeEq::ct_eq(g.as_bytes(), expected).into());
                 if !ok {
                     return (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Bearer")]).into_response();
                 }
