@@ -85,6 +85,16 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
                 .collect();
             Ok(Some(templates::sales_digest(&items, &state.settings.absolute_url("/dashboard/sales"))))
         }
+        Mail::PasswordReset { email } => {
+            let Some(account) = accounts::find_by_email(db, email).await.map_err(e)? else { return Ok(None) };
+            let token = delivery::new_token();
+            let now = db::now_ms();
+            let expires = now + crate::accounts::service::RESET_LINK_MS;
+            accounts::insert_password_reset(db, &crate::accounts::tokens::hash(&token), &account.account_id, expires, now)
+                .await
+                .map_err(e)?;
+            Ok(Some(templates::password_reset(&state.settings.absolute_url(&format!("/password/reset/{token}")))))
+        }
         Mail::LoginLink { email, next } => {
             let token = delivery::new_token();
             let now = db::now_ms();

@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { signUp, unique, waitForIslands } from './helpers';
+import { assertLayout, DESKTOP, mailedLink, PHONE, signUp, unique, waitForIslands } from './helpers';
 
 for (const js of [true, false]) {
   test.describe(`accounts, JavaScript ${js ? 'on' : 'off'}`, () => {
@@ -42,3 +42,44 @@ for (const js of [true, false]) {
     });
   });
 }
+
+test.describe('forgotten password', () => {
+  for (const [label, device] of [['phone', PHONE], ['desktop', DESKTOP]] as const) {
+    test(`a reset link by email sets a new password once (${label})`, async ({ browser }) => {
+      const context = await browser.newContext(device);
+      const page = await context.newPage();
+      const id = unique();
+      const who = { name: `Rae ${id}`, handle: `rae_${id}`.slice(0, 30), email: `rae.${id}@example.com`, password: 'the first long password' };
+      await signUp(page, true, who);
+      await page.getByRole('button', { name: 'Log out' }).click();
+
+      // From the login page, the way someone who forgot would go.
+      await page.goto('/login');
+      await page.getByRole('link', { name: 'Forgot your password?' }).click();
+      await expect(page).toHaveURL(/\/password\/forgot$/);
+      await waitForIslands(page, true);
+      await assertLayout(page, `password-forgot-${label}`, [page.getByRole('button', { name: 'Email me a reset link' })]);
+      await page.getByLabel('Email', { exact: true }).fill(who.email);
+      await page.getByRole('button', { name: 'Email me a reset link' }).click();
+      await expect(page.getByRole('status')).toContainText('a reset link is on its way');
+
+      const link = await mailedLink(page, who.email, 'Reset your Clink password', '/password/reset/');
+      await page.goto(link);
+      await waitForIslands(page, true);
+      await assertLayout(page, `password-reset-${label}`, [page.getByRole('button', { name: 'Save and log in' })]);
+      await page.getByLabel('New password').fill('the second long password');
+      await page.getByRole('button', { name: 'Save and log in' }).click();
+      await expect(page).toHaveURL(/\/dashboard/);
+      await expect(page.getByRole('heading', { level: 1 })).toContainText(who.name);
+
+      // The same link again: a clear error, and a way to get a new one.
+      await page.goto(link);
+      await waitForIslands(page, true);
+      await page.getByLabel('New password').fill('a third long password');
+      await page.getByRole('button', { name: 'Save and log in' }).click();
+      await expect(page.locator('.field-error, .alert.error').filter({ hasText: 'expired or was already used' }).first()).toBeVisible();
+      await expect(page.getByRole('link', { name: 'Get a new one' })).toBeVisible();
+      await context.close();
+    });
+  }
+});

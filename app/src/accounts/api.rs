@@ -77,6 +77,53 @@ pub async fn email_login_link(email: String, next: Option<String>) -> Result<(),
     Ok(())
 }
 
+/// "Forgot your password?": emails a reset link if the address has an account. The answer
+/// (and the work done before it) is the same either way: the mail is composed later, by the
+/// sender, which finds out whether there is anyone to send it to.
+#[server(endpoint = "password/forgot")]
+pub async fn forgot_password(email: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let email = super::domain::Email::parse(&email)?;
+    let client = edge::client_ip().await;
+    if !state.limits.allow(Limit::MailPerAddress, email.as_str()) || !state.limits.allow(Limit::MailPerClient, client) {
+        return Err(AppError::RateLimited);
+    }
+    crate::mail::outbox::enqueue_now(&state.db, email.as_str(), &crate::mail::outbox::Mail::PasswordReset { email: email.as_str().into() })
+        .await
+        .map_err(|e| internal("queueing a password reset", &e))?;
+    leptos_axum::redirect("/password/forgot?sent=1");
+    Ok(())
+}
+
+/// Sets a new password from a reset link, ends every other session and signs this browser in.
+#[server(endpoint = "password/reset")]
+pub async fn reset_password(token: String, password: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let client = edge::client_ip().await;
+    if !state.limits.allow(Limit::GuessPerClient, client) {
+        return Err(AppError::RateLimited);
+    }
+    let new = super::domain::NewPassword::parse(&password)?;
+    let (account_id, epoch) = service::reset_password(&state.db, &token, &new).await?;
+    let session = edge::current_session().await?;
+    session::sign_in(&session, &account_id, epoch).await.map_err(|e| internal("starting session", &e))?;
+    leptos_axum::redirect("/dashboard?password=reset");
+    Ok(())
+}
+
+/// Changes the password (the current one is asked for); other sessions end, this one stays.
+#[server(endpoint = "password/change")]
+pub async fn change_password(current_password: String, new_password: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let new = super::domain::NewPassword::parse(&new_password).map_err(|e| crate::error::FieldError::new("new_password", e.message))?;
+    let epoch = service::change_password(&state.db, &state.limits, &me, &current_password, &new).await?;
+    let session = edge::current_session().await?;
+    session::sign_in(&session, &me.account_id, epoch).await.map_err(|e| internal("keeping the session", &e))?;
+    leptos_axum::redirect("/settings?saved=password#password");
+    Ok(())
+}
+
 #[server(endpoint = "logout")]
 pub async fn log_out() -> Result<(), AppError> {
     let session = edge::current_session().await?;

@@ -80,7 +80,7 @@ pub fn LoginPage() -> impl IntoView {
                 <p class="alert ok" role="status">"This email already has a Clink wallet. Log in, or get a sign-in link, and you'll go straight back to your purchase."</p>
             })}
             <LoginForm next=next.clone() email=email.clone()/>
-            <p class="muted">"New to Clink? " <a href="/signup">"Create an account"</a></p>
+            <p class="muted"><a href="/password/forgot">"Forgot your password?"</a> " · New to Clink? " <a href="/signup">"Create an account"</a></p>
             <h2 class="or">"Or get a sign-in link by email"</h2>
             <MagicLinkForm next=next.unwrap_or_else(|| "/wallet".into()) email=email.unwrap_or_default()/>
         </section>
@@ -134,6 +134,71 @@ pub fn MagicLinkForm(#[prop(into)] next: String, #[prop(optional, into)] email: 
     }
 }
 
+/// "Forgot your password?": a reset link by email. A plain form post, so it works without JS.
+#[component]
+pub fn ForgotPasswordPage() -> impl IntoView {
+    let action = ServerAction::<super::api::ForgotPassword>::new();
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let sent = use_query_map().with_untracked(|q| q.get("sent").is_some());
+    view! {
+        <Title text="Reset your password · Clink"/>
+        <crate::layout::Layout>
+        <section class="auth">
+            <h1>"Reset your password"</h1>
+            {if sent {
+                view! {
+                    <p class="alert ok" role="status">"If an account uses that email, a reset link is on its way. It works once, within 30 minutes."</p>
+                    <p class="muted">"Nothing after a minute? Look in your spam folder, or " <a href="/password/forgot">"try again"</a> "."</p>
+                }.into_any()
+            } else {
+                view! {
+                    <p class="lede">"Tell us your account's email and we'll send you a link to choose a new password."</p>
+                    <ActionForm action=action>
+                        <div class="card form">
+                            <FormAlert error=error/>
+                            <Field label="Email" name="email" kind="email" autocomplete="email" error=error/>
+                            <button type="submit" class="btn primary wide">"Email me a reset link"</button>
+                        </div>
+                    </ActionForm>
+                }.into_any()
+            }}
+            <p class="muted">"Remembered it? " <a href="/login">"Log in"</a></p>
+        </section>
+        </crate::layout::Layout>
+    }
+}
+
+/// The page a reset link opens: choose a new password.
+#[component]
+pub fn ResetPasswordPage() -> impl IntoView {
+    let token = leptos_router::hooks::use_params_map().with_untracked(|p| p.get("token").unwrap_or_default());
+    let action = ServerAction::<super::api::ResetPassword>::new();
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    // The link itself is the hidden `token` field: its errors (expired, used) are the page's.
+    let stale_link = move || error.get().filter(|e| e.field() == Some("token")).map(|e| e.to_string());
+    view! {
+        <Title text="Choose a new password · Clink"/>
+        <leptos_meta::Meta name="referrer" content="no-referrer"/>
+        <crate::layout::Layout>
+        <section class="auth">
+            <h1>"Choose a new password"</h1>
+            <p class="lede">"Saving it signs you out on every other device."</p>
+            <ActionForm action=action>
+                <div class="card form">
+                    <FormAlert error=error/>
+                    {move || stale_link().map(|message| view! { <p class="alert error" role="alert">{message}</p> })}
+                    <input type="hidden" name="token" value=token/>
+                    <Field label="New password" name="password" kind="password" autocomplete="new-password" minlength=8 maxlength=256
+                        hint="At least 8 characters." error=error/>
+                    <button type="submit" class="btn primary wide">"Save and log in"</button>
+                </div>
+            </ActionForm>
+            <p class="muted">"Link expired? " <a href="/password/forgot">"Get a new one"</a></p>
+        </section>
+        </crate::layout::Layout>
+    }
+}
+
 /// Shown when a page needs a signed-in account and there is none.
 #[component]
 pub fn SignInRequired(#[prop(into)] next: String) -> impl IntoView {
@@ -159,7 +224,8 @@ pub fn SettingsPage() -> impl IntoView {
     let notify = Resource::new(|| (), |_| super::api::notification_settings());
     let integrations = Resource::new(|| (), |_| crate::earnings::api::load_integration_settings());
     let profile = Resource::new(|| (), |_| super::api::profile_settings());
-    let (saved, avatar_error) = use_query_map().with_untracked(|q| (q.get("saved").is_some(), q.get("avatar_error")));
+    let (saved, avatar_error, password_changed) = use_query_map()
+        .with_untracked(|q| (q.get("saved").is_some(), q.get("avatar_error"), q.get("saved").as_deref() == Some("password")));
     view! {
         <Title text="Settings · Clink"/>
         <crate::layout::Layout>
@@ -186,12 +252,35 @@ pub fn SettingsPage() -> impl IntoView {
                     notify.await.ok().map(|on| view! { <NotificationSection on=on saved=saved/> })
                 })}
             </Suspense>
+            <PasswordSection changed=password_changed/>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     integrations.await.ok().map(|i| view! { <IntegrationsSection settings=i/> })
                 })}
             </Suspense>
         </crate::layout::Layout>
+    }
+}
+
+/// Change the password: the current one is asked for; other devices are signed out.
+#[component]
+fn PasswordSection(changed: bool) -> impl IntoView {
+    let change = ServerAction::<super::api::ChangePassword>::new();
+    let error = Signal::derive(move || change.value().get().and_then(Result::err));
+    view! {
+        <section class="card" id="password" aria-labelledby="password-h">
+            <h2 id="password-h">"Password"</h2>
+            {changed.then(|| view! { <p class="alert ok" role="status">"Password changed. Your other devices are signed out."</p> })}
+            <ActionForm action=change>
+                <div class="form">
+                    <FormAlert error=error/>
+                    <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" error=error/>
+                    <Field label="New password" name="new_password" kind="password" autocomplete="new-password" minlength=8 maxlength=256
+                        hint="At least 8 characters. Saving signs you out on your other devices." error=error/>
+                    <button type="submit" class="btn">"Change password"</button>
+                </div>
+            </ActionForm>
+        </section>
     }
 }
 

@@ -294,7 +294,7 @@ pub async fn update_profile(
     edit: &store::ProfileEdit<'_>,
 ) -> Result<(), AccountError> {
     store::update_profile(db, account_id, edit).await?;
-    pages.invalidate_all();
+    pages.invalidate_all().await;
     Ok(())
 }
 
@@ -311,6 +311,50 @@ pub async fn set_avatar(
     if let Some(old) = old {
         storage.discard(&[old]).await;
     }
-    pages.invalidate_all();
+    pages.invalidate_all().await;
     Ok(())
+}
+
+/// How long a password reset link works.
+pub const RESET_LINK_MS: i64 = 30 * 60 * 1000;
+
+/// Sets a new password from a reset link: the link works once and within `RESET_LINK_MS`;
+/// every session signed in before ends. Returns the account and its new session epoch, for
+/// signing in the browser that used the link.
+pub async fn reset_password(db: &Db, token: &str, new: &NewPassword) -> Result<(String, i64), AccountError> {
+    let token_hash = super::tokens::hash(token);
+    let stale = || FieldError::new("token", "This reset link has expired or was already used. Ask for a new one below.");
+    if !store::password_reset_usable(db, &token_hash, db::now_ms()).await? {
+        return Err(stale().into());
+    }
+    let hash = hash_password(new.expose().to_string()).await?;
+    match store::reset_password(db, &token_hash, &hash, db::now_ms()).await? {
+        Some((account_id, epoch)) => {
+            super::session::forget_epoch(&account_id);
+            tracing::info!(account.id = %account_id, "password reset; other sessions ended");
+            Ok((account_id, epoch))
+        }
+        None => Err(stale().into()),
+    }
+}
+
+/// Changes a password, given the current one (throttled like a login); every other session
+/// ends. Returns the new session epoch, for keeping the current session signed in.
+pub async fn change_password(
+    db: &Db,
+    limits: &Limits,
+    account: &AccountRow,
+    current: &str,
+    new: &NewPassword,
+) -> Result<i64, AccountError> {
+    if !limits.allow(Limit::LoginPerAccount, &account.email) {
+        return Err(AccountError::RateLimited);
+    }
+    if current.chars().count() > NewPassword::MAX_CHARS || !verify_secret(current.to_string(), account.password_hash.clone()).await? {
+        return Err(FieldError::new("current_password", "That isn't your current password.").into());
+    }
+    let epoch = store::set_password(db, &account.account_id, &hash_password(new.expose().to_string()).await?).await?;
+    super::session::forget_epoch(&account.account_id);
+    tracing::info!(account.id = %account.account_id, "password changed; other sessions ended");
+    Ok(epoch)
 }

@@ -306,3 +306,49 @@ where
 {
     rows.iter().map(|row| <SellerContact as sqlx::FromRow<R>>::from_row(row)).collect()
 }
+
+pub async fn insert_password_reset(db: &Db, token_hash: &str, account_id: &str, expires_at: i64, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "insert into password_reset (token_hash, account_id, expires_at, used_at, created_at) values ($1, $2, $3, null, $4)")
+        .bind(token_hash).bind(account_id).bind(expires_at).bind(now).execute(pool).await.map(|_| ()))
+}
+
+/// Uses a reset token (once, before it expires) and sets the account's new password hash in
+/// the same transaction, moving its session epoch so every session signed in before ends.
+/// Returns the account's new epoch, or none for an unknown, used or expired token.
+pub async fn reset_password(db: &Db, token_hash: &str, password_hash: &str, now: i64) -> Result<Option<(String, i64)>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let used: Option<String> = crate::on_tx!(&mut tx, conn => sqlx::query_scalar(
+        "update password_reset set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1 returning account_id")
+        .bind(now).bind(token_hash).fetch_optional(conn).await)?;
+    let Some(account_id) = used else { return Ok(None) };
+    let epoch = set_password_in(&mut tx, &account_id, password_hash).await?;
+    // Any other reset link sent before this one is spent too.
+    crate::on_tx!(&mut tx, conn => sqlx::query("update password_reset set used_at = $1 where account_id = $2 and used_at is null")
+        .bind(now).bind(&account_id).execute(conn).await.map(|_| ()))?;
+    tx.commit().await?;
+    Ok(Some((account_id, epoch)))
+}
+
+/// Sets a new password hash and moves the session epoch (signing out every session); returns
+/// the new epoch.
+pub async fn set_password(db: &Db, account_id: &str, password_hash: &str) -> Result<i64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let epoch = set_password_in(&mut tx, account_id, password_hash).await?;
+    tx.commit().await?;
+    Ok(epoch)
+}
+
+async fn set_password_in(tx: &mut crate::db::Tx, account_id: &str, password_hash: &str) -> Result<i64, sqlx::Error> {
+    crate::on_tx!(tx, conn => sqlx::query_scalar::<_, i64>(
+        "update account set password_hash = $1, session_epoch = session_epoch + 1 where account_id = $2 returning session_epoch")
+        .bind(password_hash).bind(account_id).fetch_one(conn).await)
+}
+
+/// Whether a reset token can still be used (checked before hashing the new password, so that
+/// a stale link costs no hashing work).
+pub async fn password_reset_usable(db: &Db, token_hash: &str, now: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>(
+        "select count(*) from password_reset where token_hash = $1 and used_at is null and expires_at > $2")
+        .bind(token_hash).bind(now).fetch_one(pool).await.map(|n| n > 0))
+}

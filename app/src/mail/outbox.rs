@@ -34,6 +34,11 @@ pub enum Mail {
     AccountExists {
         email: String,
     },
+    /// A password reset link, if the address has an account (composed at send time, so the
+    /// request is answered the same way whether or not it has one).
+    PasswordReset {
+        email: String,
+    },
     /// A wallet buyer's receipts for the purchases of one window, in one message.
     WalletReceipts {
         account_id: String,
@@ -57,6 +62,7 @@ impl Mail {
             Mail::LoginLink { .. } => "login_link",
             Mail::ConfirmSignup { .. } => "confirm_signup",
             Mail::AccountExists { .. } => "account_exists",
+            Mail::PasswordReset { .. } => "password_reset",
             Mail::WalletReceipts { .. } => "wallet_receipts",
             Mail::SalesDigest { .. } => "sales_digest",
         }

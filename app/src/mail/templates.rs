@@ -218,6 +218,25 @@ pub fn account_exists(url: &str) -> Message {
     }
 }
 
+pub fn password_reset(url: &str) -> Message {
+    Message {
+        subject: "Reset your Clink password".into(),
+        text: format!(
+            "Choose a new password for your Clink account with this link (it works once, within 30 minutes):\n{url}\n\n\
+             Setting it signs you out everywhere else.\nIf you didn't ask for it, ignore this email: your password stays as it is."
+        ),
+        html: html_page(
+            "Reset your Clink password",
+            &format!(
+                "<h1 style=\"font-size:22px\">Choose a new password</h1><p>This link works once, within 30 minutes. \
+                 Setting a new password signs you out everywhere else.</p>{}\
+                 <p style=\"color:#6b7280\">If you didn't ask for it, ignore this email: your password stays as it is.</p>",
+                button(url, "Choose a new password")
+            ),
+        ),
+    }
+}
+
 pub fn login_link(url: &str) -> Message {
     Message {
         subject: "Your Clink sign-in link".into(),

@@ -109,6 +109,109 @@ both_backends! {
         assert_eq!(app.count("select count(*) from signup_request").await, ok as i64);
     }
 
+    async fn a_forgotten_password_is_reset_by_a_link_that_works_once(app) {
+        app.creator("ann").await;
+        // Another device signed in before the reset.
+        let laptop = app.new_client();
+        assert_eq!(common::call_with(&laptop, &app.base_url, "login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await.status(), StatusCode::OK);
+        let me = |client: reqwest::Client| {
+            let url = app.url("/api/me");
+            let origin = app.base_url.clone();
+            async move { client.post(url).header("origin", origin).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+        };
+        assert!(!me(laptop.clone()).await.is_null());
+
+        // The same answer whether the email has an account or not, and no mail for nobody.
+        let phone = app.new_client();
+        let known = common::call_with(&phone, &app.base_url, "password/forgot", &[("email", "ann@example.com")]).await;
+        let unknown = common::call_with(&phone, &app.base_url, "password/forgot", &[("email", "nobody@example.com")]).await;
+        assert_eq!((known.status(), unknown.status()), (StatusCode::OK, StatusCode::OK));
+        assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
+        let mail = app.email_to("ann@example.com", "/password/reset/").await;
+        assert!(mail.contains("Subject: Reset your Clink password"), "{mail}");
+        tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+        assert!(!app.outbox().iter().any(|m| m.contains("To: nobody@example.com")), "no mail to an address without an account");
+        assert_eq!(app.count("select count(*) from password_reset").await, 1, "one token, for the account");
+        assert_eq!(
+            app.count("select count(*) from password_reset where length(token_hash) = 64").await,
+            1,
+            "stored as a SHA-256, never the token itself"
+        );
+
+        let link = common::link_in(&common::decoded_body(&mail), &app.url("/password/reset/")).unwrap();
+        let token = link.rsplit('/').next().unwrap().to_string();
+        assert!(phone.get(&link).send().await.unwrap().text().await.unwrap().contains("Choose a new password"));
+        // Too short: a clear error, the link still good.
+        let res = common::call_with(&phone, &app.base_url, "password/reset", &[("token", &token), ("password", "short")]).await;
+        let (_, field, message) = error_of(res).await;
+        assert_eq!(field.as_deref(), Some("password"), "{message}");
+        let res = common::call_with(&phone, &app.base_url, "password/reset", &[("token", &token), ("password", "a brand new passphrase")]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(!me(phone.clone()).await.is_null(), "the browser that reset is signed in");
+        assert!(me(laptop.clone()).await.is_null(), "every session from before the reset ended");
+        // The link works once.
+        let again = common::call_with(&app.new_client(), &app.base_url, "password/reset", &[("token", &token), ("password", "yet another passphrase")]).await;
+        let (_, field, message) = error_of(again).await;
+        assert_eq!(field.as_deref(), Some("token"));
+        assert!(message.contains("expired or was already used"), "{message}");
+        // The old password is gone, the new one works.
+        let fresh = app.new_client();
+        assert_ne!(common::call_with(&fresh, &app.base_url, "login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await.status(), StatusCode::OK);
+        assert_eq!(
+            common::call_with(&fresh, &app.base_url, "login", &[("email", "ann@example.com"), ("password", "a brand new passphrase")]).await.status(),
+            StatusCode::OK
+        );
+
+        // An expired link says so and changes nothing.
+        common::call_with(&app.new_client(), &app.base_url, "password/forgot", &[("email", "ann@example.com")]).await;
+        let mail = common::eventually("a second reset mail", || async {
+            app.outbox().into_iter().filter(|m| m.contains("To: ann@example.com") && m.contains("/password/reset/")).nth(1)
+        })
+        .await;
+        let link = common::link_in(&common::decoded_body(&mail), &app.url("/password/reset/")).unwrap();
+        let token = link.rsplit('/').next().unwrap().to_string();
+        app::on_db!(&app.state.db, pool => sqlx::query("update password_reset set expires_at = 0 where used_at is null").execute(pool).await.map(|_| ())).unwrap();
+        let res = common::call_with(&app.new_client(), &app.base_url, "password/reset", &[("token", &token), ("password", "expired link passphrase")]).await;
+        assert_eq!(error_of(res).await.1.as_deref(), Some("token"));
+        assert_eq!(
+            common::call_with(&app.new_client(), &app.base_url, "login", &[("email", "ann@example.com"), ("password", "a brand new passphrase")]).await.status(),
+            StatusCode::OK
+        );
+
+        // Asking again and again for one address is rate limited, with the same answer for any address.
+        let spammer = app.new_client();
+        let statuses: Vec<StatusCode> = futures::future::join_all(
+            (0..4).map(|_| common::call_with(&spammer, &app.base_url, "password/forgot", &[("email", "victim@example.com")])),
+        )
+        .await
+        .into_iter()
+        .map(|r| r.status())
+        .collect();
+        assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+    }
+
+    async fn changing_the_password_asks_for_the_current_one_and_signs_out_other_devices(app) {
+        app.creator("ann").await;
+        let laptop = app.new_client();
+        assert_eq!(common::call_with(&laptop, &app.base_url, "login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await.status(), StatusCode::OK);
+        let res = app.call("password/change", &[("current_password", "not it at all"), ("new_password", "a better passphrase")]).await;
+        let (_, field, _) = error_of(res).await;
+        assert_eq!(field.as_deref(), Some("current_password"));
+        let res = app.call("password/change", &[("current_password", PASSWORD), ("new_password", "short")]).await;
+        assert_eq!(error_of(res).await.1.as_deref(), Some("new_password"));
+        let res = app.call("password/change", &[("current_password", PASSWORD), ("new_password", "a better passphrase")]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(dashboard_html(&app).await.contains("Dashboard"), "this session stays signed in");
+        let laptop_me: serde_json::Value =
+            laptop.post(app.url("/api/me")).header("origin", &app.base_url).send().await.unwrap().json().await.unwrap();
+        assert!(laptop_me.is_null(), "the other device is signed out: {laptop_me}");
+        let fresh = app.new_client();
+        assert_eq!(
+            common::call_with(&fresh, &app.base_url, "login", &[("email", "ann@example.com"), ("password", "a better passphrase")]).await.status(),
+            StatusCode::OK
+        );
+    }
+
     async fn login_errors_do_not_reveal_which_emails_exist(app) {
         app.creator("ann").await;
         let fresh = app.new_client();
