@@ -207,6 +207,22 @@ impl Db {
         }
     }
 
+    /// The migrations this build has that the database hasn't applied yet, oldest first.
+    pub async fn pending_migrations(&self) -> Result<Vec<i64>, sqlx::Error> {
+        let migrator = match self {
+            Db::Sqlite(_) => sqlx::migrate!("../migrations/sqlite"),
+            Db::Postgres(_) => sqlx::migrate!("../migrations/postgres"),
+        };
+        let applied: Vec<i64> = match on_db!(self, pool => sqlx::query_scalar("select version from _sqlx_migrations where success").fetch_all(pool).await)
+        {
+            Ok(versions) => versions,
+            // No migrations table yet: a new database, nothing applied.
+            Err(sqlx::Error::Database(_)) => Vec::new(),
+            Err(err) => return Err(err),
+        };
+        Ok(migrator.iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect())
+    }
+
     /// Starts a write transaction. On SQLite this is `BEGIN IMMEDIATE`: a deferred transaction
     /// that reads and then writes fails with SQLITE_BUSY at once, whatever the busy timeout.
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {

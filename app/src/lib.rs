@@ -16,6 +16,8 @@ pub mod ui;
 pub mod wallet;
 
 #[cfg(feature = "ssr")]
+pub mod cluster;
+#[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod edge;

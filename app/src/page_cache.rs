@@ -82,14 +82,43 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// The rendered pages of this server. With several app servers on one PostgreSQL, a change on
+/// one of them is announced to all (see [`crate::cluster`]), so that every server drops its
+/// pages within moments; the TTL only bounds how long a lost announcement could matter.
 #[derive(Clone)]
 pub struct PageCache {
     pages: moka::sync::Cache<String, Arc<CachedPage>>,
+    peers: Option<Peers>,
 }
+
+/// The other servers on the same PostgreSQL schema. Announcements carry the schema's name:
+/// `NOTIFY` reaches every connection to the database, and several Clinks (or test runs) may
+/// share one database in different schemas.
+#[derive(Clone)]
+struct Peers {
+    pool: sqlx::PgPool,
+    schema: Arc<str>,
+}
+
+/// The PostgreSQL channel that carries "link pages changed" between app servers.
+const CHANNEL: &str = "clink_pages_changed";
+
+/// How long a page is kept, at most.
+pub const KEPT_FOR: Duration = Duration::from_secs(30);
 
 impl PageCache {
     pub fn new(ttl: Duration) -> Self {
-        PageCache { pages: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(ttl).build() }
+        PageCache { pages: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(ttl).build(), peers: None }
+    }
+
+    /// The cache of a server on `db`: on PostgreSQL it tells, and hears from, the other servers.
+    pub async fn for_db(db: &crate::db::Db) -> Result<Self, sqlx::Error> {
+        let mut cache = PageCache::new(KEPT_FOR);
+        if let crate::db::Db::Postgres(pool) = db {
+            let schema: String = sqlx::query_scalar("select current_schema()").fetch_one(pool).await?;
+            cache.peers = Some(Peers { pool: pool.clone(), schema: schema.into() });
+        }
+        Ok(cache)
     }
 
     pub fn get(&self, key: &str) -> Option<Arc<CachedPage>> {
@@ -100,16 +129,33 @@ impl PageCache {
         self.pages.insert(key, Arc::new(page));
     }
 
-    /// Called on any change to a work: the next visitor gets a fresh render. (Other app
-    /// servers notice within their TTL.)
-    pub fn invalidate_all(&self) {
+    /// Called after any change to what a link page shows (a work, a price, a profile): the
+    /// next visitor of any server gets a fresh render. A failed announcement is logged, not
+    /// returned: the change itself is saved, and the other servers' TTL still ends their copies.
+    pub async fn invalidate_all(&self) {
         self.pages.invalidate_all();
+        if let Some(peers) = &self.peers {
+            if let Err(err) = crate::cluster::announce(&peers.pool, CHANNEL, &peers.schema).await {
+                tracing::warn!(error = %err, "could not tell the other servers that link pages changed");
+            }
+        }
+    }
+
+    /// Drops this server's pages whenever another server announces a change (PostgreSQL only;
+    /// returns at once on SQLite).
+    pub async fn follow_other_servers(self) {
+        let Some(peers) = self.peers.clone() else { return };
+        crate::cluster::follow(peers.pool.clone(), CHANNEL, |heard| match heard {
+            crate::cluster::Heard::Note(schema) if schema != &*peers.schema => {}
+            _ => self.pages.invalidate_all(),
+        })
+        .await
     }
 }
 
 impl Default for PageCache {
     fn default() -> Self {
-        PageCache::new(Duration::from_secs(30))
+        PageCache::new(KEPT_FOR)
     }
 }
 

@@ -21,7 +21,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the web app (the default).
-    Serve,
+    Serve {
+        /// Don't apply pending database migrations at start; refuse to start if any are
+        /// missing. For deployments that run `clink migrate` as a release step.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply pending database migrations and exit. Safe to run while servers are up, and from
+    /// several places at once: migrations take a database lock and run once.
+    Migrate,
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -116,8 +124,22 @@ pub enum UserCommand {
 }
 
 pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => startup::serve(config).await,
+    match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
+        Command::Serve { no_migrate } => startup::serve(Config { migrate_on_start: !no_migrate, ..config }).await,
+        Command::Migrate => {
+            std::fs::create_dir_all(&config.data_dir).ok();
+            let db = app::db::Db::connect(&config.database_url).await.context("connecting to the database (CLINK_DATABASE_URL)")?;
+            let pending = db.pending_migrations().await.context("reading which migrations the database has")?;
+            db.migrate().await.context("applying database migrations")?;
+            db.close().await;
+            if pending.is_empty() {
+                println!("ok: the database is up to date");
+            } else {
+                let list = pending.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+                println!("ok: applied {} migration(s): {list}", pending.len());
+            }
+            Ok(())
+        }
         Command::User(cmd) => user(cmd, &config).await,
         Command::Payout(cmd) => {
             let db = startup::connect_database(&config.database_url).await?;

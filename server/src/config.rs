@@ -26,6 +26,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `sqlite://...` (default: `<data_dir>/clink.db`) or `postgres://...`.
     pub database_url: String,
+    /// Whether `serve` applies pending migrations itself (the default), or refuses to start
+    /// until `clink migrate` has (`clink serve --no-migrate`).
+    pub migrate_on_start: bool,
     /// Public origin used in links, emails and the CSRF origin check.
     pub base_url: String,
     pub site_addr: SocketAddr,
@@ -223,6 +226,7 @@ impl Config {
         };
 
         Ok(Config {
+            migrate_on_start: true,
             rate_limit_scale,
             timeouts,
             webhook_allow_private: parse_bool(&get, "CLINK_WEBHOOK_ALLOW_PRIVATE", false)?,

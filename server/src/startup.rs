@@ -55,10 +55,17 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
     // SMTP, aws-lc for S3); rustls then needs to be told which one the process uses.
     let _ = rustls::crypto::ring::default_provider().install_default();
     std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
-    let db = connect_database(&config.database_url).await?;
+    let db = if config.migrate_on_start {
+        connect_database(&config.database_url).await?
+    } else {
+        connect_migrated(&config.database_url).await?
+    };
     let sessions = CachedSessions::new(SessionBackend::for_db(&db).await.context("preparing the session store")?);
     tokio::spawn(sessions.clone().follow_other_servers());
     tokio::spawn(sessions.clone().continuously_delete_expired(Duration::from_secs(3600)));
+
+    let page_cache = app::page_cache::PageCache::for_db(&db).await.context("preparing the link-page cache")?;
+    tokio::spawn(page_cache.clone().follow_other_servers());
 
     let storage = Storage::open(&config.storage).context("opening file storage (CLINK_STORAGE_URL)")?;
     let secret = load_secret(config)?;
@@ -87,7 +94,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
         mailer,
         wallet_writer,
         purchase_cache: Default::default(),
-        page_cache: app::page_cache::PageCache::default(),
+        page_cache,
         secret,
         leptos_options: leptos_options(config),
     });
@@ -107,6 +114,20 @@ pub fn payments(config: &Config) -> anyhow::Result<Payments> {
 pub async fn connect_database(url: &str) -> anyhow::Result<Db> {
     let db = Db::connect(url).await.context("connecting to the database (CLINK_DATABASE_URL)")?;
     db.migrate().await.context("applying database migrations")?;
+    Ok(db)
+}
+
+/// Connects to a database that `clink migrate` has brought up to date, and refuses one that
+/// misses a migration this build needs (`clink serve --no-migrate`).
+pub async fn connect_migrated(url: &str) -> anyhow::Result<Db> {
+    let db = Db::connect(url).await.context("connecting to the database (CLINK_DATABASE_URL)")?;
+    let pending = db.pending_migrations().await.context("reading which migrations the database has")?;
+    if !pending.is_empty() {
+        let list = pending.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        anyhow::bail!(
+            "the database lacks migration(s) {list} that this version needs: run `clink migrate` first, or start without --no-migrate"
+        );
+    }
     Ok(db)
 }
 

@@ -3,7 +3,6 @@
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use sqlx::postgres::PgListener;
 use time::OffsetDateTime;
 use tower_sessions::{
     ExpiredDeletion, Session, SessionStore,
@@ -12,7 +11,7 @@ use tower_sessions::{
 };
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
-use crate::db::Db;
+use crate::{cluster::Heard, db::Db};
 
 const ACCOUNT_KEY: &str = "account_id";
 const EPOCH_KEY: &str = "account_epoch";
@@ -69,13 +68,14 @@ pub enum SessionBackend {
 }
 
 impl SessionBackend {
-    /// Builds the store and creates its table. On PostgreSQL the table lives in the connection's
-    /// current schema, next to the app's own tables.
+    /// Builds the store over the `session` table, which the migrations create (under the
+    /// migrator's lock: servers starting together on a fresh database raced when each store
+    /// created it). On PostgreSQL the table lives in the connection's current schema, next to
+    /// the app's own tables.
     pub async fn for_db(db: &Db) -> Result<SessionBackend, sqlx::Error> {
         match db {
             Db::Sqlite(pool) => {
                 let store = SqliteStore::new(pool.clone()).with_table_name("session").map_err(config_error)?;
-                store.migrate().await?;
                 Ok(SessionBackend::Sqlite(store))
             }
             Db::Postgres(pool) => {
@@ -84,7 +84,6 @@ impl SessionBackend {
                     .with_schema_name(schema)
                     .and_then(|s| s.with_table_name("session"))
                     .map_err(config_error)?;
-                store.migrate().await?;
                 Ok(SessionBackend::Postgres(store, pool.clone()))
             }
         }
@@ -168,42 +167,20 @@ impl CachedSessions {
     /// once on SQLite, where one process owns the database.
     pub async fn follow_other_servers(self) {
         let SessionBackend::Postgres(_, pool) = &self.backend else { return };
-        loop {
-            match PgListener::connect_with(pool).await {
-                Ok(mut listener) => {
-                    if let Err(err) = listener.listen(CHANNEL).await {
-                        tracing::warn!(error = %err, "could not listen for session changes; retrying");
-                    } else {
-                        // Whatever changed while nobody listened is unknown: start afresh.
-                        self.records.invalidate_all();
-                        loop {
-                            match listener.try_recv().await {
-                                Ok(Some(note)) => match note.payload().parse::<Id>() {
-                                    Ok(id) => self.records.invalidate(&id),
-                                    Err(_) => self.records.invalidate_all(),
-                                },
-                                // The connection dropped (announcements may be lost) or failed.
-                                Ok(None) | Err(_) => break,
-                            }
-                        }
-                    }
-                }
-                Err(err) => tracing::warn!(error = %err, "could not connect to listen for session changes; retrying"),
-            }
-            self.records.invalidate_all();
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        crate::cluster::follow(pool.clone(), CHANNEL, |heard| match heard {
+            Heard::Note(payload) => match payload.parse::<Id>() {
+                Ok(id) => self.records.invalidate(&id),
+                Err(_) => self.records.invalidate_all(),
+            },
+            Heard::MaybeMissed => self.records.invalidate_all(),
+        })
+        .await
     }
 
     /// Tells the other app servers to forget `id` (PostgreSQL only).
     async fn announce(&self, id: &Id) -> session_store::Result<()> {
         if let SessionBackend::Postgres(_, pool) = &self.backend {
-            sqlx::query("select pg_notify($1, $2)")
-                .bind(CHANNEL)
-                .bind(id.to_string())
-                .execute(pool)
-                .await
-                .map_err(|e| session_store::Error::Backend(e.to_string()))?;
+            crate::cluster::announce(pool, CHANNEL, &id.to_string()).await.map_err(|e| session_store::Error::Backend(e.to_string()))?;
         }
         Ok(())
     }

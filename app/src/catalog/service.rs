@@ -222,7 +222,7 @@ pub async fn update_work(db: &Db, pages: &PageCache, creator_id: &str, work_id: 
         Err(e) if db::is_unique_violation(&e, "slug") => return Err(CatalogError::SlugTaken),
         Err(e) => return Err(e.into()),
     }
-    pages.invalidate_all();
+    pages.invalidate_all().await;
     owned_work(db, creator_id, work_id).await
 }
 
@@ -230,7 +230,7 @@ pub async fn set_published(db: &Db, pages: &PageCache, creator_id: &str, work_id
     if !store::set_published(db, creator_id, work_id, published, db::now_ms()).await? {
         return Err(CatalogError::NotFound);
     }
-    pages.invalidate_all();
+    pages.invalidate_all().await;
     tracing::info!(work.id = %work_id, published, "work visibility changed");
     Ok(())
 }
@@ -239,7 +239,7 @@ pub async fn delete_work(db: &Db, pages: &PageCache, creator_id: &str, work_id: 
     if !store::soft_delete(db, creator_id, work_id, db::now_ms()).await? {
         return Err(CatalogError::NotFound);
     }
-    pages.invalidate_all();
+    pages.invalidate_all().await;
     tracing::info!(work.id = %work_id, "work deleted");
     Ok(())
 }
@@ -257,7 +257,7 @@ pub async fn restore_work(db: &Db, pages: &PageCache, creator_id: &str, work_id:
     if !restored {
         return Err(CatalogError::NotFound);
     }
-    pages.invalidate_all();
+    pages.invalidate_all().await;
     tracing::info!(work.id = %work_id, "work restored");
     Ok(())
 }
@@ -294,7 +294,7 @@ pub async fn replace_cover(
     let cover = store_cover(storage, work_id, image).await?;
     match store::set_cover(db, creator_id, work_id, &cover.cover_key, &cover.thumb_key, db::now_ms()).await {
         Ok(true) => {
-            pages.invalidate_all();
+            pages.invalidate_all().await;
             let old_keys: Vec<String> = [old.cover_key, old.thumb_key].into_iter().flatten().collect();
             storage.discard(&old_keys).await;
             Ok(())

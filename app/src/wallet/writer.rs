@@ -444,11 +444,7 @@ impl Current {
     }
 }
 
-async fn commit_batch(
-    db: &Db,
-    batch: &[&Purchase],
-    memo: &mut sale::Written,
-) -> Result<Vec<Outcome>, SaleError> {
+async fn commit_batch(db: &Db, batch: &[&Purchase], memo: &mut sale::Written) -> Result<Vec<Outcome>, SaleError> {
     let started = std::time::Instant::now();
     let now = db::now_ms();
     let (week, month) = super::domain::periods(now);
@@ -704,6 +700,5 @@ async fn write_sales(
             }
         })
         .collect();
-    sale::write(tx, &sales, Mails::Digest, memo, now, |writes| crate::on_writes!(writes, s => wallet_store::push_spent(s, spent)))
-        .await
+    sale::write(tx, &sales, Mails::Digest, memo, now, |writes| crate::on_writes!(writes, s => wallet_store::push_spent(s, spent))).await
 }

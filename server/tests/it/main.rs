@@ -12,6 +12,7 @@ mod common;
 mod accounts;
 mod catalog;
 mod checkout;
+mod cluster;
 mod durability;
 mod earnings;
 mod faults;

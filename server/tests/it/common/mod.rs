@@ -90,6 +90,22 @@ impl TestApp {
         TestApp::start(self.backend, self.database_url.clone(), own_dir, &[("CLINK_DATA_DIR", shared.as_str())]).await
     }
 
+    /// `n` app servers started at the same moment on one fresh database and one data
+    /// directory, as a cluster behind a load balancer starts (sharing the signing key).
+    pub async fn spawn_together(backend: Backend, n: usize) -> Vec<TestApp> {
+        let shared = tempfile::tempdir().expect("temp dir");
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", shared.path().join("clink.db").display()),
+            Backend::Postgres => pg::fresh_schema_url().await,
+        };
+        let shared_path = shared.path().display().to_string();
+        let key = "U0VDUkVUc2lnbmluZ2tleTAwMDVTRUNSRVRzaWduaW5na2V5MDAwNQ";
+        let mut dirs = vec![shared];
+        dirs.extend((1..n).map(|_| tempfile::tempdir().expect("temp dir")));
+        let settings = [("CLINK_DATA_DIR", shared_path.as_str()), ("CLINK_SECRET_KEY", key)];
+        futures::future::join_all(dirs.into_iter().map(|dir| TestApp::start(backend, database_url.clone(), dir, &settings))).await
+    }
+
     async fn start(backend: Backend, database_url: String, data_dir: TempDir, extra: &[(&str, &str)]) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();

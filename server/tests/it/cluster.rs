@@ -1,0 +1,109 @@
+//! Several app servers on one PostgreSQL database, as a deployment with a load balancer runs
+//! them: they may start at the same moment on an empty database, and what one changes, every
+//! other serves within a second.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+
+use crate::common::{Backend, TestApp, pg, run_cli};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn servers_started_together_on_an_empty_database_all_come_up() {
+    if !pg::available().await {
+        return;
+    }
+    let servers = TestApp::spawn_together(Backend::Postgres, 3).await;
+    for server in &servers {
+        let res = server.get("/healthz").await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", server.base_url);
+    }
+    // One schema, shared: an account made through one server signs in through another.
+    servers[0].creator("first").await;
+    let res = servers[2].log_in("first@example.com", "correct horse battery").await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_price_change_on_one_server_is_what_every_server_serves_within_a_second() {
+    if !pg::available().await {
+        return;
+    }
+    let one = TestApp::spawn(Backend::Postgres).await;
+    let two = one.spawn_beside().await;
+    one.creator("ann").await;
+    let (work_id, code) = one.publish_work("Night Album", "3", b"album").await;
+    // A visitor on the second server: its link page is now in that server's page cache.
+    let visitor = two.new_client();
+    let link = two.url(&format!("/l/{code}"));
+    let html = visitor.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("€3.00"), "the first price");
+
+    let res = one
+        .call(
+            "works/update",
+            &[
+                ("work_id", &work_id),
+                ("title", "Night Album"),
+                ("description", ""),
+                ("currency", "EUR"),
+                ("price_kind", "fixed"),
+                ("price", "4.50"),
+                ("slug", ""),
+                ("max_downloads", ""),
+                ("link_expiry_days", ""),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
+    let changed = Instant::now();
+    loop {
+        let html = visitor.get(&link).send().await.unwrap().text().await.unwrap();
+        if html.contains("€4.50") && !html.contains("€3.00") {
+            break;
+        }
+        assert!(changed.elapsed() < Duration::from_secs(1), "the second server still serves the old price after a second");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `clink migrate` as a release step, and `clink serve --no-migrate` refusing a database that
+/// lacks what it needs (instead of starting against a half-made schema).
+async fn migrate_then_serve_without_migrating(database_url: String) {
+    let dir = tempfile::tempdir().unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(60), run_cli(&database_url, dir.path(), &["serve", "--no-migrate"], None))
+        .await
+        .expect("serve --no-migrate on an empty database exits");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("run `clink migrate` first"), "{stderr}");
+    assert!(server::startup::connect_migrated(&database_url).await.is_err());
+
+    let first = run_cli(&database_url, dir.path(), &["migrate"], None).await;
+    let stdout = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{stdout} {}", String::from_utf8_lossy(&first.stderr));
+    assert!(stdout.starts_with("ok: applied ") && stdout.contains(" migration(s): 1, 2, "), "{stdout}");
+    let again = run_cli(&database_url, dir.path(), &["migrate"], None).await;
+    assert_eq!(String::from_utf8_lossy(&again.stdout).trim(), "ok: the database is up to date");
+    let db = server::startup::connect_migrated(&database_url).await.expect("a migrated database is accepted");
+    assert!(db.pending_migrations().await.unwrap().is_empty());
+    db.close().await;
+}
+
+mod migrate_command {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        migrate_then_serve_without_migrating(format!("sqlite://{}", dir.path().join("clink.db").display())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        if !pg::available().await {
+            return;
+        }
+        migrate_then_serve_without_migrating(pg::fresh_schema_url().await).await;
+    }
+}
