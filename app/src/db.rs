@@ -348,6 +348,15 @@ impl StatementsConnection for sqlx::PgConnection {
     }
 }
 
+impl<'a, DB: sqlx::Database> Default for Statements<'a, DB>
+where
+    DB::Arguments<'a>: Default,
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<'a, DB: sqlx::Database> Statements<'a, DB>
 where
     DB::Arguments<'a>: Default,

@@ -23,10 +23,10 @@ pub struct CspNonce(pub String);
 
 /// Hands the request's CSP nonce to Leptos, which puts it on the inline scripts it writes.
 pub fn provide_csp_nonce() {
-    if let Some(parts) = use_context::<axum::http::request::Parts>() {
-        if let Some(CspNonce(nonce)) = parts.extensions.get::<CspNonce>() {
-            leptos::prelude::provide_context(leptos::nonce::Nonce::from_value(nonce.clone()));
-        }
+    if let Some(parts) = use_context::<axum::http::request::Parts>()
+        && let Some(CspNonce(nonce)) = parts.extensions.get::<CspNonce>()
+    {
+        leptos::prelude::provide_context(leptos::nonce::Nonce::from_value(nonce.clone()));
     }
 }
 

@@ -134,10 +134,10 @@ impl PageCache {
     /// returned: the change itself is saved, and the other servers' TTL still ends their copies.
     pub async fn invalidate_all(&self) {
         self.pages.invalidate_all();
-        if let Some(peers) = &self.peers {
-            if let Err(err) = crate::cluster::announce(&peers.pool, CHANNEL, &peers.schema).await {
-                tracing::warn!(error = %err, "could not tell the other servers that link pages changed");
-            }
+        if let Some(peers) = &self.peers
+            && let Err(err) = crate::cluster::announce(&peers.pool, CHANNEL, &peers.schema).await
+        {
+            tracing::warn!(error = %err, "could not tell the other servers that link pages changed");
         }
     }
 

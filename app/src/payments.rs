@@ -91,10 +91,11 @@ pub async fn apply_event(state: &AppState, event: &ProviderEvent) -> Result<Appl
 pub async fn refund_sale(state: &AppState, creator_id: &str, order_id: &str) -> Result<(), PaymentsError> {
     let Some(order) = checkout::refund_at_provider(state, creator_id, order_id).await? else { return Ok(()) };
     let mut tx = state.db.begin().await?;
-    if checkout::reverse_once(&mut tx, &order).await? && order.provider == "wallet" {
-        if let Some(buyer) = order.buyer_account_id.as_deref() {
-            wallet::give_back_spent(&mut tx, buyer, &order.currency, order.created_at, order.amount_minor).await?;
-        }
+    if checkout::reverse_once(&mut tx, &order).await?
+        && order.provider == "wallet"
+        && let Some(buyer) = order.buyer_account_id.as_deref()
+    {
+        wallet::give_back_spent(&mut tx, buyer, &order.currency, order.created_at, order.amount_minor).await?;
     }
     tx.commit().await?;
     Ok(())

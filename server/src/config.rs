@@ -283,10 +283,10 @@ fn parse_storage_url(url: &str, get: &impl Fn(&str) -> Option<String>) -> Result
     if !bucket_ok {
         return Err(bad("CLINK_STORAGE_URL", format!("`{bucket}` is not a valid bucket name")));
     }
-    if let Some(endpoint) = get("CLINK_S3_ENDPOINT") {
-        if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-            return Err(bad("CLINK_S3_ENDPOINT", "must start with http:// or https://"));
-        }
+    if let Some(endpoint) = get("CLINK_S3_ENDPOINT")
+        && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+    {
+        return Err(bad("CLINK_S3_ENDPOINT", "must start with http:// or https://"));
     }
     Ok(StorageConfig::S3 {
         bucket: bucket.to_string(),

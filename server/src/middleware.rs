@@ -64,10 +64,10 @@ pub async fn security_headers(State(policy): State<ContentPolicy>, mut req: Requ
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     let mut set = |name: header::HeaderName, value: &str| {
-        if !h.contains_key(&name) {
-            if let Ok(value) = HeaderValue::from_str(value) {
-                h.insert(name, value);
-            }
+        if !h.contains_key(&name)
+            && let Ok(value) = HeaderValue::from_str(value)
+        {
+            h.insert(name, value);
         }
     };
     set(header::CONTENT_SECURITY_POLICY, &policy.header.replace("{nonce}", &nonce));
@@ -252,10 +252,10 @@ pub fn campaign_tag(query: &str) -> Option<String> {
 fn url_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
-        .filter_map(|pair| {
+        .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let decode = |s: &str| percent_encoding::percent_decode_str(&s.replace('+', " ")).decode_utf8_lossy().into_owned();
-            Some((decode(k), decode(v)))
+            (decode(k), decode(v))
         })
         .collect()
 }

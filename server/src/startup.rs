@@ -336,6 +336,7 @@ fn static_assets(dir: &Path, hashed: bool) -> Router {
     Router::new().fallback_service(service)
 }
 
+#[expect(clippy::type_complexity, reason = "tower-http's layer type, spelled out once")]
 fn trace_layer() -> TraceLayer<
     tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
     impl Fn(&Request) -> Span + Clone,

@@ -46,10 +46,10 @@ async fn upload_one_gibibyte(backend: Backend) {
         if let Some((h, _)) = hasher.as_mut() {
             h.update(&chunk);
         }
-        if i + 1 == chunks {
-            if let Some((h, tx)) = hasher.take() {
-                let _ = tx.send(hex::encode(h.finalize()));
-            }
+        if i + 1 == chunks
+            && let Some((h, tx)) = hasher.take()
+        {
+            let _ = tx.send(hex::encode(h.finalize()));
         }
         Ok::<_, std::io::Error>(chunk)
     });

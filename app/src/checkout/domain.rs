@@ -98,7 +98,3 @@ pub enum PayMethod {
     None,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-}

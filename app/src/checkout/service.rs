@@ -325,14 +325,14 @@ pub async fn apply_order_event(state: &AppState, order_id: &str, event: &Provide
     // provider's bug, a tampered integration) is held for the operator, and the ledger never
     // records the order's own figure for money that didn't move.
     let expected = Money::new(order.amount_minor, Currency::parse(&order.currency)?);
-    if let (EventKind::Succeeded | EventKind::Refunded, Some(reported)) = (&event.kind, &event.amount) {
-        if !reported.is(expected) {
-            store::record_discrepancy(&mut tx, event, &order.order_id, expected, reported, db::now_ms()).await?;
-            tx.commit().await?;
-            tracing::error!(order.id = %order.order_id, event.id = %event.event_id, reported.minor = reported.minor,
+    if let (EventKind::Succeeded | EventKind::Refunded, Some(reported)) = (&event.kind, &event.amount)
+        && !reported.is(expected)
+    {
+        store::record_discrepancy(&mut tx, event, &order.order_id, expected, reported, db::now_ms()).await?;
+        tx.commit().await?;
+        tracing::error!(order.id = %order.order_id, event.id = %event.event_id, reported.minor = reported.minor,
                 reported.currency = %reported.currency, expected = %expected, "payment amount differs from the order: held");
-            return Ok(Applied::Held);
-        }
+        return Ok(Applied::Held);
     }
     match &event.kind {
         EventKind::Succeeded => fulfil(&mut tx, &order, Some(&event.payment_id)).await?,

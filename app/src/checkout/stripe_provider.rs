@@ -207,7 +207,7 @@ impl StripeProvider {
         let mut intents = Vec::new();
         let mut after: Option<String> = None;
         loop {
-            let mut page = ListPaymentIntent::new().created(since.clone()).limit(100);
+            let mut page = ListPaymentIntent::new().created(since).limit(100);
             if let Some(id) = &after {
                 page = page.starting_after(id.as_str());
             }
@@ -222,7 +222,7 @@ impl StripeProvider {
         let mut refunded = std::collections::HashSet::new();
         let mut after: Option<String> = None;
         loop {
-            let mut page = ListRefund::new().created(since.clone()).limit(100);
+            let mut page = ListRefund::new().created(since).limit(100);
             if let Some(id) = &after {
                 page = page.starting_after(id.as_str());
             }

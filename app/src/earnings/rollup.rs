@@ -135,6 +135,7 @@ where
 }
 
 /// A sale, as it is confirmed.
+#[expect(clippy::too_many_arguments, reason = "one row's columns, each named at the call site")]
 pub async fn record_sale(
     tx: &mut Tx,
     creator_id: &str,

@@ -1,6 +1,8 @@
 //! Earnings: what the creator's pages show, computed from the rollups, the ledger and the
 //! orders. Server functions and the HTTP API call these and only map errors.
 
+use std::cmp::Reverse;
+
 use std::collections::HashMap;
 
 use jiff::tz::TimeZone;
@@ -157,16 +159,16 @@ pub async fn dashboard(
         ));
     }
     match sort.as_str() {
-        "views" => works.sort_by(|a, b| b.0.views.cmp(&a.0.views)),
-        "sales" => works.sort_by(|a, b| b.0.sales.cmp(&a.0.sales)),
-        "conversion" => works.sort_by(|a, b| b.2.cmp(&a.2)),
-        "refunds" => works.sort_by(|a, b| b.0.refunds.cmp(&a.0.refunds)),
-        "title" => works.sort_by(|a, b| a.0.title.to_lowercase().cmp(&b.0.title.to_lowercase())),
-        _ => works.sort_by(|a, b| b.1.cmp(&a.1)),
+        "views" => works.sort_by_key(|w| Reverse(w.0.views)),
+        "sales" => works.sort_by_key(|w| Reverse(w.0.sales)),
+        "conversion" => works.sort_by_key(|w| Reverse(w.2)),
+        "refunds" => works.sort_by_key(|w| Reverse(w.0.refunds)),
+        "title" => works.sort_by_key(|w| w.0.title.to_lowercase()),
+        _ => works.sort_by_key(|w| Reverse(w.1)),
     }
 
     let mut source_rows = stats::per_source(db, creator_id, range_from, range_to).await?;
-    source_rows.sort_by(|a, b| (b.1, b.2).cmp(&(a.1, a.2)));
+    source_rows.sort_by_key(|s| Reverse((s.1, s.2)));
     let total_views: i64 = source_rows.iter().map(|s| s.1).sum::<i64>().max(1);
     let sources = source_rows
         .into_iter()

@@ -193,7 +193,8 @@ pub fn chart_svg(days: &[Day], currency: Option<Currency>) -> String {
     const GAP: f64 = 34.0;
     let n = days.len().max(1) as f64;
     let bar = (W - 40.0) / n;
-    let panels: [(&str, Box<dyn Fn(&Totals) -> i64>, &str); 3] = [
+    type Figure<'a> = Box<dyn Fn(&Totals) -> i64 + 'a>;
+    let panels: [(&str, Figure, &str); 3] = [
         ("Views", Box::new(|t: &Totals| t.views), "#6366f1"),
         ("Sales", Box::new(|t: &Totals| t.sales()), "#0ea5e9"),
         ("Earnings", Box::new(move |t: &Totals| currency.and_then(|c| t.money.get(&c)).map(SaleFigures::earnings).unwrap_or(0)), "#059669"),

@@ -39,11 +39,11 @@ impl ViewCounter {
             return Ok(0);
         }
         let result = write_batch(db, &batch).await;
-        if result.is_err() {
-            if let Ok(mut pending) = self.pending.lock() {
-                for (key, n) in batch {
-                    *pending.entry(key).or_insert(0) += n;
-                }
+        if result.is_err()
+            && let Ok(mut pending) = self.pending.lock()
+        {
+            for (key, n) in batch {
+                *pending.entry(key).or_insert(0) += n;
             }
         }
         result

@@ -124,8 +124,8 @@ impl Queued {
 
 /// Queues `mails` (two statements at most: the messages, and the digests).
 pub fn push_mails<'a>(w: &mut crate::db::Writes<'a>, mails: &'a [(String, String, Queued)], now: i64) {
-    let (digests, singles): (Vec<&(String, String, Queued)>, Vec<&(String, String, Queued)>) =
-        mails.iter().partition(|(_, _, q)| q.digest.is_some());
+    type Row<'r> = &'r (String, String, Queued);
+    let (digests, singles): (Vec<Row>, Vec<Row>) = mails.iter().partition(|(_, _, q)| q.digest.is_some());
     crate::on_writes!(w, s => {
         if !singles.is_empty() {
             s.next("insert into mail_outbox (mail_id, kind, recipient, order_id, payload, attempts, next_attempt_at, sent_at, last_error, created_at) ")

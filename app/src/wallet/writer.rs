@@ -634,10 +634,10 @@ async fn debit_uncapped_in_rounds(
         for i in pending {
             let p = batch[i];
             let wallet = AccountRef::buyer_wallet(&p.buyer_id, p.currency).id();
-            if in_round.contains_key(&wallet) {
-                next_round.push(i);
+            if let std::collections::hash_map::Entry::Vacant(e) = in_round.entry(wallet) {
+                e.insert(i);
             } else {
-                in_round.insert(wallet, i);
+                next_round.push(i);
             }
         }
         let balances: HashMap<String, i64> = on_tx!(&mut *tx, conn => {

@@ -176,10 +176,10 @@ async fn returned(State(state): State<AppState>, Path(order_id): Path<String>, Q
         Ok(Returned::Ready { token, saved_card }) => {
             let mut res = super::redirect_to(&format!("/d/{token}")).into_response();
             let remember = store::order(&state.db, &order_id).await.ok().flatten().is_some_and(|o| o.save_card);
-            if let (Some(card), true) = (saved_card, remember) {
-                if let Ok(value) = cookie::set_header(&state.secret, &card, state.settings.uses_https()).parse() {
-                    res.headers_mut().insert(header::SET_COOKIE, value);
-                }
+            if let (Some(card), true) = (saved_card, remember)
+                && let Ok(value) = cookie::set_header(&state.secret, &card, state.settings.uses_https()).parse()
+            {
+                res.headers_mut().insert(header::SET_COOKIE, value);
             }
             res
         }

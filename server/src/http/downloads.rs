@@ -36,28 +36,35 @@ pub fn router() -> Router<AppState> {
         .route("/dev/outbox/{name}", get(dev_outbox_message))
 }
 
+/// A `Range` header that names no byte of the file.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// A single byte range from a `Range` header, resolved against the size. `Ok(None)` serves the
 /// whole file (no header, or a form we don't serve partially, like several ranges);
-/// `Err(())` is unsatisfiable (416).
-pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<Range<u64>>, ()> {
+/// `Err(Unsatisfiable)` is answered 416.
+pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<Range<u64>>, Unsatisfiable> {
     let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Ok(None) };
     if spec.contains(',') {
         return Ok(None);
     }
-    let (start, end) = spec.split_once('-').ok_or(())?;
+    let (start, end) = spec.split_once('-').ok_or(Unsatisfiable)?;
     let (start, end) = (start.trim(), end.trim());
     let range = if start.is_empty() {
-        let suffix: u64 = end.parse().map_err(|_| ())?;
+        let suffix: u64 = end.parse().map_err(|_| Unsatisfiable)?;
         if suffix == 0 {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         size.saturating_sub(suffix)..size
     } else {
-        let start: u64 = start.parse().map_err(|_| ())?;
-        let end: u64 =
-            if end.is_empty() { size.saturating_sub(1) } else { end.parse::<u64>().map_err(|_| ())?.min(size.saturating_sub(1)) };
+        let start: u64 = start.parse().map_err(|_| Unsatisfiable)?;
+        let end: u64 = if end.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            end.parse::<u64>().map_err(|_| Unsatisfiable)?.min(size.saturating_sub(1))
+        };
         if start > end || start >= size {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         start..end + 1
     };
@@ -120,17 +127,15 @@ async fn download(
     let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).filter(|_| if_range.is_none_or(|v| v == etag));
     let range = match parse_range(range_header, size) {
         Ok(range) => range,
-        Err(()) => {
+        Err(Unsatisfiable) => {
             return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{size}"))]).into_response();
         }
     };
     // From the first byte it is a new download and counts against the limit; further in, and
     // soon after a counted start, it continues that one. Later, it counts again.
     let resuming = resumable && range.as_ref().is_some_and(|r| r.start > 0);
-    if !resuming {
-        if let Err(e) = delivery::start_download(&state.db, &order_id).await {
-            return refused(e);
-        }
+    if !resuming && let Err(e) = delivery::start_download(&state.db, &order_id).await {
+        return refused(e);
     }
     let stream = match state.storage.read_range(&file.storage_key, if size == 0 { None } else { range.clone() }).await {
         Ok((stream, _)) => stream,
@@ -202,10 +207,10 @@ async fn library_access(State(state): State<AppState>, session: Session, Path(to
         return super::redirect_to("/library?expired=1").into_response();
     };
     let signed_in = account_session::signed_in_account_id(&session, &state.db).await;
-    if let (Some(asked_by), Some(current)) = (&account_id, &signed_in) {
-        if asked_by == current {
-            let _ = orders::claim_orders(&state.db, &email, current).await;
-        }
+    if let (Some(asked_by), Some(current)) = (&account_id, &signed_in)
+        && asked_by == current
+    {
+        let _ = orders::claim_orders(&state.db, &email, current).await;
     }
     let _ = session.cycle_id().await;
     if session.insert(LIBRARY_EMAIL_KEY, &email).await.is_err() {
@@ -234,7 +239,7 @@ async fn dev_outbox(State(state): State<AppState>) -> Response {
             entries.push((modified, name, format!("{} — {}", header("To:"), header("Subject:"))));
         }
     }
-    entries.sort_by(|a, b| b.0.cmp(&a.0));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.0));
     let items: String = entries
         .iter()
         .map(|(_, name, summary)| format!("<li><a href=\"/dev/outbox/{name}\">{}</a></li>", app::ui::escape_html(summary)))
@@ -269,10 +274,10 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=90-"), 100), Ok(Some(90..100)));
         assert_eq!(parse_range(Some("bytes=-10"), 100), Ok(Some(90..100)));
         assert_eq!(parse_range(Some("bytes=50-500"), 100), Ok(Some(50..100)));
-        assert_eq!(parse_range(Some("bytes=100-"), 100), Err(()));
-        assert_eq!(parse_range(Some("bytes=9-1"), 100), Err(()));
-        assert_eq!(parse_range(Some("bytes=-0"), 100), Err(()));
-        assert_eq!(parse_range(Some("bytes=a-b"), 100), Err(()));
+        assert_eq!(parse_range(Some("bytes=100-"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=9-1"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=-0"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=a-b"), 100), Err(Unsatisfiable));
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
         assert_eq!(parse_range(Some("items=0-1"), 100), Ok(None));
     }

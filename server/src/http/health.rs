@@ -73,10 +73,10 @@ type LastProbe = std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, Wri
 
 /// Writes a row to the database and a small file to the data directory.
 async fn probe(state: &AppState, last: &LastProbe) -> (Writable, Writable) {
-    if let Some((at, db, files)) = *last.lock().unwrap_or_else(|e| e.into_inner()) {
-        if at.elapsed() < PROBE_EVERY {
-            return (db, files);
-        }
+    if let Some((at, db, files)) = *last.lock().unwrap_or_else(|e| e.into_inner())
+        && at.elapsed() < PROBE_EVERY
+    {
+        return (db, files);
     }
     let write = async {
         app::on_db!(&state.db, pool => sqlx::query(

@@ -27,7 +27,7 @@ async fn click_buy(app: &TestApp, buyer: &Client, code: &str, fields: &[(&str, &
 async fn pay_with(app: &TestApp, buyer: &Client, pay_url: &str, card: &str) -> reqwest::Response {
     let html = buyer.get(app.url(pay_url)).send().await.unwrap().text().await.unwrap();
     assert!(html.contains("TEST MODE"), "the test card page says so");
-    let action = unescape(&html[html.find("action=\"/pay/test/").unwrap() + 8..].split('"').next().unwrap().to_string());
+    let action = unescape(html[html.find("action=\"/pay/test/").unwrap() + 8..].split('"').next().unwrap());
     let order_id = hidden_input(&html, "order_id").unwrap();
     let k = unescape(&hidden_input(&html, "k").unwrap());
     buyer

@@ -88,7 +88,7 @@ both_backends! {
 
         // The creator raises the price on the other server: the first one charges the new price.
         let update = |price: &'static str| {
-            let fields = vec![("work_id", work_id.clone()), ("title", "Tiny Zine".to_string()), ("description", String::new()),
+            let fields = [("work_id", work_id.clone()), ("title", "Tiny Zine".to_string()), ("description", String::new()),
                 ("currency", "EUR".to_string()), ("price_kind", "fixed".to_string()), ("price", price.to_string())];
             let (client, base) = (app.client.clone(), other.base_url.clone());
             async move {

@@ -487,12 +487,13 @@ pub fn decoded_body(raw: &str) -> String {
     let mut i = 0;
     let mut buf = Vec::new();
     while i < bytes.len() {
-        if bytes[i] == b'=' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                buf.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+        {
+            buf.push(b);
+            i += 3;
+            continue;
         }
         buf.push(bytes[i]);
         i += 1;
