@@ -201,18 +201,20 @@ impl Db {
 
     /// Applies the migrations of this backend (`migrations/sqlite` or `migrations/postgres`).
     pub async fn migrate(&self) -> Result<(), MigrateError> {
+        let migrator = self.migrator();
+        on_db!(self, pool => migrator.run(pool).await)
+    }
+
+    /// This backend's migrations, as built into the binary.
+    fn migrator(&self) -> sqlx::migrate::Migrator {
         match self {
-            Db::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await,
-            Db::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await,
+            Db::Sqlite(_) => sqlx::migrate!("../migrations/sqlite"),
+            Db::Postgres(_) => sqlx::migrate!("../migrations/postgres"),
         }
     }
 
     /// The migrations this build has that the database hasn't applied yet, oldest first.
     pub async fn pending_migrations(&self) -> Result<Vec<i64>, sqlx::Error> {
-        let migrator = match self {
-            Db::Sqlite(_) => sqlx::migrate!("../migrations/sqlite"),
-            Db::Postgres(_) => sqlx::migrate!("../migrations/postgres"),
-        };
         let applied: Vec<i64> = match on_db!(self, pool => sqlx::query_scalar("select version from _sqlx_migrations where success").fetch_all(pool).await)
         {
             Ok(versions) => versions,
@@ -220,7 +222,7 @@ impl Db {
             Err(sqlx::Error::Database(_)) => Vec::new(),
             Err(err) => return Err(err),
         };
-        Ok(migrator.iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect())
+        Ok(self.migrator().iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect())
     }
 
     /// Starts a write transaction. On SQLite this is `BEGIN IMMEDIATE`: a deferred transaction

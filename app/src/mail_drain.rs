@@ -90,15 +90,13 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
             let token = delivery::new_token();
             let now = db::now_ms();
             let expires = now + crate::accounts::service::RESET_LINK_MS;
-            accounts::insert_password_reset(db, &crate::accounts::tokens::hash(&token), &account.account_id, expires, now)
-                .await
-                .map_err(e)?;
+            accounts::insert_password_reset(db, &delivery::hash(&token), &account.account_id, expires, now).await.map_err(e)?;
             Ok(Some(templates::password_reset(&state.settings.absolute_url(&format!("/password/reset/{token}")))))
         }
         Mail::LoginLink { email, next } => {
             let token = delivery::new_token();
             let now = db::now_ms();
-            accounts::insert_login_token(db, &delivery::hash(&token), email, next.as_deref(), now + 30 * 60 * 1000, now)
+            accounts::insert_login_token(db, &delivery::hash(&token), email, next.as_deref(), now + EMAILED_LINK_MS, now)
                 .await
                 .map_err(e)?;
             Ok(Some(templates::login_link(&state.settings.absolute_url(&format!("/login/link/{token}")))))
@@ -113,7 +111,7 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
         Mail::AccountExists { email } => {
             let token = delivery::new_token();
             let now = db::now_ms();
-            accounts::insert_login_token(db, &delivery::hash(&token), email, Some("/dashboard"), now + 30 * 60 * 1000, now)
+            accounts::insert_login_token(db, &delivery::hash(&token), email, Some("/dashboard"), now + EMAILED_LINK_MS, now)
                 .await
                 .map_err(e)?;
             Ok(Some(templates::account_exists(&state.settings.absolute_url(&format!("/login/link/{token}")))))
@@ -121,13 +119,16 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
         Mail::LibraryLink { email, account_id } => {
             let token = delivery::new_token();
             let now = db::now_ms();
-            delivery_store::insert_library_token(db, &delivery::hash(&token), email, account_id.as_deref(), now + 30 * 60 * 1000, now)
+            delivery_store::insert_library_token(db, &delivery::hash(&token), email, account_id.as_deref(), now + EMAILED_LINK_MS, now)
                 .await
                 .map_err(e)?;
             Ok(Some(templates::library_link(&state.settings.absolute_url(&format!("/library/access/{token}")))))
         }
     }
 }
+
+/// How long an emailed sign-in or library link works.
+const EMAILED_LINK_MS: i64 = 30 * 60 * 1000;
 
 /// Sends what is due once. Returns how many messages went out.
 pub async fn send_due(state: &AppState) -> usize {

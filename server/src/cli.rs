@@ -135,8 +135,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             if pending.is_empty() {
                 println!("ok: the database is up to date");
             } else {
-                let list = pending.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
-                println!("ok: applied {} migration(s): {list}", pending.len());
+                println!("ok: applied {} migration(s): {}", pending.len(), startup::migration_list(&pending));
             }
             Ok(())
         }

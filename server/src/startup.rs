@@ -123,12 +123,17 @@ pub async fn connect_migrated(url: &str) -> anyhow::Result<Db> {
     let db = Db::connect(url).await.context("connecting to the database (CLINK_DATABASE_URL)")?;
     let pending = db.pending_migrations().await.context("reading which migrations the database has")?;
     if !pending.is_empty() {
-        let list = pending.iter().map(i64::to_string).collect::<Vec<_>>().join(", ");
+        let list = migration_list(&pending);
         anyhow::bail!(
             "the database lacks migration(s) {list} that this version needs: run `clink migrate` first, or start without --no-migrate"
         );
     }
     Ok(db)
+}
+
+/// Migration versions as `1, 2, 3`.
+pub fn migration_list(versions: &[i64]) -> String {
+    versions.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
 
 fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {

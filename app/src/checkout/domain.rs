@@ -97,4 +97,3 @@ pub enum PayMethod {
     /// Nothing to pay: free, or already done.
     None,
 }
-

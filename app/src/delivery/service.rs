@@ -3,7 +3,6 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use super::store::{self, GrantRow};
 use crate::{
@@ -37,9 +36,8 @@ impl From<DeliveryError> for AppError {
     }
 }
 
-pub fn hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+/// Tokens are stored as their SHA-256, the same way everywhere.
+pub use crate::accounts::tokens::hash;
 
 /// A fresh 256-bit token, base64url.
 pub fn new_token() -> String {
