@@ -47,6 +47,13 @@ pub async fn client_ip() -> IpAddr {
     leptos_axum::extract::<Extension<ClientIp>>().await.map(|Extension(ip)| ip.0).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
+/// The browser's `User-Agent`, or "" (it names the device in the signed-in devices list).
+pub fn user_agent() -> String {
+    use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.headers.get(axum::http::header::USER_AGENT)?.to_str().ok().map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// The signed-in account, or `None` for a visitor.
 pub async fn signed_in_account() -> Result<Option<AccountRow>, AppError> {
     let session = current_session().await?;

@@ -74,9 +74,56 @@ test.describe('forgotten password', () => {
       await page.goto(link);
       await page.getByLabel('New password').fill('a third long password');
       await page.getByRole('button', { name: 'Save and log in' }).click();
-      // Refused: the second use changes nothing. (Without JavaScript the refusal's message is
-      // lost: the page sends no Referer, so the error redirect lands on the home page. Issue 18.)
-      await expect(page).not.toHaveURL(/\/dashboard/);
+      // Refused on the same page, with the reason and the way out (a plain form post: the page
+      // sends its address to its own site only, so the error comes back to it).
+      await expect(page).toHaveURL(/\/password\/reset\//);
+      await expect(page.getByRole('alert').filter({ hasText: 'expired or was already used' })).toBeVisible();
+      await expect(page.getByRole('link', { name: 'Get a new one' })).toBeVisible();
+      await assertLayout(page, `password-reset-refused-${label}`, [page.getByRole('link', { name: 'Get a new one' })]);
+      await context.close();
+    });
+  }
+});
+
+test.describe('signed-in devices', () => {
+  for (const [label, device] of [['phone', PHONE], ['desktop', DESKTOP]] as const) {
+    test(`Settings lists your devices and signs out the others (${label})`, async ({ browser }) => {
+      const context = await browser.newContext(device);
+      const page = await context.newPage();
+      const id = unique();
+      const who = { name: `Dee ${id}`, handle: `dee_${id}`.slice(0, 30), email: `dee.${id}@example.com`, password: 'a long device password' };
+      await signUp(page, true, who);
+      await page.goto('/settings#devices');
+      const devices = page.getByRole('region', { name: 'Signed-in devices' });
+      await expect(devices.locator('li.device')).toHaveCount(1);
+      await expect(devices.getByText('This device', { exact: true })).toBeVisible();
+      await expect(devices).toContainText("You're signed in on this device only.");
+
+      // The same account signed in on another computer.
+      const elsewhere = await browser.newContext(DESKTOP);
+      const other = await elsewhere.newPage();
+      await other.goto('/login');
+      await waitForIslands(other, true);
+      await other.getByLabel('Email', { exact: true }).fill(who.email);
+      await other.getByLabel('Password', { exact: true }).fill(who.password);
+      await other.getByRole('button', { name: 'Log in' }).click();
+      await expect(other).toHaveURL(/\/dashboard$/);
+
+      await page.reload();
+      await expect(devices.locator('li.device')).toHaveCount(2);
+      await expect(devices.locator('li.device').first()).toContainText('This device');
+      const signOut = devices.getByRole('button', { name: 'Sign out of 1 other device' });
+      await signOut.scrollIntoViewIfNeeded();
+      await assertLayout(page, `settings-devices-${label}`, [signOut]);
+      await signOut.click();
+      await expect(devices.getByRole('status')).toHaveText('Signed out of your other devices.');
+      await expect(devices.locator('li.device')).toHaveCount(1);
+      await expect(page.getByRole('heading', { level: 1 })).toHaveText('Settings');
+
+      // The other computer is signed out at its next request.
+      await other.goto('/dashboard');
+      await expect(other.getByRole('heading', { name: 'Please log in' })).toBeVisible();
+      await elsewhere.close();
       await context.close();
     });
   }

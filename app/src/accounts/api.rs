@@ -49,7 +49,9 @@ pub async fn log_in(email: String, password: String, next: Option<String>) -> Re
     let client = edge::client_ip().await;
     let account = service::log_in(&state.db, &state.limits, client, &email, &password).await?;
     let session = edge::current_session().await?;
-    session::sign_in(&session, &account.account_id, account.session_epoch).await.map_err(|e| internal("starting session", &e))?;
+    session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, &edge::user_agent())
+        .await
+        .map_err(|e| internal("starting session", &e))?;
     tracing::info!(account.id = %account.account_id, "logged in");
     leptos_axum::redirect(&edge::safe_next(next.as_deref(), "/dashboard"));
     Ok(())
@@ -106,7 +108,7 @@ pub async fn reset_password(token: String, password: String) -> Result<(), AppEr
     let new = super::domain::NewPassword::parse(&password)?;
     let (account_id, epoch) = service::reset_password(&state.db, &token, &new).await?;
     let session = edge::current_session().await?;
-    session::sign_in(&session, &account_id, epoch).await.map_err(|e| internal("starting session", &e))?;
+    session::sign_in(&session, &state.db, &account_id, epoch, &edge::user_agent()).await.map_err(|e| internal("starting session", &e))?;
     leptos_axum::redirect("/dashboard?password=reset");
     Ok(())
 }
@@ -119,16 +121,63 @@ pub async fn change_password(current_password: String, new_password: String) -> 
     let new = super::domain::NewPassword::parse(&new_password).map_err(|e| crate::error::FieldError::new("new_password", e.message))?;
     let epoch = service::change_password(&state.db, &state.limits, &me, &current_password, &new).await?;
     let session = edge::current_session().await?;
-    session::sign_in(&session, &me.account_id, epoch).await.map_err(|e| internal("keeping the session", &e))?;
+    session::sign_in(&session, &state.db, &me.account_id, epoch, &edge::user_agent())
+        .await
+        .map_err(|e| internal("keeping the session", &e))?;
     leptos_axum::redirect("/settings?saved=password#password");
     Ok(())
 }
 
 #[server(endpoint = "logout")]
 pub async fn log_out() -> Result<(), AppError> {
+    let state = edge::app_state()?;
     let session = edge::current_session().await?;
-    session::sign_out(&session).await.map_err(|e| internal("ending session", &e))?;
+    session::sign_out(&session, &state.db).await.map_err(|e| internal("ending session", &e))?;
     leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// A signed-in browser in the Settings list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceView {
+    /// "Safari on iPhone".
+    pub label: String,
+    /// "3 days ago".
+    pub signed_in: String,
+    pub last_active: String,
+    pub this_device: bool,
+}
+
+#[server(endpoint = "devices/list")]
+pub async fn signed_in_devices() -> Result<Vec<DeviceView>, AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let this_device = session::this_device(&edge::current_session().await?).await;
+    let now = crate::db::now_ms();
+    let devices = service::signed_in_devices(&state.db, &me.account_id, this_device.as_deref()).await?;
+    Ok(devices
+        .into_iter()
+        .map(|d| DeviceView {
+            label: d.label,
+            signed_in: service::time_ago(d.signed_in_at, now),
+            last_active: if d.this_device { "now".to_string() } else { service::time_ago(d.last_seen_at, now) },
+            this_device: d.this_device,
+        })
+        .collect())
+}
+
+/// "Sign out of all other devices": this browser stays signed in.
+#[server(endpoint = "devices/sign-out-others")]
+pub async fn sign_out_other_devices() -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let session = edge::current_session().await?;
+    let this_device = session::this_device(&session).await;
+    let epoch = service::sign_out_other_devices(&state.db, &me.account_id, this_device.as_deref()).await?;
+    session::sign_in(&session, &state.db, &me.account_id, epoch, &edge::user_agent())
+        .await
+        .map_err(|e| internal("keeping the session", &e))?;
+    leptos_axum::redirect("/settings?saved=devices#devices");
     Ok(())
 }
 
@@ -215,7 +264,7 @@ pub async fn set_notify_sales(enabled: bool) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let account = edge::require_account().await?;
     super::store::set_notify_sales(&state.db, &account.account_id, enabled).await.map_err(|e| internal("saving settings", &e))?;
-    leptos_axum::redirect("/settings?saved=1#notifications");
+    leptos_axum::redirect("/settings?saved=notifications#notifications");
     Ok(())
 }
 
@@ -257,6 +306,6 @@ pub async fn save_profile(display_name: String, bio: String, links: String, acce
     let accent = super::domain::parse_accent(&accent_color)?;
     let edit = super::store::ProfileEdit { display_name: name.as_str(), bio: &bio, links: &links, accent_color: accent.as_deref() };
     super::service::update_profile(&state.db, &state.page_cache, &me.account_id, &edit).await?;
-    leptos_axum::redirect("/settings?saved=1#profile");
+    leptos_axum::redirect("/settings?saved=profile#profile");
     Ok(())
 }

@@ -178,7 +178,9 @@ pub fn ResetPasswordPage() -> impl IntoView {
     let stale_link = move || error.get().filter(|e| e.field() == Some("token")).map(|e| e.to_string());
     view! {
         <Title text="Choose a new password · Clink"/>
-        <leptos_meta::Meta name="referrer" content="no-referrer"/>
+        // The link's token is in the path: other sites never see it, but this site does, so a
+        // refused form post (no JavaScript) comes back here with its message.
+        <leptos_meta::Meta name="referrer" content="same-origin"/>
         <crate::layout::Layout>
         <section class="auth">
             <h1>"Choose a new password"</h1>
@@ -224,8 +226,11 @@ pub fn SettingsPage() -> impl IntoView {
     let notify = Resource::new(|| (), |_| super::api::notification_settings());
     let integrations = Resource::new(|| (), |_| crate::earnings::api::load_integration_settings());
     let profile = Resource::new(|| (), |_| super::api::profile_settings());
-    let (saved, avatar_error, password_changed) = use_query_map()
-        .with_untracked(|q| (q.get("saved").is_some(), q.get("avatar_error"), q.get("saved").as_deref() == Some("password")));
+    let devices = Resource::new(|| (), |_| super::api::signed_in_devices());
+    // `saved=<section>` after a form post: the section that was saved says so.
+    let (saved, avatar_error) = use_query_map().with_untracked(|q| (q.get("saved").unwrap_or_default(), q.get("avatar_error")));
+    let [saved_profile, saved_notifications, saved_password, signed_out_others, saved_integrations] =
+        ["profile", "notifications", "password", "devices", "integrations"].map(|section| saved == section);
     view! {
         <Title text="Settings · Clink"/>
         <crate::layout::Layout>
@@ -234,8 +239,9 @@ pub fn SettingsPage() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || {
                     let avatar_error = avatar_error.clone();
+                    let saved = saved_profile;
                     Suspend::new(async move {
-                        profile.await.ok().map(|p| view! { <ProfileSection profile=p avatar_error=avatar_error/> })
+                        profile.await.ok().map(|p| view! { <ProfileSection profile=p avatar_error=avatar_error saved=saved/> })
                     })
                 }}
             </Suspense>
@@ -248,17 +254,59 @@ pub fn SettingsPage() -> impl IntoView {
                 })}
             </Suspense>
             <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    notify.await.ok().map(|on| view! { <NotificationSection on=on saved=saved/> })
-                })}
+                {move || {
+                    let saved = saved_notifications;
+                    Suspend::new(async move { notify.await.ok().map(|on| view! { <NotificationSection on=on saved=saved/> }) })
+                }}
             </Suspense>
-            <PasswordSection changed=password_changed/>
+            <PasswordSection changed=saved_password/>
             <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    integrations.await.ok().map(|i| view! { <IntegrationsSection settings=i/> })
-                })}
+                {move || {
+                    let signed_out = signed_out_others;
+                    Suspend::new(async move { devices.await.ok().map(|list| view! { <DevicesSection devices=list signed_out=signed_out/> }) })
+                }}
+            </Suspense>
+            <Suspense fallback=|| ()>
+                {move || {
+                    let saved = saved_integrations;
+                    Suspend::new(async move { integrations.await.ok().map(|i| view! { <IntegrationsSection settings=i saved=saved/> }) })
+                }}
             </Suspense>
         </crate::layout::Layout>
+    }
+}
+
+/// The browsers signed in to this account, and "sign out of all other devices".
+#[component]
+fn DevicesSection(devices: Vec<super::api::DeviceView>, signed_out: bool) -> impl IntoView {
+    let sign_out_others = ServerAction::<super::api::SignOutOtherDevices>::new();
+    let error = Signal::derive(move || sign_out_others.value().get().and_then(Result::err));
+    let others = devices.iter().filter(|d| !d.this_device).count();
+    view! {
+        <section class="card" id="devices" aria-labelledby="devices-h">
+            <h2 id="devices-h">"Signed-in devices"</h2>
+            {signed_out.then(|| view! { <p class="alert ok" role="status">"Signed out of your other devices."</p> })}
+            <ul class="devices">
+                {devices.into_iter().map(|d| view! {
+                    <li class="device">
+                        <span class="device-name">{d.label}</span>
+                        {d.this_device.then(|| view! { <span class="badge">"This device"</span> })}
+                        <span class="muted">{format!("Active {} · signed in {}", d.last_active, d.signed_in)}</span>
+                    </li>
+                }).collect_view()}
+            </ul>
+            {if others == 0 {
+                view! { <p class="muted">"You're signed in on this device only."</p> }.into_any()
+            } else {
+                view! {
+                    <ActionForm action=sign_out_others>
+                        <FormAlert error=error/>
+                        <p class="muted">"Don't recognise one? Sign it out, then change your password."</p>
+                        <button type="submit" class="btn">{format!("Sign out of {} other device{}", others, if others == 1 { "" } else { "s" })}</button>
+                    </ActionForm>
+                }.into_any()
+            }}
+        </section>
     }
 }
 
@@ -285,13 +333,14 @@ fn PasswordSection(changed: bool) -> impl IntoView {
 }
 
 #[component]
-fn ProfileSection(profile: super::api::ProfileForm, avatar_error: Option<String>) -> impl IntoView {
+fn ProfileSection(profile: super::api::ProfileForm, avatar_error: Option<String>, saved: bool) -> impl IntoView {
     let save = ServerAction::<super::api::SaveProfile>::new();
     let error = Signal::derive(move || save.value().get().and_then(Result::err));
     let profile_url = format!("/@{}", profile.handle);
     view! {
         <section class="card" id="profile" aria-labelledby="profile-h">
             <div class="page-head"><h2 id="profile-h">"Your profile"</h2><a href=profile_url.clone()>{format!("View clink/@{}", profile.handle)}</a></div>
+            {saved.then(|| view! { <p class="alert ok" role="status">"Profile saved."</p> })}
             <div class="row tight avatar-row">
                 <crate::catalog::pages::Avatar url=profile.avatar_url.clone() name=profile.display_name.clone() size=64/>
                 <form method="post" action="/settings/avatar" enctype="multipart/form-data" class="row tight">
@@ -333,13 +382,14 @@ fn ProfileSection(profile: super::api::ProfileForm, avatar_error: Option<String>
 }
 
 #[component]
-fn IntegrationsSection(settings: crate::earnings::api::IntegrationSettings) -> impl IntoView {
+fn IntegrationsSection(settings: crate::earnings::api::IntegrationSettings, saved: bool) -> impl IntoView {
     let save = ServerAction::<crate::earnings::api::SaveIntegrations>::new();
     let resend = ServerAction::<crate::earnings::api::ResendWebhook>::new();
     let error = Signal::derive(move || save.value().get().and_then(Result::err));
     view! {
         <section class="card" id="integrations" aria-labelledby="integrations-h">
             <h2 id="integrations-h">"Time zone and sale webhooks"</h2>
+            {saved.then(|| view! { <p class="alert ok" role="status">"Saved."</p> })}
             <ActionForm action=save>
                 <div class="form">
                     <FormAlert error=error/>

@@ -358,3 +358,91 @@ pub async fn change_password(
     tracing::info!(account.id = %account.account_id, "password changed; other sessions ended");
     Ok(epoch)
 }
+
+/// A signed-in browser, as Settings lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// "Chrome on Android", from the browser's user agent.
+    pub label: String,
+    pub signed_in_at: i64,
+    pub last_seen_at: i64,
+    /// The browser asking.
+    pub this_device: bool,
+}
+
+/// The browsers signed in to an account now, this one first.
+pub async fn signed_in_devices(db: &Db, account_id: &str, this_device: Option<&str>) -> Result<Vec<Device>, AccountError> {
+    let seen_since = db::now_ms() - super::session::SESSION_IDLE_DAYS * 24 * 60 * 60 * 1000;
+    let mut devices: Vec<Device> = store::signed_in_devices(db, account_id, seen_since)
+        .await?
+        .into_iter()
+        .map(|row| Device {
+            label: describe_device(&row.user_agent),
+            signed_in_at: row.signed_in_at,
+            last_seen_at: row.last_seen_at,
+            this_device: this_device == Some(row.device_id.as_str()),
+        })
+        .collect();
+    devices.sort_by_key(|d| !d.this_device);
+    Ok(devices)
+}
+
+/// Signs the account out everywhere but on `this_device`: every other session ends at its next
+/// request, on every app server (see `session::signed_in_account_id`). Returns the new session
+/// epoch, for signing this browser in again.
+pub async fn sign_out_other_devices(db: &Db, account_id: &str, this_device: Option<&str>) -> Result<i64, AccountError> {
+    let epoch = store::end_sessions_except(db, account_id, this_device).await?;
+    super::session::forget_epoch(account_id);
+    tracing::info!(account.id = %account_id, "signed out of other devices");
+    Ok(epoch)
+}
+
+/// "Safari on iPhone": the browser and system a user agent names, as far as it can be told.
+pub fn describe_device(user_agent: &str) -> String {
+    let known = |s: &str| !s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN;
+    match woothee::parser::Parser::new().parse(user_agent) {
+        Some(ua) if known(ua.name) && known(ua.os) => format!("{} on {}", ua.name, ua.os),
+        Some(ua) if known(ua.name) => ua.name.to_string(),
+        Some(ua) if known(ua.os) => format!("A browser on {}", ua.os),
+        _ => "Unknown browser".to_string(),
+    }
+}
+
+/// "3 days ago": how long before `now` something happened, roughly.
+pub fn time_ago(then_ms: i64, now_ms: i64) -> String {
+    let minutes = (now_ms - then_ms).max(0) / 60_000;
+    match minutes {
+        0..60 => "within the last hour".to_string(),
+        60..120 => "an hour ago".to_string(),
+        120..1440 => format!("{} hours ago", minutes / 60),
+        1440..2880 => "yesterday".to_string(),
+        _ => format!("{} days ago", minutes / 1440),
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+
+    #[test]
+    fn devices_are_described_by_browser_and_system() {
+        let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+        assert_eq!(describe_device(iphone), "Safari on iPhone");
+        let windows = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+        assert_eq!(describe_device(windows), "Chrome on Windows 10");
+        assert_eq!(describe_device(""), "Unknown browser");
+        // Not a browser: named as what it is.
+        assert_eq!(describe_device("curl/8.5.0"), "HTTP Library");
+    }
+
+    #[test]
+    fn times_ago_read_naturally() {
+        let hour = 60 * 60 * 1000;
+        assert_eq!(time_ago(0, 59 * 60 * 1000), "within the last hour");
+        assert_eq!(time_ago(0, hour), "an hour ago");
+        assert_eq!(time_ago(0, 5 * hour), "5 hours ago");
+        assert_eq!(time_ago(0, 30 * hour), "yesterday");
+        assert_eq!(time_ago(0, 24 * 9 * hour), "9 days ago");
+        assert_eq!(time_ago(10, 0), "within the last hour");
+    }
+}

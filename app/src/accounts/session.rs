@@ -15,6 +15,17 @@ use crate::{cluster::Heard, db::Db};
 
 const ACCOUNT_KEY: &str = "account_id";
 const EPOCH_KEY: &str = "account_epoch";
+/// This browser's row in `signed_in_device`, and when it was last marked as seen there.
+const DEVICE_KEY: &str = "device_id";
+const DEVICE_SEEN_KEY: &str = "device_seen_at";
+
+/// How often a signed-in browser's "last active" time is written: often enough for the
+/// devices list to say "today" or "3 days ago", rarely enough to cost nothing per request.
+const DEVICE_SEEN_EVERY_MS: i64 = 60 * 60 * 1000;
+
+/// How long a session lasts without being used (the session layer's inactivity expiry): a
+/// device not seen for this long is signed out.
+pub const SESSION_IDLE_DAYS: i64 = 14;
 
 /// Accounts' session epochs as this server last read them, for a couple of seconds: a signed-in
 /// request checks its session's epoch against its account's without a database round trip
@@ -38,7 +49,30 @@ pub async fn signed_in_account_id(session: &Session, db: &Db) -> Option<String> 
             epoch
         }
     };
-    (current == signed_in_under).then_some(account_id)
+    if current != signed_in_under {
+        return None;
+    }
+    mark_device_seen(session, db).await;
+    Some(account_id)
+}
+
+/// Moves this browser's "last active" time forward, at most once per [`DEVICE_SEEN_EVERY_MS`].
+/// A failure only leaves the time older than it could be.
+async fn mark_device_seen(session: &Session, db: &Db) {
+    let Ok(Some(device_id)) = session.get::<String>(DEVICE_KEY).await else { return };
+    let seen = session.get::<i64>(DEVICE_SEEN_KEY).await.ok().flatten().unwrap_or(0);
+    let now = crate::db::now_ms();
+    if now - seen < DEVICE_SEEN_EVERY_MS {
+        return;
+    }
+    if super::store::touch_device(db, &device_id, now).await.is_ok() {
+        let _ = session.insert(DEVICE_SEEN_KEY, now).await;
+    }
+}
+
+/// This browser's id in the devices list, if it is signed in.
+pub async fn this_device(session: &Session) -> Option<String> {
+    session.get::<String>(DEVICE_KEY).await.ok().flatten()
 }
 
 /// Forgets this server's copy of an account's epoch (it was just raised).
@@ -46,17 +80,43 @@ pub fn forget_epoch(account_id: &str) {
     epochs().invalidate(account_id);
 }
 
-/// Signs `account_id` in under its current session epoch. The session id is cycled first, so
-/// an id planted before login (session fixation) is worthless afterwards.
-pub async fn sign_in(session: &Session, account_id: &str, epoch: i64) -> Result<(), tower_sessions::session::Error> {
+/// Signs `account_id` in under its current session epoch, and lists this browser among the
+/// account's signed-in devices (described by its `user_agent`). The session id is cycled
+/// first, so an id planted before login (session fixation) is worthless afterwards.
+pub async fn sign_in(
+    session: &Session,
+    db: &Db,
+    account_id: &str,
+    epoch: i64,
+    user_agent: &str,
+) -> Result<(), tower_sessions::session::Error> {
+    let previous_device = this_device(session).await;
     session.cycle_id().await?;
+    let device_id = uuid::Uuid::new_v4().simple().to_string();
+    let now = crate::db::now_ms();
+    // The description is the browser's own words, kept short: it is only ever shown, escaped.
+    let user_agent: String = user_agent.chars().filter(|c| !c.is_control()).take(300).collect();
+    super::store::insert_device(db, &device_id, account_id, epoch, &user_agent, now).await.map_err(store_error)?;
+    if let Some(previous) = previous_device {
+        super::store::delete_device(db, &previous).await.map_err(store_error)?;
+    }
     session.insert(ACCOUNT_KEY, account_id).await?;
-    session.insert(EPOCH_KEY, epoch).await
+    session.insert(EPOCH_KEY, epoch).await?;
+    session.insert(DEVICE_KEY, device_id).await?;
+    session.insert(DEVICE_SEEN_KEY, now).await
 }
 
-/// Signs out: deletes the server-side record and clears the cookie.
-pub async fn sign_out(session: &Session) -> Result<(), tower_sessions::session::Error> {
+/// Signs out: deletes the server-side record, this browser's place in the devices list, and
+/// clears the cookie.
+pub async fn sign_out(session: &Session, db: &Db) -> Result<(), tower_sessions::session::Error> {
+    if let Some(device_id) = this_device(session).await {
+        super::store::delete_device(db, &device_id).await.map_err(store_error)?;
+    }
     session.flush().await
+}
+
+fn store_error(e: sqlx::Error) -> tower_sessions::session::Error {
+    tower_sessions::session::Error::Store(session_store::Error::Backend(e.to_string()))
 }
 
 /// The session store of whichever backend the app runs on.

@@ -352,3 +352,51 @@ pub async fn password_reset_usable(db: &Db, token_hash: &str, now: i64) -> Resul
         "select count(*) from password_reset where token_hash = $1 and used_at is null and expires_at > $2")
         .bind(token_hash).bind(now).fetch_one(pool).await.map(|n| n > 0))
 }
+
+/// A browser signed in to an account (see the `signed_in_device` table).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeviceRow {
+    pub device_id: String,
+    pub user_agent: String,
+    pub signed_in_at: i64,
+    pub last_seen_at: i64,
+}
+
+pub async fn insert_device(db: &Db, device_id: &str, account_id: &str, epoch: i64, user_agent: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "insert into signed_in_device (device_id, account_id, session_epoch, user_agent, signed_in_at, last_seen_at) \
+         values ($1, $2, $3, $4, $5, $5)")
+        .bind(device_id).bind(account_id).bind(epoch).bind(user_agent).bind(now).execute(pool).await.map(|_| ()))
+}
+
+pub async fn delete_device(db: &Db, device_id: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query("delete from signed_in_device where device_id = $1").bind(device_id).execute(pool).await.map(|_| ()))
+}
+
+pub async fn touch_device(db: &Db, device_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query("update signed_in_device set last_seen_at = $1 where device_id = $2")
+        .bind(now).bind(device_id).execute(pool).await.map(|_| ()))
+}
+
+/// The devices still signed in to an account: under its current session epoch, and seen since
+/// `seen_since`. Most recently seen first.
+pub async fn signed_in_devices(db: &Db, account_id: &str, seen_since: i64) -> Result<Vec<DeviceRow>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, DeviceRow>(
+        "select d.device_id, d.user_agent, d.signed_in_at, d.last_seen_at from signed_in_device d \
+         join account a on a.account_id = d.account_id and a.session_epoch = d.session_epoch \
+         where d.account_id = $1 and d.last_seen_at > $2 order by d.last_seen_at desc, d.signed_in_at desc")
+        .bind(account_id).bind(seen_since).fetch_all(pool).await)
+}
+
+/// Ends every session of an account (moves its epoch) and forgets the devices that were signed
+/// in, except `keep`, which the caller signs in again under the returned epoch.
+pub async fn end_sessions_except(db: &Db, account_id: &str, keep: Option<&str>) -> Result<i64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let epoch = crate::on_tx!(&mut tx, conn => sqlx::query_scalar::<_, i64>(
+        "update account set session_epoch = session_epoch + 1 where account_id = $1 returning session_epoch")
+        .bind(account_id).fetch_one(conn).await)?;
+    crate::on_tx!(&mut tx, conn => sqlx::query("delete from signed_in_device where account_id = $1 and device_id <> $2")
+        .bind(account_id).bind(keep.unwrap_or("")).execute(conn).await.map(|_| ()))?;
+    tx.commit().await?;
+    Ok(epoch)
+}

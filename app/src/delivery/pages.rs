@@ -18,7 +18,8 @@ pub fn DownloadPage() -> impl IntoView {
     view! {
         <Title text="Your download · Clink"/>
         <Meta name="robots" content="noindex"/>
-        <Meta name="referrer" content="no-referrer"/>
+        // The token in the path stays on this site; its own form posts may send it back here.
+        <Meta name="referrer" content="same-origin"/>
         <StoreLayout>
             <Suspense fallback=|| ()>
                 {Suspend::new(async move {

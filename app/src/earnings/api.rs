@@ -149,7 +149,7 @@ pub async fn save_integrations(timezone: String, webhook_url: String) -> Result<
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
     service::save_integrations(&state.db, state.settings.outbound, &me.account_id, &timezone, &webhook_url).await?;
-    leptos_axum::redirect("/settings?saved=1#integrations");
+    leptos_axum::redirect("/settings?saved=integrations#integrations");
     Ok(())
 }
 

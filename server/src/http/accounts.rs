@@ -12,6 +12,7 @@ use app::{
 use axum::{
     Router,
     extract::{Path, State},
+    http::HeaderMap,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -22,7 +23,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A magic sign-in link: proves the email once, signs in (creating a buyer account if needed).
-async fn login_link(State(state): State<AppState>, session: Session, Path(token): Path<String>) -> Response {
+async fn login_link(State(state): State<AppState>, session: Session, headers: HeaderMap, Path(token): Path<String>) -> Response {
     let used = accounts::store::use_login_token(&state.db, &delivery::hash(&token), db::now_ms()).await;
     let Ok(Some((email, next))) = used else { return super::redirect_to("/login?expired=1").into_response() };
     let Ok(email) = Email::parse(&email) else { return AppError::NotFound.into_response() };
@@ -30,17 +31,18 @@ async fn login_link(State(state): State<AppState>, session: Session, Path(token)
         Ok(account) => account,
         Err(e) => return AppError::from(e).into_response(),
     };
-    if session::sign_in(&session, &account.account_id, account.session_epoch).await.is_err() {
+    if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, super::user_agent(&headers)).await.is_err() {
         return AppError::Internal.into_response();
     }
     super::redirect_to(&safe_next(next.as_deref(), "/wallet")).into_response()
 }
 
 /// The sign-up confirmation: the account is made now, its email proven, and signed in.
-async fn confirm_signup(State(state): State<AppState>, session: Session, Path(token): Path<String>) -> Response {
+async fn confirm_signup(State(state): State<AppState>, session: Session, headers: HeaderMap, Path(token): Path<String>) -> Response {
     match accounts::service::confirm_sign_up(&state.db, &delivery::hash(&token)).await {
         Ok(Some(account)) => {
-            if session::sign_in(&session, &account.account_id, account.session_epoch).await.is_err() {
+            if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, super::user_agent(&headers)).await.is_err()
+            {
                 return AppError::Internal.into_response();
             }
             super::redirect_to("/dashboard").into_response()

@@ -265,6 +265,7 @@ async fn start_and_buy(
     State(state): State<AppState>,
     Path(code): Path<String>,
     session: Session,
+    headers: HeaderMap,
     Extension(ClientIp(client)): Extension<ClientIp>,
     form: Result<Form<StartForm>, FormRejection>,
 ) -> Response {
@@ -286,7 +287,10 @@ async fn start_and_buy(
             }
             match accounts::service::start_buyer(&state.db, &email).await {
                 Ok(Some(account)) => {
-                    if session::sign_in(&session, &account.account_id, account.session_epoch).await.is_err() {
+                    if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, super::user_agent(&headers))
+                        .await
+                        .is_err()
+                    {
                         return AppError::Internal.into_response();
                     }
                     account

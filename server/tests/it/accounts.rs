@@ -212,6 +212,62 @@ both_backends! {
         );
     }
 
+    async fn settings_lists_signed_in_devices_and_signs_out_the_others(app) {
+        const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1";
+        const WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+        // The shared client signed up by the emailed link and sends no user agent.
+        app.creator("ann").await;
+        let phone = common::browser_client_named(&app.base_url, IPHONE);
+        let laptop = common::browser_client_named(&app.base_url, WINDOWS);
+        for client in [&phone, &laptop] {
+            let res = common::call_with(client, &app.base_url, "login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
+            assert_eq!(res.status(), StatusCode::OK);
+        }
+        let devices = |client: reqwest::Client| {
+            let base_url = app.base_url.clone();
+            async move {
+                let list: Vec<serde_json::Value> = common::call_with(&client, &base_url, "devices/list", &[]).await.json().await.unwrap();
+                list.iter().map(|d| (d["label"].as_str().unwrap().to_string(), d["this_device"].as_bool().unwrap())).collect::<Vec<_>>()
+            }
+        };
+        let mut seen = devices(phone.clone()).await;
+        assert_eq!(seen.first(), Some(&("Safari on iPhone".to_string(), true)), "this device first: {seen:?}");
+        seen.sort();
+        assert_eq!(
+            seen,
+            [("Chrome on Windows 10".to_string(), false), ("Safari on iPhone".to_string(), true), ("Unknown browser".to_string(), false)]
+        );
+        let settings = phone.get(app.url("/settings")).send().await.unwrap().text().await.unwrap();
+        assert!(settings.contains("Safari on iPhone") && settings.contains("This device"), "{settings}");
+        assert!(settings.contains("Sign out of 2 other devices"), "{settings}");
+
+        // Another account sees only its own; a visitor sees nothing.
+        let bob = app.new_client();
+        common::sign_up_on(&bob, &app.base_url, &app.shared_dir, "bob@example.com", "bob", "Bob").await;
+        assert_eq!(devices(bob.clone()).await, [("Unknown browser".to_string(), true)]);
+        let visitor = common::call_with(&app.new_client(), &app.base_url, "devices/list", &[]).await;
+        assert_eq!(visitor.status(), StatusCode::UNAUTHORIZED);
+
+        // Logging out takes a device off the list.
+        assert_eq!(common::call_with(&laptop, &app.base_url, "logout", &[]).await.status(), StatusCode::OK);
+        assert_eq!(devices(phone.clone()).await.len(), 2);
+        common::call_with(&laptop, &app.base_url, "login", &[("email", "ann@example.com"), ("password", PASSWORD)]).await;
+
+        // "Sign out of the other devices": they are signed out at once, this one stays.
+        assert_eq!(common::call_with(&phone, &app.base_url, "devices/sign-out-others", &[]).await.status(), StatusCode::OK);
+        let me = |client: reqwest::Client| {
+            let (url, origin) = (app.url("/api/me"), app.base_url.clone());
+            async move { client.post(url).header("origin", origin).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+        };
+        assert!(me(laptop.clone()).await.is_null(), "the laptop is signed out");
+        assert!(me(app.client.clone()).await.is_null(), "the first browser is signed out");
+        assert_eq!(me(phone.clone()).await["email"], "ann@example.com", "this device stays signed in");
+        assert_eq!(devices(phone.clone()).await, [("Safari on iPhone".to_string(), true)]);
+        assert!(!devices(bob.clone()).await.is_empty(), "other accounts' sessions are untouched");
+        let settings = phone.get(app.url("/settings?saved=devices")).send().await.unwrap().text().await.unwrap();
+        assert!(settings.contains("Signed out of your other devices.") && settings.contains("signed in on this device only"), "{settings}");
+    }
+
     async fn login_errors_do_not_reveal_which_emails_exist(app) {
         app.creator("ann").await;
         let fresh = app.new_client();

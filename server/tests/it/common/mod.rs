@@ -233,8 +233,16 @@ pub async fn call_with(client: &Client, base_url: &str, endpoint: &str, form: &[
 /// A client that keeps cookies, doesn't follow redirects (tests look at them) and sends the
 /// `Origin` header a browser sends on same-origin POSTs.
 pub fn browser_like_client(base_url: &str) -> Client {
+    browser_client_named(base_url, "")
+}
+
+/// A browser-like client that sends `user_agent` (reqwest sends none of its own).
+pub fn browser_client_named(base_url: &str, user_agent: &str) -> Client {
     let mut headers = HeaderMap::new();
     headers.insert("origin", HeaderValue::from_str(base_url).unwrap());
+    if !user_agent.is_empty() {
+        headers.insert("user-agent", HeaderValue::from_str(user_agent).unwrap());
+    }
     Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
