@@ -436,6 +436,19 @@ async fn secure_cookies_when_the_base_url_is_https() {
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap().get(app.url(&path)).send().await.unwrap();
     let cookie = session_cookie(&res).unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
+    // Browsers are told to come back over https only (and only when the site is served so).
+    let page = app.get("/login").await;
+    let hsts = page.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(hsts.as_deref(), Some("max-age=31536000; includeSubDomains"));
+}
+
+#[tokio::test]
+async fn no_hsts_when_the_base_url_is_plain_http() {
+    let app = TestApp::spawn(common::Backend::Sqlite).await;
+    let page = app.get("/login").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers().get("content-security-policy").is_some());
+    assert!(page.headers().get("strict-transport-security").is_none(), "HSTS on plain http would lock a local setup out");
 }
 
 #[tokio::test]
