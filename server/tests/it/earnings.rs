@@ -200,6 +200,31 @@ both_backends! {
         assert!(verify.status.success());
     }
 
+    async fn a_webhook_redirect_is_not_followed(app) {
+        // A public URL that answers with a redirect must not become a way to reach another
+        // address (an internal one, say): the sender follows no redirect at all.
+        let app = TestApp::spawn_with(app.backend, &[("CLINK_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
+        let (target, reached) = receiver(0).await;
+        let redirect = Router::new().route("/hook", post(move || { let target = target.clone(); async move { axum::response::Redirect::temporary(&target) } }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, redirect).await });
+        app.creator("rex").await;
+        assert_eq!(app.call("settings/integrations/save", &[("timezone", "UTC"), ("webhook_url", &url)]).await.status(), StatusCode::OK);
+        let (_, code) = app.publish_work("Redirected", "0.20", b"x").await;
+        let buyer = common::buyer_with_balance(&app, "redir", "5").await;
+        let (status, body) = common::wallet_buy(&app, &buyer, &code, "webhook-redirect-1", serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let delivery = common::eventually("the first attempt in the delivery log", || async {
+            let log: Value = app.call("settings/integrations", &[]).await.json().await.unwrap();
+            let delivery = log["deliveries"][0].clone();
+            (delivery["attempts"].as_i64().unwrap_or(0) >= 1).then_some(delivery)
+        })
+        .await;
+        assert!(!delivery["status"].as_str().unwrap().starts_with("delivered"), "{delivery}");
+        assert!(reached.lock().unwrap().is_empty(), "the redirect's target was reached");
+    }
+
     async fn sale_webhooks_are_signed_retried_and_resendable(app) {
         // Retries start after 200 ms here instead of 10 s; the receiver is on this machine.
         let app = TestApp::spawn_with(app.backend, &[("CLINK_WEBHOOK_BACKOFF_MS", "200"), ("CLINK_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
