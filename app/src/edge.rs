@@ -47,11 +47,15 @@ pub async fn client_ip() -> IpAddr {
     leptos_axum::extract::<Extension<ClientIp>>().await.map(|Extension(ip)| ip.0).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
-/// The browser's `User-Agent`, or "" (it names the device in the signed-in devices list).
+/// The browser's `User-Agent` of the request being served, or "" (it names the device in the
+/// signed-in devices list).
 pub fn user_agent() -> String {
-    use_context::<axum::http::request::Parts>()
-        .and_then(|parts| parts.headers.get(axum::http::header::USER_AGENT)?.to_str().ok().map(str::to_string))
-        .unwrap_or_default()
+    use_context::<axum::http::request::Parts>().map(|parts| user_agent_of(&parts.headers).to_string()).unwrap_or_default()
+}
+
+/// A request's `User-Agent`, or "".
+pub fn user_agent_of(headers: &axum::http::HeaderMap) -> &str {
+    headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
 /// The signed-in account, or `None` for a visitor.

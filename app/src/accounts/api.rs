@@ -172,8 +172,7 @@ pub async fn sign_out_other_devices() -> Result<(), AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
     let session = edge::current_session().await?;
-    let this_device = session::this_device(&session).await;
-    let epoch = service::sign_out_other_devices(&state.db, &me.account_id, this_device.as_deref()).await?;
+    let epoch = service::sign_out_other_devices(&state.db, &me.account_id).await?;
     session::sign_in(&session, &state.db, &me.account_id, epoch, &edge::user_agent())
         .await
         .map_err(|e| internal("keeping the session", &e))?;

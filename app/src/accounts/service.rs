@@ -387,11 +387,11 @@ pub async fn signed_in_devices(db: &Db, account_id: &str, this_device: Option<&s
     Ok(devices)
 }
 
-/// Signs the account out everywhere but on `this_device`: every other session ends at its next
-/// request, on every app server (see `session::signed_in_account_id`). Returns the new session
-/// epoch, for signing this browser in again.
-pub async fn sign_out_other_devices(db: &Db, account_id: &str, this_device: Option<&str>) -> Result<i64, AccountError> {
-    let epoch = store::end_sessions_except(db, account_id, this_device).await?;
+/// Signs the account out everywhere: every session ends at its next request, on every app
+/// server (see `session::signed_in_account_id`). Returns the new session epoch, under which the
+/// caller signs its own browser in again.
+pub async fn sign_out_other_devices(db: &Db, account_id: &str) -> Result<i64, AccountError> {
+    let epoch = store::end_sessions(db, account_id).await?;
     super::session::forget_epoch(account_id);
     tracing::info!(account.id = %account_id, "signed out of other devices");
     Ok(epoch)

@@ -388,15 +388,15 @@ pub async fn signed_in_devices(db: &Db, account_id: &str, seen_since: i64) -> Re
         .bind(account_id).bind(seen_since).fetch_all(pool).await)
 }
 
-/// Ends every session of an account (moves its epoch) and forgets the devices that were signed
-/// in, except `keep`, which the caller signs in again under the returned epoch.
-pub async fn end_sessions_except(db: &Db, account_id: &str, keep: Option<&str>) -> Result<i64, sqlx::Error> {
+/// Ends every session of an account (moves its epoch) and forgets its signed-in devices; the
+/// caller signs its own browser in again under the returned epoch, which lists it anew.
+pub async fn end_sessions(db: &Db, account_id: &str) -> Result<i64, sqlx::Error> {
     let mut tx = db.begin().await?;
     let epoch = crate::on_tx!(&mut tx, conn => sqlx::query_scalar::<_, i64>(
         "update account set session_epoch = session_epoch + 1 where account_id = $1 returning session_epoch")
         .bind(account_id).fetch_one(conn).await)?;
-    crate::on_tx!(&mut tx, conn => sqlx::query("delete from signed_in_device where account_id = $1 and device_id <> $2")
-        .bind(account_id).bind(keep.unwrap_or("")).execute(conn).await.map(|_| ()))?;
+    crate::on_tx!(&mut tx, conn => sqlx::query("delete from signed_in_device where account_id = $1")
+        .bind(account_id).execute(conn).await.map(|_| ()))?;
     tx.commit().await?;
     Ok(epoch)
 }

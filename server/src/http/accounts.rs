@@ -31,7 +31,8 @@ async fn login_link(State(state): State<AppState>, session: Session, headers: He
         Ok(account) => account,
         Err(e) => return AppError::from(e).into_response(),
     };
-    if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, super::user_agent(&headers)).await.is_err() {
+    if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, app::edge::user_agent_of(&headers)).await.is_err()
+    {
         return AppError::Internal.into_response();
     }
     super::redirect_to(&safe_next(next.as_deref(), "/wallet")).into_response()
@@ -41,7 +42,9 @@ async fn login_link(State(state): State<AppState>, session: Session, headers: He
 async fn confirm_signup(State(state): State<AppState>, session: Session, headers: HeaderMap, Path(token): Path<String>) -> Response {
     match accounts::service::confirm_sign_up(&state.db, &delivery::hash(&token)).await {
         Ok(Some(account)) => {
-            if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, super::user_agent(&headers)).await.is_err()
+            if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, app::edge::user_agent_of(&headers))
+                .await
+                .is_err()
             {
                 return AppError::Internal.into_response();
             }

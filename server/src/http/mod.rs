@@ -17,8 +17,3 @@ pub mod wallet;
 pub fn redirect_to(target: &str) -> axum::response::Redirect {
     axum::response::Redirect::to(&app::edge::safe_next(Some(target), "/"))
 }
-
-/// The request's `User-Agent`, or "" (it names the device in the signed-in devices list).
-pub fn user_agent(headers: &axum::http::HeaderMap) -> &str {
-    headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default()
-}

@@ -287,7 +287,7 @@ async fn start_and_buy(
             }
             match accounts::service::start_buyer(&state.db, &email).await {
                 Ok(Some(account)) => {
-                    if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, super::user_agent(&headers))
+                    if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, app::edge::user_agent_of(&headers))
                         .await
                         .is_err()
                     {
