@@ -36,6 +36,8 @@ pub mod payments;
 #[cfg(feature = "ssr")]
 pub mod secret;
 #[cfg(feature = "ssr")]
+pub mod seed;
+#[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
 pub mod storage;

@@ -175,8 +175,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let db = startup::connect_database(&config.database_url).await?;
             let storage = app::storage::Storage::open(&config.storage)?;
             let started = std::time::Instant::now();
-            let opts = app::earnings::seed::SeedOptions { email, sales, views, days, works, rng_seed };
-            let report = app::earnings::seed::seed(&db, &storage, config.fee_bps, &opts).await.map_err(|e| anyhow::anyhow!(e))?;
+            let opts = app::seed::SeedOptions { email, sales, views, days, works, rng_seed };
+            let report = app::seed::seed(&db, &storage, config.fee_bps, &opts).await.map_err(|e| anyhow::anyhow!(e))?;
             println!(
                 "seeded {} sales ({} refunded), {} views, {} works for {} (password {}) in {:.1}s",
                 report.sales,

@@ -8,7 +8,6 @@ pub mod payouts;
 #[cfg(feature = "ssr")]
 pub mod rollup;
 #[cfg(feature = "ssr")]
-pub mod seed;
 #[cfg(feature = "ssr")]
 pub mod service;
 pub mod sources;

@@ -92,6 +92,43 @@ async fn write_batch(db: &Db, batch: &[(ViewKey, i64)]) -> Result<usize, sqlx::E
     Ok(batch.len())
 }
 
+/// Adds a creator's past views in bulk, per work and hour and per source and hour, with the
+/// creator's own hours summed from them: `clink dev seed`'s history, millions of views that the
+/// counter above would write one key at a time.
+pub async fn write_history(
+    db: &Db,
+    creator_id: &str,
+    per_work: &[(String, i64, i64)],
+    per_source: &[(i64, &str, i64)],
+) -> Result<(), sqlx::Error> {
+    use sqlx::QueryBuilder;
+    let mut tx = db.begin().await?;
+    crate::on_tx!(&mut tx, conn => async {
+        for chunk in per_work.chunks(2_000) {
+            let mut q = QueryBuilder::new("insert into view_hour (creator_id, work_id, hour, views) ");
+            q.push_values(chunk, |mut row, (work, hour, views)| {
+                row.push_bind(creator_id).push_bind(work).push_bind(*hour).push_bind(*views);
+            });
+            q.push(" on conflict (creator_id, work_id, hour) do update set views = view_hour.views + excluded.views");
+            q.build().execute(&mut *conn).await?;
+        }
+        for chunk in per_source.chunks(2_000) {
+            let mut q = QueryBuilder::new("insert into source_hour (creator_id, hour, source, views, sales) ");
+            q.push_values(chunk, |mut row, (hour, source, views)| {
+                row.push_bind(creator_id).push_bind(*hour).push_bind(*source).push_bind(*views).push_bind(0i64);
+            });
+            q.push(" on conflict (creator_id, hour, source) do update set views = source_hour.views + excluded.views");
+            q.build().execute(&mut *conn).await?;
+        }
+        sqlx::query("insert into creator_view_hour (creator_id, hour, views) \
+                     select creator_id, hour, cast(sum(views) as bigint) from view_hour where creator_id = $1 group by creator_id, hour \
+                     on conflict (creator_id, hour) do update set views = excluded.views")
+            .bind(creator_id).execute(&mut *conn).await?;
+        Ok::<(), sqlx::Error>(())
+    }.await)?;
+    tx.commit().await
+}
+
 /// Total views of one work (all time).
 pub async fn total_for_work(db: &Db, work_id: &str) -> Result<i64, sqlx::Error> {
     on_db!(db, pool => sqlx::query_scalar::<_, i64>("select cast(coalesce(sum(views), 0) as bigint) from view_hour where work_id = $1")
