@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { creator, signUp, unique, waitForIslands } from './helpers';
+import { assertLayout, creator, signUp, unique, waitForIslands } from './helpers';
 
 test('the dashboard moves after a purchase through a link tagged ?ref=x', async ({ browser }) => {
   const creatorPage = await (await browser.newContext()).newPage();
@@ -49,7 +49,21 @@ test('the dashboard moves after a purchase through a link tagged ?ref=x', async 
   await expect(creatorPage.locator('.chart-svg svg title').filter({ hasText: '1 sales' })).toHaveCount(1);
   await creatorPage.screenshot({ path: test.info().outputPath('dashboard.png'), fullPage: true });
 
-  // Mobile layout renders the same figures.
+  // Mobile layout renders the same figures, and no table hides a column behind sideways
+  // scrolling: each row stacks, with its amount inside the screen's width.
   await creatorPage.setViewportSize({ width: 390, height: 844 });
   await expect(today.locator('.metric').filter({ hasText: 'Sales' }).locator('.value')).toBeVisible();
+  await assertLayout(creatorPage, 'dashboard-phone');
+  for (const [table, column] of [['table.recent', 'td.amount'], ['#works table', 'td[data-label="Earnings"]'], ['table.sources', 'td[data-label="Sales"]']]) {
+    const cell = creatorPage.locator(table).locator(column).first();
+    await cell.scrollIntoViewIfNeeded();
+    const box = await cell.boundingBox();
+    expect(box, `${table} ${column} is laid out`).not.toBeNull();
+    expect(box!.x + box!.width, `${table} ${column} is within the phone's width`).toBeLessThanOrEqual(390);
+    const wrap = await creatorPage.locator(table).evaluate((t) => t.parentElement!.scrollWidth - t.parentElement!.clientWidth);
+    expect(wrap, `${table} does not scroll sideways`).toBeLessThanOrEqual(0);
+  }
+  await creatorPage.goto('/dashboard/sales');
+  await assertLayout(creatorPage, 'sales-phone', [creatorPage.locator('table td[data-label="Paid"]').first()]);
+  await expect(creatorPage.locator('table td[data-label="Paid"]').first()).toHaveText('€3.00');
 });

@@ -436,7 +436,7 @@ pub fn SalesPage() -> impl IntoView {
                                     <a class="btn primary" href="/dashboard/works">"Your works"</a></div>
                             }.into_any(),
                             Ok(list) => view! {
-                                <div class="table-wrap"><table>
+                                <div class="table-wrap"><table class="stack">
                                     <thead><tr><th>"Date"</th><th>"Work"</th><th>"Buyer"</th><th class="num">"Paid"</th>
                                         <th class="num">"You earn"</th><th>"Source"</th><th>"Status"</th><th></th></tr></thead>
                                     <tbody>
@@ -445,8 +445,9 @@ pub fn SalesPage() -> impl IntoView {
                                             let refundable = s.status == "fulfilled";
                                             view! {
                                                 <tr>
-                                                    <td>{s.date}</td><td>{s.work_title}</td><td>{s.buyer}</td>
-                                                    <td class="num">{s.amount.clone()}</td><td class="num">{s.net}</td><td>{s.source}</td>
+                                                    <td data-label="Date">{s.date}</td><td class="primary">{s.work_title}</td><td data-label="Buyer">{s.buyer}</td>
+                                                    <td class="num" data-label="Paid">{s.amount.clone()}</td><td class="num" data-label="You earn">{s.net}</td>
+                                                    <td data-label="Source">{s.source}</td>
                                                     <td><span class="badge" class:bad=s.status == "refunded">{s.status.clone()}</span></td>
                                                     <td>{if asking {
                                                         view! {

@@ -97,10 +97,11 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
             <div class="chart-svg" inner_html=d.chart_svg></div>
             <details>
                 <summary>"The numbers"</summary>
-                <div class="table-wrap"><table>
+                <div class="table-wrap"><table class="stack">
                     <thead><tr><th>"Day"</th><th class="num">"Views"</th><th class="num">"Sales"</th><th class="num">"Earnings"</th></tr></thead>
                     <tbody>{d.chart_rows.into_iter().rev().map(|(day, views, sales, earnings)| view! {
-                        <tr><td>{day}</td><td class="num">{views}</td><td class="num">{sales}</td><td class="num">{earnings}</td></tr>
+                        <tr><td class="primary">{day}</td><td class="num" data-label="Views">{views}</td><td class="num" data-label="Sales">{sales}</td>
+                            <td class="num" data-label="Earnings">{earnings}</td></tr>
                     }).collect_view()}</tbody>
                 </table></div>
             </details>
@@ -108,7 +109,7 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
 
         <section id="works" aria-labelledby="works-h">
             <h2 id="works-h">"Works, last " {range} " days"</h2>
-            <div class="table-wrap"><table class="sortable">
+            <div class="table-wrap"><table class="sortable stack">
                 <thead><tr>
                     <th><a href=sort_link("title") aria-sort=(d.sort == "title").then_some("ascending")>"Work"</a></th>
                     <th class="num"><a href=sort_link("views") aria-sort=(d.sort == "views").then_some("descending")>"Views"</a></th>
@@ -118,8 +119,10 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
                     <th class="num"><a href=sort_link("refunds") aria-sort=(d.sort == "refunds").then_some("descending")>"Refunds"</a></th>
                 </tr></thead>
                 <tbody>{d.works.into_iter().map(|w| view! {
-                    <tr><td><a href=format!("/dashboard/works/{}", w.id)>{w.title}</a></td><td class="num">{w.views}</td><td class="num">{w.sales}</td>
-                        <td class="num">{w.conversion}</td><td class="num">{w.earnings}</td><td class="num">{w.refunds}</td></tr>
+                    <tr><td class="primary"><a href=format!("/dashboard/works/{}", w.id)>{w.title}</a></td>
+                        <td class="num" data-label="Views">{w.views}</td><td class="num" data-label="Sales">{w.sales}</td>
+                        <td class="num" data-label="Conversion">{w.conversion}</td><td class="num" data-label="Earnings">{w.earnings}</td>
+                        <td class="num" data-label="Refunds">{w.refunds}</td></tr>
                 }).collect_view()}</tbody>
             </table></div>
         </section>
@@ -130,11 +133,12 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
                 view! { <p class="muted">"No traffic yet. Campaign links (on each work's page) show up here by name."</p> }.into_any()
             } else {
                 view! {
-                    <div class="table-wrap"><table class="sources">
+                    <div class="table-wrap"><table class="sources stack">
                         <thead><tr><th>"Source"</th><th class="num">"Views"</th><th class="num">"Sales"</th><th class="num">"Conversion"</th><th>"Share of views"</th></tr></thead>
                         <tbody>{d.sources.into_iter().map(|s| view! {
-                            <tr><td>{s.label}</td><td class="num">{s.views}</td><td class="num">{s.sales}</td><td class="num">{s.conversion}</td>
-                                <td><span class="bar" style=format!("width:{}%", s.share.max(1))></span> {s.share} "%"</td></tr>
+                            <tr><td class="primary">{s.label}</td><td class="num" data-label="Views">{s.views}</td><td class="num" data-label="Sales">{s.sales}</td>
+                                <td class="num" data-label="Conversion">{s.conversion}</td>
+                                <td class="share"><span class="bar" style=format!("width:{}%", s.share.max(1))></span> {s.share} "%"</td></tr>
                         }).collect_view()}</tbody>
                     </table></div>
                 }.into_any()
@@ -214,11 +218,12 @@ fn LiveSales(initial: Vec<RecentSale>) -> impl IntoView {
                 view! { <p class="empty">"No sales yet."</p> }.into_any()
             } else {
                 view! {
-                    <div class="table-wrap"><table class="recent">
+                    <div class="table-wrap"><table class="recent stack">
                         <thead><tr><th>"When"</th><th>"Work"</th><th>"Buyer"</th><th class="num">"Amount"</th><th>"Source"</th></tr></thead>
                         <tbody>{list.into_iter().map(|s| view! {
-                            <tr class:refunded=s.refunded><td>{s.at}</td><td>{s.work}</td><td>{s.buyer}</td>
-                                <td class="num">{s.amount}{s.refunded.then_some(" (refunded)")}</td><td>{s.source}</td></tr>
+                            <tr class:refunded=s.refunded><td data-label="When">{s.at}</td><td class="primary">{s.work}</td><td data-label="Buyer">{s.buyer}</td>
+                                <td class="num amount" data-label="Amount">{s.amount}{s.refunded.then_some(" (refunded)")}</td>
+                                <td data-label="Source">{s.source}</td></tr>
                         }).collect_view()}</tbody>
                     </table></div>
                 }.into_any()
