@@ -121,3 +121,46 @@ async fn a_full_disk_is_reported_survived_and_recovered_from() {
     let verify = app.run_cli(&["ledger", "verify"], None).await;
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
+
+/// The data directory turns read-only under a running server (a remount after a disk error,
+/// say): health says so, uploads are refused with a clear 503 and keep nothing, pages that only
+/// read still work, and it all comes back once the directory is writable again. The database
+/// lives elsewhere here: a filesystem with files open for writing can't be remounted read-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_data_directory_is_reported_and_recovered_from() {
+    let Some(disk) = SmallDisk::mount(32) else { return };
+    let data = disk.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let data_str = data.display().to_string();
+    let db_dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}", db_dir.path().join("clink.db").display());
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("CLINK_DATA_DIR", data_str.as_str()), ("CLINK_DATABASE_URL", db_url.as_str())]).await;
+    app.creator("ann").await;
+    let (_, code) = app.publish_work("Written Before", "1", b"before").await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+
+    let remount = |mode: &str| {
+        let out = std::process::Command::new("mount").args(["-o", &format!("remount,{mode}")]).arg(disk.path()).output().unwrap();
+        assert!(out.status.success(), "remount {mode}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    remount("ro");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // the health probe's cache
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["files"], "read-only", "health says what is wrong: {body}");
+
+    let works_before = app.count("select count(*) from work").await;
+    let upload = app.upload(common::work_form("Written During", "2").file("files", "during.txt", "text/plain", b"during").build()).await;
+    assert_eq!(upload.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let answer: serde_json::Value = upload.json().await.unwrap();
+    assert!(answer["error"]["message"].as_str().unwrap().contains("read-only"), "{answer}");
+    assert_eq!(app.count("select count(*) from work").await, works_before, "nothing half-made");
+    assert_eq!(app.get(&format!("/l/{code}")).await.status(), StatusCode::OK, "reading still works");
+
+    remount("rw");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let upload = app.upload(common::work_form("Written After", "2").file("files", "after.txt", "text/plain", b"after").build()).await;
+    assert_eq!(upload.status(), StatusCode::CREATED, "no restart needed");
+}

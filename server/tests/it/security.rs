@@ -198,6 +198,29 @@ async fn a_half_sent_request_header_is_cut_off() {
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }
 
+/// A request body that stops arriving is cut off after the idle timeout (a slow upload that
+/// keeps sending is not: the timeout is between bytes, not for the whole body).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_stops_arriving_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = crate::common::TestApp::spawn_with(crate::common::Backend::Sqlite, &[("CLINK_BODY_IDLE_TIMEOUT_SECS", "1")]).await;
+    let mut socket = tokio::net::TcpStream::connect(app.base_url.trim_start_matches("http://")).await.unwrap();
+    let head = format!(
+        "POST /api/login HTTP/1.1\r\nHost: clink\r\nOrigin: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\n",
+        app.base_url
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(b"email=slow%40example.com&password=").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the server still waits for the body after 10 s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "cut off after {:?}", started.elapsed());
+    let status_line = String::from_utf8_lossy(&answer).lines().next().unwrap_or_default().to_string();
+    assert!(status_line.is_empty() || status_line.contains(" 408 ") || status_line.contains(" 400 "), "{status_line}");
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
 both_backends! {
     async fn ranges_resume_a_download_but_never_pass_its_limit(app) {
         app.creator("ann").await;
