@@ -93,6 +93,17 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
             accounts::insert_password_reset(db, &delivery::hash(&token), &account.account_id, expires, now).await.map_err(e)?;
             Ok(Some(templates::password_reset(&state.settings.absolute_url(&format!("/password/reset/{token}")))))
         }
+        Mail::ConfirmEmailChange { change_id } => {
+            let token = delivery::new_token();
+            if !accounts::set_email_change_token(db, change_id, &delivery::hash(&token)).await.map_err(e)? {
+                return Ok(None);
+            }
+            Ok(Some(templates::confirm_email_change(&state.settings.absolute_url(&format!("/settings/email/confirm/{token}")))))
+        }
+        Mail::EmailChanged { new_email } => Ok(Some(templates::email_changed(
+            &crate::accounts::domain::mask_email(new_email),
+            &state.settings.absolute_url("/password/forgot"),
+        ))),
         Mail::LoginLink { email, next } => {
             let token = delivery::new_token();
             let now = db::now_ms();

@@ -54,9 +54,15 @@ pub fn Field(
     #[prop(optional)] maxlength: Option<u32>,
     #[prop(default = true)] required: bool,
     #[prop(into)] error: Signal<Option<AppError>>,
+    /// Tells two fields of one name on a page apart (their ids would clash): `f-{name}-{scope}`.
+    #[prop(optional)]
+    scope: Option<&'static str>,
 ) -> impl IntoView {
-    let id = format!("f-{name}");
-    let error_id = format!("f-{name}-error");
+    let id = match scope {
+        Some(scope) => format!("f-{name}-{scope}"),
+        None => format!("f-{name}"),
+    };
+    let error_id = format!("{id}-error");
     let message = move || error.get().filter(|e| e.field() == Some(name)).map(|e| e.to_string());
     view! {
         <div class="field" class:invalid=move || message().is_some()>

@@ -65,6 +65,17 @@ test.describe('the link page sells on a phone and on a desktop', () => {
     }
   });
 
+  test('the home page says what Clink is, in the first screen, with no wasm', async ({ browser }) => {
+    for (const [device, name] of [[PHONE, 'phone'], [DESKTOP, 'desktop']] as const) {
+      const page = await newPage(browser, device);
+      await page.goto('/');
+      const start = page.getByRole('link', { name: 'Start selling' });
+      await assertLayout(page, `home-${name}`, [page.getByRole('heading', { level: 1 }), start]);
+      await expect(page.locator('script[src], link[rel="modulepreload"]')).toHaveCount(0);
+      await page.context().close();
+    }
+  });
+
   test('a link unfurls with the price, read by a real Open Graph parser', async () => {
     const { result, error } = await ogs({ url: withCover, fetchOptions: { headers: { 'user-agent': 'Twitterbot/1.0' } } });
     expect(error).toBe(false);
@@ -109,6 +120,17 @@ test.describe('a new buyer of a 0.20 work', () => {
       await page.goto(link);
       await expect(page.getByText('You own this')).toBeVisible();
       await expect(page.getByRole('button', { name: /with your wallet/ })).toHaveCount(0);
+
+      // The buyer decides to sell too: a handle is asked for then, and only then.
+      await page.goto('/dashboard/works/new');
+      await expect(page.getByRole('heading', { name: 'Sell on Clink' })).toBeVisible();
+      await expect(page.locator('#f-files')).toHaveCount(0);
+      const handle = `mb_${unique()}`.slice(0, 30);
+      await page.getByLabel('Handle').fill(handle);
+      await assertLayout(page, `start-selling-phone-js-${js}`, [page.getByRole('button', { name: 'Start selling' })]);
+      await page.getByRole('button', { name: 'Start selling' }).click();
+      await expect(page.getByText(`You're selling as clink/@${handle}`)).toBeVisible();
+      await expect(page.locator('#f-files')).toHaveCount(1);
     });
   }
 });

@@ -106,13 +106,28 @@ pub async fn strict_forms(req: Request, next: Next) -> Response {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
-        return AppError::TooLarge("The form is too large.".into()).into_response();
+    let bytes = match to_bytes(body, FORM_LIMIT).await {
+        Ok(bytes) => bytes,
+        Err(e) if past_the_limit(&e) => return AppError::TooLarge("The form is too large.".into()).into_response(),
+        // It stopped arriving (the body idle timeout) or the connection broke.
+        Err(_) => return AppError::BadRequest("The form didn't arrive whole. Please send it again.".into()).into_response(),
     };
     if !form_is_utf8(&bytes) {
         return AppError::BadRequest("The form held text that isn't UTF-8.".into()).into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+/// Whether reading a body failed because it passed the size limit (rather than stalling).
+fn past_the_limit(err: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.to_string().contains("length limit exceeded") {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// Whether every name and value of a URL-encoded form decodes to UTF-8.
@@ -230,6 +245,50 @@ pub async fn count_link_views(State(state): State<AppState>, req: Request, next:
         }
     }
     res
+}
+
+/// A creator who changed their handle keeps their posted links: a page that isn't found under
+/// a handle a creator gave up (`/@old`, `/@old/avatar.jpg`, `/old/slug`) is moved (301) to the
+/// same page under their current handle. Only not-found answers are looked at, so live pages
+/// pay nothing for it.
+pub async fn old_handle_redirects(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return next.run(req).await;
+    }
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let res = next.run(req).await;
+    if res.status() != StatusCode::NOT_FOUND {
+        return res;
+    }
+    // Profiles reach the router as `/u/handle…` (see `rewrite_profile_path`). The page moves to
+    // `{before}{new handle}{after}`.
+    let (old, before, after) = match path.trim_start_matches('/').split('/').collect::<Vec<_>>().as_slice() {
+        ["u", handle, rest @ ..] if rest.len() <= 1 => {
+            (handle.to_string(), "/@", rest.first().map(|r| format!("/{r}")).unwrap_or_default())
+        }
+        [handle, slug] if !slug.is_empty() => (handle.to_string(), "/", format!("/{slug}")),
+        _ => return res,
+    };
+    let Ok(old) = app::accounts::domain::Handle::parse(&old) else { return res };
+    match app::accounts::store::handle_now_for(&state.db, old.as_str()).await {
+        Ok(Some(new)) if new != old.as_str() => {
+            let mut to = format!("{before}{new}{after}");
+            if let Some(query) = query {
+                to.push('?');
+                to.push_str(&query);
+            }
+            match HeaderValue::from_str(&to) {
+                Ok(location) => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, location)]).into_response(),
+                Err(_) => res,
+            }
+        }
+        Ok(_) => res,
+        Err(e) => {
+            tracing::warn!(error = %e, "old handle lookup failed");
+            res
+        }
+    }
 }
 
 /// Whether a query string holds nothing but campaign tags (`ref`, `utm_*`).

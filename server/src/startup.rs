@@ -289,6 +289,7 @@ pub fn router(state: AppState, sessions: CachedSessions, config: &Config) -> Rou
         .nest_service("/pkg", static_assets(&config.site_root.join("pkg"), state.leptos_options.hash_files))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_state, shell))
         .layer(from_fn(middleware::server_fn_status))
+        .layer(from_fn_with_state(state.clone(), middleware::old_handle_redirects))
         .layer(from_fn_with_state(state.clone(), middleware::count_link_views))
         .layer(session_layer)
         .layer(from_fn(middleware::strict_forms))

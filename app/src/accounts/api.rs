@@ -19,12 +19,14 @@ pub struct AccountView {
     pub email: String,
     pub handle: String,
     pub display_name: String,
+    /// Has opted in to selling (a storefront at `/@handle`); buyer accounts haven't.
+    pub sells: bool,
 }
 
 #[cfg(feature = "ssr")]
 impl From<super::store::AccountRow> for AccountView {
     fn from(row: super::store::AccountRow) -> Self {
-        AccountView { account_id: row.account_id, email: row.email, handle: row.handle, display_name: row.display_name }
+        AccountView { account_id: row.account_id, email: row.email, handle: row.handle, display_name: row.display_name, sells: row.sells }
     }
 }
 
@@ -270,6 +272,9 @@ pub async fn set_notify_sales(enabled: bool) -> Result<(), AppError> {
 /// What the profile section of the settings shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProfileForm {
+    pub sells: bool,
+    pub email: String,
+    pub email_verified: bool,
     pub handle: String,
     pub display_name: String,
     pub bio: String,
@@ -284,6 +289,9 @@ pub struct ProfileForm {
 pub async fn profile_settings() -> Result<ProfileForm, AppError> {
     let me = edge::require_account().await?;
     Ok(ProfileForm {
+        sells: me.sells,
+        email: me.email.clone(),
+        email_verified: me.email_verified_at.is_some(),
         accent_in_use: super::domain::accent_color(&me.handle, me.accent_color.as_deref()),
         avatar_url: me.avatar_key.as_deref().map(|key| crate::catalog::api::avatar_url(&me.handle, key)),
         handle: me.handle,
@@ -292,6 +300,45 @@ pub async fn profile_settings() -> Result<ProfileForm, AppError> {
         links: me.links,
         accent_color: me.accent_color.unwrap_or_default(),
     })
+}
+
+/// A buyer starts selling: picks the handle of their storefront and the name on it, then goes
+/// on to upload their first work.
+#[server(endpoint = "settings/start-selling")]
+pub async fn start_selling(handle: String, display_name: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let handle = super::domain::Handle::parse(&handle)?;
+    let name = super::domain::DisplayName::parse(&display_name)?;
+    super::service::start_selling(&state.db, &me.account_id, &handle, &name).await?;
+    leptos_axum::redirect("/dashboard/works/new?selling=1");
+    Ok(())
+}
+
+/// Asks to change the account's email: the new address gets a link that proves it.
+#[server(endpoint = "settings/email")]
+pub async fn change_email(new_email: String, current_password: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let email = super::domain::Email::parse(&new_email).map_err(|e| crate::error::FieldError::new("new_email", e.message))?;
+    let client = edge::client_ip().await;
+    if !state.limits.allow(Limit::MailPerAddress, email.as_str()) || !state.limits.allow(Limit::MailPerClient, client) {
+        return Err(AppError::RateLimited);
+    }
+    super::service::request_email_change(&state.db, &state.limits, &me, &current_password, &email).await?;
+    leptos_axum::redirect("/settings?saved=email#email");
+    Ok(())
+}
+
+/// Changes the creator's handle; their old links redirect to the new one.
+#[server(endpoint = "settings/handle")]
+pub async fn change_handle(handle: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let handle = super::domain::Handle::parse(&handle)?;
+    super::service::change_handle(&state.db, &state.page_cache, &me.account_id, &handle).await?;
+    leptos_axum::redirect("/settings?saved=handle#profile");
+    Ok(())
 }
 
 /// Saves the public profile (`/@handle`): name, bio, links, accent colour.

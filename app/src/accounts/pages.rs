@@ -229,8 +229,10 @@ pub fn SettingsPage() -> impl IntoView {
     let devices = Resource::new(|| (), |_| super::api::signed_in_devices());
     // `saved=<section>` after a form post: the section that was saved says so.
     let (saved, avatar_error) = use_query_map().with_untracked(|q| (q.get("saved").unwrap_or_default(), q.get("avatar_error")));
-    let [saved_profile, saved_notifications, saved_password, signed_out_others, saved_integrations] =
-        ["profile", "notifications", "password", "devices", "integrations"].map(|section| saved == section);
+    let [saved_profile, saved_handle, saved_email, saved_notifications, saved_password, signed_out_others, saved_integrations] =
+        ["profile", "handle", "email", "notifications", "password", "devices", "integrations"].map(|section| saved == section);
+    // How an emailed link to confirm a new address went (`/settings/email/confirm/…` says).
+    let email_outcome = use_query_map().with_untracked(|q| q.get("email"));
     view! {
         <Title text="Settings · Clink"/>
         <crate::layout::Layout>
@@ -241,7 +243,13 @@ pub fn SettingsPage() -> impl IntoView {
                     let avatar_error = avatar_error.clone();
                     let saved = saved_profile;
                     Suspend::new(async move {
-                        profile.await.ok().map(|p| view! { <ProfileSection profile=p avatar_error=avatar_error saved=saved/> })
+                        profile.await.ok().map(|p| {
+                            if p.sells {
+                                view! { <ProfileSection profile=p avatar_error=avatar_error saved=saved handle_changed=saved_handle/> }.into_any()
+                            } else {
+                                view! { <StartSelling display_name=p.display_name/> }.into_any()
+                            }
+                        })
                     })
                 }}
             </Suspense>
@@ -257,6 +265,14 @@ pub fn SettingsPage() -> impl IntoView {
                 {move || {
                     let saved = saved_notifications;
                     Suspend::new(async move { notify.await.ok().map(|on| view! { <NotificationSection on=on saved=saved/> }) })
+                }}
+            </Suspense>
+            <Suspense fallback=|| ()>
+                {move || {
+                    let outcome = email_outcome.clone();
+                    Suspend::new(async move {
+                        profile.await.ok().map(|p| view! { <EmailSection email=p.email verified=p.email_verified sent=saved_email outcome=outcome/> })
+                    })
                 }}
             </Suspense>
             <PasswordSection changed=saved_password/>
@@ -310,6 +326,47 @@ fn DevicesSection(devices: Vec<super::api::DeviceView>, signed_out: bool) -> imp
     }
 }
 
+/// The account's email: changed only once the new address is proven by its link, and the old
+/// address is told.
+#[component]
+fn EmailSection(email: String, verified: bool, sent: bool, outcome: Option<String>) -> impl IntoView {
+    let change = ServerAction::<super::api::ChangeEmail>::new();
+    let confirm = ServerAction::<super::api::ChangeEmail>::new();
+    let error = Signal::derive(move || change.value().get().or_else(|| confirm.value().get()).and_then(Result::err));
+    let notice = match outcome.as_deref() {
+        Some("confirmed") => Some(("ok", "Your email is changed. We told your old address too.")),
+        Some("expired") => Some(("error", "That confirmation link has expired or was used already. Ask for a new one below.")),
+        Some("taken") => Some(("error", "Another Clink account started using that email meanwhile, so nothing changed.")),
+        _ => None,
+    };
+    view! {
+        <section class="card" id="email" aria-labelledby="email-h">
+            <h2 id="email-h">"Email"</h2>
+            {notice.map(|(kind, text)| view! { <p class=format!("alert {kind}") role="status">{text}</p> })}
+            {sent.then(|| view! { <p class="alert ok" role="status">"Check your new inbox: the link there finishes the change."</p> })}
+            <p>{email.clone()} " " {if verified { view! { <span class="badge good">"confirmed"</span> }.into_any() } else { view! { <span class="badge off">"not confirmed"</span> }.into_any() }}</p>
+            {(!verified).then(|| view! {
+                <ActionForm action=confirm>
+                    <input type="hidden" name="new_email" value=email.clone()/>
+                    <input type="hidden" name="current_password" value=""/>
+                    <p class="muted">"Confirm it before your first payout."</p>
+                    <button type="submit" class="btn small">"Send me a confirmation link"</button>
+                </ActionForm>
+            })}
+            <ActionForm action=change>
+                <div class="form">
+                    <FormAlert error=error/>
+                    <Field label="New email" name="new_email" kind="email" autocomplete="email" error=error/>
+                    <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" error=error
+                        scope="email"
+                        hint="Signed in with emailed links only? Set a password first with \"Forgot password\"."/>
+                    <button type="submit" class="btn">"Send confirmation link"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
 /// Change the password: the current one is asked for; other devices are signed out.
 #[component]
 fn PasswordSection(changed: bool) -> impl IntoView {
@@ -333,9 +390,11 @@ fn PasswordSection(changed: bool) -> impl IntoView {
 }
 
 #[component]
-fn ProfileSection(profile: super::api::ProfileForm, avatar_error: Option<String>, saved: bool) -> impl IntoView {
+fn ProfileSection(profile: super::api::ProfileForm, avatar_error: Option<String>, saved: bool, handle_changed: bool) -> impl IntoView {
     let save = ServerAction::<super::api::SaveProfile>::new();
     let error = Signal::derive(move || save.value().get().and_then(Result::err));
+    let change_handle = ServerAction::<super::api::ChangeHandle>::new();
+    let handle_error = Signal::derive(move || change_handle.value().get().and_then(Result::err));
     let profile_url = format!("/@{}", profile.handle);
     view! {
         <section class="card" id="profile" aria-labelledby="profile-h">
@@ -377,6 +436,39 @@ fn ProfileSection(profile: super::api::ProfileForm, avatar_error: Option<String>
                     <button type="submit" class="btn primary">"Save profile"</button>
                 </div>
             </ActionForm>
+            <h3 id="handle">"Handle"</h3>
+            {handle_changed.then(|| view! { <p class="alert ok" role="status">"Handle changed. Links with your old handle lead here."</p> })}
+            <ActionForm action=change_handle>
+                <div class="row tight">
+                    <Field label="Handle" name="handle" autocomplete="username" value=profile.handle.clone() error=handle_error minlength=3 maxlength=30
+                        hint="Links you posted with your old handle keep working, and nobody else can take it for 90 days."/>
+                    <button type="submit" class="btn">"Change handle"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// What a buyer account sees where a creator's profile would be: the opt-in to selling, which
+/// asks for the one thing a storefront needs that a buyer never gave, a handle.
+#[component]
+pub fn StartSelling(display_name: String) -> impl IntoView {
+    let start = ServerAction::<super::api::StartSelling>::new();
+    let error = Signal::derive(move || start.value().get().and_then(Result::err));
+    view! {
+        <section class="card start-selling" id="profile" aria-labelledby="start-selling-h">
+            <h2 id="start-selling-h">"Sell on Clink"</h2>
+            <p>"Pick the handle of your storefront. Your links and profile show it: clink/@handle. "
+                "Your purchases and wallet stay as they are."</p>
+            <ActionForm action=start>
+                <div class="form">
+                    <FormAlert error=error/>
+                    <Field label="Handle" name="handle" autocomplete="username" error=error
+                        hint="Letters, digits and _, 3 to 30. It can't be changed here later." minlength=3 maxlength=30/>
+                    <Field label="Name on your storefront" name="display_name" autocomplete="name" value=display_name error=error maxlength=80/>
+                    <button type="submit" class="btn primary">"Start selling"</button>
+                </div>
+            </ActionForm>
         </section>
     }
 }
@@ -393,8 +485,17 @@ fn IntegrationsSection(settings: crate::earnings::api::IntegrationSettings, save
             <ActionForm action=save>
                 <div class="form">
                     <FormAlert error=error/>
-                    <Field label="Time zone" name="timezone" value=settings.timezone.clone() error=error
-                        hint="Your dashboard's days start at midnight here. An IANA name, like Europe/Paris."/>
+                    // A list to search (type "Paris" or "New_York"), not a name to remember.
+                    <div class="field">
+                        <label for="f-timezone">"Time zone"</label>
+                        <input id="f-timezone" name="timezone" list="f-timezone-list" value=settings.timezone.clone() required autocomplete="off"
+                            aria-describedby="f-timezone-hint"/>
+                        <datalist id="f-timezone-list">
+                            {settings.zones.into_iter().map(|zone| view! { <option value=zone></option> }).collect_view()}
+                        </datalist>
+                        <p class="hint" id="f-timezone-hint">"Your dashboard's days start at midnight here. Type a city to search."</p>
+                        <p class="field-error" role="alert">{move || error.get().filter(|e| e.field() == Some("timezone")).map(|e| e.to_string())}</p>
+                    </div>
                     <Field label="Webhook URL (optional)" name="webhook_url" kind="url" value=settings.webhook_url.clone() error=error required=false
                         hint="Each sale and refund is POSTed here as JSON, signed with the secret below (header Clink-Signature)."/>
                     <button type="submit" class="btn">"Save"</button>
@@ -406,10 +507,11 @@ fn IntegrationsSection(settings: crate::earnings::api::IntegrationSettings, save
             })}
             {(!settings.deliveries.is_empty()).then(|| view! {
                 <h3>"Delivery log"</h3>
-                <div class="table-wrap"><table>
+                <div class="table-wrap"><table class="stack">
                     <thead><tr><th>"When"</th><th>"Event"</th><th>"Status"</th><th class="num">"Attempts"</th><th></th></tr></thead>
                     <tbody>{settings.deliveries.into_iter().map(|d| view! {
-                        <tr><td>{d.at}</td><td>{d.event}</td><td>{d.status}</td><td class="num">{d.attempts}</td>
+                        <tr><td data-label="When">{d.at}</td><td class="primary">{d.event}</td><td data-label="Status">{d.status}</td>
+                            <td class="num" data-label="Attempts">{d.attempts}</td>
                             <td><ActionForm action=resend>
                                 <input type="hidden" name="delivery_id" value=d.id/>
                                 <button type="submit" class="small">"Resend"</button>
@@ -456,15 +558,15 @@ fn TokenSection(list: super::api::TokenList) -> impl IntoView {
                 view! { <p class="empty">"No tokens yet."</p> }.into_any()
             } else {
                 view! {
-                    <div class="table-wrap"><table>
+                    <div class="table-wrap"><table class="stack">
                         <thead><tr><th>"Name"</th><th>"Token"</th><th>"Created"</th><th>"Last used"</th><th></th></tr></thead>
                         <tbody>
                             {list.tokens.into_iter().map(|t| view! {
                                 <tr>
-                                    <td>{t.name}</td>
-                                    <td class="mono">{t.prefix}</td>
-                                    <td>{t.created}</td>
-                                    <td>{t.last_used.unwrap_or_else(|| "never".into())}</td>
+                                    <td class="primary">{t.name}</td>
+                                    <td class="mono" data-label="Token">{t.prefix}</td>
+                                    <td data-label="Created">{t.created}</td>
+                                    <td data-label="Last used">{t.last_used.unwrap_or_else(|| "never".into())}</td>
                                     <td>
                                         <ActionForm action=revoke>
                                             <input type="hidden" name="token_id" value=t.id/>

@@ -80,8 +80,8 @@ const SIGNUP_LINK_MS: i64 = 24 * 3_600_000;
 pub async fn request_sign_up(db: &Db, new: NewAccount) -> Result<(), AccountError> {
     let password_hash = hash_password(new.password.expose().to_string()).await?;
     let existing = store::find_by_email(db, new.email.as_str()).await?;
-    if existing.is_none() && store::find_by_handle(db, new.handle.as_str()).await?.is_some() {
-        return Err(AccountError::HandleTaken);
+    if existing.is_none() {
+        handle_available(db, &new.handle, None).await?;
     }
     let mut tx = db.begin().await?;
     if existing.is_some() {
@@ -123,6 +123,56 @@ pub async fn confirm_sign_up(db: &Db, token_hash: &str) -> Result<Option<Account
     row.email_verified_at = Some(now);
     insert_account(db, &row).await?;
     Ok(Some(row))
+}
+
+/// A buyer opts in to selling: the handle of their storefront (`/@handle`) and the name on it.
+/// Their purchases, wallet and sign-in stay as they are. An account that sells already is left
+/// as it is (a handle, once posted, is not changed here).
+pub async fn start_selling(db: &Db, account_id: &str, handle: &Handle, name: &DisplayName) -> Result<(), AccountError> {
+    handle_available(db, handle, Some(account_id)).await?;
+    match store::start_selling(db, account_id, handle.as_str(), name.as_str()).await {
+        Ok(changed) => {
+            if changed {
+                tracing::info!(account.id = %account_id, "account started selling");
+            }
+            Ok(())
+        }
+        Err(e) if db::is_unique_violation(&e, "handle") => Err(AccountError::HandleTaken),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How long a handle given up stays its old owner's: their posted links redirect to the new
+/// handle, and nobody else can take it and receive that traffic.
+pub const OLD_HANDLE_RESERVED_MS: i64 = 90 * 86_400_000;
+
+/// Whether `handle` is free for `account_id` (or a new account): no other account holds it,
+/// and no other account gave it up in the last 90 days.
+async fn handle_available(db: &Db, handle: &Handle, account_id: Option<&str>) -> Result<(), AccountError> {
+    let held = store::find_by_handle(db, handle.as_str()).await?.is_some_and(|other| Some(other.account_id.as_str()) != account_id);
+    if held || store::handle_held_by_other(db, handle.as_str(), account_id, db::now_ms() - OLD_HANDLE_RESERVED_MS).await? {
+        return Err(AccountError::HandleTaken);
+    }
+    Ok(())
+}
+
+/// A creator changes their handle. Links under the old one keep working (each redirects to the
+/// same page under the new handle) and nobody else can take it for 90 days. Link pages show the
+/// handle, so the cached ones are cleared.
+pub async fn change_handle(db: &Db, pages: &crate::page_cache::PageCache, account_id: &str, handle: &Handle) -> Result<(), AccountError> {
+    let me = store::find_by_id(db, account_id).await?.ok_or(AccountError::InvalidCredentials)?;
+    if me.handle == handle.as_str() {
+        return Ok(());
+    }
+    handle_available(db, handle, Some(account_id)).await?;
+    match store::change_handle(db, account_id, handle.as_str(), db::now_ms()).await {
+        Ok(()) => {}
+        Err(e) if db::is_unique_violation(&e, "handle") => return Err(AccountError::HandleTaken),
+        Err(e) => return Err(e.into()),
+    }
+    pages.invalidate_all().await;
+    tracing::info!(account.id = %account_id, "handle changed");
+    Ok(())
 }
 
 /// Makes an account directly (the operator's CLI, whose caller is trusted with the email).
@@ -252,11 +302,40 @@ fn hashing_slots() -> &'static tokio::sync::Semaphore {
     SLOTS.get_or_init(|| tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get())))
 }
 
+/// Counts the hashes running, and the most that ever ran at once: the bound above, observed
+/// (the unit tests check it; it is two atomic adds per hash).
+struct Hashing;
+
+static HASHING_NOW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static HASHING_PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Hashing {
+    fn start() -> Hashing {
+        use std::sync::atomic::Ordering::SeqCst;
+        let running = HASHING_NOW.fetch_add(1, SeqCst) + 1;
+        HASHING_PEAK.fetch_max(running, SeqCst);
+        Hashing
+    }
+
+    /// The most hashes that ran at once in this process.
+    #[cfg(test)]
+    fn peak() -> usize {
+        HASHING_PEAK.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for Hashing {
+    fn drop(&mut self) {
+        HASHING_NOW.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Hashes with argon2id at the OWASP-recommended parameters (19 MiB, 2 passes, 1 lane), on a
 /// blocking thread: a hash takes tens of milliseconds of CPU and would stall the async runtime.
 pub async fn hash_password(password: String) -> Result<String, AccountError> {
     let _slot = hashing_slots().acquire().await.map_err(|e| AccountError::Hashing(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
+        let _running = Hashing::start();
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| AccountError::Hashing(e.to_string()))
     })
@@ -268,6 +347,7 @@ pub async fn hash_password(password: String) -> Result<String, AccountError> {
 pub async fn verify_secret(password: String, stored_hash: String) -> Result<bool, AccountError> {
     let _slot = hashing_slots().acquire().await.map_err(|e| AccountError::Hashing(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
+        let _running = Hashing::start();
         let parsed = PasswordHash::new(&stored_hash).map_err(|e| AccountError::Hashing(e.to_string()))?;
         Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
     })
@@ -359,6 +439,69 @@ pub async fn change_password(
     Ok(epoch)
 }
 
+/// How long the link proving a new email works.
+pub const EMAIL_CHANGE_LINK_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Asks to move an account to a new email: the current password is asked for (throttled like
+/// a login), then the new address gets a link that proves it. Nothing changes until it is used.
+/// The account's own address, not proven yet (a wallet buyer who started selling), gets its
+/// link without the password: proving it hands nothing to anyone else.
+pub async fn request_email_change(
+    db: &Db,
+    limits: &Limits,
+    account: &AccountRow,
+    current_password: &str,
+    new_email: &Email,
+) -> Result<(), AccountError> {
+    let same = new_email.as_str() == account.email;
+    if same && account.email_verified_at.is_some() {
+        return Err(FieldError::new("new_email", "That's already your email.").into());
+    }
+    if !same {
+        if !limits.allow(Limit::LoginPerAccount, &account.email) {
+            return Err(AccountError::RateLimited);
+        }
+        if current_password.chars().count() > NewPassword::MAX_CHARS
+            || !verify_secret(current_password.to_string(), account.password_hash.clone()).await?
+        {
+            return Err(FieldError::new("current_password", "That isn't your current password.").into());
+        }
+        if store::find_by_email(db, new_email.as_str()).await?.is_some() {
+            return Err(FieldError::new("new_email", "Another Clink account uses that email.").into());
+        }
+    }
+    let now = db::now_ms();
+    let change_id = db::new_id();
+    store::insert_email_change(db, &change_id, &account.account_id, new_email.as_str(), now + EMAIL_CHANGE_LINK_MS, now).await?;
+    crate::mail::outbox::enqueue_now(db, new_email.as_str(), &crate::mail::outbox::Mail::ConfirmEmailChange { change_id }).await?;
+    tracing::info!(account.id = %account.account_id, "email change requested");
+    Ok(())
+}
+
+/// The new address proven by its link: the account uses it from now on, and the old address
+/// is told. `None` for an unknown, used or expired link.
+pub async fn confirm_email_change(db: &Db, token_hash: &str) -> Result<Option<store::EmailChanged>, AccountError> {
+    let changed = match store::use_email_change(db, token_hash, db::now_ms()).await {
+        Ok(changed) => changed,
+        Err(e) if db::is_unique_violation(&e, "email") => {
+            return Err(FieldError::new("email", "Another Clink account started using that email meanwhile.").into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let Some(changed) = changed else { return Ok(None) };
+    if !changed.was_proven {
+        super::session::forget_epoch(&changed.account_id);
+    }
+    if changed.old_email != changed.new_email {
+        let notice = crate::mail::outbox::Mail::EmailChanged { new_email: changed.new_email.clone() };
+        crate::mail::outbox::enqueue_now(db, &changed.old_email, &notice).await?;
+        tracing::info!(account.id = %changed.account_id, "email changed");
+    } else {
+        tracing::info!(account.id = %changed.account_id, "email confirmed");
+    }
+    Ok(Some(changed))
+}
+
 /// A signed-in browser, as Settings lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Device {
@@ -444,5 +587,25 @@ mod device_tests {
         assert_eq!(time_ago(0, 30 * hour), "yesterday");
         assert_eq!(time_ago(0, 24 * 9 * hour), "9 days ago");
         assert_eq!(time_ago(10, 0), "within the last hour");
+    }
+}
+
+#[cfg(test)]
+mod hashing_tests {
+    use super::*;
+
+    /// Many sign-ups at once: their hashes queue for a core each instead of all taking their
+    /// 19 MiB at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn password_hashes_run_at_most_one_per_core() {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let tasks: Vec<_> = (0..cores * 4).map(|i| tokio::spawn(hash_password(format!("password {i}")))).collect();
+        let mut hashes = Vec::new();
+        for task in tasks {
+            hashes.push(task.await.unwrap().unwrap());
+        }
+        assert!(verify_secret("password 0".into(), hashes[0].clone()).await.unwrap());
+        let peak = Hashing::peak();
+        assert!(peak >= 1 && peak <= cores, "{peak} hashes ran at once on {cores} cores");
     }
 }

@@ -1,6 +1,6 @@
 //! SQL for accounts.
 
-use crate::{db::Db, on_db};
+use crate::{db::Db, on_db, on_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AccountRow {
@@ -91,7 +91,7 @@ pub struct ProfileEdit<'a> {
 
 pub async fn update_profile(db: &Db, account_id: &str, p: &ProfileEdit<'_>) -> Result<(), sqlx::Error> {
     on_db!(db, pool => sqlx::query(
-        "update account set display_name = $1, bio = $2, links = $3, accent_color = $4, sells = true where account_id = $5")
+        "update account set display_name = $1, bio = $2, links = $3, accent_color = $4 where account_id = $5")
         .bind(p.display_name).bind(p.bio).bind(p.links).bind(p.accent_color).bind(account_id).execute(pool).await.map(|_| ()))
 }
 
@@ -104,10 +104,42 @@ pub async fn set_avatar(db: &Db, account_id: &str, key: Option<&str>) -> Result<
     Ok(old.flatten())
 }
 
-/// A buyer account starts selling: it takes a handle and a name of its choosing.
-pub async fn start_selling(db: &Db, account_id: &str, handle: &str, display_name: &str) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => sqlx::query("update account set handle = $1, display_name = $2, sells = true where account_id = $3")
-        .bind(handle).bind(display_name).bind(account_id).execute(pool).await.map(|_| ()))
+/// A buyer account starts selling: it takes a handle and a name of its choosing. Once: an
+/// account that already sells keeps its handle (links and profiles are posted under it).
+/// Returns whether this call changed the account.
+pub async fn start_selling(db: &Db, account_id: &str, handle: &str, display_name: &str) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query("update account set handle = $1, display_name = $2, sells = true where account_id = $3 and not sells")
+        .bind(handle).bind(display_name).bind(account_id).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Moves an account to a new handle, keeping the old one as its redirect (and reservation), and
+/// dropping any reservation it had on the new one (a creator going back to an earlier handle).
+pub async fn change_handle(db: &Db, account_id: &str, new_handle: &str, now: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, conn => async {
+        sqlx::query(
+            "insert into old_handle (handle, account_id, retired_at) select handle, account_id, $2 from account where account_id = $1 \
+             on conflict (handle) do update set account_id = excluded.account_id, retired_at = excluded.retired_at")
+            .bind(account_id).bind(now).execute(&mut *conn).await?;
+        sqlx::query("delete from old_handle where handle = $1 and account_id = $2").bind(new_handle).bind(account_id).execute(&mut *conn).await?;
+        sqlx::query("update account set handle = $1 where account_id = $2").bind(new_handle).bind(account_id).execute(&mut *conn).await?;
+        Ok::<(), sqlx::Error>(())
+    }.await)?;
+    tx.commit().await
+}
+
+/// Whether another account gave up `handle` after `since` (so it is still theirs to redirect).
+pub async fn handle_held_by_other(db: &Db, handle: &str, account_id: Option<&str>, since: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>(
+        "select count(*) from old_handle where handle = $1 and account_id <> $2 and retired_at > $3")
+        .bind(handle).bind(account_id.unwrap_or("")).bind(since).fetch_one(pool).await.map(|n| n > 0))
+}
+
+/// The current handle of the selling account that gave up `old`, if any.
+pub async fn handle_now_for(db: &Db, old: &str) -> Result<Option<String>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, String>(
+        "select a.handle from old_handle o join account a on a.account_id = o.account_id where o.handle = $1 and a.sells")
+        .bind(old).fetch_optional(pool).await)
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<AccountRow>, sqlx::Error> {
@@ -270,6 +302,64 @@ pub async fn use_signup_token(db: &Db, token_hash: &str, now: i64) -> Result<Opt
         "update signup_request set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1 \
          returning request_id, email, handle, display_name, password_hash")
         .bind(now).bind(token_hash).fetch_optional(pool).await)
+}
+
+pub async fn insert_email_change(
+    db: &Db,
+    change_id: &str,
+    account_id: &str,
+    new_email: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "insert into email_change (change_id, account_id, new_email, token_hash, expires_at, used_at, created_at) \
+         values ($1, $2, $3, null, $4, null, $5)")
+        .bind(change_id).bind(account_id).bind(new_email).bind(expires_at).bind(now).execute(pool).await.map(|_| ()))
+}
+
+/// Records the token of the confirmation email being sent; false if the change is gone.
+pub async fn set_email_change_token(db: &Db, change_id: &str, token_hash: &str) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query("update email_change set token_hash = $1 where change_id = $2 and used_at is null")
+        .bind(token_hash).bind(change_id).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+/// An email change made by its link.
+#[derive(Debug, Clone)]
+pub struct EmailChanged {
+    pub account_id: String,
+    pub old_email: String,
+    pub new_email: String,
+    /// The account's email was proven before; if not, its sessions (opened without proof)
+    /// ended with this change, and `session_epoch` is the new one.
+    pub was_proven: bool,
+    pub session_epoch: i64,
+}
+
+/// Uses an email change's link (once, before it expires) and moves the account to the new
+/// address, proven now. None for an unknown, used or expired link. A new address taken by
+/// another account meanwhile is a unique violation.
+pub async fn use_email_change(db: &Db, token_hash: &str, now: i64) -> Result<Option<EmailChanged>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let done = on_tx!(&mut tx, conn => async {
+        let Some((account_id, new_email)) = sqlx::query_as::<_, (String, String)>(
+            "update email_change set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1 \
+             returning account_id, new_email")
+            .bind(now).bind(token_hash).fetch_optional(&mut *conn).await? else { return Ok(None) };
+        let (old_email, proven_at): (String, Option<i64>) = sqlx::query_as("select email, email_verified_at from account where account_id = $1")
+            .bind(&account_id).fetch_one(&mut *conn).await?;
+        // Like a first sign-in link: proving an address ends the sessions opened without proof.
+        let session_epoch: i64 = sqlx::query_scalar(
+            "update account set session_epoch = case when email_verified_at is null then session_epoch + 1 else session_epoch end, \
+             email = $1, email_verified_at = $2 where account_id = $3 returning session_epoch")
+            .bind(&new_email).bind(now).bind(&account_id).fetch_one(&mut *conn).await?;
+        // Other pending changes of this account are void now.
+        sqlx::query("update email_change set used_at = $1 where account_id = $2 and used_at is null")
+            .bind(now).bind(&account_id).execute(&mut *conn).await?;
+        Ok::<_, sqlx::Error>(Some(EmailChanged { account_id, old_email, new_email, was_proven: proven_at.is_some(), session_epoch }))
+    }.await)?;
+    tx.commit().await?;
+    Ok(done)
 }
 
 /// What a sale needs to know about the account that sold: where its notices and webhook go.

@@ -91,7 +91,7 @@ pub fn EmptyWorks() -> impl IntoView {
 #[component]
 pub fn NewWorkPage() -> impl IntoView {
     let query = use_query_map();
-    let (error, field) = query.with_untracked(|q| (q.get("error"), q.get("field")));
+    let (error, field, selling) = query.with_untracked(|q| (q.get("error"), q.get("field"), q.get("selling").is_some()));
     let account = Resource::new(|| (), |_| crate::accounts::api::current_account());
     view! {
         <Title text="New work · Clink"/>
@@ -104,8 +104,14 @@ pub fn NewWorkPage() -> impl IntoView {
                     let field = field.clone();
                     Suspend::new(async move {
                         match account.await {
-                            Ok(Some(_)) => Either::Left(view! { <NewWorkForm error=error field=field/> }),
-                            _ => Either::Right(view! { <SignInRequired next="/dashboard/works/new"/> }),
+                            Ok(Some(me)) if me.sells => view! {
+                                {selling.then(|| view! {
+                                    <p class="alert ok" role="status">{format!("You're selling as clink/@{}. Now your first work:", me.handle)}</p>
+                                })}
+                                <NewWorkForm error=error field=field/>
+                            }.into_any(),
+                            Ok(Some(me)) => view! { <crate::accounts::pages::StartSelling display_name=me.display_name/> }.into_any(),
+                            _ => view! { <SignInRequired next="/dashboard/works/new"/> }.into_any(),
                         }
                     })
                 }}

@@ -131,6 +131,8 @@ pub struct DeliveryView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrationSettings {
     pub timezone: String,
+    /// The zones to pick from (IANA names).
+    pub zones: Vec<String>,
     pub webhook_url: String,
     pub webhook_secret: Option<String>,
     pub deliveries: Vec<DeliveryView>,

@@ -28,6 +28,8 @@ pub enum EarningsError {
     Invalid(#[from] FieldError),
     #[error("nothing available to pay out")]
     NothingToPayOut,
+    #[error("the email is not confirmed")]
+    EmailNotConfirmed,
     #[error(transparent)]
     Payout(#[from] payouts::PayoutError),
     #[error(transparent)]
@@ -39,6 +41,9 @@ impl From<EarningsError> for AppError {
         match err {
             EarningsError::Invalid(e) => e.into(),
             EarningsError::NothingToPayOut => AppError::Conflict("There is nothing to pay out in this currency yet.".into()),
+            EarningsError::EmailNotConfirmed => {
+                AppError::Conflict("Confirm your email before your first payout: Settings → Email sends you the link.".into())
+            }
             EarningsError::Payout(e) => internal("payout request", &e),
             EarningsError::Database(e) => internal("earnings query", &e),
         }
@@ -243,8 +248,14 @@ pub async fn recent_sales(db: &Db, creator_id: &str, tz: &TimeZone, limit: i64) 
         .collect())
 }
 
+/// A payout of everything available in `currency`, for a creator whose email is proven: money
+/// leaves only for an account whose owner is known to read its address.
 pub async fn request_payout(db: &Db, creator_id: &str, currency: &str) -> Result<(), EarningsError> {
     let currency = Currency::parse(currency)?;
+    let proven = crate::accounts::store::find_by_id(db, creator_id).await?.is_some_and(|a| a.email_verified_at.is_some());
+    if !proven {
+        return Err(EarningsError::EmailNotConfirmed);
+    }
     match payouts::request(db, creator_id, currency).await {
         Ok(_) => Ok(()),
         Err(payouts::PayoutError::NothingAvailable) => Err(EarningsError::NothingToPayOut),
@@ -271,7 +282,13 @@ pub async fn integration_settings(db: &Db, creator_id: &str) -> Result<Integrati
             attempts: d.attempts,
         })
         .collect();
-    Ok(IntegrationSettings { timezone, webhook_url: url.unwrap_or_default(), webhook_secret: secret, deliveries })
+    Ok(IntegrationSettings {
+        timezone,
+        zones: stats::zone_names(),
+        webhook_url: url.unwrap_or_default(),
+        webhook_secret: secret,
+        deliveries,
+    })
 }
 
 /// Saves the creator's time zone and sale webhook URL (checked public, see `outbound`); a
@@ -285,7 +302,7 @@ pub async fn save_integrations(
 ) -> Result<(), EarningsError> {
     let timezone = timezone.trim();
     if TimeZone::get(timezone).is_err() {
-        return Err(FieldError::new("timezone", "Use a time zone name like Europe/Paris or America/New_York.").into());
+        return Err(FieldError::new("timezone", "Pick a time zone from the list, like Europe/Paris or America/New_York.").into());
     }
     let url = webhook_url.trim();
     let url = if url.is_empty() {

@@ -76,6 +76,19 @@ pub fn zone(name: &str) -> TimeZone {
     TimeZone::get(name).unwrap_or(TimeZone::UTC)
 }
 
+/// The IANA zones a creator picks from: the bundled database's region/city names, and UTC.
+pub fn zone_names() -> Vec<String> {
+    let mut names: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|name| name.as_str().to_string())
+        .filter(|name| name.contains('/') && !name.starts_with("Etc/") && !name.starts_with("SystemV/") && !name.starts_with("posix"))
+        .collect();
+    names.push("UTC".into());
+    names.sort();
+    names.dedup();
+    names
+}
+
 /// The first hour of a local day (local midnight, as a UTC hour index). Zones with half-hour
 /// offsets are approximated to the hour that contains their midnight.
 pub fn day_start_hour(date: Date, tz: &TimeZone) -> i64 {

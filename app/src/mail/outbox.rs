@@ -39,6 +39,14 @@ pub enum Mail {
     PasswordReset {
         email: String,
     },
+    /// The link that proves the new address of an email change.
+    ConfirmEmailChange {
+        change_id: String,
+    },
+    /// Sent to the old address once the email changed.
+    EmailChanged {
+        new_email: String,
+    },
     /// A wallet buyer's receipts for the purchases of one window, in one message.
     WalletReceipts {
         account_id: String,
@@ -63,6 +71,8 @@ impl Mail {
             Mail::ConfirmSignup { .. } => "confirm_signup",
             Mail::AccountExists { .. } => "account_exists",
             Mail::PasswordReset { .. } => "password_reset",
+            Mail::ConfirmEmailChange { .. } => "confirm_email_change",
+            Mail::EmailChanged { .. } => "email_changed",
             Mail::WalletReceipts { .. } => "wallet_receipts",
             Mail::SalesDigest { .. } => "sales_digest",
         }

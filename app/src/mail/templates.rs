@@ -237,6 +237,47 @@ pub fn password_reset(url: &str) -> Message {
     }
 }
 
+/// To the new address of an email change: the link that proves it.
+pub fn confirm_email_change(url: &str) -> Message {
+    Message {
+        subject: "Confirm your new Clink email".into(),
+        text: format!(
+            "Confirm that your Clink account should use this address from now on (the link works once, within 24 hours):\n{url}\n\n\
+             If you didn't ask for it, ignore this email: nothing changes without it."
+        ),
+        html: html_page(
+            "Confirm your new Clink email",
+            &format!(
+                "<h1 style=\"font-size:22px\">Confirm your new email</h1><p>Your Clink account will use this address from now on: \
+                 receipts, sale notices and sign-in links come here. The link works once, within 24 hours.</p>{}\
+                 <p style=\"color:#6b7280\">If you didn't ask for it, ignore this email: nothing changes without it.</p>",
+                button(url, "Use this address")
+            ),
+        ),
+    }
+}
+
+/// To the old address once an email change is done: the common sign of an account takeover,
+/// so its owner hears of it where they still read mail.
+pub fn email_changed(new_email_masked: &str, reset_url: &str) -> Message {
+    Message {
+        subject: "Your Clink email was changed".into(),
+        text: format!(
+            "Your Clink account now uses {new_email_masked} instead of this address.\n\n\
+             If you didn't do this, reset your password now and write to us: {reset_url}"
+        ),
+        html: html_page(
+            "Your Clink email was changed",
+            &format!(
+                "<h1 style=\"font-size:22px\">Your email was changed</h1><p>Your Clink account now uses <strong>{}</strong> instead of this address.</p>\
+                 <p>If you didn't do this, reset your password now.</p>{}",
+                escape(new_email_masked),
+                button(reset_url, "Reset my password")
+            ),
+        ),
+    }
+}
+
 pub fn login_link(url: &str) -> Message {
     Message {
         subject: "Your Clink sign-in link".into(),

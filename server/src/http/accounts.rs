@@ -1,5 +1,5 @@
-//! Account routes reached from an email: the sign-in link and the sign-up confirmation. Each
-//! proves the email it was sent to, once, and starts a session.
+//! Account routes reached from an email: the sign-in link, the sign-up confirmation and the
+//! confirmation of a new email address. Each proves the email it was sent to, once.
 
 use app::{
     accounts::{self, domain::Email, session},
@@ -19,7 +19,32 @@ use axum::{
 use tower_sessions::Session;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/login/link/{token}", get(login_link)).route("/signup/confirm/{token}", get(confirm_signup))
+    Router::new()
+        .route("/login/link/{token}", get(login_link))
+        .route("/signup/confirm/{token}", get(confirm_signup))
+        .route("/settings/email/confirm/{token}", get(confirm_email_change))
+}
+
+/// The link that proves the new address of an email change. Settings says how it went. An
+/// account whose email was never proven had its sessions ended by this (someone may have
+/// typed another person's address); the browser holding the link is signed in instead.
+async fn confirm_email_change(State(state): State<AppState>, session: Session, headers: HeaderMap, Path(token): Path<String>) -> Response {
+    let outcome = match accounts::service::confirm_email_change(&state.db, &delivery::hash(&token)).await {
+        Ok(Some(changed)) => {
+            if !changed.was_proven
+                && session::sign_in(&session, &state.db, &changed.account_id, changed.session_epoch, app::edge::user_agent_of(&headers))
+                    .await
+                    .is_err()
+            {
+                return AppError::Internal.into_response();
+            }
+            "confirmed"
+        }
+        Ok(None) => "expired",
+        Err(accounts::service::AccountError::Invalid(_)) => "taken",
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    super::redirect_to(&format!("/settings?email={outcome}#email")).into_response()
 }
 
 /// A magic sign-in link: proves the email once, signs in (creating a buyer account if needed).

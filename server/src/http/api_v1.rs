@@ -120,6 +120,9 @@ async fn create(
     headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Response, AppError> {
+    if !me.sells {
+        return Err(AppError::Conflict(super::uploads::NOT_SELLING.into()));
+    }
     let multipart = multipart.map_err(|e| AppError::BadRequest(format!("Send multipart/form-data: {}", e.body_text())))?;
     let w = receive_work(&state, &me.account_id, &headers, multipart).await?;
     let files = store::files_of(&state.db, &w.work_id).await.map_err(db_error)?;

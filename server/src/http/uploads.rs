@@ -201,6 +201,9 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("application/json") && !a.contains("text/html"))
 }
 
+/// Why a buyer account can't upload yet, and what to do.
+pub const NOT_SELLING: &str = "Pick your storefront's handle first: open /dashboard/works/new and choose \"Start selling\".";
+
 async fn signed_in(state: &AppState, session: &Session) -> Option<String> {
     session::signed_in_account_id(session, &state.db).await
 }
@@ -214,6 +217,14 @@ async fn create_from_form(State(state): State<AppState>, session: Session, heade
             super::redirect_to("/login?next=/dashboard/works/new").into_response()
         };
     };
+    // A buyer account opts in to selling (and picks its handle) before its first work: the
+    // form page shows them that step instead of the upload form. Checked before the body.
+    match app::accounts::store::find_by_id(&state.db, &creator_id).await {
+        Ok(Some(account)) if account.sells => {}
+        Ok(_) if json => return AppError::Conflict(NOT_SELLING.into()).into_response(),
+        Ok(_) => return super::redirect_to("/dashboard/works/new").into_response(),
+        Err(e) => return app::error::internal("account lookup failed", &e).into_response(),
+    }
     match receive_work(&state, &creator_id, &headers, multipart).await {
         Ok(row) => {
             let redirect = format!("/dashboard/works/{}?created=1", row.work_id);

@@ -268,6 +268,95 @@ both_backends! {
         assert!(settings.contains("Signed out of your other devices.") && settings.contains("signed in on this device only"), "{settings}");
     }
 
+    async fn a_changed_handle_keeps_old_links_working_and_the_old_handle_reserved(app) {
+        app.creator("olda").await;
+        let (id, code) = app.publish_work("Moving Day", "2", b"bytes").await;
+        let res = app.call("works/update", &[("work_id", &id), ("title", "Moving Day"), ("description", ""), ("currency", "EUR"),
+            ("price_kind", "fixed"), ("price", "2"), ("suggested", ""), ("slug", "moving-day"), ("max_downloads", ""), ("link_expiry_days", "")]).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap());
+        assert!(app.get(&format!("/l/{code}")).await.text().await.unwrap().contains("/@olda"));
+
+        // Bad input gets a clear error and changes nothing.
+        for bad in ["x", "no spaces", "dashboard"] {
+            let res = app.call("settings/handle", &[("handle", bad)]).await;
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(error_of(res).await.1.as_deref(), Some("handle"), "{bad}");
+        }
+        let res = app.call("settings/handle", &[("handle", "@NewA")]).await;
+        assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+        assert_eq!(app.count("select count(*) from account where handle = 'newa'").await, 1);
+
+        // Old links are moved, with their query; the new ones serve the pages.
+        for (old, new) in [("/@olda?ref=x", "/@newa?ref=x"), ("/olda/moving-day", "/newa/moving-day"), ("/@olda", "/@newa")] {
+            let res = app.get(old).await;
+            assert_eq!(res.status(), StatusCode::MOVED_PERMANENTLY, "{old}");
+            assert_eq!(res.headers()["location"], new, "{old}");
+        }
+        assert_eq!(app.get("/@newa").await.status(), StatusCode::OK);
+        assert_eq!(app.get("/newa/moving-day").await.status(), StatusCode::OK);
+        let link_page = app.get(&format!("/l/{code}")).await.text().await.unwrap();
+        assert!(link_page.contains("/@newa") && !link_page.contains("/@olda"), "the cached link page shows the new handle");
+        assert_eq!(app.get("/@nobody_here").await.status(), StatusCode::NOT_FOUND, "an unknown handle is still not found");
+
+        // Nobody else can take the old handle while it redirects: not at sign-up, not by a change.
+        let other = app.new_client();
+        let res = common::sign_up_on(&other, &app.base_url, &app.shared_dir, "thief@example.com", "olda", "Thief").await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(error_of(res).await.2.contains("taken"));
+        let res = common::sign_up_on(&other, &app.base_url, &app.shared_dir, "thief@example.com", "thief", "Thief").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = common::call_with(&other, &app.base_url, "settings/handle", &[("handle", "olda")]).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(app.count("select count(*) from account where handle = 'olda'").await, 0);
+        assert_eq!(app.get("/@olda").await.status(), StatusCode::MOVED_PERMANENTLY, "still ours");
+
+        // Its owner can go back to it: then the newer handle redirects.
+        let res = app.call("settings/handle", &[("handle", "olda")]).await;
+        assert!(res.status().is_success() || res.status().is_redirection());
+        assert_eq!(app.get("/@olda").await.status(), StatusCode::OK);
+        assert_eq!(app.get("/@newa").await.headers()["location"], "/@olda");
+    }
+
+    async fn an_email_change_is_proven_at_the_new_address_and_the_old_one_is_told(app) {
+        app.creator("emma").await;
+        let other = app.new_client();
+        assert_eq!(common::sign_up_on(&other, &app.base_url, &app.shared_dir, "finn@example.com", "finn", "Finn").await.status(), StatusCode::OK);
+        // Bad input: a clear error on its field, and nothing changes.
+        for (new_email, password, field) in [
+            ("emma.new@example.com", "not-my-password", "current_password"),
+            ("not-an-email", PASSWORD, "new_email"),
+            ("emma@example.com", PASSWORD, "new_email"),
+            ("finn@example.com", PASSWORD, "new_email"),
+        ] {
+            let res = app.call("settings/email", &[("new_email", new_email), ("current_password", password)]).await;
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{new_email}");
+            assert_eq!(error_of(res).await.1.as_deref(), Some(field), "{new_email}");
+        }
+        let res = app.call("settings/email", &[("new_email", "Emma.New@example.com"), ("current_password", PASSWORD)]).await;
+        assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+        assert_eq!(app.count("select count(*) from account where email = 'emma@example.com'").await, 1, "nothing changes before the link");
+
+        // The link at the new address makes the change, once; the old address hears of it.
+        let mail = app.email_to("emma.new@example.com", "/settings/email/confirm/").await;
+        let link = common::link_in(&common::decoded_body(&mail), &app.url("/settings/email/confirm/")).expect("a confirmation link");
+        let res = app.client.get(&link).send().await.unwrap();
+        assert_eq!(res.headers()["location"], "/settings?email=confirmed#email");
+        assert_eq!(app.count("select count(*) from account where email = 'emma.new@example.com' and email_verified_at is not null").await, 1);
+        let notice = app.email_to("emma@example.com", "now uses").await;
+        assert!(common::decoded_body(&notice).contains("em•••@example.com"), "the new address, masked");
+        let res = app.client.get(&link).send().await.unwrap();
+        assert_eq!(res.headers()["location"], "/settings?email=expired#email", "the link works once");
+        let settings = app.get("/settings?email=confirmed").await.text().await.unwrap();
+        assert!(settings.contains("Your email is changed") && settings.contains("emma.new@example.com"));
+
+        // Signing in takes the new address, not the old.
+        let fresh = app.new_client();
+        let res = common::call_with(&fresh, &app.base_url, "login", &[("email", "emma.new@example.com"), ("password", PASSWORD)]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = common::call_with(&fresh, &app.base_url, "login", &[("email", "emma@example.com"), ("password", PASSWORD)]).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+
     async fn login_errors_do_not_reveal_which_emails_exist(app) {
         app.creator("ann").await;
         let fresh = app.new_client();

@@ -109,6 +109,13 @@ both_backends! {
         assert_eq!(res.status(), StatusCode::OK);
         let bad = app.call("settings/integrations/save", &[("timezone", "Mars/Olympus"), ("webhook_url", "")]).await;
         assert_eq!(common::error_of(bad).await.1.as_deref(), Some("timezone"));
+        // The zone is picked from a list of the IANA zones, with the saved one filled in.
+        let settings = app.get("/settings").await.text().await.unwrap();
+        assert!(settings.contains(r#"list="f-timezone-list""#) && settings.contains(r#"value="America/New_York""#));
+        for zone in ["Europe/Paris", "Asia/Kolkata", "America/Argentina/Buenos_Aires", "UTC"] {
+            assert!(settings.contains(&format!(r#"<option value="{zone}">"#)), "{zone} is offered");
+        }
+        assert!(!settings.contains(r#"<option value="posixrules">"#));
         // Two sales either side of midnight in New York on 2026-11-20 (05:00 UTC).
         let creator: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>("select account_id from account where handle = 'ann'").fetch_one(pool).await).unwrap();
         for (id, at) in [("late-on-the-19th", "2026-11-20T04:59:00Z"), ("early-on-the-20th", "2026-11-20T05:01:00Z")] {
@@ -367,7 +374,17 @@ both_backends! {
         assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
         let client = app.new_client();
         assert_eq!(app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, i64>("select count(*) from buyer_order").fetch_one(pool).await).unwrap(), 3000);
-        let res = common::call_with(&client, &app.base_url, "login", &[("email", "seed@example.com"), ("password", app::earnings::seed::SEED_PASSWORD)]).await;
+        // Written by the sale core and the refund path: one sale transaction per order, one
+        // refund transaction per refunded order, and no mail to the made-up buyers.
+        let db = &app.state.db;
+        let count = |sql: &'static str| async move { app::on_db!(db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await).unwrap() };
+        assert_eq!(count("select count(*) from ledger_txn where kind = 'sale'").await, 3000);
+        let refunded = count("select count(*) from buyer_order where status = 'refunded'").await;
+        assert!(refunded > 0, "about one in fifty seeded sales is refunded");
+        assert_eq!(count("select count(*) from ledger_txn where kind = 'refund'").await, refunded);
+        assert_eq!(count("select count(*) from download_grant where revoked_at is not null").await, refunded);
+        assert_eq!(count("select count(*) from mail_outbox").await, 0);
+        let res = common::call_with(&client, &app.base_url, "login", &[("email", "seed@example.com"), ("password", app::seed::SEED_PASSWORD)]).await;
         assert_eq!(res.status(), StatusCode::OK);
         let d = dashboard(&app, &client).await;
         assert_eq!(card(&d, "All time")["views"]["value"], "200000");

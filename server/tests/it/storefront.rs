@@ -230,6 +230,70 @@ both_backends! {
         assert_eq!(app.count("select count(*) from account where email = 'newbie@example.com'").await, 1);
     }
 
+    async fn a_buyer_opts_in_to_selling_with_a_handle_of_their_choosing(app) {
+        app.creator("jude").await;
+        let (_, code) = app.publish_work("Tiny Sketch", "0.20", b"sketch").await;
+        // A wallet buyer: an email only, signed in, no storefront.
+        let buyer = app.new_client();
+        let res = buyer.post(app.url(&format!("/wallet/start/{code}"))).form(&[("email", "kim@example.com"), ("topup", "5.00")]).send().await.unwrap();
+        assert!(location(&res).starts_with("/wallet?topup="));
+        let sells = || async {
+            app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, bool>("select sells from account where email = 'kim@example.com'").fetch_one(pool).await).unwrap()
+        };
+        // Saving profile fields doesn't turn a buyer into a seller behind their back.
+        let res = call_with(&buyer, &app.base_url, "settings/profile/save", &[("display_name", "Kim"), ("bio", ""), ("links", ""), ("accent_color", "")]).await;
+        assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+        assert!(!sells().await);
+        // "New work" asks for a handle first, and an upload is refused before it.
+        let (_, html) = page(&buyer, &app, "/dashboard/works/new").await;
+        assert!(html.contains("Start selling") && html.contains(r#"name="handle""#), "the opt-in, not the upload form");
+        assert!(!html.contains(r#"name="files""#));
+        let (_, settings) = page(&buyer, &app, "/settings").await;
+        assert!(settings.contains("Sell on Clink"), "settings offers it too");
+        let body = work_form("Too Soon", "1").file("files", "t.txt", "text/plain", b"t").build();
+        let res = buyer.post(app.url("/dashboard/works")).header("accept", "application/json")
+            .header("content-type", Multipart::content_type()).body(body).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert!(res.text().await.unwrap().contains("Start selling"));
+        assert_eq!(app.count("select count(*) from work where title = 'Too Soon'").await, 0);
+        // A taken handle and a bad one get clear errors and change nothing.
+        for (handle, message) in [("jude", "That handle is taken"), ("k", "3 to 30 characters"), ("admin", "reserved")] {
+            let res = call_with(&buyer, &app.base_url, "settings/start-selling", &[("handle", handle), ("display_name", "Kim Draws")]).await;
+            assert!(res.status().is_client_error(), "{handle}: {}", res.status());
+            let text = res.text().await.unwrap();
+            assert!(text.contains(message), "{handle}: {text}");
+            assert!(!sells().await);
+        }
+        // The chosen handle: a storefront at /@kimdraws, and the upload form.
+        let res = call_with(&buyer, &app.base_url, "settings/start-selling", &[("handle", "@KimDraws"), ("display_name", "Kim Draws")]).await;
+        assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+        assert!(sells().await);
+        let (_, html) = page(&buyer, &app, "/dashboard/works/new?selling=1").await;
+        assert!(html.contains("selling as clink/@kimdraws") && html.contains(r#"name="files""#), "{html}");
+        let body = work_form("First Sketch", "1").file("files", "s.txt", "text/plain", b"s").build();
+        let res = buyer.post(app.url("/dashboard/works")).header("accept", "application/json")
+            .header("content-type", Multipart::content_type()).body(body).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let (status, profile) = page(&app.new_client(), &app, "/@kimdraws").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(profile.contains("Kim Draws") && profile.contains("First Sketch"));
+        // Money leaves only for a proven address: a payout waits for the email's confirmation,
+        // which the account's own address gets without a password (it has none it knows).
+        let res = call_with(&buyer, &app.base_url, "payouts/request", &[("currency", "EUR")]).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert!(res.text().await.unwrap().contains("Confirm your email"));
+        let res = call_with(&buyer, &app.base_url, "settings/email", &[("new_email", "kim@example.com"), ("current_password", "")]).await;
+        assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+        let mail = app.email_to("kim@example.com", "/settings/email/confirm/").await;
+        let link = common::link_in(&common::decoded_body(&mail), &app.url("/settings/email/confirm/")).unwrap();
+        assert_eq!(location(&buyer.get(&link).send().await.unwrap()), "/settings?email=confirmed#email");
+        assert_eq!(app.count("select count(*) from account where email = 'kim@example.com' and email_verified_at is not null").await, 1);
+        // Once selling, the handle stays: a second opt-in changes nothing.
+        let res = call_with(&buyer, &app.base_url, "settings/start-selling", &[("handle", "kim_other"), ("display_name", "Kim")]).await;
+        assert!(res.status().is_success() || res.status().is_redirection());
+        assert_eq!(app.count("select count(*) from account where handle = 'kimdraws'").await, 1);
+    }
+
     async fn whoever_proves_an_email_ends_sessions_opened_without_proof(app) {
         app.creator("gil").await;
         let (_, code) = app.publish_work("Tiny Print", "0.20", b"print").await;
@@ -263,6 +327,7 @@ both_backends! {
         let (_, html) = page(&buyer, &app, &format!("/l/{code}")).await;
         assert!(html.contains("Name your price (minimum €1.00)"));
         assert!(html.contains("Buy for €3.00</span> with your wallet"), "the button shows the amount");
+        assert!(html.replace("<!>", "").contains("Balance €20.00. One click, no card."), "the balance that covers the price is shown");
         assert!(html.contains("/pwyw.js"), "a small script updates it as the buyer types");
         let key = hidden_input(&html, "key").unwrap();
         // Typed 7.50 but the button (no script) still said 3.00: confirm first, charge nothing.
