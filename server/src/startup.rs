@@ -286,6 +286,7 @@ pub fn router(state: AppState, sessions: CachedSessions, config: &Config) -> Rou
         .merge(http::wallet::router())
         .merge(http::accounts::router())
         .merge(http::earnings::router())
+        .merge(http::export::router())
         .nest_service("/pkg", static_assets(&config.site_root.join("pkg"), state.leptos_options.hash_files))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_state, shell))
         .layer(from_fn(middleware::server_fn_status))

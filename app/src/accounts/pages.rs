@@ -283,6 +283,9 @@ pub fn SettingsPage() -> impl IntoView {
                 }}
             </Suspense>
             <Suspense fallback=|| ()>
+                {move || Suspend::new(async move { profile.await.ok().map(|_| view! { <DataSection/> }) })}
+            </Suspense>
+            <Suspense fallback=|| ()>
                 {move || {
                     let saved = saved_integrations;
                     Suspend::new(async move { integrations.await.ok().map(|i| view! { <IntegrationsSection settings=i saved=saved/> }) })
@@ -363,6 +366,19 @@ fn EmailSection(email: String, verified: bool, sent: bool, outcome: Option<Strin
                     <button type="submit" class="btn">"Send confirmation link"</button>
                 </div>
             </ActionForm>
+        </section>
+    }
+}
+
+/// "Download your data": the export, one zip.
+#[component]
+fn DataSection() -> impl IntoView {
+    view! {
+        <section class="card" id="data" aria-labelledby="data-h">
+            <h2 id="data-h">"Your data"</h2>
+            <p>"One zip with your profile, your works (with each file's checksum), your sales and purchases, "
+                "your wallet history and every ledger line on your accounts, as JSON and CSV."</p>
+            <a class="btn" href="/settings/export.zip" download>"Download your data"</a>
         </section>
     }
 }

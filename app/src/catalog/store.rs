@@ -191,6 +191,16 @@ pub async fn files_of(db: &Db, work_id: &str) -> Result<Vec<FileRow>, sqlx::Erro
     on_db!(db, pool => sqlx::query_as::<_, FileRow>(&sql).bind(work_id).fetch_all(pool).await)
 }
 
+/// The files of every live work of a creator, in one query (their data export).
+pub async fn files_of_creator(db: &Db, creator_id: &str) -> Result<Vec<FileRow>, sqlx::Error> {
+    let columns = FILE_COLUMNS.split(", ").map(|c| format!("f.{}", c.trim())).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "select {columns} from work_file f join work w on w.work_id = f.work_id \
+         where w.creator_id = $1 and w.deleted_at is null order by f.work_id, f.position"
+    );
+    on_db!(db, pool => sqlx::query_as::<_, FileRow>(&sql).bind(creator_id).fetch_all(pool).await)
+}
+
 /// File counts and total sizes for a creator's works, in one query for the list page.
 pub async fn file_totals(db: &Db, creator_id: &str) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_as::<_, (String, i64, i64)>(

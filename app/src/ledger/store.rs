@@ -88,6 +88,28 @@ pub async fn balances_of(db: &Db, owner_id: &str, kind: &str) -> Result<Vec<(Str
     .bind(owner_id).bind(kind).fetch_all(pool).await)
 }
 
+/// A ledger line on one of an owner's accounts, as their data export lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OwnerLine {
+    pub created_at: i64,
+    pub txn_id: String,
+    pub txn_kind: String,
+    pub order_id: Option<String>,
+    pub memo: String,
+    pub account_kind: String,
+    pub currency: String,
+    pub amount_minor: i64,
+}
+
+/// Every line on the accounts `owner_id` owns (their wallet, earnings, payouts), oldest first.
+pub async fn lines_of_owner(db: &Db, owner_id: &str) -> Result<Vec<OwnerLine>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, OwnerLine>(
+        "select t.created_at, t.txn_id, t.kind as txn_kind, t.order_id, t.memo, a.kind as account_kind, e.currency, e.amount_minor \
+         from ledger_entry e join ledger_account a on a.account_id = e.account_id join ledger_txn t on t.txn_id = e.txn_id \
+         where a.owner_id = $1 order by t.created_at, t.txn_id, e.entry_id")
+        .bind(owner_id).fetch_all(pool).await)
+}
+
 /// A ledger transaction for a multi-row insert.
 #[derive(Debug, Clone)]
 pub struct TxnRow<'a> {

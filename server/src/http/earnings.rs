@@ -77,6 +77,18 @@ async fn sales_csv(State(state): State<AppState>, session: Session, Query(q): Qu
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
+    match sales_csv_bytes(&state.db, &creator_id, from, to, q.work_id.as_deref()).await {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"clink-sales.csv\"")],
+            body,
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// A creator's sales paid in `[from, to)` (of one work, or all) as CSV, read a page at a time.
+pub async fn sales_csv_bytes(db: &app::db::Db, creator_id: &str, from: i64, to: i64, work_id: Option<&str>) -> Result<Vec<u8>, AppError> {
     let mut out = csv::Writer::from_writer(Vec::new());
     let _ = out.write_record([
         "order_id",
@@ -95,20 +107,9 @@ async fn sales_csv(State(state): State<AppState>, session: Session, Query(q): Qu
     ]);
     let mut cursor: Option<(i64, String)> = None;
     loop {
-        let page = match stats::sales_between(
-            &state.db,
-            &creator_id,
-            from,
-            to,
-            q.work_id.as_deref(),
-            cursor.as_ref().map(|(a, b)| (*a, b.as_str())),
-            1_000,
-        )
-        .await
-        {
-            Ok(page) => page,
-            Err(e) => return app::error::internal("sales export", &e).into_response(),
-        };
+        let page = stats::sales_between(db, creator_id, from, to, work_id, cursor.as_ref().map(|(a, b)| (*a, b.as_str())), 1_000)
+            .await
+            .map_err(|e| app::error::internal("sales export", &e))?;
         for s in &page {
             let _ = out.write_record([
                 s.order_id.clone(),
@@ -131,9 +132,7 @@ async fn sales_csv(State(state): State<AppState>, session: Session, Query(q): Qu
             _ => break,
         }
     }
-    let body = out.into_inner().unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"clink-sales.csv\"")], body)
-        .into_response()
+    Ok(out.into_inner().unwrap_or_default())
 }
 
 /// New sales as server-sent events while the dashboard is open. Each connection looks for

@@ -5,6 +5,7 @@ pub mod api_v1;
 pub mod checkout;
 pub mod downloads;
 pub mod earnings;
+pub mod export;
 pub mod health;
 pub mod link_cache;
 pub mod links;

@@ -338,10 +338,22 @@ async fn history_csv(State(state): State<AppState>, session: Session) -> Respons
         Ok(None) => return AppError::Unauthorized.into_response(),
         Err(e) => return e.into_response(),
     };
-    let rows = match store::history(&state.db, &me.account_id).await {
-        Ok(rows) => rows,
-        Err(e) => return app::error::internal("wallet history", &e).into_response(),
-    };
+    match wallet_history_csv(&state.db, &me.account_id).await {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"clink-wallet-history.csv\""),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// An account's wallet movements as CSV, with the running balance.
+pub async fn wallet_history_csv(db: &app::db::Db, account_id: &str) -> Result<Vec<u8>, AppError> {
+    let rows = store::history(db, account_id).await.map_err(|e| app::error::internal("wallet history", &e))?;
     let lines = history_lines(&rows);
     let mut out = csv::Writer::from_writer(Vec::new());
     let _ = out.write_record(["date", "description", "amount", "currency", "balance", "order_or_topup"]);
@@ -360,13 +372,5 @@ async fn history_csv(State(state): State<AppState>, session: Session) -> Respons
             row.order_id.clone().unwrap_or_default(),
         ]);
     }
-    let body = out.into_inner().unwrap_or_default();
-    (
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"clink-wallet-history.csv\""),
-        ],
-        body,
-    )
-        .into_response()
+    Ok(out.into_inner().unwrap_or_default())
 }

@@ -357,6 +357,62 @@ both_backends! {
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     }
 
+    async fn the_data_export_holds_what_the_database_holds(app) {
+        app.creator("xena").await;
+        let (work_id, code) = app.publish_work("Exported Zine", "2", b"export me").await;
+        for fan in ["fan1@example.com", "fan2@example.com"] {
+            common::buy_with_test_card(&app, &app.new_client(), &code, fan, "").await;
+        }
+        let res = app.get("/settings/export.zip").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["content-type"], "application/zip");
+        assert!(res.headers()["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"clink-data-"));
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(res.bytes().await.unwrap())).expect("a zip");
+        let mut read = |name: &str| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut zip.by_name(name).unwrap_or_else(|_| panic!("{name} in the zip")), &mut text).unwrap();
+            text
+        };
+        let profile: serde_json::Value = serde_json::from_str(&read("profile.json")).unwrap();
+        assert_eq!(profile["email"], "xena@example.com");
+        assert_eq!(profile["handle"], "xena");
+        let works: serde_json::Value = serde_json::from_str(&read("works.json")).unwrap();
+        assert_eq!(works[0]["work_id"], work_id.as_str());
+        let sha: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar("select sha256 from work_file where work_id = $1")
+            .bind(&work_id).fetch_one(pool).await).unwrap();
+        assert_eq!(works[0]["files"][0]["sha256"], sha.as_str());
+        let sales = read("sales.csv");
+        assert_eq!(sales.lines().count() - 1, 2, "{sales}");
+        assert!(sales.contains("fan1@example.com") && sales.contains("Exported Zine"));
+        // The ledger lines add up to the creator's balances, as the ledger has them.
+        let ledger = read("ledger.csv");
+        let listed: i64 = ledger.lines().skip(1).map(|l| {
+            let amount = l.split(',').rev().nth(1).unwrap();
+            (amount.parse::<f64>().unwrap() * 100.0).round() as i64
+        }).sum();
+        let owner_id: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar("select account_id from account where handle = 'xena'").fetch_one(pool).await).unwrap();
+        let balances: i64 = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, i64>(
+            "select cast(coalesce(sum(balance_minor), 0) as bigint) from ledger_account where owner_id = $1").bind(&owner_id).fetch_one(pool).await).unwrap();
+        assert!(balances > 0);
+        assert_eq!(listed, balances, "{ledger}");
+        for name in ["README.txt", "purchases.csv", "wallet.csv"] {
+            assert!(!read(name).is_empty(), "{name}");
+        }
+        // Someone else's export holds none of it; a visitor is sent to sign in.
+        let other = app.new_client();
+        assert_eq!(common::sign_up_on(&other, &app.base_url, &app.shared_dir, "yuri@example.com", "yuri", "Yuri").await.status(), StatusCode::OK);
+        let theirs = other.get(app.url("/settings/export.zip")).send().await.unwrap().bytes().await.unwrap();
+        let mut theirs = zip::ZipArchive::new(std::io::Cursor::new(theirs)).unwrap();
+        for i in 0..theirs.len() {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut theirs.by_index(i).unwrap(), &mut text).unwrap();
+            assert!(!text.contains("Exported Zine") && !text.contains("xena"), "{text}");
+        }
+        let res = app.new_client().get(app.url("/settings/export.zip")).send().await.unwrap();
+        assert!(res.status().is_redirection());
+        assert!(res.headers()["location"].to_str().unwrap().starts_with("/login"));
+    }
+
     async fn login_errors_do_not_reveal_which_emails_exist(app) {
         app.creator("ann").await;
         let fresh = app.new_client();
