@@ -29,6 +29,8 @@ pub struct Settings {
     pub upload_limit_bytes: u64,
     /// Clink's fee on each sale, in basis points (500 = 5%).
     pub fee_bps: u32,
+    /// The smallest payout a creator can ask for, in minor units (the same figure in each currency).
+    pub min_payout_minor: i64,
     /// Where sale webhooks may go.
     pub outbound: crate::outbound::OutboundPolicy,
 }

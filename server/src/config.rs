@@ -46,6 +46,8 @@ pub struct Config {
     pub secret_key: Option<SecretString>,
     /// Clink's fee per sale in basis points (500 = 5%).
     pub fee_bps: u32,
+    /// The smallest payout a creator can ask for, in minor units of any currency.
+    pub min_payout_minor: i64,
     /// Stripe, when `CLINK_STRIPE_SECRET_KEY` is set; otherwise the built-in test provider.
     pub stripe: Option<StripeSettings>,
     /// Holds the SMTP password, if any.
@@ -135,6 +137,11 @@ impl Config {
             None => 500,
             Some(raw) => parse_percent_bps(&raw)
                 .ok_or_else(|| bad("CLINK_FEE_PERCENT", format!("`{raw}` is not a percentage from 0 to 100, like 5 or 2.5")))?,
+        };
+        let min_payout_minor = match get("CLINK_MIN_PAYOUT") {
+            None => 1_000,
+            Some(raw) => app::money::parse_amount(&raw, "min_payout")
+                .map_err(|_| bad("CLINK_MIN_PAYOUT", format!("`{raw}` is not an amount like 10 or 10.00")))?,
         };
         let secret_key = get("CLINK_SECRET_KEY");
         if secret_key.as_deref().is_some_and(|k| app::secret::AppSecret::from_base64(k).is_none()) {
@@ -234,6 +241,7 @@ impl Config {
             wallet_max_batch,
             secret_key,
             fee_bps,
+            min_payout_minor,
             stripe,
             smtp_url,
             mail_from,
@@ -383,6 +391,9 @@ mod tests {
         assert_eq!(c.fee_bps, 500);
         assert!(c.stripe.is_none());
         assert_eq!(config(&[("CLINK_FEE_PERCENT", "2.5")]).unwrap().fee_bps, 250);
+        assert_eq!(c.min_payout_minor, 1_000);
+        assert_eq!(config(&[("CLINK_MIN_PAYOUT", "25.50")]).unwrap().min_payout_minor, 2_550);
+        assert!(config(&[("CLINK_MIN_PAYOUT", "ten")]).is_err());
         assert_eq!(config(&[("CLINK_FEE_PERCENT", "101")]).unwrap_err().var, "CLINK_FEE_PERCENT");
         assert_eq!(config(&[("CLINK_STRIPE_SECRET_KEY", "sk_test_x")]).unwrap_err().var, "CLINK_STRIPE_PUBLISHABLE_KEY");
         assert_eq!(

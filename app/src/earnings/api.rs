@@ -72,6 +72,10 @@ pub struct BalanceView {
     pub available: String,
     pub available_minor: i64,
     pub pending: String,
+    /// The smallest payout, in this currency.
+    pub minimum: String,
+    /// Enough is available to ask for a payout.
+    pub payable: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,14 +111,14 @@ pub const RANGES: [i64; 4] = [7, 30, 90, 365];
 pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<DashboardView, AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
-    Ok(service::dashboard(&state.db, &me.account_id, &me.display_name, range, sort).await?)
+    Ok(service::dashboard(&state.db, &me.account_id, &me.display_name, range, sort, state.settings.min_payout_minor).await?)
 }
 
 #[server(endpoint = "payouts/request")]
 pub async fn request_payout(currency: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
-    service::request_payout(&state.db, &me.account_id, &currency).await?;
+    service::request_payout(&state.db, &me.account_id, &currency, state.settings.min_payout_minor).await?;
     leptos_axum::redirect("/dashboard?payout=requested#balance");
     Ok(())
 }

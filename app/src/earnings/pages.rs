@@ -170,7 +170,12 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
                             <div class="hint">"Being paid out: " {b.pending}</div></div>
                         <ActionForm action=request>
                             <input type="hidden" name="currency" value=b.currency.clone()/>
-                            <button type="submit" class="btn" disabled=b.available_minor <= 0>"Request payout"</button>
+                            <button type="submit" class="btn" disabled=!b.payable>"Request payout"</button>
+                            <p class="hint">{if b.payable {
+                                "The whole available balance is sent; the operator pays requests within a few business days.".to_string()
+                            } else {
+                                format!("Payouts start at {}.", b.minimum)
+                            }}</p>
                         </ActionForm>
                     </div>
                 }).collect_view().into_any()

@@ -15,6 +15,8 @@ use crate::{
 pub enum PayoutError {
     #[error("nothing available to pay out")]
     NothingAvailable,
+    #[error("below the minimum payout")]
+    BelowMinimum { available: i64, minimum: i64 },
     #[error("payout not found or already paid")]
     NotFound,
     #[error(transparent)]
@@ -41,11 +43,15 @@ fn pending(creator_id: &str, currency: Currency) -> AccountRef {
 }
 
 /// Moves the whole available balance in `currency` to "payouts pending", atomically (the
-/// debit can't take earnings below zero, so two requests can't pay out the same money).
-pub async fn request(db: &Db, creator_id: &str, currency: Currency) -> Result<PayoutRow, PayoutError> {
+/// debit can't take earnings below zero, so two requests can't pay out the same money), if it
+/// is at least `minimum` (a transfer costs the operator a fixed fee).
+pub async fn request(db: &Db, creator_id: &str, currency: Currency, minimum: i64) -> Result<PayoutRow, PayoutError> {
     let available = crate::ledger::store::balance(db, &AccountRef::creator_earnings(creator_id, currency).id()).await?;
     if available <= 0 {
         return Err(PayoutError::NothingAvailable);
+    }
+    if available < minimum {
+        return Err(PayoutError::BelowMinimum { available, minimum });
     }
     let now = db::now_ms();
     let row = PayoutRow {

@@ -30,6 +30,8 @@ pub enum EarningsError {
     NothingToPayOut,
     #[error("the email is not confirmed")]
     EmailNotConfirmed,
+    #[error("below the minimum payout")]
+    BelowMinimum { available: Money, minimum: Money },
     #[error(transparent)]
     Payout(#[from] payouts::PayoutError),
     #[error(transparent)]
@@ -41,6 +43,9 @@ impl From<EarningsError> for AppError {
         match err {
             EarningsError::Invalid(e) => e.into(),
             EarningsError::NothingToPayOut => AppError::Conflict("There is nothing to pay out in this currency yet.".into()),
+            EarningsError::BelowMinimum { available, minimum } => {
+                AppError::Conflict(format!("Payouts start at {minimum}. You have {available} available so far."))
+            }
             EarningsError::EmailNotConfirmed => {
                 AppError::Conflict("Confirm your email before your first payout: Settings → Email sends you the link.".into())
             }
@@ -72,6 +77,7 @@ pub async fn dashboard(
     display_name: &str,
     range: Option<i64>,
     sort: Option<String>,
+    min_payout: i64,
 ) -> Result<DashboardView, EarningsError> {
     let tz = creator_zone(db, creator_id).await?;
     let now = jiff::Timestamp::now().to_zoned(tz.clone());
@@ -199,6 +205,8 @@ pub async fn dashboard(
             available: Money::new(*minor, c).to_string(),
             available_minor: *minor,
             pending: Money::new(p, c).to_string(),
+            minimum: Money::new(min_payout, c).to_string(),
+            payable: *minor >= min_payout && *minor > 0,
         });
     }
     let payouts = payouts::of_creator(db, creator_id)
@@ -250,15 +258,18 @@ pub async fn recent_sales(db: &Db, creator_id: &str, tz: &TimeZone, limit: i64) 
 
 /// A payout of everything available in `currency`, for a creator whose email is proven: money
 /// leaves only for an account whose owner is known to read its address.
-pub async fn request_payout(db: &Db, creator_id: &str, currency: &str) -> Result<(), EarningsError> {
+pub async fn request_payout(db: &Db, creator_id: &str, currency: &str, minimum: i64) -> Result<(), EarningsError> {
     let currency = Currency::parse(currency)?;
     let proven = crate::accounts::store::find_by_id(db, creator_id).await?.is_some_and(|a| a.email_verified_at.is_some());
     if !proven {
         return Err(EarningsError::EmailNotConfirmed);
     }
-    match payouts::request(db, creator_id, currency).await {
+    match payouts::request(db, creator_id, currency, minimum).await {
         Ok(_) => Ok(()),
         Err(payouts::PayoutError::NothingAvailable) => Err(EarningsError::NothingToPayOut),
+        Err(payouts::PayoutError::BelowMinimum { available, minimum }) => {
+            Err(EarningsError::BelowMinimum { available: Money::new(available, currency), minimum: Money::new(minimum, currency) })
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -183,19 +183,30 @@ both_backends! {
 
     async fn payouts_move_the_balance_through_the_ledger(app) {
         app.creator("ann").await;
-        let (_, code) = app.publish_work("Paid out", "10", b"x").await;
+        let (_, code) = app.publish_work("Paid out", "6", b"x").await;
         buy_with_test_card(&app, &app.new_client(), &code, "p@example.com", "").await;
+        // 5.70 is below the minimum payout (10.00 by default): said, and nothing moves.
+        let d = dashboard(&app, &app.client).await;
+        assert_eq!(d["balances"][0]["payable"], false);
+        assert_eq!(d["balances"][0]["minimum"], "€10.00");
+        let res = app.call("payouts/request", &[("currency", "EUR")]).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert!(res.text().await.unwrap().contains("Payouts start at €10.00. You have €5.70 available"));
+        assert_eq!(app.count("select count(*) from payout").await, 0);
+        buy_with_test_card(&app, &app.new_client(), &code, "q@example.com", "").await;
+        let d = dashboard(&app, &app.client).await;
+        assert_eq!(d["balances"][0]["payable"], true);
         let res = app.call("payouts/request", &[("currency", "EUR")]).await;
         assert_eq!(res.status(), StatusCode::OK);
         let d = dashboard(&app, &app.client).await;
         assert_eq!(d["balances"][0]["available"], "€0.00");
-        assert_eq!(d["balances"][0]["pending"], "€9.50");
+        assert_eq!(d["balances"][0]["pending"], "€11.40");
         let again = app.call("payouts/request", &[("currency", "EUR")]).await;
         assert_eq!(again.status(), StatusCode::CONFLICT);
         let list = app.run_cli(&["payout", "list"], None).await;
         let stdout = String::from_utf8_lossy(&list.stdout).to_string();
         let id = stdout.lines().find(|l| l.starts_with("po_")).unwrap().split_whitespace().next().unwrap().to_string();
-        assert!(stdout.contains("€9.50"));
+        assert!(stdout.contains("€11.40"));
         let paid = app.run_cli(&["payout", "mark-paid", &id], None).await;
         assert!(paid.status.success(), "{}", String::from_utf8_lossy(&paid.stderr));
         assert!(!app.run_cli(&["payout", "mark-paid", &id], None).await.status.success(), "only once");
