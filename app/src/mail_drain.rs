@@ -100,10 +100,11 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
             }
             Ok(Some(templates::confirm_email_change(&state.settings.absolute_url(&format!("/settings/email/confirm/{token}")))))
         }
-        Mail::EmailChanged { new_email } => Ok(Some(templates::email_changed(
+        Mail::EmailChangeRequested { new_email } => Ok(Some(templates::email_change_requested(
             &crate::accounts::domain::mask_email(new_email),
             &state.settings.absolute_url("/password/forgot"),
         ))),
+        Mail::EmailChanged { new_email } => Ok(Some(templates::email_changed(&crate::accounts::domain::mask_email(new_email)))),
         Mail::LoginLink { email, next } => {
             let token = delivery::new_token();
             let now = db::now_ms();

@@ -128,3 +128,51 @@ test.describe('signed-in devices', () => {
     });
   }
 });
+
+test.describe('changing your email, handle and time zone', () => {
+  for (const [label, device] of [['phone', PHONE], ['desktop', DESKTOP]] as const) {
+    test(`each is a small form in Settings, with its old links kept (${label})`, async ({ browser }) => {
+      const context = await browser.newContext(device);
+      const page = await context.newPage();
+      const id = unique();
+      const who = { name: `Cy ${id}`, handle: `cy_${id}`.slice(0, 30), email: `cy.${id}@example.com`, password: 'a long settings password' };
+      await signUp(page, true, who);
+
+      // Email: the new address proves itself; nothing changes before.
+      await page.goto('/settings#email');
+      const email = page.getByRole('region', { name: 'Email' });
+      await expect(email).toContainText(who.email);
+      const newEmail = `cy.new.${id}@example.com`;
+      await email.getByLabel('New email').fill(newEmail);
+      await email.getByLabel('Current password').fill(who.password);
+      await email.getByRole('button', { name: 'Send confirmation link' }).click();
+      await expect(email.getByRole('status')).toContainText('Check your new inbox');
+      await assertLayout(page, `settings-email-sent-${label}`, []);
+      const link = await mailedLink(page, newEmail, 'Confirm your email for Clink', '/settings/email/confirm/');
+      await page.goto(link);
+      await expect(email.getByRole('status')).toContainText('Your email is changed');
+      await expect(email).toContainText(newEmail);
+
+      // Handle: old links move to the new one.
+      const profile = page.getByRole('region', { name: 'Your profile' });
+      const newHandle = `cz_${id}`.slice(0, 30);
+      await profile.getByLabel('Handle').fill(newHandle);
+      await profile.getByRole('button', { name: 'Change handle' }).click();
+      await expect(profile.getByRole('status')).toContainText('Handle changed');
+      await page.goto(`/@${who.handle}`);
+      await expect(page).toHaveURL(new RegExp(`/@${newHandle}$`));
+      await expect(page.getByRole('heading', { level: 1 })).toHaveText(who.name);
+
+      // Time zone: picked from the list.
+      await page.goto('/settings#integrations');
+      const zone = page.getByRole('region', { name: 'Time zone and sale webhooks' });
+      await expect(zone.locator('datalist option[value="Europe/Paris"]')).toHaveCount(1);
+      await zone.getByLabel('Time zone').fill('Europe/Paris');
+      await zone.getByRole('button', { name: 'Save' }).click();
+      await expect(zone.getByRole('status')).toHaveText('Saved.');
+      await expect(zone.getByLabel('Time zone')).toHaveValue('Europe/Paris');
+      await assertLayout(page, `settings-zone-${label}`, []);
+      await context.close();
+    });
+  }
+});

@@ -279,7 +279,13 @@ pub async fn old_handle_redirects(State(state): State<AppState>, req: Request, n
                 to.push_str(&query);
             }
             match HeaderValue::from_str(&to) {
-                Ok(location) => (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, location)]).into_response(),
+                // Moved for good, but remembered by browsers for an hour only: a creator may go
+                // back to the old handle, and a 301 cached forever would then loop.
+                Ok(location) => (
+                    StatusCode::MOVED_PERMANENTLY,
+                    [(header::LOCATION, location), (header::CACHE_CONTROL, HeaderValue::from_static("max-age=3600"))],
+                )
+                    .into_response(),
                 Err(_) => res,
             }
         }

@@ -326,7 +326,7 @@ pub async fn change_email(new_email: String, current_password: String) -> Result
         return Err(AppError::RateLimited);
     }
     super::service::request_email_change(&state.db, &state.limits, &me, &current_password, &email).await?;
-    leptos_axum::redirect("/settings?saved=email#email");
+    leptos_axum::redirect(if email.as_str() == me.email { "/settings?saved=email-verify#email" } else { "/settings?saved=email#email" });
     Ok(())
 }
 

@@ -229,8 +229,17 @@ pub fn SettingsPage() -> impl IntoView {
     let devices = Resource::new(|| (), |_| super::api::signed_in_devices());
     // `saved=<section>` after a form post: the section that was saved says so.
     let (saved, avatar_error) = use_query_map().with_untracked(|q| (q.get("saved").unwrap_or_default(), q.get("avatar_error")));
-    let [saved_profile, saved_handle, saved_email, saved_notifications, saved_password, signed_out_others, saved_integrations] =
-        ["profile", "handle", "email", "notifications", "password", "devices", "integrations"].map(|section| saved == section);
+    let [
+        saved_profile,
+        saved_handle,
+        saved_email,
+        saved_email_verify,
+        saved_notifications,
+        saved_password,
+        signed_out_others,
+        saved_integrations,
+    ] = ["profile", "handle", "email", "email-verify", "notifications", "password", "devices", "integrations"]
+        .map(|section| saved == section);
     // How an emailed link to confirm a new address went (`/settings/email/confirm/…` says).
     let email_outcome = use_query_map().with_untracked(|q| q.get("email"));
     view! {
@@ -271,7 +280,7 @@ pub fn SettingsPage() -> impl IntoView {
                 {move || {
                     let outcome = email_outcome.clone();
                     Suspend::new(async move {
-                        profile.await.ok().map(|p| view! { <EmailSection email=p.email verified=p.email_verified sent=saved_email outcome=outcome/> })
+                        profile.await.ok().map(|p| view! { <EmailSection email=p.email verified=p.email_verified sent=saved_email sent_to_self=saved_email_verify outcome=outcome/> })
                     })
                 }}
             </Suspense>
@@ -332,13 +341,17 @@ fn DevicesSection(devices: Vec<super::api::DeviceView>, signed_out: bool) -> imp
 /// The account's email: changed only once the new address is proven by its link, and the old
 /// address is told.
 #[component]
-fn EmailSection(email: String, verified: bool, sent: bool, outcome: Option<String>) -> impl IntoView {
+fn EmailSection(email: String, verified: bool, sent: bool, sent_to_self: bool, outcome: Option<String>) -> impl IntoView {
     let change = ServerAction::<super::api::ChangeEmail>::new();
     let confirm = ServerAction::<super::api::ChangeEmail>::new();
     let error = Signal::derive(move || change.value().get().or_else(|| confirm.value().get()).and_then(Result::err));
     let notice = match outcome.as_deref() {
         Some("confirmed") => Some(("ok", "Your email is changed. We told your old address too.")),
-        Some("expired") => Some(("error", "That confirmation link has expired or was used already. Ask for a new one below.")),
+        Some("verified") => Some(("ok", "Your email is confirmed.")),
+        Some("expired") => Some((
+            "error",
+            "That confirmation link has expired, was used already, or was cancelled by a password change. Ask for a new one below.",
+        )),
         Some("taken") => Some(("error", "Another Clink account started using that email meanwhile, so nothing changed.")),
         _ => None,
     };
@@ -347,6 +360,7 @@ fn EmailSection(email: String, verified: bool, sent: bool, outcome: Option<Strin
             <h2 id="email-h">"Email"</h2>
             {notice.map(|(kind, text)| view! { <p class=format!("alert {kind}") role="status">{text}</p> })}
             {sent.then(|| view! { <p class="alert ok" role="status">"Check your new inbox: the link there finishes the change."</p> })}
+            {sent_to_self.then(|| view! { <p class="alert ok" role="status">"Check your inbox: the link there confirms this address."</p> })}
             <p>{email.clone()} " " {if verified { view! { <span class="badge good">"confirmed"</span> }.into_any() } else { view! { <span class="badge off">"not confirmed"</span> }.into_any() }}</p>
             {(!verified).then(|| view! {
                 <ActionForm action=confirm>

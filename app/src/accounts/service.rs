@@ -146,6 +146,9 @@ pub async fn start_selling(db: &Db, account_id: &str, handle: &Handle, name: &Di
 /// handle, and nobody else can take it and receive that traffic.
 pub const OLD_HANDLE_RESERVED_MS: i64 = 90 * 86_400_000;
 
+/// Handle changes allowed per `OLD_HANDLE_RESERVED_MS`.
+const MAX_HANDLE_CHANGES: i64 = 3;
+
 /// Whether `handle` is free for `account_id` (or a new account): no other account holds it,
 /// and no other account gave it up in the last 90 days.
 async fn handle_available(db: &Db, handle: &Handle, account_id: Option<&str>) -> Result<(), AccountError> {
@@ -161,8 +164,17 @@ async fn handle_available(db: &Db, handle: &Handle, account_id: Option<&str>) ->
 /// handle, so the cached ones are cleared.
 pub async fn change_handle(db: &Db, pages: &crate::page_cache::PageCache, account_id: &str, handle: &Handle) -> Result<(), AccountError> {
     let me = store::find_by_id(db, account_id).await?.ok_or(AccountError::InvalidCredentials)?;
+    if !me.sells {
+        return Err(FieldError::new("handle", "Start selling first: your storefront's handle is chosen there.").into());
+    }
     if me.handle == handle.as_str() {
         return Ok(());
+    }
+    // Each handle given up stays reserved for 90 days: a few changes, not a way to hoard names.
+    if store::handles_given_up_since(db, account_id, db::now_ms() - OLD_HANDLE_RESERVED_MS).await? >= MAX_HANDLE_CHANGES {
+        return Err(
+            FieldError::new("handle", "You've changed your handle three times in 90 days. Please wait before changing it again.").into()
+        );
     }
     handle_available(db, handle, Some(account_id)).await?;
     match store::change_handle(db, account_id, handle.as_str(), db::now_ms()).await {
@@ -175,11 +187,13 @@ pub async fn change_handle(db: &Db, pages: &crate::page_cache::PageCache, accoun
     Ok(())
 }
 
-/// Makes an account directly (the operator's CLI, whose caller is trusted with the email).
+/// Makes an account directly (the operator's CLI, whose caller is trusted with the email, so
+/// it counts as proven).
 pub async fn sign_up(db: &Db, new: NewAccount) -> Result<AccountRow, AccountError> {
+    handle_available(db, &new.handle, None).await?;
     let password = new.password.expose().to_string();
     let password_hash = hash_password(password).await?;
-    let row = AccountRow::new(
+    let mut row = AccountRow::new(
         db::new_id(),
         new.email.as_str().to_string(),
         new.handle.as_str().to_string(),
@@ -187,6 +201,7 @@ pub async fn sign_up(db: &Db, new: NewAccount) -> Result<AccountRow, AccountErro
         password_hash,
         db::now_ms(),
     );
+    row.email_verified_at = Some(row.created_at);
     insert_account(db, &row).await?;
     Ok(row)
 }
@@ -472,8 +487,23 @@ pub async fn request_email_change(
     }
     let now = db::now_ms();
     let change_id = db::new_id();
-    store::insert_email_change(db, &change_id, &account.account_id, new_email.as_str(), now + EMAIL_CHANGE_LINK_MS, now).await?;
-    crate::mail::outbox::enqueue_now(db, new_email.as_str(), &crate::mail::outbox::Mail::ConfirmEmailChange { change_id }).await?;
+    let change = store::NewEmailChange {
+        change_id: &change_id,
+        account_id: &account.account_id,
+        new_email: new_email.as_str(),
+        session_epoch: account.session_epoch,
+        expires_at: now + EMAIL_CHANGE_LINK_MS,
+    };
+    let mut tx = db.begin().await?;
+    store::insert_email_change(&mut tx, &change, now).await?;
+    use crate::mail::outbox::{self, Mail};
+    outbox::enqueue(&mut tx, new_email.as_str(), &Mail::ConfirmEmailChange { change_id: change_id.clone() }).await?;
+    // The current address hears of it at once: if it wasn't its owner, a password reset
+    // (mailed here, the change not being made yet) cancels it.
+    if !same {
+        outbox::enqueue(&mut tx, &account.email, &Mail::EmailChangeRequested { new_email: new_email.as_str().into() }).await?;
+    }
+    tx.commit().await?;
     tracing::info!(account.id = %account.account_id, "email change requested");
     Ok(())
 }
@@ -481,7 +511,8 @@ pub async fn request_email_change(
 /// The new address proven by its link: the account uses it from now on, and the old address
 /// is told. `None` for an unknown, used or expired link.
 pub async fn confirm_email_change(db: &Db, token_hash: &str) -> Result<Option<store::EmailChanged>, AccountError> {
-    let changed = match store::use_email_change(db, token_hash, db::now_ms()).await {
+    let mut tx = db.begin().await?;
+    let changed = match store::use_email_change(&mut tx, token_hash, db::now_ms()).await {
         Ok(changed) => changed,
         Err(e) if db::is_unique_violation(&e, "email") => {
             return Err(FieldError::new("email", "Another Clink account started using that email meanwhile.").into());
@@ -489,16 +520,16 @@ pub async fn confirm_email_change(db: &Db, token_hash: &str) -> Result<Option<st
         Err(e) => return Err(e.into()),
     };
     let Some(changed) = changed else { return Ok(None) };
+    // Told in the same transaction: the change never happens without its notice.
+    if changed.old_email != changed.new_email {
+        let notice = crate::mail::outbox::Mail::EmailChanged { new_email: changed.new_email.clone() };
+        crate::mail::outbox::enqueue(&mut tx, &changed.old_email, &notice).await?;
+    }
+    tx.commit().await?;
     if !changed.was_proven {
         super::session::forget_epoch(&changed.account_id);
     }
-    if changed.old_email != changed.new_email {
-        let notice = crate::mail::outbox::Mail::EmailChanged { new_email: changed.new_email.clone() };
-        crate::mail::outbox::enqueue_now(db, &changed.old_email, &notice).await?;
-        tracing::info!(account.id = %changed.account_id, "email changed");
-    } else {
-        tracing::info!(account.id = %changed.account_id, "email confirmed");
-    }
+    tracing::info!(account.id = %changed.account_id, changed = changed.old_email != changed.new_email, "email confirmed");
     Ok(Some(changed))
 }
 

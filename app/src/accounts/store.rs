@@ -135,11 +135,18 @@ pub async fn handle_held_by_other(db: &Db, handle: &str, account_id: Option<&str
         .bind(handle).bind(account_id.unwrap_or("")).bind(since).fetch_one(pool).await.map(|n| n > 0))
 }
 
-/// The current handle of the selling account that gave up `old`, if any.
+/// The current handle of the selling account that gave up `old`, while nobody else holds it.
 pub async fn handle_now_for(db: &Db, old: &str) -> Result<Option<String>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_scalar::<_, String>(
-        "select a.handle from old_handle o join account a on a.account_id = o.account_id where o.handle = $1 and a.sells")
+        "select a.handle from old_handle o join account a on a.account_id = o.account_id where o.handle = $1 and a.sells \
+         and not exists (select 1 from account b where b.handle = o.handle)")
         .bind(old).fetch_optional(pool).await)
+}
+
+/// How many handles `account_id` gave up after `since` (each one stays reserved to it).
+pub async fn handles_given_up_since(db: &Db, account_id: &str, since: i64) -> Result<i64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>("select count(*) from old_handle where account_id = $1 and retired_at > $2")
+        .bind(account_id).bind(since).fetch_one(pool).await)
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<AccountRow>, sqlx::Error> {
@@ -304,18 +311,21 @@ pub async fn use_signup_token(db: &Db, token_hash: &str, now: i64) -> Result<Opt
         .bind(now).bind(token_hash).fetch_optional(pool).await)
 }
 
-pub async fn insert_email_change(
-    db: &Db,
-    change_id: &str,
-    account_id: &str,
-    new_email: &str,
-    expires_at: i64,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    on_db!(db, pool => sqlx::query(
-        "insert into email_change (change_id, account_id, new_email, token_hash, expires_at, used_at, created_at) \
-         values ($1, $2, $3, null, $4, null, $5)")
-        .bind(change_id).bind(account_id).bind(new_email).bind(expires_at).bind(now).execute(pool).await.map(|_| ()))
+/// A requested email change, valid while the account stays at `session_epoch`.
+pub struct NewEmailChange<'a> {
+    pub change_id: &'a str,
+    pub account_id: &'a str,
+    pub new_email: &'a str,
+    pub session_epoch: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_email_change(tx: &mut crate::db::Tx, c: &NewEmailChange<'_>, now: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "insert into email_change (change_id, account_id, new_email, session_epoch, token_hash, expires_at, used_at, created_at) \
+         values ($1, $2, $3, $4, null, $5, null, $6)")
+        .bind(c.change_id).bind(c.account_id).bind(c.new_email).bind(c.session_epoch).bind(c.expires_at).bind(now)
+        .execute(conn).await.map(|_| ()))
 }
 
 /// Records the token of the confirmation email being sent; false if the change is gone.
@@ -336,14 +346,15 @@ pub struct EmailChanged {
     pub session_epoch: i64,
 }
 
-/// Uses an email change's link (once, before it expires) and moves the account to the new
-/// address, proven now. None for an unknown, used or expired link. A new address taken by
-/// another account meanwhile is a unique violation.
-pub async fn use_email_change(db: &Db, token_hash: &str, now: i64) -> Result<Option<EmailChanged>, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let done = on_tx!(&mut tx, conn => async {
+/// Uses an email change's link (once, before it expires, and only if the account's session
+/// epoch hasn't moved since it was asked: a password change or reset cancels it) and moves the
+/// account to the new address, proven now. None for an unknown, used, expired or cancelled
+/// link. A new address taken by another account meanwhile is a unique violation.
+pub async fn use_email_change(tx: &mut crate::db::Tx, token_hash: &str, now: i64) -> Result<Option<EmailChanged>, sqlx::Error> {
+    on_tx!(tx, conn => async {
         let Some((account_id, new_email)) = sqlx::query_as::<_, (String, String)>(
             "update email_change set used_at = $1 where token_hash = $2 and used_at is null and expires_at > $1 \
+             and session_epoch = (select a.session_epoch from account a where a.account_id = email_change.account_id) \
              returning account_id, new_email")
             .bind(now).bind(token_hash).fetch_optional(&mut *conn).await? else { return Ok(None) };
         let (old_email, proven_at): (String, Option<i64>) = sqlx::query_as("select email, email_verified_at from account where account_id = $1")
@@ -357,9 +368,7 @@ pub async fn use_email_change(db: &Db, token_hash: &str, now: i64) -> Result<Opt
         sqlx::query("update email_change set used_at = $1 where account_id = $2 and used_at is null")
             .bind(now).bind(&account_id).execute(&mut *conn).await?;
         Ok::<_, sqlx::Error>(Some(EmailChanged { account_id, old_email, new_email, was_proven: proven_at.is_some(), session_epoch }))
-    }.await)?;
-    tx.commit().await?;
-    Ok(done)
+    }.await)
 }
 
 /// What a sale needs to know about the account that sold: where its notices and webhook go.

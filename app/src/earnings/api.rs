@@ -74,8 +74,10 @@ pub struct BalanceView {
     pub pending: String,
     /// The smallest payout, in this currency.
     pub minimum: String,
-    /// Enough is available to ask for a payout.
+    /// Enough is available to ask for a payout, and the email is confirmed.
     pub payable: bool,
+    /// What a payout request does now, or what stands in its way.
+    pub payout_note: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,7 +113,8 @@ pub const RANGES: [i64; 4] = [7, 30, 90, 365];
 pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<DashboardView, AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
-    Ok(service::dashboard(&state.db, &me.account_id, &me.display_name, range, sort, state.settings.min_payout_minor).await?)
+    let confirmed = me.email_verified_at.is_some();
+    Ok(service::dashboard(&state.db, &me.account_id, &me.display_name, range, sort, state.settings.min_payout_minor, confirmed).await?)
 }
 
 #[server(endpoint = "payouts/request")]

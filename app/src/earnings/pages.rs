@@ -171,11 +171,7 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
                         <ActionForm action=request>
                             <input type="hidden" name="currency" value=b.currency.clone()/>
                             <button type="submit" class="btn" disabled=!b.payable>"Request payout"</button>
-                            <p class="hint">{if b.payable {
-                                "The whole available balance is sent; the operator pays requests within a few business days.".to_string()
-                            } else {
-                                format!("Payouts start at {}.", b.minimum)
-                            }}</p>
+                            <p class="hint">{b.payout_note}</p>
                         </ActionForm>
                     </div>
                 }).collect_view().into_any()

@@ -78,6 +78,7 @@ pub async fn dashboard(
     range: Option<i64>,
     sort: Option<String>,
     min_payout: i64,
+    email_confirmed: bool,
 ) -> Result<DashboardView, EarningsError> {
     let tz = creator_zone(db, creator_id).await?;
     let now = jiff::Timestamp::now().to_zoned(tz.clone());
@@ -206,7 +207,14 @@ pub async fn dashboard(
             available_minor: *minor,
             pending: Money::new(p, c).to_string(),
             minimum: Money::new(min_payout, c).to_string(),
-            payable: *minor >= min_payout && *minor > 0,
+            payable: email_confirmed && *minor >= min_payout && *minor > 0,
+            payout_note: if !email_confirmed {
+                "Confirm your email in Settings to get paid.".into()
+            } else if *minor < min_payout {
+                format!("Payouts start at {}.", Money::new(min_payout, c))
+            } else {
+                "The whole available balance is sent; the operator pays requests within a few business days.".into()
+            },
         });
     }
     let payouts = payouts::of_creator(db, creator_id)

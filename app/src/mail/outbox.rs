@@ -43,6 +43,10 @@ pub enum Mail {
     ConfirmEmailChange {
         change_id: String,
     },
+    /// Sent to the current address when a change away from it is asked for.
+    EmailChangeRequested {
+        new_email: String,
+    },
     /// Sent to the old address once the email changed.
     EmailChanged {
         new_email: String,
@@ -72,6 +76,7 @@ impl Mail {
             Mail::AccountExists { .. } => "account_exists",
             Mail::PasswordReset { .. } => "password_reset",
             Mail::ConfirmEmailChange { .. } => "confirm_email_change",
+            Mail::EmailChangeRequested { .. } => "email_change_requested",
             Mail::EmailChanged { .. } => "email_changed",
             Mail::WalletReceipts { .. } => "wallet_receipts",
             Mail::SalesDigest { .. } => "sales_digest",

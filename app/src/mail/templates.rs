@@ -237,18 +237,19 @@ pub fn password_reset(url: &str) -> Message {
     }
 }
 
-/// To the new address of an email change: the link that proves it.
+/// To the new address of an email change (or the account's own, unproven one): the link that
+/// proves it.
 pub fn confirm_email_change(url: &str) -> Message {
     Message {
-        subject: "Confirm your new Clink email".into(),
+        subject: "Confirm your email for Clink".into(),
         text: format!(
-            "Confirm that your Clink account should use this address from now on (the link works once, within 24 hours):\n{url}\n\n\
+            "Confirm that your Clink account should use this address (the link works once, within 24 hours):\n{url}\n\n\
              If you didn't ask for it, ignore this email: nothing changes without it."
         ),
         html: html_page(
-            "Confirm your new Clink email",
+            "Confirm your email for Clink",
             &format!(
-                "<h1 style=\"font-size:22px\">Confirm your new email</h1><p>Your Clink account will use this address from now on: \
+                "<h1 style=\"font-size:22px\">Confirm your email</h1><p>Your Clink account will use this address: \
                  receipts, sale notices and sign-in links come here. The link works once, within 24 hours.</p>{}\
                  <p style=\"color:#6b7280\">If you didn't ask for it, ignore this email: nothing changes without it.</p>",
                 button(url, "Use this address")
@@ -257,22 +258,44 @@ pub fn confirm_email_change(url: &str) -> Message {
     }
 }
 
+/// To the current address when a change away from it is asked for: the owner can still stop
+/// it, since the change waits for the new address's link and a password reset cancels it.
+pub fn email_change_requested(new_email_masked: &str, reset_url: &str) -> Message {
+    Message {
+        subject: "Your Clink email is about to change".into(),
+        text: format!(
+            "Someone signed in to your Clink account asked to move it to {new_email_masked}. It changes once that address confirms.\n\n\
+             If it wasn't you, reset your password now: that cancels the change and signs everyone else out.\n{reset_url}"
+        ),
+        html: html_page(
+            "Your Clink email is about to change",
+            &format!(
+                "<h1 style=\"font-size:22px\">Your email is about to change</h1><p>Someone signed in to your Clink account asked to move it to \
+                 <strong>{}</strong>. It changes once that address confirms.</p>\
+                 <p>If it wasn't you, reset your password now: that cancels the change and signs everyone else out.</p>{}",
+                escape(new_email_masked),
+                button(reset_url, "Reset my password")
+            ),
+        ),
+    }
+}
+
 /// To the old address once an email change is done: the common sign of an account takeover,
 /// so its owner hears of it where they still read mail.
-pub fn email_changed(new_email_masked: &str, reset_url: &str) -> Message {
+/// (A password reset would now go to the new address, so this one asks for a reply instead.)
+pub fn email_changed(new_email_masked: &str) -> Message {
     Message {
         subject: "Your Clink email was changed".into(),
         text: format!(
             "Your Clink account now uses {new_email_masked} instead of this address.\n\n\
-             If you didn't do this, reset your password now and write to us: {reset_url}"
+             If you didn't do this, reply to this email at once: we can give the account back to this address."
         ),
         html: html_page(
             "Your Clink email was changed",
             &format!(
                 "<h1 style=\"font-size:22px\">Your email was changed</h1><p>Your Clink account now uses <strong>{}</strong> instead of this address.</p>\
-                 <p>If you didn't do this, reset your password now.</p>{}",
+                 <p>If you didn't do this, reply to this email at once: we can give the account back to this address.</p>",
                 escape(new_email_masked),
-                button(reset_url, "Reset my password")
             ),
         ),
     }

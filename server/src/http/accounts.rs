@@ -38,7 +38,7 @@ async fn confirm_email_change(State(state): State<AppState>, session: Session, h
             {
                 return AppError::Internal.into_response();
             }
-            "confirmed"
+            if changed.old_email == changed.new_email { "verified" } else { "confirmed" }
         }
         Ok(None) => "expired",
         Err(accounts::service::AccountError::Invalid(_)) => "taken",

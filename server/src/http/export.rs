@@ -1,7 +1,8 @@
 //! "Download your data": one zip of JSON and CSV with what Clink holds about the signed-in
 //! account: its profile, its works (with each file's SHA-256), its sales, its purchases, its
-//! wallet history and every ledger line on its accounts. The zip is written as it is sent
-//! (a streaming zip needs no seeking), so a long history never sits in memory twice.
+//! wallet history and every ledger line on its accounts. Each file is encoded first (the sales
+//! read a page at a time); the zip is then compressed as it is sent (a streaming zip needs no
+//! seeking), so the archive itself is never held whole.
 
 use std::io::Write;
 

@@ -286,7 +286,9 @@ both_backends! {
         assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
         let mail = app.email_to("kim@example.com", "/settings/email/confirm/").await;
         let link = common::link_in(&common::decoded_body(&mail), &app.url("/settings/email/confirm/")).unwrap();
-        assert_eq!(location(&buyer.get(&link).send().await.unwrap()), "/settings?email=confirmed#email");
+        assert_eq!(location(&buyer.get(&link).send().await.unwrap()), "/settings?email=verified#email");
+        let (_, settings) = page(&buyer, &app, "/settings?email=verified").await;
+        assert!(settings.contains("Your email is confirmed.") && !settings.contains("We told your old address"));
         assert_eq!(app.count("select count(*) from account where email = 'kim@example.com' and email_verified_at is not null").await, 1);
         // Once selling, the handle stays: a second opt-in changes nothing.
         let res = call_with(&buyer, &app.base_url, "settings/start-selling", &[("handle", "kim_other"), ("display_name", "Kim")]).await;
