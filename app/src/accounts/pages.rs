@@ -494,7 +494,7 @@ pub fn StartSelling(display_name: String) -> impl IntoView {
                 <div class="form">
                     <FormAlert error=error/>
                     <Field label="Handle" name="handle" autocomplete="username" error=error
-                        hint="Letters, digits and _, 3 to 30. It can't be changed here later." minlength=3 maxlength=30/>
+                        hint="Letters, digits and _, 3 to 30. You can change it later in Settings; your links keep working." minlength=3 maxlength=30/>
                     <Field label="Name on your storefront" name="display_name" autocomplete="name" value=display_name error=error maxlength=80/>
                     <button type="submit" class="btn primary">"Start selling"</button>
                 </div>
