@@ -193,6 +193,19 @@ impl Storage {
         .unwrap_or(0)
     }
 
+    /// [`Storage::sweep_staging`] at once (what a crash left) and then every `every`, for as long
+    /// as the task lives.
+    pub async fn sweep_staging_every(self, every: std::time::Duration, idle: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let removed = self.sweep_staging(idle).await;
+            if removed > 0 {
+                tracing::warn!(removed, "removed staging files of uploads that never finished");
+            }
+        }
+    }
+
     /// Lists every key under `prefix` (for tests and housekeeping).
     pub async fn keys(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         let base = self.path(prefix);

@@ -148,38 +148,17 @@ fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {
             limiter_state.limits.forget_idle();
         }
     });
-    let sweep_state = state.clone();
-    tokio::spawn(async move {
-        // At start (what a crash left) and every hour after.
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            let removed = sweep_state.storage.sweep_staging(STAGING_IDLE).await;
-            if removed > 0 {
-                tracing::warn!(removed, "removed staging files of uploads that never finished");
-            }
-        }
-    });
-    let reconcile_state = state.clone();
-    tokio::spawn(async move {
-        // Hourly, over the last 30 days: what the provider and the ledger disagree on goes to the
-        // operator's log (`clink reconcile` shows the same on demand).
-        let mut tick = tokio::time::interval(RECONCILE_INTERVAL);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let since = app::db::now_ms() - 30 * 86_400_000;
-            match app::checkout::reconcile::reconcile(&reconcile_state.db, &reconcile_state.payments, since).await {
-                Ok(findings) if findings.is_empty() => tracing::info!("reconciliation: the provider and the ledger agree"),
-                Ok(findings) => {
-                    for f in &findings {
-                        tracing::warn!(kind = f.kind, "reconciliation: {}", f.detail);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "reconciliation could not run"),
-            }
-        }
-    });
+    // At start (what a crash left) and every hour after.
+    tokio::spawn(state.storage.clone().sweep_staging_every(STAGING_SWEEP_INTERVAL, STAGING_IDLE));
+    // Hourly, over the last 30 days: what the provider and the ledger disagree on goes to the
+    // operator's log.
+    tokio::spawn(app::checkout::reconcile::run_every(
+        state.db.clone(),
+        state.payments.clone(),
+        RECONCILE_INTERVAL,
+        RECONCILE_WINDOW,
+        app::checkout::reconcile::log_findings,
+    ));
     let views_state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(VIEW_FLUSH_INTERVAL);
@@ -215,8 +194,12 @@ fn load_secret(config: &Config) -> anyhow::Result<AppSecret> {
 /// upload writes to it constantly; the body idle timeout ends a stalled one long before).
 pub const STAGING_IDLE: Duration = Duration::from_secs(600);
 
-/// How often the provider's payments are compared with the ledger.
+/// How often abandoned staging files are looked for.
+pub const STAGING_SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// How often the provider's payments are compared with the ledger, and over how long a past.
 pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(3600);
+pub const RECONCILE_WINDOW: Duration = Duration::from_secs(30 * 86_400);
 
 /// How often due sale webhooks are sent.
 pub const WEBHOOK_INTERVAL: Duration = Duration::from_millis(500);

@@ -588,8 +588,9 @@ pub fn LinkPage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let (code, handle, slug) = params.with_untracked(|p| (p.get("code"), p.get("handle"), p.get("slug")));
-    let (order, key, error, confirm_wallet, again, amount) = query.with_untracked(|q| {
-        (q.get("order"), q.get("k"), q.get("error"), q.get("confirm_wallet").is_some(), q.get("again").is_some(), q.get("amount"))
+    let (order, key, error, confirm_wallet, again, amount, bought) = query.with_untracked(|q| {
+        let flag = |name: &str| q.get(name).is_some();
+        (q.get("order"), q.get("k"), q.get("error"), flag("confirm_wallet"), flag("again"), q.get("amount"), flag("bought"))
     });
     let dead_code = code.clone();
     // Plain futures rather than Resources: nothing on this page hydrates, so the data need not
@@ -602,16 +603,24 @@ pub fn LinkPage() -> impl IntoView {
                 _ => None,
             }
         };
-        let (pay, buyer) = futures::join!(pay, crate::checkout::pages::load_buyer(store.code.clone()));
-        Ok::<_, AppError>((store, pay, buyer))
+        // Back from a wallet purchase (`?bought=1`): the session says which one, if any.
+        let just_bought = async {
+            match bought {
+                true => crate::delivery::api::load_just_bought(store.code.clone()).await.ok().flatten(),
+                false => None,
+            }
+        };
+        let (pay, buyer, just_bought) = futures::join!(pay, crate::checkout::pages::load_buyer(store.code.clone()), just_bought);
+        Ok::<_, AppError>((store, pay, buyer, just_bought))
     };
     view! {
         <StoreLayout>
             <Suspense fallback=|| ()>
                 {Suspend::new(async move {
                     match page.await {
-                        Ok((store, pay, buyer)) => Either::Left(view! {
-                            <StorefrontView store=store pay=pay buyer=buyer error=error confirm_wallet=confirm_wallet again=again amount=amount/>
+                        Ok((store, pay, buyer, just_bought)) => Either::Left(view! {
+                            <StorefrontView store=store pay=pay buyer=buyer just_bought=just_bought error=error
+                                confirm_wallet=confirm_wallet again=again amount=amount/>
                         }),
                         Err(_) => {
                             set_status(404);
@@ -650,6 +659,7 @@ fn StorefrontView(
     store: Storefront,
     pay: Option<crate::checkout::domain::PayStep>,
     buyer: crate::checkout::pages::Buyer,
+    just_bought: Option<crate::delivery::api::DownloadView>,
     error: Option<String>,
     confirm_wallet: bool,
     again: bool,
@@ -673,7 +683,7 @@ fn StorefrontView(
             <div class="cover-tile" aria-hidden="true"><span>{store.includes.split(" · ").nth(1).filter(|k| k.len() <= 5).unwrap_or("✦").to_string()}</span></div>
         }),
     };
-    let pwyw = matches!(price, crate::catalog::domain::Price::PayWhatYouWant { .. }) && pay.is_none();
+    let pwyw = matches!(price, crate::catalog::domain::Price::PayWhatYouWant { .. }) && pay.is_none() && just_bought.is_none();
     view! {
         <Title text=format!("{title} · Clink")/>
         <Meta name="description" content=description.clone()/>
@@ -703,11 +713,12 @@ fn StorefrontView(
                 </a>
                 <h1>{store.title.clone()}</h1>
                 <p class="includes">{store.includes.clone()}</p>
-                {match pay {
-                    Some(step) => Either::Left(view! { <crate::checkout::pages::PayStepView step=step error=error.clone()/> }),
-                    None => Either::Right(view! {
+                {match (just_bought, pay) {
+                    (Some(bought), _) => view! { <crate::delivery::pages::JustBoughtBox bought=bought/> }.into_any(),
+                    (None, Some(step)) => view! { <crate::checkout::pages::PayStepView step=step error=error.clone()/> }.into_any(),
+                    (None, None) => view! {
                         <crate::checkout::pages::BuyBox store=store.clone() buyer=buyer error=error confirm_wallet=confirm_wallet again=again amount=amount/>
-                    }),
+                    }.into_any(),
                 }}
                 <p class="trust">
                     {if price.is_free() { "Instant download · No payment needed" } else { "Instant download · Secure payment · Refunds from the creator" }}

@@ -64,6 +64,38 @@ async fn payables(db: &Db, provider: &str, since_ms: i64) -> Result<Vec<Payable>
         .bind(provider).bind(since_ms).fetch_all(pool).await)
 }
 
+/// The check `clink serve` keeps running: every `every` (the first one interval after start,
+/// once startup's own work is done), over the last `window`, handing each run's outcome to
+/// `report`. Runs for as long as its task lives.
+pub async fn run_every(
+    db: Db,
+    payments: Payments,
+    every: std::time::Duration,
+    window: std::time::Duration,
+    report: impl Fn(Result<Vec<Finding>, ReconcileError>),
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let since = crate::db::now_ms() - i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        report(reconcile(&db, &payments, since).await);
+    }
+}
+
+/// A run's outcome in the operator's log (`clink reconcile` shows the same on demand).
+pub fn log_findings(run: Result<Vec<Finding>, ReconcileError>) {
+    match run {
+        Ok(findings) if findings.is_empty() => tracing::info!("reconciliation: the provider and the ledger agree"),
+        Ok(findings) => {
+            for f in &findings {
+                tracing::warn!(kind = f.kind, "reconciliation: {}", f.detail);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reconciliation could not run"),
+    }
+}
+
 /// Compares the provider's payments since `since_ms` with the ledger.
 pub async fn reconcile(db: &Db, payments: &Payments, since_ms: i64) -> Result<Vec<Finding>, ReconcileError> {
     let at_provider = payments.list_since(db, since_ms).await?;

@@ -101,6 +101,52 @@ pub async fn load_download(token: String) -> Result<DownloadState, AppError> {
     }))
 }
 
+/// A wallet purchase this browser has just made: the link page it was bought on shows its
+/// download (and starts it) where Buy was. It is kept in the session, not in the URL, so a link
+/// page address the buyer copies to share carries no download token.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Serialize, Deserialize)]
+struct JustBought {
+    code: String,
+    token: String,
+    at_ms: i64,
+}
+
+#[cfg(feature = "ssr")]
+const JUST_BOUGHT_KEY: &str = "just_bought";
+
+/// How long the link page keeps showing the purchase in place of Buy (a reload within it starts
+/// the download again, as the download page does).
+#[cfg(feature = "ssr")]
+const JUST_BOUGHT_MS: i64 = 10 * 60 * 1000;
+
+/// Remembers the wallet purchase of `code` just made in this session (see [`JustBought`]).
+#[cfg(feature = "ssr")]
+pub async fn remember_just_bought(
+    session: &tower_sessions::Session,
+    code: &str,
+    token: &str,
+) -> Result<(), tower_sessions::session::Error> {
+    let just = JustBought { code: code.to_string(), token: token.to_string(), at_ms: crate::db::now_ms() };
+    session.insert(JUST_BOUGHT_KEY, just).await
+}
+
+/// The purchase of `code` this browser has just made, ready to download; None when there is
+/// none (another browser, another work, or over ten minutes ago).
+#[server(endpoint = "library/just-bought")]
+pub async fn load_just_bought(code: String) -> Result<Option<DownloadView>, AppError> {
+    let session = edge::current_session().await?;
+    let Some(just) = session.get::<JustBought>(JUST_BOUGHT_KEY).await.ok().flatten() else { return Ok(None) };
+    if just.code != code || crate::db::now_ms() - just.at_ms > JUST_BOUGHT_MS {
+        return Ok(None);
+    }
+    match load_download(just.token).await? {
+        DownloadState::Ready(view) => Ok(Some(view)),
+        // Refunded or used up since: the page offers what it would to anyone.
+        DownloadState::Gone(_) | DownloadState::Unknown => Ok(None),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Purchase {
     pub order_id: String,

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::api::{DownloadState, EmailLibraryLink, my_library};
+use super::api::{DownloadState, DownloadView, EmailLibraryLink, FileLink, my_library};
 use crate::{
     layout::{Layout, StoreLayout, set_status},
     ui::{Field, FormAlert},
@@ -33,14 +33,7 @@ pub fn DownloadPage() -> impl IntoView {
                                     {d.wallet_balance.clone().map(|b| view! { " Your wallet now holds " <strong class="wallet-balance">{b}</strong> "." })}</p>
                                 <h1>{d.title}</h1>
                                 <p class="creator">"by " {d.creator} " · " {d.amount} " · order " <span class="mono">{d.order_id}</span></p>
-                                <ul class="files">
-                                    {d.files.into_iter().map(|f| view! {
-                                        <li class="card file-row">
-                                            <span><span class="filename">{f.name}</span> <span class="muted">{f.size}</span></span>
-                                            <a class="btn primary small" href=f.url download>"Download"</a>
-                                        </li>
-                                    }).collect_view()}
-                                </ul>
+                                <FileList files=d.files/>
                                 <p class="muted">{d.allowance}
                                     {d.expires.map(|e| format!(" · link expires {e}"))}</p>
                                 <p class="hint receipt-note">{format!("{} Lost it? ", d.receipt_note)} <a href="/library">"Find your purchases"</a> "."</p>
@@ -68,6 +61,38 @@ pub fn DownloadPage() -> impl IntoView {
                 })}
             </Suspense>
         </StoreLayout>
+    }
+}
+
+/// A purchase's files, each with its own Download button.
+#[component]
+fn FileList(files: Vec<FileLink>) -> impl IntoView {
+    view! {
+        <ul class="files">
+            {files.into_iter().map(|f| view! {
+                <li class="card file-row">
+                    <span><span class="filename">{f.name}</span> <span class="muted">{f.size}</span></span>
+                    <a class="btn primary small" href=f.url download>"Download"</a>
+                </li>
+            }).collect_view()}
+        </ul>
+    }
+}
+
+/// Where Buy was on the link page, right after a wallet purchase in this browser: paid, the
+/// first file downloading by itself (an attachment, so the page stays), every file a click away.
+#[component]
+pub fn JustBoughtBox(bought: DownloadView) -> impl IntoView {
+    let DownloadView { files, allowance, expires, wallet_balance, receipt_note, amount, .. } = bought;
+    view! {
+        {files.first().map(|f| view! { <Meta http_equiv="refresh" content=format!("0;url={}", f.url)/> })}
+        <div class="buy card form owned just-bought">
+            <p class="owned-title" role="status"><span aria-hidden="true">"✓ "</span>{format!("Paid {amount} · your download is starting")}</p>
+            {wallet_balance.map(|b| view! { <p class="hint">"Your wallet now holds " <strong class="wallet-balance">{b}</strong> "."</p> })}
+            <FileList files=files/>
+            <p class="hint">{allowance}{expires.map(|e| format!(" · link expires {e}"))} " · " <a href="/library">"All your purchases"</a></p>
+            <p class="hint receipt-note">{receipt_note}</p>
+        </div>
     }
 }
 

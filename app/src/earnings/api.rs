@@ -70,10 +70,7 @@ pub struct RecentSale {
 pub struct BalanceView {
     pub currency: String,
     pub available: String,
-    pub available_minor: i64,
     pub pending: String,
-    /// The smallest payout, in this currency.
-    pub minimum: String,
     /// Enough is available to ask for a payout, and the email is confirmed.
     pub payable: bool,
     /// What a payout request does now, or what stands in its way.

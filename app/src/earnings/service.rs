@@ -204,9 +204,7 @@ pub async fn dashboard(
         balances.push(BalanceView {
             currency: code.clone(),
             available: Money::new(*minor, c).to_string(),
-            available_minor: *minor,
             pending: Money::new(p, c).to_string(),
-            minimum: Money::new(min_payout, c).to_string(),
             payable: email_confirmed && *minor >= min_payout && *minor > 0,
             payout_note: if !email_confirmed {
                 "Confirm your email in Settings to get paid.".into()
@@ -303,7 +301,7 @@ pub async fn integration_settings(db: &Db, creator_id: &str) -> Result<Integrati
         .collect();
     Ok(IntegrationSettings {
         timezone,
-        zones: stats::zone_names(),
+        zones: stats::zone_names().to_vec(),
         webhook_url: url.unwrap_or_default(),
         webhook_secret: secret,
         deliveries,

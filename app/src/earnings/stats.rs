@@ -77,16 +77,20 @@ pub fn zone(name: &str) -> TimeZone {
 }
 
 /// The IANA zones a creator picks from: the bundled database's region/city names, and UTC.
-pub fn zone_names() -> Vec<String> {
-    let mut names: Vec<String> = jiff::tz::db()
-        .available()
-        .map(|name| name.as_str().to_string())
-        .filter(|name| name.contains('/') && !name.starts_with("Etc/") && !name.starts_with("SystemV/") && !name.starts_with("posix"))
-        .collect();
-    names.push("UTC".into());
-    names.sort();
-    names.dedup();
-    names
+pub fn zone_names() -> &'static [String] {
+    // Read and sorted once: the list only changes with the binary's time-zone database.
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|name| name.as_str().to_string())
+            .filter(|name| name.contains('/') && !name.starts_with("Etc/") && !name.starts_with("SystemV/") && !name.starts_with("posix"))
+            .collect();
+        names.push("UTC".into());
+        names.sort();
+        names.dedup();
+        names
+    })
 }
 
 /// The first hour of a local day (local midnight, as a UTC hour index). Zones with half-hour

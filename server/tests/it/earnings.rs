@@ -188,7 +188,7 @@ both_backends! {
         // 5.70 is below the minimum payout (10.00 by default): said, and nothing moves.
         let d = dashboard(&app, &app.client).await;
         assert_eq!(d["balances"][0]["payable"], false);
-        assert_eq!(d["balances"][0]["minimum"], "€10.00");
+        assert_eq!(d["balances"][0]["payout_note"], "Payouts start at €10.00.");
         let res = app.call("payouts/request", &[("currency", "EUR")]).await;
         assert_eq!(res.status(), StatusCode::CONFLICT);
         assert!(res.text().await.unwrap().contains("Payouts start at €10.00. You have €5.70 available"));

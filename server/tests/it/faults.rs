@@ -122,6 +122,79 @@ async fn a_full_disk_is_reported_survived_and_recovered_from() {
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
 
+/// On PostgreSQL the database lives elsewhere, so a full data disk takes away only what needs
+/// it: health says the files are full, an upload gets 507 and leaves nothing half-made, wallet
+/// purchases go on, and uploads work again once there is room, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_file_disk_beside_postgres_stops_only_uploads() {
+    let Some(disk) = SmallDisk::mount(24) else { return };
+    let data = disk.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let data_str = data.display().to_string();
+    let app = TestApp::spawn_with(Backend::Postgres, &[("CLINK_DATA_DIR", data_str.as_str())]).await;
+    app.creator("ann").await;
+    let (_, code) = app.publish_work("Tiny", "0.20", b"tiny").await;
+    let buyer = buyer_with_balance(&app, "bea", "5").await;
+
+    let filler = fill(disk.path());
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await; // the health probe's cache
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["files"], "full", "{body}");
+
+    let works_before = app.count("select count(*) from work").await;
+    let upload = app
+        .upload(common::work_form("Big", "3").file("files", "big.bin", "application/octet-stream", &vec![7u8; 256 * 1024]).build())
+        .await;
+    assert_eq!(upload.status().as_u16(), 507, "an upload that doesn't fit: Insufficient Storage");
+    let answer: serde_json::Value = upload.json().await.unwrap();
+    assert!(answer["error"]["message"].as_str().unwrap().contains("no room for this upload"), "{answer}");
+    assert_eq!(app.count("select count(*) from work").await, works_before, "nothing half-made");
+    for i in 0..5 {
+        let (status, body) = wallet_buy(&app, &buyer, &code, &format!("while-the-file-disk-is-full-{i}"), serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "the database has room: {body}");
+    }
+
+    std::fs::remove_file(&filler).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+    let upload = app.upload(common::work_form("After", "2").file("files", "after.txt", "text/plain", b"after").build()).await;
+    assert_eq!(upload.status(), StatusCode::CREATED, "no restart needed");
+    app.ledger_is_clean().await;
+}
+
+/// Staging files of uploads that never finished are swept while the server runs, as often as
+/// `clink serve` does it hourly (here every 100 ms): an abandoned one goes, an upload still in
+/// progress and finished files stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_staging_files_are_swept_periodically() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let dir = app.data_dir.path().join("files").join("works").join("w1");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sweeper =
+        tokio::spawn(app.state.storage.clone().sweep_staging_every(std::time::Duration::from_millis(100), server::startup::STAGING_IDLE));
+    // After the sweep at start: what a later crash leaves.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let abandoned = dir.join("big.bin#3");
+    let in_progress = dir.join("live.bin#4");
+    let finished = dir.join("done.bin");
+    for path in [&abandoned, &in_progress, &finished] {
+        std::fs::write(path, b"partial").unwrap();
+    }
+    let ago = |path: &std::path::Path| {
+        let status = std::process::Command::new("touch").arg("-d").arg("20 minutes ago").arg(path).status().unwrap();
+        assert!(status.success());
+    };
+    ago(&abandoned);
+    ago(&finished);
+    common::eventually("a periodic sweep", || async { (!abandoned.exists()).then_some(()) }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(in_progress.exists(), "an upload still being written stays");
+    assert!(finished.exists(), "a stored file is never a staging file");
+    sweeper.abort();
+}
+
 /// The data directory turns read-only under a running server (a remount after a disk error,
 /// say): health says so, uploads are refused with a clear 503 and keep nothing, pages that only
 /// read still work, and it all comes back once the directory is writable again. The database

@@ -176,7 +176,7 @@ both_backends! {
         let (_, html) = page(&buyer, &app, &format!("/l/{code}")).await;
         let key = hidden_input(&html, "key").expect("the wallet button");
         let res = buyer.post(app.url(&format!("/wallet/buy/{code}"))).form(&[("key", key.as_str())]).send().await.unwrap();
-        assert!(location(&res).starts_with("/d/"), "{}", location(&res));
+        assert_eq!(location(&res), format!("/l/{code}?bought=1"));
         assert_eq!(wallet_balance(&app, "wendy").await, 480);
 
         let (_, html) = page(&buyer, &app, &format!("/l/{code}")).await;
@@ -210,9 +210,13 @@ both_backends! {
         assert!(card_step.contains("Top up €5.00"));
         assert!(!card_step.contains("Spending rules"), "the card step stands alone");
         let done = pay_with_test_card(&app, &buyer, &pay).await;
-        assert!(done.starts_with("/d/") && done.ends_with("?start=1"), "the download starts at once: {done}");
-        let download = buyer.get(app.url(&done)).send().await.unwrap().text().await.unwrap();
-        assert!(download.contains("Tiny Poem"));
+        assert_eq!(done, format!("/l/{code}?bought=1"), "back on the link page");
+        let (_, back) = page(&buyer, &app, &done).await;
+        assert!(back.contains("Tiny Poem") && back.contains("Paid €0.20 · your download is starting"), "{back}");
+        assert!(back.contains("Your wallet now holds"), "{back}");
+        let file_url = back.split("http-equiv=\"refresh\" content=\"0;url=").nth(1).expect("the download starts at once");
+        let file = buyer.get(app.url(file_url.split('"').next().unwrap())).send().await.unwrap();
+        assert_eq!(file.bytes().await.unwrap().as_ref(), b"a tiny poem");
         assert_eq!(app.count("select count(*) from buyer_order where provider = 'wallet' and status = 'fulfilled'").await, 1);
         let handle: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar("select handle from account where email = 'newbie@example.com'").fetch_one(pool).await).unwrap();
         assert_eq!(wallet_balance(&app, &handle).await, 480);
@@ -341,10 +345,81 @@ both_backends! {
         assert!(html.contains("Confirm — pay €7.50"), "{html}");
         let key = hidden_input(&html, "key").unwrap();
         let res = buyer.post(app.url(&format!("/wallet/buy/{code}"))).form(&[("key", key.as_str()), ("amount", "7.50"), ("shown_amount", "7.50"), ("confirm", "1")]).send().await.unwrap();
-        assert!(location(&res).starts_with("/d/"));
+        assert_eq!(location(&res), format!("/l/{code}?bought=1"));
         assert_eq!(wallet_balance(&app, "payer").await, 1250, "7.50 charged, as shown");
         let amount: i64 = app::on_db!(&app.state.db, pool => sqlx::query_scalar("select amount_minor from buyer_order where provider = 'wallet'").fetch_one(pool).await).unwrap();
         assert_eq!(amount, 750);
+    }
+
+    async fn a_creators_avatar_is_uploaded_shown_replaced_and_removed(app) {
+        app.creator("ava").await;
+        let (_, code) = app.publish_work("Avatar Zine", "2", b"z").await;
+        let post_avatar = |client: Client, body: Vec<u8>| {
+            let url = app.url("/settings/avatar");
+            async move { client.post(url).header("content-type", Multipart::content_type()).body(body).send().await.unwrap() }
+        };
+        let avatar_files = || {
+            walkdir(app.data_dir.path()).into_iter().filter(|p| p.to_string_lossy().contains("/avatars/")).collect::<Vec<_>>()
+        };
+        // Before: the initial, and no picture to fetch.
+        let (_, html) = page(&app.new_client(), &app, "/@ava").await;
+        assert!(html.contains("avatar initial") && !html.contains("avatar.jpg"), "{html}");
+        assert_eq!(page(&app.new_client(), &app, "/@ava/avatar.jpg").await.0, StatusCode::NOT_FOUND);
+
+        // Hostile or empty uploads: a clear message on the settings page, nothing stored.
+        let cases: [(&[u8], &str); 2] = [(b"<svg onload=alert(1)>", "must be a PNG, JPEG, WebP or GIF"), (b"", "Choose a picture first")];
+        for (bytes, message) in cases {
+            let body = Multipart::new().file("avatar", "a.png", "image/png", bytes).build();
+            let res = post_avatar(app.client.clone(), body).await;
+            let to = location(&res);
+            assert!(to.starts_with("/settings?avatar_error="), "{to}");
+            let (_, settings) = page(&app.client, &app, &to).await;
+            assert!(settings.contains(message), "{message}: {settings}");
+            assert!(avatar_files().is_empty());
+        }
+
+        // A wide picture becomes a 256×256 JPEG, shown on the profile and the link page.
+        let res = post_avatar(app.client.clone(), Multipart::new().file("avatar", "me.png", "image/png", &png(600, 400)).build()).await;
+        assert_eq!(location(&res), "/settings?saved=1#profile");
+        let (_, profile) = page(&app.new_client(), &app, "/@ava").await;
+        let src = unescape(profile.split("/@ava/avatar.jpg").nth(1).map(|rest| format!("/@ava/avatar.jpg{}", rest.split('"').next().unwrap())).expect("an avatar image").as_str());
+        assert!(src.starts_with("/@ava/avatar.jpg?v="), "{src}");
+        let (_, link) = page(&app.new_client(), &app, &format!("/l/{code}")).await;
+        assert!(link.contains("/@ava/avatar.jpg?v="), "the link page shows it beside the name");
+        let res = app.new_client().get(app.url(&src)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(res.headers()["content-type"], "image/jpeg");
+        let first = res.bytes().await.unwrap();
+        let decoded = image::load_from_memory(&first).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (256, 256));
+        assert_eq!(avatar_files().len(), 1);
+
+        // Another account's session changes its own picture, never this one.
+        let other = app.new_client();
+        common::sign_up_on(&other, &app.base_url, &app.shared_dir, "other@example.com", "other_one", "Other").await;
+        post_avatar(other, Multipart::new().file("avatar", "o.png", "image/png", &png(300, 300)).build()).await;
+        let other_id = other_id(&app).await;
+        let res = app.new_client().get(app.url("/@ava/avatar.jpg")).send().await.unwrap();
+        assert_eq!(res.bytes().await.unwrap(), first);
+
+        // Replaced: the new picture is served and the old file is gone from storage.
+        post_avatar(app.client.clone(), Multipart::new().file("avatar", "me2.png", "image/png", &png(256, 512)).build()).await;
+        let res = app.new_client().get(app.url("/@ava/avatar.jpg")).send().await.unwrap();
+        assert_ne!(res.bytes().await.unwrap(), first);
+        let own: Vec<_> = avatar_files().into_iter().filter(|p| !p.to_string_lossy().contains(&other_id)).collect();
+        assert_eq!(own.len(), 1, "{own:?}");
+
+        // Removed: back to the initial, and the file is deleted.
+        let res = post_avatar(app.client.clone(), Multipart::new().text("remove", "1").build()).await;
+        assert_eq!(location(&res), "/settings?saved=1#profile");
+        let (_, profile) = page(&app.new_client(), &app, "/@ava").await;
+        assert!(profile.contains("avatar initial") && !profile.contains("/@ava/avatar.jpg"));
+        assert_eq!(page(&app.new_client(), &app, "/@ava/avatar.jpg").await.0, StatusCode::NOT_FOUND);
+        let own: Vec<_> = avatar_files().into_iter().filter(|p| !p.to_string_lossy().contains(&other_id)).collect();
+        assert!(own.is_empty(), "{own:?}");
+        // A visitor can't post one at all.
+        let res = post_avatar(app.new_client(), Multipart::new().file("avatar", "v.png", "image/png", &png(50, 50)).build()).await;
+        assert!(location(&res).starts_with("/login"), "{}", location(&res));
     }
 
     async fn signed_in_buyers_are_recognised(app) {
@@ -361,4 +436,23 @@ both_backends! {
         let (_, html) = page(&buyer, &app, &format!("/l/{code}")).await;
         assert!(html.contains("You own this"));
     }
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walkdir(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+async fn other_id(app: &TestApp) -> String {
+    app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>("select account_id from account where handle = 'other_one'").fetch_one(pool).await)
+        .unwrap()
 }

@@ -443,6 +443,22 @@ async fn provider_events_are_checked_and_reconciled(backend: Backend) {
     assert!(kinds.contains(&"stray_payment"), "{findings:?}");
     assert!(kinds.contains(&"held_amount"), "{findings:?}");
     assert!(findings.iter().any(|f| f.detail.contains(&order_a)), "{findings:?}");
+    // The same check as `clink serve` runs it hourly (here every 200 ms): every run reports it.
+    let (sender, mut runs) = tokio::sync::mpsc::unbounded_channel();
+    let periodic = tokio::spawn(app::checkout::reconcile::run_every(
+        app.state.db.clone(),
+        app.state.payments.clone(),
+        Duration::from_millis(200),
+        Duration::from_secs(86_400),
+        move |run| {
+            let _ = sender.send(run.map(|findings| findings.iter().map(|f| f.kind).collect::<Vec<_>>()).map_err(|e| e.to_string()));
+        },
+    ));
+    for _ in 0..2 {
+        let kinds = tokio::time::timeout(Duration::from_secs(10), runs.recv()).await.expect("a run each interval").unwrap().unwrap();
+        assert!(kinds.contains(&"stray_payment") && kinds.contains(&"missing_ledger_transaction"), "{kinds:?}");
+    }
+    periodic.abort();
     let env = [
         ("CLINK_STRIPE_SECRET_KEY", TEST_SECRET_KEY),
         ("CLINK_STRIPE_PUBLISHABLE_KEY", TEST_PUBLISHABLE_KEY),

@@ -136,11 +136,21 @@ both_backends! {
         let nonce = common::hidden_input(&page, "key").unwrap();
         let res = buyer.post(app.url(&format!("/wallet/buy/{code}"))).form(&[("key", nonce.as_str())]).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
-        let download = res.headers()["location"].to_str().unwrap().to_string();
-        assert!(download.starts_with("/d/") && download.ends_with("?start=1"), "{download}");
-        let html = buyer.get(app.url(&download)).send().await.unwrap().text().await.unwrap();
-        assert!(html.contains("http-equiv=\"refresh\""), "the download starts at once");
+        let back = res.headers()["location"].to_str().unwrap().to_string();
+        assert_eq!(back, format!("/l/{code}?bought=1"), "back on the link page");
+        let html = buyer.get(app.url(&back)).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("Paid €0.20 · your download is starting"), "{html}");
+        let refresh = html.split("http-equiv=\"refresh\" content=\"0;url=").nth(1).expect("the download starts at once");
+        let file_url = refresh.split('"').next().unwrap().to_string();
+        assert!(file_url.starts_with("/d/") && file_url.contains("/files/"), "{file_url}");
         assert!(html.contains("€4.80"), "the page shows what's left");
+        assert!(!html.contains("with your wallet"), "no Buy button in its place");
+        // The address carries no token: a copy of it, opened by someone else, is the plain page.
+        let other = app.new_client().get(app.url(&back)).send().await.unwrap().text().await.unwrap();
+        assert!(!other.contains("http-equiv=\"refresh\"") && !other.contains("/files/"), "{other}");
+        // The file itself, as the browser fetches it.
+        let file = buyer.get(app.url(&file_url)).send().await.unwrap();
+        assert_eq!(file.status(), StatusCode::OK);
         assert_eq!(wallet_balance(&app, "wally").await, 480);
         // The same button again (a double click): the same purchase, not a second one.
         let again = buyer.post(app.url(&format!("/wallet/buy/{code}"))).form(&[("key", nonce.as_str())]).send().await.unwrap();
