@@ -11,6 +11,8 @@ use object_store::{
 };
 use sha2::{Digest, Sha256};
 
+mod s3_staging;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("object not found")]
@@ -45,6 +47,9 @@ pub struct Storage {
     description: String,
     /// The directory of a local store (where unfinished uploads' staging files live).
     local_dir: Option<std::path::PathBuf>,
+    /// The same store as `store` when it is S3: its multipart uploads are tracked (see
+    /// `s3_staging`) so that the sweep can abort those of a server that died.
+    s3: Option<Arc<object_store::aws::AmazonS3>>,
 }
 
 impl std::fmt::Debug for Storage {
@@ -68,6 +73,7 @@ impl Storage {
                     part_size: 1024 * 1024,
                     description: format!("local directory {}", dir.display()),
                     local_dir: Some(dir.clone()),
+                    s3: None,
                 })
             }
             StorageConfig::S3 { bucket, prefix, endpoint, region, access_key_id, secret_access_key } => {
@@ -85,9 +91,10 @@ impl Storage {
                 if let Some(secret) = secret_access_key {
                     builder = builder.with_secret_access_key(secrecy::ExposeSecret::expose_secret(secret));
                 }
-                let store = builder.build().map_err(|e| StorageError::Config(e.to_string()))?;
+                let store = Arc::new(builder.build().map_err(|e| StorageError::Config(e.to_string()))?);
                 Ok(Storage {
-                    store: Arc::new(store),
+                    store: store.clone(),
+                    s3: Some(store),
                     prefix: prefix.trim_matches('/').to_string(),
                     // S3 requires parts of at least 5 MiB (but the last).
                     part_size: 5 * 1024 * 1024,
@@ -104,7 +111,13 @@ impl Storage {
 
     /// Starts a streamed upload to `key`.
     pub async fn upload(&self, key: &str) -> Result<Upload, StorageError> {
-        let multipart = self.store.put_multipart(&self.path(key)).await?;
+        let multipart: Box<dyn object_store::MultipartUpload> = match &self.s3 {
+            Some(s3) => {
+                let marker = self.path(&format!("{}/{}.json", s3_staging::MARKERS, crate::db::new_id()));
+                Box::new(s3_staging::TrackedUpload::start(s3.clone(), self.path(key), marker).await?)
+            }
+            None => self.store.put_multipart(&self.path(key)).await?,
+        };
         Ok(Upload {
             key: key.to_string(),
             writer: WriteMultipart::new_with_chunk_size(multipart, self.part_size),
@@ -162,9 +175,13 @@ impl Storage {
     /// Removes the staging files of uploads that will never finish: a server killed mid-upload
     /// (`kill -9`, a crash) leaves its upload's partial file (`{key}#{n}`) behind, and nothing
     /// else would ever remove it. Files untouched for `idle` are orphans: an upload in progress
-    /// writes to its file all the time. Returns how many were removed. (On S3 an unfinished
-    /// multipart upload is no object; the bucket's lifecycle rule aborts it, see the README.)
+    /// writes to its file all the time. Returns how many were removed. On S3 the same goes for
+    /// unfinished multipart uploads, found by their markers (see `s3_staging`), which a running
+    /// upload refreshes every minute.
     pub async fn sweep_staging(&self, idle: std::time::Duration) -> usize {
+        if let Some(s3) = &self.s3 {
+            return s3_staging::sweep(s3, &self.path(s3_staging::MARKERS), idle).await;
+        }
         let Some(dir) = self.local_dir.clone() else { return 0 };
         tokio::task::spawn_blocking(move || {
             let mut removed = 0;

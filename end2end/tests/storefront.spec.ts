@@ -112,11 +112,16 @@ test.describe('a new buyer of a 0.20 work', () => {
       const download = page.waitForEvent('download');
       await act.click(page.getByRole('button', { name: 'Pay €5.00' }));
       expect((await download).suggestedFilename()).toBe('poem.txt');
+      // Back on the link page, where Buy was: paid, the download started, every file a click away.
+      await expect(page).toHaveURL(/\/l\/[A-Za-z0-9]+\?bought=1$/);
+      await expect(page.getByRole('heading', { level: 1 })).toHaveText('Twenty Cent Poem');
+      await expect(page.getByText('Paid €0.20 · your download is starting')).toBeVisible();
       await expect(page.locator('.wallet-balance')).toHaveText('€4.80');
+      await assertLayout(page, `micro-bought-phone-js-${js}`, [page.getByRole('link', { name: 'Download' })]);
       expect(act.count).toBeLessThanOrEqual(5);
       expect(act.count).toBe(2);
 
-      // Back on the link: it's theirs.
+      // Later, on the link: it's theirs.
       await page.goto(link);
       await expect(page.getByText('You own this')).toBeVisible();
       await expect(page.getByRole('button', { name: /with your wallet/ })).toHaveCount(0);

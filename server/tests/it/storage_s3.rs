@@ -70,6 +70,41 @@ async fn s3_round_trip(backend: Backend) {
     assert_eq!(moto::list(&endpoint, &bucket).await.len(), 3);
 }
 
+/// A server that dies mid-upload leaves an unfinished multipart upload at S3: its parts are
+/// billed, and invisible to object listings. The sweep aborts it once its marker has gone quiet,
+/// and leaves running uploads alone; finished and aborted uploads leave no marker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_uploads_cut_off_by_a_crash_are_aborted_by_the_sweep() {
+    let Some((app, endpoint, bucket)) = s3_app(Backend::Sqlite).await else { return };
+    let storage = &app.state.storage;
+    let markers = || async { moto::list(&endpoint, &bucket).await.into_iter().filter(|k| k.contains("/.staging/")).count() };
+    // Cut off after its first part, as a crash leaves it (no abort, no completion).
+    let mut cut = storage.upload("works/w1/cut.bin").await.unwrap();
+    cut.write(vec![1u8; 6 * 1024 * 1024].into()).await.unwrap();
+    std::mem::forget(cut);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+    assert_eq!(moto::unfinished_uploads(&endpoint, &bucket).await.len(), 1);
+    assert_eq!(markers().await, 1);
+    // Still within the idle time: it may be a live upload, so it stays.
+    assert_eq!(storage.sweep_staging(server::startup::STAGING_IDLE).await, 0);
+    assert_eq!(moto::unfinished_uploads(&endpoint, &bucket).await.len(), 1);
+    // Quiet past the idle time (zero here): aborted, and its marker gone.
+    assert_eq!(storage.sweep_staging(std::time::Duration::ZERO).await, 1);
+    assert!(moto::unfinished_uploads(&endpoint, &bucket).await.is_empty());
+    assert_eq!(markers().await, 0);
+
+    // A finished upload and an aborted one leave only the finished object.
+    let mut done = storage.upload("works/w1/done.bin").await.unwrap();
+    done.write(b"all of it".to_vec().into()).await.unwrap();
+    done.finish().await.unwrap();
+    let mut gone = storage.upload("works/w1/gone.bin").await.unwrap();
+    gone.write(vec![2u8; 6 * 1024 * 1024].into()).await.unwrap();
+    gone.abort().await;
+    assert_eq!(moto::list(&endpoint, &bucket).await, vec!["clink/files/works/w1/done.bin".to_string()]);
+    assert!(moto::unfinished_uploads(&endpoint, &bucket).await.is_empty());
+    assert_eq!(storage.read("works/w1/done.bin").await.unwrap().as_ref(), b"all of it");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_storage_on_sqlite() {
     s3_round_trip(Backend::Sqlite).await;

@@ -72,3 +72,9 @@ pub async fn list(endpoint: &str, bucket: &str) -> Vec<String> {
     let xml = reqwest::get(format!("{endpoint}/{bucket}?list-type=2")).await.unwrap().text().await.unwrap();
     xml.split("<Key>").skip(1).filter_map(|s| s.split("</Key>").next()).map(str::to_string).collect()
 }
+
+/// Upload ids of the bucket's unfinished multipart uploads, straight from the S3 API.
+pub async fn unfinished_uploads(endpoint: &str, bucket: &str) -> Vec<String> {
+    let xml = reqwest::get(format!("{endpoint}/{bucket}?uploads")).await.unwrap().text().await.unwrap();
+    xml.split("<UploadId>").skip(1).filter_map(|s| s.split("</UploadId>").next()).map(str::to_string).collect()
+}
