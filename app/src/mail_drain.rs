@@ -105,6 +105,11 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
             &state.settings.absolute_url("/password/forgot"),
         ))),
         Mail::EmailChanged { new_email } => Ok(Some(templates::email_changed(&crate::accounts::domain::mask_email(new_email)))),
+        Mail::PayoutDestinationChanged { masked, hold_until } => Ok(Some(templates::payout_destination_changed(
+            masked,
+            &crate::ui::date_label(*hold_until),
+            &state.settings.absolute_url("/password/forgot"),
+        ))),
         Mail::LoginLink { email, next } => {
             let token = delivery::new_token();
             let now = db::now_ms();

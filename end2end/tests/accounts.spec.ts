@@ -172,6 +172,25 @@ test.describe('changing your email, handle and time zone', () => {
       await expect(zone.getByRole('status')).toHaveText('Saved.');
       await expect(zone.getByLabel('Time zone')).toHaveValue('Europe/Paris');
       await assertLayout(page, `settings-zone-${label}`, []);
+
+      // Payouts: a typo in the IBAN is caught and nothing is saved; a good one is held 72 hours.
+      await page.goto('/settings#payouts');
+      const payouts = page.getByRole('region', { name: 'Payouts' });
+      await expect(payouts).toContainText('Add where to send your money');
+      await payouts.getByLabel('IBAN').fill('DE88 3704 0044 0532 0130 00');
+      await payouts.getByLabel('Account holder').fill(who.name);
+      await payouts.getByLabel('Current password').fill(who.password);
+      await payouts.getByRole('button', { name: 'Save payout destination' }).click();
+      await expect(payouts.getByText(/has a typo/)).toBeVisible();
+      await expect(payouts).toContainText('Add where to send your money');
+      await payouts.getByLabel('IBAN').fill('DE89 3704 0044 0532 0130 00');
+      await payouts.getByLabel('Account holder').fill(who.name);
+      await payouts.getByLabel('Current password').fill(who.password);
+      await payouts.getByRole('button', { name: 'Save payout destination' }).click();
+      await expect(payouts.locator('.payout-destination')).toHaveText(`IBAN DE89 •••• 3000 · ${who.name}`);
+      await expect(payouts.getByRole('status').first()).toContainText('We emailed you');
+      await expect(payouts).toContainText('72 hours after it was set');
+      await assertLayout(page, `settings-payouts-${label}`, []);
       await context.close();
     });
   }

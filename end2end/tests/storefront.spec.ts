@@ -216,7 +216,8 @@ test.describe('pay what you want', () => {
         await wallet.getByRole('button').click();
         await page.getByRole('button', { name: 'Confirm — pay €4.50' }).click();
       }
-      await expect(page).toHaveURL(/\/d\//);
+      await expect(page).toHaveURL(/\?bought=1$/);
+      await expect(page.getByText('Paid €4.50 · your download is starting')).toBeVisible();
       await page.goto('/wallet');
       await expect(page.locator('.balance-big .value')).toHaveText('€5.50');
       await expect(page.getByRole('cell', { name: '-€4.50' })).toBeVisible();

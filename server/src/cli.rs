@@ -145,19 +145,20 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             match cmd {
                 PayoutCommand::List { all } => {
                     let rows = app::earnings::payouts::list(&db, (!all).then_some("requested")).await?;
-                    println!("{:<40}  {:<32}  {:>12}  {:<9}  REQUESTED", "ID", "CREATOR", "AMOUNT", "STATUS");
+                    println!("{:<40}  {:<32}  {:>12}  {:<9}  {:<20}  DESTINATION", "ID", "CREATOR", "AMOUNT", "STATUS", "REQUESTED");
                     for p in &rows {
                         let amount = app::money::Money::new(
                             p.amount_minor,
                             app::money::Currency::parse(&p.currency).unwrap_or(app::money::Currency::Eur),
                         );
                         println!(
-                            "{:<40}  {:<32}  {:>12}  {:<9}  {}",
+                            "{:<40}  {:<32}  {:>12}  {:<9}  {:<20}  {}",
                             p.payout_id,
                             p.creator_id,
                             amount.to_string(),
                             p.status,
-                            app::earnings::stats::iso(p.created_at)
+                            app::earnings::stats::iso(p.created_at),
+                            p.destination.as_deref().unwrap_or("-")
                         );
                     }
                     println!("{} payout(s)", rows.len());

@@ -227,6 +227,7 @@ pub fn SettingsPage() -> impl IntoView {
     let integrations = Resource::new(|| (), |_| crate::earnings::api::load_integration_settings());
     let profile = Resource::new(|| (), |_| super::api::profile_settings());
     let devices = Resource::new(|| (), |_| super::api::signed_in_devices());
+    let payout = Resource::new(|| (), |_| crate::earnings::api::load_payout_destination());
     // `saved=<section>` after a form post: the section that was saved says so.
     let (saved, avatar_error) = use_query_map().with_untracked(|q| (q.get("saved").unwrap_or_default(), q.get("avatar_error")));
     let [
@@ -238,7 +239,8 @@ pub fn SettingsPage() -> impl IntoView {
         saved_password,
         signed_out_others,
         saved_integrations,
-    ] = ["profile", "handle", "email", "email-verify", "notifications", "password", "devices", "integrations"]
+        saved_payouts,
+    ] = ["profile", "handle", "email", "email-verify", "notifications", "password", "devices", "integrations", "payouts"]
         .map(|section| saved == section);
     // How an emailed link to confirm a new address went (`/settings/email/confirm/…` says).
     let email_outcome = use_query_map().with_untracked(|q| q.get("email"));
@@ -282,6 +284,12 @@ pub fn SettingsPage() -> impl IntoView {
                     Suspend::new(async move {
                         profile.await.ok().map(|p| view! { <EmailSection email=p.email verified=p.email_verified sent=saved_email sent_to_self=saved_email_verify outcome=outcome/> })
                     })
+                }}
+            </Suspense>
+            <Suspense fallback=|| ()>
+                {move || {
+                    let saved = saved_payouts;
+                    Suspend::new(async move { payout.await.ok().flatten().map(|d| view! { <PayoutSection destination=d saved=saved/> }) })
                 }}
             </Suspense>
             <PasswordSection changed=saved_password/>
@@ -378,6 +386,43 @@ fn EmailSection(email: String, verified: bool, sent: bool, sent_to_self: bool, o
                         scope="email"
                         hint="Signed in with emailed links only? Set a password first with \"Forgot password\"."/>
                     <button type="submit" class="btn">"Send confirmation link"</button>
+                </div>
+            </ActionForm>
+        </section>
+    }
+}
+
+/// Where payouts go: a bank account (IBAN) or PayPal, set with the current password. A change
+/// holds payouts for 72 hours and is emailed, so a takeover can't quietly redirect the money.
+#[component]
+fn PayoutSection(destination: crate::earnings::api::PayoutDestinationView, saved: bool) -> impl IntoView {
+    let save = ServerAction::<crate::earnings::api::SavePayoutDestination>::new();
+    let error = Signal::derive(move || save.value().get().and_then(Result::err));
+    let paypal = destination.paypal;
+    view! {
+        <section class="card" id="payouts" aria-labelledby="payouts-h">
+            <h2 id="payouts-h">"Payouts"</h2>
+            {saved.then(|| view! { <p class="alert ok" role="status">"Saved. We emailed you about the change."</p> })}
+            {match destination.current {
+                Some(current) => view! { <p>"Payouts go to " <strong class="payout-destination">{current}</strong></p> }.into_any(),
+                None => view! { <p class="muted">"Add where to send your money: a bank transfer (IBAN) or PayPal."</p> }.into_any(),
+            }}
+            {destination.held.map(|note| view! { <p class="alert warn" role="status">{note}</p> })}
+            <ActionForm action=save>
+                <div class="form">
+                    <FormAlert error=error/>
+                    <fieldset class="choices">
+                        <legend class="label">"Send my money by"</legend>
+                        <label class="choice"><input type="radio" name="kind" value="iban" checked=!paypal/>" Bank transfer (IBAN)"</label>
+                        <label class="choice"><input type="radio" name="kind" value="paypal" checked=paypal/>" PayPal"</label>
+                    </fieldset>
+                    <Field label="IBAN" name="iban" autocomplete="off" required=false error=error
+                        hint="For a bank transfer, e.g. DE89 3704 0044 0532 0130 00."/>
+                    <Field label="Account holder" name="holder_name" autocomplete="name" required=false value=destination.holder_name error=error/>
+                    <Field label="PayPal email" name="paypal_email" kind="email" autocomplete="email" required=false error=error hint="For PayPal."/>
+                    <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" error=error
+                        scope="payouts" hint="A new destination waits 72 hours before money goes there, and we email you about it."/>
+                    <button type="submit" class="btn">"Save payout destination"</button>
                 </div>
             </ActionForm>
         </section>

@@ -461,6 +461,20 @@ pub const EMAIL_CHANGE_LINK_MS: i64 = 24 * 60 * 60 * 1000;
 /// a login), then the new address gets a link that proves it. Nothing changes until it is used.
 /// The account's own address, not proven yet (a wallet buyer who started selling), gets its
 /// link without the password: proving it hands nothing to anyone else.
+/// The current password, asked for again before a change that could hand the account or its
+/// money to someone else (email, payout destination). Rate limited per account like a login.
+pub async fn confirm_password(limits: &Limits, account: &AccountRow, current_password: &str) -> Result<(), AccountError> {
+    if !limits.allow(Limit::LoginPerAccount, &account.email) {
+        return Err(AccountError::RateLimited);
+    }
+    if current_password.chars().count() > NewPassword::MAX_CHARS
+        || !verify_secret(current_password.to_string(), account.password_hash.clone()).await?
+    {
+        return Err(FieldError::new("current_password", "That isn't your current password.").into());
+    }
+    Ok(())
+}
+
 pub async fn request_email_change(
     db: &Db,
     limits: &Limits,
@@ -473,14 +487,7 @@ pub async fn request_email_change(
         return Err(FieldError::new("new_email", "That's already your email.").into());
     }
     if !same {
-        if !limits.allow(Limit::LoginPerAccount, &account.email) {
-            return Err(AccountError::RateLimited);
-        }
-        if current_password.chars().count() > NewPassword::MAX_CHARS
-            || !verify_secret(current_password.to_string(), account.password_hash.clone()).await?
-        {
-            return Err(FieldError::new("current_password", "That isn't your current password.").into());
-        }
+        confirm_password(limits, account, current_password).await?;
         if store::find_by_email(db, new_email.as_str()).await?.is_some() {
             return Err(FieldError::new("new_email", "Another Clink account uses that email.").into());
         }

@@ -71,7 +71,7 @@ fn FileList(files: Vec<FileLink>) -> impl IntoView {
         <ul class="files">
             {files.into_iter().map(|f| view! {
                 <li class="card file-row">
-                    <span><span class="filename">{f.name}</span> <span class="muted">{f.size}</span></span>
+                    <span><span class="filename">{f.name}</span>" "<span class="muted">{f.size}</span></span>
                     <a class="btn primary small" href=f.url download>"Download"</a>
                 </li>
             }).collect_view()}

@@ -123,6 +123,53 @@ pub async fn request_payout(currency: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Where payouts go, as Settings shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayoutDestinationView {
+    /// The saved destination, masked ("IBAN DE89 •••• 3000 · Ann Maker"); None before one is set.
+    pub current: Option<String>,
+    /// While payouts wait after a change: why, and until when.
+    pub held: Option<String>,
+    pub paypal: bool,
+    pub holder_name: String,
+}
+
+/// The seller's payout destination; None for an account that doesn't sell.
+#[server(endpoint = "settings/payouts")]
+pub async fn load_payout_destination() -> Result<Option<PayoutDestinationView>, AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    if !me.sells {
+        return Ok(None);
+    }
+    Ok(Some(service::payout_destination(&state.db, &me.account_id).await?))
+}
+
+/// Sets where payouts go (the current password again); payouts then wait 72 hours.
+#[server(endpoint = "settings/payouts/save")]
+pub async fn save_payout_destination(
+    kind: String,
+    iban: String,
+    holder_name: String,
+    paypal_email: String,
+    current_password: String,
+) -> Result<(), AppError> {
+    use super::destination::Destination;
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    if !me.sells {
+        return Err(AppError::Conflict("Start selling first: Settings → Sell on Clink.".into()));
+    }
+    let new = match kind.as_str() {
+        "iban" => Destination::iban(&iban, &holder_name)?,
+        "paypal" => Destination::paypal(&paypal_email)?,
+        _ => return Err(crate::error::FieldError::new("kind", "Choose a bank transfer or PayPal.").into()),
+    };
+    service::set_payout_destination(&state.db, &state.limits, &me, &current_password, &new).await?;
+    leptos_axum::redirect("/settings?saved=payouts#payouts");
+    Ok(())
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryView {
     pub id: String,

@@ -2,12 +2,13 @@
 //! hourly rollups), payouts, sale webhooks and CSV exports.
 
 pub mod api;
+#[cfg(feature = "ssr")]
+pub mod destination;
 pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod payouts;
 #[cfg(feature = "ssr")]
 pub mod rollup;
-#[cfg(feature = "ssr")]
 #[cfg(feature = "ssr")]
 pub mod service;
 pub mod sources;

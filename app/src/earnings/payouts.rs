@@ -34,9 +34,11 @@ pub struct PayoutRow {
     pub status: String,
     pub created_at: i64,
     pub paid_at: Option<i64>,
+    /// Where it goes, in full, as the destination read when it was asked for.
+    pub destination: Option<String>,
 }
 
-const COLUMNS: &str = "payout_id, creator_id, currency, amount_minor, status, created_at, paid_at";
+const COLUMNS: &str = "payout_id, creator_id, currency, amount_minor, status, created_at, paid_at, destination";
 
 fn pending(creator_id: &str, currency: Currency) -> AccountRef {
     AccountRef::new(AccountKind::PayoutsPending, Some(creator_id), currency)
@@ -44,8 +46,8 @@ fn pending(creator_id: &str, currency: Currency) -> AccountRef {
 
 /// Moves the whole available balance in `currency` to "payouts pending", atomically (the
 /// debit can't take earnings below zero, so two requests can't pay out the same money), if it
-/// is at least `minimum` (a transfer costs the operator a fixed fee).
-pub async fn request(db: &Db, creator_id: &str, currency: Currency, minimum: i64) -> Result<PayoutRow, PayoutError> {
+/// is at least `minimum` (a transfer costs the operator a fixed fee), to `destination`.
+pub async fn request(db: &Db, creator_id: &str, currency: Currency, minimum: i64, destination: &str) -> Result<PayoutRow, PayoutError> {
     let available = crate::ledger::store::balance(db, &AccountRef::creator_earnings(creator_id, currency).id()).await?;
     if available <= 0 {
         return Err(PayoutError::NothingAvailable);
@@ -62,6 +64,7 @@ pub async fn request(db: &Db, creator_id: &str, currency: Currency, minimum: i64
         status: "requested".into(),
         created_at: now,
         paid_at: None,
+        destination: Some(destination.to_string()),
     };
     let mut tx = db.begin().await?;
     match ledger::post(
@@ -85,8 +88,8 @@ pub async fn request(db: &Db, creator_id: &str, currency: Currency, minimum: i64
         }
     }
     on_tx!(&mut tx, conn => sqlx::query(
-        "insert into payout (payout_id, creator_id, currency, amount_minor, status, created_at, paid_at) values ($1, $2, $3, $4, $5, $6, null)")
-        .bind(&row.payout_id).bind(&row.creator_id).bind(&row.currency).bind(row.amount_minor).bind(&row.status).bind(now)
+        "insert into payout (payout_id, creator_id, currency, amount_minor, status, created_at, paid_at, destination) values ($1, $2, $3, $4, $5, $6, null, $7)")
+        .bind(&row.payout_id).bind(&row.creator_id).bind(&row.currency).bind(row.amount_minor).bind(&row.status).bind(now).bind(destination)
         .execute(conn).await.map(|_| ()))?;
     tx.commit().await?;
     tracing::info!(payout.id = %row.payout_id, creator.id = %creator_id, amount = available, "payout requested");

@@ -9,14 +9,15 @@ use jiff::tz::TimeZone;
 
 use super::{
     api::{
-        BalanceView, CurrencyMetrics, DashboardView, DeliveryView, IntegrationSettings, Metric, PayoutView, PeriodCard, RANGES, RecentSale,
-        SourceView, WorkRowView,
+        BalanceView, CurrencyMetrics, DashboardView, DeliveryView, IntegrationSettings, Metric, PayoutDestinationView, PayoutView,
+        PeriodCard, RANGES, RecentSale, SourceView, WorkRowView,
     },
+    destination::{self, Destination},
     payouts, rollup, sources, stats, store, webhooks,
 };
 use crate::{
     accounts::domain::mask_email,
-    db::Db,
+    db::{self, Db},
     error::{AppError, FieldError, internal},
     money::{Currency, Money},
     outbound::OutboundPolicy,
@@ -30,6 +31,12 @@ pub enum EarningsError {
     NothingToPayOut,
     #[error("the email is not confirmed")]
     EmailNotConfirmed,
+    #[error("no payout destination")]
+    NoDestination,
+    #[error("the payout destination is new")]
+    DestinationHeld { until: i64 },
+    #[error(transparent)]
+    Account(#[from] crate::accounts::service::AccountError),
     #[error("below the minimum payout")]
     BelowMinimum { available: Money, minimum: Money },
     #[error(transparent)]
@@ -49,6 +56,9 @@ impl From<EarningsError> for AppError {
             EarningsError::EmailNotConfirmed => {
                 AppError::Conflict("Confirm your email before your first payout: Settings → Email sends you the link.".into())
             }
+            EarningsError::NoDestination => AppError::Conflict("Add where to send your money first: Settings → Payouts.".into()),
+            EarningsError::DestinationHeld { until } => AppError::Conflict(held_note(until)),
+            EarningsError::Account(e) => e.into(),
             EarningsError::Payout(e) => internal("payout request", &e),
             EarningsError::Database(e) => internal("earnings query", &e),
         }
@@ -198,6 +208,12 @@ pub async fn dashboard(
     let mut balances = Vec::new();
     let earnings = crate::ledger::store::balances_of(db, creator_id, "creator_earnings").await?;
     let pending = crate::ledger::store::balances_of(db, creator_id, "payouts_pending").await?;
+    // What stands between an amount over the minimum and a payout.
+    let blocker = match destination::load(db, creator_id).await? {
+        None => Some("Add where to send your money in Settings → Payouts.".to_string()),
+        Some(saved) if saved.hold_until > db::now_ms() => Some(held_note(saved.hold_until)),
+        Some(_) => None,
+    };
     for (code, minor) in &earnings {
         let c = Currency::parse(code).unwrap_or(Currency::Eur);
         let p = pending.iter().find(|(pc, _)| pc == code).map(|(_, m)| *m).unwrap_or(0);
@@ -205,11 +221,13 @@ pub async fn dashboard(
             currency: code.clone(),
             available: Money::new(*minor, c).to_string(),
             pending: Money::new(p, c).to_string(),
-            payable: email_confirmed && *minor >= min_payout && *minor > 0,
+            payable: email_confirmed && blocker.is_none() && *minor >= min_payout && *minor > 0,
             payout_note: if !email_confirmed {
                 "Confirm your email in Settings to get paid.".into()
             } else if *minor < min_payout {
                 format!("Payouts start at {}.", Money::new(min_payout, c))
+            } else if let Some(blocker) = &blocker {
+                blocker.clone()
             } else {
                 "The whole available balance is sent; the operator pays requests within a few business days.".into()
             },
@@ -262,6 +280,51 @@ pub async fn recent_sales(db: &Db, creator_id: &str, tz: &TimeZone, limit: i64) 
         .collect())
 }
 
+/// Why payouts wait after a destination change, and until when.
+pub fn held_note(until: i64) -> String {
+    format!(
+        "Payouts to a new destination start {}, 72 hours after it was set: time for you to stop it if it wasn't you.",
+        crate::ui::date_label(until)
+    )
+}
+
+/// Sets where payouts go, once the current password is given again. Payouts then wait
+/// [`destination::HOLD_MS`], and the account's address hears of it at once (queued in the
+/// same transaction). Returns when the hold ends.
+pub async fn set_payout_destination(
+    db: &Db,
+    limits: &crate::limits::Limits,
+    account: &crate::accounts::store::AccountRow,
+    current_password: &str,
+    new: &Destination,
+) -> Result<i64, EarningsError> {
+    crate::accounts::service::confirm_password(limits, account, current_password).await?;
+    let now = db::now_ms();
+    let hold_until = now + destination::HOLD_MS;
+    let mut tx = db.begin().await?;
+    destination::save(&mut tx, &account.account_id, new, hold_until, now).await?;
+    let notice = crate::mail::outbox::Mail::PayoutDestinationChanged { masked: new.masked(), hold_until };
+    crate::mail::outbox::enqueue(&mut tx, &account.email, &notice).await?;
+    tx.commit().await?;
+    tracing::info!(account.id = %account.account_id, "payout destination changed; payouts held for 72 hours");
+    Ok(hold_until)
+}
+
+/// The destination as the creator's Settings show it.
+pub async fn payout_destination(db: &Db, creator_id: &str) -> Result<PayoutDestinationView, EarningsError> {
+    let saved = destination::load(db, creator_id).await?;
+    let now = db::now_ms();
+    Ok(PayoutDestinationView {
+        current: saved.as_ref().map(|s| s.destination.masked()),
+        held: saved.as_ref().filter(|s| s.hold_until > now).map(|s| held_note(s.hold_until)),
+        paypal: matches!(saved.as_ref().map(|s| &s.destination), Some(Destination::PayPal { .. })),
+        holder_name: match saved.map(|s| s.destination) {
+            Some(Destination::Iban { holder, .. }) => holder,
+            _ => String::new(),
+        },
+    })
+}
+
 /// A payout of everything available in `currency`, for a creator whose email is proven: money
 /// leaves only for an account whose owner is known to read its address.
 pub async fn request_payout(db: &Db, creator_id: &str, currency: &str, minimum: i64) -> Result<(), EarningsError> {
@@ -270,7 +333,27 @@ pub async fn request_payout(db: &Db, creator_id: &str, currency: &str, minimum: 
     if !proven {
         return Err(EarningsError::EmailNotConfirmed);
     }
-    match payouts::request(db, creator_id, currency, minimum).await {
+    let ready = match destination::load(db, creator_id).await? {
+        None => Err(EarningsError::NoDestination),
+        Some(saved) if saved.hold_until > db::now_ms() => Err(EarningsError::DestinationHeld { until: saved.hold_until }),
+        Some(saved) => Ok(saved.destination.full()),
+    };
+    let destination = match ready {
+        Ok(destination) => destination,
+        Err(blocker) => {
+            // With too little to pay out, that is the answer: no destination would change it.
+            let account = crate::ledger::domain::AccountRef::creator_earnings(creator_id, currency).id();
+            let available = crate::ledger::store::balance(db, &account).await?;
+            return Err(match available {
+                ..=0 => EarningsError::NothingToPayOut,
+                a if a < minimum => {
+                    EarningsError::BelowMinimum { available: Money::new(a, currency), minimum: Money::new(minimum, currency) }
+                }
+                _ => blocker,
+            });
+        }
+    };
+    match payouts::request(db, creator_id, currency, minimum, &destination).await {
         Ok(_) => Ok(()),
         Err(payouts::PayoutError::NothingAvailable) => Err(EarningsError::NothingToPayOut),
         Err(payouts::PayoutError::BelowMinimum { available, minimum }) => {

@@ -51,6 +51,11 @@ pub enum Mail {
     EmailChanged {
         new_email: String,
     },
+    /// Payouts will go somewhere new (masked), not before `hold_until`.
+    PayoutDestinationChanged {
+        masked: String,
+        hold_until: i64,
+    },
     /// A wallet buyer's receipts for the purchases of one window, in one message.
     WalletReceipts {
         account_id: String,
@@ -78,6 +83,7 @@ impl Mail {
             Mail::ConfirmEmailChange { .. } => "confirm_email_change",
             Mail::EmailChangeRequested { .. } => "email_change_requested",
             Mail::EmailChanged { .. } => "email_changed",
+            Mail::PayoutDestinationChanged { .. } => "payout_destination_changed",
             Mail::WalletReceipts { .. } => "wallet_receipts",
             Mail::SalesDigest { .. } => "sales_digest",
         }

@@ -280,6 +280,30 @@ pub fn email_change_requested(new_email_masked: &str, reset_url: &str) -> Messag
     }
 }
 
+/// To the account's address when its payout destination is set or changed: the usual sign of
+/// an account takeover, told while the 72-hour hold still keeps the money in.
+pub fn payout_destination_changed(masked: &str, until: &str, reset_url: &str) -> Message {
+    let title = "Your Clink payouts will go somewhere new";
+    Message {
+        subject: title.into(),
+        text: format!(
+            "Your payouts now go to {masked}. To keep your money safe, nothing is sent there before {until}.\n\n\
+             If it wasn't you, reset your password now and reply to this email: we hold your payouts until it is sorted out.\n{reset_url}"
+        ),
+        html: html_page(
+            title,
+            &format!(
+                "<h1 style=\"font-size:22px\">Your payouts will go somewhere new</h1><p>Your payouts now go to <strong>{}</strong>. \
+                 To keep your money safe, nothing is sent there before {}.</p>\
+                 <p>If it wasn't you, reset your password now and reply to this email: we hold your payouts until it is sorted out.</p>{}",
+                escape(masked),
+                escape(until),
+                button(reset_url, "Reset my password")
+            ),
+        ),
+    }
+}
+
 /// To the old address once an email change is done: the common sign of an account takeover,
 /// so its owner hears of it where they still read mail.
 /// (A password reset would now go to the new address, so this one asks for a reply instead.)

@@ -12,6 +12,16 @@ use axum::{Router, http::HeaderMap, routing::post};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+/// Posts the payout destination form: these fields over a blank IBAN form with the right password.
+async fn save_destination(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
+    let mut form = vec![("kind", "iban"), ("iban", ""), ("holder_name", ""), ("paypal_email", ""), ("current_password", common::PASSWORD)];
+    for (name, value) in fields {
+        form.retain(|(n, _)| n != name);
+        form.push((name, value));
+    }
+    app.call("settings/payouts/save", &form).await
+}
+
 async fn dashboard(app: &TestApp, client: &reqwest::Client) -> Value {
     common::call_with(client, &app.base_url, "dashboard", &[]).await.json().await.unwrap()
 }
@@ -194,6 +204,51 @@ both_backends! {
         assert!(res.text().await.unwrap().contains("Payouts start at €10.00. You have €5.70 available"));
         assert_eq!(app.count("select count(*) from payout").await, 0);
         buy_with_test_card(&app, &app.new_client(), &code, "q@example.com", "").await;
+        // Enough now, but nowhere to send it.
+        let d = dashboard(&app, &app.client).await;
+        assert_eq!(d["balances"][0]["payable"], false);
+        assert_eq!(d["balances"][0]["payout_note"], "Add where to send your money in Settings → Payouts.");
+        let res = app.call("payouts/request", &[("currency", "EUR")]).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert!(res.text().await.unwrap().contains("Add where to send your money first"));
+
+        // Bad input gets a clear message and stores nothing.
+        for (fields, field, message) in [
+            (vec![("iban", "DE88 3704 0044 0532 0130 00"), ("holder_name", "Ann Maker")], "iban", "has a typo"),
+            (vec![("iban", "not an iban"), ("holder_name", "Ann Maker")], "iban", "isn't an IBAN"),
+            (vec![("iban", "DE89 3704 0044 0532 0130 00"), ("holder_name", " ")], "holder_name", "account holder's name"),
+            (vec![("kind", "paypal"), ("paypal_email", "nope")], "paypal_email", ""),
+            (vec![("kind", "cash")], "kind", "Choose a bank transfer or PayPal"),
+            (vec![("iban", "DE89 3704 0044 0532 0130 00"), ("holder_name", "Ann Maker"), ("current_password", "wrong-password")], "current_password", "isn't your current password"),
+        ] {
+            let res = save_destination(&app, &fields).await;
+            assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{fields:?}");
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["Invalid"]["field"], field, "{fields:?}: {body}");
+            assert!(body["Invalid"]["message"].as_str().unwrap().contains(message), "{fields:?}: {body}");
+        }
+        assert_eq!(app.count("select count(*) from payout_destination").await, 0);
+
+        // A valid IBAN: saved, shown masked, emailed to the account's address, and held 72 hours.
+        let res = save_destination(&app, &[("iban", "de89 3704 0044 0532 0130 00"), ("holder_name", "Ann Maker")]).await;
+        assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
+        let shown: Value = app.call("settings/payouts", &[]).await.json().await.unwrap();
+        assert_eq!(shown["current"], "IBAN DE89 •••• 3000 · Ann Maker");
+        assert!(shown["held"].as_str().unwrap().contains("72 hours"), "{shown}");
+        let notice = common::decoded_body(&app.email_to("ann@example.com", "payouts now go to").await);
+        assert!(notice.contains("DE89 •••• 3000") && !notice.contains("DE89370400440532013000"), "masked in the email: {notice}");
+        let settings = app.client.get(app.url("/settings")).header("user-agent", common::BROWSER_UA).send().await.unwrap().text().await.unwrap();
+        assert!(settings.contains("IBAN DE89 •••• 3000 · Ann Maker"), "Settings shows it");
+        let d = dashboard(&app, &app.client).await;
+        assert_eq!(d["balances"][0]["payable"], false);
+        assert!(d["balances"][0]["payout_note"].as_str().unwrap().starts_with("Payouts to a new destination start"));
+        let res = app.call("payouts/request", &[("currency", "EUR")]).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert!(res.text().await.unwrap().contains("72 hours after it was set"));
+        assert_eq!(app.count("select count(*) from payout").await, 0);
+
+        // 72 hours later (the hold moved into the past): the payout goes to that account.
+        app::on_db!(&app.state.db, pool => sqlx::query("update payout_destination set hold_until = 0").execute(pool).await.map(|_| ())).unwrap();
         let d = dashboard(&app, &app.client).await;
         assert_eq!(d["balances"][0]["payable"], true);
         let res = app.call("payouts/request", &[("currency", "EUR")]).await;
@@ -207,6 +262,14 @@ both_backends! {
         let stdout = String::from_utf8_lossy(&list.stdout).to_string();
         let id = stdout.lines().find(|l| l.starts_with("po_")).unwrap().split_whitespace().next().unwrap().to_string();
         assert!(stdout.contains("€11.40"));
+        assert!(stdout.contains("IBAN DE89 3704 0044 0532 0130 00 (Ann Maker)"), "whoever pays sees where: {stdout}");
+        // Changing it holds the next payouts again, and says so.
+        let res = save_destination(&app, &[("kind", "paypal"), ("paypal_email", "ann.paypal@example.com")]).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let shown: Value = app.call("settings/payouts", &[]).await.json().await.unwrap();
+        assert!(shown["current"].as_str().unwrap().starts_with("PayPal "), "{shown}");
+        assert!(shown["held"].is_string());
+        assert_eq!(app.count("select count(*) from mail_outbox where kind = 'payout_destination_changed'").await, 2);
         let paid = app.run_cli(&["payout", "mark-paid", &id], None).await;
         assert!(paid.status.success(), "{}", String::from_utf8_lossy(&paid.stderr));
         assert!(!app.run_cli(&["payout", "mark-paid", &id], None).await.status.success(), "only once");
