@@ -177,13 +177,13 @@ test.describe('changing your email, handle and time zone', () => {
       await page.goto('/settings#payouts');
       const payouts = page.getByRole('region', { name: 'Payouts' });
       await expect(payouts).toContainText('Add where to send your money');
-      await payouts.getByLabel('IBAN').fill('DE88 3704 0044 0532 0130 00');
+      await payouts.getByLabel('IBAN', { exact: true }).fill('DE88 3704 0044 0532 0130 00');
       await payouts.getByLabel('Account holder').fill(who.name);
       await payouts.getByLabel('Current password').fill(who.password);
       await payouts.getByRole('button', { name: 'Save payout destination' }).click();
       await expect(payouts.getByText(/has a typo/)).toBeVisible();
       await expect(payouts).toContainText('Add where to send your money');
-      await payouts.getByLabel('IBAN').fill('DE89 3704 0044 0532 0130 00');
+      await payouts.getByLabel('IBAN', { exact: true }).fill('DE89 3704 0044 0532 0130 00');
       await payouts.getByLabel('Account holder').fill(who.name);
       await payouts.getByLabel('Current password').fill(who.password);
       await payouts.getByRole('button', { name: 'Save payout destination' }).click();

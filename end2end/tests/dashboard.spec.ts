@@ -34,10 +34,13 @@ test('the dashboard moves after a purchase through a link tagged ?ref=x', async 
   await expect(recent).toContainText('Dashboard Zine', { timeout: 15_000 });
   await expect(recent).toContainText('X (Twitter)');
   await expect(recent).toContainText('€3.00');
+  // The headline cards move with the same events, without a reload.
+  const today = creatorPage.locator('.period').filter({ hasText: 'Today' });
+  await expect(today.locator('.metric').filter({ hasText: 'Sales' }).locator('.value')).toHaveText('1', { timeout: 15_000 });
+  await expect(today.locator('.metric').filter({ hasText: 'Earnings' }).locator('.value')).toHaveText('€2.85');
 
   // Views are written every couple of seconds: reload until the view is in; then every figure
   // has moved.
-  const today = creatorPage.locator('.period').filter({ hasText: 'Today' });
   await expect(async () => {
     await creatorPage.reload();
     await expect(today.locator('.metric').filter({ hasText: 'Views' }).locator('.value')).toHaveText('1', { timeout: 1_000 });

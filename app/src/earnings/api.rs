@@ -114,6 +114,14 @@ pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<
     Ok(service::dashboard(&state.db, &me.account_id, &me.display_name, range, sort, state.settings.min_payout_minor, confirmed).await?)
 }
 
+/// The headline cards again, for the open dashboard after a sale (see `LiveCards`).
+#[server(endpoint = "dashboard/cards")]
+pub async fn load_dashboard_cards() -> Result<Vec<PeriodCard>, AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    Ok(service::live_cards(&state.db, &me.account_id).await?)
+}
+
 #[server(endpoint = "payouts/request")]
 pub async fn request_payout(currency: String) -> Result<(), AppError> {
     let state = edge::app_state()?;

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use super::api::{DashboardView, Metric, RANGES, RecentSale, RequestPayout, load_dashboard};
+use super::api::{DashboardView, Metric, PeriodCard, RANGES, RecentSale, RequestPayout, load_dashboard};
 use crate::{
     accounts::pages::SignInRequired,
     catalog::pages::EmptyWorks,
@@ -66,22 +66,7 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
                 <a class="btn primary" href="/dashboard/works">"Get your links"</a>
             </div>
         })}
-        <section class="cards" aria-label="Headline figures">
-            {d.cards.into_iter().map(|c| view! {
-                <div class="period card">
-                    <h2>{c.label}</h2>
-                    <div class="metrics">
-                        {c.money.into_iter().map(|m| view! {
-                            {metric_view("Earnings", m.earnings)}
-                            {metric_view("Avg. price", m.average_price)}
-                        }).collect_view()}
-                        {metric_view("Sales", c.sales)}
-                        {metric_view("Views", c.views)}
-                        {metric_view("Conversion", c.conversion)}
-                    </div>
-                </div>
-            }).collect_view()}
-        </section>
+        <LiveCards initial=d.cards/>
 
         <section class="card chart" aria-labelledby="chart-h">
             <div class="page-head">
@@ -185,6 +170,68 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
     }
 }
 
+/// The headline cards. With JavaScript they move when a sale comes in: the recent-sales list
+/// below hears it on the dashboard's one event stream and tells the page (a `clink-sale`
+/// event), and the cards are fetched again (one fetch at a time, however many sales arrive).
+#[island]
+fn LiveCards(initial: Vec<PeriodCard>) -> impl IntoView {
+    let cards = RwSignal::new(initial);
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        {
+            use wasm_bindgen::{JsCast, closure::Closure};
+            let busy = StoredValue::new(false);
+            let dirty = StoredValue::new(false);
+            let refresh = move || {
+                if busy.get_value() {
+                    dirty.set_value(true);
+                    return;
+                }
+                busy.set_value(true);
+                leptos::task::spawn_local(async move {
+                    loop {
+                        dirty.set_value(false);
+                        if let Ok(fresh) = super::api::load_dashboard_cards().await {
+                            cards.set(fresh);
+                        }
+                        if !dirty.get_value() {
+                            break;
+                        }
+                    }
+                    busy.set_value(false);
+                });
+            };
+            let on_sale = Closure::<dyn FnMut()>::new(refresh);
+            if let Some(window) = web_sys::window() {
+                let _ = window.add_event_listener_with_callback(SALE_EVENT, on_sale.as_ref().unchecked_ref());
+            }
+            on_sale.forget();
+        }
+    });
+    view! {
+        <section class="cards" aria-label="Headline figures">
+            {move || cards.get().into_iter().map(|c| view! {
+                <div class="period card">
+                    <h2>{c.label}</h2>
+                    <div class="metrics">
+                        {c.money.into_iter().map(|m| view! {
+                            {metric_view("Earnings", m.earnings)}
+                            {metric_view("Avg. price", m.average_price)}
+                        }).collect_view()}
+                        {metric_view("Sales", c.sales)}
+                        {metric_view("Views", c.views)}
+                        {metric_view("Conversion", c.conversion)}
+                    </div>
+                </div>
+            }).collect_view()}
+        </section>
+    }
+}
+
+/// The page-wide event the recent-sales list raises for each new sale it hears of.
+#[cfg(feature = "hydrate")]
+const SALE_EVENT: &str = "clink-sale";
+
 /// The recent sales list; with JavaScript it stays live (server-sent events) while open.
 #[island]
 fn LiveSales(initial: Vec<RecentSale>) -> impl IntoView {
@@ -202,6 +249,10 @@ fn LiveSales(initial: Vec<RecentSale>) -> impl IntoView {
                             list.insert(0, sale);
                             list.truncate(20);
                         });
+                        // The headline cards (`LiveCards`) refresh on it.
+                        if let (Some(window), Ok(event)) = (web_sys::window(), web_sys::Event::new(SALE_EVENT)) {
+                            let _ = window.dispatch_event(&event);
+                        }
                     }
                 });
                 let _ = source.add_event_listener_with_callback("sale", on_sale.as_ref().unchecked_ref());

@@ -79,26 +79,18 @@ fn metric(value: String, current: i64, previous: Option<i64>) -> Metric {
     Metric { value, up: change.as_ref().is_none_or(|(_, up)| *up), change: change.map(|(c, _)| c) }
 }
 
-/// The creator's dashboard: the period cards, the chart, per-work and per-source tables, the
-/// recent sales, balances and payouts, in the creator's time zone.
-pub async fn dashboard(
-    db: &Db,
-    creator_id: &str,
-    display_name: &str,
-    range: Option<i64>,
-    sort: Option<String>,
-    min_payout: i64,
-    email_confirmed: bool,
-) -> Result<DashboardView, EarningsError> {
+/// The headline cards on their own: what the open dashboard fetches again when a sale comes in.
+pub async fn live_cards(db: &Db, creator_id: &str) -> Result<Vec<PeriodCard>, EarningsError> {
     let tz = creator_zone(db, creator_id).await?;
-    let now = jiff::Timestamp::now().to_zoned(tz.clone());
-    let range_days = range.filter(|r| RANGES.contains(r)).unwrap_or(30);
-    let sort = sort
-        .filter(|s| ["views", "sales", "conversion", "earnings", "refunds", "title"].contains(&s.as_str()))
-        .unwrap_or_else(|| "earnings".into());
-
+    let now = jiff::Timestamp::now().to_zoned(tz);
     let series = stats::load_series(db, creator_id).await?;
-    let cards = stats::periods(&now)
+    Ok(period_cards(&series, &now))
+}
+
+/// The cards of `stats::periods`: today so far, the last 7 and 30 days (each against the same
+/// span just before it), and all time.
+fn period_cards(series: &stats::Series, now: &jiff::Zoned) -> Vec<PeriodCard> {
+    stats::periods(now)
         .into_iter()
         .map(|p| {
             let t = series.totals(p.range.0, p.range.1);
@@ -134,7 +126,29 @@ pub async fn dashboard(
                     .collect(),
             }
         })
-        .collect();
+        .collect()
+}
+
+/// The creator's dashboard: the period cards, the chart, per-work and per-source tables, the
+/// recent sales, balances and payouts, in the creator's time zone.
+pub async fn dashboard(
+    db: &Db,
+    creator_id: &str,
+    display_name: &str,
+    range: Option<i64>,
+    sort: Option<String>,
+    min_payout: i64,
+    email_confirmed: bool,
+) -> Result<DashboardView, EarningsError> {
+    let tz = creator_zone(db, creator_id).await?;
+    let now = jiff::Timestamp::now().to_zoned(tz.clone());
+    let range_days = range.filter(|r| RANGES.contains(r)).unwrap_or(30);
+    let sort = sort
+        .filter(|s| ["views", "sales", "conversion", "earnings", "refunds", "title"].contains(&s.as_str()))
+        .unwrap_or_else(|| "earnings".into());
+
+    let series = stats::load_series(db, creator_id).await?;
+    let cards = period_cards(&series, &now);
 
     let days = stats::days(&series, &now, range_days);
     let main_currency = series.totals(i64::MIN, i64::MAX).money.iter().max_by_key(|(_, m)| m.sales).map(|(c, _)| *c);

@@ -7,7 +7,7 @@ use crate::common;
 
 use std::sync::{Arc, Mutex};
 
-use crate::common::{BROWSER_UA, TestApp, buy_with_test_card};
+use crate::common::{BROWSER_UA, TestApp, buy_with_test_card, call_with};
 use axum::{Router, http::HeaderMap, routing::post};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -206,6 +206,12 @@ both_backends! {
         buy_with_test_card(&app, &app.new_client(), &code, "q@example.com", "").await;
         // Enough now, but nowhere to send it.
         let d = dashboard(&app, &app.client).await;
+        // The cards the open dashboard fetches again after a sale are the page's own; only for
+        // the signed-in creator.
+        let cards: Value = app.call("dashboard/cards", &[]).await.json().await.unwrap();
+        assert_eq!(cards, d["cards"]);
+        assert_eq!(cards[0]["sales"]["value"], "2", "{cards}");
+        assert_eq!(call_with(&app.new_client(), &app.base_url, "dashboard/cards", &[]).await.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(d["balances"][0]["payable"], false);
         assert_eq!(d["balances"][0]["payout_note"], "Add where to send your money in Settings → Payouts.");
         let res = app.call("payouts/request", &[("currency", "EUR")]).await;
