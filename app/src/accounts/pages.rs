@@ -421,7 +421,8 @@ fn PayoutSection(destination: crate::earnings::api::PayoutDestinationView, saved
                     <Field label="Account holder" name="holder_name" autocomplete="name" required=false value=destination.holder_name error=error/>
                     <Field label="PayPal email" name="paypal_email" kind="email" autocomplete="email" required=false error=error hint="For PayPal."/>
                     <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" error=error
-                        scope="payouts" hint="A new destination waits 72 hours before money goes there, and we email you about it."/>
+                        scope="payouts"
+                        hint="A new destination waits 72 hours before money goes there, and we email you about it. Signed in with emailed links only? Set a password first with \"Forgot password\"."/>
                     <button type="submit" class="btn">"Save payout destination"</button>
                 </div>
             </ActionForm>

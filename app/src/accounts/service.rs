@@ -457,10 +457,6 @@ pub async fn change_password(
 /// How long the link proving a new email works.
 pub const EMAIL_CHANGE_LINK_MS: i64 = 24 * 60 * 60 * 1000;
 
-/// Asks to move an account to a new email: the current password is asked for (throttled like
-/// a login), then the new address gets a link that proves it. Nothing changes until it is used.
-/// The account's own address, not proven yet (a wallet buyer who started selling), gets its
-/// link without the password: proving it hands nothing to anyone else.
 /// The current password, asked for again before a change that could hand the account or its
 /// money to someone else (email, payout destination). Rate limited per account like a login.
 pub async fn confirm_password(limits: &Limits, account: &AccountRow, current_password: &str) -> Result<(), AccountError> {
@@ -475,6 +471,10 @@ pub async fn confirm_password(limits: &Limits, account: &AccountRow, current_pas
     Ok(())
 }
 
+/// Asks to move an account to a new email: the current password is asked for (throttled like
+/// a login), then the new address gets a link that proves it. Nothing changes until it is used.
+/// The account's own address, not proven yet (a wallet buyer who started selling), gets its
+/// link without the password: proving it hands nothing to anyone else.
 pub async fn request_email_change(
     db: &Db,
     limits: &Limits,

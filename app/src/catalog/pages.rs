@@ -659,7 +659,7 @@ fn StorefrontView(
     store: Storefront,
     pay: Option<crate::checkout::domain::PayStep>,
     buyer: crate::checkout::pages::Buyer,
-    just_bought: Option<crate::delivery::api::DownloadView>,
+    just_bought: Option<crate::delivery::api::JustBoughtView>,
     error: Option<String>,
     confirm_wallet: bool,
     again: bool,

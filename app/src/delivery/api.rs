@@ -107,41 +107,64 @@ pub async fn load_download(token: String) -> Result<DownloadState, AppError> {
 #[cfg(feature = "ssr")]
 #[derive(Debug, Serialize, Deserialize)]
 struct JustBought {
+    /// Whose purchase: another account signing in on this browser doesn't see it.
+    account_id: String,
     code: String,
     token: String,
     at_ms: i64,
 }
 
+/// A purchase just made, for the link page (see [`load_just_bought`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JustBoughtView {
+    pub download: DownloadView,
+    /// Start the first file by itself: only on arriving from the purchase, not on every reload
+    /// (each start counts as one of the purchase's downloads).
+    pub start: bool,
+}
+
 #[cfg(feature = "ssr")]
 const JUST_BOUGHT_KEY: &str = "just_bought";
 
-/// How long the link page keeps showing the purchase in place of Buy (a reload within it starts
-/// the download again, as the download page does).
+/// How long the link page keeps showing the purchase in place of Buy.
 #[cfg(feature = "ssr")]
 const JUST_BOUGHT_MS: i64 = 10 * 60 * 1000;
 
-/// Remembers the wallet purchase of `code` just made in this session (see [`JustBought`]).
+/// How long after the purchase the page still starts the download by itself: the redirect from
+/// the purchase, not a reload or a Back to the page later.
+#[cfg(feature = "ssr")]
+const AUTO_START_MS: i64 = 30 * 1000;
+
+/// Remembers the wallet purchase of `code` that `account_id` just made in this session (see
+/// [`JustBought`]).
 #[cfg(feature = "ssr")]
 pub async fn remember_just_bought(
     session: &tower_sessions::Session,
+    account_id: &str,
     code: &str,
     token: &str,
 ) -> Result<(), tower_sessions::session::Error> {
-    let just = JustBought { code: code.to_string(), token: token.to_string(), at_ms: crate::db::now_ms() };
+    let just =
+        JustBought { account_id: account_id.to_string(), code: code.to_string(), token: token.to_string(), at_ms: crate::db::now_ms() };
     session.insert(JUST_BOUGHT_KEY, just).await
 }
 
-/// The purchase of `code` this browser has just made, ready to download; None when there is
-/// none (another browser, another work, or over ten minutes ago).
+/// The purchase of `code` the signed-in buyer has just made in this browser, ready to
+/// download; None when there is none (another browser or account, another work, or over ten
+/// minutes ago).
 #[server(endpoint = "library/just-bought")]
-pub async fn load_just_bought(code: String) -> Result<Option<DownloadView>, AppError> {
+pub async fn load_just_bought(code: String) -> Result<Option<JustBoughtView>, AppError> {
     let session = edge::current_session().await?;
     let Some(just) = session.get::<JustBought>(JUST_BOUGHT_KEY).await.ok().flatten() else { return Ok(None) };
-    if just.code != code || crate::db::now_ms() - just.at_ms > JUST_BOUGHT_MS {
+    let age = crate::db::now_ms() - just.at_ms;
+    if just.code != code || age > JUST_BOUGHT_MS {
+        return Ok(None);
+    }
+    if edge::signed_in_account().await?.is_none_or(|me| me.account_id != just.account_id) {
         return Ok(None);
     }
     match load_download(just.token).await? {
-        DownloadState::Ready(view) => Ok(Some(view)),
+        DownloadState::Ready(download) => Ok(Some(JustBoughtView { download, start: age <= AUTO_START_MS })),
         // Refunded or used up since: the page offers what it would to anyone.
         DownloadState::Gone(_) | DownloadState::Unknown => Ok(None),
     }

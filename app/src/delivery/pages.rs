@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-use super::api::{DownloadState, DownloadView, EmailLibraryLink, FileLink, my_library};
+use super::api::{DownloadState, DownloadView, EmailLibraryLink, FileLink, JustBoughtView, my_library};
 use crate::{
     layout::{Layout, StoreLayout, set_status},
     ui::{Field, FormAlert},
@@ -80,14 +80,17 @@ fn FileList(files: Vec<FileLink>) -> impl IntoView {
 }
 
 /// Where Buy was on the link page, right after a wallet purchase in this browser: paid, the
-/// first file downloading by itself (an attachment, so the page stays), every file a click away.
+/// first file downloading by itself (an attachment, so the page stays) when arriving from the
+/// purchase, every file a click away.
 #[component]
-pub fn JustBoughtBox(bought: DownloadView) -> impl IntoView {
-    let DownloadView { files, allowance, expires, wallet_balance, receipt_note, amount, .. } = bought;
+pub fn JustBoughtBox(bought: JustBoughtView) -> impl IntoView {
+    let JustBoughtView { download, start } = bought;
+    let DownloadView { files, allowance, expires, wallet_balance, receipt_note, amount, .. } = download;
+    let headline = if start { format!("Paid {amount} · your download is starting") } else { format!("Paid {amount} · it's yours") };
     view! {
-        {files.first().map(|f| view! { <Meta http_equiv="refresh" content=format!("0;url={}", f.url)/> })}
+        {start.then(|| files.first().map(|f| view! { <Meta http_equiv="refresh" content=format!("0;url={}", f.url)/> }))}
         <div class="buy card form owned just-bought">
-            <p class="owned-title" role="status"><span aria-hidden="true">"✓ "</span>{format!("Paid {amount} · your download is starting")}</p>
+            <p class="owned-title" role="status"><span aria-hidden="true">"✓ "</span>{headline}</p>
             {wallet_balance.map(|b| view! { <p class="hint">"Your wallet now holds " <strong class="wallet-balance">{b}</strong> "."</p> })}
             <FileList files=files/>
             <p class="hint">{allowance}{expires.map(|e| format!(" · link expires {e}"))} " · " <a href="/library">"All your purchases"</a></p>

@@ -110,8 +110,7 @@ pub const RANGES: [i64; 4] = [7, 30, 90, 365];
 pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<DashboardView, AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
-    let confirmed = me.email_verified_at.is_some();
-    Ok(service::dashboard(&state.db, &me.account_id, &me.display_name, range, sort, state.settings.min_payout_minor, confirmed).await?)
+    Ok(service::dashboard(&state.db, &me, range, sort, state.settings.min_payout_minor).await?)
 }
 
 /// The headline cards again, for the open dashboard after a sale (see `LiveCards`).
@@ -150,7 +149,7 @@ pub async fn load_payout_destination() -> Result<Option<PayoutDestinationView>, 
     if !me.sells {
         return Ok(None);
     }
-    Ok(Some(service::payout_destination(&state.db, &me.account_id).await?))
+    Ok(Some(service::payout_destination(&state.db, &me).await?))
 }
 
 /// Sets where payouts go (the current password again); payouts then wait 72 hours.

@@ -86,6 +86,9 @@ fn grouped(iban: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct Saved {
     pub destination: Destination,
+    /// The account's session epoch when it was saved: a password change or reset since (the
+    /// owner taking the account back) stops payouts to it until it is saved again.
+    pub session_epoch: i64,
     /// No payout leaves before this.
     pub hold_until: i64,
 }
@@ -96,11 +99,12 @@ struct Row {
     iban: Option<String>,
     holder_name: Option<String>,
     paypal_email: Option<String>,
+    session_epoch: i64,
     hold_until: i64,
 }
 
 pub async fn load(db: &Db, account_id: &str) -> Result<Option<Saved>, sqlx::Error> {
-    let sql = "select kind, iban, holder_name, paypal_email, hold_until from payout_destination where account_id = $1";
+    let sql = "select kind, iban, holder_name, paypal_email, session_epoch, hold_until from payout_destination where account_id = $1";
     let row = on_db!(db, pool => sqlx::query_as::<_, Row>(sql).bind(account_id).fetch_optional(pool).await)?;
     Ok(row.and_then(|r| {
         let destination = match (r.kind.as_str(), r.iban, r.holder_name, r.paypal_email) {
@@ -108,21 +112,29 @@ pub async fn load(db: &Db, account_id: &str) -> Result<Option<Saved>, sqlx::Erro
             ("paypal", _, _, Some(email)) => Destination::PayPal { email },
             _ => return None,
         };
-        Some(Saved { destination, hold_until: r.hold_until })
+        Some(Saved { destination, session_epoch: r.session_epoch, hold_until: r.hold_until })
     }))
 }
 
-pub async fn save(tx: &mut Tx, account_id: &str, destination: &Destination, hold_until: i64, now: i64) -> Result<(), sqlx::Error> {
+pub async fn save(
+    tx: &mut Tx,
+    account_id: &str,
+    destination: &Destination,
+    session_epoch: i64,
+    hold_until: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     let (kind, iban, holder, paypal) = match destination {
         Destination::Iban { iban, holder } => ("iban", Some(iban.as_str()), Some(holder.as_str()), None),
         Destination::PayPal { email } => ("paypal", None, None, Some(email.as_str())),
     };
     on_tx!(tx, conn => sqlx::query(
-        "insert into payout_destination (account_id, kind, iban, holder_name, paypal_email, hold_until, changed_at)
-         values ($1, $2, $3, $4, $5, $6, $7)
+        "insert into payout_destination (account_id, kind, iban, holder_name, paypal_email, session_epoch, hold_until, changed_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
          on conflict (account_id) do update set kind = excluded.kind, iban = excluded.iban, holder_name = excluded.holder_name,
-             paypal_email = excluded.paypal_email, hold_until = excluded.hold_until, changed_at = excluded.changed_at")
-        .bind(account_id).bind(kind).bind(iban).bind(holder).bind(paypal).bind(hold_until).bind(now)
+             paypal_email = excluded.paypal_email, session_epoch = excluded.session_epoch, hold_until = excluded.hold_until,
+             changed_at = excluded.changed_at")
+        .bind(account_id).bind(kind).bind(iban).bind(holder).bind(paypal).bind(session_epoch).bind(hold_until).bind(now)
         .execute(conn).await.map(|_| ()))
 }
 

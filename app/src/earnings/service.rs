@@ -35,6 +35,8 @@ pub enum EarningsError {
     NoDestination,
     #[error("the payout destination is new")]
     DestinationHeld { until: i64 },
+    #[error("the payout destination was set before a password change")]
+    DestinationStale,
     #[error(transparent)]
     Account(#[from] crate::accounts::service::AccountError),
     #[error("below the minimum payout")]
@@ -58,6 +60,7 @@ impl From<EarningsError> for AppError {
             }
             EarningsError::NoDestination => AppError::Conflict("Add where to send your money first: Settings → Payouts.".into()),
             EarningsError::DestinationHeld { until } => AppError::Conflict(held_note(until)),
+            EarningsError::DestinationStale => AppError::Conflict(STALE_DESTINATION.into()),
             EarningsError::Account(e) => e.into(),
             EarningsError::Payout(e) => internal("payout request", &e),
             EarningsError::Database(e) => internal("earnings query", &e),
@@ -133,13 +136,13 @@ fn period_cards(series: &stats::Series, now: &jiff::Zoned) -> Vec<PeriodCard> {
 /// recent sales, balances and payouts, in the creator's time zone.
 pub async fn dashboard(
     db: &Db,
-    creator_id: &str,
-    display_name: &str,
+    me: &crate::accounts::store::AccountRow,
     range: Option<i64>,
     sort: Option<String>,
     min_payout: i64,
-    email_confirmed: bool,
 ) -> Result<DashboardView, EarningsError> {
+    let (creator_id, display_name) = (me.account_id.as_str(), me.display_name.as_str());
+    let email_confirmed = me.email_verified_at.is_some();
     let tz = creator_zone(db, creator_id).await?;
     let now = jiff::Timestamp::now().to_zoned(tz.clone());
     let range_days = range.filter(|r| RANGES.contains(r)).unwrap_or(30);
@@ -225,6 +228,7 @@ pub async fn dashboard(
     // What stands between an amount over the minimum and a payout.
     let blocker = match destination::load(db, creator_id).await? {
         None => Some("Add where to send your money in Settings → Payouts.".to_string()),
+        Some(saved) if saved.session_epoch != me.session_epoch => Some(STALE_DESTINATION.to_string()),
         Some(saved) if saved.hold_until > db::now_ms() => Some(held_note(saved.hold_until)),
         Some(_) => None,
     };
@@ -294,6 +298,11 @@ pub async fn recent_sales(db: &Db, creator_id: &str, tz: &TimeZone, limit: i64) 
         .collect())
 }
 
+/// Why payouts wait when the destination was set before the password last changed (or was
+/// reset, or every other device signed out): it may be a taker's, so its owner looks again.
+pub const STALE_DESTINATION: &str =
+    "Your password changed after your payout destination was set. Check it in Settings → Payouts and save it again.";
+
 /// Why payouts wait after a destination change, and until when.
 pub fn held_note(until: i64) -> String {
     format!(
@@ -316,7 +325,7 @@ pub async fn set_payout_destination(
     let now = db::now_ms();
     let hold_until = now + destination::HOLD_MS;
     let mut tx = db.begin().await?;
-    destination::save(&mut tx, &account.account_id, new, hold_until, now).await?;
+    destination::save(&mut tx, &account.account_id, new, account.session_epoch, hold_until, now).await?;
     let notice = crate::mail::outbox::Mail::PayoutDestinationChanged { masked: new.masked(), hold_until };
     crate::mail::outbox::enqueue(&mut tx, &account.email, &notice).await?;
     tx.commit().await?;
@@ -325,12 +334,16 @@ pub async fn set_payout_destination(
 }
 
 /// The destination as the creator's Settings show it.
-pub async fn payout_destination(db: &Db, creator_id: &str) -> Result<PayoutDestinationView, EarningsError> {
-    let saved = destination::load(db, creator_id).await?;
+pub async fn payout_destination(db: &Db, me: &crate::accounts::store::AccountRow) -> Result<PayoutDestinationView, EarningsError> {
+    let saved = destination::load(db, &me.account_id).await?;
     let now = db::now_ms();
     Ok(PayoutDestinationView {
         current: saved.as_ref().map(|s| s.destination.masked()),
-        held: saved.as_ref().filter(|s| s.hold_until > now).map(|s| held_note(s.hold_until)),
+        held: saved.as_ref().and_then(|s| match s {
+            s if s.session_epoch != me.session_epoch => Some(STALE_DESTINATION.to_string()),
+            s if s.hold_until > now => Some(held_note(s.hold_until)),
+            _ => None,
+        }),
         paypal: matches!(saved.as_ref().map(|s| &s.destination), Some(Destination::PayPal { .. })),
         holder_name: match saved.map(|s| s.destination) {
             Some(Destination::Iban { holder, .. }) => holder,
@@ -343,12 +356,13 @@ pub async fn payout_destination(db: &Db, creator_id: &str) -> Result<PayoutDesti
 /// leaves only for an account whose owner is known to read its address.
 pub async fn request_payout(db: &Db, creator_id: &str, currency: &str, minimum: i64) -> Result<(), EarningsError> {
     let currency = Currency::parse(currency)?;
-    let proven = crate::accounts::store::find_by_id(db, creator_id).await?.is_some_and(|a| a.email_verified_at.is_some());
-    if !proven {
+    let account = crate::accounts::store::find_by_id(db, creator_id).await?;
+    let Some(account) = account.filter(|a| a.email_verified_at.is_some()) else {
         return Err(EarningsError::EmailNotConfirmed);
-    }
+    };
     let ready = match destination::load(db, creator_id).await? {
         None => Err(EarningsError::NoDestination),
+        Some(saved) if saved.session_epoch != account.session_epoch => Err(EarningsError::DestinationStale),
         Some(saved) if saved.hold_until > db::now_ms() => Err(EarningsError::DestinationHeld { until: saved.hold_until }),
         Some(saved) => Ok(saved.destination.full()),
     };

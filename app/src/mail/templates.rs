@@ -288,14 +288,14 @@ pub fn payout_destination_changed(masked: &str, until: &str, reset_url: &str) ->
         subject: title.into(),
         text: format!(
             "Your payouts now go to {masked}. To keep your money safe, nothing is sent there before {until}.\n\n\
-             If it wasn't you, reset your password now and reply to this email: we hold your payouts until it is sorted out.\n{reset_url}"
+             If it wasn't you, reset your password now: no payout goes to this destination after that until you save one again.\n{reset_url}"
         ),
         html: html_page(
             title,
             &format!(
                 "<h1 style=\"font-size:22px\">Your payouts will go somewhere new</h1><p>Your payouts now go to <strong>{}</strong>. \
                  To keep your money safe, nothing is sent there before {}.</p>\
-                 <p>If it wasn't you, reset your password now and reply to this email: we hold your payouts until it is sorted out.</p>{}",
+                 <p>If it wasn't you, reset your password now: no payout goes to this destination after that until you save one again.</p>{}",
                 escape(masked),
                 escape(until),
                 button(reset_url, "Reset my password")

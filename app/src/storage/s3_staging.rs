@@ -3,14 +3,16 @@
 //! S3 keeps the parts of an unfinished multipart upload (billed, and invisible to object
 //! listings) until someone aborts it, and only the process that started it knows its id. A
 //! server killed mid-upload would leave them forever. So each upload writes a small marker
-//! object, `.staging/{n}.json`, naming its path and upload id, refreshes it while parts go up,
-//! and deletes it when the upload completes or aborts. The sweep aborts the uploads whose marker
-//! has gone quiet: those are the ones whose server died. Any server of a cluster may sweep:
-//! aborting an upload twice is harmless.
+//! object, `.staging/{n}.json`, naming its path and upload id; a timer rewrites it every minute
+//! for as long as the upload lives in its server (however slowly its parts arrive), and it is
+//! deleted when the upload completes, aborts or is dropped. The sweep aborts the uploads whose
+//! marker has gone quiet for its idle time (ten minutes, ten missed refreshes): those are the
+//! ones whose server died. Any server of a cluster may sweep: aborting an upload twice is
+//! harmless.
 
 use std::{
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use futures::StreamExt;
@@ -25,7 +27,7 @@ use serde::{Deserialize, Serialize};
 /// Under the storage prefix: where the markers live.
 pub const MARKERS: &str = ".staging";
 
-/// How often a running upload touches its marker. The sweep's idle time must be well above it.
+/// How often a running upload rewrites its marker. The sweep's idle time must be well above it.
 const REFRESH: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,11 +43,19 @@ pub struct TrackedUpload {
     path: Path,
     upload_id: MultipartId,
     marker: Path,
-    marker_body: Vec<u8>,
+    /// Rewrites the marker every [`REFRESH`]; stopped when the upload ends or is dropped.
+    refresher: tokio::task::AbortHandle,
     /// Part `i`'s id once it is up (parts go up concurrently, in any order).
     parts: Arc<Mutex<Vec<Option<PartId>>>>,
     next_part: usize,
-    refreshed: Instant,
+}
+
+impl Drop for TrackedUpload {
+    fn drop(&mut self) {
+        // Dropped without completing (a failed request): the marker goes quiet, and the sweep
+        // aborts the upload once it has been quiet long enough.
+        self.refresher.abort();
+    }
 }
 
 impl TrackedUpload {
@@ -57,20 +67,13 @@ impl TrackedUpload {
             let _ = s3.abort_multipart(&path, &upload_id).await;
             return Err(e);
         }
-        Ok(TrackedUpload {
-            s3,
-            path,
-            upload_id,
-            marker,
-            marker_body,
-            parts: Arc::new(Mutex::new(Vec::new())),
-            next_part: 0,
-            refreshed: Instant::now(),
-        })
+        let refresher = tokio::spawn(keep_fresh(s3.clone(), marker.clone(), marker_body)).abort_handle();
+        Ok(TrackedUpload { s3, path, upload_id, marker, refresher, parts: Arc::new(Mutex::new(Vec::new())), next_part: 0 })
     }
 
     /// Removes the marker of an upload that has ended one way or the other.
     async fn forget(&self) {
+        self.refresher.abort();
         if let Err(e) = self.s3.delete(&self.marker).await {
             tracing::warn!(error = %e, marker = %self.marker, "could not delete an upload's marker; the sweep will");
         }
@@ -82,10 +85,6 @@ impl MultipartUpload for TrackedUpload {
     fn put_part(&mut self, data: PutPayload) -> UploadPart {
         let index = self.next_part;
         self.next_part += 1;
-        let refresh = (self.refreshed.elapsed() >= REFRESH).then(|| {
-            self.refreshed = Instant::now();
-            (self.marker.clone(), self.marker_body.clone())
-        });
         let (s3, path, upload_id, parts) = (self.s3.clone(), self.path.clone(), self.upload_id.clone(), self.parts.clone());
         Box::pin(async move {
             let part = s3.put_part(&path, &upload_id, index, data).await?;
@@ -95,9 +94,6 @@ impl MultipartUpload for TrackedUpload {
                     parts.resize(index + 1, None);
                 }
                 parts[index] = Some(part);
-            }
-            if let Some((marker, body)) = refresh {
-                s3.put(&marker, body.into()).await?;
             }
             Ok(())
         })
@@ -120,6 +116,18 @@ impl MultipartUpload for TrackedUpload {
     }
 }
 
+/// Rewrites `marker` every [`REFRESH`] until aborted, so its age says the upload's server lives.
+async fn keep_fresh(s3: Arc<AmazonS3>, marker: Path, body: Vec<u8>) {
+    let mut every = tokio::time::interval(REFRESH);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if let Err(e) = s3.put(&marker, body.clone().into()).await {
+            tracing::warn!(error = %e, marker = %marker, "could not refresh an upload's marker; trying again in a minute");
+        }
+    }
+}
+
 /// Aborts every upload under `markers` whose marker has been quiet for `idle`; returns how many.
 pub async fn sweep(s3: &AmazonS3, markers: &Path, idle: Duration) -> usize {
     let now = crate::db::now_ms();
@@ -138,24 +146,28 @@ pub async fn sweep(s3: &AmazonS3, markers: &Path, idle: Duration) -> usize {
     }
     let mut aborted = 0;
     for marker in stale {
-        let Ok(body) = s3.get(&marker).await else { continue };
-        let Ok(bytes) = body.bytes().await else { continue };
-        let Ok(named) = serde_json::from_slice::<Marker>(&bytes) else {
-            // Not one of ours after all: leave it.
+        // Read it again: refreshed since the listing, its upload is alive after all.
+        let Ok(read) = s3.get(&marker).await else { continue };
+        if crate::db::now_ms() - read.meta.last_modified.timestamp_millis() < idle_ms {
             continue;
-        };
-        match s3.abort_multipart(&Path::from(named.path.as_str()), &named.upload_id).await {
+        }
+        let Ok(bytes) = read.bytes().await else { continue };
+        // Not one of ours after all (or unreadable): leave it.
+        let Ok(named) = serde_json::from_slice::<Marker>(&bytes) else { continue };
+        let Ok(path) = Path::parse(&named.path) else { continue };
+        match s3.abort_multipart(&path, &named.upload_id).await {
+            Ok(()) => {
+                tracing::info!(path = %named.path, "aborted the upload of a server that stopped mid-way");
+                aborted += 1;
+            }
             // Gone already (another server's sweep, or it completed after all): only the marker is left.
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => {
                 tracing::warn!(error = %e, path = %named.path, "could not abort an unfinished upload; trying again next sweep");
                 continue;
             }
         }
-        if s3.delete(&marker).await.is_ok() {
-            tracing::info!(path = %named.path, "aborted the upload of a server that stopped mid-way");
-            aborted += 1;
-        }
+        let _ = s3.delete(&marker).await;
     }
     aborted
 }

@@ -409,8 +409,9 @@ fn urlencode(s: &str) -> String {
 /// Where a buyer back from paying a top-up goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TopUpReturn {
-    /// Credited, and the purchase of link `code` it was for is made: its download token.
-    Bought { code: String, download_token: String },
+    /// Credited, and the purchase of link `code` it was for is made by `buyer_id`: its download
+    /// token.
+    Bought { buyer_id: String, code: String, download_token: String },
     /// Credited; go on to this local path (the wallet, or the link page whose purchase needs
     /// the buyer once more: a PIN, a confirmation).
     Credited { next: String, error: Option<String> },
@@ -466,7 +467,9 @@ pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Resu
         amount: then_buy.amount,
     };
     match buy(state, &topup.account_id, &purchase).await {
-        Ok(bought) => Ok(TopUpReturn::Bought { code: then_buy.code, download_token: bought.download_token }),
+        Ok(bought) => {
+            Ok(TopUpReturn::Bought { buyer_id: topup.account_id.clone(), code: then_buy.code, download_token: bought.download_token })
+        }
         // The buyer's own rules (a PIN, a pause) or a change to the work stop it here: the link
         // page says why, with the wallet now able to pay.
         Err(err) => {

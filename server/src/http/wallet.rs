@@ -107,7 +107,7 @@ async fn buy_form(
         amount: form.amount,
     };
     match service::buy(&state, &me, &request).await {
-        Ok(bought) => after_purchase(&session, &code, &bought.download_token, again).await,
+        Ok(bought) => after_purchase(&session, &me, &code, &bought.download_token, again).await,
         Err(WalletError::NeedsConfirmation(_)) => super::redirect_to(&link(&code, "confirm_wallet=1")).into_response(),
         // The link page offers the top-up that completes this purchase.
         Err(WalletError::Insufficient { .. }) => super::redirect_to(&format!("/l/{}", urlencode(&code))).into_response(),
@@ -234,8 +234,8 @@ struct KeyQuery {
 /// Where a wallet purchase lands: back on the link page, which shows the purchase and starts
 /// its download where Buy was. A purchase made "again" (e.g. as a gift) opens its own download
 /// page instead, whose address is the one to pass on.
-async fn after_purchase(session: &Session, code: &str, download_token: &str, again: bool) -> Response {
-    if !again && app::delivery::api::remember_just_bought(session, code, download_token).await.is_ok() {
+async fn after_purchase(session: &Session, buyer_id: &str, code: &str, download_token: &str, again: bool) -> Response {
+    if !again && app::delivery::api::remember_just_bought(session, buyer_id, code, download_token).await.is_ok() {
         return super::redirect_to(&link(code, "bought=1")).into_response();
     }
     super::redirect_to(&format!("/d/{download_token}?start=1")).into_response()
@@ -249,7 +249,9 @@ async fn topup_return(
     Query(q): Query<KeyQuery>,
 ) -> Response {
     match service::topup_returned(&state, &topup_id, &q.k).await {
-        Ok(TopUpReturn::Bought { code, download_token }) => after_purchase(&session, &code, &download_token, false).await,
+        Ok(TopUpReturn::Bought { buyer_id, code, download_token }) => {
+            after_purchase(&session, &buyer_id, &code, &download_token, false).await
+        }
         Ok(TopUpReturn::Credited { next, error: Some(error) }) => {
             let join = if next.contains('?') { '&' } else { '?' };
             super::redirect_to(&format!("{next}{join}error={}", urlencode(&error))).into_response()

@@ -397,7 +397,8 @@ both_backends! {
         // Another account's session changes its own picture, never this one.
         let other = app.new_client();
         common::sign_up_on(&other, &app.base_url, &app.shared_dir, "other@example.com", "other_one", "Other").await;
-        post_avatar(other, Multipart::new().file("avatar", "o.png", "image/png", &png(300, 300)).build()).await;
+        let res = post_avatar(other, Multipart::new().file("avatar", "o.png", "image/png", &png(300, 300)).build()).await;
+        assert_eq!(location(&res), "/settings?saved=1#profile", "the other account's own picture is saved");
         let other_id = other_id(&app).await;
         let res = app.new_client().get(app.url("/@ava/avatar.jpg")).send().await.unwrap();
         assert_eq!(res.bytes().await.unwrap(), first);

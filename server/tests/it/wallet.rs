@@ -159,6 +159,11 @@ both_backends! {
         app.ledger_is_clean().await;
         // 0.20 at 5%: 0.01 to Clink, 0.19 to the creator.
         assert_eq!(app::ledger::store::balance(&app.state.db, "platform_fees:-:EUR").await.unwrap(), 1);
+        // Another account signing in on this browser doesn't see it.
+        let res = common::sign_up_on(&buyer, &app.base_url, &app.shared_dir, "next.person@example.com", "next_person", "Next").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = buyer.get(app.url(&back)).send().await.unwrap().text().await.unwrap();
+        assert!(!html.contains("Paid €0.20") && !html.contains("/files/"), "{html}");
     }
 
     async fn fifty_parallel_purchases_against_ten_purchases_of_balance(app) {
