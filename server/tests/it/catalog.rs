@@ -449,19 +449,6 @@ fn assert_no_files_on_disk(app: &TestApp) {
     if !dir.exists() {
         return;
     }
-    let files: Vec<_> = walk(&dir);
+    let files: Vec<_> = common::files_under(&dir);
     assert!(files.is_empty(), "orphan files on disk: {files:?}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = vec![];
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }

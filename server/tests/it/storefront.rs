@@ -359,7 +359,7 @@ both_backends! {
             async move { client.post(url).header("content-type", Multipart::content_type()).body(body).send().await.unwrap() }
         };
         let avatar_files = || {
-            walkdir(app.data_dir.path()).into_iter().filter(|p| p.to_string_lossy().contains("/avatars/")).collect::<Vec<_>>()
+            common::files_under(app.data_dir.path()).into_iter().filter(|p| p.to_string_lossy().contains("/avatars/")).collect::<Vec<_>>()
         };
         // Before: the initial, and no picture to fetch.
         let (_, html) = page(&app.new_client(), &app, "/@ava").await;
@@ -437,20 +437,6 @@ both_backends! {
         let (_, html) = page(&buyer, &app, &format!("/l/{code}")).await;
         assert!(html.contains("You own this"));
     }
-}
-
-/// Every file under `dir`.
-fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walkdir(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 async fn other_id(app: &TestApp) -> String {

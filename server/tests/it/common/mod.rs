@@ -608,3 +608,17 @@ pub async fn buy_with_test_card(app: &TestApp, buyer: &Client, code: &str, email
     assert!(res.headers()["location"].to_str().unwrap().starts_with("/d/"), "purchase completed");
     order_id
 }
+
+/// Every file under `dir`, at any depth (none if it doesn't exist).
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
