@@ -95,6 +95,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async/>
                 <Route path=path!("/signup/sent") view=SignupSentPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                <Route path=path!("/login/two-step") view=accounts::pages::TwoStepLoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/password/forgot") view=accounts::pages::ForgotPasswordPage ssr=SsrMode::Async/>
                 <Route path=path!("/password/reset/:token") view=accounts::pages::ResetPasswordPage ssr=SsrMode::Async/>
                 <Route path=path!("/dashboard") view=DashboardPage ssr=SsrMode::Async/>

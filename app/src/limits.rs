@@ -29,10 +29,14 @@ pub enum Limit {
     PinPerAccount,
     /// Wallets started at a link page from one client address.
     BuyerStartPerClient,
+    /// Two-step sign-in codes tried on one account, right or wrong, from anywhere: 6 at once,
+    /// then one every 20 s. With three six-digit codes valid at a time, that is about a 1 in 80
+    /// chance a day for someone who has the password and guesses all day.
+    SecondStepPerAccount,
 }
 
 impl Limit {
-    const ALL: [Limit; 8] = [
+    const ALL: [Limit; 9] = [
         Limit::LoginPerClient,
         Limit::LoginPerAccount,
         Limit::SignupPerClient,
@@ -41,6 +45,7 @@ impl Limit {
         Limit::GuessPerClient,
         Limit::PinPerAccount,
         Limit::BuyerStartPerClient,
+        Limit::SecondStepPerAccount,
     ];
 
     /// The quota: `burst` at once, then one more every `every`.
@@ -55,6 +60,7 @@ impl Limit {
             Limit::GuessPerClient => (30, MINUTE / 30),
             Limit::PinPerAccount => (5, MINUTE / 5),
             Limit::BuyerStartPerClient => (5, MINUTE * 3),
+            Limit::SecondStepPerAccount => (6, MINUTE / 3),
         }
     }
 }

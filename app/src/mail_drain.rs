@@ -110,6 +110,10 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
             &crate::ui::date_label(*hold_until),
             &state.settings.absolute_url("/password/forgot"),
         ))),
+        Mail::TwoStepChanged { on } => Ok(Some(templates::two_step_changed(*on, &state.settings.absolute_url("/password/forgot")))),
+        Mail::RecoveryCodeUsed { left } => {
+            Ok(Some(templates::recovery_code_used(*left, &state.settings.absolute_url("/settings#two-step"))))
+        }
         Mail::LoginLink { email, next } => {
             let token = delivery::new_token();
             let now = db::now_ms();

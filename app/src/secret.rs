@@ -49,6 +49,46 @@ impl AppSecret {
         URL_SAFE_NO_PAD.encode(self.mac(purpose, data).finalize().into_bytes())
     }
 
+    /// Encrypts `plaintext` for one `purpose` (XChaCha20-Poly1305 under a key derived from this
+    /// one, a random nonce), bound to `context` (an account id, say): it opens only for the same
+    /// purpose and context. Base64url of nonce and ciphertext.
+    pub fn seal(&self, purpose: &str, context: &[u8], plaintext: &[u8]) -> String {
+        use chacha20poly1305::{
+            XChaCha20Poly1305, XNonce,
+            aead::{Aead, KeyInit, Payload},
+        };
+        use rand::RngCore;
+        let cipher = XChaCha20Poly1305::new(&self.sealing_key(purpose).into());
+        let mut nonce = [0u8; 24];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad: context })
+            .expect("encrypting in memory doesn't fail");
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// What `seal` sealed, if it was sealed with this key for this purpose and context.
+    pub fn open(&self, purpose: &str, context: &[u8], sealed: &str) -> Option<Vec<u8>> {
+        use chacha20poly1305::{
+            XChaCha20Poly1305, XNonce,
+            aead::{Aead, KeyInit, Payload},
+        };
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() < 24 {
+            return None;
+        }
+        let (nonce, ciphertext) = bytes.split_at(24);
+        let cipher = XChaCha20Poly1305::new(&self.sealing_key(purpose).into());
+        cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: ciphertext, aad: context }).ok()
+    }
+
+    /// A key for sealing, one per purpose, derived from this one (never used to sign).
+    fn sealing_key(&self, purpose: &str) -> [u8; 32] {
+        self.mac("sealing key", purpose.as_bytes()).finalize().into_bytes().into()
+    }
+
     /// Constant-time check of a signature made by `sign`.
     pub fn verify(&self, purpose: &str, data: &[u8], signature: &str) -> bool {
         match URL_SAFE_NO_PAD.decode(signature) {

@@ -147,6 +147,8 @@ pub async fn seed(db: &Db, storage: &Storage, fee_bps: u32, opts: &SeedOptions) 
                 provider: "test",
                 payment_id: Some(&payment_id),
                 source: pick_source(&mut rng),
+                // Seeded buyers came through the link page, as most do.
+                counted_view: true,
                 paid_from: AccountRef::provider_clearing("test", amount.currency),
                 paid_from_debited: false,
                 ledger_key: format!("sale:{order_id}"),

@@ -51,12 +51,23 @@ test('the dashboard moves after a purchase through a link tagged ?ref=x', async 
   await expect(creatorPage.locator('table.sources')).toContainText('X (Twitter)');
   await expect(creatorPage.locator('.chart-svg svg title').filter({ hasText: '1 sales' })).toHaveCount(1);
   await creatorPage.screenshot({ path: test.info().outputPath('dashboard.png'), fullPage: true });
+  const deskTip = today.locator('.metric').filter({ hasText: 'Conversion' }).locator('.tip');
+  await deskTip.focus();
+  await assertLayout(creatorPage, 'dashboard-conversion-tip-desktop');
+  await deskTip.blur();
 
   // Mobile layout renders the same figures, and no table hides a column behind sideways
   // scrolling: each row stacks, with its amount inside the screen's width.
   await creatorPage.setViewportSize({ width: 390, height: 844 });
   await expect(today.locator('.metric').filter({ hasText: 'Sales' }).locator('.value')).toBeVisible();
   await assertLayout(creatorPage, 'dashboard-phone');
+  // What conversion counts is a tooltip, reached by keyboard (and by a tap) too, and it stays
+  // on the phone's screen.
+  const tip = today.locator('.metric').filter({ hasText: 'Conversion' }).locator('.tip');
+  await tip.focus();
+  expect(await tip.evaluate((el) => getComputedStyle(el, '::after').content)).toContain('never passes 100');
+  await assertLayout(creatorPage, 'dashboard-conversion-tip-phone');
+  await tip.blur();
   for (const [table, column] of [['table.recent', 'td.amount'], ['#works table', 'td[data-label="Earnings"]'], ['table.sources', 'td[data-label="Sales"]']]) {
     const cell = creatorPage.locator(table).locator(column).first();
     await cell.scrollIntoViewIfNeeded();

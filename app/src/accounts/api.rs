@@ -51,11 +51,11 @@ pub async fn log_in(email: String, password: String, next: Option<String>) -> Re
     let client = edge::client_ip().await;
     let account = service::log_in(&state.db, &state.limits, client, &email, &password).await?;
     let session = edge::current_session().await?;
-    session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, &edge::user_agent())
+    let signed_in = session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, &edge::user_agent())
         .await
         .map_err(|e| internal("starting session", &e))?;
     tracing::info!(account.id = %account.account_id, "logged in");
-    leptos_axum::redirect(&edge::safe_next(next.as_deref(), "/dashboard"));
+    leptos_axum::redirect(&signed_in.then(&edge::safe_next(next.as_deref(), "/dashboard")));
     Ok(())
 }
 
@@ -110,8 +110,10 @@ pub async fn reset_password(token: String, password: String) -> Result<(), AppEr
     let new = super::domain::NewPassword::parse(&password)?;
     let (account_id, epoch) = service::reset_password(&state.db, &token, &new).await?;
     let session = edge::current_session().await?;
-    session::sign_in(&session, &state.db, &account_id, epoch, &edge::user_agent()).await.map_err(|e| internal("starting session", &e))?;
-    leptos_axum::redirect("/dashboard?password=reset");
+    let signed_in = session::sign_in(&session, &state.db, &account_id, epoch, &edge::user_agent())
+        .await
+        .map_err(|e| internal("starting session", &e))?;
+    leptos_axum::redirect(&signed_in.then("/dashboard?password=reset"));
     Ok(())
 }
 
@@ -123,7 +125,7 @@ pub async fn change_password(current_password: String, new_password: String) -> 
     let new = super::domain::NewPassword::parse(&new_password).map_err(|e| crate::error::FieldError::new("new_password", e.message))?;
     let epoch = service::change_password(&state.db, &state.limits, &me, &current_password, &new).await?;
     let session = edge::current_session().await?;
-    session::sign_in(&session, &state.db, &me.account_id, epoch, &edge::user_agent())
+    session::keep_signed_in(&session, &state.db, &me.account_id, epoch, &edge::user_agent())
         .await
         .map_err(|e| internal("keeping the session", &e))?;
     leptos_axum::redirect("/settings?saved=password#password");
@@ -175,7 +177,7 @@ pub async fn sign_out_other_devices() -> Result<(), AppError> {
     let me = edge::require_account().await?;
     let session = edge::current_session().await?;
     let epoch = service::sign_out_other_devices(&state.db, &me.account_id).await?;
-    session::sign_in(&session, &state.db, &me.account_id, epoch, &edge::user_agent())
+    session::keep_signed_in(&session, &state.db, &me.account_id, epoch, &edge::user_agent())
         .await
         .map_err(|e| internal("keeping the session", &e))?;
     leptos_axum::redirect("/settings?saved=devices#devices");
@@ -283,12 +285,16 @@ pub struct ProfileForm {
     /// The colour in use (chosen, or derived from the handle).
     pub accent_in_use: String,
     pub avatar_url: Option<String>,
+    /// Changing the email asks for the two-step code too.
+    pub two_step_on: bool,
 }
 
 #[server(endpoint = "settings/profile")]
 pub async fn profile_settings() -> Result<ProfileForm, AppError> {
+    let state = edge::app_state()?;
     let me = edge::require_account().await?;
     Ok(ProfileForm {
+        two_step_on: super::two_step::is_on(&state.db, &me.account_id).await?,
         sells: me.sells,
         email: me.email.clone(),
         email_verified: me.email_verified_at.is_some(),
@@ -317,7 +323,7 @@ pub async fn start_selling(handle: String, display_name: String) -> Result<(), A
 
 /// Asks to change the account's email: the new address gets a link that proves it.
 #[server(endpoint = "settings/email")]
-pub async fn change_email(new_email: String, current_password: String) -> Result<(), AppError> {
+pub async fn change_email(new_email: String, current_password: String, #[server(default)] two_step_code: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
     let email = super::domain::Email::parse(&new_email).map_err(|e| crate::error::FieldError::new("new_email", e.message))?;
@@ -325,7 +331,8 @@ pub async fn change_email(new_email: String, current_password: String) -> Result
     if !state.limits.allow(Limit::MailPerAddress, email.as_str()) || !state.limits.allow(Limit::MailPerClient, client) {
         return Err(AppError::RateLimited);
     }
-    super::service::request_email_change(&state.db, &state.limits, &me, &current_password, &email).await?;
+    let step_up = super::two_step::StepUp { limits: &state.limits, key: &state.secret, code: &two_step_code };
+    super::service::request_email_change(&state.db, &me, &current_password, &step_up, &email).await?;
     leptos_axum::redirect(if email.as_str() == me.email { "/settings?saved=email-verify#email" } else { "/settings?saved=email#email" });
     Ok(())
 }
@@ -353,5 +360,148 @@ pub async fn save_profile(display_name: String, bio: String, links: String, acce
     let edit = super::store::ProfileEdit { display_name: name.as_str(), bio: &bio, links: &links, accent_color: accent.as_deref() };
     super::service::update_profile(&state.db, &state.page_cache, &me.account_id, &edit).await?;
     leptos_axum::redirect("/settings?saved=profile#profile");
+    Ok(())
+}
+
+/// The second step of a sign-in: a code from the authenticator app, or a recovery code.
+/// Without a sign-in waiting for it (none, or it waited over ten minutes) it sends the browser
+/// back to the login form.
+#[server(endpoint = "login/two-step")]
+pub async fn finish_sign_in(code: String, next: Option<String>) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let session = edge::current_session().await?;
+    if !state.limits.allow(Limit::GuessPerClient, edge::client_ip().await) {
+        return Err(AppError::RateLimited);
+    }
+    let waiting = match session::awaiting_second_step(&session).await {
+        Some((account_id, epoch)) => super::store::find_by_id(&state.db, &account_id)
+            .await
+            .map_err(service::AccountError::from)?
+            .filter(|a| a.session_epoch == epoch),
+        None => None,
+    };
+    let Some(account) = waiting else {
+        leptos_axum::redirect("/login?two_step=expired");
+        return Ok(());
+    };
+    super::two_step::check_code(&state.db, &state.limits, &state.secret, &account, &code, "code").await?;
+    session::finish_second_step(&session, &state.db, &edge::user_agent()).await.map_err(|e| internal("starting session", &e))?;
+    tracing::info!(account.id = %account.account_id, "logged in with a second step");
+    leptos_axum::redirect(&edge::safe_next(next.as_deref(), "/dashboard"));
+    Ok(())
+}
+
+/// Two-step sign-in as Settings shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TwoStepState {
+    Off,
+    /// Scan the QR code (a `data:` URI of an SVG) or type the secret, then confirm with a code.
+    SettingUp {
+        qr_data_uri: String,
+        secret: String,
+    },
+    On {
+        since: String,
+        recovery_codes_left: i64,
+        /// The account has asked for a payout, so it can't be turned off.
+        required: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwoStepView {
+    pub state: TwoStepState,
+    /// Recovery codes made just now, shown once.
+    pub fresh_codes: Vec<String>,
+    /// The same as a text file to download (a `data:` URI).
+    pub fresh_codes_file: String,
+}
+
+#[cfg(feature = "ssr")]
+const FRESH_CODES_KEY: &str = "fresh_recovery_codes";
+
+#[server(endpoint = "settings/two-step")]
+pub async fn two_step_settings() -> Result<TwoStepView, AppError> {
+    use super::two_step::Status;
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let shown = match super::two_step::status(&state.db, &state.secret, &me).await? {
+        Status::Off => TwoStepState::Off,
+        Status::SettingUp { otpauth_url, secret_base32 } => {
+            use base64::Engine;
+            let code = qrcode::QrCode::new(otpauth_url.as_bytes()).map_err(|e| internal("drawing the QR code", &e))?;
+            let svg = code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(200, 200).quiet_zone(true).build();
+            TwoStepState::SettingUp {
+                qr_data_uri: format!("data:image/svg+xml;base64,{}", base64::engine::general_purpose::STANDARD.encode(svg)),
+                // In groups of four, as authenticator apps show a typed key.
+                secret: secret_base32.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" "),
+            }
+        }
+        Status::On { since, recovery_codes_left } => TwoStepState::On {
+            since: crate::ui::date_label(since),
+            recovery_codes_left,
+            required: has_asked_for_payout(&state.db, &me.account_id).await?,
+        },
+    };
+    let session = edge::current_session().await?;
+    let fresh_codes = session.remove::<Vec<String>>(FRESH_CODES_KEY).await.ok().flatten().unwrap_or_default();
+    let text = format!("Clink recovery codes for {}\nEach one works once.\n\n{}\n", me.email, fresh_codes.join("\n"));
+    let fresh_codes_file =
+        format!("data:text/plain;charset=utf-8,{}", percent_encoding::utf8_percent_encode(&text, percent_encoding::NON_ALPHANUMERIC));
+    Ok(TwoStepView { state: shown, fresh_codes, fresh_codes_file })
+}
+
+#[cfg(feature = "ssr")]
+async fn has_asked_for_payout(db: &crate::db::Db, account_id: &str) -> Result<bool, AppError> {
+    Ok(!crate::earnings::payouts::of_creator(db, account_id).await.map_err(|e| internal("reading payouts", &e))?.is_empty())
+}
+
+/// Shows the recovery codes once, on the settings page the browser goes to next.
+#[cfg(feature = "ssr")]
+async fn show_once(codes: Vec<String>) -> Result<(), AppError> {
+    let session = edge::current_session().await?;
+    session.insert(FRESH_CODES_KEY, codes).await.map_err(|e| internal("keeping the recovery codes for the page", &e))
+}
+
+/// "Set up two-step sign-in": a new secret to scan.
+#[server(endpoint = "settings/two-step/start")]
+pub async fn start_two_step() -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    super::two_step::start(&state.db, &state.secret, &me).await?;
+    leptos_axum::redirect("/settings#two-step");
+    Ok(())
+}
+
+/// The first code from the app (and the password) turns it on; the recovery codes follow.
+#[server(endpoint = "settings/two-step/confirm")]
+pub async fn confirm_two_step(code: String, current_password: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let codes = super::two_step::confirm(&state.db, &state.limits, &state.secret, &me, &code, &current_password).await?;
+    show_once(codes).await?;
+    leptos_axum::redirect("/settings?saved=two-step#two-step");
+    Ok(())
+}
+
+/// Ten new recovery codes; the old ones stop working.
+#[server(endpoint = "settings/two-step/codes")]
+pub async fn new_recovery_codes(code: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let codes = super::two_step::replace_recovery_codes(&state.db, &state.limits, &state.secret, &me, &code).await?;
+    show_once(codes).await?;
+    leptos_axum::redirect("/settings?saved=recovery-codes#two-step");
+    Ok(())
+}
+
+/// Turns two-step sign-in off (not for an account that gets payouts).
+#[server(endpoint = "settings/two-step/off")]
+pub async fn turn_off_two_step(code: String, current_password: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let required = has_asked_for_payout(&state.db, &me.account_id).await?;
+    super::two_step::turn_off(&state.db, &state.limits, &state.secret, &me, &current_password, &code, required).await?;
+    leptos_axum::redirect("/settings?saved=two-step-off#two-step");
     Ok(())
 }

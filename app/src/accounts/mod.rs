@@ -11,3 +11,5 @@ pub mod session;
 pub mod store;
 #[cfg(feature = "ssr")]
 pub mod tokens;
+#[cfg(feature = "ssr")]
+pub mod two_step;

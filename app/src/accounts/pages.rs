@@ -70,12 +70,16 @@ pub fn SignupSentPage() -> impl IntoView {
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
-    let (next, email, has_wallet) = query.with_untracked(|q| (q.get("next"), q.get("email"), q.get("has_wallet").is_some()));
+    let (next, email, has_wallet, two_step_expired) = query
+        .with_untracked(|q| (q.get("next"), q.get("email"), q.get("has_wallet").is_some(), q.get("two_step") == Some("expired".into())));
     view! {
         <Title text="Log in · Clink"/>
         <crate::layout::Layout>
         <section class="auth">
             <h1>"Welcome back"</h1>
+            {two_step_expired.then(|| view! {
+                <p class="alert warn" role="status">"That sign-in waited too long for its code. Log in again."</p>
+            })}
             {has_wallet.then(|| view! {
                 <p class="alert ok" role="status">"This email already has a Clink wallet. Log in, or get a sign-in link, and you'll go straight back to your purchase."</p>
             })}
@@ -228,6 +232,7 @@ pub fn SettingsPage() -> impl IntoView {
     let profile = Resource::new(|| (), |_| super::api::profile_settings());
     let devices = Resource::new(|| (), |_| super::api::signed_in_devices());
     let payout = Resource::new(|| (), |_| crate::earnings::api::load_payout_destination());
+    let two_step = Resource::new(|| (), |_| super::api::two_step_settings());
     // `saved=<section>` after a form post: the section that was saved says so.
     let (saved, avatar_error) = use_query_map().with_untracked(|q| (q.get("saved").unwrap_or_default(), q.get("avatar_error")));
     let [
@@ -282,7 +287,10 @@ pub fn SettingsPage() -> impl IntoView {
                 {move || {
                     let outcome = email_outcome.clone();
                     Suspend::new(async move {
-                        profile.await.ok().map(|p| view! { <EmailSection email=p.email verified=p.email_verified sent=saved_email sent_to_self=saved_email_verify outcome=outcome/> })
+                        profile.await.ok().map(|p| view! {
+                            <EmailSection email=p.email verified=p.email_verified two_step_on=p.two_step_on sent=saved_email
+                                sent_to_self=saved_email_verify outcome=outcome/>
+                        })
                     })
                 }}
             </Suspense>
@@ -293,6 +301,12 @@ pub fn SettingsPage() -> impl IntoView {
                 }}
             </Suspense>
             <PasswordSection changed=saved_password/>
+            <Suspense fallback=|| ()>
+                {move || {
+                    let saved = saved.clone();
+                    Suspend::new(async move { two_step.await.ok().map(|s| view! { <TwoStepSection settings=s saved=saved/> }) })
+                }}
+            </Suspense>
             <Suspense fallback=|| ()>
                 {move || {
                     let signed_out = signed_out_others;
@@ -349,7 +363,14 @@ fn DevicesSection(devices: Vec<super::api::DeviceView>, signed_out: bool) -> imp
 /// The account's email: changed only once the new address is proven by its link, and the old
 /// address is told.
 #[component]
-fn EmailSection(email: String, verified: bool, sent: bool, sent_to_self: bool, outcome: Option<String>) -> impl IntoView {
+fn EmailSection(
+    email: String,
+    verified: bool,
+    two_step_on: bool,
+    sent: bool,
+    sent_to_self: bool,
+    outcome: Option<String>,
+) -> impl IntoView {
     let change = ServerAction::<super::api::ChangeEmail>::new();
     let confirm = ServerAction::<super::api::ChangeEmail>::new();
     let error = Signal::derive(move || change.value().get().or_else(|| confirm.value().get()).and_then(Result::err));
@@ -385,6 +406,7 @@ fn EmailSection(email: String, verified: bool, sent: bool, sent_to_self: bool, o
                     <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" error=error
                         scope="email"
                         hint="Signed in with emailed links only? Set a password first with \"Forgot password\"."/>
+                    {two_step_on.then(|| view! { <StepUpField error=error scope="email"/> })}
                     <button type="submit" class="btn">"Send confirmation link"</button>
                 </div>
             </ActionForm>
@@ -423,6 +445,7 @@ fn PayoutSection(destination: crate::earnings::api::PayoutDestinationView, saved
                     <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" error=error
                         scope="payouts"
                         hint="A new destination waits 72 hours before money goes there, and we email you about it. Signed in with emailed links only? Set a password first with \"Forgot password\"."/>
+                    {destination.two_step_on.then(|| view! { <StepUpField error=error scope="payouts"/> })}
                     <button type="submit" class="btn">"Save payout destination"</button>
                 </div>
             </ActionForm>
@@ -574,6 +597,10 @@ fn IntegrationsSection(settings: crate::earnings::api::IntegrationSettings, save
                     </div>
                     <Field label="Webhook URL (optional)" name="webhook_url" kind="url" value=settings.webhook_url.clone() error=error required=false
                         hint="Each sale and refund is POSTed here as JSON, signed with the secret below (header Clink-Signature)."/>
+                    {settings.two_step_on.then(|| view! {
+                        <Field label="Code from your authenticator app" name="two_step_code" autocomplete="one-time-code" error=error required=false
+                            scope="integrations" maxlength=20 hint="Needed only to change the webhook URL."/>
+                    })}
                     <button type="submit" class="btn">"Save"</button>
                 </div>
             </ActionForm>
@@ -661,6 +688,134 @@ fn TokenSection(list: super::api::TokenList) -> impl IntoView {
                     <button type="submit" class="btn">"Create token"</button>
                 </div>
             </ActionForm>
+        </section>
+    }
+}
+
+/// The code asked for again before a sensitive change (the step-up), when two-step sign-in is on.
+#[component]
+fn StepUpField(#[prop(into)] error: Signal<Option<crate::error::AppError>>, scope: &'static str) -> impl IntoView {
+    view! {
+        <Field label="Code from your authenticator app" name="two_step_code" autocomplete="one-time-code" error=error scope=scope maxlength=20
+            hint="Or one of your recovery codes."/>
+    }
+}
+
+/// The second step of a sign-in: the code from the authenticator app, or a recovery code. A
+/// plain form post, so it works without JavaScript.
+#[component]
+pub fn TwoStepLoginPage() -> impl IntoView {
+    let next = use_query_map().with_untracked(|q| q.get("next"));
+    let action = ServerAction::<super::api::FinishSignIn>::new();
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    view! {
+        <Title text="Two-step sign-in · Clink"/>
+        <crate::layout::Layout>
+        <section class="auth">
+            <h1>"One more step"</h1>
+            <p class="lede">"Type the 6-digit code your authenticator app shows for Clink."</p>
+            <ActionForm action=action>
+                <div class="card form">
+                    <FormAlert error=error/>
+                    <Field label="Code" name="code" autocomplete="one-time-code" error=error maxlength=20
+                        hint="Lost your phone? Type one of your recovery codes instead, like 7kq2m-x9c4d."/>
+                    {next.map(|n| view! { <input type="hidden" name="next" value=n/> })}
+                    <button type="submit" class="btn primary wide">"Sign in"</button>
+                </div>
+            </ActionForm>
+            <p class="muted"><a href="/login">"Start again"</a>
+                " · No phone and no recovery codes? Reply to any email from this Clink to reach its operator."</p>
+        </section>
+        </crate::layout::Layout>
+    }
+}
+
+/// Two-step sign-in in Settings: set up (scan, then one code), recovery codes, turn off.
+#[component]
+fn TwoStepSection(settings: super::api::TwoStepView, saved: String) -> impl IntoView {
+    use super::api::TwoStepState;
+    let start = ServerAction::<super::api::StartTwoStep>::new();
+    let confirm = ServerAction::<super::api::ConfirmTwoStep>::new();
+    let codes = ServerAction::<super::api::NewRecoveryCodes>::new();
+    let off = ServerAction::<super::api::TurnOffTwoStep>::new();
+    // Each form shows its own action's error: two of them have a `code` field.
+    let setup_error = Signal::derive(move || [start.value().get(), confirm.value().get()].into_iter().flatten().find_map(Result::err));
+    let codes_error = Signal::derive(move || codes.value().get().and_then(Result::err));
+    let off_error = Signal::derive(move || off.value().get().and_then(Result::err));
+    let notice = match saved.as_str() {
+        "two-step" => Some("Two-step sign-in is on. Signing in now asks for a code from your app."),
+        "recovery-codes" => Some("New recovery codes made. The old ones no longer work."),
+        "two-step-off" => Some("Two-step sign-in is off."),
+        _ => None,
+    };
+    let (fresh, download) = (settings.fresh_codes, settings.fresh_codes_file);
+    view! {
+        <section class="card" id="two-step" aria-labelledby="two-step-h">
+            <h2 id="two-step-h">"Two-step sign-in"</h2>
+            {notice.map(|text| view! { <p class="alert ok" role="status">{text}</p> })}
+            {(!fresh.is_empty()).then(|| {
+                view! {
+                    <div class="alert warn recovery" role="status">
+                        <p><strong>"Save your recovery codes now."</strong>" Each one signs you in once if you lose your phone. They won't be shown again."</p>
+                        <ol class="recovery-codes">{fresh.into_iter().map(|c| view! { <li><code>{c}</code></li> }).collect_view()}</ol>
+                        <a class="btn small" href=download download="clink-recovery-codes.txt">"Download as a text file"</a>
+                    </div>
+                }
+            })}
+            {match settings.state {
+                TwoStepState::Off => view! {
+                    <p>"After your password or an emailed link, Clink asks for a code from an authenticator app on your phone "
+                        "(Google Authenticator, 1Password, Authy, Aegis…). Someone who learns your password still can't get in."</p>
+                    <p class="muted">"Needed before your first payout."</p>
+                    <ActionForm action=start>
+                        <FormAlert error=setup_error/>
+                        <button type="submit" class="btn">"Set up two-step sign-in"</button>
+                    </ActionForm>
+                }.into_any(),
+                TwoStepState::SettingUp { qr_data_uri, secret } => view! {
+                    <ol class="two-step-steps">
+                        <li>"Open your authenticator app and scan this code."
+                            <img class="two-step-qr" src=qr_data_uri width="200" height="200" alt="QR code that adds Clink to an authenticator app"/>
+                        </li>
+                        <li>"Can't scan? Type this key instead: " <code class="two-step-secret">{secret}</code></li>
+                        <li>"Type the 6-digit code the app shows, with your password."</li>
+                    </ol>
+                    <ActionForm action=confirm>
+                        <div class="form">
+                            <FormAlert error=setup_error/>
+                            <Field label="Code from the app" name="code" autocomplete="one-time-code" inputmode="numeric" maxlength=20 error=setup_error scope="two-step-on"/>
+                            <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" error=setup_error scope="two-step-on"/>
+                            <button type="submit" class="btn primary">"Turn on two-step sign-in"</button>
+                        </div>
+                    </ActionForm>
+                }.into_any(),
+                TwoStepState::On { since, recovery_codes_left, required } => view! {
+                    <p><span class="badge good">"on"</span> {format!(" since {since}. {recovery_codes_left} recovery codes left.")}</p>
+                    <ActionForm action=codes>
+                        <div class="form">
+                            <FormAlert error=codes_error/>
+                            <h3>"New recovery codes"</h3>
+                            <Field label="Code from your app" name="code" autocomplete="one-time-code" maxlength=20 error=codes_error scope="recovery"
+                                hint="Ten new codes replace the old ones."/>
+                            <button type="submit" class="btn">"Make new recovery codes"</button>
+                        </div>
+                    </ActionForm>
+                    {if required {
+                        view! { <p class="muted">"Accounts that receive payouts keep two-step sign-in on."</p> }.into_any()
+                    } else {
+                        view! {
+                            <ActionForm action=off>
+                                <div class="form">
+                                    <h3>"Turn off"</h3>
+                                    <Field label="Code from your app" name="code" autocomplete="one-time-code" maxlength=20 error=off_error scope="off"/>
+                                    <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" error=off_error scope="two-step-off"/>
+                                    <button type="submit" class="btn danger">"Turn off two-step sign-in"</button>
+                                </div>
+                            </ActionForm>
+                        }.into_any()
+                    }}
+                }.into_any(),
+            }}
         </section>
     }
 }

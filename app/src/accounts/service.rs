@@ -32,6 +32,9 @@ pub enum AccountError {
     RateLimited,
     #[error("password hashing failed: {0}")]
     Hashing(String),
+    /// A two-step secret that doesn't open (the app key changed) or a TOTP that can't be built.
+    #[error("two-step secret: {0}")]
+    Sealing(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -45,6 +48,7 @@ impl From<AccountError> for AppError {
             AccountError::InvalidCredentials => AppError::invalid("password", "That email and password don't match an account."),
             AccountError::RateLimited => AppError::RateLimited,
             AccountError::Hashing(e) => internal("password hashing failed", &e),
+            AccountError::Sealing(e) => internal("two-step sign-in", &e),
             AccountError::Database(e) => internal("account query failed", &e),
         }
     }
@@ -477,9 +481,9 @@ pub async fn confirm_password(limits: &Limits, account: &AccountRow, current_pas
 /// link without the password: proving it hands nothing to anyone else.
 pub async fn request_email_change(
     db: &Db,
-    limits: &Limits,
     account: &AccountRow,
     current_password: &str,
+    step_up: &super::two_step::StepUp<'_>,
     new_email: &Email,
 ) -> Result<(), AccountError> {
     let same = new_email.as_str() == account.email;
@@ -487,7 +491,8 @@ pub async fn request_email_change(
         return Err(FieldError::new("new_email", "That's already your email.").into());
     }
     if !same {
-        confirm_password(limits, account, current_password).await?;
+        confirm_password(step_up.limits, account, current_password).await?;
+        step_up.check(db, account).await?;
         if store::find_by_email(db, new_email.as_str()).await?.is_some() {
             return Err(FieldError::new("new_email", "Another Clink account uses that email.").into());
         }

@@ -18,6 +18,9 @@ const EPOCH_KEY: &str = "account_epoch";
 /// This browser's row in `signed_in_device`, and when it was last marked as seen there.
 const DEVICE_KEY: &str = "device_id";
 const DEVICE_SEEN_KEY: &str = "device_seen_at";
+/// Set while a sign-in waits for its second step (when it started): the session names the
+/// account but isn't signed in (see `signed_in_account_id`).
+const SECOND_STEP_KEY: &str = "second_step_since";
 
 /// How often a signed-in browser's "last active" time is written: often enough for the
 /// devices list to say "today" or "3 days ago", rarely enough to cost nothing per request.
@@ -40,6 +43,9 @@ fn epochs() -> &'static moka::sync::Cache<String, i64> {
 /// (see `accounts.session_epoch`).
 pub async fn signed_in_account_id(session: &Session, db: &Db) -> Option<String> {
     let account_id = session.get::<String>(ACCOUNT_KEY).await.ok().flatten()?;
+    if session.get::<i64>(SECOND_STEP_KEY).await.ok().flatten().is_some() {
+        return None;
+    }
     let signed_in_under = session.get::<i64>(EPOCH_KEY).await.ok().flatten().unwrap_or(0);
     let current = match epochs().get(&account_id) {
         Some(epoch) => epoch,
@@ -80,16 +86,96 @@ pub fn forget_epoch(account_id: &str) {
     epochs().invalidate(account_id);
 }
 
+/// How a sign-in went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "a sign-in may wait for its second step: send the browser where `then` says"]
+pub enum SignedIn {
+    /// Signed in.
+    Now,
+    /// The account has two-step sign-in on: the browser goes to `/login/two-step` for the code.
+    AfterSecondStep,
+}
+
+impl SignedIn {
+    /// Where the browser goes next: `next`, or the second step on the way to it.
+    pub fn then(self, next: &str) -> String {
+        match self {
+            SignedIn::Now => next.to_string(),
+            SignedIn::AfterSecondStep => {
+                format!("/login/two-step?next={}", percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC))
+            }
+        }
+    }
+}
+
 /// Signs `account_id` in under its current session epoch, and lists this browser among the
 /// account's signed-in devices (described by its `user_agent`). The session id is cycled
 /// first, so an id planted before login (session fixation) is worthless afterwards.
+///
+/// Every way in (password, emailed link, reset, sign-up, a new wallet) comes through here, so
+/// every one of them asks an account with two-step sign-in on for its code: the session then
+/// only waits for it ([`SignedIn::AfterSecondStep`]) and signs nobody in until
+/// [`finish_second_step`].
 pub async fn sign_in(
     session: &Session,
     db: &Db,
     account_id: &str,
     epoch: i64,
     user_agent: &str,
+) -> Result<SignedIn, tower_sessions::session::Error> {
+    if super::two_step::is_on(db, account_id).await.map_err(|e| store_error_text(&e.to_string()))? {
+        let previous_device = this_device(session).await;
+        session.cycle_id().await?;
+        if let Some(previous) = previous_device {
+            super::store::delete_device(db, &previous).await.map_err(store_error)?;
+            session.remove::<String>(DEVICE_KEY).await?;
+        }
+        session.insert(ACCOUNT_KEY, account_id).await?;
+        session.insert(EPOCH_KEY, epoch).await?;
+        session.insert(SECOND_STEP_KEY, crate::db::now_ms()).await?;
+        return Ok(SignedIn::AfterSecondStep);
+    }
+    enter(session, db, account_id, epoch, user_agent).await?;
+    Ok(SignedIn::Now)
+}
+
+/// The account whose sign-in waits for its second step on this session, and the epoch it
+/// signed in under; `None` if none does, or it waited longer than
+/// [`super::two_step::PENDING_SIGN_IN_MS`].
+pub async fn awaiting_second_step(session: &Session) -> Option<(String, i64)> {
+    let since = session.get::<i64>(SECOND_STEP_KEY).await.ok().flatten()?;
+    if crate::db::now_ms() - since > super::two_step::PENDING_SIGN_IN_MS {
+        return None;
+    }
+    let account_id = session.get::<String>(ACCOUNT_KEY).await.ok().flatten()?;
+    let epoch = session.get::<i64>(EPOCH_KEY).await.ok().flatten()?;
+    Some((account_id, epoch))
+}
+
+/// Keeps a signed-in browser signed in under its account's new epoch, after it ended every other
+/// session (a password change, "sign out of all other devices"). Only for a request whose
+/// session was signed in, second step included, when it began: nothing is asked again.
+pub async fn keep_signed_in(
+    session: &Session,
+    db: &Db,
+    account_id: &str,
+    epoch: i64,
+    user_agent: &str,
 ) -> Result<(), tower_sessions::session::Error> {
+    enter(session, db, account_id, epoch, user_agent).await
+}
+
+/// The code was right: the waiting sign-in completes (a new session id again).
+pub async fn finish_second_step(session: &Session, db: &Db, user_agent: &str) -> Result<(), tower_sessions::session::Error> {
+    let Some((account_id, epoch)) = awaiting_second_step(session).await else {
+        return Err(store_error_text("no sign-in waits for a second step"));
+    };
+    session.remove::<i64>(SECOND_STEP_KEY).await?;
+    enter(session, db, &account_id, epoch, user_agent).await
+}
+
+/// Signs in for good: a new session id, a row in the devices list.
+async fn enter(session: &Session, db: &Db, account_id: &str, epoch: i64, user_agent: &str) -> Result<(), tower_sessions::session::Error> {
     let previous_device = this_device(session).await;
     session.cycle_id().await?;
     let device_id = uuid::Uuid::new_v4().simple().to_string();
@@ -116,6 +202,10 @@ pub async fn sign_out(session: &Session, db: &Db) -> Result<(), tower_sessions::
 }
 
 fn store_error(e: sqlx::Error) -> tower_sessions::session::Error {
+    store_error_text(&e.to_string())
+}
+
+fn store_error_text(e: &str) -> tower_sessions::session::Error {
     tower_sessions::session::Error::Store(session_store::Error::Backend(e.to_string()))
 }
 

@@ -499,3 +499,69 @@ pub async fn end_sessions(db: &Db, account_id: &str) -> Result<i64, sqlx::Error>
     tx.commit().await?;
     Ok(epoch)
 }
+
+/// An account's two-step sign-in (see `two_step`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TwoStepRow {
+    pub secret_sealed: String,
+    /// `None` while it is being set up.
+    pub enabled_at: Option<i64>,
+}
+
+pub async fn two_step(db: &Db, account_id: &str) -> Result<Option<TwoStepRow>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, TwoStepRow>("select secret_sealed, enabled_at from two_step where account_id = $1")
+        .bind(account_id).fetch_optional(pool).await)
+}
+
+/// A new secret waiting for its first code; replaces one still waiting, never one in use.
+pub async fn start_two_step(db: &Db, account_id: &str, secret_sealed: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "insert into two_step (account_id, secret_sealed, enabled_at, last_step, created_at) values ($1, $2, null, 0, $3) \
+         on conflict (account_id) do update set secret_sealed = excluded.secret_sealed, created_at = excluded.created_at \
+         where two_step.enabled_at is null")
+        .bind(account_id).bind(secret_sealed).bind(now).execute(pool).await.map(|_| ()))
+}
+
+/// Turns the waiting secret on, its first code (`step`) counted as used. False if nothing waited.
+pub async fn enable_two_step(tx: &mut crate::db::Tx, account_id: &str, step: i64, now: i64) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query("update two_step set enabled_at = $1, last_step = $2 where account_id = $3 and enabled_at is null")
+        .bind(now).bind(step).bind(account_id).execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Counts the code of `step` as used, if no code of that step or a later one was: true if it
+/// may be accepted. One statement, so two requests racing with one code can't both win.
+pub async fn accept_step(db: &Db, account_id: &str, step: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query("update two_step set last_step = $1 where account_id = $2 and enabled_at is not null and last_step < $1")
+        .bind(step).bind(account_id).execute(pool).await.map(|r| r.rows_affected() == 1))
+}
+
+pub async fn delete_two_step(tx: &mut crate::db::Tx, account_id: &str) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query("delete from recovery_code where account_id = $1").bind(account_id).execute(&mut *conn).await.map(|_| ()))?;
+    on_tx!(tx, conn => sqlx::query("delete from two_step where account_id = $1").bind(account_id).execute(conn).await.map(|_| ()))
+}
+
+/// The account's recovery codes become these (hashes); the old ones stop working.
+pub async fn replace_recovery_codes(tx: &mut crate::db::Tx, account_id: &str, hashes: &[String]) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query("delete from recovery_code where account_id = $1").bind(account_id).execute(&mut *conn).await.map(|_| ()))?;
+    for code_hash in hashes {
+        on_tx!(tx, conn => sqlx::query("insert into recovery_code (account_id, code_hash, used_at) values ($1, $2, null)")
+            .bind(account_id).bind(code_hash).execute(conn).await.map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// Uses a recovery code up: true if it was the account's and unused.
+pub async fn use_recovery_code(tx: &mut crate::db::Tx, account_id: &str, code_hash: &str, now: i64) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query("update recovery_code set used_at = $1 where account_id = $2 and code_hash = $3 and used_at is null")
+        .bind(now).bind(account_id).bind(code_hash).execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+const CODES_LEFT: &str = "select count(*) from recovery_code where account_id = $1 and used_at is null";
+
+pub async fn recovery_codes_left(db: &Db, account_id: &str) -> Result<i64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>(CODES_LEFT).bind(account_id).fetch_one(pool).await)
+}
+
+pub async fn recovery_codes_left_in(tx: &mut crate::db::Tx, account_id: &str) -> Result<i64, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_scalar::<_, i64>(CODES_LEFT).bind(account_id).fetch_one(conn).await)
+}

@@ -74,6 +74,9 @@ pub struct Sale<'a> {
     pub payment_id: Option<&'a str>,
     /// The traffic source of the visit that bought.
     pub source: &'a str,
+    /// Whether that visit was counted as a view (not through the API, not a bot's user agent):
+    /// only such sales count in conversion.
+    pub counted_view: bool,
     /// The account the money comes from.
     pub paid_from: AccountRef,
     /// The caller already moved `paid_from`'s cached balance (the wallet's conditional debit
@@ -227,6 +230,7 @@ pub async fn write(
             // Time-ordered, so the unique index takes it at its end (see the wallet writer).
             checkout_key: format!("{}:{}", s.provider, s.order_id),
             source: s.source,
+            counted_view: s.counted_view,
         })
         .collect();
     let paid: Vec<&str> = sales.iter().filter(|s| s.order == OrderState::Paid).map(|s| s.order_id.as_str()).collect();
@@ -246,13 +250,17 @@ pub async fn write(
     // Rollups, summed per key so a batch of hundreds writes a handful of rows.
     let hour = rollup::hour_of(now);
     let mut figures: BTreeMap<(&str, &str, &str), rollup::SaleFigures> = BTreeMap::new();
-    let mut sources: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    let mut sources: BTreeMap<(&str, &str), (i64, i64)> = BTreeMap::new();
     for s in sales {
+        let viewed = i64::from(s.counted_view);
         let f = figures.entry((s.work.creator_id.as_str(), s.work.work_id.as_str(), s.amount.currency.code())).or_default();
         f.sales += 1;
+        f.viewed_sales += viewed;
         f.gross += s.amount.minor;
         f.net += s.amount.minor - s.fee_minor;
-        *sources.entry((s.work.creator_id.as_str(), s.source)).or_default() += 1;
+        let by_source = sources.entry((s.work.creator_id.as_str(), s.source)).or_default();
+        by_source.0 += 1;
+        by_source.1 += viewed;
     }
 
     // Webhooks and mails.
@@ -272,8 +280,8 @@ pub async fn write(
         for ((creator, work, currency), f) in &figures {
             rollup::push_sale(s, creator, work, hour, currency, f);
         }
-        for ((creator, source), n) in &sources {
-            rollup::push_source(s, creator, hour, source, 0, *n);
+        for ((creator, source), (n, viewed)) in &sources {
+            rollup::push_source(s, creator, hour, source, *n, *viewed);
         }
     });
     webhooks::push_pings(&mut writes, &pings, now);

@@ -85,6 +85,8 @@ pub struct BuyRequest {
     /// The form's one-time nonce (one order per click).
     pub checkout_key: Option<String>,
     pub source: String,
+    /// The buyer's visit was counted as a view (see `sale::Sale::counted_view`).
+    pub counted_view: bool,
     pub remember_card: bool,
     /// Charge this remembered card now (one click).
     pub saved: Option<SavedCard>,
@@ -161,6 +163,7 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
         provider_payment_id: None,
         checkout_key: checkout_key(req.checkout_key.as_deref(), email.as_str()),
         source: req.source.clone(),
+        counted_view: req.counted_view,
         save_card: req.remember_card || req.saved.is_some(),
         failure_reason: None,
         created_at: now,
@@ -393,6 +396,7 @@ async fn fulfil(tx: &mut Tx, order: &OrderRow, payment_id: Option<&str>) -> Resu
         provider: &order.provider,
         payment_id,
         source: &order.source,
+        counted_view: order.counted_view,
         paid_from,
         paid_from_debited: false,
         ledger_key: format!("sale:{}", order.order_id),

@@ -20,6 +20,8 @@ pub struct OrderRow {
     pub provider_payment_id: Option<String>,
     pub checkout_key: String,
     pub source: String,
+    /// The visit that made the order was counted as a view (see `sale::Sale::counted_view`).
+    pub counted_view: bool,
     pub save_card: bool,
     pub failure_reason: Option<String>,
     pub created_at: i64,
@@ -29,7 +31,7 @@ pub struct OrderRow {
 }
 
 const ORDER_COLUMNS: &str = "order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
-    fee_minor, status, provider, provider_payment_id, checkout_key, source, save_card, failure_reason, created_at, \
+    fee_minor, status, provider, provider_payment_id, checkout_key, source, counted_view, save_card, failure_reason, created_at, \
     updated_at, paid_at, refunded_at";
 
 /// Inserts a pending order unless one exists with the same checkout key; returns whether this
@@ -38,14 +40,14 @@ pub async fn insert_order(db: &Db, o: &OrderRow) -> Result<bool, sqlx::Error> {
     on_db!(db, pool => sqlx::query(
         "insert into buyer_order (order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
          fee_minor, status, provider, provider_payment_id, checkout_key, source, save_card, failure_reason, created_at, \
-         updated_at, paid_at, refunded_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+         updated_at, paid_at, refunded_at, counted_view) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
          on conflict (checkout_key) do nothing",
     )
     .bind(&o.order_id).bind(&o.work_id).bind(&o.creator_id).bind(&o.buyer_email).bind(&o.buyer_account_id)
     .bind(&o.currency).bind(o.amount_minor).bind(o.fee_minor).bind(&o.status).bind(&o.provider)
     .bind(&o.provider_payment_id).bind(&o.checkout_key).bind(&o.source).bind(o.save_card).bind(&o.failure_reason)
-    .bind(o.created_at).bind(o.updated_at).bind(o.paid_at).bind(o.refunded_at)
+    .bind(o.created_at).bind(o.updated_at).bind(o.paid_at).bind(o.refunded_at).bind(o.counted_view)
     .execute(pool).await.map(|r| r.rows_affected() == 1))
 }
 
@@ -306,6 +308,7 @@ pub struct NewOrder<'a> {
     pub payment_id: Option<&'a str>,
     pub checkout_key: String,
     pub source: &'a str,
+    pub counted_view: bool,
 }
 
 /// Inserts `orders` as fulfilled, in one statement.
@@ -317,14 +320,14 @@ pub fn push_fulfilled_orders<'a>(w: &mut crate::db::Writes<'a>, orders: &'a [New
         s.next(
             "insert into buyer_order (order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
              fee_minor, status, provider, provider_payment_id, checkout_key, source, save_card, failure_reason, created_at, \
-             updated_at, paid_at, refunded_at) ",
+             updated_at, paid_at, refunded_at, counted_view) ",
         )
         .push_values(orders, |mut row, o| {
             row.push_bind(o.order_id).push_bind(o.work_id).push_bind(o.creator_id).push_bind(o.buyer_email)
                 .push_bind(o.buyer_account_id).push_bind(o.currency).push_bind(o.amount_minor).push_bind(o.fee_minor)
                 .push_bind("fulfilled").push_bind(o.provider).push_bind(o.payment_id).push_bind(o.checkout_key.as_str())
                 .push_bind(o.source).push_bind(false).push_bind(None::<String>).push_bind(now).push_bind(now).push_bind(Some(now))
-                .push_bind(None::<i64>);
+                .push_bind(None::<i64>).push_bind(o.counted_view);
         });
     })
 }

@@ -139,6 +139,8 @@ pub struct PayoutDestinationView {
     pub held: Option<String>,
     pub paypal: bool,
     pub holder_name: String,
+    /// A change asks for the two-step code too.
+    pub two_step_on: bool,
 }
 
 /// The seller's payout destination; None for an account that doesn't sell.
@@ -160,6 +162,7 @@ pub async fn save_payout_destination(
     holder_name: String,
     paypal_email: String,
     current_password: String,
+    #[server(default)] two_step_code: String,
 ) -> Result<(), AppError> {
     use super::destination::Destination;
     let state = edge::app_state()?;
@@ -172,7 +175,8 @@ pub async fn save_payout_destination(
         "paypal" => Destination::paypal(&paypal_email)?,
         _ => return Err(crate::error::FieldError::new("kind", "Choose a bank transfer or PayPal.").into()),
     };
-    service::set_payout_destination(&state.db, &state.limits, &me, &current_password, &new).await?;
+    let step_up = crate::accounts::two_step::StepUp { limits: &state.limits, key: &state.secret, code: &two_step_code };
+    service::set_payout_destination(&state.db, &me, &current_password, &step_up, &new).await?;
     leptos_axum::redirect("/settings?saved=payouts#payouts");
     Ok(())
 }
@@ -194,6 +198,8 @@ pub struct IntegrationSettings {
     pub webhook_url: String,
     pub webhook_secret: Option<String>,
     pub deliveries: Vec<DeliveryView>,
+    /// A new webhook URL asks for the two-step code.
+    pub two_step_on: bool,
 }
 
 #[server(endpoint = "settings/integrations")]
@@ -205,10 +211,11 @@ pub async fn load_integration_settings() -> Result<IntegrationSettings, AppError
 
 /// Saves the creator's time zone and sale webhook URL (a secret is made with the first URL).
 #[server(endpoint = "settings/integrations/save")]
-pub async fn save_integrations(timezone: String, webhook_url: String) -> Result<(), AppError> {
+pub async fn save_integrations(timezone: String, webhook_url: String, #[server(default)] two_step_code: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
-    service::save_integrations(&state.db, state.settings.outbound, &me.account_id, &timezone, &webhook_url).await?;
+    let step_up = crate::accounts::two_step::StepUp { limits: &state.limits, key: &state.secret, code: &two_step_code };
+    service::save_integrations(&state.db, state.settings.outbound, &me, &timezone, &webhook_url, &step_up).await?;
     leptos_axum::redirect("/settings?saved=integrations#integrations");
     Ok(())
 }

@@ -40,11 +40,22 @@ pub fn DashboardPage() -> impl IntoView {
 fn metric_view(label: &'static str, m: Metric) -> impl IntoView {
     view! {
         <div class="metric">
-            <div class="label">{label}</div>
+            <div class="label">{label}{(label == "Conversion").then(ConversionTip)}</div>
             <div class="value">{m.value}</div>
             {m.change.map(|c| view! { <div class="delta" class:up=m.up class:down=!m.up>{c}</div> })}
         </div>
     }
+}
+
+/// What conversion counts, on every place it is shown: a tooltip that opens on hover, on focus
+/// (it is in the tab order) and on a tap.
+const CONVERSION_NOTE: &str = "Sales from counted views ÷ views. A sale whose visit wasn't counted as a view \
+    (bought through the API, by a bot, or from a page the browser kept) is still a sale, but it isn't in \
+    conversion, which never passes 100 %.";
+
+#[component]
+fn ConversionTip() -> impl IntoView {
+    view! { <span class="tip" tabindex="0" role="note" aria-label=CONVERSION_NOTE data-tip=CONVERSION_NOTE>"?"</span> }
 }
 
 #[component]
@@ -99,7 +110,7 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
                     <th><a href=sort_link("title") aria-sort=(d.sort == "title").then_some("ascending")>"Work"</a></th>
                     <th class="num"><a href=sort_link("views") aria-sort=(d.sort == "views").then_some("descending")>"Views"</a></th>
                     <th class="num"><a href=sort_link("sales") aria-sort=(d.sort == "sales").then_some("descending")>"Sales"</a></th>
-                    <th class="num"><a href=sort_link("conversion") aria-sort=(d.sort == "conversion").then_some("descending")>"Conversion"</a></th>
+                    <th class="num"><a href=sort_link("conversion") aria-sort=(d.sort == "conversion").then_some("descending")>"Conversion"</a><ConversionTip/></th>
                     <th class="num"><a href=sort_link("earnings") aria-sort=(d.sort == "earnings").then_some("descending")>"Earnings"</a></th>
                     <th class="num"><a href=sort_link("refunds") aria-sort=(d.sort == "refunds").then_some("descending")>"Refunds"</a></th>
                 </tr></thead>
@@ -119,7 +130,7 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
             } else {
                 view! {
                     <div class="table-wrap"><table class="sources stack">
-                        <thead><tr><th>"Source"</th><th class="num">"Views"</th><th class="num">"Sales"</th><th class="num">"Conversion"</th><th>"Share of views"</th></tr></thead>
+                        <thead><tr><th>"Source"</th><th class="num">"Views"</th><th class="num">"Sales"</th><th class="num">"Conversion"<ConversionTip/></th><th>"Share of views"</th></tr></thead>
                         <tbody>{d.sources.into_iter().map(|s| view! {
                             <tr><td class="primary">{s.label}</td><td class="num" data-label="Views">{s.views}</td><td class="num" data-label="Sales">{s.sales}</td>
                                 <td class="num" data-label="Conversion">{s.conversion}</td>

@@ -15,6 +15,7 @@ use super::{
     destination::{self, Destination},
     payouts, rollup, sources, stats, store, webhooks,
 };
+use crate::accounts::two_step::StepUp;
 use crate::{
     accounts::domain::mask_email,
     db::{self, Db},
@@ -31,6 +32,8 @@ pub enum EarningsError {
     NothingToPayOut,
     #[error("the email is not confirmed")]
     EmailNotConfirmed,
+    #[error("two-step sign-in is off")]
+    TwoStepOff,
     #[error("no payout destination")]
     NoDestination,
     #[error("the payout destination is new")]
@@ -58,6 +61,7 @@ impl From<EarningsError> for AppError {
             EarningsError::EmailNotConfirmed => {
                 AppError::Conflict("Confirm your email before your first payout: Settings → Email sends you the link.".into())
             }
+            EarningsError::TwoStepOff => AppError::Conflict(TWO_STEP_FIRST.into()),
             EarningsError::NoDestination => AppError::Conflict("Add where to send your money first: Settings → Payouts.".into()),
             EarningsError::DestinationHeld { until } => AppError::Conflict(held_note(until)),
             EarningsError::DestinationStale => AppError::Conflict(STALE_DESTINATION.into()),
@@ -211,11 +215,11 @@ pub async fn dashboard(
     let total_views: i64 = source_rows.iter().map(|s| s.1).sum::<i64>().max(1);
     let sources = source_rows
         .into_iter()
-        .map(|(key, views, sales)| SourceView {
+        .map(|(key, views, sales, viewed_sales)| SourceView {
             label: sources::label(&key),
             key,
             share: (views * 100 / total_views) as u32,
-            conversion: pct((views > 0).then(|| sales * 10_000 / views)),
+            conversion: pct(stats::conversion_bps(viewed_sales, views)),
             views,
             sales,
         })
@@ -226,7 +230,9 @@ pub async fn dashboard(
     let earnings = crate::ledger::store::balances_of(db, creator_id, "creator_earnings").await?;
     let pending = crate::ledger::store::balances_of(db, creator_id, "payouts_pending").await?;
     // What stands between an amount over the minimum and a payout.
+    let two_step_on = crate::accounts::two_step::is_on(db, creator_id).await?;
     let blocker = match destination::load(db, creator_id).await? {
+        _ if !two_step_on => Some(TWO_STEP_FIRST.to_string()),
         None => Some("Add where to send your money in Settings → Payouts.".to_string()),
         Some(saved) if saved.session_epoch != me.session_epoch => Some(STALE_DESTINATION.to_string()),
         Some(saved) if saved.hold_until > db::now_ms() => Some(held_note(saved.hold_until)),
@@ -298,6 +304,10 @@ pub async fn recent_sales(db: &Db, creator_id: &str, tz: &TimeZone, limit: i64) 
         .collect())
 }
 
+/// Why an account without two-step sign-in gets no payout: a password alone shouldn't be
+/// enough to move money out.
+pub const TWO_STEP_FIRST: &str = "Turn on two-step sign-in before your first payout: Settings → Two-step sign-in.";
+
 /// Why payouts wait when the destination was set before the password last changed (or was
 /// reset, or every other device signed out): it may be a taker's, so its owner looks again.
 pub const STALE_DESTINATION: &str =
@@ -316,12 +326,13 @@ pub fn held_note(until: i64) -> String {
 /// same transaction). Returns when the hold ends.
 pub async fn set_payout_destination(
     db: &Db,
-    limits: &crate::limits::Limits,
     account: &crate::accounts::store::AccountRow,
     current_password: &str,
+    step_up: &StepUp<'_>,
     new: &Destination,
 ) -> Result<i64, EarningsError> {
-    crate::accounts::service::confirm_password(limits, account, current_password).await?;
+    crate::accounts::service::confirm_password(step_up.limits, account, current_password).await?;
+    step_up.check(db, account).await?;
     let now = db::now_ms();
     let hold_until = now + destination::HOLD_MS;
     let mut tx = db.begin().await?;
@@ -349,6 +360,7 @@ pub async fn payout_destination(db: &Db, me: &crate::accounts::store::AccountRow
             Some(Destination::Iban { holder, .. }) => holder,
             _ => String::new(),
         },
+        two_step_on: crate::accounts::two_step::is_on(db, &me.account_id).await?,
     })
 }
 
@@ -360,7 +372,9 @@ pub async fn request_payout(db: &Db, creator_id: &str, currency: &str, minimum: 
     let Some(account) = account.filter(|a| a.email_verified_at.is_some()) else {
         return Err(EarningsError::EmailNotConfirmed);
     };
+    let two_step_on = crate::accounts::two_step::is_on(db, creator_id).await?;
     let ready = match destination::load(db, creator_id).await? {
+        _ if !two_step_on => Err(EarningsError::TwoStepOff),
         None => Err(EarningsError::NoDestination),
         Some(saved) if saved.session_epoch != account.session_epoch => Err(EarningsError::DestinationStale),
         Some(saved) if saved.hold_until > db::now_ms() => Err(EarningsError::DestinationHeld { until: saved.hold_until }),
@@ -416,18 +430,22 @@ pub async fn integration_settings(db: &Db, creator_id: &str) -> Result<Integrati
         webhook_url: url.unwrap_or_default(),
         webhook_secret: secret,
         deliveries,
+        two_step_on: crate::accounts::two_step::is_on(db, creator_id).await?,
     })
 }
 
 /// Saves the creator's time zone and sale webhook URL (checked public, see `outbound`); a
-/// secret is made with the first URL.
+/// secret is made with the first URL. A new URL is where every sale is announced, so changing
+/// it asks for the two-step code again (`two_step_code`) when the account has one.
 pub async fn save_integrations(
     db: &Db,
     outbound: OutboundPolicy,
-    creator_id: &str,
+    creator: &crate::accounts::store::AccountRow,
     timezone: &str,
     webhook_url: &str,
+    step_up: &StepUp<'_>,
 ) -> Result<(), EarningsError> {
+    let creator_id = creator.account_id.as_str();
     let timezone = timezone.trim();
     if TimeZone::get(timezone).is_err() {
         return Err(FieldError::new("timezone", "Pick a time zone from the list, like Europe/Paris or America/New_York.").into());
@@ -438,6 +456,10 @@ pub async fn save_integrations(
     } else {
         Some(crate::outbound::check_url(url, outbound).map_err(|e| FieldError::new("webhook_url", e.to_string()))?.to_string())
     };
+    let (_, current_url, _) = store::integrations(db, creator_id).await?;
+    if url.is_some() && url != current_url {
+        step_up.check(db, creator).await?;
+    }
     let secret = format!("whsec_{}", crate::delivery::service::new_token());
     store::save_integrations(db, creator_id, timezone, url.as_deref(), &secret).await?;
     Ok(())

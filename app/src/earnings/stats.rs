@@ -28,7 +28,7 @@ pub async fn load_series(db: &Db, creator_id: &str) -> Result<Series, sqlx::Erro
         "select hour, views from creator_view_hour where creator_id = $1 order by hour")
         .bind(creator_id).fetch_all(pool).await)?;
     let sales = on_db!(db, pool => sqlx::query_as::<_, SaleHourRow>(
-        "select hour, currency, sales, gross_minor as gross, net_minor as net, refunds, \
+        "select hour, currency, sales, viewed_sales, gross_minor as gross, net_minor as net, refunds, \
          refunded_gross_minor as refunded_gross, refunded_net_minor as refunded_net \
          from creator_sale_hour where creator_id = $1 order by hour, currency")
         .bind(creator_id).fetch_all(pool).await)?;
@@ -47,9 +47,14 @@ impl Totals {
         self.money.values().map(|m| m.sales).sum()
     }
 
-    /// Sales per view, in basis points (1234 = 12.34%).
+    /// The sales whose visit was counted as a view.
+    pub fn viewed_sales(&self) -> i64 {
+        self.money.values().map(|m| m.viewed_sales).sum()
+    }
+
+    /// Sales per view, in basis points (1234 = 12.34%): see [`conversion_bps`].
     pub fn conversion_bps(&self) -> Option<i64> {
-        (self.views > 0).then(|| self.sales() * 10_000 / self.views)
+        conversion_bps(self.viewed_sales(), self.views)
     }
 }
 
@@ -159,8 +164,8 @@ pub async fn per_work(db: &Db, creator_id: &str, from_hour: i64, to_hour: i64) -
     let views = on_db!(db, pool => sqlx::query_as::<_, (String, i64)>(
         "select work_id, cast(sum(views) as bigint) from view_hour where creator_id = $1 and hour >= $2 and hour < $3 group by work_id")
         .bind(creator_id).bind(from_hour).bind(to_hour).fetch_all(pool).await)?;
-    let money = on_db!(db, pool => sqlx::query_as::<_, (String, String, i64, i64, i64, i64, i64, i64)>(
-        "select work_id, currency, cast(sum(sales) as bigint), cast(sum(gross_minor) as bigint), cast(sum(net_minor) as bigint), \
+    let money = on_db!(db, pool => sqlx::query_as::<_, (String, String, i64, i64, i64, i64, i64, i64, i64)>(
+        "select work_id, currency, cast(sum(sales) as bigint), cast(sum(viewed_sales) as bigint), cast(sum(gross_minor) as bigint), cast(sum(net_minor) as bigint), \
          cast(sum(refunds) as bigint), cast(sum(refunded_gross_minor) as bigint), cast(sum(refunded_net_minor) as bigint) \
          from sale_hour where creator_id = $1 and hour >= $2 and hour < $3 group by work_id, currency")
         .bind(creator_id).bind(from_hour).bind(to_hour).fetch_all(pool).await)?;
@@ -168,10 +173,11 @@ pub async fn per_work(db: &Db, creator_id: &str, from_hour: i64, to_hour: i64) -
     for (work, v) in views {
         out.entry(work).or_default().views += v;
     }
-    for (work, currency, sales, gross, net, refunds, refunded_gross, refunded_net) in money {
+    for (work, currency, sales, viewed_sales, gross, net, refunds, refunded_gross, refunded_net) in money {
         let Ok(currency) = Currency::parse(&currency) else { continue };
         out.entry(work).or_default().money.entry(currency).or_default().add(&SaleFigures {
             sales,
+            viewed_sales,
             gross,
             net,
             refunds,
@@ -182,12 +188,20 @@ pub async fn per_work(db: &Db, creator_id: &str, from_hour: i64, to_hour: i64) -
     Ok(out)
 }
 
-/// Views and sales per traffic source over a range.
-pub async fn per_source(db: &Db, creator_id: &str, from_hour: i64, to_hour: i64) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
-    on_db!(db, pool => sqlx::query_as::<_, (String, i64, i64)>(
-        "select source, cast(sum(views) as bigint), cast(sum(sales) as bigint) from source_hour \
+/// Views, sales and the sales of counted views per traffic source over a range.
+pub async fn per_source(db: &Db, creator_id: &str, from_hour: i64, to_hour: i64) -> Result<Vec<(String, i64, i64, i64)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, i64, i64, i64)>(
+        "select source, cast(sum(views) as bigint), cast(sum(sales) as bigint), cast(sum(viewed_sales) as bigint) from source_hour \
          where creator_id = $1 and hour >= $2 and hour < $3 group by source")
         .bind(creator_id).bind(from_hour).bind(to_hour).fetch_all(pool).await)
+}
+
+/// Conversion in basis points: the sales whose visit was counted as a view, over the views.
+/// Sales without a counted view (through the API, by a bot's user agent) aren't in it, so it
+/// can't pass 100 % because of them; the few that still could (a page a browser kept and showed
+/// again without asking, a view counted in the hour before its sale's) are capped at 100 %.
+pub fn conversion_bps(viewed_sales: i64, views: i64) -> Option<i64> {
+    (views > 0).then(|| viewed_sales.min(views) * 10_000 / views)
 }
 
 /// "+12%", "−5%", "new" or nothing, comparing two values.
@@ -314,7 +328,7 @@ mod tests {
             sales: vec![SaleHourRow {
                 hour: ms("2026-11-22T23:10:00Z") / MS_PER_HOUR,
                 currency: "EUR".into(),
-                figures: SaleFigures { sales: 1, gross: 500, net: 475, refunds: 0, refunded_gross: 0, refunded_net: 0 },
+                figures: SaleFigures { sales: 1, viewed_sales: 1, gross: 500, net: 475, refunds: 0, refunded_gross: 0, refunded_net: 0 },
             }],
         };
         let now = "2026-11-23T10:00:00Z".parse::<Timestamp>().unwrap().to_zoned(zone(tz));
@@ -334,12 +348,28 @@ mod tests {
                 SaleHourRow {
                     hour: 10,
                     currency: "EUR".into(),
-                    figures: SaleFigures { sales: 2, gross: 1000, net: 950, refunds: 1, refunded_gross: 500, refunded_net: 475 },
+                    figures: SaleFigures {
+                        sales: 2,
+                        viewed_sales: 2,
+                        gross: 1000,
+                        net: 950,
+                        refunds: 1,
+                        refunded_gross: 500,
+                        refunded_net: 475,
+                    },
                 },
                 SaleHourRow {
                     hour: 10,
                     currency: "USD".into(),
-                    figures: SaleFigures { sales: 1, gross: 300, net: 285, refunds: 0, refunded_gross: 0, refunded_net: 0 },
+                    figures: SaleFigures {
+                        sales: 1,
+                        viewed_sales: 1,
+                        gross: 300,
+                        net: 285,
+                        refunds: 0,
+                        refunded_gross: 0,
+                        refunded_net: 0,
+                    },
                 },
             ],
         };

@@ -56,6 +56,14 @@ pub enum Mail {
         masked: String,
         hold_until: i64,
     },
+    /// Two-step sign-in was turned on or off.
+    TwoStepChanged {
+        on: bool,
+    },
+    /// A recovery code got someone through the second step; `left` remain.
+    RecoveryCodeUsed {
+        left: i64,
+    },
     /// A wallet buyer's receipts for the purchases of one window, in one message.
     WalletReceipts {
         account_id: String,
@@ -84,6 +92,8 @@ impl Mail {
             Mail::EmailChangeRequested { .. } => "email_change_requested",
             Mail::EmailChanged { .. } => "email_changed",
             Mail::PayoutDestinationChanged { .. } => "payout_destination_changed",
+            Mail::TwoStepChanged { .. } => "two_step_changed",
+            Mail::RecoveryCodeUsed { .. } => "recovery_code_used",
             Mail::WalletReceipts { .. } => "wallet_receipts",
             Mail::SalesDigest { .. } => "sales_digest",
         }

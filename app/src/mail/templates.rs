@@ -304,6 +304,59 @@ pub fn payout_destination_changed(masked: &str, until: &str, reset_url: &str) ->
     }
 }
 
+/// Two-step sign-in turned on or off: the owner hears of either (turning it off is what someone
+/// who took the account over would do).
+pub fn two_step_changed(on: bool, reset_url: &str) -> Message {
+    let (title, body) = if on {
+        (
+            "Two-step sign-in is now on",
+            "From now on, signing in to Clink asks for a code from your authenticator app after your password or an emailed link. \
+             Keep your recovery codes somewhere safe: each gets you in once if you lose your phone.",
+        )
+    } else {
+        (
+            "Two-step sign-in is now off",
+            "Signing in to Clink no longer asks for a code from your authenticator app. \
+             If it wasn't you, reset your password now, then turn two-step sign-in on again in Settings.",
+        )
+    };
+    Message {
+        subject: title.into(),
+        text: format!("{body}\n\nReset your password: {reset_url}"),
+        html: html_page(
+            title,
+            &format!(
+                "<h1 style=\"font-size:22px\">{}</h1><p>{}</p>{}",
+                escape(title),
+                escape(body),
+                button(reset_url, "Reset my password")
+            ),
+        ),
+    }
+}
+
+/// A recovery code was used to sign in: the owner hears of it, and how many are left.
+pub fn recovery_code_used(left: i64, settings_url: &str) -> Message {
+    let title = "A recovery code was used to sign in";
+    let body = format!(
+        "Someone signed in to your Clink account with one of your recovery codes. You have {left} recovery codes left. \
+         If it wasn't you, reset your password now and make new recovery codes in Settings."
+    );
+    Message {
+        subject: title.into(),
+        text: format!("{body}\n\n{settings_url}"),
+        html: html_page(
+            title,
+            &format!(
+                "<h1 style=\"font-size:22px\">{}</h1><p>{}</p>{}",
+                escape(title),
+                escape(&body),
+                button(settings_url, "Open Settings")
+            ),
+        ),
+    }
+}
+
 /// To the old address once an email change is done: the common sign of an account takeover,
 /// so its owner hears of it where they still read mail.
 /// (A password reset would now go to the new address, so this one asks for a reply instead.)

@@ -135,6 +135,8 @@ pub struct WalletBuy {
     pub pin: Option<String>,
     pub confirmed: bool,
     pub source: String,
+    /// The visit was counted as a view: a person on the link page, not a program or a bot.
+    pub counted_view: bool,
     /// Pay-what-you-want offer, as typed (else the suggested amount).
     pub amount: Option<String>,
 }
@@ -230,6 +232,7 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
             amount_minor: price.minor,
             fee_minor: platform_fee(price.minor, state.settings.fee_bps),
             source: req.source.clone(),
+            counted_view: req.counted_view,
             token_selector: download_token.selector.clone(),
             token_verifier_hash: download_token.verifier_hash.clone(),
             work: work.clone(),
@@ -283,6 +286,9 @@ pub struct ThenBuy {
     /// The pay-what-you-want amount, as typed.
     pub amount: Option<String>,
     pub source: String,
+    /// Older pending top-ups don't say: their purchase isn't counted in conversion.
+    #[serde(default)]
+    pub counted_view: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -464,6 +470,7 @@ pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Resu
         pin: None,
         confirmed: true,
         source: then_buy.source,
+        counted_view: then_buy.counted_view,
         amount: then_buy.amount,
     };
     match buy(state, &topup.account_id, &purchase).await {

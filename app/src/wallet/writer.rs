@@ -52,6 +52,8 @@ pub struct Purchase {
     pub amount_minor: i64,
     pub fee_minor: i64,
     pub source: String,
+    /// The buyer's visit was counted as a view (see `checkout::sale::Sale::counted_view`).
+    pub counted_view: bool,
     /// The download token the buyer gets back (its selector and its verifier's hash), stored
     /// with the purchase so that the answer needs no second commit.
     pub token_selector: String,
@@ -691,6 +693,7 @@ async fn write_sales(
                 provider: "wallet",
                 payment_id: None,
                 source: &p.source,
+                counted_view: p.counted_view,
                 paid_from: AccountRef::buyer_wallet(&p.buyer_id, p.currency),
                 // The conditional debit above was the purchase's decision.
                 paid_from_debited: true,

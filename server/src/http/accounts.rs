@@ -29,14 +29,16 @@ pub fn router() -> Router<AppState> {
 /// account whose email was never proven had its sessions ended by this (someone may have
 /// typed another person's address); the browser holding the link is signed in instead.
 async fn confirm_email_change(State(state): State<AppState>, session: Session, headers: HeaderMap, Path(token): Path<String>) -> Response {
+    let mut signed_in = session::SignedIn::Now;
     let outcome = match accounts::service::confirm_email_change(&state.db, &delivery::hash(&token)).await {
         Ok(Some(changed)) => {
-            if !changed.was_proven
-                && session::sign_in(&session, &state.db, &changed.account_id, changed.session_epoch, app::edge::user_agent_of(&headers))
+            if !changed.was_proven {
+                match session::sign_in(&session, &state.db, &changed.account_id, changed.session_epoch, app::edge::user_agent_of(&headers))
                     .await
-                    .is_err()
-            {
-                return AppError::Internal.into_response();
+                {
+                    Ok(how) => signed_in = how,
+                    Err(_) => return AppError::Internal.into_response(),
+                }
             }
             if changed.old_email == changed.new_email { "verified" } else { "confirmed" }
         }
@@ -44,7 +46,7 @@ async fn confirm_email_change(State(state): State<AppState>, session: Session, h
         Err(accounts::service::AccountError::Invalid(_)) => "taken",
         Err(e) => return AppError::from(e).into_response(),
     };
-    super::redirect_to(&format!("/settings?email={outcome}#email")).into_response()
+    super::redirect_to(&signed_in.then(&format!("/settings?email={outcome}#email"))).into_response()
 }
 
 /// A magic sign-in link: proves the email once, signs in (creating a buyer account if needed).
@@ -56,24 +58,22 @@ async fn login_link(State(state): State<AppState>, session: Session, headers: He
         Ok(account) => account,
         Err(e) => return AppError::from(e).into_response(),
     };
-    if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, app::edge::user_agent_of(&headers)).await.is_err()
-    {
-        return AppError::Internal.into_response();
+    match session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, app::edge::user_agent_of(&headers)).await {
+        Ok(signed_in) => super::redirect_to(&signed_in.then(&safe_next(next.as_deref(), "/wallet"))).into_response(),
+        Err(_) => AppError::Internal.into_response(),
     }
-    super::redirect_to(&safe_next(next.as_deref(), "/wallet")).into_response()
 }
 
 /// The sign-up confirmation: the account is made now, its email proven, and signed in.
 async fn confirm_signup(State(state): State<AppState>, session: Session, headers: HeaderMap, Path(token): Path<String>) -> Response {
     match accounts::service::confirm_sign_up(&state.db, &delivery::hash(&token)).await {
         Ok(Some(account)) => {
-            if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, app::edge::user_agent_of(&headers))
+            match session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, app::edge::user_agent_of(&headers))
                 .await
-                .is_err()
             {
-                return AppError::Internal.into_response();
+                Ok(signed_in) => super::redirect_to(&signed_in.then("/dashboard")).into_response(),
+                Err(_) => AppError::Internal.into_response(),
             }
-            super::redirect_to("/dashboard").into_response()
         }
         Ok(None) => super::redirect_to("/signup?expired=1").into_response(),
         // Taken meanwhile (another sign-up confirmed first): the form says what to change.

@@ -118,6 +118,7 @@ async fn buy(
         amount: form.amount,
         checkout_key: form.checkout_key,
         source,
+        counted_view: super::counts_as_view(&headers),
         remember_card: form.remember.as_deref() == Some("1") || one_click,
         saved,
         buyer_account_id: session::signed_in_account_id(&session, &state.db).await,

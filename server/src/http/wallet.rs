@@ -80,6 +80,7 @@ async fn buy_form(
     State(state): State<AppState>,
     Path(code): Path<String>,
     session: Session,
+    headers: HeaderMap,
     form: Result<Form<BuyForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
@@ -104,6 +105,7 @@ async fn buy_form(
         pin: form.pin,
         confirmed,
         source: form.source.as_deref().map(clean_tag).filter(|s| !s.is_empty()).unwrap_or_else(|| "direct".into()),
+        counted_view: super::counts_as_view(&headers),
         amount: form.amount,
     };
     match service::buy(&state, &me, &request).await {
@@ -149,6 +151,8 @@ async fn buy_json(
         pin: body.pin,
         confirmed: body.confirm,
         source: "api".into(),
+        // A program's purchase had no view.
+        counted_view: false,
         amount: body.amount,
     };
     match service::buy(&state, &me, &request).await {
@@ -304,13 +308,20 @@ async fn start_and_buy(
             }
             match accounts::service::start_buyer(&state.db, &email).await {
                 Ok(Some(account)) => {
-                    if session::sign_in(&session, &state.db, &account.account_id, account.session_epoch, app::edge::user_agent_of(&headers))
-                        .await
-                        .is_err()
+                    match session::sign_in(
+                        &session,
+                        &state.db,
+                        &account.account_id,
+                        account.session_epoch,
+                        app::edge::user_agent_of(&headers),
+                    )
+                    .await
                     {
-                        return AppError::Internal.into_response();
+                        Ok(session::SignedIn::Now) => account,
+                        // An account with two-step sign-in on gives its code, then comes back here.
+                        Ok(later) => return super::redirect_to(&later.then(&format!("/l/{code}"))).into_response(),
+                        Err(_) => return AppError::Internal.into_response(),
                     }
-                    account
                 }
                 // This email has a wallet: its owner signs in (password or link) and comes back.
                 Ok(None) => {
@@ -337,6 +348,7 @@ async fn start_and_buy(
             code: code.clone(),
             amount: form.amount,
             source: form.source.as_deref().map(clean_tag).filter(|s| !s.is_empty()).unwrap_or_else(|| "direct".into()),
+            counted_view: super::counts_as_view(&headers),
         }),
     };
     match service::start_topup(&state, &buyer, &request).await {

@@ -12,9 +12,19 @@ use axum::{Router, http::HeaderMap, routing::post};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-/// Posts the payout destination form: these fields over a blank IBAN form with the right password.
-async fn save_destination(app: &TestApp, fields: &[(&str, &str)]) -> reqwest::Response {
-    let mut form = vec![("kind", "iban"), ("iban", ""), ("holder_name", ""), ("paypal_email", ""), ("current_password", common::PASSWORD)];
+/// Posts the payout destination form: these fields over a blank IBAN form with the right password
+/// and the code the authenticator app holding `secret` shows now.
+async fn save_destination(app: &TestApp, secret: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    crate::two_step::forget_used_codes(app).await;
+    let code = crate::two_step::code_at(secret, 0);
+    let mut form = vec![
+        ("kind", "iban"),
+        ("iban", ""),
+        ("holder_name", ""),
+        ("paypal_email", ""),
+        ("current_password", common::PASSWORD),
+        ("two_step_code", code.as_str()),
+    ];
     for (name, value) in fields {
         form.retain(|(n, _)| n != name);
         form.push((name, value));
@@ -88,6 +98,50 @@ both_backends! {
         assert_eq!(d["works"][0]["sales"], 1);
         let html = app.get("/dashboard").await.text().await.unwrap();
         assert!(html.contains("<svg") && html.contains("Where buyers come from"));
+    }
+
+    async fn conversion_counts_only_sales_whose_visit_was_a_view(app) {
+        app.creator("ann").await;
+        let (_, card_work) = app.publish_work("By card", "5", b"x").await;
+        let (_, wallet_work) = app.publish_work("By program", "0.20", b"y").await;
+        // A person views the link page and buys: a view and a sale that counts.
+        buy_with_test_card(&app, &app.new_client(), &card_work, "fan@example.com", "?ref=x").await;
+        // A crawler's user agent buys: a sale, but its visit was no view.
+        let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+        common::buy_with_test_card_as(&app, &app.new_client(), bot, &card_work, "crawler@example.com", "").await;
+        // A program buys through the API, with no page at all.
+        let buyer = common::buyer_with_balance(&app, "prog", "5").await;
+        let (status, body) = common::wallet_buy(&app, &buyer, &wallet_work, "conversion-api-1", serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        app.state.views.flush(&app.state.db).await.unwrap();
+
+        let d = dashboard(&app, &app.client).await;
+        let today = card(&d, "Today so far");
+        assert_eq!(today["sales"]["value"], "3", "every sale is a sale");
+        assert_eq!(today["views"]["value"], "1");
+        assert_eq!(today["conversion"]["value"], "100.0%", "one view, one sale from it: not 300%");
+        for work in d["works"].as_array().unwrap() {
+            let pct: f64 = work["conversion"].as_str().unwrap().trim_end_matches('%').parse().unwrap_or(0.0);
+            assert!(pct <= 100.0, "{work}");
+        }
+        let by_card = d["works"].as_array().unwrap().iter().find(|w| w["title"] == "By card").unwrap();
+        assert_eq!((by_card["sales"].as_i64(), by_card["views"].as_i64(), by_card["conversion"].as_str()), (Some(2), Some(1), Some("100.0%")));
+        for source in d["sources"].as_array().unwrap() {
+            assert!(source["sales"].as_i64() >= Some(0));
+            let pct: f64 = source["conversion"].as_str().unwrap().trim_end_matches('%').parse().unwrap_or(0.0);
+            assert!(pct <= 100.0, "{source}");
+        }
+        assert_eq!(app.count("select count(*) from buyer_order where counted_view").await, 1);
+        // The tooltip says so wherever conversion is shown.
+        let html = app.client.get(app.url("/dashboard")).header("user-agent", BROWSER_UA).send().await.unwrap().text().await.unwrap();
+        assert!(html.contains("isn&#x27;t in conversion") || html.contains("isn't in conversion"), "the tooltip");
+
+        // A second view without a sale halves it.
+        app.new_client().get(app.url(&format!("/l/{card_work}"))).header("user-agent", BROWSER_UA).send().await.unwrap();
+        app.state.views.flush(&app.state.db).await.unwrap();
+        let d = dashboard(&app, &app.client).await;
+        assert_eq!(card(&d, "Today so far")["conversion"]["value"], "50.0%");
+        app.ledger_is_clean().await;
     }
 
     async fn currencies_are_never_summed(app) {
@@ -192,6 +246,9 @@ both_backends! {
     }
 
     async fn payouts_move_the_balance_through_the_ledger(app) {
+        // This test confirms the password six times within a minute (more than a person would,
+        // and than the per-account quota lets through): twice the quota.
+        let app = TestApp::spawn_with(app.backend, &[("CLINK_RATE_LIMIT_SCALE", "2")]).await;
         app.creator("ann").await;
         let (_, code) = app.publish_work("Paid out", "6", b"x").await;
         buy_with_test_card(&app, &app.new_client(), &code, "p@example.com", "").await;
@@ -216,6 +273,13 @@ both_backends! {
         assert_eq!(cards[0]["sales"]["value"], "2", "{cards}");
         assert_eq!(call_with(&app.new_client(), &app.base_url, "dashboard/cards", &[]).await.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(d["balances"][0]["payable"], false);
+        // A password alone moves no money: two-step sign-in comes first.
+        assert_eq!(d["balances"][0]["payout_note"], app::earnings::service::TWO_STEP_FIRST);
+        let res = app.call("payouts/request", &[("currency", "EUR")]).await;
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert!(res.text().await.unwrap().contains("Turn on two-step sign-in before your first payout"));
+        let (secret, _) = crate::two_step::turn_on(&app, &app.client).await;
+        let d = dashboard(&app, &app.client).await;
         assert_eq!(d["balances"][0]["payout_note"], "Add where to send your money in Settings → Payouts.");
         let res = app.call("payouts/request", &[("currency", "EUR")]).await;
         assert_eq!(res.status(), StatusCode::CONFLICT);
@@ -230,7 +294,7 @@ both_backends! {
             (vec![("kind", "cash")], "kind", "Choose a bank transfer or PayPal"),
             (vec![("iban", "DE89 3704 0044 0532 0130 00"), ("holder_name", "Ann Maker"), ("current_password", "wrong-password")], "current_password", "isn't your current password"),
         ] {
-            let res = save_destination(&app, &fields).await;
+            let res = save_destination(&app, &secret, &fields).await;
             assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{fields:?}");
             let body: Value = res.json().await.unwrap();
             assert_eq!(body["Invalid"]["field"], field, "{fields:?}: {body}");
@@ -239,7 +303,7 @@ both_backends! {
         assert_eq!(app.count("select count(*) from payout_destination").await, 0);
 
         // A valid IBAN: saved, shown masked, emailed to the account's address, and held 72 hours.
-        let res = save_destination(&app, &[("iban", "de89 3704 0044 0532 0130 00"), ("holder_name", "Ann Maker")]).await;
+        let res = save_destination(&app, &secret, &[("iban", "de89 3704 0044 0532 0130 00"), ("holder_name", "Ann Maker")]).await;
         assert_eq!(res.status(), StatusCode::OK, "{}", res.text().await.unwrap_or_default());
         let shown: Value = app.call("settings/payouts", &[]).await.json().await.unwrap();
         assert_eq!(shown["current"], "IBAN DE89 •••• 3000 · Ann Maker");
@@ -267,13 +331,18 @@ both_backends! {
         assert_eq!(d["balances"][0]["pending"], "€11.40");
         let again = app.call("payouts/request", &[("currency", "EUR")]).await;
         assert_eq!(again.status(), StatusCode::CONFLICT);
+        // An account that has asked for a payout keeps two-step sign-in on.
+        crate::two_step::forget_used_codes(&app).await;
+        let res = app.call("settings/two-step/off", &[("code", &crate::two_step::code_at(&secret, 0)), ("current_password", common::PASSWORD)]).await;
+        assert!(common::error_of(res).await.2.contains("keep two-step sign-in on"));
+        assert_eq!(app.count("select count(*) from two_step where enabled_at is not null").await, 1);
         let list = app.run_cli(&["payout", "list"], None).await;
         let stdout = String::from_utf8_lossy(&list.stdout).to_string();
         let id = stdout.lines().find(|l| l.starts_with("po_")).unwrap().split_whitespace().next().unwrap().to_string();
         assert!(stdout.contains("€11.40"));
         assert!(stdout.contains("IBAN DE89 3704 0044 0532 0130 00 (Ann Maker)"), "whoever pays sees where: {stdout}");
         // Changing it holds the next payouts again, and says so.
-        let res = save_destination(&app, &[("kind", "paypal"), ("paypal_email", "ann.paypal@example.com")]).await;
+        let res = save_destination(&app, &secret, &[("kind", "paypal"), ("paypal_email", "ann.paypal@example.com")]).await;
         assert_eq!(res.status(), StatusCode::OK);
         let shown: Value = app.call("settings/payouts", &[]).await.json().await.unwrap();
         assert!(shown["current"].as_str().unwrap().starts_with("PayPal "), "{shown}");
@@ -295,7 +364,7 @@ both_backends! {
         let res = app.call("payouts/request", &[("currency", "EUR")]).await;
         assert_eq!(res.status(), StatusCode::CONFLICT);
         assert!(res.text().await.unwrap().contains(stale));
-        let res = save_destination(&app, &[("kind", "paypal"), ("paypal_email", "ann.paypal@example.com"), ("current_password", "a brand new password")]).await;
+        let res = save_destination(&app, &secret, &[("kind", "paypal"), ("paypal_email", "ann.paypal@example.com"), ("current_password", "a brand new password")]).await;
         assert_eq!(res.status(), StatusCode::OK);
         let shown: Value = app.call("settings/payouts", &[]).await.json().await.unwrap();
         assert!(shown["held"].as_str().unwrap().contains("72 hours after it was set"), "saved again: a new hold, {shown}");

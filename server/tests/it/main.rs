@@ -22,4 +22,5 @@ mod security;
 mod storage_s3;
 mod storefront;
 mod stripe;
+mod two_step;
 mod wallet;

@@ -577,12 +577,18 @@ pub async fn wallet_balance(app: &TestApp, handle: &str) -> i64 {
 /// A whole purchase with the test card, as a browser does it: the link page (with `query`,
 /// e.g. `?ref=x`), Buy, the card form, the return. Returns the order id.
 pub async fn buy_with_test_card(app: &TestApp, buyer: &Client, code: &str, email: &str, query: &str) -> String {
+    buy_with_test_card_as(app, buyer, BROWSER_UA, code, email, query).await
+}
+
+/// `buy_with_test_card` by a client that says it is `user_agent` on the link page and the Buy post.
+pub async fn buy_with_test_card_as(app: &TestApp, buyer: &Client, user_agent: &str, code: &str, email: &str, query: &str) -> String {
     let html =
-        buyer.get(app.url(&format!("/l/{code}{query}"))).header("user-agent", BROWSER_UA).send().await.unwrap().text().await.unwrap();
+        buyer.get(app.url(&format!("/l/{code}{query}"))).header("user-agent", user_agent).send().await.unwrap().text().await.unwrap();
     let key = hidden_input(&html, "checkout_key").expect("buy form");
     let source = hidden_input(&html, "source").unwrap_or_default();
     let res = buyer
         .post(app.url(&format!("/checkout/{code}")))
+        .header("user-agent", user_agent)
         .form(&[("checkout_key", key.as_str()), ("source", source.as_str()), ("email", email)])
         .send()
         .await
