@@ -7,9 +7,13 @@ alter table sale_hour add column viewed_sales bigint not null default 0;
 alter table creator_sale_hour add column viewed_sales bigint not null default 0;
 alter table source_hour add column viewed_sales bigint not null default 0;
 
--- The sales before this change count as the dashboard counted them then: all of them (per
--- source, the API's are known and left out). The display caps conversion at 100 % anyway.
+-- The sales before this change: every one but the API's (known from the orders: an API
+-- purchase is a wallet purchase, rolled up in the hour it was paid).
 update buyer_order set counted_view = (source <> 'api');
-update sale_hour set viewed_sales = sales;
-update creator_sale_hour set viewed_sales = sales;
+update sale_hour set viewed_sales = greatest(0, sales - (select count(*) from buyer_order o
+    where o.source = 'api' and o.work_id = sale_hour.work_id and o.currency = sale_hour.currency
+      and o.paid_at / 3600000 = sale_hour.hour));
+update creator_sale_hour set viewed_sales = greatest(0, sales - (select count(*) from buyer_order o
+    where o.source = 'api' and o.creator_id = creator_sale_hour.creator_id and o.currency = creator_sale_hour.currency
+      and o.paid_at / 3600000 = creator_sale_hour.hour));
 update source_hour set viewed_sales = case when source = 'api' then 0 else sales end;

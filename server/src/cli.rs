@@ -121,6 +121,12 @@ pub enum UserCommand {
     },
     /// List accounts.
     List,
+    /// Turn off an account's two-step sign-in and end its sessions: for an owner who lost both
+    /// their phone and their recovery codes, once they proved who they are another way.
+    ResetTwoStep {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
@@ -270,6 +276,11 @@ async fn user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
                 writeln!(out, "{:<32}  {:<20}  {:<32}  {}", row.account_id, row.handle, row.email, row.display_name)?;
             }
             writeln!(out, "{} account(s)", rows.len())?;
+        }
+        UserCommand::ResetTwoStep { email } => {
+            let Some(account) = store::find_by_email(&db, email.trim()).await? else { bail!("no account has that email") };
+            app::accounts::two_step::operator_reset(&db, &account).await?;
+            println!("two-step sign-in is off for {}; every session ended, and the account was emailed", account.email);
         }
     }
     db.close().await;

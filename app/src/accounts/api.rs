@@ -206,7 +206,7 @@ pub struct TokenList {
 }
 
 #[cfg(feature = "ssr")]
-const FRESH_TOKEN_KEY: &str = "fresh_api_token";
+const FRESH_TOKEN_KEY: &str = session::API_TOKEN_KEY;
 
 #[server(endpoint = "tokens/list")]
 pub async fn api_tokens() -> Result<TokenList, AppError> {
@@ -418,7 +418,7 @@ pub struct TwoStepView {
 }
 
 #[cfg(feature = "ssr")]
-const FRESH_CODES_KEY: &str = "fresh_recovery_codes";
+const FRESH_CODES_KEY: &str = session::RECOVERY_CODES_KEY;
 
 #[server(endpoint = "settings/two-step")]
 pub async fn two_step_settings() -> Result<TwoStepView, AppError> {

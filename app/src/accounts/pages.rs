@@ -807,6 +807,7 @@ fn TwoStepSection(settings: super::api::TwoStepView, saved: String) -> impl Into
                             <ActionForm action=off>
                                 <div class="form">
                                     <h3>"Turn off"</h3>
+                                    <FormAlert error=off_error/>
                                     <Field label="Code from your app" name="code" autocomplete="one-time-code" maxlength=20 error=off_error scope="off"/>
                                     <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" error=off_error scope="two-step-off"/>
                                     <button type="submit" class="btn danger">"Turn off two-step sign-in"</button>

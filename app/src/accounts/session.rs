@@ -130,9 +130,11 @@ pub async fn sign_in(
             super::store::delete_device(db, &previous).await.map_err(store_error)?;
             session.remove::<String>(DEVICE_KEY).await?;
         }
+        // The wait first: should a later insert fail, the session names an account but isn't signed in.
+        session.insert(SECOND_STEP_KEY, crate::db::now_ms()).await?;
+        forget_one_time_values(session, account_id).await?;
         session.insert(ACCOUNT_KEY, account_id).await?;
         session.insert(EPOCH_KEY, epoch).await?;
-        session.insert(SECOND_STEP_KEY, crate::db::now_ms()).await?;
         return Ok(SignedIn::AfterSecondStep);
     }
     enter(session, db, account_id, epoch, user_agent).await?;
@@ -178,6 +180,9 @@ pub async fn finish_second_step(session: &Session, db: &Db, user_agent: &str) ->
 async fn enter(session: &Session, db: &Db, account_id: &str, epoch: i64, user_agent: &str) -> Result<(), tower_sessions::session::Error> {
     let previous_device = this_device(session).await;
     session.cycle_id().await?;
+    // A second step started for another account and left is over: this sign-in replaces it.
+    session.remove::<i64>(SECOND_STEP_KEY).await?;
+    forget_one_time_values(session, account_id).await?;
     let device_id = uuid::Uuid::new_v4().simple().to_string();
     let now = crate::db::now_ms();
     // The description is the browser's own words, kept short: it is only ever shown, escaped.
@@ -190,6 +195,19 @@ async fn enter(session: &Session, db: &Db, account_id: &str, epoch: i64, user_ag
     session.insert(EPOCH_KEY, epoch).await?;
     session.insert(DEVICE_KEY, device_id).await?;
     session.insert(DEVICE_SEEN_KEY, now).await
+}
+
+/// Values shown once to the account that made them (new recovery codes, a new API token): a
+/// browser that now signs in to another account never sees them.
+pub const RECOVERY_CODES_KEY: &str = "fresh_recovery_codes";
+pub const API_TOKEN_KEY: &str = "fresh_api_token";
+
+async fn forget_one_time_values(session: &Session, account_id: &str) -> Result<(), tower_sessions::session::Error> {
+    if session.get::<String>(ACCOUNT_KEY).await.ok().flatten().as_deref() != Some(account_id) {
+        session.remove::<serde_json::Value>(RECOVERY_CODES_KEY).await?;
+        session.remove::<serde_json::Value>(API_TOKEN_KEY).await?;
+    }
+    Ok(())
 }
 
 /// Signs out: deletes the server-side record, this browser's place in the devices list, and

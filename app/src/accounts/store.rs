@@ -522,10 +522,18 @@ pub async fn start_two_step(db: &Db, account_id: &str, secret_sealed: &str, now:
         .bind(account_id).bind(secret_sealed).bind(now).execute(pool).await.map(|_| ()))
 }
 
-/// Turns the waiting secret on, its first code (`step`) counted as used. False if nothing waited.
-pub async fn enable_two_step(tx: &mut crate::db::Tx, account_id: &str, step: i64, now: i64) -> Result<bool, sqlx::Error> {
-    on_tx!(tx, conn => sqlx::query("update two_step set enabled_at = $1, last_step = $2 where account_id = $3 and enabled_at is null")
-        .bind(now).bind(step).bind(account_id).execute(conn).await.map(|r| r.rows_affected() == 1))
+/// Turns the waiting secret on, if it is still `secret_sealed`, its first code (`step`) counted
+/// as used. False if nothing (or another secret) waited.
+pub async fn enable_two_step(
+    tx: &mut crate::db::Tx,
+    account_id: &str,
+    secret_sealed: &str,
+    step: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "update two_step set enabled_at = $1, last_step = $2 where account_id = $3 and enabled_at is null and secret_sealed = $4")
+        .bind(now).bind(step).bind(account_id).bind(secret_sealed).execute(conn).await.map(|r| r.rows_affected() == 1))
 }
 
 /// Counts the code of `step` as used, if no code of that step or a later one was: true if it

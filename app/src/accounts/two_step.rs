@@ -12,7 +12,6 @@ use totp_rs::{Builder, Totp};
 use super::{
     service::{AccountError, confirm_password},
     store::{self, AccountRow},
-    tokens::hash,
 };
 use crate::{
     db::{self, Db},
@@ -108,15 +107,12 @@ pub async fn confirm(
     let step = totp.check(code.trim(), now_secs()).ok_or_else(|| FieldError::new("code", WRONG_CODE))? as i64;
     let codes = new_codes();
     let mut tx = db.begin().await?;
-    if !store::enable_two_step(&mut tx, &account.account_id, step, db::now_ms()).await? {
+    // Only the secret this code was checked against: "Set up" pressed again in another tab meanwhile
+    // made a new one, which the app never scanned.
+    if !store::enable_two_step(&mut tx, &account.account_id, &row.secret_sealed, step, db::now_ms()).await? {
         return Err(FieldError::new("code", "Start again: press “Set up two-step sign-in”.").into());
     }
-    store::replace_recovery_codes(
-        &mut tx,
-        &account.account_id,
-        &codes.iter().map(|c| hash(&normalise_recovery_code(c))).collect::<Vec<_>>(),
-    )
-    .await?;
+    store::replace_recovery_codes(&mut tx, &account.account_id, &recovery_hashes(key, account, &codes)).await?;
     outbox::enqueue(&mut tx, &account.email, &Mail::TwoStepChanged { on: true }).await?;
     tx.commit().await?;
     tracing::info!(account.id = %account.account_id, "two-step sign-in turned on");
@@ -152,7 +148,7 @@ pub async fn check_code(
         return Err(wrong());
     }
     let mut tx = db.begin().await?;
-    if !store::use_recovery_code(&mut tx, &account.account_id, &hash(&recovery), db::now_ms()).await? {
+    if !store::use_recovery_code(&mut tx, &account.account_id, &recovery_hash(key, account, &recovery), db::now_ms()).await? {
         return Err(wrong());
     }
     let left = store::recovery_codes_left_in(&mut tx, &account.account_id).await?;
@@ -195,12 +191,7 @@ pub async fn replace_recovery_codes(
     check_code(db, limits, key, account, code, "code").await?;
     let codes = new_codes();
     let mut tx = db.begin().await?;
-    store::replace_recovery_codes(
-        &mut tx,
-        &account.account_id,
-        &codes.iter().map(|c| hash(&normalise_recovery_code(c))).collect::<Vec<_>>(),
-    )
-    .await?;
+    store::replace_recovery_codes(&mut tx, &account.account_id, &recovery_hashes(key, account, &codes)).await?;
     tx.commit().await?;
     Ok(codes)
 }
@@ -229,6 +220,19 @@ pub async fn turn_off(
     Ok(())
 }
 
+/// The operator turns two-step sign-in off for an owner who lost both the phone and the codes
+/// (`clink user reset-two-step`, once they proved who they are another way): every session
+/// ends, and the account's address is told.
+pub async fn operator_reset(db: &Db, account: &AccountRow) -> Result<(), AccountError> {
+    let mut tx = db.begin().await?;
+    store::delete_two_step(&mut tx, &account.account_id).await?;
+    outbox::enqueue(&mut tx, &account.email, &Mail::TwoStepChanged { on: false }).await?;
+    tx.commit().await?;
+    super::service::sign_out_other_devices(db, &account.account_id).await?;
+    tracing::info!(account.id = %account.account_id, "two-step sign-in reset by the operator");
+    Ok(())
+}
+
 fn throttle(limits: &Limits, account_id: &str) -> Result<(), AccountError> {
     if limits.allow(Limit::SecondStepPerAccount, account_id) { Ok(()) } else { Err(AccountError::RateLimited) }
 }
@@ -250,6 +254,17 @@ fn totp_for(key: &AppSecret, account: &AccountRow, sealed: &str) -> Result<Totp,
         .with_account_name(label)
         .build()
         .map_err(|e| AccountError::Sealing(e.to_string()))
+}
+
+/// A recovery code as stored: keyed with the app key and bound to its account, so a copy of the
+/// database alone can't be searched for the codes (50 bits each) a guess at a time for every
+/// account at once.
+fn recovery_hash(key: &AppSecret, account: &AccountRow, normalised: &str) -> String {
+    key.sign("recovery code", format!("{}:{normalised}", account.account_id).as_bytes())
+}
+
+fn recovery_hashes(key: &AppSecret, account: &AccountRow, codes: &[String]) -> Vec<String> {
+    codes.iter().map(|c| recovery_hash(key, account, &normalise_recovery_code(c))).collect()
 }
 
 /// Ten codes like `7kq2m-x9c4d`.

@@ -50,8 +50,8 @@ fn metric_view(label: &'static str, m: Metric) -> impl IntoView {
 /// What conversion counts, on every place it is shown: a tooltip that opens on hover, on focus
 /// (it is in the tab order) and on a tap.
 const CONVERSION_NOTE: &str = "Sales from counted views ÷ views. A sale whose visit wasn't counted as a view \
-    (bought through the API, by a bot, or from a page the browser kept) is still a sale, but it isn't in \
-    conversion, which never passes 100 %.";
+    (bought through the API or by a bot) is still a sale, but it isn't in conversion. A page a browser kept \
+    and showed again has no new view either, so conversion is capped: it never passes 100 %.";
 
 #[component]
 fn ConversionTip() -> impl IntoView {

@@ -311,7 +311,8 @@ pub fn two_step_changed(on: bool, reset_url: &str) -> Message {
         (
             "Two-step sign-in is now on",
             "From now on, signing in to Clink asks for a code from your authenticator app after your password or an emailed link. \
-             Keep your recovery codes somewhere safe: each gets you in once if you lose your phone.",
+             Keep your recovery codes somewhere safe: each gets you in once if you lose your phone. \
+             If it wasn't you, someone has your password: reply to this email at once, and we will turn it off and sign everyone out.",
         )
     } else {
         (
@@ -335,12 +336,12 @@ pub fn two_step_changed(on: bool, reset_url: &str) -> Message {
     }
 }
 
-/// A recovery code was used to sign in: the owner hears of it, and how many are left.
+/// A recovery code was used (to sign in, or to confirm a change): the owner hears of it, and how many are left.
 pub fn recovery_code_used(left: i64, settings_url: &str) -> Message {
-    let title = "A recovery code was used to sign in";
+    let title = "A recovery code was used on your Clink account";
     let body = format!(
-        "Someone signed in to your Clink account with one of your recovery codes. You have {left} recovery codes left. \
-         If it wasn't you, reset your password now and make new recovery codes in Settings."
+        "One of your recovery codes was used on your Clink account, to sign in or to confirm a change. \
+         You have {left} recovery codes left. If it wasn't you, reset your password now and make new recovery codes in Settings."
     );
     Message {
         subject: title.into(),

@@ -208,6 +208,30 @@ on_both! {
             statuses.push(common::call_with(&guesser, &app.base_url, "login/two-step", &[("code", &wrong)]).await.status());
         }
         assert!(statuses.contains(&StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
+
+        // A second step left waiting doesn't stand in the way of signing in to another account.
+        let out = app.run_cli(&["user", "create", "--email", "bob@example.com", "--handle", "bob", "--password-stdin"], Some(PASSWORD)).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let shared = app.new_client();
+        common::call_with(&shared, &app.base_url, "login", &[("email", "ann@example.com"), ("password", "a brand new passphrase")]).await;
+        assert!(me(&app, &shared).await.is_null());
+        let res = common::call_with(&shared, &app.base_url, "login", &[("email", "bob@example.com"), ("password", PASSWORD)]).await;
+        assert_eq!(res.headers()["location"], "/dashboard");
+        assert_eq!(me(&app, &shared).await["handle"], "bob");
+
+        // Lost phone and codes: the operator turns it off (after the owner proved who they
+        // are); every session ends and the owner is told; the password alone signs in again.
+        assert_eq!(me(&app, &reset).await["handle"], "ann");
+        let out = app.run_cli(&["user", "reset-two-step", "--email", "ann@example.com"], None).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // (The server reads an account's session epoch again within two seconds.)
+        common::eventually("the sessions to end", || async { me(&app, &reset).await.is_null().then_some(()) }).await;
+        assert_eq!(app.count("select count(*) from two_step").await + app.count("select count(*) from recovery_code").await, 0);
+        app.email_to("ann@example.com", "Two-step sign-in is now off").await;
+        let back = app.new_client();
+        let res = common::call_with(&back, &app.base_url, "login", &[("email", "ann@example.com"), ("password", "a brand new passphrase")]).await;
+        assert_eq!(res.headers()["location"], "/dashboard");
+        assert!(!app.run_cli(&["user", "reset-two-step", "--email", "nobody@example.com"], None).await.status.success());
     }
 
     async fn sensitive_changes_ask_for_the_code_again(app) {
