@@ -53,6 +53,18 @@ pub fn user_agent() -> String {
     use_context::<axum::http::request::Parts>().map(|parts| user_agent_of(&parts.headers).to_string()).unwrap_or_default()
 }
 
+/// The step-up check for a sensitive change, with the code its form carried (`two_step_code`).
+pub fn step_up<'a>(state: &'a AppState, code: &'a str) -> crate::accounts::two_step::StepUp<'a> {
+    crate::accounts::two_step::StepUp { limits: &state.limits, key: &state.secret, code }
+}
+
+/// The `Accept-Language` of the request being served, or "" (it picks how numbers are written).
+pub fn accept_language() -> String {
+    use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_string))
+        .unwrap_or_default()
+}
+
 /// A request's `User-Agent`, or "".
 pub fn user_agent_of(headers: &axum::http::HeaderMap) -> &str {
     headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default()

@@ -10,7 +10,8 @@
 //! one: an area's web edge (`api.rs`, server functions, and `pages.rs`, components), which may
 //! show anything a page needs; and the top-level modules above every area (`payments`, which
 //! routes provider events to checkout or wallet, `verify`, which audits all the money, and
-//! `mail_drain`, which composes mail from every area, and `seed`, which writes development data
+//! `mail_drain`, which composes mail from every area, `account_deletion`, which has each area
+//! forget a deleted account, and `seed`, which writes development data
 //! through every area's own paths).
 
 /// The domain areas, lowest first.

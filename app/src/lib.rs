@@ -16,6 +16,8 @@ pub mod ui;
 pub mod wallet;
 
 #[cfg(feature = "ssr")]
+pub mod account_deletion;
+#[cfg(feature = "ssr")]
 pub mod cluster;
 #[cfg(feature = "ssr")]
 pub mod db;
@@ -94,6 +96,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("") view=HomePage ssr=SsrMode::Async/>
                 <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async/>
                 <Route path=path!("/signup/sent") view=SignupSentPage ssr=SsrMode::Async/>
+                <Route path=path!("/account-deleted") view=accounts::pages::AccountDeletedPage ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/login/two-step") view=accounts::pages::TwoStepLoginPage ssr=SsrMode::Async/>
                 <Route path=path!("/password/forgot") view=accounts::pages::ForgotPasswordPage ssr=SsrMode::Async/>

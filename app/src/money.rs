@@ -158,9 +158,134 @@ pub fn amount_input(minor: i64) -> String {
     format!("{}.{:02}", minor / 100, minor % 100)
 }
 
+/// How numbers are written for a reader: the digit-group separator, the decimal mark, the
+/// grouping (Indian: 12,34,567) and whether the currency symbol follows the amount. Chosen on
+/// the server from the reader's language (`for_language`, with num-format's CLDR data) or
+/// their setting; a plain value, so that views anywhere can apply it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberStyle {
+    pub group: String,
+    pub decimal: String,
+    pub indian_grouping: bool,
+    pub symbol_after: bool,
+}
+
+impl Default for NumberStyle {
+    /// English: "€12,345.60".
+    fn default() -> Self {
+        NumberStyle { group: ",".into(), decimal: ".".into(), indian_grouping: false, symbol_after: false }
+    }
+}
+
+impl NumberStyle {
+    /// A count: "12,345" (en), "12.345" (de), "12 345" (fr).
+    pub fn count(&self, n: i64) -> String {
+        let sign = if n < 0 { "-" } else { "" };
+        format!("{sign}{}", self.grouped(n.unsigned_abs()))
+    }
+
+    /// An amount: "€12,345.60" (en), "12.345,60 €" (de), "-€0.20".
+    pub fn money(&self, m: Money) -> String {
+        let sign = if m.minor < 0 { "-" } else { "" };
+        let abs = m.minor.unsigned_abs();
+        let digits = format!("{}{}{:02}", self.grouped(abs / 100), self.decimal, abs % 100);
+        if self.symbol_after {
+            format!("{sign}{digits}\u{a0}{}", m.currency.symbol())
+        } else {
+            format!("{sign}{}{digits}", m.currency.symbol())
+        }
+    }
+
+    fn grouped(&self, n: u64) -> String {
+        let digits = n.to_string();
+        let mut groups: Vec<&str> = Vec::new();
+        let mut end = digits.len();
+        let mut size = 3;
+        while end > size {
+            groups.push(&digits[end - size..end]);
+            end -= size;
+            if self.indian_grouping {
+                size = 2;
+            }
+        }
+        groups.push(&digits[..end]);
+        groups.reverse();
+        groups.join(&self.group)
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl NumberStyle {
+    /// The style of a language tag ("de", "fr-CA", "en-IN"), if CLDR knows it: the tag, else
+    /// its language alone.
+    pub fn for_language(tag: &str) -> Option<NumberStyle> {
+        let tag = tag.trim();
+        let locale = num_format::Locale::from_name(tag)
+            .or_else(|_| num_format::Locale::from_name(tag.split(['-', '_']).next().unwrap_or_default()))
+            .ok()?;
+        let decimal = locale.decimal().to_string();
+        Some(NumberStyle {
+            group: locale.separator().to_string(),
+            indian_grouping: matches!(locale.grouping(), num_format::Grouping::Indian),
+            // Where the decimal mark is a comma, the symbol goes after ("12,50 €"), as CLDR
+            // has it for most of those languages.
+            symbol_after: decimal != ".",
+            decimal,
+        })
+    }
+
+    /// The style for the first language of an `Accept-Language` header that CLDR knows, in
+    /// the header's order of preference; English when none.
+    pub fn from_accept_language(header: &str) -> NumberStyle {
+        accept_language::parse(header).iter().find_map(|tag| NumberStyle::for_language(tag)).unwrap_or_default()
+    }
+}
+
+/// The number formats a person can choose in Settings, as `(language tag, example)`; none
+/// chosen means the browser's language.
+pub const NUMBER_FORMATS: [(&str, &str); 5] =
+    [("en", "1,234.56"), ("de", "1.234,56"), ("fr", "1\u{202f}234,56"), ("de-CH", "1\u{2019}234.56"), ("en-IN", "12,34,567.89")];
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_and_amounts_are_written_as_the_reader_writes_numbers() {
+        let en = NumberStyle::default();
+        assert_eq!(
+            (en.count(0), en.count(999), en.count(1_234_567), en.count(-1_000)),
+            ("0".into(), "999".into(), "1,234,567".into(), "-1,000".into())
+        );
+        assert_eq!(en.money(Money::new(123_456_789, Currency::Eur)), "€1,234,567.89");
+        assert_eq!(en.money(Money::new(-20, Currency::Usd)), "-$0.20");
+        let de = NumberStyle::for_language("de").unwrap();
+        assert_eq!((de.count(1_234_567), de.money(Money::new(123_450, Currency::Eur))), ("1.234.567".into(), "1.234,50\u{a0}€".into()));
+        let fr = NumberStyle::for_language("fr-FR").unwrap();
+        assert_eq!(fr.decimal, ",");
+        assert!(fr.count(12_345).starts_with("12") && fr.count(12_345).ends_with("345") && fr.count(12_345).chars().count() == 6);
+        let india = NumberStyle::for_language("en-IN").unwrap();
+        assert_eq!(india.count(1_234_567), "12,34,567");
+        assert_eq!(NumberStyle::for_language("de-CH").unwrap().count(1_234), "1\u{2019}234");
+        // The header's order of preference, past languages nobody knows.
+        assert_eq!(NumberStyle::from_accept_language("zz, de-DE;q=0.9, en;q=0.8"), de);
+        assert_eq!(NumberStyle::from_accept_language("en;q=0.5, de;q=0.9"), de);
+        assert_eq!(NumberStyle::from_accept_language(""), en);
+        assert_eq!(NumberStyle::from_accept_language("zz-ZZ, \u{0}garbage;;q=x"), en);
+        // Every format offered in Settings is one CLDR knows.
+        for (tag, example) in NUMBER_FORMATS {
+            let style = NumberStyle::for_language(tag).unwrap_or_else(|| panic!("{tag}"));
+            assert_eq!(
+                format!(
+                    "{}{}{}",
+                    style.count(if tag == "en-IN" { 1_234_567 } else { 1_234 }),
+                    style.decimal,
+                    if tag == "en-IN" { "89" } else { "56" }
+                ),
+                example
+            );
+        }
+    }
 
     #[test]
     fn parses_the_ways_people_type_amounts() {

@@ -165,12 +165,16 @@ test.describe('changing your email, handle and time zone', () => {
 
       // Time zone: picked from the list.
       await page.goto('/settings#integrations');
-      const zone = page.getByRole('region', { name: 'Time zone and sale webhooks' });
+      const zone = page.getByRole('region', { name: 'Dashboard and sale webhooks' });
       await expect(zone.locator('datalist option[value="Europe/Paris"]')).toHaveCount(1);
       await zone.getByLabel('Time zone').fill('Europe/Paris');
+      // The number format: the browser's language unless chosen.
+      await expect(zone.getByLabel('Number format')).toHaveValue('');
+      await zone.getByLabel('Number format').selectOption({ label: '1.234,56' });
       await zone.getByRole('button', { name: 'Save' }).click();
       await expect(zone.getByRole('status')).toHaveText('Saved.');
       await expect(zone.getByLabel('Time zone')).toHaveValue('Europe/Paris');
+      await expect(zone.getByLabel('Number format')).toHaveValue('de');
       await assertLayout(page, `settings-zone-${label}`, []);
 
       // Payouts: a typo in the IBAN is caught and nothing is saved; a good one is held 72 hours.
@@ -191,6 +195,48 @@ test.describe('changing your email, handle and time zone', () => {
       await expect(payouts.getByRole('status').first()).toContainText('We emailed you');
       await expect(payouts).toContainText('72 hours after it was set');
       await assertLayout(page, `settings-payouts-${label}`, []);
+      await context.close();
+    });
+  }
+});
+
+test.describe('deleting your account', () => {
+  for (const [label, device] of [['phone', PHONE], ['desktop', DESKTOP]] as const) {
+    test(`Settings says what goes and what stays, asks for the password, then signs you out for good (${label})`, async ({ browser }) => {
+      const context = await browser.newContext(device);
+      const page = await context.newPage();
+      const id = unique();
+      const who = { name: `Del ${id}`, handle: `del_${id}`.slice(0, 30), email: `del.${id}@example.com`, password: 'a long leaving password' };
+      await signUp(page, true, who);
+
+      await page.goto('/settings#delete');
+      const section = page.getByRole('region', { name: 'Delete account' });
+      await expect(section).toContainText('append-only accounting records');
+      await expect(section).toContainText('buyers keep their download links until they expire, 30 days at most');
+      await section.getByRole('button', { name: 'Delete my account' }).scrollIntoViewIfNeeded();
+      await assertLayout(page, `settings-delete-${label}`, [section.getByRole('button', { name: 'Delete my account' })]);
+
+      // A wrong password: said next to the field, and nothing happens.
+      await section.getByLabel('Current password').fill('not my password');
+      await section.getByRole('button', { name: 'Delete my account' }).click();
+      await expect(section.locator('.field-error').filter({ hasText: "isn't your current password" })).toBeVisible();
+      await expect(page).toHaveURL(/\/settings/);
+
+      await section.getByLabel('Current password').fill(who.password);
+      await section.getByRole('button', { name: 'Delete my account' }).click();
+      await expect(page).toHaveURL(/\/account-deleted$/);
+      await expect(page.getByRole('heading', { level: 1 })).toHaveText('Your account is deleted');
+      await assertLayout(page, `account-deleted-${label}`, [page.getByRole('link', { name: 'Back to Clink' })]);
+
+      // Signed out, the profile gone, the password no longer signs in.
+      const nav = page.getByRole('navigation', { name: 'Account' });
+      await expect(nav.getByRole('link', { name: 'Log in' })).toBeVisible();
+      expect((await page.goto(`/@${who.handle}`))?.status()).toBe(404);
+      await page.goto('/login');
+      await page.getByLabel('Email', { exact: true }).fill(who.email);
+      await page.getByLabel('Password', { exact: true }).fill(who.password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await expect(page.locator('.field-error').filter({ hasText: "don't match an account" })).toBeVisible();
       await context.close();
     });
   }

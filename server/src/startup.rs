@@ -150,6 +150,8 @@ fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {
     });
     // At start (what a crash left) and every hour after.
     tokio::spawn(state.storage.clone().sweep_staging_every(STAGING_SWEEP_INTERVAL, STAGING_IDLE));
+    // Deleted accounts' files, once their buyers' links have expired: at start and hourly.
+    tokio::spawn(app::account_deletion::purge_files_every(state.db.clone(), state.storage.clone(), STAGING_SWEEP_INTERVAL));
     // Hourly, over the last 30 days: what the provider and the ledger disagree on goes to the
     // operator's log.
     tokio::spawn(app::checkout::reconcile::run_every(

@@ -331,7 +331,7 @@ pub async fn change_email(new_email: String, current_password: String, #[server(
     if !state.limits.allow(Limit::MailPerAddress, email.as_str()) || !state.limits.allow(Limit::MailPerClient, client) {
         return Err(AppError::RateLimited);
     }
-    let step_up = super::two_step::StepUp { limits: &state.limits, key: &state.secret, code: &two_step_code };
+    let step_up = edge::step_up(&state, &two_step_code);
     super::service::request_email_change(&state.db, &me, &current_password, &step_up, &email).await?;
     leptos_axum::redirect(if email.as_str() == me.email { "/settings?saved=email-verify#email" } else { "/settings?saved=email#email" });
     Ok(())
@@ -503,5 +503,41 @@ pub async fn turn_off_two_step(code: String, current_password: String) -> Result
     let required = has_asked_for_payout(&state.db, &me.account_id).await?;
     super::two_step::turn_off(&state.db, &state.limits, &state.secret, &me, &current_password, &code, required).await?;
     leptos_axum::redirect("/settings?saved=two-step-off#two-step");
+    Ok(())
+}
+
+/// What the "Delete account" section needs: what must happen first, if anything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionView {
+    /// Money still held for the account, each with what to do about it; the form waits for none.
+    pub blockers: Vec<String>,
+    pub two_step_on: bool,
+    /// Whether the account sells (the page then speaks of works and buyers).
+    pub sells: bool,
+}
+
+#[server(endpoint = "settings/delete/check")]
+pub async fn account_deletion() -> Result<DeletionView, AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let held = crate::account_deletion::money_held(&state.db, &me.account_id).await.map_err(|e| internal("account deletion", &e))?;
+    Ok(DeletionView {
+        blockers: held.iter().map(crate::account_deletion::Held::explain).collect(),
+        two_step_on: super::two_step::is_on(&state.db, &me.account_id).await?,
+        sells: me.sells,
+    })
+}
+
+/// Deletes the signed-in account (the current password, and a code with two-step sign-in on)
+/// and signs this browser out.
+#[server(endpoint = "settings/delete")]
+pub async fn delete_account(current_password: String, #[server(default)] two_step_code: String) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let step_up = edge::step_up(&state, &two_step_code);
+    crate::account_deletion::delete_account(&state.db, &state.page_cache, &state.storage, &step_up, &me, &current_password).await?;
+    let session = edge::current_session().await?;
+    session::sign_out(&session, &state.db).await.map_err(|e| internal("ending session", &e))?;
+    leptos_axum::redirect("/account-deleted");
     Ok(())
 }

@@ -52,6 +52,22 @@ fn SignupForm() -> impl IntoView {
 }
 
 /// After the sign-up form: the account is made from the link in the email.
+/// Where a deleted account's browser lands.
+#[component]
+pub fn AccountDeletedPage() -> impl IntoView {
+    view! {
+        <Title text="Account deleted · Clink"/>
+        <crate::layout::Layout static_page=true>
+        <section class="auth">
+            <h1>"Your account is deleted"</h1>
+            <p class="lede">"Your profile, works, payout details, devices and emails with us are gone, and you're signed out everywhere."</p>
+            <p class="muted">"The accounting records of your past sales, purchases and payouts stay, under a number that no longer leads to you."</p>
+            <p><a class="btn" href="/">"Back to Clink"</a></p>
+        </section>
+        </crate::layout::Layout>
+    }
+}
+
 #[component]
 pub fn SignupSentPage() -> impl IntoView {
     view! {
@@ -233,6 +249,7 @@ pub fn SettingsPage() -> impl IntoView {
     let devices = Resource::new(|| (), |_| super::api::signed_in_devices());
     let payout = Resource::new(|| (), |_| crate::earnings::api::load_payout_destination());
     let two_step = Resource::new(|| (), |_| super::api::two_step_settings());
+    let deletion = Resource::new(|| (), |_| super::api::account_deletion());
     // `saved=<section>` after a form post: the section that was saved says so.
     let (saved, avatar_error) = use_query_map().with_untracked(|q| (q.get("saved").unwrap_or_default(), q.get("avatar_error")));
     let [
@@ -321,6 +338,9 @@ pub fn SettingsPage() -> impl IntoView {
                     let saved = saved_integrations;
                     Suspend::new(async move { integrations.await.ok().map(|i| view! { <IntegrationsSection settings=i saved=saved/> }) })
                 }}
+            </Suspense>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move { deletion.await.ok().map(|d| view! { <DeleteAccountSection deletion=d/> }) })}
             </Suspense>
         </crate::layout::Layout>
     }
@@ -466,6 +486,51 @@ fn DataSection() -> impl IntoView {
     }
 }
 
+/// "Delete account": what goes, what stays and why, then the current password (and a code).
+/// Money still held for the account is named first, and the form waits until none is.
+#[component]
+fn DeleteAccountSection(deletion: super::api::DeletionView) -> impl IntoView {
+    let delete = ServerAction::<super::api::DeleteAccount>::new();
+    let error = Signal::derive(move || delete.value().get().and_then(Result::err));
+    let blocked = !deletion.blockers.is_empty();
+    view! {
+        <section class="card danger-zone" id="delete" aria-labelledby="delete-h">
+            <h2 id="delete-h">"Delete account"</h2>
+            <p>"Deleting your account can't be undone. It:"</p>
+            <ul class="plain-list">
+                {deletion.sells.then(|| view! {
+                    <li>"takes down your profile and every work; buyers keep their download links until they expire, 30 days at most, and then the files are deleted;"</li>
+                })}
+                <li>"erases your email, name, profile, payout details, wallet settings and our emails to you;"</li>
+                <li>"signs you out everywhere and ends your API tokens and two-step sign-in."</li>
+            </ul>
+            <p class="muted">"The ledger lines of your sales, purchases and payouts stay: they are append-only accounting records, which we must keep. "
+                "They name only an account number, which no longer leads to you. Want a copy first? Use \"Download your data\" above."</p>
+            {if blocked {
+                view! {
+                    <div class="alert warn" role="status">
+                        <p><strong>"Before you can delete your account:"</strong></p>
+                        <ul>{deletion.blockers.into_iter().map(|b| view! { <li>{b}</li> }).collect_view()}</ul>
+                    </div>
+                }.into_any()
+            } else {
+                view! {
+                    <ActionForm action=delete>
+                        <div class="form">
+                            <FormAlert error=error/>
+                            <Field label="Current password" name="current_password" kind="password" autocomplete="current-password" error=error
+                                scope="delete"
+                                hint="Signed in with emailed links only? Set a password first with \"Forgot password\"."/>
+                            {deletion.two_step_on.then(|| view! { <StepUpField error=error scope="delete"/> })}
+                            <button type="submit" class="btn danger">"Delete my account"</button>
+                        </div>
+                    </ActionForm>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
 /// Change the password: the current one is asked for; other devices are signed out.
 #[component]
 fn PasswordSection(changed: bool) -> impl IntoView {
@@ -579,7 +644,7 @@ fn IntegrationsSection(settings: crate::earnings::api::IntegrationSettings, save
     let error = Signal::derive(move || save.value().get().and_then(Result::err));
     view! {
         <section class="card" id="integrations" aria-labelledby="integrations-h">
-            <h2 id="integrations-h">"Time zone and sale webhooks"</h2>
+            <h2 id="integrations-h">"Dashboard and sale webhooks"</h2>
             {saved.then(|| view! { <p class="alert ok" role="status">"Saved."</p> })}
             <ActionForm action=save>
                 <div class="form">
@@ -594,6 +659,17 @@ fn IntegrationsSection(settings: crate::earnings::api::IntegrationSettings, save
                         </datalist>
                         <p class="hint" id="f-timezone-hint">"Your dashboard's days start at midnight here. Type a city to search."</p>
                         <p class="field-error" role="alert">{move || error.get().filter(|e| e.field() == Some("timezone")).map(|e| e.to_string())}</p>
+                    </div>
+                    <div class="field">
+                        <label for="f-number-format">"Number format"</label>
+                        <select id="f-number-format" name="number_format" aria-describedby="f-number-format-hint">
+                            <option value="" selected=settings.number_format.is_empty()>"As my browser's language"</option>
+                            {crate::money::NUMBER_FORMATS.iter().map(|(tag, example)| view! {
+                                <option value=*tag selected=settings.number_format == *tag>{*example}</option>
+                            }).collect_view()}
+                        </select>
+                        <p class="hint" id="f-number-format-hint">"How your dashboard writes amounts and counts."</p>
+                        <p class="field-error" role="alert">{move || error.get().filter(|e| e.field() == Some("number_format")).map(|e| e.to_string())}</p>
                     </div>
                     <Field label="Webhook URL (optional)" name="webhook_url" kind="url" value=settings.webhook_url.clone() error=error required=false
                         hint="Each sale and refund is POSTed here as JSON, signed with the secret below (header Clink-Signature)."/>

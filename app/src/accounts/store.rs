@@ -573,3 +573,58 @@ pub async fn recovery_codes_left(db: &Db, account_id: &str) -> Result<i64, sqlx:
 pub async fn recovery_codes_left_in(tx: &mut crate::db::Tx, account_id: &str) -> Result<i64, sqlx::Error> {
     on_tx!(tx, conn => sqlx::query_scalar::<_, i64>(CODES_LEFT).bind(account_id).fetch_one(conn).await)
 }
+
+/// Every address an account used or asked to move to: the current one and those of its email
+/// changes (each old address was mailed about its change, so their mails name these too).
+pub async fn addresses_of(tx: &mut crate::db::Tx, account_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_scalar::<_, String>(
+        "select email from account where account_id = $1 union select new_email from email_change where account_id = $1")
+        .bind(account_id).fetch_all(conn).await)
+}
+
+/// What a deleted account's row keeps in place of its owner's data.
+pub struct Pseudonym<'a> {
+    pub email: &'a str,
+    pub handle: &'a str,
+    /// A hash of a random password nobody knows.
+    pub password_hash: &'a str,
+}
+
+/// Erases an account's own data, once (false if it was deleted already): the row keeps its id
+/// (orders and ledger lines point at it) with a pseudonym for each unique field; everything that
+/// could sign it in goes (devices, tokens, two-step, reset and change links, old handles, which
+/// are freed), and its sessions end with its epoch.
+pub async fn erase(
+    tx: &mut crate::db::Tx,
+    account_id: &str,
+    addresses: &[String],
+    p: &Pseudonym<'_>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let erased = on_tx!(&mut *tx, conn => sqlx::query(
+        "update account set email = $1, handle = $2, display_name = 'Deleted account', password_hash = $3, bio = '', links = '', \
+         avatar_key = null, accent_color = null, webhook_url = null, webhook_secret = null, sells = $4, notify_sales = $4, \
+         email_verified_at = null, timezone = 'UTC', session_epoch = session_epoch + 1, deleted_at = $5 \
+         where account_id = $6 and deleted_at is null")
+        .bind(p.email).bind(p.handle).bind(p.password_hash).bind(false).bind(now).bind(account_id)
+        .execute(conn).await.map(|r| r.rows_affected() == 1))?;
+    if !erased {
+        return Ok(false);
+    }
+    for table in ["signed_in_device", "api_token", "recovery_code", "two_step", "password_reset", "email_change", "old_handle"] {
+        let sql = format!("delete from {table} where account_id = $1");
+        on_tx!(&mut *tx, conn => sqlx::query(&sql).bind(account_id).execute(conn).await.map(|_| ()))?;
+    }
+    for address in addresses {
+        for sql in ["delete from login_token where email = $1", "delete from signup_request where email = $1"] {
+            on_tx!(&mut *tx, conn => sqlx::query(sql).bind(address).execute(conn).await.map(|_| ()))?;
+        }
+    }
+    Ok(true)
+}
+
+/// The image keys (avatar) a deleted account leaves in storage, read before `erase`.
+pub async fn avatar_key_in(tx: &mut crate::db::Tx, account_id: &str) -> Result<Option<String>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_scalar::<_, Option<String>>("select avatar_key from account where account_id = $1")
+        .bind(account_id).fetch_optional(conn).await.map(Option::flatten))
+}

@@ -278,3 +278,33 @@ pub async fn titles_of(db: &Db, work_ids: &[&str]) -> Result<std::collections::H
     })?;
     Ok(rows.into_iter().collect())
 }
+
+/// A deleted creator's works leave every page: unpublished and deleted (not to be restored),
+/// descriptions emptied, slugs freed. Returns the cover and thumbnail keys they had, for the
+/// caller to delete from storage once this commits. Files stay for the buyers' links (see
+/// `works_to_purge` in delivery).
+pub async fn close_works_of(tx: &mut Tx, creator_id: &str, now: i64) -> Result<Vec<String>, sqlx::Error> {
+    let images = on_tx!(&mut *tx, conn => sqlx::query_as::<_, (Option<String>, Option<String>)>(
+        "select cover_key, thumb_key from work where creator_id = $1")
+        .bind(creator_id).fetch_all(conn).await)?;
+    on_tx!(&mut *tx, conn => sqlx::query(
+        "update work set published = $1, deleted_at = coalesce(deleted_at, $2), updated_at = $2, description_md = '', slug = null, \
+         cover_key = null, thumb_key = null where creator_id = $3")
+        .bind(false).bind(now).bind(creator_id).execute(conn).await.map(|_| ()))?;
+    Ok(images.into_iter().flat_map(|(cover, thumb)| [cover, thumb]).flatten().collect())
+}
+
+/// The storage keys of a work's files.
+pub async fn file_keys(db: &Db, work_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, String>("select storage_key from work_file where work_id = $1")
+        .bind(work_id).fetch_all(pool).await)
+}
+
+/// A purged work's files are gone from storage: their rows go too, and the work says so.
+pub async fn mark_files_purged(db: &Db, work_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, conn => sqlx::query("delete from work_file where work_id = $1").bind(work_id).execute(conn).await.map(|_| ()))?;
+    on_tx!(&mut tx, conn => sqlx::query("update work set files_purged_at = $1 where work_id = $2")
+        .bind(now).bind(work_id).execute(conn).await.map(|_| ()))?;
+    tx.commit().await
+}

@@ -387,3 +387,17 @@ pub async fn wallet_sales_between(db: &Db, creator_id: &str, from: i64, to: i64)
     let rows = on_db!(db, pool => sqlx::query_as::<_, Row>(&sql).bind(creator_id).bind(from).bind(to).fetch_all(pool).await)?;
     Ok(rows.into_iter().map(|r| (r.order, r.title)).collect())
 }
+
+/// A deleted account's purchases keep their amounts and parties for the books, under
+/// `pseudonym` in place of any of its addresses; so do the test provider's payments.
+pub async fn pseudonymise_buyer(tx: &mut Tx, account_id: &str, addresses: &[String], pseudonym: &str) -> Result<(), sqlx::Error> {
+    on_tx!(&mut *tx, conn => sqlx::query("update buyer_order set buyer_email = $1 where buyer_account_id = $2")
+        .bind(pseudonym).bind(account_id).execute(conn).await.map(|_| ()))?;
+    for address in addresses {
+        for sql in ["update buyer_order set buyer_email = $1 where buyer_email = $2", "update test_payment set email = $1 where email = $2"]
+        {
+            on_tx!(&mut *tx, conn => sqlx::query(sql).bind(pseudonym).bind(address).execute(conn).await.map(|_| ()))?;
+        }
+    }
+    Ok(())
+}

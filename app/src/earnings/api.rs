@@ -102,6 +102,8 @@ pub struct DashboardView {
     pub has_works: bool,
     pub has_activity: bool,
     pub newest_sale: Option<String>,
+    /// How this reader writes numbers (the counts in the tables are formatted by the page).
+    pub numbers: crate::money::NumberStyle,
 }
 
 pub const RANGES: [i64; 4] = [7, 30, 90, 365];
@@ -110,7 +112,10 @@ pub const RANGES: [i64; 4] = [7, 30, 90, 365];
 pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<DashboardView, AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
-    Ok(service::dashboard(&state.db, &me, range, sort, state.settings.min_payout_minor).await?)
+    let numbers = service::number_style(&state.db, &me.account_id, &edge::accept_language())
+        .await
+        .map_err(|e| crate::error::internal("dashboard", &e))?;
+    Ok(service::dashboard(&state.db, &me, range, sort, state.settings.min_payout_minor, &numbers).await?)
 }
 
 /// The headline cards again, for the open dashboard after a sale (see `LiveCards`).
@@ -118,7 +123,10 @@ pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<
 pub async fn load_dashboard_cards() -> Result<Vec<PeriodCard>, AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
-    Ok(service::live_cards(&state.db, &me.account_id).await?)
+    let numbers = service::number_style(&state.db, &me.account_id, &edge::accept_language())
+        .await
+        .map_err(|e| crate::error::internal("dashboard", &e))?;
+    Ok(service::live_cards(&state.db, &me.account_id, &numbers).await?)
 }
 
 #[server(endpoint = "payouts/request")]
@@ -175,7 +183,7 @@ pub async fn save_payout_destination(
         "paypal" => Destination::paypal(&paypal_email)?,
         _ => return Err(crate::error::FieldError::new("kind", "Choose a bank transfer or PayPal.").into()),
     };
-    let step_up = crate::accounts::two_step::StepUp { limits: &state.limits, key: &state.secret, code: &two_step_code };
+    let step_up = edge::step_up(&state, &two_step_code);
     service::set_payout_destination(&state.db, &me, &current_password, &step_up, &new).await?;
     leptos_axum::redirect("/settings?saved=payouts#payouts");
     Ok(())
@@ -193,6 +201,8 @@ pub struct DeliveryView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrationSettings {
     pub timezone: String,
+    /// A language tag of `money::NUMBER_FORMATS`, or "" for the browser's language.
+    pub number_format: String,
     /// The zones to pick from (IANA names).
     pub zones: Vec<String>,
     pub webhook_url: String,
@@ -211,11 +221,16 @@ pub async fn load_integration_settings() -> Result<IntegrationSettings, AppError
 
 /// Saves the creator's time zone and sale webhook URL (a secret is made with the first URL).
 #[server(endpoint = "settings/integrations/save")]
-pub async fn save_integrations(timezone: String, webhook_url: String, #[server(default)] two_step_code: String) -> Result<(), AppError> {
+pub async fn save_integrations(
+    timezone: String,
+    #[server(default)] number_format: String,
+    webhook_url: String,
+    #[server(default)] two_step_code: String,
+) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
-    let step_up = crate::accounts::two_step::StepUp { limits: &state.limits, key: &state.secret, code: &two_step_code };
-    service::save_integrations(&state.db, state.settings.outbound, &me, &timezone, &webhook_url, &step_up).await?;
+    let step_up = edge::step_up(&state, &two_step_code);
+    service::save_integrations(&state.db, state.settings.outbound, &me, &timezone, &number_format, &webhook_url, &step_up).await?;
     leptos_axum::redirect("/settings?saved=integrations#integrations");
     Ok(())
 }

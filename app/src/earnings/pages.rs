@@ -63,6 +63,7 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
     let request = ServerAction::<RequestPayout>::new();
     let payout_error = Signal::derive(move || request.value().get().and_then(Result::err));
     let range = d.range_days;
+    let numbers = d.numbers.clone();
     let sort_link = move |key: &'static str| format!("/dashboard?range={range}&sort={key}#works");
     view! {
         <div class="page-head">
@@ -96,7 +97,7 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
                 <div class="table-wrap"><table class="stack">
                     <thead><tr><th>"Day"</th><th class="num">"Views"</th><th class="num">"Sales"</th><th class="num">"Earnings"</th></tr></thead>
                     <tbody>{d.chart_rows.into_iter().rev().map(|(day, views, sales, earnings)| view! {
-                        <tr><td class="primary">{day}</td><td class="num" data-label="Views">{views}</td><td class="num" data-label="Sales">{sales}</td>
+                        <tr><td class="primary">{day}</td><td class="num" data-label="Views">{numbers.count(views)}</td><td class="num" data-label="Sales">{numbers.count(sales)}</td>
                             <td class="num" data-label="Earnings">{earnings}</td></tr>
                     }).collect_view()}</tbody>
                 </table></div>
@@ -116,9 +117,9 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
                 </tr></thead>
                 <tbody>{d.works.into_iter().map(|w| view! {
                     <tr><td class="primary"><a href=format!("/dashboard/works/{}", w.id)>{w.title}</a></td>
-                        <td class="num" data-label="Views">{w.views}</td><td class="num" data-label="Sales">{w.sales}</td>
+                        <td class="num" data-label="Views">{numbers.count(w.views)}</td><td class="num" data-label="Sales">{numbers.count(w.sales)}</td>
                         <td class="num" data-label="Conversion">{w.conversion}</td><td class="num" data-label="Earnings">{w.earnings}</td>
-                        <td class="num" data-label="Refunds">{w.refunds}</td></tr>
+                        <td class="num" data-label="Refunds">{numbers.count(w.refunds)}</td></tr>
                 }).collect_view()}</tbody>
             </table></div>
         </section>
@@ -132,7 +133,7 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
                     <div class="table-wrap"><table class="sources stack">
                         <thead><tr><th>"Source"</th><th class="num">"Views"</th><th class="num">"Sales"</th><th class="num">"Conversion"<ConversionTip/></th><th>"Share of views"</th></tr></thead>
                         <tbody>{d.sources.into_iter().map(|s| view! {
-                            <tr><td class="primary">{s.label}</td><td class="num" data-label="Views">{s.views}</td><td class="num" data-label="Sales">{s.sales}</td>
+                            <tr><td class="primary">{s.label}</td><td class="num" data-label="Views">{numbers.count(s.views)}</td><td class="num" data-label="Sales">{numbers.count(s.sales)}</td>
                                 <td class="num" data-label="Conversion">{s.conversion}</td>
                                 <td class="share"><span class="bar" style=format!("width:{}%", s.share.max(1))></span> {s.share} "%"</td></tr>
                         }).collect_view()}</tbody>

@@ -20,7 +20,7 @@ use crate::{
     accounts::domain::mask_email,
     db::{self, Db},
     error::{AppError, FieldError, internal},
-    money::{Currency, Money},
+    money::{Currency, Money, NUMBER_FORMATS, NumberStyle},
     outbound::OutboundPolicy,
 };
 
@@ -77,6 +77,15 @@ pub async fn creator_zone(db: &Db, creator_id: &str) -> Result<TimeZone, sqlx::E
     Ok(stats::zone(&store::timezone_name(db, creator_id).await?.unwrap_or_default()))
 }
 
+/// How the creator reads numbers: as they chose in Settings, else as their browser's
+/// `Accept-Language` says.
+pub async fn number_style(db: &Db, creator_id: &str, accept_language: &str) -> Result<NumberStyle, sqlx::Error> {
+    Ok(store::number_format(db, creator_id)
+        .await?
+        .and_then(|tag| NumberStyle::for_language(&tag))
+        .unwrap_or_else(|| NumberStyle::from_accept_language(accept_language)))
+}
+
 fn pct(bps: Option<i64>) -> String {
     bps.map(|b| format!("{}.{}%", b / 100, (b % 100) / 10)).unwrap_or_else(|| "—".into())
 }
@@ -87,16 +96,16 @@ fn metric(value: String, current: i64, previous: Option<i64>) -> Metric {
 }
 
 /// The headline cards on their own: what the open dashboard fetches again when a sale comes in.
-pub async fn live_cards(db: &Db, creator_id: &str) -> Result<Vec<PeriodCard>, EarningsError> {
+pub async fn live_cards(db: &Db, creator_id: &str, numbers: &NumberStyle) -> Result<Vec<PeriodCard>, EarningsError> {
     let tz = creator_zone(db, creator_id).await?;
     let now = jiff::Timestamp::now().to_zoned(tz);
     let series = stats::load_series(db, creator_id).await?;
-    Ok(period_cards(&series, &now))
+    Ok(period_cards(&series, &now, numbers))
 }
 
 /// The cards of `stats::periods`: today so far, the last 7 and 30 days (each against the same
 /// span just before it), and all time.
-fn period_cards(series: &stats::Series, now: &jiff::Zoned) -> Vec<PeriodCard> {
+fn period_cards(series: &stats::Series, now: &jiff::Zoned, numbers: &NumberStyle) -> Vec<PeriodCard> {
     stats::periods(now)
         .into_iter()
         .map(|p| {
@@ -108,8 +117,8 @@ fn period_cards(series: &stats::Series, now: &jiff::Zoned) -> Vec<PeriodCard> {
             }
             PeriodCard {
                 label: p.label.to_string(),
-                views: metric(t.views.to_string(), t.views, prev.as_ref().map(|p| p.views)),
-                sales: metric(t.sales().to_string(), t.sales(), prev.as_ref().map(|p| p.sales())),
+                views: metric(numbers.count(t.views), t.views, prev.as_ref().map(|p| p.views)),
+                sales: metric(numbers.count(t.sales()), t.sales(), prev.as_ref().map(|p| p.sales())),
                 conversion: metric(
                     pct(t.conversion_bps()),
                     t.conversion_bps().unwrap_or(0),
@@ -122,9 +131,9 @@ fn period_cards(series: &stats::Series, now: &jiff::Zoned) -> Vec<PeriodCard> {
                         let pm = prev.as_ref().map(|p| p.money.get(&c).cloned().unwrap_or_default());
                         CurrencyMetrics {
                             currency: c.code().into(),
-                            earnings: metric(Money::new(m.earnings(), c).to_string(), m.earnings(), pm.as_ref().map(|p| p.earnings())),
+                            earnings: metric(numbers.money(Money::new(m.earnings(), c)), m.earnings(), pm.as_ref().map(|p| p.earnings())),
                             average_price: metric(
-                                m.average_price().map(|a| Money::new(a, c).to_string()).unwrap_or_else(|| "—".into()),
+                                m.average_price().map(|a| numbers.money(Money::new(a, c))).unwrap_or_else(|| "—".into()),
                                 m.average_price().unwrap_or(0),
                                 pm.as_ref().map(|p| p.average_price().unwrap_or(0)),
                             ),
@@ -144,6 +153,7 @@ pub async fn dashboard(
     range: Option<i64>,
     sort: Option<String>,
     min_payout: i64,
+    numbers: &NumberStyle,
 ) -> Result<DashboardView, EarningsError> {
     let (creator_id, display_name) = (me.account_id.as_str(), me.display_name.as_str());
     let email_confirmed = me.email_verified_at.is_some();
@@ -155,14 +165,14 @@ pub async fn dashboard(
         .unwrap_or_else(|| "earnings".into());
 
     let series = stats::load_series(db, creator_id).await?;
-    let cards = period_cards(&series, &now);
+    let cards = period_cards(&series, &now, numbers);
 
     let days = stats::days(&series, &now, range_days);
     let main_currency = series.totals(i64::MIN, i64::MAX).money.iter().max_by_key(|(_, m)| m.sales).map(|(c, _)| *c);
     let chart_rows = days
         .iter()
         .map(|d| {
-            let earnings = d.totals.money.iter().map(|(c, m)| Money::new(m.earnings(), *c).to_string()).collect::<Vec<_>>().join(" + ");
+            let earnings = d.totals.money.iter().map(|(c, m)| numbers.money(Money::new(m.earnings(), *c))).collect::<Vec<_>>().join(" + ");
             (d.date.to_string(), d.totals.views, d.totals.sales(), if earnings.is_empty() { "—".into() } else { earnings })
         })
         .collect();
@@ -186,7 +196,7 @@ pub async fn dashboard(
             None => deleted.get(&id).map(|title| format!("{title} (deleted)")).unwrap_or_default(),
         };
         let earnings_sort = main_currency.and_then(|c| t.money.get(&c)).map(|m| m.earnings()).unwrap_or(0);
-        let earnings = t.money.iter().map(|(c, m)| Money::new(m.earnings(), *c).to_string()).collect::<Vec<_>>().join(" + ");
+        let earnings = t.money.iter().map(|(c, m)| numbers.money(Money::new(m.earnings(), *c))).collect::<Vec<_>>().join(" + ");
         works.push((
             WorkRowView {
                 id,
@@ -225,7 +235,7 @@ pub async fn dashboard(
         })
         .collect();
 
-    let recent = recent_sales(db, creator_id, &tz, 20).await?;
+    let recent = recent_sales(db, creator_id, &tz, 20, numbers).await?;
     let mut balances = Vec::new();
     let earnings = crate::ledger::store::balances_of(db, creator_id, "creator_earnings").await?;
     let pending = crate::ledger::store::balances_of(db, creator_id, "payouts_pending").await?;
@@ -243,13 +253,13 @@ pub async fn dashboard(
         let p = pending.iter().find(|(pc, _)| pc == code).map(|(_, m)| *m).unwrap_or(0);
         balances.push(BalanceView {
             currency: code.clone(),
-            available: Money::new(*minor, c).to_string(),
-            pending: Money::new(p, c).to_string(),
+            available: numbers.money(Money::new(*minor, c)),
+            pending: numbers.money(Money::new(p, c)),
             payable: email_confirmed && blocker.is_none() && *minor >= min_payout && *minor > 0,
             payout_note: if !email_confirmed {
                 "Confirm your email in Settings to get paid.".into()
             } else if *minor < min_payout {
-                format!("Payouts start at {}.", Money::new(min_payout, c))
+                format!("Payouts start at {}.", numbers.money(Money::new(min_payout, c)))
             } else if let Some(blocker) = &blocker {
                 blocker.clone()
             } else {
@@ -261,7 +271,7 @@ pub async fn dashboard(
         .await?
         .into_iter()
         .map(|p| PayoutView {
-            amount: Money::new(p.amount_minor, Currency::parse(&p.currency).unwrap_or(Currency::Eur)).to_string(),
+            amount: numbers.money(Money::new(p.amount_minor, Currency::parse(&p.currency).unwrap_or(Currency::Eur))),
             status: p.status,
             requested: stats::local_time(p.created_at, &tz),
             id: p.payout_id,
@@ -284,11 +294,18 @@ pub async fn dashboard(
         payouts,
         has_works: !owned.is_empty(),
         has_activity: all.views > 0 || all.sales() > 0,
+        numbers: numbers.clone(),
     })
 }
 
 /// The creator's newest `limit` sales, for the dashboard and the live feed.
-pub async fn recent_sales(db: &Db, creator_id: &str, tz: &TimeZone, limit: i64) -> Result<Vec<RecentSale>, EarningsError> {
+pub async fn recent_sales(
+    db: &Db,
+    creator_id: &str,
+    tz: &TimeZone,
+    limit: i64,
+    numbers: &NumberStyle,
+) -> Result<Vec<RecentSale>, EarningsError> {
     Ok(store::recent_sales(db, creator_id, limit)
         .await?
         .into_iter()
@@ -296,7 +313,7 @@ pub async fn recent_sales(db: &Db, creator_id: &str, tz: &TimeZone, limit: i64) 
             at: stats::local_time(s.paid_at, tz),
             work: s.title,
             buyer: mask_email(&s.buyer_email),
-            amount: Money::new(s.amount_minor, Currency::parse(&s.currency).unwrap_or(Currency::Eur)).to_string(),
+            amount: numbers.money(Money::new(s.amount_minor, Currency::parse(&s.currency).unwrap_or(Currency::Eur))),
             source: sources::label(&s.source),
             refunded: s.status == "refunded",
             order_id: s.order_id,
@@ -406,8 +423,8 @@ pub async fn request_payout(db: &Db, creator_id: &str, currency: &str, minimum: 
 }
 
 pub async fn integration_settings(db: &Db, creator_id: &str) -> Result<IntegrationSettings, EarningsError> {
-    let (timezone, url, secret) = store::integrations(db, creator_id).await?;
-    let tz = stats::zone(&timezone);
+    let settings = store::integrations(db, creator_id).await?;
+    let tz = stats::zone(&settings.timezone);
     let deliveries = webhooks::log(db, creator_id, 50)
         .await?
         .into_iter()
@@ -425,16 +442,18 @@ pub async fn integration_settings(db: &Db, creator_id: &str) -> Result<Integrati
         })
         .collect();
     Ok(IntegrationSettings {
-        timezone,
+        timezone: settings.timezone,
         zones: stats::zone_names().to_vec(),
-        webhook_url: url.unwrap_or_default(),
-        webhook_secret: secret,
+        number_format: settings.number_format.unwrap_or_default(),
+        webhook_url: settings.webhook_url.unwrap_or_default(),
+        webhook_secret: settings.webhook_secret,
         deliveries,
         two_step_on: crate::accounts::two_step::is_on(db, creator_id).await?,
     })
 }
 
-/// Saves the creator's time zone and sale webhook URL (checked public, see `outbound`); a
+/// Saves the creator's time zone, number format ("" for the browser's) and sale webhook URL
+/// (checked public, see `outbound`); a
 /// secret is made with the first URL. A new URL is where every sale is announced, so changing
 /// it asks for the two-step code again (`two_step_code`) when the account has one.
 pub async fn save_integrations(
@@ -442,6 +461,7 @@ pub async fn save_integrations(
     outbound: OutboundPolicy,
     creator: &crate::accounts::store::AccountRow,
     timezone: &str,
+    number_format: &str,
     webhook_url: &str,
     step_up: &StepUp<'_>,
 ) -> Result<(), EarningsError> {
@@ -450,17 +470,22 @@ pub async fn save_integrations(
     if TimeZone::get(timezone).is_err() {
         return Err(FieldError::new("timezone", "Pick a time zone from the list, like Europe/Paris or America/New_York.").into());
     }
+    let number_format = match number_format.trim() {
+        "" => None,
+        tag if NUMBER_FORMATS.iter().any(|(t, _)| *t == tag) => Some(tag),
+        _ => return Err(FieldError::new("number_format", "Pick a number format from the list.").into()),
+    };
     let url = webhook_url.trim();
     let url = if url.is_empty() {
         None
     } else {
         Some(crate::outbound::check_url(url, outbound).map_err(|e| FieldError::new("webhook_url", e.to_string()))?.to_string())
     };
-    let (_, current_url, _) = store::integrations(db, creator_id).await?;
+    let current_url = store::integrations(db, creator_id).await?.webhook_url;
     if url.is_some() && url != current_url {
         step_up.check(db, creator).await?;
     }
     let secret = format!("whsec_{}", crate::delivery::service::new_token());
-    store::save_integrations(db, creator_id, timezone, url.as_deref(), &secret).await?;
+    store::save_integrations(db, creator_id, timezone, number_format, url.as_deref(), &secret).await?;
     Ok(())
 }

@@ -1,7 +1,10 @@
 //! Earnings' SQL that isn't the rollups' (`rollup`, `stats`): the creator's time zone and
 //! integration settings, and the recent sales list.
 
-use crate::{db::Db, on_db};
+use crate::{
+    db::{Db, Tx},
+    on_db, on_tx,
+};
 
 /// The creator's time zone name (an IANA name), if the account exists.
 pub async fn timezone_name(db: &Db, account_id: &str) -> Result<Option<String>, sqlx::Error> {
@@ -32,16 +35,54 @@ pub async fn recent_sales(db: &Db, creator_id: &str, limit: i64) -> Result<Vec<S
         .bind(creator_id).bind(limit).fetch_all(pool).await)
 }
 
-/// `(time zone, webhook URL, webhook secret)`.
-pub async fn integrations(db: &Db, account_id: &str) -> Result<(String, Option<String>, Option<String>), sqlx::Error> {
-    on_db!(db, pool => sqlx::query_as::<_, (String, Option<String>, Option<String>)>(
-        "select timezone, webhook_url, webhook_secret from account where account_id = $1")
+/// A creator's settings for their dashboard and integrations.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Integrations {
+    /// An IANA name.
+    pub timezone: String,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+    /// A language tag of `money::NUMBER_FORMATS`; none: the browser's language.
+    pub number_format: Option<String>,
+}
+
+pub async fn integrations(db: &Db, account_id: &str) -> Result<Integrations, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, Integrations>(
+        "select timezone, webhook_url, webhook_secret, number_format from account where account_id = $1")
         .bind(account_id).fetch_one(pool).await)
 }
 
-/// Saves the time zone and webhook URL; `new_secret` becomes the webhook secret if there is none.
-pub async fn save_integrations(db: &Db, account_id: &str, timezone: &str, url: Option<&str>, new_secret: &str) -> Result<(), sqlx::Error> {
+/// The number format the account chose, if any.
+pub async fn number_format(db: &Db, account_id: &str) -> Result<Option<String>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, Option<String>>("select number_format from account where account_id = $1")
+        .bind(account_id).fetch_optional(pool).await.map(Option::flatten))
+}
+
+/// Saves the time zone, number format and webhook URL; `new_secret` becomes the webhook secret
+/// if there is none.
+pub async fn save_integrations(
+    db: &Db,
+    account_id: &str,
+    timezone: &str,
+    number_format: Option<&str>,
+    url: Option<&str>,
+    new_secret: &str,
+) -> Result<(), sqlx::Error> {
     on_db!(db, pool => sqlx::query(
-        "update account set timezone = $1, webhook_url = $2, webhook_secret = coalesce(webhook_secret, $3) where account_id = $4")
-        .bind(timezone).bind(url).bind(new_secret).bind(account_id).execute(pool).await.map(|_| ()))
+        "update account set timezone = $1, number_format = $2, webhook_url = $3, webhook_secret = coalesce(webhook_secret, $4) \
+         where account_id = $5")
+        .bind(timezone).bind(number_format).bind(url).bind(new_secret).bind(account_id).execute(pool).await.map(|_| ()))
+}
+
+/// A deleted creator's payout details go: the destination, each past payout's copy of it,
+/// and the webhook deliveries (their URLs and payloads). Payouts and their ledger lines stay.
+pub async fn forget_creator(tx: &mut Tx, creator_id: &str) -> Result<(), sqlx::Error> {
+    for sql in [
+        "delete from payout_destination where account_id = $1",
+        "update payout set destination = null where creator_id = $1",
+        "delete from webhook_delivery where creator_id = $1",
+    ] {
+        on_tx!(&mut *tx, conn => sqlx::query(sql).bind(creator_id).execute(conn).await.map(|_| ()))?;
+    }
+    Ok(())
 }

@@ -156,3 +156,10 @@ pub fn push_postings<'a>(
         }
     })
 }
+
+/// Every non-zero balance on an owner's accounts, as `(kind, currency, balance)`, read in `tx`.
+pub async fn nonzero_balances_in(tx: &mut Tx, owner_id: &str) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_as::<_, (String, String, i64)>(
+        "select kind, currency, balance_minor from ledger_account where owner_id = $1 and balance_minor <> 0 order by kind, currency")
+        .bind(owner_id).fetch_all(conn).await)
+}

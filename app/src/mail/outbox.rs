@@ -233,6 +233,18 @@ pub async fn pending_count(db: &Db) -> Result<i64, sqlx::Error> {
     on_db!(db, pool => sqlx::query_scalar::<_, i64>("select count(*) from mail_outbox where sent_at is null").fetch_one(pool).await)
 }
 
+/// Forgets every mail to or naming one of `addresses` (sent or not): a deleted account's mail.
+pub async fn forget_addresses(tx: &mut Tx, addresses: &[String]) -> Result<(), sqlx::Error> {
+    for address in addresses {
+        // The address as the payload's JSON writes it, quotes included, matched literally.
+        let quoted = serde_json::to_string(address).unwrap_or_default();
+        let pattern = format!("%{}%", quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        on_tx!(&mut *tx, conn => sqlx::query("delete from mail_outbox where recipient = $1 or payload like $2 escape '\\'")
+            .bind(address).bind(&pattern).execute(conn).await.map(|_| ()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

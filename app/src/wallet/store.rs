@@ -230,3 +230,16 @@ pub async fn all_spent(db: &Db) -> Result<Vec<(String, String, String, i64)>, sq
     on_db!(db, pool => sqlx::query_as::<_, (String, String, String, i64)>(
         "select account_id, currency, period, spent_minor from wallet_spend").fetch_all(pool).await)
 }
+
+/// A deleted account's wallet settings (PIN, saved card, caps) go; its top-ups stay for the
+/// books, without where they returned to, and so do its spending counts (amounts that
+/// `verify` checks against its purchases).
+pub async fn forget(tx: &mut Tx, account_id: &str) -> Result<(), sqlx::Error> {
+    for sql in [
+        "delete from wallet_settings where account_id = $1",
+        "update wallet_topup set return_to = null, then_buy = null where account_id = $1",
+    ] {
+        on_tx!(&mut *tx, conn => sqlx::query(sql).bind(account_id).execute(conn).await.map(|_| ()))?;
+    }
+    Ok(())
+}

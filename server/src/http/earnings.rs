@@ -140,12 +140,16 @@ pub async fn sales_csv_bytes(db: &app::db::Db, creator_id: &str, from: i64, to: 
 async fn live_sales(
     State(state): State<AppState>,
     session: Session,
+    headers: axum::http::HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let creator_id = session::signed_in_account_id(&session, &state.db).await.ok_or(AppError::Unauthorized)?;
     let tz = timezone(&state, &creator_id).await;
+    let accept_language = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let numbers =
+        service::number_style(&state.db, &creator_id, accept_language).await.map_err(|e| app::error::internal("live sales", &e))?;
     let mut seen: std::collections::HashSet<String> =
-        recent_sales(&state.db, &creator_id, &tz, 50).await?.into_iter().map(|s| s.order_id).collect();
-    let stream = async_stream(state, creator_id, tz, move |sale| seen.insert(sale.order_id.clone()));
+        recent_sales(&state.db, &creator_id, &tz, 50, &numbers).await?.into_iter().map(|s| s.order_id).collect();
+    let stream = async_stream(state, creator_id, tz, numbers, move |sale| seen.insert(sale.order_id.clone()));
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -153,13 +157,14 @@ fn async_stream(
     state: AppState,
     creator_id: String,
     tz: jiff::tz::TimeZone,
+    numbers: app::money::NumberStyle,
     mut is_new: impl FnMut(&app::earnings::api::RecentSale) -> bool + Send + 'static,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     futures::stream::unfold((), move |()| {
-        let (state, creator_id, tz) = (state.clone(), creator_id.clone(), tz.clone());
+        let (state, creator_id, tz, numbers) = (state.clone(), creator_id.clone(), tz.clone(), numbers.clone());
         let fresh = async move {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            recent_sales(&state.db, &creator_id, &tz, 20).await.unwrap_or_default()
+            recent_sales(&state.db, &creator_id, &tz, 20, &numbers).await.unwrap_or_default()
         };
         async move { Some((fresh.await, ())) }
     })

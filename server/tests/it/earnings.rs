@@ -67,6 +67,45 @@ async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<(HeaderMap, Strin
 }
 
 both_backends! {
+    async fn amounts_and_counts_are_written_in_the_readers_number_format(app) {
+        app.creator("ann").await;
+        let (_, code) = app.publish_work("Big one", "1200", b"x").await;
+        buy_with_test_card(&app, &app.new_client(), &code, "rich@example.com", "").await;
+        let app = &app;
+        let read = |language: &'static str| {
+            let req = app.client.post(app.url("/api/dashboard")).header("origin", &app.base_url).header("accept", "application/json")
+                .header("accept-language", language);
+            async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+        };
+        let all_time = |d: &Value| card(d, "All time")["money"][0]["earnings"]["value"].as_str().unwrap().to_string();
+        // No preference: English. A German browser: German.
+        let en = read("").await;
+        assert_eq!(all_time(&en), "€1,140.00");
+        assert_eq!(en["balances"][0]["available"], "€1,140.00");
+        assert_eq!(en["recent"][0]["amount"], "€1,200.00");
+        let de = read("de-DE,de;q=0.9,en;q=0.5").await;
+        assert_eq!(all_time(&de), "1.140,00\u{a0}€");
+        assert_eq!(de["recent"][0]["amount"], "1.200,00\u{a0}€");
+        assert_eq!(de["numbers"]["group"], ".");
+        // The live cards read the same way.
+        let req = app.client.post(app.url("/api/dashboard/cards")).header("origin", &app.base_url).header("accept-language", "de");
+        let cards: Value = req.send().await.unwrap().json().await.unwrap();
+        assert_eq!(cards[3]["money"][0]["earnings"]["value"], "1.140,00\u{a0}€", "{cards}");
+        // A format chosen in Settings wins over the browser's; a made-up one is refused.
+        let save = |format: &'static str| {
+            let form = [("timezone", "UTC"), ("number_format", format), ("webhook_url", "")];
+            async move { app.call("settings/integrations/save", &form).await }
+        };
+        let res = save("xx").await;
+        assert_eq!(common::error_of(res).await.1.as_deref(), Some("number_format"));
+        assert_eq!(save("en-IN").await.status(), StatusCode::OK);
+        assert_eq!(all_time(&read("de").await), "€1,140.00");
+        let settings: Value = app.call("settings/integrations", &[]).await.json().await.unwrap();
+        assert_eq!(settings["number_format"], "en-IN");
+        assert_eq!(save("").await.status(), StatusCode::OK);
+        assert_eq!(all_time(&read("de").await), "1.140,00\u{a0}€");
+    }
+
     async fn the_dashboard_moves_after_a_purchase_through_a_tagged_link(app) {
         app.creator("ann").await;
         let before = dashboard(&app, &app.client).await;
@@ -559,7 +598,8 @@ both_backends! {
         let res = common::call_with(&client, &app.base_url, "login", &[("email", "seed@example.com"), ("password", app::seed::SEED_PASSWORD)]).await;
         assert_eq!(res.status(), StatusCode::OK);
         let d = dashboard(&app, &client).await;
-        assert_eq!(card(&d, "All time")["views"]["value"], "200000");
-        assert_eq!(card(&d, "All time")["sales"]["value"], "3000");
+        // With thousands separators, as an English reader writes them.
+        assert_eq!(card(&d, "All time")["views"]["value"], "200,000");
+        assert_eq!(card(&d, "All time")["sales"]["value"], "3,000");
     }
 }

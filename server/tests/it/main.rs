@@ -13,6 +13,7 @@ mod accounts;
 mod catalog;
 mod checkout;
 mod cluster;
+mod deletion;
 mod durability;
 mod earnings;
 mod faults;

@@ -1,0 +1,9 @@
+-- Deleting an account (see `app/src/account_deletion.rs`): the row stays, pseudonymised, so
+-- that orders and ledger lines keep a party to point at; `deleted_at` says it is gone.
+alter table account add column deleted_at bigint;
+-- A deleted creator's works keep their files until the last buyer's download link expires
+-- (at most 30 days); the sweep then deletes them from storage and sets this.
+alter table work add column files_purged_at bigint;
+-- How the dashboard writes numbers for this account ("de" for 1.234,56); none: the browser's
+-- language decides.
+alter table account add column number_format text;
