@@ -91,20 +91,14 @@ impl Held {
     }
 }
 
-/// What still stops the account's deletion (nothing, for most).
+/// What still stops the account's deletion (nothing, for most). A debt (a balance below zero,
+/// after a refund) stops nothing: there is nothing to pay out.
 pub async fn money_held(db: &Db, account_id: &str) -> Result<Vec<Held>, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let held = held_in(&mut tx, account_id).await?;
-    tx.commit().await?;
-    Ok(held)
+    Ok(held(&ledger::store::positive_balances(db, account_id).await?))
 }
 
-async fn held_in(tx: &mut db::Tx, account_id: &str) -> Result<Vec<Held>, sqlx::Error> {
-    Ok(ledger::store::nonzero_balances_in(tx, account_id)
-        .await?
-        .iter()
-        .filter_map(|(kind, currency, minor)| Held::of(kind, currency, *minor))
-        .collect())
+fn held(balances: &[(String, String, i64)]) -> Vec<Held> {
+    balances.iter().filter_map(|(kind, currency, minor)| Held::of(kind, currency, *minor)).collect()
 }
 
 /// Deletes `account` (see the module's description), once its owner gave the current password
@@ -119,9 +113,9 @@ pub async fn delete_account(
 ) -> Result<(), DeletionError> {
     accounts::service::confirm_password(step_up.limits, account, current_password).await?;
     step_up.check(db, account).await?;
-    let held = money_held(db, &account.account_id).await?;
-    if !held.is_empty() {
-        return Err(DeletionError::MoneyHeld(held));
+    let blockers = money_held(db, &account.account_id).await?;
+    if !blockers.is_empty() {
+        return Err(DeletionError::MoneyHeld(blockers));
     }
     let id = account.account_id.as_str();
     let email = format!("deleted-{id}@deleted.invalid");
@@ -130,34 +124,51 @@ pub async fn delete_account(
     let now = db::now_ms();
 
     let mut tx = db.begin().await?;
-    let addresses = accounts::store::addresses_of(&mut tx, id).await?;
-    let mut images: Vec<String> = accounts::store::avatar_key_in(&mut tx, id).await?.into_iter().collect();
+    // Its works leave every page first, so that no new sale starts on them.
+    let mut images = catalog::store::close_works_of(&mut tx, id, now).await?;
+    checkout::store::fail_pending_orders_of_creator(&mut tx, id, now).await?;
+    let mut addresses = accounts::store::addresses_of(&mut tx, id).await?;
+    addresses.extend(checkout::store::buyer_addresses_of(&mut tx, id).await?);
+    addresses.extend(delivery::store::library_addresses_of(&mut tx, id).await?);
+    addresses.sort();
+    addresses.dedup();
+    images.extend(accounts::store::avatar_key_in(&mut tx, id).await?);
     let pseudonym = Pseudonym { email: &email, handle: &handle, password_hash: &password_hash };
     if !accounts::store::erase(&mut tx, id, &addresses, &pseudonym, now).await? {
         return Err(DeletionError::AlreadyDeleted);
     }
-    // Read again under the row's lock: a sale or top-up that landed since the check above
-    // would otherwise be stranded on a deleted account.
-    let held = held_in(&mut tx, id).await?;
-    if !held.is_empty() {
-        return Err(DeletionError::MoneyHeld(held));
+    // Read again in the transaction: a sale or top-up that landed since the check above would
+    // otherwise be stranded on a deleted account. (On SQLite the transaction holds the write
+    // lock, so nothing lands between this and the commit; on PostgreSQL a sale committing in
+    // the same instant still can, and `clink ledger verify` does not see it as an error: the
+    // earnings wait on the account for the operator.)
+    let blockers = held(&ledger::store::positive_balances_in(&mut tx, id).await?);
+    if !blockers.is_empty() {
+        return Err(DeletionError::MoneyHeld(blockers));
     }
-    images.extend(catalog::store::close_works_of(&mut tx, id, now).await?);
     delivery::store::wind_down(&mut tx, id, &addresses, now + delivery::store::AFTER_CREATOR_DELETED_MS).await?;
     checkout::store::pseudonymise_buyer(&mut tx, id, &addresses, &email).await?;
     earnings::store::forget_creator(&mut tx, id).await?;
+    earnings::store::pseudonymise_buyer_in_webhooks(&mut tx, &addresses, &email).await?;
     wallet::store::forget(&mut tx, id).await?;
     mail::outbox::forget_addresses(&mut tx, &addresses).await?;
+    let mut needles = addresses.clone();
+    needles.push(id.to_string());
+    accounts::store::delete_sessions_naming(&mut tx, &needles).await?;
     tx.commit().await?;
 
     accounts::session::forget_epoch(id);
     pages.invalidate_all().await;
     storage.discard(&images).await;
     tracing::info!(account.id = %id, "account deleted");
-    // Works nobody bought lose their files now; the hourly sweep takes the rest.
-    if let Err(e) = purge_files(db, storage).await {
-        tracing::warn!(error = %e, "could not purge deleted accounts' files yet; the sweep will");
-    }
+    // Works nobody bought lose their files now, in the background; the hourly sweep takes
+    // the rest as their buyers' links expire.
+    let (db, storage) = (db.clone(), storage.clone());
+    tokio::spawn(async move {
+        if let Err(e) = purge_files(&db, &storage).await {
+            tracing::warn!(error = %e, "could not purge deleted accounts' files yet; the sweep will");
+        }
+    });
     Ok(())
 }
 
@@ -168,7 +179,7 @@ pub async fn delete_account(
 pub async fn purge_files(db: &Db, storage: &Storage) -> Result<usize, sqlx::Error> {
     let now = db::now_ms();
     let mut purged = 0;
-    for work_id in delivery::store::works_to_purge(db, now).await? {
+    for work_id in delivery::store::works_to_purge(db, now - delivery::service::RESUME_WINDOW_MS).await? {
         let mut complete = true;
         for key in catalog::store::file_keys(db, &work_id).await? {
             if let Err(e) = storage.delete(&key).await {
@@ -177,7 +188,9 @@ pub async fn purge_files(db: &Db, storage: &Storage) -> Result<usize, sqlx::Erro
             }
         }
         if complete {
-            catalog::store::mark_files_purged(db, &work_id, now).await?;
+            let mut tx = db.begin().await?;
+            catalog::store::mark_files_purged(&mut tx, &work_id, now).await?;
+            tx.commit().await?;
             purged += 1;
         }
     }

@@ -196,6 +196,11 @@ impl NumberStyle {
         }
     }
 
+    /// A share given in basis points, to one decimal: "12.3%", "12,3%".
+    pub fn percent(&self, bps: i64) -> String {
+        format!("{}{}{}%", bps / 100, self.decimal, (bps % 100) / 10)
+    }
+
     fn grouped(&self, n: u64) -> String {
         let digits = n.to_string();
         let mut groups: Vec<&str> = Vec::new();
@@ -219,27 +224,47 @@ impl NumberStyle {
     /// The style of a language tag ("de", "fr-CA", "en-IN"), if CLDR knows it: the tag, else
     /// its language alone.
     pub fn for_language(tag: &str) -> Option<NumberStyle> {
-        let tag = tag.trim();
-        let locale = num_format::Locale::from_name(tag)
-            .or_else(|_| num_format::Locale::from_name(tag.split(['-', '_']).next().unwrap_or_default()))
-            .ok()?;
+        // Tags are case-insensitive; CLDR's names are "en-IN".
+        let mut parts = tag.trim().split(['-', '_']);
+        let language = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let tag = match parts.next() {
+            Some(region) => format!("{language}-{}", region.to_ascii_uppercase()),
+            None => language.clone(),
+        };
+        let locale = num_format::Locale::from_name(&tag).or_else(|_| num_format::Locale::from_name(&language)).ok()?;
         let decimal = locale.decimal().to_string();
         Some(NumberStyle {
             group: locale.separator().to_string(),
             indian_grouping: matches!(locale.grouping(), num_format::Grouping::Indian),
-            // Where the decimal mark is a comma, the symbol goes after ("12,50 €"), as CLDR
-            // has it for most of those languages.
-            symbol_after: decimal != ".",
+            // Where the decimal mark is a comma the symbol mostly follows ("12,50 €"), except
+            // in the languages CLDR writes it first for.
+            symbol_after: decimal != "." && !SYMBOL_FIRST.contains(&tag.as_str()) && !SYMBOL_FIRST.contains(&language.as_str()),
             decimal,
         })
     }
 
     /// The style for the first language of an `Accept-Language` header that CLDR knows, in
-    /// the header's order of preference; English when none.
+    /// the header's order of preference; English when none. Entries with a malformed weight
+    /// are dropped first (the parser's sort needs every weight to be a number), and only the
+    /// first few count.
     pub fn from_accept_language(header: &str) -> NumberStyle {
-        accept_language::parse(header).iter().find_map(|tag| NumberStyle::for_language(tag)).unwrap_or_default()
+        let sane: Vec<&str> = header
+            .split(',')
+            .take(16)
+            .filter(|entry| {
+                entry.split(';').skip(1).all(|param| match param.trim().strip_prefix("q=") {
+                    Some(q) => q.trim().parse::<f32>().is_ok_and(|q| (0.0..=1.0).contains(&q)),
+                    None => true,
+                })
+            })
+            .collect();
+        accept_language::parse(&sane.join(",")).iter().find_map(|tag| NumberStyle::for_language(tag)).unwrap_or_default()
     }
 }
+
+/// Languages with a decimal comma that write the currency symbol first ("€ 1.234,56").
+#[cfg(feature = "ssr")]
+const SYMBOL_FIRST: [&str; 5] = ["nl", "de-AT", "pt-BR", "tr", "id"];
 
 /// The number formats a person can choose in Settings, as `(language tag, example)`; none
 /// chosen means the browser's language.
@@ -272,6 +297,11 @@ mod tests {
         assert_eq!(NumberStyle::from_accept_language("en;q=0.5, de;q=0.9"), de);
         assert_eq!(NumberStyle::from_accept_language(""), en);
         assert_eq!(NumberStyle::from_accept_language("zz-ZZ, \u{0}garbage;;q=x"), en);
+        assert_eq!(NumberStyle::from_accept_language(&"de;q=NaN, fr;q=2, ".repeat(40)), en);
+        assert_eq!(NumberStyle::for_language("EN-in").unwrap().count(1_234_567), "12,34,567");
+        assert_eq!(NumberStyle::for_language("nl").unwrap().money(Money::new(123_450, Currency::Eur)), "€1.234,50");
+        // A percentage uses the decimal mark too.
+        assert_eq!((en.percent(1234), de.percent(1234)), ("12.3%".to_string(), "12,3%".to_string()));
         // Every format offered in Settings is one CLDR knows.
         for (tag, example) in NUMBER_FORMATS {
             let style = NumberStyle::for_language(tag).unwrap_or_else(|| panic!("{tag}"));

@@ -7,3 +7,6 @@ alter table work add column files_purged_at bigint;
 -- How the dashboard writes numbers for this account ("de" for 1.234,56); none: the browser's
 -- language decides.
 alter table account add column number_format text;
+-- The address an email change moved away from, so that deleting the account can find every
+-- row that still names it.
+alter table email_change add column old_email text;

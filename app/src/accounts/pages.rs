@@ -51,7 +51,6 @@ fn SignupForm() -> impl IntoView {
     }
 }
 
-/// After the sign-up form: the account is made from the link in the email.
 /// Where a deleted account's browser lands.
 #[component]
 pub fn AccountDeletedPage() -> impl IntoView {
@@ -68,6 +67,7 @@ pub fn AccountDeletedPage() -> impl IntoView {
     }
 }
 
+/// After the sign-up form: the account is made from the link in the email.
 #[component]
 pub fn SignupSentPage() -> impl IntoView {
     view! {

@@ -359,6 +359,7 @@ pub async fn use_email_change(tx: &mut crate::db::Tx, token_hash: &str, now: i64
             .bind(now).bind(token_hash).fetch_optional(&mut *conn).await? else { return Ok(None) };
         let (old_email, proven_at): (String, Option<i64>) = sqlx::query_as("select email, email_verified_at from account where account_id = $1")
             .bind(&account_id).fetch_one(&mut *conn).await?;
+        sqlx::query("update email_change set old_email = $1 where token_hash = $2").bind(&old_email).bind(token_hash).execute(&mut *conn).await?;
         // Like a first sign-in link: proving an address ends the sessions opened without proof.
         let session_epoch: i64 = sqlx::query_scalar(
             "update account set session_epoch = case when email_verified_at is null then session_epoch + 1 else session_epoch end, \
@@ -578,8 +579,30 @@ pub async fn recovery_codes_left_in(tx: &mut crate::db::Tx, account_id: &str) ->
 /// changes (each old address was mailed about its change, so their mails name these too).
 pub async fn addresses_of(tx: &mut crate::db::Tx, account_id: &str) -> Result<Vec<String>, sqlx::Error> {
     on_tx!(tx, conn => sqlx::query_scalar::<_, String>(
-        "select email from account where account_id = $1 union select new_email from email_change where account_id = $1")
+        "select email from account where account_id = $1 \
+         union select new_email from email_change where account_id = $1 \
+         union select old_email from email_change where account_id = $1 and old_email is not null")
         .bind(account_id).fetch_all(conn).await)
+}
+
+/// Ends every browser session whose stored data names one of `needles` (an account id, an
+/// address a library link proved): tower-sessions keeps a session's data as MessagePack,
+/// where strings are plain UTF-8.
+pub async fn delete_sessions_naming(tx: &mut crate::db::Tx, needles: &[String]) -> Result<(), sqlx::Error> {
+    for needle in needles {
+        match &mut *tx {
+            crate::db::Tx::Sqlite(t) => {
+                sqlx::query("delete from session where instr(data, cast($1 as blob)) > 0").bind(needle).execute(&mut **t).await?;
+            }
+            crate::db::Tx::Postgres(t) => {
+                sqlx::query("delete from session where position(convert_to($1, 'UTF8') in data) > 0")
+                    .bind(needle)
+                    .execute(&mut **t)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What a deleted account's row keeps in place of its owner's data.
@@ -627,4 +650,10 @@ pub async fn erase(
 pub async fn avatar_key_in(tx: &mut crate::db::Tx, account_id: &str) -> Result<Option<String>, sqlx::Error> {
     on_tx!(tx, conn => sqlx::query_scalar::<_, Option<String>>("select avatar_key from account where account_id = $1")
         .bind(account_id).fetch_optional(conn).await.map(Option::flatten))
+}
+
+/// Whether the account was deleted, read in `tx` (a payment for a deleted party isn't applied).
+pub async fn deleted_in(tx: &mut crate::db::Tx, account_id: &str) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_scalar::<_, Option<i64>>("select deleted_at from account where account_id = $1")
+        .bind(account_id).fetch_optional(conn).await.map(|d| d.flatten().is_some()))
 }

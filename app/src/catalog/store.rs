@@ -291,7 +291,9 @@ pub async fn close_works_of(tx: &mut Tx, creator_id: &str, now: i64) -> Result<V
         "update work set published = $1, deleted_at = coalesce(deleted_at, $2), updated_at = $2, description_md = '', slug = null, \
          cover_key = null, thumb_key = null where creator_id = $3")
         .bind(false).bind(now).bind(creator_id).execute(conn).await.map(|_| ()))?;
-    Ok(images.into_iter().flat_map(|(cover, thumb)| [cover, thumb]).flatten().collect())
+    // The link page also serves a WebP made from each cover, kept beside it.
+    let webp = |cover: &String| format!("{}.webp", cover.trim_end_matches(".jpg"));
+    Ok(images.into_iter().flat_map(|(cover, thumb)| [cover.as_ref().map(webp), cover, thumb]).flatten().collect())
 }
 
 /// The storage keys of a work's files.
@@ -301,10 +303,8 @@ pub async fn file_keys(db: &Db, work_id: &str) -> Result<Vec<String>, sqlx::Erro
 }
 
 /// A purged work's files are gone from storage: their rows go too, and the work says so.
-pub async fn mark_files_purged(db: &Db, work_id: &str, now: i64) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    on_tx!(&mut tx, conn => sqlx::query("delete from work_file where work_id = $1").bind(work_id).execute(conn).await.map(|_| ()))?;
-    on_tx!(&mut tx, conn => sqlx::query("update work set files_purged_at = $1 where work_id = $2")
-        .bind(now).bind(work_id).execute(conn).await.map(|_| ()))?;
-    tx.commit().await
+pub async fn mark_files_purged(tx: &mut Tx, work_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_tx!(&mut *tx, conn => sqlx::query("delete from work_file where work_id = $1").bind(work_id).execute(conn).await.map(|_| ()))?;
+    on_tx!(&mut *tx, conn => sqlx::query("update work set files_purged_at = $1 where work_id = $2")
+        .bind(now).bind(work_id).execute(conn).await.map(|_| ()))
 }

@@ -309,7 +309,8 @@ pub enum Applied {
     Duplicate,
     /// Not a payment of ours.
     Ignored,
-    /// The provider's amount or currency differs from ours: recorded for the operator, not applied.
+    /// The provider's amount or currency differs from ours, or the payment is for a deleted
+    /// account: recorded or logged for the operator, not applied.
     Held,
 }
 
@@ -335,6 +336,14 @@ pub async fn apply_order_event(state: &AppState, order_id: &str, event: &Provide
         tx.commit().await?;
         tracing::error!(order.id = %order.order_id, event.id = %event.event_id, reported.minor = reported.minor,
                 reported.currency = %reported.currency, expected = %expected, "payment amount differs from the order: held");
+        return Ok(Applied::Held);
+    }
+    // A payment for a work whose creator has deleted their account sells nothing: nobody could
+    // be paid its earnings. It stays unfulfilled, and the hourly reconciliation reports it
+    // (a provider payment with no sale) for the operator to refund.
+    if matches!(event.kind, EventKind::Succeeded) && crate::accounts::store::deleted_in(&mut tx, &order.creator_id).await? {
+        tx.commit().await?;
+        tracing::error!(order.id = %order.order_id, event.id = %event.event_id, "a payment arrived for a deleted creator's work: not sold, refund it");
         return Ok(Applied::Held);
     }
     match &event.kind {

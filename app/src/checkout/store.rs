@@ -388,16 +388,40 @@ pub async fn wallet_sales_between(db: &Db, creator_id: &str, from: i64, to: i64)
     Ok(rows.into_iter().map(|r| (r.order, r.title)).collect())
 }
 
+/// The addresses an account bought with (its own, claimed into it by a proven link).
+pub async fn buyer_addresses_of(tx: &mut Tx, account_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_scalar::<_, String>("select distinct buyer_email from buyer_order where buyer_account_id = $1")
+        .bind(account_id).fetch_all(conn).await)
+}
+
 /// A deleted account's purchases keep their amounts and parties for the books, under
-/// `pseudonym` in place of any of its addresses; so do the test provider's payments.
+/// `pseudonym` in place of any of its addresses; so do the test provider's payments (of its
+/// orders and top-ups, whatever address they were made with), without the card's digits.
 pub async fn pseudonymise_buyer(tx: &mut Tx, account_id: &str, addresses: &[String], pseudonym: &str) -> Result<(), sqlx::Error> {
+    on_tx!(&mut *tx, conn => sqlx::query(
+        "update test_payment set email = $1, card_number = null, card_last4 = null \
+         where order_id in (select order_id from buyer_order where buyer_account_id = $2) \
+         or order_id in (select topup_id from wallet_topup where account_id = $2)")
+        .bind(pseudonym).bind(account_id).execute(conn).await.map(|_| ()))?;
     on_tx!(&mut *tx, conn => sqlx::query("update buyer_order set buyer_email = $1 where buyer_account_id = $2")
         .bind(pseudonym).bind(account_id).execute(conn).await.map(|_| ()))?;
     for address in addresses {
-        for sql in ["update buyer_order set buyer_email = $1 where buyer_email = $2", "update test_payment set email = $1 where email = $2"]
-        {
+        for sql in [
+            "update buyer_order set buyer_email = $1 where buyer_email = $2",
+            "update test_payment set email = $1, card_number = null, card_last4 = null where email = $2",
+        ] {
             on_tx!(&mut *tx, conn => sqlx::query(sql).bind(pseudonym).bind(address).execute(conn).await.map(|_| ()))?;
         }
     }
     Ok(())
+}
+
+/// Card orders of a deleted creator's works still waiting for their payment fail now: a
+/// payment arriving later finds no order to fulfil (the provider's event is then refunded or
+/// reported like any payment for a failed order), and the books never credit a deleted account.
+pub async fn fail_pending_orders_of_creator(tx: &mut Tx, creator_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "update buyer_order set status = 'failed', failure_reason = 'The creator deleted their account.', updated_at = $1 \
+         where creator_id = $2 and status = 'pending'")
+        .bind(now).bind(creator_id).execute(conn).await.map(|_| ()))
 }

@@ -154,13 +154,20 @@ pub async fn purchase(db: &Db, order_id: &str) -> Result<Option<PurchaseRow>, sq
 /// How long at most buyers keep their download links once the creator deleted their account.
 pub const AFTER_CREATOR_DELETED_MS: i64 = 30 * 24 * 3_600_000;
 
-/// A deleted creator's buyers keep their links until they expire, and at most until `until`;
-/// the library links mailed to the deleted account's addresses stop working.
-pub async fn wind_down(tx: &mut Tx, creator_id: &str, addresses: &[String], until: i64) -> Result<(), sqlx::Error> {
+/// The addresses the account's library links were sent to.
+pub async fn library_addresses_of(tx: &mut Tx, account_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_scalar::<_, String>("select distinct email from library_token where account_id = $1")
+        .bind(account_id).fetch_all(conn).await)
+}
+
+/// A deleted account's buyers keep their links until they expire, and at most until `until`;
+/// the library links mailed to the account or its addresses stop working.
+pub async fn wind_down(tx: &mut Tx, account_id: &str, addresses: &[String], until: i64) -> Result<(), sqlx::Error> {
     on_tx!(&mut *tx, conn => sqlx::query(
         "update download_grant set expires_at = $1 where (expires_at is null or expires_at > $1) \
          and order_id in (select order_id from buyer_order where creator_id = $2)")
-        .bind(until).bind(creator_id).execute(conn).await.map(|_| ()))?;
+        .bind(until).bind(account_id).execute(conn).await.map(|_| ()))?;
+    on_tx!(&mut *tx, conn => sqlx::query("delete from library_token where account_id = $1").bind(account_id).execute(conn).await.map(|_| ()))?;
     for address in addresses {
         on_tx!(&mut *tx, conn => sqlx::query("delete from library_token where email = $1").bind(address).execute(conn).await.map(|_| ()))?;
     }
@@ -168,12 +175,13 @@ pub async fn wind_down(tx: &mut Tx, creator_id: &str, addresses: &[String], unti
 }
 
 /// Works of deleted accounts whose files are still stored and that no buyer can download any
-/// more (every grant expired or revoked): their files can go.
-pub async fn works_to_purge(db: &Db, now: i64) -> Result<Vec<String>, sqlx::Error> {
+/// more: every grant revoked, or expired before `expired_before` (a download started just
+/// before its link expired may still be streaming, or resume).
+pub async fn works_to_purge(db: &Db, expired_before: i64) -> Result<Vec<String>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_scalar::<_, String>(
         "select w.work_id from work w join account a on a.account_id = w.creator_id \
          where a.deleted_at is not null and w.files_purged_at is null \
          and not exists (select 1 from buyer_order o join download_grant g on g.order_id = o.order_id \
              where o.work_id = w.work_id and g.revoked_at is null and (g.expires_at is null or g.expires_at > $1))")
-        .bind(now).fetch_all(pool).await)
+        .bind(expired_before).fetch_all(pool).await)
 }

@@ -86,8 +86,8 @@ pub async fn number_style(db: &Db, creator_id: &str, accept_language: &str) -> R
         .unwrap_or_else(|| NumberStyle::from_accept_language(accept_language)))
 }
 
-fn pct(bps: Option<i64>) -> String {
-    bps.map(|b| format!("{}.{}%", b / 100, (b % 100) / 10)).unwrap_or_else(|| "—".into())
+fn pct(bps: Option<i64>, numbers: &NumberStyle) -> String {
+    bps.map(|b| numbers.percent(b)).unwrap_or_else(|| "—".into())
 }
 
 fn metric(value: String, current: i64, previous: Option<i64>) -> Metric {
@@ -120,7 +120,7 @@ fn period_cards(series: &stats::Series, now: &jiff::Zoned, numbers: &NumberStyle
                 views: metric(numbers.count(t.views), t.views, prev.as_ref().map(|p| p.views)),
                 sales: metric(numbers.count(t.sales()), t.sales(), prev.as_ref().map(|p| p.sales())),
                 conversion: metric(
-                    pct(t.conversion_bps()),
+                    pct(t.conversion_bps(), numbers),
                     t.conversion_bps().unwrap_or(0),
                     prev.as_ref().map(|p| p.conversion_bps().unwrap_or(0)),
                 ),
@@ -203,7 +203,7 @@ pub async fn dashboard(
                 title,
                 views: t.views,
                 sales: t.sales(),
-                conversion: pct(t.conversion_bps()),
+                conversion: pct(t.conversion_bps(), numbers),
                 earnings: if earnings.is_empty() { "—".into() } else { earnings },
                 refunds: t.money.values().map(|m| m.refunds).sum(),
             },
@@ -229,7 +229,7 @@ pub async fn dashboard(
             label: sources::label(&key),
             key,
             share: (views * 100 / total_views) as u32,
-            conversion: pct(stats::conversion_bps(viewed_sales, views)),
+            conversion: pct(stats::conversion_bps(viewed_sales, views), numbers),
             views,
             sales,
         })

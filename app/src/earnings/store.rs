@@ -86,3 +86,15 @@ pub async fn forget_creator(tx: &mut Tx, creator_id: &str) -> Result<(), sqlx::E
     }
     Ok(())
 }
+
+/// Other creators' queued and sent sale webhooks name a deleted buyer by address: the
+/// pseudonym takes its place (the payload is JSON; the address is matched with its quotes).
+pub async fn pseudonymise_buyer_in_webhooks(tx: &mut Tx, addresses: &[String], pseudonym: &str) -> Result<(), sqlx::Error> {
+    let replacement = serde_json::to_string(pseudonym).unwrap_or_default();
+    for address in addresses {
+        let quoted = serde_json::to_string(address).unwrap_or_default();
+        on_tx!(&mut *tx, conn => sqlx::query("update webhook_delivery set payload = replace(payload, $1, $2) where payload like '%' || $1 || '%'")
+            .bind(&quoted).bind(&replacement).execute(conn).await.map(|_| ()))?;
+    }
+    Ok(())
+}

@@ -157,9 +157,16 @@ pub fn push_postings<'a>(
     })
 }
 
-/// Every non-zero balance on an owner's accounts, as `(kind, currency, balance)`, read in `tx`.
-pub async fn nonzero_balances_in(tx: &mut Tx, owner_id: &str) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-    on_tx!(tx, conn => sqlx::query_as::<_, (String, String, i64)>(
-        "select kind, currency, balance_minor from ledger_account where owner_id = $1 and balance_minor <> 0 order by kind, currency")
-        .bind(owner_id).fetch_all(conn).await)
+const POSITIVE_BALANCES: &str =
+    "select kind, currency, balance_minor from ledger_account where owner_id = $1 and balance_minor > 0 order by kind, currency";
+
+/// Every positive balance on an owner's accounts (money held for them), as
+/// `(kind, currency, balance)`.
+pub async fn positive_balances(db: &Db, owner_id: &str) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, String, i64)>(POSITIVE_BALANCES).bind(owner_id).fetch_all(pool).await)
+}
+
+/// `positive_balances`, read in `tx`.
+pub async fn positive_balances_in(tx: &mut Tx, owner_id: &str) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_as::<_, (String, String, i64)>(POSITIVE_BALANCES).bind(owner_id).fetch_all(conn).await)
 }

@@ -238,8 +238,8 @@ pub async fn forget_addresses(tx: &mut Tx, addresses: &[String]) -> Result<(), s
     for address in addresses {
         // The address as the payload's JSON writes it, quotes included, matched literally.
         let quoted = serde_json::to_string(address).unwrap_or_default();
-        let pattern = format!("%{}%", quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        on_tx!(&mut *tx, conn => sqlx::query("delete from mail_outbox where recipient = $1 or payload like $2 escape '\\'")
+        let pattern = format!("%{}%", quoted.replace('!', "!!").replace('%', "!%").replace('_', "!_"));
+        on_tx!(&mut *tx, conn => sqlx::query("delete from mail_outbox where recipient = $1 or payload like $2 escape '!'")
             .bind(address).bind(&pattern).execute(conn).await.map(|_| ()))?;
     }
     Ok(())

@@ -507,6 +507,13 @@ pub async fn apply_topup_event(state: &AppState, topup_id: &str, event: &Provide
                 reported.currency = %reported.currency, expected = %expected, "top-up amount differs from what was asked: held");
         return Ok(Applied::Held);
     }
+    // A top-up of a deleted account credits nothing: the hourly reconciliation reports the
+    // payment for the operator to refund.
+    if matches!(event.kind, EventKind::Succeeded) && crate::accounts::store::deleted_in(&mut tx, &topup.account_id).await? {
+        tx.commit().await?;
+        tracing::error!(topup.id = %topup.topup_id, event.id = %event.event_id, "a top-up was paid for a deleted account: not credited, refund it");
+        return Ok(Applied::Held);
+    }
     match &event.kind {
         EventKind::Succeeded => credit(&mut tx, &topup).await?,
         EventKind::Failed(_) => {
