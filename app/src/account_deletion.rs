@@ -133,6 +133,8 @@ pub async fn delete_account(
     addresses.sort();
     addresses.dedup();
     images.extend(accounts::store::avatar_key_in(&mut tx, id).await?);
+    let handles = accounts::store::handles_of(&mut tx, id).await?;
+    let retired: Vec<String> = handles.iter().map(|h| accounts::service::retired_handle_hash(step_up.key, h)).collect();
     let pseudonym = Pseudonym { email: &email, handle: &handle, password_hash: &password_hash };
     if !accounts::store::erase(&mut tx, id, &addresses, &pseudonym, now).await? {
         return Err(DeletionError::AlreadyDeleted);
@@ -151,6 +153,7 @@ pub async fn delete_account(
     earnings::store::forget_creator(&mut tx, id).await?;
     earnings::store::pseudonymise_buyer_in_webhooks(&mut tx, &addresses, &email).await?;
     wallet::store::forget(&mut tx, id).await?;
+    accounts::store::retire_handles(&mut tx, &retired, now).await?;
     mail::outbox::forget_addresses(&mut tx, &addresses).await?;
     let mut needles = addresses.clone();
     needles.push(id.to_string());

@@ -68,12 +68,18 @@ fn pick_source(rng: &mut StdRng) -> &'static str {
     "direct"
 }
 
-pub async fn seed(db: &Db, storage: &Storage, fee_bps: u32, opts: &SeedOptions) -> Result<SeedReport, String> {
+pub async fn seed(
+    db: &Db,
+    storage: &Storage,
+    key: &crate::secret::AppSecret,
+    fee_bps: u32,
+    opts: &SeedOptions,
+) -> Result<SeedReport, String> {
     let e = |e: sqlx::Error| e.to_string();
     let mut rng = StdRng::seed_from_u64(opts.rng_seed);
     let handle = format!("seed{}", rng.random_range(1000..9999));
     let new = NewAccount::parse(&opts.email, SEED_PASSWORD, "Seeded Creator", &handle).map_err(|e| e.message)?;
-    let creator = match accounts::sign_up(db, new).await {
+    let creator = match accounts::sign_up(db, key, new).await {
         Ok(row) => row,
         Err(accounts::AccountError::EmailTaken) => {
             account_store::find_by_email(db, &opts.email.to_lowercase()).await.map_err(e)?.ok_or("creator vanished")?

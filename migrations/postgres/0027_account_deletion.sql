@@ -10,3 +10,9 @@ alter table account add column number_format text;
 -- The address an email change moved away from, so that deleting the account can find every
 -- row that still names it.
 alter table email_change add column old_email text;
+-- A deleted account's handles, as keyed hashes (HMAC under the app key, never the handle
+-- itself): nobody else takes one for 90 days, so links still posted can't lead to an impostor.
+create table retired_handle (
+    handle_hash text primary key,
+    retired_at  bigint not null
+);

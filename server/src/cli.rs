@@ -183,7 +183,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let storage = app::storage::Storage::open(&config.storage)?;
             let started = std::time::Instant::now();
             let opts = app::seed::SeedOptions { email, sales, views, days, works, rng_seed };
-            let report = app::seed::seed(&db, &storage, config.fee_bps, &opts).await.map_err(|e| anyhow::anyhow!(e))?;
+            let key = startup::load_secret(&config)?;
+            let report = app::seed::seed(&db, &storage, &key, config.fee_bps, &opts).await.map_err(|e| anyhow::anyhow!(e))?;
             println!(
                 "seeded {} sales ({} refunded), {} views, {} works for {} (password {}) in {:.1}s",
                 report.sales,
@@ -261,7 +262,8 @@ async fn user(cmd: UserCommand, config: &Config) -> anyhow::Result<()> {
             let display_name = name.unwrap_or_else(|| handle.clone());
             let new =
                 NewAccount::parse(&email, password, &display_name, &handle).map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
-            match service::sign_up(&db, new).await {
+            let key = startup::load_secret(config)?;
+            match service::sign_up(&db, &key, new).await {
                 Ok(row) => println!("created {} @{} <{}>", row.account_id, row.handle, row.email),
                 Err(AccountError::EmailTaken) => bail!("an account with that email already exists"),
                 Err(AccountError::HandleTaken) => bail!("that handle is taken"),

@@ -174,7 +174,7 @@ fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {
 }
 
 /// The signing key: from the config, else the one kept in the data directory (created once).
-fn load_secret(config: &Config) -> anyhow::Result<AppSecret> {
+pub fn load_secret(config: &Config) -> anyhow::Result<AppSecret> {
     if let Some(key) = config.secret_key.as_ref().and_then(|k| AppSecret::from_base64(secrecy::ExposeSecret::expose_secret(k))) {
         return Ok(key);
     }

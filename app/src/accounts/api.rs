@@ -40,7 +40,7 @@ pub async fn sign_up(email: String, password: String, display_name: String, hand
     if !state.limits.allow(Limit::SignupPerClient, client) || !state.limits.allow(Limit::MailPerAddress, new.email.as_str()) {
         return Err(AppError::RateLimited);
     }
-    service::request_sign_up(&state.db, new).await?;
+    service::request_sign_up(&state.db, &state.secret, new).await?;
     leptos_axum::redirect("/signup/sent");
     Ok(())
 }
@@ -316,7 +316,7 @@ pub async fn start_selling(handle: String, display_name: String) -> Result<(), A
     let me = edge::require_account().await?;
     let handle = super::domain::Handle::parse(&handle)?;
     let name = super::domain::DisplayName::parse(&display_name)?;
-    super::service::start_selling(&state.db, &me.account_id, &handle, &name).await?;
+    super::service::start_selling(&state.db, &state.secret, &me.account_id, &handle, &name).await?;
     leptos_axum::redirect("/dashboard/works/new?selling=1");
     Ok(())
 }
@@ -343,7 +343,7 @@ pub async fn change_handle(handle: String) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
     let handle = super::domain::Handle::parse(&handle)?;
-    super::service::change_handle(&state.db, &state.page_cache, &me.account_id, &handle).await?;
+    super::service::change_handle(&state.db, &state.secret, &state.page_cache, &me.account_id, &handle).await?;
     leptos_axum::redirect("/settings?saved=handle#profile");
     Ok(())
 }

@@ -61,7 +61,7 @@ pub fn AccountDeletedPage() -> impl IntoView {
             <h1>"Your account is deleted"</h1>
             <p class="lede">"Your profile, works, payout details, devices and emails with us are gone, and you're signed out everywhere."</p>
             <p class="muted">"The accounting records of your past sales, purchases and payouts stay, under a number that no longer leads to you."</p>
-            <p><a class="btn" href="/">"Back to Clink"</a></p>
+            <p class="muted"><a href="/">"Back to Clink"</a></p>
         </section>
         </crate::layout::Layout>
     }

@@ -15,6 +15,7 @@ use crate::{
     db::{self, Db},
     error::{AppError, FieldError, internal},
     limits::{Limit, Limits},
+    secret::AppSecret,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -81,11 +82,11 @@ const SIGNUP_LINK_MS: i64 = 24 * 3_600_000;
 /// link that makes the account; an email that has an account gets a note and a sign-in link.
 /// Either way the answer (and the work done: one password hash) is the same, so the form
 /// tells nobody which emails have accounts. A taken handle is said at once: handles are public.
-pub async fn request_sign_up(db: &Db, new: NewAccount) -> Result<(), AccountError> {
+pub async fn request_sign_up(db: &Db, key: &AppSecret, new: NewAccount) -> Result<(), AccountError> {
     let password_hash = hash_password(new.password.expose().to_string()).await?;
     let existing = store::find_by_email(db, new.email.as_str()).await?;
     if existing.is_none() {
-        handle_available(db, &new.handle, None).await?;
+        handle_available(db, key, &new.handle, None).await?;
     }
     let mut tx = db.begin().await?;
     if existing.is_some() {
@@ -132,8 +133,8 @@ pub async fn confirm_sign_up(db: &Db, token_hash: &str) -> Result<Option<Account
 /// A buyer opts in to selling: the handle of their storefront (`/@handle`) and the name on it.
 /// Their purchases, wallet and sign-in stay as they are. An account that sells already is left
 /// as it is (a handle, once posted, is not changed here).
-pub async fn start_selling(db: &Db, account_id: &str, handle: &Handle, name: &DisplayName) -> Result<(), AccountError> {
-    handle_available(db, handle, Some(account_id)).await?;
+pub async fn start_selling(db: &Db, key: &AppSecret, account_id: &str, handle: &Handle, name: &DisplayName) -> Result<(), AccountError> {
+    handle_available(db, key, handle, Some(account_id)).await?;
     match store::start_selling(db, account_id, handle.as_str(), name.as_str()).await {
         Ok(changed) => {
             if changed {
@@ -154,10 +155,14 @@ pub const OLD_HANDLE_RESERVED_MS: i64 = 90 * 86_400_000;
 const MAX_HANDLE_CHANGES: i64 = 3;
 
 /// Whether `handle` is free for `account_id` (or a new account): no other account holds it,
-/// and no other account gave it up in the last 90 days.
-async fn handle_available(db: &Db, handle: &Handle, account_id: Option<&str>) -> Result<(), AccountError> {
+/// and no other account gave it up in the last 90 days (by changing it, or by deleting itself).
+async fn handle_available(db: &Db, key: &AppSecret, handle: &Handle, account_id: Option<&str>) -> Result<(), AccountError> {
     let held = store::find_by_handle(db, handle.as_str()).await?.is_some_and(|other| Some(other.account_id.as_str()) != account_id);
-    if held || store::handle_held_by_other(db, handle.as_str(), account_id, db::now_ms() - OLD_HANDLE_RESERVED_MS).await? {
+    let since = db::now_ms() - OLD_HANDLE_RESERVED_MS;
+    if held
+        || store::handle_held_by_other(db, handle.as_str(), account_id, since).await?
+        || store::handle_retired_since(db, &retired_handle_hash(key, handle.as_str()), since).await?
+    {
         return Err(AccountError::HandleTaken);
     }
     Ok(())
@@ -166,7 +171,13 @@ async fn handle_available(db: &Db, handle: &Handle, account_id: Option<&str>) ->
 /// A creator changes their handle. Links under the old one keep working (each redirects to the
 /// same page under the new handle) and nobody else can take it for 90 days. Link pages show the
 /// handle, so the cached ones are cleared.
-pub async fn change_handle(db: &Db, pages: &crate::page_cache::PageCache, account_id: &str, handle: &Handle) -> Result<(), AccountError> {
+pub async fn change_handle(
+    db: &Db,
+    key: &AppSecret,
+    pages: &crate::page_cache::PageCache,
+    account_id: &str,
+    handle: &Handle,
+) -> Result<(), AccountError> {
     let me = store::find_by_id(db, account_id).await?.ok_or(AccountError::InvalidCredentials)?;
     if !me.sells {
         return Err(FieldError::new("handle", "Start selling first: your storefront's handle is chosen there.").into());
@@ -180,7 +191,7 @@ pub async fn change_handle(db: &Db, pages: &crate::page_cache::PageCache, accoun
             FieldError::new("handle", "You've changed your handle three times in 90 days. Please wait before changing it again.").into()
         );
     }
-    handle_available(db, handle, Some(account_id)).await?;
+    handle_available(db, key, handle, Some(account_id)).await?;
     match store::change_handle(db, account_id, handle.as_str(), db::now_ms()).await {
         Ok(()) => {}
         Err(e) if db::is_unique_violation(&e, "handle") => return Err(AccountError::HandleTaken),
@@ -193,8 +204,8 @@ pub async fn change_handle(db: &Db, pages: &crate::page_cache::PageCache, accoun
 
 /// Makes an account directly (the operator's CLI, whose caller is trusted with the email, so
 /// it counts as proven).
-pub async fn sign_up(db: &Db, new: NewAccount) -> Result<AccountRow, AccountError> {
-    handle_available(db, &new.handle, None).await?;
+pub async fn sign_up(db: &Db, key: &AppSecret, new: NewAccount) -> Result<AccountRow, AccountError> {
+    handle_available(db, key, &new.handle, None).await?;
     let password = new.password.expose().to_string();
     let password_hash = hash_password(password).await?;
     let mut row = AccountRow::new(
@@ -347,6 +358,12 @@ impl Drop for Hashing {
     fn drop(&mut self) {
         HASHING_NOW.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// How a deleted account's handle is kept while it stays reserved: an HMAC under the app key,
+/// so the table names no handle, and nobody can test guesses against it without the key.
+pub fn retired_handle_hash(key: &AppSecret, handle: &str) -> String {
+    key.sign("retired-handle", handle.as_bytes())
 }
 
 /// Hashes with argon2id at the OWASP-recommended parameters (19 MiB, 2 passes, 1 lane), on a

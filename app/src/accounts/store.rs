@@ -657,3 +657,27 @@ pub async fn deleted_in(tx: &mut crate::db::Tx, account_id: &str) -> Result<bool
     on_tx!(tx, conn => sqlx::query_scalar::<_, Option<i64>>("select deleted_at from account where account_id = $1")
         .bind(account_id).fetch_optional(conn).await.map(|d| d.flatten().is_some()))
 }
+
+/// The handles an account holds or gave up (still reserved for it), read before `erase`.
+pub async fn handles_of(tx: &mut crate::db::Tx, account_id: &str) -> Result<Vec<String>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_scalar::<_, String>(
+        "select handle from account where account_id = $1 union select handle from old_handle where account_id = $1")
+        .bind(account_id).fetch_all(conn).await)
+}
+
+/// Reserves a deleted account's handles, by their keyed hashes, from `now`.
+pub async fn retire_handles(tx: &mut crate::db::Tx, hashes: &[String], now: i64) -> Result<(), sqlx::Error> {
+    for hash in hashes {
+        on_tx!(&mut *tx, conn => sqlx::query(
+            "insert into retired_handle (handle_hash, retired_at) values ($1, $2) \
+             on conflict (handle_hash) do update set retired_at = excluded.retired_at")
+            .bind(hash).bind(now).execute(conn).await.map(|_| ()))?;
+    }
+    Ok(())
+}
+
+/// Whether a deleted account gave up the handle of this hash since `since`.
+pub async fn handle_retired_since(db: &Db, hash: &str, since: i64) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>("select count(*) from retired_handle where handle_hash = $1 and retired_at > $2")
+        .bind(hash).bind(since).fetch_one(pool).await.map(|n| n > 0))
+}

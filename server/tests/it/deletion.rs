@@ -191,9 +191,17 @@ both_backends! {
         let stored = app.stored_keys().await;
         assert!(sold_keys.iter().all(|k| !stored.iter().any(|s| s.ends_with(k.as_str()))), "{stored:?}");
         assert_eq!(app::account_deletion::purge_files(&app.state.db, &app.state.storage).await.unwrap(), 0, "once");
-        // The address and the handle are free for a new account.
+        // The address is free for a new account; the handle is not, for 90 days, so that links
+        // still posted can't lead to someone else (the table holds only keyed hashes).
         assert!(app::accounts::store::find_by_email(&app.state.db, "delia@example.com").await.unwrap().is_none());
-        assert!(app::accounts::store::find_by_handle(&app.state.db, "delia").await.unwrap().is_none());
+        let newcomer = app.new_client();
+        assert_eq!(common::sign_up_on(&newcomer, &app.base_url, &app.shared_dir, "newcomer@example.com", "newcomer", "New").await.status(), StatusCode::OK);
+        let res = common::call_with(&newcomer, &app.base_url, "settings/handle", &[("handle", "delia")]).await;
+        assert_eq!(error_of(res).await.1.as_deref(), Some("handle"));
+        assert_eq!(app.count("select count(*) from retired_handle").await, 1);
+        app::on_db!(&app.state.db, pool => sqlx::query("update retired_handle set retired_at = 0").execute(pool).await.map(|_| ())).unwrap();
+        let res = common::call_with(&newcomer, &app.base_url, "settings/handle", &[("handle", "delia")]).await;
+        assert!(res.status().is_success() || res.status().is_redirection(), "free after 90 days: {}", res.status());
     }
 
     async fn a_buyer_spends_their_wallet_before_deleting(app) {
