@@ -128,7 +128,7 @@ median() { jq -s "[.[] | $1] | sort | .[(length - 1) / 2 | floor]"; }
 # The median over rounds of (b / a), from two equally long lists of loadgen results, for a jq
 # expression (default .rps). Ratios are taken per round, because rounds differ in machine load.
 median_ratio() { # results a, results b, [expression], [printf format]
-    paste <(jq "${3:-.rps}" <<<"$1") <(jq "${3:-.rps}" <<<"$2") | awk '{print $2 / $1}' | sort -g |
+    paste <(jq "${3:-.rps}" <<<"$1") <(jq "${3:-.rps}" <<<"$2") | awk '$1 > 0 {print $2 / $1}' | sort -g |
         awk -v fmt="${4:-%.2f}" '{a[NR] = $1} END {printf fmt, a[int((NR + 1) / 2)]}'
 }
 

@@ -60,9 +60,12 @@ pub fn step_up<'a>(state: &'a AppState, code: &'a str) -> crate::accounts::two_s
 
 /// The `Accept-Language` of the request being served, or "" (it picks how numbers are written).
 pub fn accept_language() -> String {
-    use_context::<axum::http::request::Parts>()
-        .and_then(|parts| parts.headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_string))
-        .unwrap_or_default()
+    use_context::<axum::http::request::Parts>().map(|parts| accept_language_of(&parts.headers).to_string()).unwrap_or_default()
+}
+
+/// A request's `Accept-Language`, or "".
+pub fn accept_language_of(headers: &axum::http::HeaderMap) -> &str {
+    headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or_default()
 }
 
 /// A request's `User-Agent`, or "".

@@ -169,7 +169,7 @@ pub async fn send_due(state: &AppState) -> usize {
         }
         let result = match serde_json::from_str::<Mail>(&row.payload) {
             Ok(mail) => match compose(state, &mail).await {
-                Ok(Some(message)) => state.mailer.send(&row.recipient, &message).await,
+                Ok(Some(message)) => state.mailer.send(&row.mail_id, &row.recipient, &message).await,
                 Ok(None) => Ok(()), // nothing left to say (the order is gone)
                 Err(err) => Err(err),
             },

@@ -112,9 +112,7 @@ pub const RANGES: [i64; 4] = [7, 30, 90, 365];
 pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<DashboardView, AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
-    let numbers = service::number_style(&state.db, &me.account_id, &edge::accept_language())
-        .await
-        .map_err(|e| crate::error::internal("dashboard", &e))?;
+    let numbers = reader_numbers(&state, &me.account_id).await?;
     Ok(service::dashboard(&state.db, &me, range, sort, state.settings.min_payout_minor, &numbers).await?)
 }
 
@@ -123,10 +121,14 @@ pub async fn load_dashboard(range: Option<i64>, sort: Option<String>) -> Result<
 pub async fn load_dashboard_cards() -> Result<Vec<PeriodCard>, AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
-    let numbers = service::number_style(&state.db, &me.account_id, &edge::accept_language())
-        .await
-        .map_err(|e| crate::error::internal("dashboard", &e))?;
+    let numbers = reader_numbers(&state, &me.account_id).await?;
     Ok(service::live_cards(&state.db, &me.account_id, &numbers).await?)
+}
+
+/// How the signed-in creator reads numbers, for this request.
+#[cfg(feature = "ssr")]
+async fn reader_numbers(state: &crate::state::AppState, creator_id: &str) -> Result<crate::money::NumberStyle, AppError> {
+    service::number_style(&state.db, creator_id, &edge::accept_language()).await.map_err(|e| crate::error::internal("dashboard", &e))
 }
 
 #[server(endpoint = "payouts/request")]

@@ -47,8 +47,12 @@ impl Mailer {
         })
     }
 
-    pub async fn send(&self, to: &str, message: &Message) -> Result<(), String> {
+    /// Sends `message` to `to`. `mail_id` (the outbox row's id) becomes its `Message-ID`, so a
+    /// retry after a crash between sending and marking it sent carries the same id, and a mail
+    /// client or a test can tell a duplicate from a second message.
+    pub async fn send(&self, mail_id: &str, to: &str, message: &Message) -> Result<(), String> {
         let email = Email::builder()
+            .message_id(Some(format!("<{mail_id}@{}>", self.from.email.domain())))
             .from(self.from.clone())
             .to(to.parse::<Mailbox>().map_err(|e| e.to_string())?)
             .subject(&message.subject)

@@ -92,9 +92,9 @@ struct RunArgs {
     label: Option<String>,
     /// PID of the server under test (Linux): also report the CPU time it used per request during
     /// the measured window, which is much less sensitive to other load on the machine than
-    /// requests/s.
+    /// requests/s. Repeat it for a cluster: the CPU of every listed process is added up.
     #[arg(long)]
-    pid: Option<u32>,
+    pid: Vec<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -503,11 +503,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             tokio::spawn(worker(plan.clone(), own, measure_from, until))
         })
         .collect();
-    let server_stat = args.pid.map(|pid| format!("/proc/{pid}/stat"));
+    let server_stats: Vec<String> = args.pid.iter().map(|pid| format!("/proc/{pid}/stat")).collect();
     tokio::time::sleep_until(measure_from).await;
-    let cpu_before = (server_stat.as_deref().and_then(cpu_seconds), cpu_seconds("/proc/self/stat"));
+    let cpu_before = (servers_cpu_seconds(&server_stats), cpu_seconds("/proc/self/stat"));
     tokio::time::sleep_until(until).await;
-    let cpu_after = (server_stat.as_deref().and_then(cpu_seconds), cpu_seconds("/proc/self/stat"));
+    let cpu_after = (servers_cpu_seconds(&server_stats), cpu_seconds("/proc/self/stat"));
     let mut total = Tally::new();
     for w in workers {
         total.merge(w.await?);
@@ -583,6 +583,14 @@ fn cpu_seconds(stat_path: &str) -> Option<f64> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) / 100.0)
+}
+
+/// The CPU seconds of all the server processes together (`None` without any, or if one is gone).
+fn servers_cpu_seconds(stat_paths: &[String]) -> Option<f64> {
+    if stat_paths.is_empty() {
+        return None;
+    }
+    stat_paths.iter().map(|path| cpu_seconds(path)).sum()
 }
 
 fn per_request(before: Option<f64>, after: Option<f64>, requests: u64) -> Option<f64> {

@@ -144,9 +144,9 @@ async fn live_sales(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let creator_id = session::signed_in_account_id(&session, &state.db).await.ok_or(AppError::Unauthorized)?;
     let tz = timezone(&state, &creator_id).await;
-    let accept_language = headers.get(axum::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let numbers =
-        service::number_style(&state.db, &creator_id, accept_language).await.map_err(|e| app::error::internal("live sales", &e))?;
+    let numbers = service::number_style(&state.db, &creator_id, app::edge::accept_language_of(&headers))
+        .await
+        .map_err(|e| app::error::internal("live sales", &e))?;
     let mut seen: std::collections::HashSet<String> =
         recent_sales(&state.db, &creator_id, &tz, 50, &numbers).await?.into_iter().map(|s| s.order_id).collect();
     let stream = async_stream(state, creator_id, tz, numbers, move |sale| seen.insert(sale.order_id.clone()));

@@ -5,10 +5,8 @@
 
 use crate::common;
 
-use std::sync::{Arc, Mutex};
-
 use crate::common::{BROWSER_UA, TestApp, buy_with_test_card, call_with};
-use axum::{Router, http::HeaderMap, routing::post};
+use axum::{Router, routing::post};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -43,27 +41,6 @@ fn card<'a>(d: &'a Value, label: &str) -> &'a Value {
 async fn token(app: &TestApp, email: &str) -> String {
     let out = app.run_cli(&["token", "create", "--email", email], None).await;
     String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// A webhook receiver that answers 500 to the first `fail_first` requests.
-async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Vec<(HeaderMap, String)>>>) {
-    let seen: Arc<Mutex<Vec<(HeaderMap, String)>>> = Arc::default();
-    let log = seen.clone();
-    let app = Router::new().route(
-        "/hook",
-        post(move |headers: HeaderMap, body: String| {
-            let log = log.clone();
-            async move {
-                let mut log = log.lock().unwrap();
-                log.push((headers, body));
-                if log.len() <= fail_first { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::OK }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, seen)
 }
 
 both_backends! {
@@ -422,7 +399,7 @@ both_backends! {
         // A public URL that answers with a redirect must not become a way to reach another
         // address (an internal one, say): the sender follows no redirect at all.
         let app = TestApp::spawn_with(app.backend, &[("CLINK_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
-        let (target, reached) = receiver(0).await;
+        let (target, reached) = common::webhook_receiver(0).await;
         let redirect = Router::new().route("/hook", post(move || { let target = target.clone(); async move { axum::response::Redirect::temporary(&target) } }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -446,7 +423,7 @@ both_backends! {
     async fn sale_webhooks_are_signed_retried_and_resendable(app) {
         // Retries start after 200 ms here instead of 10 s; the receiver is on this machine.
         let app = TestApp::spawn_with(app.backend, &[("CLINK_WEBHOOK_BACKOFF_MS", "200"), ("CLINK_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
-        let (url, seen) = receiver(1).await;
+        let (url, seen) = common::webhook_receiver(1).await;
         app.creator("ann").await;
         let res = app.call("settings/integrations/save", &[("timezone", "UTC"), ("webhook_url", &url)]).await;
         assert_eq!(res.status(), StatusCode::OK);
@@ -494,7 +471,7 @@ both_backends! {
         }
         // Sending: a URL already stored (saved under a permissive operator setting, say) is
         // checked again, and nothing reaches the receiver.
-        let (url, seen) = receiver(0).await;
+        let (url, seen) = common::webhook_receiver(0).await;
         let creator_id: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar("select account_id from account where handle = 'ann'").fetch_one(pool).await).unwrap();
         app::on_db!(&app.state.db, pool => sqlx::query("update account set webhook_url = $1, webhook_secret = 'whsec_x' where account_id = $2")
             .bind(&url).bind(&creator_id).execute(pool).await.map(|_| ())).unwrap();
@@ -525,7 +502,7 @@ both_backends! {
     async fn a_wallet_purchase_pings_the_creators_webhook(app) {
         let app = TestApp::spawn_with(app.backend, &[("CLINK_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
         // The wallet writer reads its batch's creators' webhook URLs with the rest of its reads.
-        let (url, seen) = receiver(0).await;
+        let (url, seen) = common::webhook_receiver(0).await;
         app.creator("wally").await;
         assert_eq!(app.call("settings/integrations/save", &[("timezone", "UTC"), ("webhook_url", &url)]).await.status(), StatusCode::OK);
         let (_, code) = app.publish_work("Pinged from a wallet", "0.20", b"x").await;
@@ -543,7 +520,7 @@ both_backends! {
 
     async fn another_creators_data_never_appears(app) {
         let app = TestApp::spawn_with(app.backend, &[("CLINK_WEBHOOK_ALLOW_PRIVATE", "true")]).await;
-        let (url, seen) = receiver(0).await;
+        let (url, seen) = common::webhook_receiver(0).await;
         app.creator("ann").await;
         let (_, ann_code) = app.publish_work("Ann secret title", "6", b"x").await;
         let ann_order = buy_with_test_card(&app, &app.new_client(), &ann_code, "ann.fan@example.com", "").await;

@@ -14,6 +14,7 @@ mod catalog;
 mod checkout;
 mod cluster;
 mod deletion;
+mod deployment;
 mod durability;
 mod earnings;
 mod faults;

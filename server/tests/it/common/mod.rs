@@ -528,19 +528,25 @@ pub async fn buyer_with_balance(app: &TestApp, handle: &str, amount: &str) -> Cl
 
 /// Tops up `buyer`'s wallet with the test card; returns where the return led.
 pub async fn top_up(app: &TestApp, buyer: &Client, amount: &str, return_to: Option<&str>) -> String {
+    top_up_at(&app.base_url, buyer, amount, return_to).await
+}
+
+/// `top_up` through the server (or load balancer) at `base_url`.
+pub async fn top_up_at(base_url: &str, buyer: &Client, amount: &str, return_to: Option<&str>) -> String {
+    let url = |path: &str| format!("{base_url}{path}");
     let mut form = vec![("amount", amount.to_string()), ("currency", "EUR".into()), ("remember", "1".into())];
     if let Some(r) = return_to {
         form.push(("return_to", r.to_string()));
     }
-    let res = buyer.post(app.url("/wallet/topup")).form(&form).send().await.unwrap();
+    let res = buyer.post(url("/wallet/topup")).form(&form).send().await.unwrap();
     let pay = res.headers()["location"].to_str().unwrap().to_string();
     assert!(pay.starts_with("/wallet?topup="), "{pay}");
-    let page = buyer.get(app.url(&pay)).send().await.unwrap().text().await.unwrap();
+    let page = buyer.get(url(&pay)).send().await.unwrap().text().await.unwrap();
     let action =
         unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).expect("test card form").split('"').next().unwrap());
     let (id, k) = (hidden_input(&page, "order_id").unwrap(), unescape(&hidden_input(&page, "k").unwrap()));
     let res = buyer
-        .post(app.url(&action))
+        .post(url(&action))
         .form(&[
             ("order_id", id.as_str()),
             ("k", k.as_str()),
@@ -552,7 +558,7 @@ pub async fn top_up(app: &TestApp, buyer: &Client, amount: &str, return_to: Opti
         .await
         .unwrap();
     let back = res.headers()["location"].to_str().unwrap().to_string();
-    let res = buyer.get(app.url(&back)).send().await.unwrap();
+    let res = buyer.get(url(&back)).send().await.unwrap();
     res.headers()["location"].to_str().unwrap().to_string()
 }
 
@@ -582,23 +588,28 @@ pub async fn buy_with_test_card(app: &TestApp, buyer: &Client, code: &str, email
 
 /// `buy_with_test_card` by a client that says it is `user_agent` on the link page and the Buy post.
 pub async fn buy_with_test_card_as(app: &TestApp, buyer: &Client, user_agent: &str, code: &str, email: &str, query: &str) -> String {
-    let html =
-        buyer.get(app.url(&format!("/l/{code}{query}"))).header("user-agent", user_agent).send().await.unwrap().text().await.unwrap();
+    buy_with_test_card_at(&app.base_url, buyer, user_agent, code, email, query).await
+}
+
+/// `buy_with_test_card_as` through the server (or load balancer) at `base_url`.
+pub async fn buy_with_test_card_at(base_url: &str, buyer: &Client, user_agent: &str, code: &str, email: &str, query: &str) -> String {
+    let url = |path: &str| format!("{base_url}{path}");
+    let html = buyer.get(url(&format!("/l/{code}{query}"))).header("user-agent", user_agent).send().await.unwrap().text().await.unwrap();
     let key = hidden_input(&html, "checkout_key").expect("buy form");
     let source = hidden_input(&html, "source").unwrap_or_default();
     let res = buyer
-        .post(app.url(&format!("/checkout/{code}")))
+        .post(url(&format!("/checkout/{code}")))
         .header("user-agent", user_agent)
         .form(&[("checkout_key", key.as_str()), ("source", source.as_str()), ("email", email)])
         .send()
         .await
         .unwrap();
     let pay = res.headers()["location"].to_str().unwrap().to_string();
-    let page = buyer.get(app.url(&pay)).send().await.unwrap().text().await.unwrap();
+    let page = buyer.get(url(&pay)).send().await.unwrap().text().await.unwrap();
     let action = unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).expect("card form").split('"').next().unwrap());
     let (order_id, k) = (hidden_input(&page, "order_id").unwrap(), unescape(&hidden_input(&page, "k").unwrap()));
     let res = buyer
-        .post(app.url(&action))
+        .post(url(&action))
         .form(&[
             ("order_id", order_id.as_str()),
             ("k", k.as_str()),
@@ -610,7 +621,7 @@ pub async fn buy_with_test_card_as(app: &TestApp, buyer: &Client, user_agent: &s
         .await
         .unwrap();
     let back = res.headers()["location"].to_str().unwrap().to_string();
-    let res = buyer.get(app.url(&back)).send().await.unwrap();
+    let res = buyer.get(url(&back)).send().await.unwrap();
     assert!(res.headers()["location"].to_str().unwrap().starts_with("/d/"), "purchase completed");
     order_id
 }
@@ -627,4 +638,28 @@ pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+/// What a webhook receiver was sent: each request's headers and body, in arrival order.
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+
+/// A webhook receiver that answers 500 to the first `fail_first` requests.
+pub async fn webhook_receiver(fail_first: usize) -> (String, Received) {
+    let seen: Received = Default::default();
+    let log = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let log = log.clone();
+            async move {
+                let mut log = log.lock().unwrap();
+                log.push((headers, body));
+                if log.len() <= fail_first { axum::http::StatusCode::INTERNAL_SERVER_ERROR } else { axum::http::StatusCode::OK }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
 }

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Cluster benchmark: the cluster mode of the wallet and link-page benchmarks. On one PostgreSQL
+# database, with Debian's nginx round-robin in front (the deployment the README describes), it
+# alternates
+#   one    1 clink server behind nginx
+#   three  3 clink servers behind nginx, on the same machine and database
+# and measures, through nginx, one-click wallet purchases and the link page. It reports req/s and
+# p99 for both, the ratio three/one, and the CPU the clink processes used per request (all
+# servers added up, nginx not included). On one machine three servers can't be faster; the CPU
+# ratio is what the cluster machinery (change notifications, outbox claims, three pools and
+# three wallet writers on one database) costs per request.
+#
+#   bench/cluster.sh
+#   DURATION=5s ROUNDS=1 CONCURRENCY=16 bench/cluster.sh      # quick look
+#
+# Environment:
+#   DURATION, WARMUP   measured time per run (default 10s) and unrecorded warm-up (default 2s)
+#   CONCURRENCY        space-separated client counts (default "16 64")
+#   ROUNDS             one/three alternations per workload and concurrency (default 2); medians
+#   BUYERS             signed-in buyers, one per connection (default 64); TOPUPS × 500.00 each
+#   PORT               nginx's port (default 39100); the servers use the next three
+#   NGINX              the nginx binary (default /usr/sbin/nginx; apt-get install nginx-light)
+#   CLINK_BENCH_POSTGRES_URL   the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres)
+#   UPDATE_README, KEEP_DATA   as in the other benchmarks
+#
+# Writes bench/results/cluster-<UTC date and time>.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BENCH_NAME=cluster
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+CONCURRENCY=${CONCURRENCY:-16 64}
+ROUNDS=${ROUNDS:-2}
+BUYERS=${BUYERS:-64}
+TOPUPS=${TOPUPS:-$((2 * ROUNDS + 2))}
+PORT=${PORT:-39100}
+NGINX=${NGINX:-/usr/sbin/nginx}
+UA='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36'
+
+need_release_build python3 psql
+[[ -x $NGINX ]] || die "$NGINX is missing (apt-get install nginx-light, or set NGINX=...)"
+for i in 1 2 3; do port_free $((PORT + i)) || die "port $((PORT + i)) is in use (set PORT=...)"; done
+use_port "$PORT" # the public origin is nginx's
+use_fresh_postgres clink_cluster_bench
+export CLINK_DATA_DIR=$tmp/data CLINK_TRUST_FORWARDED_FOR=true
+# Servers behind one balancer share the signing key (and here, on one machine, the files).
+CLINK_SECRET_KEY=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+export CLINK_SECRET_KEY
+mkdir -p "$CLINK_DATA_DIR"
+
+# The fixture, made on one server listening on nginx's port (then stopped): a 0.05 work, its
+# link code in $code, and BUYERS topped-up buyers whose cookies are in $tmp/cookies-cluster.txt.
+wallet_fixture cluster
+stop_server
+
+mkdir -p "$tmp/nginx"
+nginx_conf() { # servers
+    local upstreams="" i
+    for i in $(seq 1 "$1"); do upstreams+="        server 127.0.0.1:$((PORT + i)) max_fails=1 fail_timeout=2s;"$'\n'; done
+    cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes auto;
+pid $tmp/nginx/nginx.pid;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx/client_body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
+    upstream clink {
+$upstreams    }
+    server {
+        listen 127.0.0.1:$PORT;
+        location / {
+            proxy_pass http://clink;
+            proxy_next_upstream error timeout http_502 http_503;
+            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        }
+    }
+}
+EOF
+}
+nginx_cmd() { "$NGINX" -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" "$@"; }
+
+cluster_pids=()
+stop_cluster() {
+    local pid
+    for pid in "${cluster_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${cluster_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    cluster_pids=()
+}
+nginx_pid=""
+cluster_cleanup() {
+    stop_cluster
+    if [[ -n $nginx_pid ]]; then
+        # QUIT: the master takes its workers with it (a killed master leaves them running).
+        kill -QUIT "$nginx_pid" 2>/dev/null || true
+        wait "$nginx_pid" 2>/dev/null || true
+    fi
+    bench_cleanup
+}
+trap cluster_cleanup EXIT
+
+# Starts `n` servers at once on the shared database, and nginx (or reloads it) in front of them.
+start_cluster() { # n
+    stop_cluster
+    local i
+    for i in $(seq 1 "$1"); do
+        LEPTOS_SITE_ADDR=127.0.0.1:$((PORT + i)) "$CLINK" serve >>"$tmp/server-$i.log" 2>&1 &
+        cluster_pids+=($!)
+    done
+    for i in $(seq 1 "$1"); do wait_for "http://127.0.0.1:$((PORT + i))/healthz" "clink server $i (log: $tmp/server-$i.log)"; done
+    nginx_conf "$1"
+    if [[ -z $nginx_pid ]]; then
+        # exec: $! is then nginx's master itself, not a subshell around it.
+        (exec "$NGINX" -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" -g 'daemon off;') &
+        nginx_pid=$!
+    else
+        nginx_cmd -s reload
+        sleep 1
+    fi
+    wait_for "$base/healthz" "nginx (log: $tmp/nginx/error.log)"
+}
+
+measure() { # workload, label, clients, round -> a loadgen JSON line
+    local pid_args=() pid
+    for pid in "${cluster_pids[@]}"; do pid_args+=(--pid "$pid"); done
+    case $1 in
+        wallet)
+            "$LOADGEN" run --json --label "$2" -c "$3" -d "$DURATION" -w "$WARMUP" "${pid_args[@]}" \
+                -m POST -H 'Content-Type: application/json' -H "Origin: $base" --connection-headers "$tmp/cookies-cluster.txt" \
+                -b "{\"code\":\"$code\",\"idempotency_key\":\"cluster-$2-$3-$4-{n}\"}" "$base/api/wallet/purchases"
+            ;;
+        link)
+            "$LOADGEN" run --json --label "$2" -c "$3" -d "$DURATION" -w "$WARMUP" "${pid_args[@]}" \
+                -H "User-Agent: $UA" -H 'Accept: text/html' "$base/l/$code"
+            ;;
+    esac
+}
+
+rows=()
+problems=()
+for workload in wallet link; do
+    for c in $CONCURRENCY; do
+        runs=()
+        for round in $(seq "$ROUNDS"); do
+            for mode in one three; do
+                if [[ $mode == one ]]; then start_cluster 1; else start_cluster 3; fi
+                echo "$workload, $c clients, round $round/$ROUNDS: $mode..." >&2
+                r=$(measure "$workload" "$mode" "$c" "$round")
+                jq -r '"  [\(.label)] \(.rps|floor)/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, clink CPU \(.server_cpu_us_per_request // 0 | floor) µs/request, \(.errors) errors, statuses \(.statuses|tostring)"' <<<"$r" >&2
+                bad=$(jq -r --arg w "$workload" 'select(.errors > 0 or .non_2xx > 0) | "\($w) \(.label) c=\(.concurrency): \(.errors) errors, statuses \(.statuses|tostring) \(.first_error // "")"' <<<"$r")
+                [[ -n $bad ]] && problems+=("$bad")
+                runs+=("$r")
+            done
+        done
+        all=$(printf '%s\n' "${runs[@]}")
+        one=$(jq -c 'select(.label == "one")' <<<"$all")
+        three=$(jq -c 'select(.label == "three")' <<<"$all")
+        o_rps=$(median .rps <<<"$one"); o_p99=$(median .latency_ms.p99 <<<"$one"); o_cpu=$(median '.server_cpu_us_per_request // 0' <<<"$one")
+        t_rps=$(median .rps <<<"$three"); t_p99=$(median .latency_ms.p99 <<<"$three"); t_cpu=$(median '.server_cpu_us_per_request // 0' <<<"$three")
+        ratio=$(median_ratio "$one" "$three")
+        cpu_ratio=$(median_ratio "$one" "$three" '.server_cpu_us_per_request // 0')
+        name=$([[ $workload == wallet ]] && echo "wallet purchases" || echo "link page")
+        rows+=("$(jq -rn "\"| $name | $c | \($o_rps|floor) | \($o_p99) ms | \($t_rps|floor) | \($t_p99) ms | **$ratio** | \($o_cpu|floor) µs | \($t_cpu|floor) µs | **$cpu_ratio** |\"")")
+    done
+done
+stop_cluster
+if verify=$("$CLINK" ledger verify 2>&1); then
+    verified="\`clink ledger verify\` after the run: passed ($(grep -m1 -oE '[0-9]+ transactions' <<<"$verify" || echo ok))."
+else
+    problems+=("clink ledger verify failed: $(tail -n 3 <<<"$verify" | tr '\n' ' ')")
+    verified=""
+fi
+
+report=$(
+    echo "Run started $stamp, $(build_description), $(cpu_description), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'),"
+    echo "PostgreSQL $(psql -Atq "$CLINK_DATABASE_URL" -c 'show server_version')."
+    echo "nginx, the clink servers, PostgreSQL and the load generator share these cores. Each cell: $DURATION"
+    echo "measured after $WARMUP warm-up, closed loop, keep-alive to nginx (nginx opens a connection per"
+    echo "request to a server, as configured in the README). Wallet: one signed-in buyer per connection"
+    echo "($BUYERS buyers), each request a new 0.05 EUR purchase; link page: a browser User-Agent, so views are"
+    echo "counted. One and three servers alternate ($ROUNDS round(s), medians; ratios per round, then the median)."
+    echo "clink CPU/request adds up every clink process's user + system CPU in the measured window. $verified"
+    echo
+    echo "| workload | clients | 1 server req/s | 1 server p99 | 3 servers req/s | 3 servers p99 | ratio 3/1 | clink CPU/req, 1 | clink CPU/req, 3 | CPU ratio 3/1 |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s\n' "${rows[@]}"
+    if ((${#problems[@]})); then
+        echo
+        echo "Problems:"
+        printf -- '- %s\n' "${problems[@]}"
+    fi
+)
+publish_results cluster "Cluster: one vs three servers behind nginx on PostgreSQL" "$report"
