@@ -16,9 +16,12 @@
 # Environment:
 #   DURATION, WARMUP   measured time per run (default 10s) and unrecorded warm-up (default 2s)
 #   CONCURRENCY        space-separated client counts (default "16 64")
+#   WORKLOADS          "wallet link" (default), or one of them
 #   ROUNDS             one/three alternations per workload and concurrency (default 2); medians
 #   BUYERS             signed-in buyers, one per connection (default 64); TOPUPS × 500.00 each
-#   PORT               nginx's port (default 39100); the servers use the next three
+#   PORT               nginx's port (default 19100: below the ephemeral range, since nginx opens a
+#                      connection per request and could hold a restarting server's port); the
+#                      servers use the next three
 #   NGINX              the nginx binary (default /usr/sbin/nginx; apt-get install nginx-light)
 #   CLINK_BENCH_POSTGRES_URL   the PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres)
 #   UPDATE_README, KEEP_DATA   as in the other benchmarks
@@ -34,10 +37,11 @@ source bench/lib.sh
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
 CONCURRENCY=${CONCURRENCY:-16 64}
+WORKLOADS=${WORKLOADS:-wallet link}
 ROUNDS=${ROUNDS:-2}
 BUYERS=${BUYERS:-64}
 TOPUPS=${TOPUPS:-$((2 * ROUNDS + 2))}
-PORT=${PORT:-39100}
+PORT=${PORT:-19100}
 NGINX=${NGINX:-/usr/sbin/nginx}
 UA='Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36'
 
@@ -146,7 +150,7 @@ measure() { # workload, label, clients, round -> a loadgen JSON line
 
 rows=()
 problems=()
-for workload in wallet link; do
+for workload in $WORKLOADS; do
     for c in $CONCURRENCY; do
         runs=()
         for round in $(seq "$ROUNDS"); do

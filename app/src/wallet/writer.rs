@@ -329,7 +329,18 @@ where
             }
         }
         let purchases: Vec<&Purchase> = batch.iter().map(|j| &j.purchase).collect();
-        match commit_batch(&db, &purchases, &mut written).await {
+        let mut retries = 0;
+        let committed = loop {
+            match commit_batch(&db, &purchases, &mut written).await {
+                Err(err) if retries < LOCK_CONFLICT_RETRIES && is_lock_conflict(&err) => {
+                    retries += 1;
+                    written.clear();
+                    tracing::warn!(error = %err, size = batch.len(), retries, "wallet batch met another server's writer; trying it again");
+                }
+                other => break other,
+            }
+        };
+        match committed {
             Ok(outcomes) => answering.committed(batch.into_iter().zip(outcomes).map(|(job, outcome)| (job.reply, Ok(outcome))).collect()),
             Err(err) => {
                 tracing::error!(error = %err, size = batch.len(), "wallet batch failed; nothing in it was committed");
@@ -349,6 +360,22 @@ where
         }
     }
     db.close().await;
+}
+
+/// How often a batch that lost a lock conflict is tried again before its buyers get an error.
+const LOCK_CONFLICT_RETRIES: u32 = 3;
+
+/// Another app server's writer held rows this batch needed, and PostgreSQL failed this
+/// transaction to break the deadlock (or its serialization check did). Nothing was committed;
+/// the same batch in a new transaction goes through once the other one has.
+fn is_lock_conflict(err: &SaleError) -> bool {
+    let SaleError::Database(err) = err else { return false };
+    if let Some(code) = err.as_database_error().and_then(|e| e.code()) {
+        return code == "40P01" || code == "40001";
+    }
+    // Errors of a multi-statement round trip arrive as text.
+    let text = err.to_string();
+    text.contains("deadlock detected") || text.contains("could not serialize access")
 }
 
 /// What a successful purchase writes, gathered for multi-row inserts.
@@ -631,12 +658,14 @@ async fn debit_uncapped_in_rounds(
     outcomes: &mut [Option<Outcome>],
 ) -> Result<(), sqlx::Error> {
     while !pending.is_empty() {
-        let mut in_round: HashMap<String, usize> = HashMap::new();
+        // Ordered by wallet: writers on other servers then lock the wallets two batches share in
+        // the same order, and don't deadlock on them.
+        let mut in_round: BTreeMap<String, usize> = BTreeMap::new();
         let mut next_round = Vec::new();
         for i in pending {
             let p = batch[i];
             let wallet = AccountRef::buyer_wallet(&p.buyer_id, p.currency).id();
-            if let std::collections::hash_map::Entry::Vacant(e) = in_round.entry(wallet) {
+            if let std::collections::btree_map::Entry::Vacant(e) = in_round.entry(wallet) {
                 e.insert(i);
             } else {
                 next_round.push(i);

@@ -107,3 +107,46 @@ mod migrate_command {
         migrate_then_serve_without_migrating(pg::fresh_schema_url().await).await;
     }
 }
+
+/// Three servers' wallet writers debit the same buyers' wallets at the same time (a round-robin
+/// balancer sends one buyer's purchases to every server). Their batches lock shared rows, and
+/// PostgreSQL may break a deadlock between two of them by failing one: that batch is tried
+/// again, and no buyer sees an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wallet_writers_on_three_servers_share_buyers_without_errors() {
+    if !pg::available().await {
+        return;
+    }
+    let servers = TestApp::spawn_together(Backend::Postgres, 3).await;
+    servers[0].creator("maker").await;
+    let (_, code) = servers[0].publish_work("Shared Sticker", "0.05", b"sticker").await;
+    let mut buyers = Vec::new();
+    for n in 0..4 {
+        buyers.push(crate::common::buyer_with_balance(&servers[0], &format!("shared{n}"), "50").await);
+    }
+    // 24 clients, each on one server, each buyer on every server.
+    let tasks: Vec<_> = (0..24)
+        .map(|c| {
+            let (buyer, origin, code) = (buyers[c % 4].clone(), servers[c % 3].base_url.clone(), code.clone());
+            tokio::spawn(async move {
+                let mut refused = Vec::new();
+                for n in 0..40 {
+                    let body = serde_json::json!({ "code": code, "idempotency_key": format!("shared-{c:02}-{n:03}-purchase") });
+                    let res =
+                        buyer.post(format!("{origin}/api/wallet/purchases")).header("origin", &origin).json(&body).send().await.unwrap();
+                    if res.status() != StatusCode::CREATED {
+                        refused.push(format!("{}: {}", res.status(), res.text().await.unwrap_or_default()));
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    let mut refused = Vec::new();
+    for t in tasks {
+        refused.extend(t.await.unwrap());
+    }
+    assert!(refused.is_empty(), "{} of 960 purchases failed: {:?}", refused.len(), &refused[..refused.len().min(5)]);
+    assert_eq!(servers[0].count("select count(*) from buyer_order where provider = 'wallet'").await, 960);
+    servers[0].ledger_is_clean().await;
+}

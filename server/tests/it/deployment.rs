@@ -45,9 +45,12 @@ fn nginx_binary() -> PathBuf {
     std::env::var_os("CLINK_TEST_NGINX").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx"))
 }
 
-/// `n` distinct free ports (held together while picked, so none is handed out twice).
+/// `n` distinct free ports below Linux's ephemeral range (32768 and up): nginx opens a
+/// connection per request from an ephemeral port, which could hold a restarting server's port.
 fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<_> = (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let start = 20_000 + (std::process::id() % 10_000) as u16;
+    let held: Vec<_> =
+        (start..32_000).chain(20_000..start).filter_map(|port| std::net::TcpListener::bind(("127.0.0.1", port)).ok()).take(n).collect();
     held.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
