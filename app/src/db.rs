@@ -44,6 +44,49 @@ macro_rules! on_db {
     };
 }
 
+/// Stores a Rust enum as a text column on both databases: `$to_text` gives the stored word,
+/// `$from_text` reads it back (`None` for a word it doesn't know, which is a decode error
+/// naming `$kind`, never a default). Rows then hold the enum, and SQL binds it directly.
+#[macro_export]
+macro_rules! text_column {
+    ($ty:ty, $kind:literal, $to_text:path, $from_text:path) => {
+        impl<DB: sqlx::Database> sqlx::Type<DB> for $ty
+        where
+            str: sqlx::Type<DB>,
+        {
+            fn type_info() -> DB::TypeInfo {
+                <str as sqlx::Type<DB>>::type_info()
+            }
+
+            fn compatible(ty: &DB::TypeInfo) -> bool {
+                <str as sqlx::Type<DB>>::compatible(ty)
+            }
+        }
+
+        impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for $ty
+        where
+            &'q str: sqlx::Encode<'q, DB>,
+        {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <DB as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&'q str as sqlx::Encode<'q, DB>>::encode($to_text(*self), buf)
+            }
+        }
+
+        impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for $ty
+        where
+            &'r str: sqlx::Decode<'r, DB>,
+        {
+            fn decode(value: <DB as sqlx::Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&'r str as sqlx::Decode<'r, DB>>::decode(value)?;
+                $from_text(text).ok_or_else(|| format!("unknown {} {:?} in the database", $kind, text).into())
+            }
+        }
+    };
+}
+
 /// Runs `$body` with `$conn` bound to the transaction's connection (`&mut Connection`).
 #[macro_export]
 macro_rules! on_tx {

@@ -12,6 +12,7 @@ pub mod layout;
 pub mod ledger;
 pub mod mail;
 pub mod money;
+pub mod orders;
 pub mod ui;
 pub mod wallet;
 
@@ -23,6 +24,8 @@ pub mod cluster;
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod edge;
+#[cfg(feature = "ssr")]
+pub mod group_commit;
 #[cfg(all(test, feature = "ssr"))]
 mod layering;
 #[cfg(feature = "ssr")]

@@ -18,7 +18,8 @@ use crate::{
         outbox::{self, Mail},
         templates::{self, Message},
     },
-    money::{Currency, Money},
+    money::Money,
+    orders::OrderStatus,
     state::AppState,
 };
 
@@ -31,20 +32,19 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
             let Some(order) = orders::order(db, order_id).await.map_err(e)? else { return Ok(None) };
             // Refunded before the mail went out (a refund that arrived with the payment): no
             // receipt for a purchase the buyer no longer has, no "new sale" for a sale undone.
-            if order.status == "refunded" {
+            if order.status == OrderStatus::Refunded {
                 return Ok(None);
             }
             let Some(work) = catalog::find_any(db, &order.work_id).await.map_err(e)? else { return Ok(None) };
             let creator = accounts::find_by_id(db, &order.creator_id).await.map_err(e)?;
-            let currency = Currency::parse(&order.currency).unwrap_or(Currency::Eur);
-            let amount = Money::new(order.amount_minor, currency);
+            let amount = Money::new(order.amount_minor, order.currency);
             if let Mail::Receipt { .. } = mail {
                 let token = delivery::mint(db, &order.order_id).await.map_err(e)?;
                 let url = state.settings.absolute_url(&format!("/d/{token}"));
                 let creator_name = creator.map(|c| c.display_name).unwrap_or_default();
                 Ok(Some(templates::receipt(&work.title, &creator_name, amount, &order.order_id, &url)))
             } else {
-                let net = Money::new(order.amount_minor - order.fee_minor, currency);
+                let net = Money::new(order.amount_minor - order.fee_minor, order.currency);
                 let buyer = crate::accounts::domain::mask_email(&order.buyer_email);
                 Ok(Some(templates::new_sale(&work.title, amount, net, &buyer, &state.settings.absolute_url("/dashboard/sales"))))
             }
@@ -60,7 +60,7 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
                 items.push(templates::ReceiptItem {
                     title: &line.title,
                     creator: &line.creator_name,
-                    amount: Money::new(line.amount_minor, Currency::parse(&line.currency).unwrap_or(Currency::Eur)),
+                    amount: Money::new(line.amount_minor, line.currency),
                     download_url: state.settings.absolute_url(&format!("/d/{token}")),
                 });
             }
@@ -74,7 +74,7 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
             let items: Vec<templates::SaleItem<'_>> = sales
                 .iter()
                 .map(|(order, title)| {
-                    let currency = Currency::parse(&order.currency).unwrap_or(Currency::Eur);
+                    let currency = order.currency;
                     templates::SaleItem {
                         title,
                         amount: Money::new(order.amount_minor, currency),

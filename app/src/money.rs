@@ -46,6 +46,11 @@ impl Currency {
         }
     }
 
+    /// The currency whose ISO code is exactly `code` (as stored).
+    pub fn from_code(code: &str) -> Option<Currency> {
+        Currency::ALL.into_iter().find(|c| c.code() == code)
+    }
+
     pub fn parse(raw: &str) -> Result<Currency, FieldError> {
         match raw.trim().to_ascii_uppercase().as_str() {
             "EUR" => Ok(Currency::Eur),
@@ -55,6 +60,9 @@ impl Currency {
         }
     }
 }
+
+#[cfg(feature = "ssr")]
+crate::text_column!(Currency, "currency", Currency::code, Currency::from_code);
 
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

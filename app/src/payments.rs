@@ -19,6 +19,7 @@ use crate::{
     },
     db::Db,
     error::AppError,
+    orders::Provider,
     state::AppState,
     wallet::{
         service::{self as wallet, WalletError},
@@ -78,7 +79,7 @@ pub async fn apply_event(state: &AppState, event: &ProviderEvent) -> Result<Appl
         Some(Payable::Order(order_id)) => Ok(checkout::apply_order_event(state, &order_id, event).await?),
         Some(Payable::TopUp(topup_id)) => Ok(wallet::apply_topup_event(state, &topup_id, event).await?),
         None => {
-            tracing::warn!(event.id = %event.event_id, event.provider = event.provider, payment.id = %event.payment_id,
+            tracing::warn!(event.id = %event.event_id, event.provider = %event.provider, payment.id = %event.payment_id,
                 reference = ?event.order_id, "provider event for no known order or top-up: acknowledged, applied to nothing");
             Ok(Applied::Ignored)
         }
@@ -92,10 +93,10 @@ pub async fn refund_sale(state: &AppState, creator_id: &str, order_id: &str) -> 
     let Some(order) = checkout::refund_at_provider(state, creator_id, order_id).await? else { return Ok(()) };
     let mut tx = state.db.begin().await?;
     if checkout::reverse_once(&mut tx, &order).await?
-        && order.provider == "wallet"
+        && order.provider == Provider::Wallet
         && let Some(buyer) = order.buyer_account_id.as_deref()
     {
-        wallet::give_back_spent(&mut tx, buyer, &order.currency, order.created_at, order.amount_minor).await?;
+        wallet::give_back_spent(&mut tx, buyer, order.currency, order.created_at, order.amount_minor).await?;
     }
     tx.commit().await?;
     Ok(())

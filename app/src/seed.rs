@@ -28,6 +28,7 @@ use crate::{
     earnings::{rollup, views},
     ledger::domain::{AccountRef, platform_fee},
     money::Money,
+    orders::Provider,
     storage::Storage,
 };
 
@@ -150,7 +151,7 @@ pub async fn seed(
                 fee_minor: platform_fee(amount.minor, fee_bps),
                 buyer_email: &buyer_email,
                 buyer_account_id: None,
-                provider: "test",
+                provider: Provider::Test,
                 payment_id: Some(&payment_id),
                 source: pick_source(&mut rng),
                 // Seeded buyers came through the link page, as most do.

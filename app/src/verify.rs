@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::{
     db::Db,
     on_db,
+    orders::{OrderStatus, TopUpStatus},
     wallet::{domain::periods, store as wallet_store},
 };
 
@@ -116,7 +117,7 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     )
     .await?
     {
-        let expected = if status == "refunded" { 1 } else { 0 };
+        let expected = if status == OrderStatus::Refunded.as_str() { 1 } else { 0 };
         if n != expected {
             v.push(format!("{status} order {order} has {n} refund transactions, expected {expected}"));
         }
@@ -129,7 +130,7 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     )
     .await?
     {
-        let expected = if status == "succeeded" { 1 } else { 0 };
+        let expected = if status == TopUpStatus::Succeeded.as_str() { 1 } else { 0 };
         if n != expected {
             v.push(format!("{status} top-up {topup} has {n} ledger credits, expected {expected}"));
         }

@@ -228,13 +228,13 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let findings = app::checkout::reconcile::reconcile(&db, &payments, since_ms).await.map_err(|e| anyhow::anyhow!("{e}"))?;
             db.close().await;
             if findings.is_empty() {
-                println!("ok: every {} payment since {} matches the ledger", payments.name(), app::earnings::stats::iso(since_ms));
+                println!("ok: every {} payment since {} matches the ledger", payments.provider(), app::earnings::stats::iso(since_ms));
                 Ok(())
             } else {
                 for f in &findings {
                     println!("{:<32} {}", f.kind, f.detail);
                 }
-                bail!("{} difference(s) between {} and the ledger", findings.len(), payments.name())
+                bail!("{} difference(s) between {} and the ledger", findings.len(), payments.provider())
             }
         }
         Command::Token(TokenCommand::Create { email, name }) => {

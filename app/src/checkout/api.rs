@@ -11,7 +11,8 @@ use crate::{
     accounts::domain::mask_email,
     checkout::{cookie, service, store},
     edge,
-    money::{Currency, Money},
+    money::Money,
+    orders::{OrderStatus, Provider},
 };
 
 #[server(endpoint = "checkout/step")]
@@ -35,7 +36,7 @@ pub async fn remembered_card(state: &crate::state::AppState) -> Option<super::do
         .get(axum::http::header::COOKIE)
         .and_then(|v| v.to_str().ok())
         .and_then(|h| cookie::from_header(&state.secret, h))
-        .filter(|c| c.provider == state.payments.name())
+        .filter(|c| c.provider == state.payments.provider())
 }
 
 #[server(endpoint = "checkout/remembered")]
@@ -52,8 +53,8 @@ pub struct SaleView {
     pub buyer: String,
     pub amount: String,
     pub net: String,
-    pub status: String,
-    pub provider: String,
+    pub status: OrderStatus,
+    pub provider: Provider,
     pub source: String,
     pub date: String,
 }
@@ -68,7 +69,7 @@ pub async fn my_sales() -> Result<Vec<SaleView>, AppError> {
         crate::catalog::store::list_owned(&state.db, &account.account_id).await.map_err(|e| crate::error::internal("listing sales", &e))?;
     let mut out = Vec::with_capacity(orders.len());
     for o in orders {
-        let currency = Currency::parse(&o.currency).unwrap_or(Currency::Eur);
+        let currency = o.currency;
         let title = match titles.iter().find(|w| w.work_id == o.work_id) {
             Some(w) => w.title.clone(),
             None => crate::catalog::store::find_any(&state.db, &o.work_id).await.ok().flatten().map(|w| w.title).unwrap_or_default(),

@@ -50,7 +50,7 @@ mod tests {
 
     fn card() -> SavedCard {
         SavedCard {
-            provider: "test".into(),
+            provider: crate::orders::Provider::Test,
             email: "b@example.com".into(),
             customer_id: "c".into(),
             payment_method_id: "4242424242424242".into(),

@@ -1,43 +1,14 @@
-//! Checkout vocabulary shared by the server and pages: order states, the remembered card.
+//! Checkout vocabulary shared by the server and pages: the payment step, the remembered card.
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OrderStatus {
-    Pending,
-    Paid,
-    Fulfilled,
-    Failed,
-    Refunded,
-}
-
-impl OrderStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::Pending => "pending",
-            OrderStatus::Paid => "paid",
-            OrderStatus::Fulfilled => "fulfilled",
-            OrderStatus::Failed => "failed",
-            OrderStatus::Refunded => "refunded",
-        }
-    }
-
-    pub fn parse(s: &str) -> OrderStatus {
-        match s {
-            "paid" => OrderStatus::Paid,
-            "fulfilled" => OrderStatus::Fulfilled,
-            "failed" => OrderStatus::Failed,
-            "refunded" => OrderStatus::Refunded,
-            _ => OrderStatus::Pending,
-        }
-    }
-}
+use crate::orders::{OrderStatus, Provider};
 
 /// A card a buyer chose to remember, kept in a signed cookie in their browser (never in a
 /// page): one-click purchases charge it without a form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SavedCard {
-    pub provider: String,
+    pub provider: Provider,
     pub email: String,
     pub customer_id: String,
     pub payment_method_id: String,

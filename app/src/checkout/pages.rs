@@ -6,7 +6,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::{
     api::{RefundSale, RememberedBuyer, my_sales},
-    domain::{OrderStatus, PayMethod, PayStep},
+    domain::{PayMethod, PayStep},
 };
 use crate::{
     accounts::pages::SignInRequired,
@@ -14,6 +14,7 @@ use crate::{
     error::AppError,
     layout::{DashNav, Layout},
     money::{Money, amount_input},
+    orders::OrderStatus,
 };
 
 /// Who is looking at a link page, as far as buying goes.
@@ -442,13 +443,13 @@ pub fn SalesPage() -> impl IntoView {
                                     <tbody>
                                         {list.into_iter().map(|s| {
                                             let asking = confirm.as_deref() == Some(s.order_id.as_str());
-                                            let refundable = s.status == "fulfilled";
+                                            let refundable = s.status == OrderStatus::Fulfilled;
                                             view! {
                                                 <tr>
                                                     <td data-label="Date">{s.date}</td><td class="primary">{s.work_title}</td><td data-label="Buyer">{s.buyer}</td>
                                                     <td class="num" data-label="Paid">{s.amount.clone()}</td><td class="num" data-label="You earn">{s.net}</td>
                                                     <td data-label="Source">{s.source}</td>
-                                                    <td><span class="badge" class:bad=s.status == "refunded">{s.status.clone()}</span></td>
+                                                    <td><span class="badge" class:bad=s.status == OrderStatus::Refunded>{s.status.as_str()}</span></td>
                                                     <td>{if asking {
                                                         view! {
                                                             <ActionForm action=refund>

@@ -4,12 +4,13 @@
 
 use super::{
     domain::{PayMethod, SavedCard},
-    store::{self, TestPaymentRow},
+    store::{self, TestPaymentRow, TestPaymentStatus},
     stripe_provider::StripeProvider,
 };
 use crate::{
     db::{self, Db},
     money::Money,
+    orders::Provider,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -86,10 +87,10 @@ pub enum Payments {
 }
 
 impl Payments {
-    pub fn name(&self) -> &'static str {
+    pub fn provider(&self) -> Provider {
         match self {
-            Payments::Test(_) => "test",
-            Payments::Stripe(_) => "stripe",
+            Payments::Test(_) => Provider::Test,
+            Payments::Stripe(_) => Provider::Stripe,
         }
     }
 
@@ -122,8 +123,8 @@ impl Payments {
                 .await?
                 .into_iter()
                 .map(|p| ProviderPayment {
-                    succeeded: matches!(p.status.as_str(), "succeeded" | "refunded"),
-                    refunded: p.status == "refunded",
+                    succeeded: p.status.went_through(),
+                    refunded: p.status == TestPaymentStatus::Refunded,
                     payment_id: p.payment_id,
                     reference: Some(p.order_id),
                     amount_minor: p.amount_minor,
@@ -217,7 +218,7 @@ impl TestProvider {
             amount_minor: req.amount.minor,
             currency: req.amount.currency.code().to_string(),
             email: req.email.to_string(),
-            status: "requires_payment_method".into(),
+            status: TestPaymentStatus::RequiresPaymentMethod,
             card_last4: None,
             card_number: None,
             save_card: req.save_card,
@@ -243,10 +244,10 @@ impl TestProvider {
     async fn resume(&self, db: &Db, payment_id: &str) -> Result<Charge, ProviderError> {
         let payment = store::test_payment(db, payment_id).await?.ok_or_else(|| ProviderError::Rejected("unknown payment".into()))?;
         let method = PayMethod::TestCard { payment_id: payment.payment_id.clone() };
-        Ok(match payment.status.as_str() {
-            "succeeded" | "refunded" => Charge::Succeeded,
-            "requires_action" => Charge::NeedsAuth(method),
-            _ => Charge::NeedsCard(method),
+        Ok(match payment.status {
+            TestPaymentStatus::Succeeded | TestPaymentStatus::Refunded => Charge::Succeeded,
+            TestPaymentStatus::RequiresAction => Charge::NeedsAuth(method),
+            TestPaymentStatus::RequiresPaymentMethod | TestPaymentStatus::Failed => Charge::NeedsCard(method),
         })
     }
 
@@ -273,7 +274,16 @@ impl TestProvider {
         let card = Some((number, last4));
         Ok(match TestCard::of(number) {
             TestCard::Succeeds => {
-                if store::update_test_payment(db, payment_id, "requires_payment_method", "succeeded", card, now).await? {
+                if store::update_test_payment(
+                    db,
+                    payment_id,
+                    TestPaymentStatus::RequiresPaymentMethod,
+                    TestPaymentStatus::Succeeded,
+                    card,
+                    now,
+                )
+                .await?
+                {
                     TestPayResult::Succeeded
                 } else {
                     TestPayResult::NotPayable
@@ -283,7 +293,16 @@ impl TestProvider {
                 // On a page, the bank asks the buyer; off session it can't, so the buyer is
                 // brought back to authenticate (3-D Secure fallback).
                 let _ = off_session;
-                if store::update_test_payment(db, payment_id, "requires_payment_method", "requires_action", card, now).await? {
+                if store::update_test_payment(
+                    db,
+                    payment_id,
+                    TestPaymentStatus::RequiresPaymentMethod,
+                    TestPaymentStatus::RequiresAction,
+                    card,
+                    now,
+                )
+                .await?
+                {
                     TestPayResult::NeedsAuthentication
                 } else {
                     TestPayResult::NotPayable
@@ -296,8 +315,8 @@ impl TestProvider {
 
     /// The buyer completed (or failed) the test 3-D Secure challenge.
     pub async fn authenticate(&self, db: &Db, payment_id: &str, success: bool) -> Result<TestPayResult, ProviderError> {
-        let to = if success { "succeeded" } else { "requires_payment_method" };
-        if !store::update_test_payment(db, payment_id, "requires_action", to, None, db::now_ms()).await? {
+        let to = if success { TestPaymentStatus::Succeeded } else { TestPaymentStatus::RequiresPaymentMethod };
+        if !store::update_test_payment(db, payment_id, TestPaymentStatus::RequiresAction, to, None, db::now_ms()).await? {
             return Ok(TestPayResult::NotPayable);
         }
         Ok(if success {
@@ -309,10 +328,10 @@ impl TestProvider {
 
     async fn check(&self, db: &Db, payment_id: &str) -> Result<PaymentCheck, ProviderError> {
         let Some(p) = store::test_payment(db, payment_id).await? else { return Ok(PaymentCheck::default()) };
-        let succeeded = p.status == "succeeded" || p.status == "refunded";
+        let succeeded = p.status.went_through();
         let saved_card = match (succeeded && p.save_card, p.card_number, p.card_last4) {
             (true, Some(number), Some(last4)) => Some(SavedCard {
-                provider: "test".into(),
+                provider: Provider::Test,
                 email: p.email.clone(),
                 customer_id: p.email.clone(),
                 brand: card_brand(&number).into(),
@@ -327,11 +346,11 @@ impl TestProvider {
 
     async fn refund(&self, db: &Db, payment_id: &str) -> Result<(), ProviderError> {
         let now = db::now_ms();
-        if store::update_test_payment(db, payment_id, "succeeded", "refunded", None, now).await? {
+        if store::update_test_payment(db, payment_id, TestPaymentStatus::Succeeded, TestPaymentStatus::Refunded, None, now).await? {
             return Ok(());
         }
         match store::test_payment(db, payment_id).await? {
-            Some(p) if p.status == "refunded" => Ok(()),
+            Some(p) if p.status == TestPaymentStatus::Refunded => Ok(()),
             _ => Err(ProviderError::Rejected("only a succeeded payment can be refunded".into())),
         }
     }
@@ -380,7 +399,7 @@ mod tests {
 /// A provider's news about a payment, from a webhook or the test provider's confirmation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProviderEvent {
-    pub provider: &'static str,
+    pub provider: Provider,
     /// Unique per event: handling the same event twice does nothing the second time.
     pub event_id: String,
     pub payment_id: String,

@@ -18,6 +18,7 @@ use crate::{
     db::Db,
     money::{Currency, Money},
     on_db,
+    orders::Provider,
 };
 
 /// One thing that doesn't add up.
@@ -50,7 +51,7 @@ struct Payable {
 }
 
 /// The orders and top-ups of `provider` since `since_ms`, with their ledger transactions.
-async fn payables(db: &Db, provider: &str, since_ms: i64) -> Result<Vec<Payable>, sqlx::Error> {
+async fn payables(db: &Db, provider: Provider, since_ms: i64) -> Result<Vec<Payable>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_as::<_, Payable>(
         "select o.order_id as reference, o.provider_payment_id as payment_id, o.amount_minor, o.currency, \
              (select count(*) from ledger_txn t where t.order_id = o.order_id and t.kind = 'sale') as credits, \
@@ -99,7 +100,7 @@ pub fn log_findings(run: Result<Vec<Finding>, ReconcileError>) {
 /// Compares the provider's payments since `since_ms` with the ledger.
 pub async fn reconcile(db: &Db, payments: &Payments, since_ms: i64) -> Result<Vec<Finding>, ReconcileError> {
     let at_provider = payments.list_since(db, since_ms).await?;
-    let ours = payables(db, payments.name(), since_ms).await?;
+    let ours = payables(db, payments.provider(), since_ms).await?;
     let mut findings = compare(&at_provider, &ours);
     for d in super::store::discrepancies_since(db, since_ms).await? {
         findings.push(Finding {

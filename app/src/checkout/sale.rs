@@ -34,6 +34,7 @@ use crate::{
     },
     mail::outbox::{self, Mail, Queued},
     money::Money,
+    orders::Provider,
 };
 
 use super::store::{self as orders, NewOrder};
@@ -70,7 +71,7 @@ pub struct Sale<'a> {
     pub buyer_email: &'a str,
     pub buyer_account_id: Option<&'a str>,
     /// `wallet`, `test`, `stripe`, `free`.
-    pub provider: &'a str,
+    pub provider: Provider,
     pub payment_id: Option<&'a str>,
     /// The traffic source of the visit that bought.
     pub source: &'a str,
@@ -110,7 +111,7 @@ impl Sale<'_> {
             amount: self.amount.decimal(),
             fee: Money::new(self.fee_minor, currency).decimal(),
             net: Money::new(self.amount.minor - self.fee_minor, currency).decimal(),
-            currency: currency.code(),
+            currency,
             buyer_email: self.buyer_email,
             source: self.source,
             provider: self.provider,
@@ -221,7 +222,7 @@ pub async fn write(
             creator_id: &s.work.creator_id,
             buyer_email: s.buyer_email,
             buyer_account_id: s.buyer_account_id,
-            currency: s.amount.currency.code(),
+            currency: s.amount.currency,
             amount_minor: s.amount.minor,
             fee_minor: s.fee_minor,
             provider: s.provider,

@@ -11,7 +11,7 @@
 //!   transaction as its ledger entries, download grant and mails.
 
 use super::{
-    domain::{OrderStatus, PayMethod, PayStep, SavedCard},
+    domain::{PayMethod, PayStep, SavedCard},
     provider::{Charge, EventKind, PaymentRequest, ProviderError, ProviderEvent, ReportedAmount},
     sale,
     store::{self, OrderRow},
@@ -28,6 +28,7 @@ use crate::{
         service::{self as ledger, LedgerError, NewTxn},
     },
     money::{Currency, Money, parse_amount},
+    orders::{OrderStatus, Provider},
     state::AppState,
 };
 
@@ -147,7 +148,7 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
     if amount.below_card_minimum() {
         return Err(CheckoutError::WalletRequired(Money::new(amount.currency.card_minimum(), amount.currency)));
     }
-    let provider = if amount.is_zero() { "free" } else { state.payments.name() };
+    let provider = if amount.is_zero() { Provider::Free } else { state.payments.provider() };
     let now = db::now_ms();
     let candidate = OrderRow {
         order_id: db::new_id(),
@@ -155,11 +156,11 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
         creator_id: work.creator_id.clone(),
         buyer_email: email.as_str().to_string(),
         buyer_account_id: req.buyer_account_id.clone(),
-        currency: amount.currency.code().to_string(),
+        currency: amount.currency,
         amount_minor: amount.minor,
         fee_minor: platform_fee(amount.minor, state.settings.fee_bps),
-        status: OrderStatus::Pending.as_str().into(),
-        provider: provider.into(),
+        status: OrderStatus::Pending,
+        provider,
         provider_payment_id: None,
         checkout_key: checkout_key(req.checkout_key.as_deref(), email.as_str()),
         source: req.source.clone(),
@@ -189,22 +190,22 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
         done: false,
         declined: None,
     };
-    if order.status != OrderStatus::Pending.as_str() {
-        outcome.done = matches!(order.status.as_str(), "fulfilled" | "paid");
+    if order.status != OrderStatus::Pending {
+        outcome.done = order.status.is_sold();
         return Ok(outcome);
     }
-    if order.provider == "free" {
+    if order.provider == Provider::Free {
         confirm(state, &order.order_id, &format!("free:{}", order.order_id), None).await?;
         outcome.done = true;
         return Ok(outcome);
     }
     let request = PaymentRequest {
         order_id: &order.order_id,
-        amount: Money::new(order.amount_minor, Currency::parse(&order.currency)?),
+        amount: Money::new(order.amount_minor, order.currency),
         email: &order.buyer_email,
         description: &work.title,
         save_card: order.save_card,
-        saved: req.saved.as_ref().filter(|s| s.provider == state.payments.name()),
+        saved: req.saved.as_ref().filter(|s| s.provider == state.payments.provider()),
     };
     let started = state.payments.start(&state.db, &request).await?;
     if !started.payment_id.is_empty() {
@@ -213,7 +214,7 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
     match started.charge {
         Charge::Succeeded => {
             let event = ProviderEvent {
-                provider: state.payments.name(),
+                provider: state.payments.provider(),
                 event_id: format!("charge:{}", order.order_id),
                 payment_id: started.payment_id,
                 order_id: Some(order.order_id.clone()),
@@ -233,8 +234,8 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
 pub async fn pay_step(state: &AppState, order_id: &str, key: &str) -> Result<PayStep, CheckoutError> {
     check_key(state, order_id, key)?;
     let order = store::order(&state.db, order_id).await?.ok_or(CheckoutError::NotFound)?;
-    let currency = Currency::parse(&order.currency)?;
-    let status = OrderStatus::parse(&order.status);
+    let currency = order.currency;
+    let status = order.status;
     let (method, authenticate) = match (&order.provider_payment_id, status) {
         (Some(payment_id), OrderStatus::Pending | OrderStatus::Failed) => match state.payments.resume(&state.db, payment_id).await? {
             Charge::NeedsCard(m) => (m, false),
@@ -275,11 +276,11 @@ pub async fn returned(state: &AppState, order_id: &str, key: &str) -> Result<Ret
     check_key(state, order_id, key)?;
     let order = store::order(&state.db, order_id).await?.ok_or(CheckoutError::NotFound)?;
     let mut saved_card = None;
-    if let (Some(payment_id), true) = (&order.provider_payment_id, order.provider != "free") {
+    if let (Some(payment_id), true) = (&order.provider_payment_id, order.provider != Provider::Free) {
         let check = state.payments.check(&state.db, payment_id).await?;
-        if check.succeeded && matches!(order.status.as_str(), "pending" | "failed") {
+        if check.succeeded && order.status.awaits_payment() {
             let event = ProviderEvent {
-                provider: state.payments.name(),
+                provider: state.payments.provider(),
                 event_id: format!("return:{order_id}"),
                 payment_id: payment_id.clone(),
                 order_id: Some(order_id.to_string()),
@@ -295,7 +296,7 @@ pub async fn returned(state: &AppState, order_id: &str, key: &str) -> Result<Ret
         });
     }
     let order = store::order(&state.db, order_id).await?.ok_or(CheckoutError::NotFound)?;
-    if order.status == OrderStatus::Fulfilled.as_str() {
+    if order.status == OrderStatus::Fulfilled {
         let token = delivery::mint(&state.db, order_id).await?;
         return Ok(Returned::Ready { token, saved_card });
     }
@@ -328,7 +329,7 @@ pub async fn apply_order_event(state: &AppState, order_id: &str, event: &Provide
     // Only the amount and currency Clink asked for count: a payment of another amount (a
     // provider's bug, a tampered integration) is held for the operator, and the ledger never
     // records the order's own figure for money that didn't move.
-    let expected = Money::new(order.amount_minor, Currency::parse(&order.currency)?);
+    let expected = Money::new(order.amount_minor, order.currency);
     if let (EventKind::Succeeded | EventKind::Refunded, Some(reported)) = (&event.kind, &event.amount)
         && !reported.is(expected)
     {
@@ -349,7 +350,7 @@ pub async fn apply_order_event(state: &AppState, order_id: &str, event: &Provide
     match &event.kind {
         EventKind::Succeeded => fulfil(&mut tx, &order, Some(&event.payment_id)).await?,
         EventKind::Failed(reason) => {
-            store::transition(&mut tx, &order.order_id, &["pending"], "failed", db::now_ms()).await?;
+            store::transition(&mut tx, &order.order_id, &[OrderStatus::Pending], OrderStatus::Failed, db::now_ms()).await?;
             tracing::info!(order.id = %order.order_id, reason, "payment failed");
         }
         EventKind::Refunded => {
@@ -357,7 +358,7 @@ pub async fn apply_order_event(state: &AppState, order_id: &str, event: &Provide
             // arrived yet is fulfilled first, so the refund reverses a recorded sale. Events
             // then end where the provider ended (refunded, no access), in whatever order and
             // however often they come.
-            if matches!(order.status.as_str(), "pending" | "failed") {
+            if order.status.awaits_payment() {
                 fulfil(&mut tx, &order, Some(&event.payment_id)).await?;
             }
             reverse(&mut tx, &order).await?;
@@ -383,15 +384,15 @@ pub async fn confirm(state: &AppState, order_id: &str, event_key: &str, payment_
 /// finds the order already past `pending` and changes nothing.
 async fn fulfil(tx: &mut Tx, order: &OrderRow, payment_id: Option<&str>) -> Result<(), CheckoutError> {
     let now = db::now_ms();
-    if !store::transition(tx, &order.order_id, &["pending", "failed"], "paid", now).await? {
+    if !store::transition(tx, &order.order_id, &[OrderStatus::Pending, OrderStatus::Failed], OrderStatus::Paid, now).await? {
         return Ok(());
     }
-    let currency = Currency::parse(&order.currency)?;
+    let currency = order.currency;
     let work = crate::catalog::store::find_any_in(tx, &order.work_id).await?.ok_or(CheckoutError::NotFound)?;
     let creator = crate::accounts::store::seller_contact_in(tx, &order.creator_id).await?.unwrap_or_default();
-    let paid_from = match order.provider.as_str() {
-        "wallet" => AccountRef::buyer_wallet(order.buyer_account_id.as_deref().unwrap_or("-"), currency),
-        provider => AccountRef::provider_clearing(provider, currency),
+    let paid_from = match order.provider {
+        Provider::Wallet => AccountRef::buyer_wallet(order.buyer_account_id.as_deref().unwrap_or("-"), currency),
+        provider => AccountRef::provider_clearing(provider.as_str(), currency),
     };
     let one = sale::Sale {
         order_id: order.order_id.clone(),
@@ -402,14 +403,14 @@ async fn fulfil(tx: &mut Tx, order: &OrderRow, payment_id: Option<&str>) -> Resu
         fee_minor: order.fee_minor,
         buyer_email: &order.buyer_email,
         buyer_account_id: order.buyer_account_id.as_deref(),
-        provider: &order.provider,
+        provider: order.provider,
         payment_id,
         source: &order.source,
         counted_view: order.counted_view,
         paid_from,
         paid_from_debited: false,
         ledger_key: format!("sale:{}", order.order_id),
-        memo: format!("sale of work {} ({})", order.work_id, payment_id.unwrap_or(&order.provider)),
+        memo: format!("sale of work {} ({})", order.work_id, payment_id.unwrap_or(order.provider.as_str())),
         token: None,
     };
     sale::write(tx, std::slice::from_ref(&one), sale::Mails::Now, &mut Default::default(), now, |_| {}).await?;
@@ -421,14 +422,14 @@ async fn fulfil(tx: &mut Tx, order: &OrderRow, payment_id: Option<&str>) -> Resu
 /// same for every sale however it was paid. Returns whether this call reversed it.
 async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<bool, CheckoutError> {
     let now = db::now_ms();
-    if !store::transition(tx, &order.order_id, &["fulfilled", "paid"], "refunded", now).await? {
+    if !store::transition(tx, &order.order_id, &[OrderStatus::Fulfilled, OrderStatus::Paid], OrderStatus::Refunded, now).await? {
         return Ok(false);
     }
-    let currency = Currency::parse(&order.currency)?;
+    let currency = order.currency;
     if order.amount_minor > 0 {
-        let destination = match order.provider.as_str() {
+        let destination = match order.provider {
             // A wallet purchase goes back to the wallet it came from.
-            "wallet" => AccountRef::buyer_wallet(order.buyer_account_id.as_deref().unwrap_or("-"), currency),
+            Provider::Wallet => AccountRef::buyer_wallet(order.buyer_account_id.as_deref().unwrap_or("-"), currency),
             _ => AccountRef::refunds(currency),
         };
         ledger::post(
@@ -455,7 +456,7 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<bool, CheckoutError> {
         &order.creator_id,
         &order.work_id,
         now,
-        &order.currency,
+        order.currency.code(),
         order.amount_minor,
         order.amount_minor - order.fee_minor,
     )
@@ -473,10 +474,10 @@ fn sale_event<'a>(order: &'a OrderRow, title: &'a str, currency: Currency) -> we
         amount: Money::new(order.amount_minor, currency).decimal(),
         fee: Money::new(order.fee_minor, currency).decimal(),
         net: Money::new(order.amount_minor - order.fee_minor, currency).decimal(),
-        currency: &order.currency,
+        currency: order.currency,
         buyer_email: &order.buyer_email,
         source: &order.source,
-        provider: &order.provider,
+        provider: order.provider,
     }
 }
 
@@ -485,14 +486,14 @@ fn sale_event<'a>(order: &'a OrderRow, title: &'a str, currency: Currency) -> we
 /// order). None when it is refunded already. Another creator's order is simply not found.
 pub async fn refund_at_provider(state: &AppState, creator_id: &str, order_id: &str) -> Result<Option<OrderRow>, CheckoutError> {
     let order = store::order(&state.db, order_id).await?.filter(|o| o.creator_id == creator_id).ok_or(CheckoutError::NotFound)?;
-    match order.status.as_str() {
-        "refunded" => return Ok(None),
-        "fulfilled" | "paid" => {}
+    match order.status {
+        OrderStatus::Refunded => return Ok(None),
+        status if status.is_sold() => {}
         other => return Err(CheckoutError::NotRefundable(other.to_string())),
     }
-    if order.amount_minor > 0 && matches!(order.provider.as_str(), "test" | "stripe") {
+    if order.amount_minor > 0 && order.provider.is_card() {
         let payment_id = order.provider_payment_id.as_deref().ok_or(CheckoutError::NotRefundable("unpaid".into()))?;
-        let amount = Money::new(order.amount_minor, Currency::parse(&order.currency)?);
+        let amount = Money::new(order.amount_minor, order.currency);
         state.payments.refund(&state.db, payment_id, amount, &order.order_id).await?;
     }
     Ok(Some(order))

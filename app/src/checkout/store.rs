@@ -2,7 +2,9 @@
 
 use crate::{
     db::{Db, Tx},
+    money::Currency,
     on_db, on_tx,
+    orders::{OrderStatus, Provider},
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -12,11 +14,11 @@ pub struct OrderRow {
     pub creator_id: String,
     pub buyer_email: String,
     pub buyer_account_id: Option<String>,
-    pub currency: String,
+    pub currency: Currency,
     pub amount_minor: i64,
     pub fee_minor: i64,
-    pub status: String,
-    pub provider: String,
+    pub status: OrderStatus,
+    pub provider: Provider,
     pub provider_payment_id: Option<String>,
     pub checkout_key: String,
     pub source: String,
@@ -45,7 +47,7 @@ pub async fn insert_order(db: &Db, o: &OrderRow) -> Result<bool, sqlx::Error> {
          on conflict (checkout_key) do nothing",
     )
     .bind(&o.order_id).bind(&o.work_id).bind(&o.creator_id).bind(&o.buyer_email).bind(&o.buyer_account_id)
-    .bind(&o.currency).bind(o.amount_minor).bind(o.fee_minor).bind(&o.status).bind(&o.provider)
+    .bind(o.currency).bind(o.amount_minor).bind(o.fee_minor).bind(o.status).bind(o.provider)
     .bind(&o.provider_payment_id).bind(&o.checkout_key).bind(&o.source).bind(o.save_card).bind(&o.failure_reason)
     .bind(o.created_at).bind(o.updated_at).bind(o.paid_at).bind(o.refunded_at).bind(o.counted_view)
     .execute(pool).await.map(|r| r.rows_affected() == 1))
@@ -66,7 +68,7 @@ pub async fn order_in(tx: &mut Tx, order_id: &str) -> Result<Option<OrderRow>, s
     on_tx!(tx, conn => sqlx::query_as::<_, OrderRow>(&sql).bind(order_id).fetch_optional(conn).await)
 }
 
-pub async fn order_id_by_payment(db: &Db, provider: &str, payment_id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn order_id_by_payment(db: &Db, provider: Provider, payment_id: &str) -> Result<Option<String>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_scalar("select order_id from buyer_order where provider = $1 and provider_payment_id = $2")
         .bind(provider).bind(payment_id).fetch_optional(pool).await)
 }
@@ -113,11 +115,11 @@ pub async fn set_payment_id(db: &Db, order_id: &str, payment_id: &str, now: i64)
 
 /// Moves an order between states only from the expected ones: the transition happens once,
 /// whoever asks first. Returns whether it happened.
-pub async fn transition(tx: &mut Tx, order_id: &str, from: &[&str], to: &str, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn transition(tx: &mut Tx, order_id: &str, from: &[OrderStatus], to: OrderStatus, now: i64) -> Result<bool, sqlx::Error> {
     let placeholders: Vec<String> = (0..from.len()).map(|i| format!("${}", i + 4)).collect();
     let stamp = match to {
-        "paid" => ", paid_at = $2",
-        "refunded" => ", refunded_at = $2",
+        OrderStatus::Paid => ", paid_at = $2",
+        OrderStatus::Refunded => ", refunded_at = $2",
         _ => "",
     };
     let sql = format!(
@@ -126,8 +128,8 @@ pub async fn transition(tx: &mut Tx, order_id: &str, from: &[&str], to: &str, no
     );
     on_tx!(tx, conn => {
         let mut q = sqlx::query(&sql).bind(to).bind(now).bind(order_id);
-        for s in from {
-            q = q.bind(*s);
+        for &s in from {
+            q = q.bind(s);
         }
         q.execute(conn).await.map(|r| r.rows_affected() == 1)
     })
@@ -196,6 +198,47 @@ pub async fn claim_orders(db: &Db, email: &str, account_id: &str) -> Result<u64,
         .bind(account_id).bind(email).execute(pool).await.map(|r| r.rows_affected()))
 }
 
+/// Where a test provider payment stands: the states of a Stripe PaymentIntent that the test
+/// provider plays (`test_payment.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestPaymentStatus {
+    RequiresPaymentMethod,
+    RequiresAction,
+    Succeeded,
+    Failed,
+    Refunded,
+}
+
+impl TestPaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TestPaymentStatus::RequiresPaymentMethod => "requires_payment_method",
+            TestPaymentStatus::RequiresAction => "requires_action",
+            TestPaymentStatus::Succeeded => "succeeded",
+            TestPaymentStatus::Failed => "failed",
+            TestPaymentStatus::Refunded => "refunded",
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<TestPaymentStatus> {
+        Some(match text {
+            "requires_payment_method" => TestPaymentStatus::RequiresPaymentMethod,
+            "requires_action" => TestPaymentStatus::RequiresAction,
+            "succeeded" => TestPaymentStatus::Succeeded,
+            "failed" => TestPaymentStatus::Failed,
+            "refunded" => TestPaymentStatus::Refunded,
+            _ => return None,
+        })
+    }
+
+    /// The money moved (a refund later does not undo that it did).
+    pub fn went_through(self) -> bool {
+        matches!(self, TestPaymentStatus::Succeeded | TestPaymentStatus::Refunded)
+    }
+}
+
+crate::text_column!(TestPaymentStatus, "test payment status", TestPaymentStatus::as_str, TestPaymentStatus::from_text);
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TestPaymentRow {
     pub payment_id: String,
@@ -203,7 +246,7 @@ pub struct TestPaymentRow {
     pub amount_minor: i64,
     pub currency: String,
     pub email: String,
-    pub status: String,
+    pub status: TestPaymentStatus,
     pub card_last4: Option<String>,
     pub card_number: Option<String>,
     pub save_card: bool,
@@ -220,7 +263,7 @@ pub async fn upsert_test_payment(db: &Db, p: &TestPaymentRow) -> Result<(TestPay
         "insert into test_payment (payment_id, order_id, amount_minor, currency, email, status, card_last4, card_number, \
          save_card, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) on conflict (order_id) do nothing",
     )
-    .bind(&p.payment_id).bind(&p.order_id).bind(p.amount_minor).bind(&p.currency).bind(&p.email).bind(&p.status)
+    .bind(&p.payment_id).bind(&p.order_id).bind(p.amount_minor).bind(&p.currency).bind(&p.email).bind(p.status)
     .bind(&p.card_last4).bind(&p.card_number).bind(p.save_card).bind(p.created_at).bind(p.updated_at)
     .execute(pool).await.map(|r| r.rows_affected() == 1))?;
     let sql = format!("select {TEST_COLUMNS} from test_payment where order_id = $1");
@@ -242,8 +285,8 @@ pub async fn test_payment(db: &Db, payment_id: &str) -> Result<Option<TestPaymen
 pub async fn update_test_payment(
     db: &Db,
     payment_id: &str,
-    from: &str,
-    to: &str,
+    from: TestPaymentStatus,
+    to: TestPaymentStatus,
     card: Option<(&str, &str)>,
     now: i64,
 ) -> Result<bool, sqlx::Error> {
@@ -301,10 +344,10 @@ pub struct NewOrder<'a> {
     pub creator_id: &'a str,
     pub buyer_email: &'a str,
     pub buyer_account_id: Option<&'a str>,
-    pub currency: &'a str,
+    pub currency: Currency,
     pub amount_minor: i64,
     pub fee_minor: i64,
-    pub provider: &'a str,
+    pub provider: Provider,
     pub payment_id: Option<&'a str>,
     pub checkout_key: String,
     pub source: &'a str,
@@ -325,7 +368,7 @@ pub fn push_fulfilled_orders<'a>(w: &mut crate::db::Writes<'a>, orders: &'a [New
         .push_values(orders, |mut row, o| {
             row.push_bind(o.order_id).push_bind(o.work_id).push_bind(o.creator_id).push_bind(o.buyer_email)
                 .push_bind(o.buyer_account_id).push_bind(o.currency).push_bind(o.amount_minor).push_bind(o.fee_minor)
-                .push_bind("fulfilled").push_bind(o.provider).push_bind(o.payment_id).push_bind(o.checkout_key.as_str())
+                .push_bind(OrderStatus::Fulfilled).push_bind(o.provider).push_bind(o.payment_id).push_bind(o.checkout_key.as_str())
                 .push_bind(o.source).push_bind(false).push_bind(None::<String>).push_bind(now).push_bind(now).push_bind(Some(now))
                 .push_bind(None::<i64>).push_bind(o.counted_view);
         });
@@ -350,7 +393,7 @@ pub struct ReceiptLine {
     pub order_id: String,
     pub title: String,
     pub creator_name: String,
-    pub currency: String,
+    pub currency: Currency,
     pub amount_minor: i64,
 }
 

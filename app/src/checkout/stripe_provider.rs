@@ -20,7 +20,10 @@ use super::{
     domain::{PayMethod, SavedCard},
     provider::{Charge, PaymentCheck, PaymentRequest, ProviderError, StartedPayment},
 };
-use crate::money::{Currency, Money};
+use crate::{
+    money::{Currency, Money},
+    orders::Provider,
+};
 
 #[derive(Clone)]
 pub struct StripeProvider {
@@ -189,7 +192,7 @@ impl StripeProvider {
         let saved_card = match (&intent.customer, intent.payment_method.as_ref().and_then(|pm| pm.as_object()), &intent.setup_future_usage)
         {
             (Some(customer), Some(pm), Some(_)) if succeeded => pm.card.as_ref().map(|card| SavedCard {
-                provider: "stripe".into(),
+                provider: Provider::Stripe,
                 email: intent.receipt_email.clone().unwrap_or_default(),
                 customer_id: customer.id().to_string(),
                 payment_method_id: pm.id.to_string(),
@@ -297,7 +300,7 @@ impl StripeProvider {
         }
         let event_id = event.id.to_string();
         let make = |payment_id: String, order_id: Option<String>, kind, amount| ProviderEvent {
-            provider: "stripe",
+            provider: Provider::Stripe,
             event_id: event_id.clone(),
             payment_id,
             order_id,

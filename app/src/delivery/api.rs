@@ -11,7 +11,8 @@ use crate::{
     checkout::store as orders,
     delivery::service::{self, DeliveryError},
     edge,
-    money::{Currency, Money},
+    money::Money,
+    orders::{OrderStatus, Provider},
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,16 +62,17 @@ pub async fn load_download(token: String) -> Result<DownloadState, AppError> {
         Err(DeliveryError::Exhausted) => return Ok(DownloadState::Gone("All downloads of this purchase are used.".into())),
         Err(e) => return Err(e.into()),
     };
-    let currency = Currency::parse(&d.order.currency).unwrap_or(Currency::Eur);
-    let wallet_balance = match (edge::signed_in_account().await.ok().flatten(), d.order.provider.as_str()) {
-        (Some(me), "wallet") if d.order.buyer_account_id.as_deref() == Some(me.account_id.as_str()) => {
+    let currency = d.order.currency;
+    let wallet_balance = match (edge::signed_in_account().await.ok().flatten(), d.order.provider) {
+        (Some(me), Provider::Wallet) if d.order.buyer_account_id.as_deref() == Some(me.account_id.as_str()) => {
             crate::wallet::service::balance(&state, &me.account_id, currency).await.ok().map(|b| b.to_string())
         }
         _ => None,
     };
     // Wallet receipts go out as one email per buyer and ten minutes (see `checkout::sale`);
     // before that one is sent, the page says when it comes rather than that it came.
-    let receipt_note = if d.order.provider == "wallet" && crate::db::now_ms() < crate::mail::outbox::digest_due(d.order.created_at) {
+    let receipt_note = if d.order.provider == Provider::Wallet && crate::db::now_ms() < crate::mail::outbox::digest_due(d.order.created_at)
+    {
         "Your receipt with this link comes by email within ten minutes, with any other wallet purchases you make until then."
     } else {
         "We emailed you this link."
@@ -219,12 +221,12 @@ async fn purchases(state: &crate::state::AppState, rows: Vec<orders::OrderRow>) 
     Ok(rows
         .into_iter()
         .map(|o| {
-            let currency = Currency::parse(&o.currency).unwrap_or(Currency::Eur);
+            let currency = o.currency;
             Purchase {
                 title: titles.get(&o.work_id).cloned().unwrap_or_default(),
                 amount: if o.amount_minor == 0 { "Free".into() } else { Money::new(o.amount_minor, currency).to_string() },
                 date: crate::ui::date_label(o.created_at),
-                refunded: o.status == "refunded",
+                refunded: o.status == OrderStatus::Refunded,
                 order_id: o.order_id,
             }
         })

@@ -9,6 +9,7 @@ use crate::{
     catalog::store::{self as catalog_store, FileRow, WorkRow},
     db::{self, Db},
     error::{AppError, internal},
+    orders::OrderStatus,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +137,7 @@ pub async fn open(db: &Db, token: &str) -> Result<Download, DeliveryError> {
         return Err(DeliveryError::Expired);
     }
     let order = store::purchase(db, &grant.order_id).await?.ok_or(DeliveryError::NotFound)?;
-    if order.status == "refunded" {
+    if order.status == OrderStatus::Refunded {
         return Err(DeliveryError::Revoked);
     }
     let work = catalog_store::find_any(db, &order.work_id).await?.ok_or(DeliveryError::NotFound)?;

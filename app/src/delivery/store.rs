@@ -2,7 +2,9 @@
 
 use crate::{
     db::{Db, Tx},
+    money::Currency,
     on_db, on_tx,
+    orders::{OrderStatus, Provider},
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -137,10 +139,10 @@ pub struct PurchaseRow {
     pub work_id: String,
     pub creator_id: String,
     pub buyer_account_id: Option<String>,
-    pub currency: String,
+    pub currency: Currency,
     pub amount_minor: i64,
-    pub status: String,
-    pub provider: String,
+    pub status: OrderStatus,
+    pub provider: Provider,
     pub created_at: i64,
 }
 

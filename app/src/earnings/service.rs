@@ -21,6 +21,7 @@ use crate::{
     db::{self, Db},
     error::{AppError, FieldError, internal},
     money::{Currency, Money, NUMBER_FORMATS, NumberStyle},
+    orders::OrderStatus,
     outbound::OutboundPolicy,
 };
 
@@ -313,9 +314,9 @@ pub async fn recent_sales(
             at: stats::local_time(s.paid_at, tz),
             work: s.title,
             buyer: mask_email(&s.buyer_email),
-            amount: numbers.money(Money::new(s.amount_minor, Currency::parse(&s.currency).unwrap_or(Currency::Eur))),
+            amount: numbers.money(Money::new(s.amount_minor, s.currency)),
             source: sources::label(&s.source),
-            refunded: s.status == "refunded",
+            refunded: s.status == OrderStatus::Refunded,
             order_id: s.order_id,
         })
         .collect())

@@ -6,7 +6,12 @@ use std::collections::BTreeMap;
 use jiff::{Timestamp, ToSpan, Zoned, civil::Date, tz::TimeZone};
 
 use super::rollup::{MS_PER_HOUR, SaleFigures};
-use crate::{db::Db, money::Currency, on_db};
+use crate::{
+    db::Db,
+    money::Currency,
+    on_db,
+    orders::{OrderStatus, Provider},
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SaleHourRow {
@@ -408,13 +413,13 @@ pub struct SaleRecord {
     pub work_id: String,
     pub work_title: String,
     pub buyer_email: String,
-    pub currency: String,
+    pub currency: Currency,
     pub amount_minor: i64,
     pub fee_minor: i64,
-    pub status: String,
+    pub status: OrderStatus,
     pub refunded_at: Option<i64>,
     pub source: String,
-    pub provider: String,
+    pub provider: Provider,
 }
 
 /// A creator's sales paid in `[from_ms, to_ms)`, oldest first, after a keyset cursor.

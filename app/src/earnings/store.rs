@@ -3,7 +3,9 @@
 
 use crate::{
     db::{Db, Tx},
+    money::Currency,
     on_db, on_tx,
+    orders::OrderStatus,
 };
 
 /// The creator's time zone name (an IANA name), if the account exists.
@@ -20,9 +22,9 @@ pub struct SaleLine {
     pub title: String,
     pub buyer_email: String,
     pub amount_minor: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub source: String,
-    pub status: String,
+    pub status: OrderStatus,
 }
 
 /// The creator's newest `limit` paid sales (refunded ones included), newest first.

@@ -8,7 +8,9 @@ use sha2::Sha256;
 
 use crate::{
     db::{self, Db, Tx},
+    money::Currency,
     on_db, on_tx,
+    orders::Provider,
     outbound::{self, OutboundPolicy},
 };
 
@@ -36,10 +38,10 @@ pub struct SaleEvent<'a> {
     pub amount: String,
     pub fee: String,
     pub net: String,
-    pub currency: &'a str,
+    pub currency: Currency,
     pub buyer_email: &'a str,
     pub source: &'a str,
-    pub provider: &'a str,
+    pub provider: Provider,
 }
 
 fn payload(delivery_id: &str, event_type: &str, now: i64, sale: &SaleEvent<'_>) -> String {

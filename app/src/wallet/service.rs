@@ -10,7 +10,7 @@ use crate::{
     accounts::{service as accounts, store::AccountRow},
     catalog::service as catalog,
     checkout::{
-        domain::{OrderStatus, PayMethod, PayStep, SavedCard},
+        domain::{PayMethod, PayStep, SavedCard},
         provider::{Charge, EventKind, PaymentRequest, ProviderError, ProviderEvent, ReportedAmount},
         service::Applied,
     },
@@ -22,6 +22,7 @@ use crate::{
         service::{self as ledger, LedgerError, NewTxn},
     },
     money::{Currency, Money},
+    orders::{OrderStatus, TopUpStatus},
     state::AppState,
 };
 
@@ -331,10 +332,10 @@ async fn start_topup_with(
         &TopUpRow {
             topup_id: format!("topup_{}", db::new_id()),
             account_id: buyer.account_id.clone(),
-            currency: amount.currency.code().into(),
+            currency: amount.currency,
             amount_minor: amount.minor,
-            status: "pending".into(),
-            provider: state.payments.name().into(),
+            status: TopUpStatus::Pending,
+            provider: state.payments.provider(),
             provider_payment_id: None,
             checkout_key,
             return_to,
@@ -347,8 +348,8 @@ async fn start_topup_with(
     )
     .await?;
     let mut started = TopUpStarted { key: topup_key(state, &topup.topup_id), topup_id: topup.topup_id.clone(), done: false };
-    if topup.status != "pending" {
-        started.done = topup.status == "succeeded";
+    if topup.status != TopUpStatus::Pending {
+        started.done = topup.status == TopUpStatus::Succeeded;
         return Ok(started);
     }
     let request =
@@ -359,7 +360,7 @@ async fn start_topup_with(
     }
     if payment.charge == Charge::Succeeded {
         let event = ProviderEvent {
-            provider: state.payments.name(),
+            provider: state.payments.provider(),
             event_id: format!("charge:{}", topup.topup_id),
             payment_id: payment.payment_id,
             order_id: Some(topup.topup_id.clone()),
@@ -378,19 +379,19 @@ pub async fn topup_pay_step(state: &AppState, topup_id: &str, key: &str) -> Resu
         return Err(WalletError::NotFound);
     }
     let topup = store::topup(&state.db, topup_id).await?.ok_or(WalletError::NotFound)?;
-    let currency = Currency::parse(&topup.currency)?;
-    let (method, authenticate) = match (&topup.provider_payment_id, topup.status.as_str()) {
-        (Some(payment_id), "pending" | "failed") => match state.payments.resume(&state.db, payment_id).await? {
+    let currency = topup.currency;
+    let (method, authenticate) = match (&topup.provider_payment_id, topup.status) {
+        (Some(payment_id), TopUpStatus::Pending | TopUpStatus::Failed) => match state.payments.resume(&state.db, payment_id).await? {
             Charge::NeedsCard(m) => (m, false),
             Charge::NeedsAuth(m) => (m, true),
             _ => (PayMethod::None, false),
         },
         _ => (PayMethod::None, false),
     };
-    let status = match topup.status.as_str() {
-        "succeeded" => OrderStatus::Fulfilled,
-        "failed" => OrderStatus::Failed,
-        _ => OrderStatus::Pending,
+    let status = match topup.status {
+        TopUpStatus::Succeeded => OrderStatus::Fulfilled,
+        TopUpStatus::Failed => OrderStatus::Failed,
+        TopUpStatus::Pending => OrderStatus::Pending,
     };
     let q = format!("topup={}&k={}", topup.topup_id, urlencode(key));
     Ok(PayStep {
@@ -437,7 +438,7 @@ pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Resu
         let check = state.payments.check(&state.db, payment_id).await?;
         if check.succeeded {
             let event = ProviderEvent {
-                provider: state.payments.name(),
+                provider: state.payments.provider(),
                 event_id: format!("return:{topup_id}"),
                 payment_id: payment_id.clone(),
                 order_id: Some(topup_id.to_string()),
@@ -456,7 +457,7 @@ pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Resu
         }
     }
     let topup = store::topup(&state.db, topup_id).await?.ok_or(WalletError::NotFound)?;
-    if topup.status != "succeeded" {
+    if topup.status != TopUpStatus::Succeeded {
         return Ok(TopUpReturn::Waiting);
     }
     let next = topup.return_to.clone().unwrap_or_else(|| "/wallet?topped_up=1".into());
@@ -496,7 +497,7 @@ pub async fn apply_topup_event(state: &AppState, topup_id: &str, event: &Provide
     if !crate::checkout::store::mark_processed(&mut tx, &format!("{}:{}", event.provider, event.event_id), db::now_ms()).await? {
         return Ok(Applied::Duplicate);
     }
-    let currency = Currency::parse(&topup.currency)?;
+    let currency = topup.currency;
     let expected = Money::new(topup.amount_minor, currency);
     if let (EventKind::Succeeded | EventKind::Refunded, Some(reported)) = (&event.kind, &event.amount)
         && !reported.is(expected)
@@ -534,9 +535,9 @@ pub async fn apply_topup_event(state: &AppState, topup_id: &str, event: &Provide
 
 /// A refunded wallet purchase no longer counts against its buyer's spending caps: the periods
 /// it was counted in (those of `bought_at`) get `amount` back.
-pub async fn give_back_spent(tx: &mut Tx, buyer_id: &str, currency: &str, bought_at: i64, amount: i64) -> Result<(), WalletError> {
+pub async fn give_back_spent(tx: &mut Tx, buyer_id: &str, currency: Currency, bought_at: i64, amount: i64) -> Result<(), WalletError> {
     let (week, month) = super::domain::periods(bought_at);
-    Ok(store::give_back_spent(tx, buyer_id, currency, [&week, &month], amount).await?)
+    Ok(store::give_back_spent(tx, buyer_id, currency.code(), [&week, &month], amount).await?)
 }
 
 /// A top-up refunded by the provider (the buyer's bank, a dispute, the operator in Stripe's
@@ -565,10 +566,10 @@ async fn take_back(tx: &mut Tx, topup: &TopUpRow, currency: Currency) -> Result<
 }
 
 async fn credit(tx: &mut Tx, topup: &TopUpRow) -> Result<(), WalletError> {
-    if !store::settle_topup(tx, &topup.topup_id, "succeeded", db::now_ms()).await? {
+    if !store::settle_topup(tx, &topup.topup_id, TopUpStatus::Succeeded, db::now_ms()).await? {
         return Ok(());
     }
-    let currency = Currency::parse(&topup.currency)?;
+    let currency = topup.currency;
     ledger::post(
         tx,
         &NewTxn {
@@ -577,7 +578,7 @@ async fn credit(tx: &mut Tx, topup: &TopUpRow) -> Result<(), WalletError> {
             idempotency_key: format!("topup:{}", topup.topup_id),
             memo: format!("wallet top-up{}", if topup.automatic { " (auto-reload)" } else { "" }),
             postings: vec![
-                Posting::new(AccountRef::provider_clearing(&topup.provider, currency), -topup.amount_minor),
+                Posting::new(AccountRef::provider_clearing(topup.provider.as_str(), currency), -topup.amount_minor),
                 Posting::new(AccountRef::buyer_wallet(&topup.account_id, currency), topup.amount_minor),
             ],
         },
@@ -599,7 +600,7 @@ fn maybe_autoreload(state: &AppState, buyer_id: &str, settings: &SettingsRow, ba
         return;
     };
     let currency_matches = settings.autoreload_currency.as_deref() == Some(balance.currency.code());
-    if !settings.autoreload_enabled || !currency_matches || balance.minor >= below || card.provider != state.payments.name() {
+    if !settings.autoreload_enabled || !currency_matches || balance.minor >= below || card.provider != state.payments.provider() {
         return;
     }
     let (state, buyer_id) = (state.clone(), buyer_id.to_string());

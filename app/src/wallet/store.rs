@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use crate::{
     db::{Db, Statements, Tx},
+    money::Currency,
     on_db, on_tx,
+    orders::{Provider, TopUpStatus},
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -70,10 +72,10 @@ pub async fn save_settings(db: &Db, s: &SettingsRow) -> Result<(), sqlx::Error> 
 pub struct TopUpRow {
     pub topup_id: String,
     pub account_id: String,
-    pub currency: String,
+    pub currency: Currency,
     pub amount_minor: i64,
-    pub status: String,
-    pub provider: String,
+    pub status: TopUpStatus,
+    pub provider: Provider,
     pub provider_payment_id: Option<String>,
     pub checkout_key: String,
     pub return_to: Option<String>,
@@ -95,7 +97,7 @@ pub async fn insert_topup(db: &Db, t: &TopUpRow) -> Result<TopUpRow, sqlx::Error
          checkout_key, return_to, automatic, save_card, created_at, updated_at, then_buy) \
          values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) on conflict (checkout_key) do nothing",
     )
-    .bind(&t.topup_id).bind(&t.account_id).bind(&t.currency).bind(t.amount_minor).bind(&t.status).bind(&t.provider)
+    .bind(&t.topup_id).bind(&t.account_id).bind(t.currency).bind(t.amount_minor).bind(t.status).bind(t.provider)
     .bind(&t.provider_payment_id).bind(&t.checkout_key).bind(&t.return_to).bind(t.automatic).bind(t.save_card)
     .bind(t.created_at).bind(t.updated_at).bind(&t.then_buy)
     .execute(pool).await.map(|_| ()))?;
@@ -109,7 +111,7 @@ pub async fn topup(db: &Db, topup_id: &str) -> Result<Option<TopUpRow>, sqlx::Er
 }
 
 /// The top-up paid by a provider's payment (events that name only the payment: refunds).
-pub async fn topup_id_by_payment(db: &Db, provider: &str, payment_id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn topup_id_by_payment(db: &Db, provider: Provider, payment_id: &str) -> Result<Option<String>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_scalar("select topup_id from wallet_topup where provider = $1 and provider_payment_id = $2")
         .bind(provider).bind(payment_id).fetch_optional(pool).await)
 }
@@ -125,7 +127,7 @@ pub async fn set_topup_payment(db: &Db, topup_id: &str, payment_id: &str, now: i
 }
 
 /// Moves a top-up from pending (or failed: another card) to `to`; whether it moved.
-pub async fn settle_topup(tx: &mut Tx, topup_id: &str, to: &str, now: i64) -> Result<bool, sqlx::Error> {
+pub async fn settle_topup(tx: &mut Tx, topup_id: &str, to: TopUpStatus, now: i64) -> Result<bool, sqlx::Error> {
     on_tx!(tx, conn => sqlx::query("update wallet_topup set status = $1, updated_at = $2 where topup_id = $3 and status in ('pending', 'failed')")
         .bind(to).bind(now).bind(topup_id).execute(conn).await.map(|r| r.rows_affected() == 1))
 }

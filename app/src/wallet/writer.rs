@@ -1,12 +1,10 @@
-//! The wallet purchase writer: group commit.
+//! The wallet purchase writer: wallet purchases committed in groups.
 //!
-//! With SQLite at `synchronous=FULL`, every commit waits for an fsync: one purchase per
-//! transaction tops out at the disk's fsync rate. Here a single task owns wallet purchases: it
-//! takes every purchase waiting in its queue (up to `max_batch`), applies them one after the
-//! other inside ONE transaction, commits once, and only then answers each caller. Durability
-//! is unchanged — no caller hears "bought" before the commit that contains its purchase is on
-//! disk — but one fsync now carries many purchases, and on SQLite that fsync runs beside the
-//! next batch instead of before it (`Answering`).
+//! A single writer (`group_commit::GroupCommit`) owns wallet purchases: it takes every purchase
+//! waiting and hands them to `PurchaseBatch`, which decides and writes them inside ONE
+//! transaction; the engine commits once, makes it durable and only then answers each caller.
+//! This file is the purchase logic only; queueing, WAL syncing and checkpointing are the
+//! engine's.
 //!
 //! Each purchase stays individually correct inside the batch: the wallet debit is a conditional
 //! statement (`... where balance_minor >= amount`, so no overdraft) — on PostgreSQL one
@@ -24,12 +22,10 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    path::Path,
     sync::Arc,
 };
 
 use sqlx::QueryBuilder;
-use tokio::sync::{mpsc, oneshot};
 
 use super::store::{self as wallet_store, SettingsRow};
 use crate::{
@@ -37,9 +33,11 @@ use crate::{
     catalog::store::{self as catalog_store, WorkRow},
     checkout::sale::{self, Mails, OrderState, Sale, SaleError},
     db::{self, Db, Tx},
+    group_commit::{BatchWork, CommitError, GroupCommit},
     ledger::domain::AccountRef,
     money::{Currency, Money},
     on_tx,
+    orders::Provider,
 };
 
 /// One wallet purchase, validated and priced by the service.
@@ -86,284 +84,56 @@ pub enum Outcome {
     NoSuchBuyer,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum WriterError {
-    #[error("the wallet writer has stopped")]
-    Stopped,
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
-}
+/// Why a purchase got no outcome: the writer stopped, its batch failed (the error kept), or the
+/// batch could not be made durable.
+pub type WriterError = CommitError<SaleError>;
 
-struct Job {
-    purchase: Purchase,
-    reply: oneshot::Sender<Result<Outcome, String>>,
-}
-
+/// The wallet's group-commit writer (see `group_commit`): its batches are `PurchaseBatch`es.
 #[derive(Clone)]
 pub struct WalletWriter {
-    queue: mpsc::Sender<Job>,
+    engine: GroupCommit<PurchaseBatch>,
 }
 
 impl WalletWriter {
     /// Starts the writer on a thread of its own, with its own database connection, and returns
     /// once that connection is open. `max_batch` = 1 gives one purchase per transaction (the
     /// baseline the benchmark compares against).
-    ///
-    /// Why a thread: a batch is a dozen statements in a row, each a round trip to the
-    /// connection. As a task among the HTTP tasks, the writer waited behind them for every one
-    /// of those round trips, and every purchase waits for the writer.
     pub async fn start(database_url: &str, max_batch: usize) -> Result<WalletWriter, sqlx::Error> {
-        let (queue, jobs) = mpsc::channel::<Job>(16 * 1024);
-        let (ready, opened) = oneshot::channel::<Result<(), sqlx::Error>>();
-        let url = database_url.to_string();
-        let max_batch = max_batch.max(1);
-        // On SQLite with batches, a batch's fsync overlaps the next batch's work (see
-        // `Answering`). One purchase per transaction stays the plain fsync-per-commit baseline.
-        let sqlite_file = if max_batch > 1 { Db::sqlite_file(&url) } else { None };
-        let answering = match sqlite_file {
-            Some(database_file) => Answering::after_wal_sync(database_file).map_err(sqlx::Error::Io)?,
-            None => Answering::AtCommit,
-        };
-        let commit_syncs = matches!(answering, Answering::AtCommit);
-        let checkpoint_beside = !commit_syncs;
-        // On SQLite the writer touches no socket, so its runtime has no I/O driver and parks on
-        // a condition variable; PostgreSQL talks TCP. (Measured: waking the writer costs its
-        // connection's thread about a tenth of its time either way, eventfd or futex; what
-        // saves that is fewer messages per batch, see `debit_uncapped_under_write_lock`.)
-        let mut runtime = tokio::runtime::Builder::new_current_thread();
-        if Db::is_sqlite_url(&url) {
-            runtime.enable_time();
-        } else {
-            runtime.enable_all();
-        }
-        let runtime = runtime.build().map_err(sqlx::Error::Io)?;
-        std::thread::Builder::new()
-            .name("wallet-writer".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let opened = async {
-                        let db = Db::connect_dedicated(&url, commit_syncs).await?;
-                        let checkpointer = if checkpoint_beside { Some(Db::connect_checkpointer(&url).await?) } else { None };
-                        Ok::<_, sqlx::Error>((db, checkpointer))
-                    };
-                    let (db, checkpointer) = match opened.await {
-                        Ok(opened) => {
-                            let _ = ready.send(Ok(()));
-                            opened
-                        }
-                        Err(err) => {
-                            let _ = ready.send(Err(err));
-                            return;
-                        }
-                    };
-                    let (stop_checkpoints, stopped) = oneshot::channel::<()>();
-                    let checkpoints = checkpointer.map(|c| tokio::spawn(checkpoint_beside_the_writer(c, stopped)));
-                    let reconnect = move || {
-                        let url = url.clone();
-                        async move { Db::connect_dedicated(&url, commit_syncs).await }
-                    };
-                    run(db, reconnect, jobs, max_batch, answering).await;
-                    drop(stop_checkpoints);
-                    if let Some(checkpoints) = checkpoints {
-                        let _ = checkpoints.await;
-                    }
-                })
-            })
-            .map_err(sqlx::Error::Io)?;
-        match opened.await {
-            Ok(connected) => connected?,
-            // The thread ended without a word: it panicked while connecting.
-            Err(_) => return Err(sqlx::Error::PoolClosed),
-        }
-        Ok(WalletWriter { queue })
+        let engine = GroupCommit::start("wallet", database_url, max_batch, PurchaseBatch::default()).await?;
+        Ok(WalletWriter { engine })
     }
 
     /// Queues a purchase and waits until the transaction holding it has committed.
     pub async fn submit(&self, purchase: Purchase) -> Result<Outcome, WriterError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue.send(Job { purchase, reply }).await.map_err(|_| WriterError::Stopped)?;
-        match answer.await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(message)) => Err(WriterError::Database(sqlx::Error::Protocol(message))),
-            Err(_) => Err(WriterError::Stopped),
-        }
+        self.engine.submit(purchase).await
     }
 }
 
-type Reply = (oneshot::Sender<Result<Outcome, String>>, Result<Outcome, String>);
-
-/// When the callers of a committed batch hear their outcome.
-///
-/// A SQLite commit at `synchronous=FULL` writes the batch to the WAL and fsyncs it, and the
-/// writer sits idle for the fsync: the next batch waits behind it although the disk could take
-/// its writes. So on SQLite the writer's own connection commits at `synchronous=NORMAL` (the
-/// commit writes the WAL, no fsync) and hands the batch's answers to a syncer thread, which
-/// fsyncs the WAL file and only then answers, while the writer already applies the next batch.
-/// The guarantee is the one `FULL` gives: nobody hears "bought" before the WAL frames holding
-/// the purchase are on disk. After a crash SQLite replays the WAL up to the last intact commit,
-/// so an unsynced later batch can be lost only together with everything after it, and nothing
-/// in it was ever acknowledged. The other connections keep `FULL` (their fsyncs cover the
-/// writer's frames too), and SQLite syncs the WAL before every checkpoint at `NORMAL`. For the
-/// millisecond between commit and fsync other connections can already read the batch (a
-/// creator's dashboard could show a sale that a power cut then takes back); no buyer holds a
-/// download token for it, since the token comes with the answer.
-enum Answering {
-    /// The commit was durable when it returned (SQLite at `FULL`, PostgreSQL).
-    AtCommit,
-    /// The commit only wrote the WAL: the syncer answers after fsyncing it.
-    AfterWalSync(std::sync::mpsc::Sender<Vec<Reply>>),
+/// What the engine calls with each batch of wallet purchases: decide them (balance, caps,
+/// settings still current) and write the sales, in one transaction.
+#[derive(Default)]
+struct PurchaseBatch {
+    /// What earlier commits wrote (accounts, this window's digest mails), not to write again.
+    written: sale::Written,
 }
 
-impl Answering {
-    fn after_wal_sync(database_file: std::path::PathBuf) -> std::io::Result<Answering> {
-        let (batches, committed) = std::sync::mpsc::channel::<Vec<Reply>>();
-        std::thread::Builder::new().name("wallet-wal-sync".into()).spawn(move || wal_syncer(&database_file, committed))?;
-        Ok(Answering::AfterWalSync(batches))
+impl BatchWork for PurchaseBatch {
+    type Item = Purchase;
+    type Outcome = Outcome;
+    type Error = SaleError;
+
+    async fn commit(&mut self, db: &Db, batch: &[&Purchase]) -> Result<Vec<Outcome>, SaleError> {
+        commit_batch(db, batch, &mut self.written).await
     }
 
-    /// Answers a committed batch once it is durable.
-    fn committed(&self, replies: Vec<Reply>) {
-        match self {
-            Answering::AtCommit => answer(replies),
-            Answering::AfterWalSync(syncer) => {
-                if let Err(std::sync::mpsc::SendError(replies)) = syncer.send(replies) {
-                    answer(replies.into_iter().map(|(reply, _)| (reply, Err("the WAL syncer has stopped".into()))).collect());
-                }
-            }
-        }
+    fn worth_retrying(&self, err: &SaleError) -> bool {
+        is_lock_conflict(err)
+    }
+
+    fn forget_uncommitted(&mut self) {
+        self.written.clear();
     }
 }
-
-fn answer(replies: Vec<Reply>) {
-    for (reply, outcome) in replies {
-        let _ = reply.send(outcome);
-    }
-}
-
-/// Takes every committed batch waiting, fsyncs the WAL once for all of them, answers them.
-fn wal_syncer(database_file: &Path, committed: std::sync::mpsc::Receiver<Vec<Reply>>) {
-    while let Ok(first) = committed.recv() {
-        let mut waiting = vec![first];
-        waiting.extend(committed.try_iter());
-        let synced = sync_wal(database_file);
-        if let Err(err) = &synced {
-            // The batches are committed but maybe not on disk: their callers get an error and
-            // retry with the same idempotency key, which finds the purchase if it is there.
-            tracing::error!(error = %err, file = %database_file.display(), "could not fsync the wallet writer's WAL");
-        }
-        for (reply, outcome) in waiting.into_iter().flatten() {
-            let _ = reply.send(match &synced {
-                Ok(()) => outcome,
-                Err(err) => Err(format!("could not fsync the WAL: {err}")),
-            });
-        }
-    }
-}
-
-/// fsyncs the WAL of `database_file`, opened afresh each time: SQLite deletes the WAL when its
-/// last connection closes and creates a new one later, so a descriptor kept open could point at
-/// a file no longer in use. With no WAL, SQLite has checkpointed everything into the database
-/// file: sync that instead.
-fn sync_wal(database_file: &Path) -> std::io::Result<()> {
-    let mut wal_file = database_file.as_os_str().to_owned();
-    wal_file.push("-wal");
-    match std::fs::File::open(&wal_file) {
-        Ok(wal) => wal.sync_data(),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => std::fs::File::open(database_file)?.sync_data(),
-        Err(err) => Err(err),
-    }
-}
-
-/// How often the checkpointer copies the WAL into the database file.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(25);
-
-/// Copies the WAL into the database file every `CHECKPOINT_EVERY`, on a connection of its own,
-/// until `stop` is dropped.
-///
-/// Why: SQLite checkpoints inside the commit that makes the WAL reach `wal_autocheckpoint`
-/// frames, so the writer copied thousands of pages and fsynced the database file while every
-/// purchase queued behind it (16 % of its SQLite thread in a profile at 64 clients). A passive
-/// checkpoint from another connection runs beside the writer, which keeps appending meanwhile;
-/// the writer's own checkpoint then finds little left to copy. Copying more often copies a
-/// page changed by every batch (a balance, an index's last page) more often, so this is a
-/// trade of total work for less work on the writer's path, on a machine where that path is
-/// the bottleneck and other cores have time.
-async fn checkpoint_beside_the_writer(checkpointer: Db, mut stop: oneshot::Receiver<()>) {
-    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            _ = every.tick() => {}
-        }
-        if let Err(err) = checkpointer.checkpoint_wal().await {
-            // The writer's own automatic checkpoint still bounds the WAL.
-            tracing::warn!(error = %err, "checkpoint beside the wallet writer failed");
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        }
-    }
-    checkpointer.close().await;
-}
-
-/// The writer's loop: take what is waiting, commit it as one transaction, answer, repeat. Ends
-/// when every sender is gone (the app shut down).
-///
-/// A failed batch (a full disk, a lost database connection) leaves its connection in a state
-/// no one can vouch for: sqlx's rollback may itself have failed, and every later `BEGIN` then
-/// fails with "non-zero transaction depth". So after a failure the writer drops its connection
-/// and opens a fresh one (retrying while the database refuses) before the next batch: it goes
-/// on by itself once the cause is gone, with nothing half-written (the failed batch's callers
-/// were told, and retry with their idempotency keys).
-async fn run<R, F>(mut db: Db, reconnect: R, mut jobs: mpsc::Receiver<Job>, max_batch: usize, answering: Answering)
-where
-    R: Fn() -> F,
-    F: Future<Output = Result<Db, sqlx::Error>>,
-{
-    let mut written = sale::Written::default();
-    while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let purchases: Vec<&Purchase> = batch.iter().map(|j| &j.purchase).collect();
-        let mut retries = 0;
-        let committed = loop {
-            match commit_batch(&db, &purchases, &mut written).await {
-                Err(err) if retries < LOCK_CONFLICT_RETRIES && is_lock_conflict(&err) => {
-                    retries += 1;
-                    written.clear();
-                    tracing::warn!(error = %err, size = batch.len(), retries, "wallet batch met another server's writer; trying it again");
-                }
-                other => break other,
-            }
-        };
-        match committed {
-            Ok(outcomes) => answering.committed(batch.into_iter().zip(outcomes).map(|(job, outcome)| (job.reply, Ok(outcome))).collect()),
-            Err(err) => {
-                tracing::error!(error = %err, size = batch.len(), "wallet batch failed; nothing in it was committed");
-                written.clear();
-                answer(batch.into_iter().map(|job| (job.reply, Err(err.to_string()))).collect());
-                db.close().await;
-                db = loop {
-                    match reconnect().await {
-                        Ok(fresh) => break fresh,
-                        Err(e) => {
-                            tracing::error!(error = %e, "the wallet writer could not reconnect; retrying");
-                            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-                        }
-                    }
-                };
-            }
-        }
-    }
-    db.close().await;
-}
-
-/// How often a batch that lost a lock conflict is tried again before its buyers get an error.
-const LOCK_CONFLICT_RETRIES: u32 = 3;
 
 /// Another app server's writer held rows this batch needed, and PostgreSQL failed this
 /// transaction to break the deadlock (or its serialization check did). Nothing was committed;
@@ -719,7 +489,7 @@ async fn write_sales(
                 fee_minor: p.fee_minor,
                 buyer_email: current.emails.get(&p.buyer_id).map_or("", String::as_str),
                 buyer_account_id: Some(&p.buyer_id),
-                provider: "wallet",
+                provider: Provider::Wallet,
                 payment_id: None,
                 source: &p.source,
                 counted_view: p.counted_view,

@@ -225,7 +225,7 @@ async fn test_step(state: &AppState, payment_id: &str, form: &TestCardForm) -> R
 /// confirmation Stripe sends, through the same event handler.
 fn confirm_later(state: &AppState, payment_id: &str, reference: &str, kind: EventKind, suffix: &str) {
     let mut event = ProviderEvent {
-        provider: "test",
+        provider: app::orders::Provider::Test,
         event_id: format!("evt_{payment_id}_{suffix}"),
         payment_id: payment_id.to_string(),
         order_id: Some(reference.to_string()),

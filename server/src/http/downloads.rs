@@ -185,7 +185,7 @@ async fn library_download(State(state): State<AppState>, session: Session, Path(
     let order = orders::order(&state.db, &order_id).await.ok().flatten();
     let allowed = order.as_ref().is_some_and(|o| {
         let email = o.buyer_email.as_str();
-        o.status == "fulfilled"
+        o.status == app::orders::OrderStatus::Fulfilled
             && (proven.as_deref() == Some(email)
                 || verified == Some(email)
                 || account.as_ref().is_some_and(|a| o.buyer_account_id.as_deref() == Some(a.account_id.as_str())))

@@ -65,8 +65,8 @@ fn bounds(q: &RangeQuery, tz: &jiff::tz::TimeZone) -> Result<(i64, i64), AppErro
     Ok((from, to))
 }
 
-fn money(minor: i64, currency: &str) -> String {
-    Money::new(minor, Currency::parse(currency).unwrap_or(Currency::Eur)).decimal()
+fn money(minor: i64, currency: Currency) -> String {
+    Money::new(minor, currency).decimal()
 }
 
 /// Every sale of a range as CSV: ISO 8601 dates, decimal amounts next to their currency.
@@ -117,14 +117,14 @@ pub async fn sales_csv_bytes(db: &app::db::Db, creator_id: &str, from: i64, to: 
                 s.work_id.clone(),
                 s.work_title.clone(),
                 s.buyer_email.clone(),
-                money(s.amount_minor, &s.currency),
-                money(s.fee_minor, &s.currency),
-                money(s.amount_minor - s.fee_minor, &s.currency),
-                s.currency.clone(),
-                s.status.clone(),
+                money(s.amount_minor, s.currency),
+                money(s.fee_minor, s.currency),
+                money(s.amount_minor - s.fee_minor, s.currency),
+                s.currency.code().to_string(),
+                s.status.to_string(),
                 s.refunded_at.map(stats::iso).unwrap_or_default(),
                 s.source.clone(),
-                s.provider.clone(),
+                s.provider.to_string(),
             ]);
         }
         match page.last() {
@@ -213,8 +213,8 @@ async fn sales_api(
         .map(|s| {
             json!({
                 "order_id": s.order_id, "paid_at": stats::iso(s.paid_at), "work_id": s.work_id, "work_title": s.work_title,
-                "buyer_email": s.buyer_email, "amount": money(s.amount_minor, &s.currency), "fee": money(s.fee_minor, &s.currency),
-                "net": money(s.amount_minor - s.fee_minor, &s.currency), "currency": s.currency, "status": s.status,
+                "buyer_email": s.buyer_email, "amount": money(s.amount_minor, s.currency), "fee": money(s.fee_minor, s.currency),
+                "net": money(s.amount_minor - s.fee_minor, s.currency), "currency": s.currency, "status": s.status,
                 "refunded_at": s.refunded_at.map(stats::iso), "source": s.source, "provider": s.provider,
             })
         })

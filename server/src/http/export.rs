@@ -108,15 +108,14 @@ async fn gather(db: &Db, account_id: &str) -> Result<Vec<(&'static str, Vec<u8>)
     let mut purchases = csv::Writer::from_writer(Vec::new());
     let _ = purchases.write_record(["order_id", "date", "work_id", "amount", "currency", "status", "paid_with"]);
     for o in &bought {
-        let currency = Currency::parse(&o.currency).unwrap_or(Currency::Eur);
         let _ = purchases.write_record([
             o.order_id.clone(),
             stats::iso(o.created_at),
             o.work_id.clone(),
-            Money::new(o.amount_minor, currency).decimal(),
-            o.currency.clone(),
-            o.status.clone(),
-            o.provider.clone(),
+            Money::new(o.amount_minor, o.currency).decimal(),
+            o.currency.code().to_string(),
+            o.status.to_string(),
+            o.provider.to_string(),
         ]);
     }
 

@@ -75,7 +75,7 @@ async fn walk(app: TestApp) {
             let payment_id = topup.provider_payment_id.unwrap();
             provider.pay(&state.db, &payment_id, "4242424242424242", "12/34", "123").await.unwrap();
             let event = ProviderEvent {
-                provider: "test",
+                provider: app::orders::Provider::Test,
                 event_id: format!("evt_{payment_id}"),
                 payment_id,
                 order_id: Some(started.topup_id),
