@@ -488,6 +488,23 @@ pub fn from_json_row<T: serde::de::DeserializeOwned>(json: String) -> Result<Vec
 }
 
 /// Milliseconds since the Unix epoch: the one timestamp representation in the database.
+/// How often a transaction that lost a lock conflict is tried again before its caller gets an
+/// error.
+pub const LOCK_CONFLICT_RETRIES: u32 = 3;
+
+/// PostgreSQL failed the transaction to break a deadlock with another one (or its
+/// serialization check did): nothing of it was committed, and the same work in a new
+/// transaction goes through once the other has. With several app servers, two of them may
+/// write the same ledger accounts (a creator's earnings, the platform's fees) at once.
+pub fn is_lock_conflict(err: &sqlx::Error) -> bool {
+    if let Some(code) = err.as_database_error().and_then(|e| e.code()) {
+        return code == "40P01" || code == "40001";
+    }
+    // Errors of a multi-statement round trip arrive as text.
+    let text = err.to_string();
+    text.contains("deadlock detected") || text.contains("could not serialize access")
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -20,7 +20,7 @@ use std::{
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::Db;
+use crate::db::{Db, LOCK_CONFLICT_RETRIES};
 
 /// What a group-commit writer does with a batch.
 pub trait BatchWork: Send + 'static {
@@ -278,9 +278,6 @@ async fn checkpoint_beside_the_writer(name: &'static str, checkpointer: Db, mut 
     }
     checkpointer.close().await;
 }
-
-/// How often a batch that lost a lock conflict is tried again before its callers get an error.
-const LOCK_CONFLICT_RETRIES: u32 = 3;
 
 /// The writer's loop: take what is waiting, commit it as one transaction, answer, repeat. Ends
 /// when every sender is gone (the app shut down).

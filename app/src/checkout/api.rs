@@ -5,13 +5,15 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::domain::PayStep;
-use crate::error::AppError;
 #[cfg(feature = "ssr")]
 use crate::{
     accounts::domain::mask_email,
     checkout::{cookie, service, store},
     edge,
     money::Money,
+};
+use crate::{
+    error::AppError,
     orders::{OrderStatus, Provider},
 };
 

@@ -315,9 +315,36 @@ pub enum Applied {
     Held,
 }
 
+impl CheckoutError {
+    /// The transaction lost a lock conflict (see `db::is_lock_conflict`): nothing was written.
+    fn is_lock_conflict(&self) -> bool {
+        match self {
+            CheckoutError::Database(e)
+            | CheckoutError::Sale(super::sale::SaleError::Database(e))
+            | CheckoutError::Ledger(LedgerError::Database(e)) => db::is_lock_conflict(e),
+            _ => false,
+        }
+    }
+}
+
 /// Applies a provider event about order `order_id` exactly once (`payments::apply_event`
-/// decides that the event is this order's).
+/// decides that the event is this order's). A transaction that loses a deadlock to another
+/// server's sale writing the same accounts is tried again: the provider's webhook should not
+/// have to come back for it.
 pub async fn apply_order_event(state: &AppState, order_id: &str, event: &ProviderEvent) -> Result<Applied, CheckoutError> {
+    let mut retries = 0;
+    loop {
+        match apply_order_event_once(state, order_id, event).await {
+            Err(err) if retries < db::LOCK_CONFLICT_RETRIES && err.is_lock_conflict() => {
+                retries += 1;
+                tracing::warn!(error = %err, order.id = %order_id, event.id = %event.event_id, retries, "payment event lost a lock conflict; trying it again");
+            }
+            applied => return applied,
+        }
+    }
+}
+
+async fn apply_order_event_once(state: &AppState, order_id: &str, event: &ProviderEvent) -> Result<Applied, CheckoutError> {
     let mut tx = state.db.begin().await?;
     let Some(order) = store::order_in(&mut tx, order_id).await? else {
         tracing::info!(event.id = %event.event_id, order.id = %order_id, "event for an unknown order ignored");

@@ -127,25 +127,13 @@ impl BatchWork for PurchaseBatch {
     }
 
     fn worth_retrying(&self, err: &SaleError) -> bool {
-        is_lock_conflict(err)
+        // Another app server's writer held rows this batch needed.
+        matches!(err, SaleError::Database(e) if db::is_lock_conflict(e))
     }
 
     fn forget_uncommitted(&mut self) {
         self.written.clear();
     }
-}
-
-/// Another app server's writer held rows this batch needed, and PostgreSQL failed this
-/// transaction to break the deadlock (or its serialization check did). Nothing was committed;
-/// the same batch in a new transaction goes through once the other one has.
-fn is_lock_conflict(err: &SaleError) -> bool {
-    let SaleError::Database(err) = err else { return false };
-    if let Some(code) = err.as_database_error().and_then(|e| e.code()) {
-        return code == "40P01" || code == "40001";
-    }
-    // Errors of a multi-statement round trip arrive as text.
-    let text = err.to_string();
-    text.contains("deadlock detected") || text.contains("could not serialize access")
 }
 
 /// What a successful purchase writes, gathered for multi-row inserts.

@@ -150,3 +150,76 @@ async fn wallet_writers_on_three_servers_share_buyers_without_errors() {
     assert_eq!(servers[0].count("select count(*) from buyer_order where provider = 'wallet'").await, 960);
     servers[0].ledger_is_clean().await;
 }
+
+/// A card payment's fulfilment that loses a deadlock to another transaction writing the same
+/// ledger accounts (another server's sale, on PostgreSQL) is tried again and applied, instead
+/// of failing the provider's webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_card_payment_that_loses_a_deadlock_is_applied_when_tried_again() {
+    use app::{
+        checkout::{
+            provider::{EventKind, Payments, ProviderEvent},
+            service::{self as checkout, Applied, BuyRequest},
+            store as orders,
+        },
+        ledger::domain::AccountRef,
+        money::Currency,
+        orders::Provider,
+    };
+    if !pg::available().await {
+        return;
+    }
+    let app = TestApp::spawn(Backend::Postgres).await;
+    app.creator("dee").await;
+    let (_, code) = app.publish_work("Deadlock Zine", "3", b"zine").await;
+    // A first sale, so that every account a sale writes exists.
+    crate::common::buy_with_test_card(&app, &app.new_client(), &code, "first@example.com", "").await;
+    let state = app.state.clone();
+    let request = BuyRequest {
+        code: code.clone(),
+        email: "second@example.com".into(),
+        amount: None,
+        checkout_key: None,
+        source: String::new(),
+        counted_view: false,
+        remember_card: false,
+        saved: None,
+        buyer_account_id: None,
+    };
+    let order_id = checkout::buy(&state, request).await.unwrap().order_id;
+    let payment_id = orders::order(&state.db, &order_id).await.unwrap().unwrap().provider_payment_id.unwrap();
+    let Payments::Test(provider) = &state.payments else { panic!("the test provider") };
+    provider.pay(&state.db, &payment_id, "4242424242424242", "12/34", "123").await.unwrap();
+
+    // Another transaction holds the platform's fee account, as another server's sale would.
+    let app::db::Db::Postgres(pool) = &state.db else { panic!("PostgreSQL") };
+    let mut other = pool.begin().await.unwrap();
+    sqlx::query("select balance_minor from ledger_account where account_id = $1 for update")
+        .bind(AccountRef::platform_fees(Currency::Eur).id())
+        .fetch_one(&mut *other)
+        .await
+        .unwrap();
+    let event = ProviderEvent {
+        provider: Provider::Test,
+        event_id: format!("evt_{payment_id}"),
+        payment_id,
+        order_id: Some(order_id.clone()),
+        kind: EventKind::Succeeded,
+        amount: None,
+    };
+    let applying = tokio::spawn({
+        let state = state.clone();
+        async move { app::payments::apply_event(&state, &event).await }
+    });
+    // The event's transaction now holds the order and waits for the fee account; this one
+    // then waits for the order: a deadlock, which PostgreSQL breaks by failing the transaction
+    // that waited first, the event's.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sqlx::query("update buyer_order set updated_at = updated_at where order_id = $1").bind(&order_id).execute(&mut *other).await.unwrap();
+    other.rollback().await.unwrap();
+
+    let applied = applying.await.unwrap().expect("the event applied on its second try");
+    assert_eq!(applied, Applied::Done);
+    assert_eq!(app.order_status(&order_id).await, "fulfilled");
+    app.ledger_is_clean().await;
+}
