@@ -90,7 +90,8 @@ $upstreams    }
 }
 EOF
 }
-nginx_cmd() { "$NGINX" -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" "$@"; }
+nginx_args=(-p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf")
+nginx_cmd() { "$NGINX" "${nginx_args[@]}" "$@"; }
 
 cluster_pids=()
 stop_cluster() {
@@ -123,7 +124,7 @@ start_cluster() { # n
     nginx_conf "$1"
     if [[ -z $nginx_pid ]]; then
         # exec: $! is then nginx's master itself, not a subshell around it.
-        (exec "$NGINX" -p "$tmp/nginx" -e "$tmp/nginx/error.log" -c "$tmp/nginx/nginx.conf" -g 'daemon off;') &
+        (exec "$NGINX" "${nginx_args[@]}" -g 'daemon off;') &
         nginx_pid=$!
     else
         nginx_cmd -s reload
@@ -148,22 +149,14 @@ measure() { # workload, label, clients, round -> a loadgen JSON line
     esac
 }
 
+start_mode() { if [[ $1 == one ]]; then start_cluster 1; else start_cluster 3; fi; }
+measure_mode() { measure "$workload" "$1" "$c" "$2"; } # label, round
+
 rows=()
 problems=()
 for workload in $WORKLOADS; do
     for c in $CONCURRENCY; do
-        runs=()
-        for round in $(seq "$ROUNDS"); do
-            for mode in one three; do
-                if [[ $mode == one ]]; then start_cluster 1; else start_cluster 3; fi
-                echo "$workload, $c clients, round $round/$ROUNDS: $mode..." >&2
-                r=$(measure "$workload" "$mode" "$c" "$round")
-                jq -r '"  [\(.label)] \(.rps|floor)/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, clink CPU \(.server_cpu_us_per_request // 0 | floor) µs/request, \(.errors) errors, statuses \(.statuses|tostring)"' <<<"$r" >&2
-                bad=$(jq -r --arg w "$workload" 'select(.errors > 0 or .non_2xx > 0) | "\($w) \(.label) c=\(.concurrency): \(.errors) errors, statuses \(.statuses|tostring) \(.first_error // "")"' <<<"$r")
-                [[ -n $bad ]] && problems+=("$bad")
-                runs+=("$r")
-            done
-        done
+        alternate_rounds "$workload, $c clients" one three start_mode measure_mode '.errors == 0 and .non_2xx == 0'
         all=$(printf '%s\n' "${runs[@]}")
         one=$(jq -c 'select(.label == "one")' <<<"$all")
         three=$(jq -c 'select(.label == "three")' <<<"$all")

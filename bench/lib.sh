@@ -122,6 +122,26 @@ use_fresh_postgres() { # name prefix
     export CLINK_DATABASE_URL=${PG_URL%/*}/$pg_db
 }
 
+# `ROUNDS` rounds of two set-ups, alternating (A B A B ...), so that a machine whose speed
+# drifts favours neither: for each, `$start LABEL`, then `$measure LABEL ROUND` prints one loadgen
+# JSON result. Sets `runs` to the results, and adds to `problems` each run for which the jq
+# condition `$ok` does not hold. `what` names the runs in the progress lines.
+alternate_rounds() { # what, label a, label b, start command, measure command, ok condition
+    local what=$1 a=$2 b=$3 start=$4 measure=$5 ok=$6 round mode r bad
+    runs=()
+    for round in $(seq "$ROUNDS"); do
+        for mode in "$a" "$b"; do
+            "$start" "$mode"
+            echo "$what, round $round/$ROUNDS: $mode..." >&2
+            r=$("$measure" "$mode" "$round")
+            jq -r '"  [\(.label)] \(.rps|floor)/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, server CPU \(.server_cpu_us_per_request // 0 | floor) µs/request, \(.errors) errors, statuses \(.statuses|tostring)"' <<<"$r" >&2
+            bad=$(jq -r --arg what "$what" "select(($ok) | not) | \"\\(\$what) \\(.label): \\(.errors) errors, statuses \\(.statuses|tostring) \\(.first_error // \"\")\"" <<<"$r")
+            [[ -n $bad ]] && problems+=("$bad")
+            runs+=("$r")
+        done
+    done
+}
+
 # The median of a jq expression over JSON lines on stdin.
 median() { jq -s "[.[] | $1] | sort | .[(length - 1) / 2 | floor]"; }
 

@@ -64,19 +64,11 @@ for backend in $BACKENDS; do
 
     wallet_fixture "$backend"
 
+    start_mode() { if [[ $1 == baseline ]]; then start_wallet_server 1; else start_wallet_server 256; fi; }
+    measure_mode() { wallet_purchases "$1" "$c" "$backend" "bench-$backend-$c-$2-$1"; } # label, round
     for c in $CONCURRENCY; do
-        runs=()
-        for round in $(seq "$ROUNDS"); do
-            for mode in baseline batched; do
-                if [[ $mode == baseline ]]; then start_wallet_server 1; else start_wallet_server 256; fi
-                echo "$backend, $c clients, round $round/$ROUNDS: $mode..." >&2
-                r=$(wallet_purchases "$mode" "$c" "$backend" "bench-$backend-$c-$round-$mode")
-                jq -r '"  [\(.label)] \(.rps|floor)/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, server CPU \(.server_cpu_us_per_request // 0 | floor) µs/purchase, \(.errors) errors, statuses \(.statuses|tostring)"' <<<"$r" >&2
-                bad=$(jq -r --arg backend "$backend" 'select(.errors > 0 or .non_2xx > 0 or ((.statuses["201"] // 0) != .requests)) | "\(.label) \($backend) c=\(.concurrency): \(.errors) errors, statuses \(.statuses|tostring) \(.first_error // "")"' <<<"$r")
-                [[ -n $bad ]] && problems+=("$bad")
-                runs+=("$r")
-            done
-        done
+        alternate_rounds "$backend, $c clients" baseline batched start_mode measure_mode \
+            '.errors == 0 and .non_2xx == 0 and ((.statuses["201"] // 0) == .requests)'
         all=$(printf '%s\n' "${runs[@]}")
         base_runs=$(jq -c 'select(.label == "baseline")' <<<"$all")
         batch_runs=$(jq -c 'select(.label == "batched")' <<<"$all")

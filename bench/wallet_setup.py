@@ -29,15 +29,18 @@ PASSWORD = "bench-password-not-secret-1"
 class Browser:
     """One buyer: a cookie jar and same-origin requests that do not follow redirects."""
 
-    def __init__(self, base, address):
+    def __init__(self, base, address, user_agent=None):
         self.base = base
         self.host = urllib.parse.urlparse(base).netloc
         self.cookies = {}
         self.address = address
+        self.user_agent = user_agent
 
     def request(self, method, path, form=None, accept=None):
         conn = http.client.HTTPConnection(self.host, timeout=120)
         headers = {"Origin": self.base, "X-Forwarded-For": self.address}
+        if self.user_agent:
+            headers["User-Agent"] = self.user_agent
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         body = None

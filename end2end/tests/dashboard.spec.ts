@@ -80,4 +80,8 @@ test('the dashboard moves after a purchase through a link tagged ?ref=x', async 
   await creatorPage.goto('/dashboard/sales');
   await assertLayout(creatorPage, 'sales-phone', [creatorPage.locator('table td[data-label="Paid"]').first()]);
   await expect(creatorPage.locator('table td[data-label="Paid"]').first()).toHaveText('€3.00');
+  // The status shows as the lowercase word the API and CSV use, and the refund link sits in its row.
+  await expect(creatorPage.locator('table .badge').first()).toHaveText('fulfilled');
+  await creatorPage.setViewportSize({ width: 1280, height: 800 });
+  await assertLayout(creatorPage, 'sales-desktop', [creatorPage.locator('table .badge').first(), creatorPage.getByRole('link', { name: 'Refund…' }).first()]);
 });

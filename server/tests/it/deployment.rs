@@ -23,7 +23,7 @@ use std::{
 };
 
 use reqwest::{Client, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::common::{self, BROWSER_UA, PASSWORD, decoded_body, link_in, moto, pg, smtp};
@@ -145,9 +145,14 @@ impl Cluster {
         std::fs::write(self.dir.path().join("nginx.conf"), conf).unwrap();
     }
 
+    /// nginx with this cluster's prefix, error log and configuration.
+    fn nginx_args(dir: &std::path::Path) -> [std::ffi::OsString; 6] {
+        ["-p".into(), dir.into(), "-e".into(), dir.join("nginx-error.log").into(), "-c".into(), dir.join("nginx.conf").into()]
+    }
+
     fn nginx_command(dir: &std::path::Path) -> Command {
         let mut cmd = Command::new(nginx_binary());
-        cmd.arg("-p").arg(dir).arg("-e").arg(dir.join("nginx-error.log")).arg("-c").arg(dir.join("nginx.conf"));
+        cmd.args(Cluster::nginx_args(dir));
         cmd
     }
 
@@ -200,17 +205,18 @@ impl Cluster {
     }
 }
 
-fn fresh_connection_browser(lb: &str) -> Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("origin", lb.parse().unwrap());
-    Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .default_headers(headers)
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(60))
-        .build()
+/// The wallet purchases the database holds.
+async fn wallet_order_ids(db: &app::db::Db) -> HashSet<String> {
+    app::on_db!(db, pool => sqlx::query_scalar::<_, String>("select order_id from buyer_order where provider = 'wallet'").fetch_all(pool).await)
         .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// The wallet's receipts gather for ten minutes; lets the gathered ones go now.
+async fn release_digests(db: &app::db::Db) {
+    app::on_db!(db, pool => sqlx::query("update mail_outbox set next_attempt_at = 0 where digest_key is not null").execute(pool).await.map(|_| ()))
+        .unwrap();
 }
 
 impl Drop for Cluster {
@@ -218,14 +224,8 @@ impl Drop for Cluster {
     /// master to quit, which takes its workers with it. The servers are killed on drop.
     fn drop(&mut self) {
         if let Some(mut nginx) = self.nginx.take() {
-            let conf = self.dir.path();
             let _ = std::process::Command::new(nginx_binary())
-                .arg("-p")
-                .arg(conf)
-                .arg("-e")
-                .arg(conf.join("nginx-error.log"))
-                .arg("-c")
-                .arg(conf.join("nginx.conf"))
+                .args(Cluster::nginx_args(self.dir.path()))
                 .args(["-s", "quit"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -268,18 +268,6 @@ async fn upload(cluster: &Cluster, creator: &Client, title: &str, price: &str) -
     assert_eq!(res.status(), StatusCode::CREATED, "{}", res.text().await.unwrap_or_default());
     let body: Value = res.json().await.unwrap();
     (body["id"].as_str().unwrap().to_string(), body["code"].as_str().unwrap().to_string())
-}
-
-async fn wallet_buy(base: &str, buyer: &Client, code: &str, key: &str) -> Result<Value, String> {
-    let res = buyer
-        .post(format!("{base}/api/wallet/purchases"))
-        .json(&json!({ "code": code, "idempotency_key": key }))
-        .send()
-        .await
-        .map_err(|e| format!("{e:?}"))?;
-    let status = res.status();
-    let body: Value = res.json().await.unwrap_or_default();
-    if status == StatusCode::CREATED || status == StatusCode::OK { Ok(body) } else { Err(format!("{status}: {body}")) }
 }
 
 /// The bytes of a download link's first file, fetched from the server at `base`.
@@ -380,12 +368,12 @@ async fn three_release_servers_behind_nginx() {
     assert!(back.starts_with("/wallet"), "{back}");
     let mut wallet_orders = Vec::new();
     for n in 0..30 {
-        let bought = wallet_buy(&lb, &fan, &zine, &format!("steady-{n:04}-purchase")).await.expect("a wallet purchase");
+        let bought = common::wallet_buy_at(&lb, &fan, &zine, &format!("steady-{n:04}-purchase")).await.expect("a wallet purchase");
         assert_eq!(bought["price"], "0.20", "{bought}");
         wallet_orders.push(bought["order_id"].as_str().unwrap().to_string());
     }
     // The purchase's own download link (the public origin's) works on a server it didn't touch.
-    let bought = wallet_buy(&lb, &fan, &zine, "steady-download-purchase").await.expect("a wallet purchase");
+    let bought = common::wallet_buy_at(&lb, &fan, &zine, "steady-download-purchase").await.expect("a wallet purchase");
     wallet_orders.push(bought["order_id"].as_str().unwrap().to_string());
     let path = bought["download_url"].as_str().unwrap().strip_prefix(lb.as_str()).expect("a link on the public origin").to_string();
     assert_eq!(download_on(&cluster.node_url(2), &fan, &path).await, FILE);
@@ -423,7 +411,7 @@ async fn three_release_servers_behind_nginx() {
         }
     }
     for i in 0..SERVERS {
-        let bought = wallet_buy(&cluster.node_url(i), &fan, &zine, &format!("repriced-{i}-purchase")).await.expect("a purchase");
+        let bought = common::wallet_buy_at(&cluster.node_url(i), &fan, &zine, &format!("repriced-{i}-purchase")).await.expect("a purchase");
         assert_eq!(bought["price"], "0.30", "server {i} charges the new price: {bought}");
         wallet_orders.push(bought["order_id"].as_str().unwrap().to_string());
     }
@@ -446,8 +434,7 @@ async fn three_release_servers_behind_nginx() {
         app::on_db!(&db, pool => sqlx::query_scalar::<_, String>("select mail_id from mail_outbox where sent_at is not null").fetch_all(pool).await)
             .unwrap()
     };
-    // The wallet's receipts gather for ten minutes; let them go now.
-    app::on_db!(&db, pool => sqlx::query("update mail_outbox set next_attempt_at = 0 where digest_key is not null").execute(pool).await.map(|_| ())).unwrap();
+    release_digests(&db).await;
     common::eventually("the outbox emptied", || async {
         let pending = app::on_db!(&db, pool => sqlx::query_scalar::<_, i64>("select count(*) from mail_outbox where sent_at is null").fetch_one(pool).await).unwrap();
         (pending == 0).then_some(())
@@ -492,7 +479,7 @@ async fn three_release_servers_behind_nginx() {
                     }
                     let key = format!("burst-{w:02}-{n:05}-key");
                     attempted.lock().unwrap().push(key.clone());
-                    if let Ok(bought) = wallet_buy(&lb, &fan, &zine, &key).await {
+                    if let Ok(bought) = common::wallet_buy_at(&lb, &fan, &zine, &key).await {
                         acknowledged.lock().unwrap().push((key, bought["order_id"].as_str().unwrap().to_string()));
                     }
                 }
@@ -513,16 +500,13 @@ async fn three_release_servers_behind_nginx() {
     let acknowledged = acknowledged.lock().unwrap().clone();
     let attempted = attempted.lock().unwrap().clone();
     assert!(acknowledged.len() > at_kill, "the other servers went on selling after the kill ({at_kill} then {})", acknowledged.len());
-    let stored: HashSet<String> = app::on_db!(&db, pool => sqlx::query_scalar::<_, String>("select order_id from buyer_order where provider = 'wallet'").fetch_all(pool).await)
-        .unwrap()
-        .into_iter()
-        .collect();
+    let stored = wallet_order_ids(&db).await;
     let lost: Vec<_> = acknowledged.iter().filter(|(_, order)| !stored.contains(order)).collect();
     assert!(lost.is_empty(), "{} acknowledged purchases lost: {lost:?}", lost.len());
     // Whatever failed in the crash is retried with its key: each key is one purchase, whether
     // the first try committed (the retry replays it) or not (the retry makes it).
     for key in &attempted {
-        wallet_buy(&lb, &fan, &zine, key).await.unwrap_or_else(|e| panic!("retrying {key}: {e}"));
+        common::wallet_buy_at(&lb, &fan, &zine, key).await.unwrap_or_else(|e| panic!("retrying {key}: {e}"));
     }
     let committed = app::on_db!(&db, pool => sqlx::query_scalar::<_, i64>("select count(*) from ledger_txn where idempotency_key like 'wallet:%:burst-%'").fetch_one(pool).await).unwrap();
     assert_eq!(committed, attempted.len() as i64, "one purchase per key");
@@ -535,7 +519,7 @@ async fn three_release_servers_behind_nginx() {
     // A buyer whose browser opens a new connection per request: this is about what the balancer
     // retries, not about an idle keep-alive connection racing nginx's reload (a browser retries
     // those itself).
-    let steady = fresh_connection_browser(&lb);
+    let steady = common::fresh_connection_browser(&lb);
     sign_up(&cluster, &mail, &steady, "steady").await;
     common::top_up_at(&lb, &steady, "500", None).await;
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -555,7 +539,7 @@ async fn three_release_servers_behind_nginx() {
                         Ok(res) => failures.lock().unwrap().push(format!("link page: {}", res.status())),
                         Err(e) => failures.lock().unwrap().push(format!("link page: {e:?}")),
                     }
-                    match wallet_buy(&lb, &browser, &zine, &format!("rolling-{w}-{n:05}-key")).await {
+                    match common::wallet_buy_at(&lb, &browser, &zine, &format!("rolling-{w}-{n:05}-key")).await {
                         Ok(bought) => served.lock().unwrap().push(bought["order_id"].as_str().unwrap().to_string()),
                         Err(e) => failures.lock().unwrap().push(format!("wallet purchase: {e}")),
                     }
@@ -580,10 +564,7 @@ async fn three_release_servers_behind_nginx() {
     let served = served.lock().unwrap().clone();
     assert!(failures.is_empty(), "{} requests failed during the rolling restart: {failures:?}", failures.len());
     assert!(served.len() > 30, "the load ran ({} purchases)", served.len());
-    let stored: HashSet<String> = app::on_db!(&db, pool => sqlx::query_scalar::<_, String>("select order_id from buyer_order where provider = 'wallet'").fetch_all(pool).await)
-        .unwrap()
-        .into_iter()
-        .collect();
+    let stored = wallet_order_ids(&db).await;
     assert!(served.iter().all(|o| stored.contains(o)), "every purchase acknowledged during the restart is stored");
     let verify = cluster.cli(&["ledger", "verify"]).await;
     assert!(verify.status.success(), "ledger verify after the rolling restart:\n{}", String::from_utf8_lossy(&verify.stdout));
@@ -592,7 +573,7 @@ async fn three_release_servers_behind_nginx() {
     // After the crash and the restarts, nothing was skipped: every sale has its webhook and every
     // mail arrived. (A server killed between sending and recording a send may send that one
     // again when its claim ends, a minute later; its Message-ID then says it is the same mail.)
-    app::on_db!(&db, pool => sqlx::query("update mail_outbox set next_attempt_at = 0 where digest_key is not null").execute(pool).await.map(|_| ())).unwrap();
+    release_digests(&db).await;
     let all_sales: HashSet<String> =
         app::on_db!(&db, pool => sqlx::query_scalar::<_, String>("select order_id from buyer_order where status = 'fulfilled'").fetch_all(pool).await)
             .unwrap()

@@ -238,6 +238,16 @@ pub fn browser_like_client(base_url: &str) -> Client {
 
 /// A browser-like client that sends `user_agent` (reqwest sends none of its own).
 pub fn browser_client_named(base_url: &str, user_agent: &str) -> Client {
+    browser_builder(base_url, user_agent).build().unwrap()
+}
+
+/// A browser that opens a new connection for every request, so that a load balancer in front
+/// of several servers spreads its requests over them.
+pub fn fresh_connection_browser(base_url: &str) -> Client {
+    browser_builder(base_url, "").pool_max_idle_per_host(0).build().unwrap()
+}
+
+fn browser_builder(base_url: &str, user_agent: &str) -> reqwest::ClientBuilder {
     let mut headers = HeaderMap::new();
     headers.insert("origin", HeaderValue::from_str(base_url).unwrap());
     if !user_agent.is_empty() {
@@ -248,8 +258,6 @@ pub fn browser_client_named(base_url: &str, user_agent: &str) -> Client {
         .redirect(reqwest::redirect::Policy::none())
         .default_headers(headers)
         .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
 }
 
 /// Runs the real `clink` binary against the given database.
@@ -571,6 +579,20 @@ pub async fn wallet_buy(app: &TestApp, buyer: &Client, code: &str, key: &str, ex
     let res = buyer.post(app.url("/api/wallet/purchases")).json(&body).send().await.unwrap();
     let status = res.status();
     (status, res.json().await.unwrap_or_default())
+}
+
+/// A wallet purchase at the server `base`: its answer when bought (201, or 200 for a repeat),
+/// else the status and answer, or the transport error (a server killed mid-request).
+pub async fn wallet_buy_at(base: &str, buyer: &Client, code: &str, key: &str) -> Result<serde_json::Value, String> {
+    let res = buyer
+        .post(format!("{base}/api/wallet/purchases"))
+        .json(&serde_json::json!({ "code": code, "idempotency_key": key }))
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    let status = res.status();
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    if status == StatusCode::CREATED || status == StatusCode::OK { Ok(body) } else { Err(format!("{status}: {body}")) }
 }
 
 pub async fn wallet_balance(app: &TestApp, handle: &str) -> i64 {
