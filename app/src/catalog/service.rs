@@ -33,6 +33,9 @@ pub enum CatalogError {
     BadCover(#[from] MediaError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// Every random link code tried was taken (a code space nearly full, or a broken generator).
+    #[error("could not allocate a unique link code")]
+    NoFreeCode,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -55,6 +58,7 @@ impl From<CatalogError> for AppError {
             }
             CatalogError::BadCover(_) => AppError::invalid("cover", "The cover must be a PNG, JPEG, WebP or GIF image."),
             CatalogError::Storage(e) => internal("file storage failed", &e),
+            e @ CatalogError::NoFreeCode => internal("publishing a work", &e),
             CatalogError::Database(e) => internal("catalog query failed", &e),
         }
     }
@@ -202,7 +206,7 @@ pub async fn create_work(
         tracing::info!(work.id = %row.work_id, creator.id = %creator_id, files = files.len(), "work created");
         return Ok(row);
     }
-    Err(CatalogError::Database(sqlx::Error::Protocol("could not allocate a unique link code".into())))
+    Err(CatalogError::NoFreeCode)
 }
 
 /// Link pages are cached (`PageCache`): every change a buyer could see on one clears them here,

@@ -54,6 +54,8 @@ pub enum WalletError {
     KeptChanging,
     #[error(transparent)]
     Writer(#[from] WriterError),
+    #[error("hashing the PIN failed: {0}")]
+    PinHashing(String),
     #[error(transparent)]
     Provider(#[from] ProviderError),
     #[error(transparent)]
@@ -105,6 +107,7 @@ impl From<WalletError> for AppError {
             }
             WalletError::Provider(e) => internal("payment provider failed", &e),
             WalletError::Writer(e) => internal("wallet writer failed", &e),
+            e @ WalletError::PinHashing(_) => internal("saving wallet settings", &e),
             WalletError::Ledger(e) => internal("ledger failed", &e),
             WalletError::Database(e) => internal("wallet query failed", &e),
         }
@@ -654,8 +657,7 @@ pub async fn save_rules(
     }
     if let Some(pin) = new_pin.filter(|p| !p.trim().is_empty()) {
         let pin = parse_pin(pin)?;
-        settings.pin_hash =
-            Some(accounts::hash_password(pin).await.map_err(|e| WalletError::Database(sqlx::Error::Protocol(e.to_string())))?);
+        settings.pin_hash = Some(accounts::hash_password(pin).await.map_err(|e| WalletError::PinHashing(e.to_string()))?);
         if settings.pin_above_minor.is_none() {
             settings.pin_above_minor = Some(0);
         }

@@ -86,7 +86,23 @@ pub enum Outcome {
 
 /// Why a purchase got no outcome: the writer stopped, its batch failed (the error kept), or the
 /// batch could not be made durable.
-pub type WriterError = CommitError<SaleError>;
+pub type WriterError = CommitError<BatchError>;
+
+/// Why a batch of wallet purchases failed: nothing in it was committed.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error(transparent)]
+    Sale(#[from] SaleError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The batch's reads came back in another shape than they were sent in.
+    #[error("the batch's reads answered {0} results")]
+    Reads(usize),
+    /// SQLite: the debit changed other wallets than the batch decided on, although the batch
+    /// holds the only write lock.
+    #[error("{debited} of {decided} wallets debited although the batch holds the write lock")]
+    WalletsMoved { debited: u64, decided: usize },
+}
 
 /// The wallet's group-commit writer (see `group_commit`): its batches are `PurchaseBatch`es.
 #[derive(Clone)]
@@ -120,15 +136,15 @@ struct PurchaseBatch {
 impl BatchWork for PurchaseBatch {
     type Item = Purchase;
     type Outcome = Outcome;
-    type Error = SaleError;
+    type Error = BatchError;
 
-    async fn commit(&mut self, db: &Db, batch: &[&Purchase]) -> Result<Vec<Outcome>, SaleError> {
+    async fn commit(&mut self, db: &Db, batch: &[&Purchase]) -> Result<Vec<Outcome>, BatchError> {
         commit_batch(db, batch, &mut self.written).await
     }
 
-    fn worth_retrying(&self, err: &SaleError) -> bool {
+    fn worth_retrying(&self, err: &BatchError) -> bool {
         // Another app server's writer held rows this batch needed.
-        matches!(err, SaleError::Database(e) if db::is_lock_conflict(e))
+        matches!(err, BatchError::Database(e) | BatchError::Sale(SaleError::Database(e)) if db::is_lock_conflict(e))
     }
 
     fn forget_uncommitted(&mut self) {
@@ -165,7 +181,7 @@ struct Current {
 impl Current {
     /// Five queries (six on SQLite), sent together (on SQLite one round trip, see
     /// `db::Statements`).
-    async fn read(tx: &mut Tx, batch: &[&Purchase]) -> Result<Current, sqlx::Error> {
+    async fn read(tx: &mut Tx, batch: &[&Purchase]) -> Result<Current, BatchError> {
         use sqlx::{FromRow, Row};
         let mut keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
         let mut work_ids: Vec<&str> = batch.iter().map(|p| p.work.work_id.as_str()).collect();
@@ -199,7 +215,7 @@ impl Current {
             let (done, works, settings, emails, sellers, balances) = match answers.as_slice() {
                 [done, works, settings, emails, sellers] => (done, works, settings, emails, sellers, None),
                 [done, works, settings, emails, sellers, balances] => (done, works, settings, emails, sellers, Some(balances)),
-                _ => return Err(sqlx::Error::Protocol(format!("the batch's reads answered {} results", answers.len()))),
+                _ => return Err(BatchError::Reads(answers.len())),
             };
             let balances: HashMap<String, i64> = match balances.and_then(|rows| rows.first()) {
                 Some(row) => db::from_json_row::<(String, i64)>(row.try_get(0)?)?.into_iter().collect(),
@@ -231,7 +247,7 @@ impl Current {
     }
 }
 
-async fn commit_batch(db: &Db, batch: &[&Purchase], memo: &mut sale::Written) -> Result<Vec<Outcome>, SaleError> {
+async fn commit_batch(db: &Db, batch: &[&Purchase], memo: &mut sale::Written) -> Result<Vec<Outcome>, BatchError> {
     let started = std::time::Instant::now();
     let now = db::now_ms();
     let (week, month) = super::domain::periods(now);
@@ -348,13 +364,13 @@ async fn debit_uncapped(
     pending: Vec<usize>,
     balances: HashMap<String, i64>,
     outcomes: &mut [Option<Outcome>],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), BatchError> {
     if pending.is_empty() {
         return Ok(());
     }
     match tx {
         Tx::Sqlite(conn) => debit_uncapped_under_write_lock(conn, batch, pending, balances, outcomes).await,
-        Tx::Postgres(_) => debit_uncapped_in_rounds(tx, batch, pending, outcomes).await,
+        Tx::Postgres(_) => Ok(debit_uncapped_in_rounds(tx, batch, pending, outcomes).await?),
     }
 }
 
@@ -372,7 +388,7 @@ async fn debit_uncapped_under_write_lock(
     pending: Vec<usize>,
     mut balances: HashMap<String, i64>,
     outcomes: &mut [Option<Outcome>],
-) -> Result<(), sqlx::Error> {
+) -> Result<(), BatchError> {
     let wallets: Vec<String> = pending.iter().map(|&i| AccountRef::buyer_wallet(&batch[i].buyer_id, batch[i].currency).id()).collect();
     let mut debits: BTreeMap<&str, i64> = BTreeMap::new();
     for (&i, wallet) in pending.iter().zip(&wallets) {
@@ -396,10 +412,7 @@ async fn debit_uncapped_under_write_lock(
     q.push(") as v where ledger_account.account_id = v.column1 and ledger_account.balance_minor >= v.column2");
     let debited = q.build().execute(&mut *conn).await?.rows_affected();
     if debited != debits.len() as u64 {
-        return Err(sqlx::Error::Protocol(format!(
-            "{debited} of {} wallets debited although the batch holds the write lock",
-            debits.len()
-        )));
+        return Err(BatchError::WalletsMoved { debited, decided: debits.len() });
     }
     Ok(())
 }
