@@ -20,10 +20,7 @@ BENCH_NAME=card-ab
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-(($# == 2)) || die "usage: bench/card-ab.sh BINARY_A BINARY_B"
-A=$(realpath "$1")
-B=$(realpath "$2")
-[[ -x $A && -x $B ]] || die "both binaries must exist and be executable"
+ab_binaries "$@"
 ROUNDS=${ROUNDS:-3}
 WORKERS=${WORKERS:-8}
 DURATION=${DURATION:-10}

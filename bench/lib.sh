@@ -21,6 +21,14 @@ need_release_build() { # extra commands the script needs
     cargo build -q -p loadgen --release || die "could not build loadgen"
 }
 
+# The two server binaries an A/B script compares, from its arguments: sets A and B (absolute).
+ab_binaries() { # "$@" of the script
+    (($# == 2)) || die "usage: bench/$BENCH_NAME.sh BINARY_A BINARY_B"
+    A=$(realpath "$1")
+    B=$(realpath "$2")
+    [[ -x $A && -x $B ]] || die "both binaries must exist and be executable"
+}
+
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ) # the run's start
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/clink-$BENCH_NAME.XXXXXX")
 pids=()       # helper processes we started (not clink), stopped on exit

@@ -29,10 +29,7 @@ BENCH_NAME=wallet-ab
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-(($# == 2)) || die "usage: bench/wallet-ab.sh BINARY_A BINARY_B"
-A=$(realpath "$1")
-B=$(realpath "$2")
-[[ -x $A && -x $B ]] || die "both binaries must exist and be executable"
+ab_binaries "$@"
 ROUNDS=${ROUNDS:-3}
 CONCURRENCY=${CONCURRENCY:-64}
 DURATION=${DURATION:-10s}

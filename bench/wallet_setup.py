@@ -71,10 +71,9 @@ def hidden(html, name):
     raise RuntimeError(f"no hidden input {name!r} on the page")
 
 
-def top_up(b):
-    status, pay, text = b.request("POST", "/wallet/topup", {"amount": "500", "currency": "EUR", "remember": "1"})
-    if status != 303 or not pay or not pay.startswith("/wallet?topup="):
-        raise RuntimeError(f"top-up refused: {status} {pay} {text[:200]}")
+def pay_with_test_card(b, pay):
+    """Pays the payment step at `pay` with the built-in test provider's card form; returns where
+    the provider sends the browser back to."""
     _, _, page = b.request("GET", pay)
     action = unescape(re.search(r'action="(/pay/test/[^"]*)"', page).group(1))
     form = {
@@ -87,7 +86,14 @@ def top_up(b):
     status, back, text = b.request("POST", action, form)
     if not back:
         raise RuntimeError(f"test card refused: {status} {text[:200]}")
-    status, done, _ = b.request("GET", back)
+    return back
+
+
+def top_up(b):
+    status, pay, text = b.request("POST", "/wallet/topup", {"amount": "500", "currency": "EUR", "remember": "1"})
+    if status != 303 or not pay or not pay.startswith("/wallet?topup="):
+        raise RuntimeError(f"top-up refused: {status} {pay} {text[:200]}")
+    status, done, _ = b.request("GET", pay_with_test_card(b, pay))
     if not done or "topped_up=1" not in done:
         raise RuntimeError(f"top-up not credited: {status} {done}")
 
