@@ -487,7 +487,6 @@ pub fn from_json_row<T: serde::de::DeserializeOwned>(json: String) -> Result<Vec
     serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-/// Milliseconds since the Unix epoch: the one timestamp representation in the database.
 /// How often a transaction that lost a lock conflict is tried again before its caller gets an
 /// error.
 pub const LOCK_CONFLICT_RETRIES: u32 = 3;
@@ -505,6 +504,7 @@ pub fn is_lock_conflict(err: &sqlx::Error) -> bool {
     text.contains("deadlock detected") || text.contains("could not serialize access")
 }
 
+/// Milliseconds since the Unix epoch: the one timestamp representation in the database.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
