@@ -243,9 +243,24 @@ impl Db {
     }
 
     /// Applies the migrations of this backend (`migrations/sqlite` or `migrations/postgres`).
+    ///
+    /// On SQLite they run on a connection of their own with foreign keys off: a migration that
+    /// changes a CHECK constraint rebuilds its table, and SQLite's manual has that done with
+    /// foreign keys off, so that dropping the old table doesn't count its children as orphans
+    /// (the rebuilt table takes its name back, and they point at it again). sqlx runs each
+    /// migration in a transaction, where the pragma can't change.
     pub async fn migrate(&self) -> Result<(), MigrateError> {
         let migrator = self.migrator();
-        on_db!(self, pool => migrator.run(pool).await)
+        match self {
+            Db::Sqlite(pool) => {
+                use sqlx::{ConnectOptions, Connection};
+                let mut conn = (*pool.connect_options()).clone().foreign_keys(false).connect().await?;
+                let migrated = migrator.run(&mut conn).await;
+                conn.close().await?;
+                migrated
+            }
+            Db::Postgres(pool) => migrator.run(pool).await,
+        }
     }
 
     /// This backend's migrations, as built into the binary.

@@ -33,10 +33,16 @@ pub enum Limit {
     /// then one every 20 s. With three six-digit codes valid at a time, that is about a 1 in 80
     /// chance a day for someone who has the password and guesses all day.
     SecondStepPerAccount,
+    /// New tabs opened from one client address: a tab is credit (1.00 each, see
+    /// `wallet::tab::FIRST_TAB_LIMIT`).
+    NewTabPerClient,
+    /// New tabs opened with addresses of one email domain (one mail server's throwaway
+    /// addresses).
+    NewTabPerEmailDomain,
 }
 
 impl Limit {
-    const ALL: [Limit; 9] = [
+    const ALL: [Limit; 11] = [
         Limit::LoginPerClient,
         Limit::LoginPerAccount,
         Limit::SignupPerClient,
@@ -46,6 +52,8 @@ impl Limit {
         Limit::PinPerAccount,
         Limit::BuyerStartPerClient,
         Limit::SecondStepPerAccount,
+        Limit::NewTabPerClient,
+        Limit::NewTabPerEmailDomain,
     ];
 
     /// The quota: `burst` at once, then one more every `every`.
@@ -61,6 +69,10 @@ impl Limit {
             Limit::PinPerAccount => (5, MINUTE / 5),
             Limit::BuyerStartPerClient => (5, MINUTE * 3),
             Limit::SecondStepPerAccount => (6, MINUTE / 3),
+            // 5 at once, then 10 a day; 50 a day per domain (large webmail domains share it,
+            // so it is a backstop against one throwaway domain, not a per-person limit).
+            Limit::NewTabPerClient => (5, MINUTE * 144),
+            Limit::NewTabPerEmailDomain => (50, MINUTE * 29),
         }
     }
 }

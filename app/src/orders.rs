@@ -70,6 +70,8 @@ pub enum Provider {
     Wallet,
     /// Nothing to pay (a free work, or pay what you want at zero).
     Free,
+    /// The buyer's tab: bought now, paid when the tab is settled.
+    Tab,
 }
 
 impl Provider {
@@ -79,6 +81,7 @@ impl Provider {
             Provider::Stripe => "stripe",
             Provider::Wallet => "wallet",
             Provider::Free => "free",
+            Provider::Tab => "tab",
         }
     }
 
@@ -88,6 +91,7 @@ impl Provider {
             "stripe" => Provider::Stripe,
             "wallet" => Provider::Wallet,
             "free" => Provider::Free,
+            "tab" => Provider::Tab,
             _ => return None,
         })
     }
@@ -149,7 +153,7 @@ mod tests {
         for s in [OrderStatus::Pending, OrderStatus::Paid, OrderStatus::Fulfilled, OrderStatus::Failed, OrderStatus::Refunded] {
             assert_eq!(OrderStatus::from_text(s.as_str()), Some(s));
         }
-        for p in [Provider::Test, Provider::Stripe, Provider::Wallet, Provider::Free] {
+        for p in [Provider::Test, Provider::Stripe, Provider::Wallet, Provider::Free, Provider::Tab] {
             assert_eq!(Provider::from_text(p.as_str()), Some(p));
         }
         for s in [TopUpStatus::Pending, TopUpStatus::Succeeded, TopUpStatus::Failed] {

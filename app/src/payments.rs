@@ -88,12 +88,12 @@ pub async fn apply_event(state: &AppState, event: &ProviderEvent) -> Result<Appl
 
 /// A creator refunds one of their sales, however it was paid: the provider refund (card
 /// sales), then in one transaction the sale's reversal (checkout, the same for every sale)
-/// and, for a wallet purchase, the buyer's spending counters given back (wallet).
+/// and, for a wallet or tab purchase, the buyer's spending counters given back (wallet).
 pub async fn refund_sale(state: &AppState, creator_id: &str, order_id: &str) -> Result<(), PaymentsError> {
     let Some(order) = checkout::refund_at_provider(state, creator_id, order_id).await? else { return Ok(()) };
     let mut tx = state.db.begin().await?;
     if checkout::reverse_once(&mut tx, &order).await?
-        && order.provider == Provider::Wallet
+        && matches!(order.provider, Provider::Wallet | Provider::Tab)
         && let Some(buyer) = order.buyer_account_id.as_deref()
     {
         wallet::give_back_spent(&mut tx, buyer, order.currency, order.created_at, order.amount_minor).await?;

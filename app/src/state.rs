@@ -31,6 +31,8 @@ pub struct Settings {
     pub fee_bps: u32,
     /// The smallest payout a creator can ask for, in minor units (the same figure in each currency).
     pub min_payout_minor: i64,
+    /// The most a buyer who has paid a tab before may owe on it (a first tab: `wallet::tab::FIRST_TAB_LIMIT`).
+    pub tab_limit_minor: i64,
     /// Where sale webhooks may go.
     pub outbound: crate::outbound::OutboundPolicy,
 }

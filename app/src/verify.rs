@@ -62,7 +62,7 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
         // A wallet below zero owes a top-up the provider refunded after it was spent; nothing
         // else takes one there.
         "select a.account_id, a.kind, a.balance_minor from ledger_account a \
-         where a.kind in ('buyer_wallet', 'creator_earnings', 'payouts_pending') and a.balance_minor < 0 \
+         where a.kind in ('buyer_wallet', 'creator_earnings', 'creator_pending', 'payouts_pending') and a.balance_minor < 0 \
          and not (a.kind = 'buyer_wallet' and exists (select 1 from ledger_entry e join ledger_txn t on t.txn_id = e.txn_id \
              where e.account_id = a.account_id and t.kind = 'topup_refund'))",
     )
@@ -105,7 +105,7 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     for (order, what, amount) in rows(db,
         "select o.order_id, 'creator share', cast(coalesce(sum(e.amount_minor), 0) as bigint) - (o.amount_minor - o.fee_minor) \
          from buyer_order o join ledger_txn t on t.order_id = o.order_id and t.kind = 'sale' \
-         join ledger_entry e on e.txn_id = t.txn_id join ledger_account a on a.account_id = e.account_id and a.kind = 'creator_earnings' \
+         join ledger_entry e on e.txn_id = t.txn_id join ledger_account a on a.account_id = e.account_id and a.kind in ('creator_earnings', 'creator_pending') \
          group by o.order_id, o.amount_minor, o.fee_minor having cast(coalesce(sum(e.amount_minor), 0) as bigint) <> o.amount_minor - o.fee_minor").await?
     {
         v.push(format!("order {order}: ledger {what} differs from the order by {amount}"));
@@ -125,7 +125,8 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     // Every succeeded top-up is credited exactly once, and every credit has its top-up.
     for (topup, status, n) in rows(
         db,
-        "select w.topup_id, w.status, (select count(*) from ledger_txn t where t.order_id = w.topup_id and t.kind = 'topup') \
+        "select w.topup_id, w.status, (select count(*) from ledger_txn t where t.order_id = w.topup_id \
+             and t.kind = case when w.settles_tab then 'tab_settlement' else 'topup' end) \
          from wallet_topup w",
     )
     .await?
@@ -154,11 +155,59 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     {
         v.push(format!("top-up credit {txn} has no succeeded top-up ({topup})"));
     }
+    // A tab settlement has its succeeded settlement.
+    for (txn, topup, _) in rows(
+        db,
+        "select t.txn_id, coalesce(t.order_id, '(none)'), 0 from ledger_txn t where t.kind = 'tab_settlement' \
+         and not exists (select 1 from wallet_topup w where w.topup_id = t.order_id and w.status = 'succeeded' and w.settles_tab)",
+    )
+    .await?
+    {
+        v.push(format!("tab settlement {txn} has no succeeded settlement ({topup})"));
+    }
+    // Every tab owes exactly its unsettled purchases, and every creator's pending earnings are
+    // exactly their shares of them.
+    for (account, owed_by_ledger, owed_by_orders) in rows(
+        db,
+        "select a.account_id, cast(-a.balance_minor as text), cast(coalesce((select sum(o.amount_minor) from buyer_order o \
+             where o.provider = 'tab' and o.buyer_account_id = a.owner_id and o.currency = a.currency and o.status = 'fulfilled' \
+             and o.tab_settled_at is null), 0) as bigint) \
+         from ledger_account a where a.kind = 'buyer_tab'",
+    )
+    .await?
+    {
+        if owed_by_ledger != owed_by_orders.to_string() {
+            v.push(format!("tab {account} owes {owed_by_ledger} but its unsettled purchases cost {owed_by_orders}"));
+        }
+    }
+    for (account, pending, shares) in rows(
+        db,
+        "select a.account_id, cast(a.balance_minor as text), cast(coalesce((select sum(o.amount_minor - o.fee_minor) from buyer_order o \
+             where o.provider = 'tab' and o.creator_id = a.owner_id and o.currency = a.currency and o.status = 'fulfilled' \
+             and o.tab_settled_at is null), 0) as bigint) \
+         from ledger_account a where a.kind = 'creator_pending'",
+    )
+    .await?
+    {
+        if pending != shares.to_string() {
+            v.push(format!("pending earnings {account} hold {pending} but the creator's unsettled tab shares are {shares}"));
+        }
+    }
+    // A settled tab purchase was settled by a paid settlement.
+    for (order, settlement, _) in rows(
+        db,
+        "select o.order_id, coalesce(o.tab_settlement_id, '(none)'), 0 from buyer_order o where o.tab_settled_at is not null \
+         and not exists (select 1 from wallet_topup w where w.topup_id = o.tab_settlement_id and w.status = 'succeeded' and w.settles_tab)",
+    )
+    .await?
+    {
+        v.push(format!("tab purchase {order} is settled without a paid settlement ({settlement})"));
+    }
     // The wallet's spending counters (what caps are checked against) are sums of the wallet
     // purchases still standing, per buyer, currency and spending period.
     let purchases: Vec<(String, String, i64, i64)> = on_db!(db, pool => sqlx::query_as(
         "select buyer_account_id, currency, created_at, amount_minor from buyer_order \
-         where provider = 'wallet' and status <> 'refunded' and buyer_account_id is not null").fetch_all(pool).await)?;
+         where provider in ('wallet', 'tab') and status <> 'refunded' and buyer_account_id is not null").fetch_all(pool).await)?;
     let mut expected: BTreeMap<(String, String, String), i64> = BTreeMap::new();
     for (buyer, currency, created_at, amount) in purchases {
         let (week, month) = periods(created_at);

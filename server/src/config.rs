@@ -48,6 +48,8 @@ pub struct Config {
     pub fee_bps: u32,
     /// The smallest payout a creator can ask for, in minor units of any currency.
     pub min_payout_minor: i64,
+    /// The most a buyer who has paid a tab before may owe on their tab (`CLINK_TAB_LIMIT`).
+    pub tab_limit_minor: i64,
     /// Stripe, when `CLINK_STRIPE_SECRET_KEY` is set; otherwise the built-in test provider.
     pub stripe: Option<StripeSettings>,
     /// Holds the SMTP password, if any.
@@ -142,6 +144,11 @@ impl Config {
             None => 1_000,
             Some(raw) => app::money::parse_amount(&raw, "min_payout")
                 .map_err(|_| bad("CLINK_MIN_PAYOUT", format!("`{raw}` is not an amount like 10 or 10.00")))?,
+        };
+        let tab_limit_minor = match get("CLINK_TAB_LIMIT") {
+            None => 500,
+            Some(raw) => app::money::parse_amount(&raw, "tab_limit")
+                .map_err(|_| bad("CLINK_TAB_LIMIT", format!("`{raw}` is not an amount like 5 or 5.00")))?,
         };
         let secret_key = get("CLINK_SECRET_KEY");
         if secret_key.as_deref().is_some_and(|k| app::secret::AppSecret::from_base64(k).is_none()) {
@@ -242,6 +249,7 @@ impl Config {
             secret_key,
             fee_bps,
             min_payout_minor,
+            tab_limit_minor,
             stripe,
             smtp_url,
             mail_from,

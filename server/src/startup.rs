@@ -86,6 +86,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
             upload_limit_bytes: config.upload_limit_bytes,
             fee_bps: config.fee_bps,
             min_payout_minor: config.min_payout_minor,
+            tab_limit_minor: config.tab_limit_minor,
             outbound: app::outbound::OutboundPolicy { allow_private: config.webhook_allow_private },
         },
         limits: app::limits::Limits::scaled(config.rate_limit_scale),

@@ -254,11 +254,27 @@ pub async fn revoke_api_token(token_id: String) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Whether the creator gets an email for every sale, and whether they sell on buyers' tabs.
 #[server(endpoint = "settings/notifications")]
-pub async fn notification_settings() -> Result<bool, AppError> {
+pub async fn notification_settings() -> Result<(bool, bool), AppError> {
     let state = edge::app_state()?;
     let account = edge::require_account().await?;
-    super::store::notify_sales(&state.db, &account.account_id).await.map_err(|e| internal("reading settings", &e))
+    let err = |e: sqlx::Error| internal("reading settings", &e);
+    let notify = super::store::notify_sales(&state.db, &account.account_id).await.map_err(err)?;
+    let tabs = super::store::sells_on_tab(&state.db, &account.account_id).await.map_err(err)?;
+    Ok((notify, tabs))
+}
+
+/// Turns sales on buyers' tabs on or off for the creator's works.
+#[server(endpoint = "settings/tab-sales")]
+pub async fn set_tab_sales(enabled: bool) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let account = edge::require_account().await?;
+    super::store::set_sells_on_tab(&state.db, &account.account_id, enabled).await.map_err(|e| internal("saving settings", &e))?;
+    // Link pages show visitors the tab: every cached one (on every server) is rendered again.
+    state.page_cache.invalidate_all().await;
+    leptos_axum::redirect("/settings?saved=notifications#notifications");
+    Ok(())
 }
 
 /// Turns the "New sale" email on or off.

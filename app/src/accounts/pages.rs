@@ -297,7 +297,7 @@ pub fn SettingsPage() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || {
                     let saved = saved_notifications;
-                    Suspend::new(async move { notify.await.ok().map(|on| view! { <NotificationSection on=on saved=saved/> }) })
+                    Suspend::new(async move { notify.await.ok().map(|(on, tabs)| view! { <NotificationSection on=on tabs=tabs saved=saved/> }) })
                 }}
             </Suspense>
             <Suspense fallback=|| ()>
@@ -703,8 +703,9 @@ fn IntegrationsSection(settings: crate::earnings::api::IntegrationSettings, save
 }
 
 #[component]
-fn NotificationSection(on: bool, saved: bool) -> impl IntoView {
+fn NotificationSection(on: bool, tabs: bool, saved: bool) -> impl IntoView {
     let action = ServerAction::<super::api::SetNotifySales>::new();
+    let tab_action = ServerAction::<super::api::SetTabSales>::new();
     view! {
         <section class="card" id="notifications" aria-labelledby="notify-h">
             <h2 id="notify-h">"Notifications"</h2>
@@ -713,6 +714,16 @@ fn NotificationSection(on: bool, saved: bool) -> impl IntoView {
             <ActionForm action=action>
                 <input type="hidden" name="enabled" value=(!on).to_string()/>
                 <button type="submit" class="btn small">{if on { "Turn off sale emails" } else { "Turn on sale emails" }}</button>
+            </ActionForm>
+            <h3>"Buyers' tabs"</h3>
+            <p>{if tabs {
+                "Buyers can get your works now and pay later on their Clink tab (up to a few euros). Your share is pending until they pay."
+            } else {
+                "Tab purchases are off: buyers pay by wallet or card before they get your works."
+            }}</p>
+            <ActionForm action=tab_action>
+                <input type="hidden" name="enabled" value=(!tabs).to_string()/>
+                <button type="submit" class="btn small">{if tabs { "Turn off tab purchases" } else { "Turn on tab purchases" }}</button>
             </ActionForm>
         </section>
     }

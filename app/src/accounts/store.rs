@@ -681,3 +681,16 @@ pub async fn handle_retired_since(db: &Db, hash: &str, since: i64) -> Result<boo
     on_db!(db, pool => sqlx::query_scalar::<_, i64>("select count(*) from retired_handle where handle_hash = $1 and retired_at > $2")
         .bind(hash).bind(since).fetch_one(pool).await.map(|n| n > 0))
 }
+
+/// Whether the creator sells on buyers' tabs (on unless they turned it off).
+pub async fn sells_on_tab(db: &Db, account_id: &str) -> Result<bool, sqlx::Error> {
+    crate::on_db!(db, pool => sqlx::query_scalar::<_, bool>("select tab_sales_off from account where account_id = $1")
+        .bind(account_id).fetch_optional(pool).await)
+    .map(|off| off == Some(false))
+}
+
+/// Turns tab sales on or off for the creator's works.
+pub async fn set_sells_on_tab(db: &Db, account_id: &str, on: bool) -> Result<(), sqlx::Error> {
+    crate::on_db!(db, pool => sqlx::query("update account set tab_sales_off = $1 where account_id = $2")
+        .bind(!on).bind(account_id).execute(pool).await.map(|_| ()))
+}

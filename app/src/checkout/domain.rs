@@ -51,6 +51,8 @@ pub struct PayStep {
     /// Where the browser goes once the payment went through.
     pub return_url: String,
     pub cancel_url: String,
+    /// What the payment is for, as the step's heading says it ("Top up 5.00").
+    pub heading: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

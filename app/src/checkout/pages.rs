@@ -28,22 +28,26 @@ pub struct Buyer {
     pub wallet: Option<crate::wallet::api::WalletOffer>,
     /// The card this browser remembers.
     pub remembered: Option<RememberedBuyer>,
+    /// What the visitor may buy on the tab ("Get it now · pay later").
+    pub tab: Option<crate::wallet::api::TabOffer>,
 }
 
 /// Everything the buy box needs to know about the visitor of the work with `code`. A failed
 /// lookup leaves that part out (the page still sells), it never fails the page.
 pub async fn load_buyer(code: String) -> Buyer {
-    let (account, owned, wallet, remembered) = futures::join!(
+    let (account, owned, wallet, remembered, tab) = futures::join!(
         crate::accounts::api::current_account(),
         crate::delivery::api::load_ownership(code.clone()),
-        crate::wallet::api::load_wallet_offer(code),
+        crate::wallet::api::load_wallet_offer(code.clone()),
         super::api::load_remembered_buyer(),
+        crate::wallet::api::load_tab_offer(code),
     );
     Buyer {
         account: account.ok().flatten(),
         owned: owned.ok().flatten(),
         wallet: wallet.ok().flatten(),
         remembered: remembered.ok().flatten(),
+        tab: tab.ok().flatten(),
     }
 }
 
@@ -105,8 +109,16 @@ pub fn BuyBox(
     let again_field = move || again.then(|| view! { <input type="hidden" name="again" value="1"/> });
     let wallet_only = price.wallet_only();
     let wallet = buyer.wallet.clone().filter(|_| !price.is_free());
-    let wallet_box = wallet.clone().map(|w| wallet_box(&store, w, confirm_wallet, amount, again));
     let wallet_pays = wallet.as_ref().is_some_and(|w| w.enough && !w.paused);
+    let signed_in = buyer.account.is_some();
+    // The tab where the wallet can't pay: first for a visitor on a work below the card
+    // minimum (email, one click, the file), after the card form on others.
+    let tab_offer = buyer.tab.clone().filter(|_| !wallet_pays && !price.is_free() && !wallet.as_ref().is_some_and(|w| w.paused));
+    let tab_first = tab_offer.is_some() && (wallet_only || signed_in);
+    let tab_box = tab_offer
+        .map(|tab| view! { <TabBuy store=store.clone() tab=tab amount=amount again=again folded=!tab_first confirm=confirm_wallet/> });
+    let (tab_before, tab_after) = if tab_first { (tab_box, None) } else { (None, tab_box) };
+    let wallet_box = wallet.clone().map(|w| wallet_box(&store, w, confirm_wallet, amount, again, tab_first));
 
     let card_form = (!wallet_only).then(|| {
         let action = format!("/checkout/{}", store.code);
@@ -154,14 +166,22 @@ pub fn BuyBox(
         };
         view! { {one_click} {form} }
     });
-    let signed_in = buyer.account.is_some();
-    let start_wallet = (wallet_only && !signed_in).then(|| view! { <WalletStart store=store.clone() amount=amount again=again/> });
+    let start_wallet = (wallet_only && !signed_in).then(|| {
+        let start = view! { <WalletStart store=store.clone() amount=amount again=again/> };
+        if tab_first {
+            view! { <details class="buy other-way"><summary>"Or top up a wallet"</summary>{start}</details> }.into_any()
+        } else {
+            start.into_any()
+        }
+    });
     view! {
         {error}
         {again_notice}
+        {tab_before}
         {wallet_box}
         {start_wallet}
         {card_form}
+        {tab_after}
     }
     .into_any()
 }
@@ -255,9 +275,86 @@ fn WalletStart(store: Storefront, amount: Money, again: bool, #[prop(optional)] 
     }
 }
 
+/// "Get it now · pay later": the purchase goes on the buyer's tab (a visitor's first tab needs
+/// only an email) and the download starts. Over the limit, the buyer pays the tab by card first
+/// and the purchase completes on return.
+#[component]
+fn TabBuy(
+    store: Storefront,
+    tab: crate::wallet::api::TabOffer,
+    amount: Money,
+    again: bool,
+    folded: bool,
+    /// The buyer's rules asked to confirm this purchase, and the page is asking.
+    confirm: bool,
+) -> impl IntoView {
+    let pwyw = matches!(store.price, Price::PayWhatYouWant { .. });
+    let signed_in = tab.owed.is_some();
+    let hint = match (&tab.owed, tab.locked, tab.fits) {
+        (_, true, _) => "Your last tab payment didn't go through: pay your tab to buy on it again.".to_string(),
+        (Some(owed), false, true) => format!("Your tab: {owed} of {}. Pay when it adds up, by card, in one go.", tab.limit),
+        (Some(owed), false, false) => format!("Your tab has {owed} of {}: pay it by card first, then this is yours.", tab.limit),
+        (None, ..) => format!("No card now: you pay your tab by card when it reaches {}.", tab.limit),
+    };
+    let confirming = confirm && tab.needs_confirmation;
+    let label = if tab.locked || !tab.fits {
+        "Pay your tab and get it".to_string()
+    } else if confirming {
+        format!("Confirm — {amount} on my tab")
+    } else {
+        "Get it now · pay later".to_string()
+    };
+    let form = view! {
+        <form class="buy card form tab-buy" method="post" action=format!("/tab/buy/{}", store.code)>
+            <input type="hidden" name="key" value=format!("{}-t", store.checkout_key)/>
+            <input type="hidden" name="source" value=store.source.clone()/>
+            {again.then(|| view! { <input type="hidden" name="again" value="1"/> })}
+            {if confirming {
+                view! {
+                    <input type="hidden" name="confirm" value="1"/>
+                    <input type="hidden" name="amount" value=amount_input(amount.minor)/>
+                    <input type="hidden" name="shown_amount" value=amount_input(amount.minor)/>
+                    <p class="alert warn">"Confirm: get “" {store.title.clone()} "” for " {amount.to_string()} " on your tab?"</p>
+                }.into_any()
+            } else {
+                pwyw.then(|| amount_field(store.price, amount, "f-tab-amount")).into_any()
+            }}
+            {tab.needs_pin.then(|| view! {
+                <div class="field">
+                    <label for="f-tab-pin">"Wallet PIN"</label>
+                    <input id="f-tab-pin" name="pin" type="password" inputmode="numeric" autocomplete="off" required/>
+                </div>
+            })}
+            {(!signed_in).then(|| view! {
+                <div class="field">
+                    <label for="f-tab-email">"Your email"</label>
+                    <input id="f-tab-email" type="email" name="email" autocomplete="email" required placeholder="you@example.com"/>
+                </div>
+            })}
+            <button type="submit" class="btn primary wide tab-button">
+                <span class="buy-amount">{label}</span>
+            </button>
+            <p class="hint">{hint}</p>
+        </form>
+    };
+    if folded {
+        view! { <details class="buy other-way"><summary>"Pay later with a tab"</summary>{form}</details> }.into_any()
+    } else {
+        form.into_any()
+    }
+}
+
 /// The wallet's part of the buy box: the one-click wallet button (with a PIN field or a
-/// confirmation step when the buyer's rules ask), or the top-up that leads back to the purchase.
-fn wallet_box(store: &Storefront, w: crate::wallet::api::WalletOffer, confirm: bool, amount: Money, again: bool) -> AnyView {
+/// confirmation step when the buyer's rules ask), or the top-up that leads back to the purchase
+/// (folded when the tab is offered first).
+fn wallet_box(
+    store: &Storefront,
+    w: crate::wallet::api::WalletOffer,
+    confirm: bool,
+    amount: Money,
+    again: bool,
+    tab_first: bool,
+) -> AnyView {
     let action = format!("/wallet/buy/{}", store.code);
     let pwyw = matches!(store.price, Price::PayWhatYouWant { .. });
     let again_field = again.then(|| view! { <input type="hidden" name="again" value="1"/> });
@@ -265,7 +362,11 @@ fn wallet_box(store: &Storefront, w: crate::wallet::api::WalletOffer, confirm: b
         return view! { <p class="alert warn">"Your wallet is paused. " <a href="/wallet/settings#rules">"Resume it"</a> " to buy with it."</p> }.into_any();
     }
     if !w.enough {
-        return view! { <WalletStart store=store.clone() amount=amount again=again balance=w.balance.clone()/> }.into_any();
+        let start = view! { <WalletStart store=store.clone() amount=amount again=again balance=w.balance.clone()/> };
+        if tab_first {
+            return view! { <details class="buy other-way"><summary>"Or top up your wallet"</summary>{start}</details> }.into_any();
+        }
+        return start.into_any();
     }
     let key = format!("{}-w", store.checkout_key);
     if w.needs_confirmation && !confirm {

@@ -44,7 +44,7 @@ struct Payable {
     payment_id: Option<String>,
     amount_minor: i64,
     currency: String,
-    /// Ledger transactions taking the money in (sale, top-up credit).
+    /// Ledger transactions taking the money in (sale, top-up credit, tab settlement).
     credits: i64,
     /// Ledger transactions giving it back (refund, top-up refund).
     reversals: i64,
@@ -59,7 +59,7 @@ async fn payables(db: &Db, provider: Provider, since_ms: i64) -> Result<Vec<Paya
          from buyer_order o where o.provider = $1 and o.created_at >= $2 \
          union all \
          select w.topup_id, w.provider_payment_id, w.amount_minor, w.currency, \
-             (select count(*) from ledger_txn t where t.order_id = w.topup_id and t.kind = 'topup'), \
+             (select count(*) from ledger_txn t where t.order_id = w.topup_id and t.kind in ('topup', 'tab_settlement')), \
              (select count(*) from ledger_txn t where t.order_id = w.topup_id and t.kind = 'topup_refund') \
          from wallet_topup w where w.provider = $1 and w.created_at >= $2")
         .bind(provider).bind(since_ms).fetch_all(pool).await)

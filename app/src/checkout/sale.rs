@@ -29,7 +29,7 @@ use crate::{
     },
     ledger::{
         self,
-        domain::{AccountRef, Posting},
+        domain::{AccountKind, AccountRef, Posting},
         store::{EntryRow, TxnRow},
     },
     mail::outbox::{self, Mail, Queued},
@@ -70,7 +70,7 @@ pub struct Sale<'a> {
     pub fee_minor: i64,
     pub buyer_email: &'a str,
     pub buyer_account_id: Option<&'a str>,
-    /// `wallet`, `test`, `stripe`, `free`.
+    /// `wallet`, `tab`, `test`, `stripe`, `free`.
     pub provider: Provider,
     pub payment_id: Option<&'a str>,
     /// The traffic source of the visit that bought.
@@ -92,12 +92,18 @@ pub struct Sale<'a> {
 
 impl Sale<'_> {
     /// The sale's postings: the payer gives the amount, the creator gets it less the fee,
-    /// Clink the fee.
+    /// Clink the fee. A sale on the buyer's tab isn't paid yet: the creator's share waits in
+    /// their pending earnings until the tab is settled.
     fn postings(&self) -> [Posting; 3] {
         let currency = self.amount.currency;
+        let creator = &self.work.creator_id;
+        let share = match self.paid_from.kind {
+            AccountKind::BuyerTab => AccountRef::creator_pending(creator, currency),
+            _ => AccountRef::creator_earnings(creator, currency),
+        };
         [
             Posting::new(self.paid_from.clone(), -self.amount.minor),
-            Posting::new(AccountRef::creator_earnings(&self.work.creator_id, currency), self.amount.minor - self.fee_minor),
+            Posting::new(share, self.amount.minor - self.fee_minor),
             Posting::new(AccountRef::platform_fees(currency), self.fee_minor),
         ]
     }
@@ -139,6 +145,11 @@ pub struct Written {
 }
 
 impl Written {
+    /// The ledger account `id` is known to exist.
+    pub fn has_account(&self, id: &str) -> bool {
+        self.accounts.contains(id)
+    }
+
     pub fn clear(&mut self) {
         *self = Written::default();
     }

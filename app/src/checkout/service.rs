@@ -250,6 +250,7 @@ pub async fn pay_step(state: &AppState, order_id: &str, key: &str) -> Result<Pay
         page_url: format!("/l/{code}?order={}&k={}", order.order_id, enc(key)),
         return_url: format!("/checkout/return/{}?k={}", order.order_id, enc(key)),
         cancel_url: format!("/l/{code}"),
+        heading: format!("Pay {}", Money::new(order.amount_minor, currency)),
         order_id: order.order_id,
         key: key.to_string(),
         amount_label: Money::new(order.amount_minor, currency).to_string(),
@@ -454,9 +455,19 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<bool, CheckoutError> {
     }
     let currency = order.currency;
     if order.amount_minor > 0 {
+        let buyer = order.buyer_account_id.as_deref().unwrap_or("-");
+        // Where the creator's share is now: pending for a tab purchase whose tab isn't paid yet.
+        let mut share = AccountRef::creator_earnings(&order.creator_id, currency);
         let destination = match order.provider {
             // A wallet purchase goes back to the wallet it came from.
-            Provider::Wallet => AccountRef::buyer_wallet(order.buyer_account_id.as_deref().unwrap_or("-"), currency),
+            Provider::Wallet => AccountRef::buyer_wallet(buyer, currency),
+            // A tab purchase not paid yet comes off the tab; one paid with its tab goes to the
+            // buyer's wallet, like a wallet purchase.
+            Provider::Tab if store::tab_settled_at(tx, &order.order_id).await?.is_none() => {
+                share = AccountRef::creator_pending(&order.creator_id, currency);
+                AccountRef::buyer_tab(buyer, currency)
+            }
+            Provider::Tab => AccountRef::buyer_wallet(buyer, currency),
             _ => AccountRef::refunds(currency),
         };
         ledger::post(
@@ -467,7 +478,7 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<bool, CheckoutError> {
                 idempotency_key: format!("refund:{}", order.order_id),
                 memo: format!("refund of order {}", order.order_id),
                 postings: vec![
-                    Posting::new(AccountRef::creator_earnings(&order.creator_id, currency), -(order.amount_minor - order.fee_minor)),
+                    Posting::new(share, -(order.amount_minor - order.fee_minor)),
                     Posting::new(AccountRef::platform_fees(currency), -order.fee_minor),
                     Posting::new(destination, order.amount_minor),
                 ],

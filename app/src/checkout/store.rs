@@ -193,6 +193,14 @@ pub async fn owned_order(db: &Db, code: &str, account_id: Option<&str>, email: O
     on_db!(db, pool => sqlx::query_as::<_, OrderRow>(&sql).bind(account_id).bind(email).bind(code).fetch_optional(pool).await)
 }
 
+/// When the tab that paid for tab purchase `order_id` was settled (none: not yet, or not a tab
+/// purchase). Read in the refund's transaction, which the settlement's locks exclude.
+pub async fn tab_settled_at(tx: &mut Tx, order_id: &str) -> Result<Option<i64>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_scalar::<_, Option<i64>>("select tab_settled_at from buyer_order where order_id = $1")
+        .bind(order_id).fetch_optional(conn).await)
+    .map(Option::flatten)
+}
+
 pub async fn claim_orders(db: &Db, email: &str, account_id: &str) -> Result<u64, sqlx::Error> {
     on_db!(db, pool => sqlx::query("update buyer_order set buyer_account_id = $1 where buyer_email = $2 and provider <> 'wallet' and buyer_account_id is null")
         .bind(account_id).bind(email).execute(pool).await.map(|r| r.rows_affected()))
@@ -408,7 +416,7 @@ pub async fn wallet_purchases_between(db: &Db, account_id: &str, from: i64, to: 
          join buyer_order o on o.order_id = t.order_id \
          join work w on w.work_id = o.work_id \
          join account a on a.account_id = o.creator_id \
-         where la.owner_id = $1 and la.kind = 'buyer_wallet' and o.provider = 'wallet' and o.status = 'fulfilled' \
+         where la.owner_id = $1 and la.kind in ('buyer_wallet', 'buyer_tab') and o.provider in ('wallet', 'tab') and o.status = 'fulfilled' \
          order by o.created_at, o.order_id")
         .bind(account_id).bind(from).bind(to).fetch_all(pool).await)
 }
@@ -423,7 +431,7 @@ pub async fn wallet_sales_between(db: &Db, creator_id: &str, from: i64, to: i64)
     }
     let sql = format!(
         "select {}, w.title from buyer_order o join work w on w.work_id = o.work_id \
-         where o.creator_id = $1 and o.paid_at >= $2 and o.paid_at < $3 and o.provider = 'wallet' and o.status = 'fulfilled' \
+         where o.creator_id = $1 and o.paid_at >= $2 and o.paid_at < $3 and o.provider in ('wallet', 'tab') and o.status = 'fulfilled' \
          order by o.paid_at, o.order_id",
         ORDER_COLUMNS.split(", ").map(|c| format!("o.{}", c.trim())).collect::<Vec<_>>().join(", ")
     );

@@ -33,6 +33,8 @@ pub struct DownloadView {
     pub expires: Option<String>,
     /// For a wallet purchase by the signed-in buyer: what the wallet holds now.
     pub wallet_balance: Option<String>,
+    /// For a tab purchase by the signed-in buyer: what the tab owes now, and its limit.
+    pub tab: Option<(String, String)>,
     /// What the buyer's inbox has, or will have, about this purchase.
     pub receipt_note: String,
 }
@@ -40,7 +42,7 @@ pub struct DownloadView {
 /// Why a download link no longer opens, in words for the buyer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DownloadState {
-    Ready(DownloadView),
+    Ready(Box<DownloadView>),
     Gone(String),
     Unknown,
 }
@@ -63,15 +65,24 @@ pub async fn load_download(token: String) -> Result<DownloadState, AppError> {
         Err(e) => return Err(e.into()),
     };
     let currency = d.order.currency;
-    let wallet_balance = match (edge::signed_in_account().await.ok().flatten(), d.order.provider) {
-        (Some(me), Provider::Wallet) if d.order.buyer_account_id.as_deref() == Some(me.account_id.as_str()) => {
-            crate::wallet::service::balance(&state, &me.account_id, currency).await.ok().map(|b| b.to_string())
+    let me =
+        edge::signed_in_account().await.ok().flatten().filter(|me| d.order.buyer_account_id.as_deref() == Some(me.account_id.as_str()));
+    let wallet_balance = match (&me, d.order.provider) {
+        (Some(me), Provider::Wallet) => crate::wallet::service::balance(&state, &me.account_id, currency).await.ok().map(|b| b.to_string()),
+        _ => None,
+    };
+    let tab = match (&me, d.order.provider) {
+        (Some(me), Provider::Tab) => {
+            let settings = crate::wallet::store::settings(&state.db, &me.account_id).await.unwrap_or_default();
+            let tab = crate::wallet::service::tab_state(&state, &me.account_id, currency, &settings).await.ok();
+            tab.map(|t| (t.owed.to_string(), t.limit.to_string()))
         }
         _ => None,
     };
     // Wallet receipts go out as one email per buyer and ten minutes (see `checkout::sale`);
     // before that one is sent, the page says when it comes rather than that it came.
-    let receipt_note = if d.order.provider == Provider::Wallet && crate::db::now_ms() < crate::mail::outbox::digest_due(d.order.created_at)
+    let receipt_note = if matches!(d.order.provider, Provider::Wallet | Provider::Tab)
+        && crate::db::now_ms() < crate::mail::outbox::digest_due(d.order.created_at)
     {
         "Your receipt with this link comes by email within ten minutes, with any other wallet purchases you make until then."
     } else {
@@ -82,7 +93,7 @@ pub async fn load_download(token: String) -> Result<DownloadState, AppError> {
         Some(max) => format!("{} of {max} downloads used", d.grant.downloads_used),
         None => "Unlimited downloads".to_string(),
     };
-    Ok(DownloadState::Ready(DownloadView {
+    Ok(DownloadState::Ready(Box::new(DownloadView {
         title: d.work.title,
         creator: d.creator_name,
         amount: if d.order.amount_minor == 0 { "Free".into() } else { Money::new(d.order.amount_minor, currency).to_string() },
@@ -99,8 +110,9 @@ pub async fn load_download(token: String) -> Result<DownloadState, AppError> {
         allowance,
         expires: d.grant.expires_at.map(crate::ui::date_label),
         wallet_balance,
+        tab,
         receipt_note,
-    }))
+    })))
 }
 
 /// A wallet purchase this browser has just made: the link page it was bought on shows its
@@ -166,7 +178,7 @@ pub async fn load_just_bought(code: String) -> Result<Option<JustBoughtView>, Ap
         return Ok(None);
     }
     match load_download(just.token).await? {
-        DownloadState::Ready(download) => Ok(Some(JustBoughtView { download, start: age <= AUTO_START_MS })),
+        DownloadState::Ready(download) => Ok(Some(JustBoughtView { download: *download, start: age <= AUTO_START_MS })),
         // Refunded or used up since: the page offers what it would to anyone.
         DownloadState::Gone(_) | DownloadState::Unknown => Ok(None),
     }

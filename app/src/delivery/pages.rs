@@ -85,13 +85,18 @@ fn FileList(files: Vec<FileLink>) -> impl IntoView {
 #[component]
 pub fn JustBoughtBox(bought: JustBoughtView) -> impl IntoView {
     let JustBoughtView { download, start } = bought;
-    let DownloadView { files, allowance, expires, wallet_balance, receipt_note, amount, .. } = download;
-    let headline = if start { format!("Paid {amount} · your download is starting") } else { format!("Paid {amount} · it's yours") };
+    let DownloadView { files, allowance, expires, wallet_balance, tab, receipt_note, amount, .. } = download;
+    let paid = if tab.is_some() { format!("{amount} on your tab") } else { format!("Paid {amount}") };
+    let headline = if start { format!("{paid} · your download is starting") } else { format!("{paid} · it's yours") };
     view! {
         {start.then(|| files.first().map(|f| view! { <Meta http_equiv="refresh" content=format!("0;url={}", f.url)/> }))}
         <div class="buy card form owned just-bought">
             <p class="owned-title" role="status"><span aria-hidden="true">"✓ "</span>{headline}</p>
             {wallet_balance.map(|b| view! { <p class="hint">"Your wallet now holds " <strong class="wallet-balance">{b}</strong> "."</p> })}
+            {tab.map(|(owed, limit)| view! {
+                <p class="hint">"Your tab: " <strong class="tab-owed">{owed}</strong> {format!(" of {limit}. ")}
+                    <a href="/wallet">"Pay it any time"</a> "; it's paid by card once it reaches the limit."</p>
+            })}
             <FileList files=files/>
             <p class="hint">{allowance}{expires.map(|e| format!(" · link expires {e}"))} " · " <a href="/library">"All your purchases"</a></p>
             <p class="hint receipt-note">{receipt_note}</p>

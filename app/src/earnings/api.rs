@@ -71,6 +71,9 @@ pub struct BalanceView {
     pub currency: String,
     pub available: String,
     pub pending: String,
+    /// Shares of sales on buyers' tabs that aren't paid yet: available once they are.
+    pub on_tabs: String,
+    pub has_on_tabs: bool,
     /// Enough is available to ask for a payout, and the email is confirmed.
     pub payable: bool,
     /// What a payout request does now, or what stands in its way.

@@ -164,7 +164,11 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
                 d.balances.into_iter().map(|b| view! {
                     <div class="row balance-row">
                         <div><div class="label">"Available (" {b.currency.clone()} ")"</div><div class="value available">{b.available}</div>
-                            <div class="hint">"Being paid out: " {b.pending}</div></div>
+                            <div class="hint">"Being paid out: " {b.pending}</div>
+                            {b.has_on_tabs.then(|| view! {
+                                <div class="hint">"Pending on buyers' tabs: " <span class="on-tabs">{b.on_tabs.clone()}</span>
+                                    " (available once they pay)"</div>
+                            })}</div>
                         <ActionForm action=request>
                             <input type="hidden" name="currency" value=b.currency.clone()/>
                             <button type="submit" class="btn" disabled=!b.payable>"Request payout"</button>

@@ -240,6 +240,14 @@ pub async fn dashboard(
     let mut balances = Vec::new();
     let earnings = crate::ledger::store::balances_of(db, creator_id, "creator_earnings").await?;
     let pending = crate::ledger::store::balances_of(db, creator_id, "payouts_pending").await?;
+    let on_tabs = crate::ledger::store::balances_of(db, creator_id, "creator_pending").await?;
+    // A creator whose only sales are on unpaid tabs has shares waiting and nothing available yet.
+    let mut earnings = earnings;
+    for (code, _) in &on_tabs {
+        if !earnings.iter().any(|(c, _)| c == code) {
+            earnings.push((code.clone(), 0));
+        }
+    }
     // What stands between an amount over the minimum and a payout.
     let two_step_on = crate::accounts::two_step::is_on(db, creator_id).await?;
     let blocker = match destination::load(db, creator_id).await? {
@@ -252,10 +260,13 @@ pub async fn dashboard(
     for (code, minor) in &earnings {
         let c = Currency::parse(code).unwrap_or(Currency::Eur);
         let p = pending.iter().find(|(pc, _)| pc == code).map(|(_, m)| *m).unwrap_or(0);
+        let t = on_tabs.iter().find(|(tc, _)| tc == code).map(|(_, m)| *m).unwrap_or(0);
         balances.push(BalanceView {
             currency: code.clone(),
             available: numbers.money(Money::new(*minor, c)),
             pending: numbers.money(Money::new(p, c)),
+            on_tabs: numbers.money(Money::new(t, c)),
+            has_on_tabs: t != 0,
             payable: email_confirmed && blocker.is_none() && *minor >= min_payout && *minor > 0,
             payout_note: if !email_confirmed {
                 "Confirm your email in Settings to get paid.".into()

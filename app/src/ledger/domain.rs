@@ -13,6 +13,12 @@ pub enum AccountKind {
     Refunds,
     PayoutsPending,
     PayoutsPaid,
+    /// What a buyer owes on their tab: negative while they owe (see `wallet::tab`).
+    BuyerTab,
+    /// A creator's shares of tab purchases whose tab isn't paid yet.
+    CreatorPending,
+    /// Tabs never paid.
+    WriteOffs,
 }
 
 impl AccountKind {
@@ -25,12 +31,15 @@ impl AccountKind {
             AccountKind::Refunds => "refunds",
             AccountKind::PayoutsPending => "payouts_pending",
             AccountKind::PayoutsPaid => "payouts_paid",
+            AccountKind::BuyerTab => "buyer_tab",
+            AccountKind::CreatorPending => "creator_pending",
+            AccountKind::WriteOffs => "write_offs",
         }
     }
 
     /// Accounts that hold someone's money can never go below zero.
     pub fn never_negative(self) -> bool {
-        matches!(self, AccountKind::BuyerWallet | AccountKind::CreatorEarnings | AccountKind::PayoutsPending)
+        matches!(self, AccountKind::BuyerWallet | AccountKind::CreatorEarnings | AccountKind::PayoutsPending | AccountKind::CreatorPending)
     }
 }
 
@@ -53,6 +62,15 @@ impl AccountRef {
 
     pub fn creator_earnings(creator_id: &str, currency: Currency) -> Self {
         Self::new(AccountKind::CreatorEarnings, Some(creator_id), currency)
+    }
+
+    /// The buyer's tab: its balance is minus what they owe.
+    pub fn buyer_tab(buyer_id: &str, currency: Currency) -> Self {
+        Self::new(AccountKind::BuyerTab, Some(buyer_id), currency)
+    }
+
+    pub fn creator_pending(creator_id: &str, currency: Currency) -> Self {
+        Self::new(AccountKind::CreatorPending, Some(creator_id), currency)
     }
 
     pub fn platform_fees(currency: Currency) -> Self {

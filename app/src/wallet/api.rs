@@ -31,6 +31,8 @@ pub struct WalletView {
     pub monthly_cap: String,
     pub pin_above: String,
     pub has_pin: bool,
+    /// The buyer's own tab limit, as typed ("" = Clink's).
+    pub tab_limit: String,
     pub spent_week: String,
     pub spent_month: String,
     pub autoreload_enabled: bool,
@@ -40,6 +42,24 @@ pub struct WalletView {
     pub autoreload_max: String,
     pub saved_card: Option<String>,
     pub history: Vec<HistoryLine>,
+    /// The buyer's tab, if they ever bought on one.
+    pub tab: Option<TabView>,
+}
+
+/// The tab part of the wallet page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TabView {
+    pub currency: String,
+    pub owed: String,
+    pub limit: String,
+    pub owes: bool,
+    pub locked: bool,
+    /// Open purchases: date, title, amount.
+    pub items: Vec<(String, String, String)>,
+    /// Payments of the tab: date, amount, status, how many purchases it paid.
+    pub settlements: Vec<(String, String, String, i64)>,
+    /// What paying per purchase by card would have cost instead, e.g. "card minimums 1.50".
+    pub savings: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -60,6 +80,7 @@ pub async fn wallet_overview() -> Result<WalletView, AppError> {
     let spent_month = store::spent_in_period(&state.db, &me.account_id, &currency, &month).await.map_err(db_err)?;
     let cur = Currency::parse(&currency).unwrap_or(Currency::Eur);
     let history = history_lines(&store::history(&state.db, &me.account_id).await.map_err(db_err)?);
+    let tab = tab_view(&state, &me.account_id, &settings).await?;
     let saved_card =
         settings.saved_card.as_deref().and_then(|c| serde_json::from_str::<crate::checkout::domain::SavedCard>(c).ok()).map(|c| c.label());
     Ok(WalletView {
@@ -74,6 +95,7 @@ pub async fn wallet_overview() -> Result<WalletView, AppError> {
         monthly_cap: opt_amount(settings.monthly_cap_minor),
         pin_above: opt_amount(settings.pin_above_minor),
         has_pin: settings.pin_hash.is_some(),
+        tab_limit: opt_amount(settings.tab_limit_minor),
         spent_week: Money::new(spent_week, cur).to_string(),
         spent_month: Money::new(spent_month, cur).to_string(),
         autoreload_enabled: settings.autoreload_enabled,
@@ -83,7 +105,61 @@ pub async fn wallet_overview() -> Result<WalletView, AppError> {
         autoreload_max: settings.autoreload_max_per_month.map(|n| n.to_string()).unwrap_or_default(),
         saved_card,
         history,
+        tab,
     })
+}
+
+#[cfg(feature = "ssr")]
+async fn tab_view(state: &crate::state::AppState, account_id: &str, settings: &store::SettingsRow) -> Result<Option<TabView>, AppError> {
+    let db_err = |e: sqlx::Error| crate::error::internal("tab", &e);
+    let (items, settlements, settled) = futures::try_join!(
+        store::open_tab_items(&state.db, account_id),
+        store::settlements(&state.db, account_id),
+        store::settled_tab_items(&state.db, account_id),
+    )
+    .map_err(db_err)?;
+    let Some(currency) = items.first().map(|i| i.currency).or_else(|| settlements.first().map(|s| s.currency)) else {
+        return Ok(None);
+    };
+    let tab = service::tab_state(state, account_id, currency, settings).await?;
+    let mut counts: std::collections::HashMap<&str, i64> = Default::default();
+    for (settlement, _) in &settled {
+        *counts.entry(settlement.as_str()).or_default() += 1;
+    }
+    let payments = settlements.iter().filter(|s| s.status == crate::orders::TopUpStatus::Succeeded).count();
+    // What the settled purchases would have cost as card payments of their own.
+    let savings = (settled.len() > payments).then(|| {
+        let amounts: Vec<i64> = settled.iter().map(|(_, amount)| *amount).collect();
+        let (minimums, fees) = crate::wallet::tab::card_savings(&amounts, currency);
+        format!(
+            "{} purchases paid in {payments} card payment(s): {minimums} in card minimums and about {fees} in per-sale card fees saved.",
+            settled.len()
+        )
+    });
+    Ok(Some(TabView {
+        currency: currency.code().to_string(),
+        owed: tab.owed.to_string(),
+        limit: tab.limit.to_string(),
+        owes: tab.owed.minor > 0,
+        locked: tab.locked,
+        items: items
+            .into_iter()
+            .map(|i| (crate::ui::date_label(i.created_at), i.title, Money::new(i.amount_minor, i.currency).to_string()))
+            .collect(),
+        settlements: settlements
+            .into_iter()
+            .map(|s| {
+                let status = match s.status {
+                    crate::orders::TopUpStatus::Succeeded => "paid",
+                    crate::orders::TopUpStatus::Failed => "card refused",
+                    crate::orders::TopUpStatus::Pending => "waiting for the card",
+                };
+                let n = counts.get(s.topup_id.as_str()).copied().unwrap_or(0);
+                (crate::ui::date_label(s.created_at), Money::new(s.amount_minor, s.currency).to_string(), status.to_string(), n)
+            })
+            .collect(),
+        savings,
+    }))
 }
 
 /// History lines, newest first, each with the balance after it (per currency).
@@ -125,6 +201,8 @@ pub async fn save_spending_rules(
     pin_above: String,
     new_pin: Option<String>,
     clear_pin: Option<String>,
+    /// Older forms don't send it: then the saved one stays.
+    tab_limit: Option<String>,
 ) -> Result<(), AppError> {
     let state = edge::app_state()?;
     let me = edge::require_account().await?;
@@ -135,6 +213,12 @@ pub async fn save_spending_rules(
         monthly_cap: domain::optional_amount(&monthly_cap, "monthly_cap")?,
         pin_above: domain::optional_amount(&pin_above, "pin_above")?,
         has_pin: false,
+        tab_limit: match tab_limit {
+            Some(raw) => domain::optional_amount(&raw, "tab_limit")?,
+            None => {
+                store::settings(&state.db, &me.account_id).await.map_err(|e| crate::error::internal("wallet rules", &e))?.tab_limit_minor
+            }
+        },
     };
     service::save_rules(&state, &me.account_id, &rules, new_pin.as_deref(), clear_pin.is_some()).await?;
     leptos_axum::redirect("/wallet/settings?saved=1#rules");
@@ -223,6 +307,58 @@ pub async fn load_wallet_offer(code: String) -> Result<Option<WalletOffer>, AppE
         paused: rules.paused,
         needs_confirmation: rules.needs_confirmation(price.minor),
         needs_pin: rules.needs_pin(price.minor),
+    }))
+}
+
+/// What a link page offers on the tab: to a visitor, a first tab; to a signed-in buyer, their
+/// tab as it stands. None where the tab can't pay: a free work, a creator who doesn't sell on
+/// tabs, a price above the buyer's whole limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TabOffer {
+    /// What the signed-in buyer's tab owes (none for a visitor).
+    pub owed: Option<String>,
+    pub limit: String,
+    /// The price fits in what is left of the limit (else buying asks to pay the tab first).
+    pub fits: bool,
+    /// The tab's last payment was refused: it takes nothing more until paid.
+    pub locked: bool,
+    /// The signed-in buyer's rules ask for their PIN, or a confirmation, at this price.
+    pub needs_pin: bool,
+    pub needs_confirmation: bool,
+}
+
+#[server(endpoint = "wallet/tab-offer")]
+pub async fn load_tab_offer(code: String) -> Result<Option<TabOffer>, AppError> {
+    let state = edge::app_state()?;
+    let Ok(row) = crate::catalog::service::storefront(&state.db, &crate::catalog::service::LinkRef::Code(code)).await else {
+        return Ok(None);
+    };
+    let price = row.work.price().floor();
+    let price = row.work.price().suggested().filter(|s| s.minor > price.minor).unwrap_or(price);
+    let db_err = |e: sqlx::Error| crate::error::internal("tab offer", &e);
+    if price.is_zero() || !crate::accounts::store::sells_on_tab(&state.db, &row.work.creator_id).await.map_err(db_err)? {
+        return Ok(None);
+    }
+    let (tab, rules) = match edge::signed_in_account().await? {
+        Some(me) => {
+            let settings = store::settings(&state.db, &me.account_id).await.map_err(db_err)?;
+            (service::tab_state(&state, &me.account_id, price.currency, &settings).await?, Some(service::rules_of(&settings)))
+        }
+        None => (crate::wallet::tab::tab_of(0, price.currency, &[], state.settings.tab_limit_minor, None), None),
+    };
+    if rules.as_ref().is_some_and(|r| r.paused) {
+        return Ok(None);
+    }
+    if price.minor > tab.limit.minor {
+        return Ok(None);
+    }
+    Ok(Some(TabOffer {
+        owed: rules.is_some().then(|| tab.owed.to_string()),
+        limit: tab.limit.to_string(),
+        fits: price.minor <= tab.room().minor,
+        locked: tab.locked,
+        needs_pin: rules.as_ref().is_some_and(|r| r.needs_pin(price.minor)),
+        needs_confirmation: rules.as_ref().is_some_and(|r| r.needs_confirmation(price.minor)),
     }))
 }
 

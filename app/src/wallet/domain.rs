@@ -21,6 +21,8 @@ pub struct SpendingRules {
     /// Purchases above this need the PIN (if a PIN is set).
     pub pin_above: Option<i64>,
     pub has_pin: bool,
+    /// The buyer's own tab limit (only ever lowers Clink's; see `tab::limit_for`).
+    pub tab_limit: Option<i64>,
 }
 
 impl SpendingRules {

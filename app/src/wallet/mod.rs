@@ -12,4 +12,6 @@ pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;
 #[cfg(feature = "ssr")]
+pub mod tab;
+#[cfg(feature = "ssr")]
 pub mod writer;

@@ -17,8 +17,9 @@ use crate::{
 #[component]
 pub fn WalletPage() -> impl IntoView {
     let query = use_query_map();
-    let (topup, key, for_code, error, topped_up) =
-        query.with_untracked(|q| (q.get("topup"), q.get("k"), q.get("for"), q.get("error"), q.get("topped_up").is_some()));
+    let (topup, key, for_code, error, topped_up, tab_paid) = query.with_untracked(|q| {
+        (q.get("topup"), q.get("k"), q.get("for"), q.get("error"), q.get("topped_up").is_some(), q.get("tab_paid").is_some())
+    });
     let wallet = Resource::new(|| (), |_| wallet_overview());
     let pending_topup = topup.zip(key);
     view! {
@@ -33,7 +34,7 @@ pub fn WalletPage() -> impl IntoView {
                             return match load_topup_step(topup, key).await {
                                 Ok(step) => view! {
                                     <section class="topup-step">
-                                        <h1>{format!("Top up {}", step.amount_label)}</h1>
+                                        <h1>{step.heading.clone()}</h1>
                                         <PayStepView step=step error=error/>
                                     </section>
                                 }.into_any(),
@@ -47,6 +48,7 @@ pub fn WalletPage() -> impl IntoView {
                             Ok(view) => view! {
                                 <h1>"Your wallet"</h1>
                                 {topped_up.then(|| view! { <p class="alert ok" role="status">"Topped up. Thank you!"</p> })}
+                                {tab_paid.then(|| view! { <p class="alert ok" role="status">"Your tab is paid. Thank you!"</p> })}
                                 {error.map(|e| view! { <p class="alert error" role="alert">{e}</p> })}
                                 <WalletBody view=view for_code=for_code/>
                             }.into_any(),
@@ -62,6 +64,51 @@ pub fn WalletPage() -> impl IntoView {
                 }}
             </Suspense>
         </Layout>
+    }
+}
+
+/// The buyer's tab: what it owes and its limit, "Pay now", the open purchases and the payments.
+#[component]
+fn TabSection(tab: super::api::TabView) -> impl IntoView {
+    view! {
+        <section class="card tab" aria-labelledby="tab-h">
+            <h2 id="tab-h">"Your tab"</h2>
+            {tab.locked.then(|| view! {
+                <p class="alert error" role="alert">"Your last tab payment didn't go through. Pay your tab to buy on it again."</p>
+            })}
+            <p class="balance-big"><span class="label">{format!("Owed ({})", tab.currency)}</span>
+                <span class="value tab-owed">{tab.owed.clone()}</span></p>
+            <p class="hint">"Limit " {tab.limit.clone()} ". You pay it by card when a purchase would pass it, or whenever you like."</p>
+            {tab.owes.then(|| view! {
+                <form method="post" action="/wallet/tab/pay">
+                    <input type="hidden" name="currency" value=tab.currency.clone()/>
+                    <button type="submit" class="btn primary pay-tab">{format!("Pay now ({})", tab.owed)}</button>
+                </form>
+            })}
+            {if tab.items.is_empty() {
+                view! { <p class="empty">"Nothing on your tab."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="stack">
+                        <thead><tr><th>"Date"</th><th>"Bought"</th><th class="num">"Amount"</th></tr></thead>
+                        <tbody>
+                            {tab.items.into_iter().map(|(date, title, amount)| view! {
+                                <tr><td data-label="Date">{date}</td><td class="what">{title}</td><td class="num" data-label="Amount">{amount}</td></tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+            {(!tab.settlements.is_empty()).then(|| view! {
+                <h3>"Payments"</h3>
+                <ul class="plain settlements">
+                    {tab.settlements.into_iter().map(|(date, amount, status, n)| view! {
+                        <li>{format!("{date} · {amount} · {status}")}{(n > 0).then(|| format!(" · {n} purchase(s)"))}</li>
+                    }).collect_view()}
+                </ul>
+            })}
+            {tab.savings.map(|s| view! { <p class="hint">{s}</p> })}
+        </section>
     }
 }
 
@@ -88,6 +135,8 @@ fn WalletBody(view: WalletView, for_code: Option<String>) -> impl IntoView {
             <p class="hint">"Spent this week " {view.spent_week.clone()} " · this month " {view.spent_month.clone()}
                 {view.paused.then_some(" · paused")} " · " <a href="/wallet/settings">"Spending rules and auto-reload"</a></p>
         </section>
+
+        {view.tab.clone().map(|tab| view! { <TabSection tab=tab/> })}
 
         <section class="card" aria-labelledby="topup-h">
             <h2 id="topup-h">"Top up"</h2>
@@ -183,6 +232,7 @@ fn WalletSettings(view: WalletView) -> impl IntoView {
                     </div>
                     <div class="row">
                         <Field label="Ask for my PIN above" name="pin_above" value=view.pin_above.clone() error=rules_error required=false inputmode="decimal"/>
+                        <Field label="My tab limit (lower than Clink's; empty: Clink's)" name="tab_limit" value=view.tab_limit.clone() error=rules_error required=false inputmode="decimal"/>
                         <Field label=if view.has_pin { "Change PIN" } else { "Set a PIN (4–8 digits)" } name="new_pin" kind="password" error=rules_error required=false inputmode="numeric"/>
                     </div>
                     {view.has_pin.then(|| view! { <label class="choice"><input type="checkbox" name="clear_pin" value="1"/>" Remove my PIN"</label> })}

@@ -4,7 +4,8 @@
 use super::{
     domain::{SpendingRules, parse_pin, parse_topup},
     store::{self, SettingsRow, TopUpRow},
-    writer::{Outcome, Purchase, WriterError},
+    tab::{self, Tab},
+    writer::{Outcome, PayFrom, Purchase, WriterError},
 };
 use crate::{
     accounts::{service as accounts, store::AccountRow},
@@ -46,6 +47,18 @@ pub enum WalletError {
     Insufficient { balance: Money, price: Money },
     #[error("spending cap reached")]
     CapReached { weekly: bool },
+    /// The purchase would take the tab over its limit: settle it first.
+    #[error("over the tab limit")]
+    OverTabLimit { tab: Tab, price: Money },
+    /// The tab can't pay for this: the creator doesn't sell on tabs, or the price is more than
+    /// the buyer's whole tab limit.
+    #[error("the tab can't pay for this")]
+    TabUnavailable,
+    /// A settlement was refused: the tab takes nothing more until it is paid.
+    #[error("the tab is locked")]
+    TabLocked { settlement: String },
+    #[error("nothing to settle")]
+    NothingToSettle,
     #[error("free works need no wallet")]
     Free,
     #[error("the buyer's account is gone")]
@@ -96,6 +109,15 @@ impl From<WalletError> for AppError {
                 "This would go over your {} spending cap. You can change it in your wallet settings.",
                 if weekly { "weekly" } else { "monthly" }
             )),
+            WalletError::OverTabLimit { tab, price } => AppError::PaymentRequired(format!(
+                "Your tab has {} of {}; this costs {price}. Settle your tab to buy it.",
+                tab.owed, tab.limit
+            )),
+            WalletError::TabUnavailable => AppError::Conflict("This can't be bought on a tab.".into()),
+            WalletError::TabLocked { .. } => {
+                AppError::PaymentRequired("Your last tab payment didn't go through. Pay your tab to buy on it again.".into())
+            }
+            WalletError::NothingToSettle => AppError::Conflict("Your tab is paid: nothing to settle.".into()),
             WalletError::Free => AppError::BadRequest("This work is free: no wallet needed.".into()),
             WalletError::NoSuchBuyer => AppError::Unauthorized,
             WalletError::KeptChanging => AppError::Conflict(
@@ -122,6 +144,7 @@ pub fn rules_of(settings: &SettingsRow) -> SpendingRules {
         monthly_cap: settings.monthly_cap_minor,
         pin_above: settings.pin_above_minor,
         has_pin: settings.pin_hash.is_some(),
+        tab_limit: settings.tab_limit_minor,
     }
 }
 
@@ -143,6 +166,9 @@ pub struct WalletBuy {
     pub counted_view: bool,
     /// Pay-what-you-want offer, as typed (else the suggested amount).
     pub amount: Option<String>,
+    /// Pay from the wallet if it has enough, else from the buyer's tab ("Get it now · pay
+    /// later"). Without it, the wallet pays or the purchase is refused.
+    pub use_tab: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -153,6 +179,8 @@ pub struct Bought {
     pub price: Money,
     /// A retry of a purchase already made.
     pub repeated: bool,
+    /// It went on the buyer's tab.
+    pub on_tab: bool,
 }
 
 fn valid_key(key: &str) -> Result<&str, FieldError> {
@@ -229,7 +257,9 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
             }
             Err(err) => return Err(err),
         };
+        let pay_from = if req.use_tab { pay_from(state, buyer_id, &work, &settings, price).await? } else { PayFrom::Wallet };
         let purchase = Purchase {
+            pay_from,
             key: format!("wallet:{buyer_id}:{key}"),
             buyer_id: buyer_id.to_string(),
             currency: price.currency,
@@ -245,6 +275,9 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
         let (order_id, balance_minor, repeated) = match state.wallet_writer.submit(purchase).await? {
             Outcome::Bought { order_id, balance_minor } => (order_id, Some(balance_minor), false),
             Outcome::Repeated { order_id } => (order_id, None, true),
+            Outcome::InsufficientFunds if pay_from != PayFrom::Wallet => {
+                return Err(WalletError::OverTabLimit { tab: tab_state(state, buyer_id, price.currency, &settings).await?, price });
+            }
             Outcome::InsufficientFunds => {
                 return Err(WalletError::Insufficient { balance: balance(state, buyer_id, price.currency).await?, price });
             }
@@ -256,18 +289,102 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
                 continue;
             }
         };
-        let balance = match balance_minor {
-            Some(minor) => Money::new(minor, price.currency),
-            None => balance(state, buyer_id, price.currency).await?,
+        let balance = match (balance_minor, pay_from) {
+            (Some(minor), PayFrom::Wallet) => Money::new(minor, price.currency),
+            _ => balance(state, buyer_id, price.currency).await?,
         };
-        if !repeated {
+        if !repeated && pay_from == PayFrom::Wallet {
             maybe_autoreload(state, buyer_id, &settings, balance);
         }
         // A retry gets a token of its own: the first one was only ever shown to the first answer.
         let download_token = if repeated { delivery::mint(&state.db, &order_id).await? } else { download_token.token };
-        return Ok(Bought { order_id, download_token, balance, price, repeated });
+        return Ok(Bought { order_id, download_token, balance, price, repeated, on_tab: pay_from != PayFrom::Wallet });
     }
     Err(WalletError::KeptChanging)
+}
+
+/// The buyer's tab in `currency` as it stands, under their own limit in `settings`.
+pub async fn tab_state(state: &AppState, buyer_id: &str, currency: Currency, settings: &SettingsRow) -> Result<Tab, WalletError> {
+    let (owed, settlements) = tokio::try_join!(store::tab_owed(&state.db, buyer_id, currency), store::settlements(&state.db, buyer_id))?;
+    Ok(tab::tab_of(owed, currency, &settlements, state.settings.tab_limit_minor, settings.tab_limit_minor))
+}
+
+/// Where a "pay later" purchase is paid from: the wallet when it has enough (the buyer's own
+/// money goes first), else the tab, if the creator sells on tabs, the tab isn't locked and the
+/// price fits in the buyer's whole limit. A price that fits the limit but not what is left of
+/// it goes to the writer anyway: the writer's conditional debit decides, and the buyer is asked
+/// to settle (`OverTabLimit`).
+async fn pay_from(
+    state: &AppState,
+    buyer_id: &str,
+    work: &crate::catalog::store::WorkRow,
+    settings: &SettingsRow,
+    price: Money,
+) -> Result<PayFrom, WalletError> {
+    // Three reads at once; what the tab owes isn't one of them: the writer's conditional debit
+    // decides whether the purchase fits.
+    let wallet = AccountRef::buyer_wallet(buyer_id, price.currency).id();
+    let (balance, sells_on_tab, settlements) = tokio::try_join!(
+        crate::ledger::store::balance(&state.db, &wallet),
+        crate::accounts::store::sells_on_tab(&state.db, &work.creator_id),
+        store::settlements(&state.db, buyer_id),
+    )?;
+    if balance >= price.minor {
+        return Ok(PayFrom::Wallet);
+    }
+    if !sells_on_tab {
+        return Err(WalletError::TabUnavailable);
+    }
+    let tab = tab::tab_of(0, price.currency, &settlements, state.settings.tab_limit_minor, settings.tab_limit_minor);
+    if let Some(settlement) = tab.open_settlement.clone().filter(|_| tab.locked) {
+        return Err(WalletError::TabLocked { settlement });
+    }
+    if price.minor > tab.limit.minor {
+        return Err(WalletError::TabUnavailable);
+    }
+    Ok(PayFrom::Tab { limit_minor: tab.limit.minor })
+}
+
+/// Starts paying the buyer's tab in `currency` by card ("Pay now", or a purchase that would go
+/// over the limit, which `then_buy` then completes). A settlement already started and not paid
+/// is the one to pay: its card step again, never a second charge for the same purchases.
+pub async fn settle_tab(
+    state: &AppState,
+    buyer: &AccountRow,
+    currency: Currency,
+    then_buy: Option<&ThenBuy>,
+    return_to: Option<&str>,
+) -> Result<TopUpStarted, WalletError> {
+    let then_buy = then_buy.and_then(|t| serde_json::to_string(t).ok());
+    let settlements = store::settlements(&state.db, &buyer.account_id).await?;
+    if let Some(open) = settlements.iter().find(|s| s.currency == currency && s.status != TopUpStatus::Succeeded) {
+        if let Some(then_buy) = &then_buy {
+            store::set_then_buy(&state.db, &open.topup_id, then_buy).await?;
+        }
+        return Ok(TopUpStarted { topup_id: open.topup_id.clone(), key: topup_key(state, &open.topup_id), done: false });
+    }
+    // The settlement and its claim on the open purchases are written together: its amount is
+    // what exactly the purchases it claimed cost.
+    let topup_id = format!("topup_{}", db::new_id());
+    let mut tx = state.db.begin().await?;
+    let owed = tab::claim(&mut tx, &buyer.account_id, currency, &topup_id).await?;
+    if owed == 0 {
+        return Err(WalletError::NothingToSettle);
+    }
+    let return_to = return_to.map(|r| crate::edge::safe_next(Some(r), "/wallet"));
+    let amount = Money::new(tab::settlement_amount(owed, currency), currency);
+    let new = NewTopUp {
+        checkout_key: format!("tab:{topup_id}"),
+        topup_id: Some(topup_id),
+        return_to,
+        then_buy,
+        settles_tab: true,
+        ..NewTopUp::of(amount)
+    };
+    let topup = new.row(state, buyer);
+    store::insert_topup_in(&mut tx, &topup).await?;
+    tx.commit().await?;
+    pay_topup(state, buyer, topup, None).await
 }
 
 /// A top-up the buyer asked for.
@@ -315,48 +432,75 @@ pub async fn start_topup(state: &AppState, buyer: &AccountRow, req: &TopUpReques
     };
     let return_to = req.return_to.as_deref().map(|r| crate::edge::safe_next(Some(r), "/wallet"));
     let then_buy = req.then_buy.as_ref().and_then(|t| serde_json::to_string(t).ok());
-    start_topup_with(state, buyer, Money::new(amount, currency), checkout_key, return_to, req.remember_card, None, then_buy).await
+    let new = NewTopUp { checkout_key, return_to, save_card: req.remember_card, then_buy, ..NewTopUp::of(Money::new(amount, currency)) };
+    start_topup_with(state, buyer, new).await
 }
 
-#[expect(clippy::too_many_arguments, reason = "the top-up's own fields; its two callers differ in every one")]
-async fn start_topup_with(
-    state: &AppState,
-    buyer: &AccountRow,
+/// A top-up about to be started.
+struct NewTopUp<'a> {
     amount: Money,
     checkout_key: String,
+    /// Chosen by the caller (a settlement claims its purchases under it first), else new.
+    topup_id: Option<String>,
     return_to: Option<String>,
     save_card: bool,
-    saved: Option<&SavedCard>,
+    /// Charge this saved card off-session (auto-reload).
+    saved: Option<&'a SavedCard>,
     then_buy: Option<String>,
-) -> Result<TopUpStarted, WalletError> {
-    let now = db::now_ms();
-    let topup = store::insert_topup(
-        &state.db,
-        &TopUpRow {
-            topup_id: format!("topup_{}", db::new_id()),
+    settles_tab: bool,
+}
+
+impl NewTopUp<'_> {
+    fn of(amount: Money) -> Self {
+        NewTopUp {
+            amount,
+            checkout_key: format!("topup:{}", db::new_id()),
+            topup_id: None,
+            return_to: None,
+            save_card: false,
+            saved: None,
+            then_buy: None,
+            settles_tab: false,
+        }
+    }
+
+    fn row(&self, state: &AppState, buyer: &AccountRow) -> TopUpRow {
+        let now = db::now_ms();
+        TopUpRow {
+            topup_id: self.topup_id.clone().unwrap_or_else(|| format!("topup_{}", db::new_id())),
             account_id: buyer.account_id.clone(),
-            currency: amount.currency,
-            amount_minor: amount.minor,
+            currency: self.amount.currency,
+            amount_minor: self.amount.minor,
             status: TopUpStatus::Pending,
             provider: state.payments.provider(),
             provider_payment_id: None,
-            checkout_key,
-            return_to,
-            automatic: saved.is_some(),
-            save_card,
+            checkout_key: self.checkout_key.clone(),
+            return_to: self.return_to.clone(),
+            automatic: self.saved.is_some(),
+            save_card: self.save_card,
             created_at: now,
             updated_at: now,
-            then_buy,
-        },
-    )
-    .await?;
+            then_buy: self.then_buy.clone(),
+            settles_tab: self.settles_tab,
+        }
+    }
+}
+
+async fn start_topup_with(state: &AppState, buyer: &AccountRow, new: NewTopUp<'_>) -> Result<TopUpStarted, WalletError> {
+    let topup = store::insert_topup(&state.db, &new.row(state, buyer)).await?;
+    pay_topup(state, buyer, topup, new.saved).await
+}
+
+/// Starts the card payment of a top-up just written (or finds it decided, for a repeated key).
+async fn pay_topup(state: &AppState, buyer: &AccountRow, topup: TopUpRow, saved: Option<&SavedCard>) -> Result<TopUpStarted, WalletError> {
+    let (amount, save_card) = (Money::new(topup.amount_minor, topup.currency), topup.save_card);
     let mut started = TopUpStarted { key: topup_key(state, &topup.topup_id), topup_id: topup.topup_id.clone(), done: false };
     if topup.status != TopUpStatus::Pending {
         started.done = topup.status == TopUpStatus::Succeeded;
         return Ok(started);
     }
-    let request =
-        PaymentRequest { order_id: &topup.topup_id, amount, email: &buyer.email, description: "Clink wallet top-up", save_card, saved };
+    let description = if topup.settles_tab { "Clink tab" } else { "Clink wallet top-up" };
+    let request = PaymentRequest { order_id: &topup.topup_id, amount, email: &buyer.email, description, save_card, saved };
     let payment = state.payments.start(&state.db, &request).await?;
     if !payment.payment_id.is_empty() {
         store::set_topup_payment(&state.db, &topup.topup_id, &payment.payment_id, db::now_ms()).await?;
@@ -409,6 +553,11 @@ pub async fn topup_pay_step(state: &AppState, topup_id: &str, key: &str) -> Resu
         page_url: format!("/wallet?{q}"),
         return_url: format!("/wallet/topup/{}/return?k={}", topup.topup_id, urlencode(key)),
         cancel_url: "/wallet".into(),
+        heading: if topup.settles_tab {
+            format!("Pay your tab: {}", Money::new(topup.amount_minor, currency))
+        } else {
+            format!("Top up {}", Money::new(topup.amount_minor, currency))
+        },
     })
 }
 
@@ -476,6 +625,8 @@ pub async fn topup_returned(state: &AppState, topup_id: &str, key: &str) -> Resu
         source: then_buy.source,
         counted_view: then_buy.counted_view,
         amount: then_buy.amount,
+        // After paying the tab, the purchase that needed it goes on the tab again.
+        use_tab: topup.settles_tab,
     };
     match buy(state, &topup.account_id, &purchase).await {
         Ok(bought) => {
@@ -569,8 +720,12 @@ async fn take_back(tx: &mut Tx, topup: &TopUpRow, currency: Currency) -> Result<
 }
 
 async fn credit(tx: &mut Tx, topup: &TopUpRow) -> Result<(), WalletError> {
-    if !store::settle_topup(tx, &topup.topup_id, TopUpStatus::Succeeded, db::now_ms()).await? {
+    let now = db::now_ms();
+    if !store::settle_topup(tx, &topup.topup_id, TopUpStatus::Succeeded, now).await? {
         return Ok(());
+    }
+    if topup.settles_tab {
+        return Ok(tab::book_settlement(tx, topup, now).await?);
     }
     let currency = topup.currency;
     ledger::post(
@@ -626,7 +781,7 @@ fn maybe_autoreload(state: &AppState, buyer_id: &str, settings: &SettingsRow, ba
         // One slot per reload of the month: two purchases racing below the threshold start one.
         let key = format!("auto:{}:{month}:{}", buyer.account_id, used + 1);
         let amount = Money::new(amount, balance.currency);
-        match start_topup_with(&state, &buyer, amount, key, None, false, Some(&card), None).await {
+        match start_topup_with(&state, &buyer, NewTopUp { checkout_key: key, saved: Some(&card), ..NewTopUp::of(amount) }).await {
             Ok(started) => tracing::info!(account.id = %buyer.account_id, topup.id = %started.topup_id, done = started.done, "auto-reload"),
             Err(e) => tracing::warn!(account.id = %buyer.account_id, error = %e, "auto-reload failed"),
         }
@@ -652,6 +807,7 @@ pub async fn save_rules(
     settings.weekly_cap_minor = rules.weekly_cap;
     settings.monthly_cap_minor = rules.monthly_cap;
     settings.pin_above_minor = rules.pin_above;
+    settings.tab_limit_minor = rules.tab_limit;
     if clear_pin {
         settings.pin_hash = None;
     }

@@ -25,11 +25,13 @@ pub struct SettingsRow {
     pub autoreload_max_per_month: Option<i64>,
     pub saved_card: Option<String>,
     pub updated_at: i64,
+    /// The buyer's own tab limit, below the one Clink gives them.
+    pub tab_limit_minor: Option<i64>,
 }
 
 const SETTINGS_COLUMNS: &str = "account_id, paused, confirm_above_minor, weekly_cap_minor, monthly_cap_minor, pin_hash, \
     pin_above_minor, autoreload_enabled, autoreload_currency, autoreload_below_minor, autoreload_amount_minor, \
-    autoreload_max_per_month, saved_card, updated_at";
+    autoreload_max_per_month, saved_card, updated_at, tab_limit_minor";
 
 pub async fn settings(db: &Db, account_id: &str) -> Result<SettingsRow, sqlx::Error> {
     let sql = format!("select {SETTINGS_COLUMNS} from wallet_settings where account_id = $1");
@@ -53,18 +55,19 @@ pub async fn save_settings(db: &Db, s: &SettingsRow) -> Result<(), sqlx::Error> 
     on_db!(db, pool => sqlx::query(
         "insert into wallet_settings (account_id, paused, confirm_above_minor, weekly_cap_minor, monthly_cap_minor, pin_hash, \
          pin_above_minor, autoreload_enabled, autoreload_currency, autoreload_below_minor, autoreload_amount_minor, \
-         autoreload_max_per_month, saved_card, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+         autoreload_max_per_month, saved_card, updated_at, tab_limit_minor) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
          on conflict (account_id) do update set paused = excluded.paused, confirm_above_minor = excluded.confirm_above_minor, \
          weekly_cap_minor = excluded.weekly_cap_minor, monthly_cap_minor = excluded.monthly_cap_minor, pin_hash = excluded.pin_hash, \
          pin_above_minor = excluded.pin_above_minor, autoreload_enabled = excluded.autoreload_enabled, \
          autoreload_currency = excluded.autoreload_currency, autoreload_below_minor = excluded.autoreload_below_minor, \
          autoreload_amount_minor = excluded.autoreload_amount_minor, autoreload_max_per_month = excluded.autoreload_max_per_month, \
-         saved_card = excluded.saved_card, updated_at = excluded.updated_at",
+         saved_card = excluded.saved_card, updated_at = excluded.updated_at, tab_limit_minor = excluded.tab_limit_minor",
     )
     .bind(&s.account_id).bind(s.paused).bind(s.confirm_above_minor).bind(s.weekly_cap_minor).bind(s.monthly_cap_minor)
     .bind(&s.pin_hash).bind(s.pin_above_minor).bind(s.autoreload_enabled).bind(&s.autoreload_currency)
     .bind(s.autoreload_below_minor).bind(s.autoreload_amount_minor).bind(s.autoreload_max_per_month).bind(&s.saved_card)
-    .bind(s.updated_at)
+    .bind(s.updated_at).bind(s.tab_limit_minor)
     .execute(pool).await.map(|_| ()))
 }
 
@@ -85,24 +88,39 @@ pub struct TopUpRow {
     pub updated_at: i64,
     /// The purchase this top-up was started for (JSON of `service::ThenBuy`).
     pub then_buy: Option<String>,
+    /// It settles the buyer's tab (`tab`) rather than filling their wallet.
+    pub settles_tab: bool,
 }
 
 const TOPUP_COLUMNS: &str = "topup_id, account_id, currency, amount_minor, status, provider, provider_payment_id, checkout_key, \
-    return_to, automatic, save_card, created_at, updated_at, then_buy";
+    return_to, automatic, save_card, created_at, updated_at, then_buy, settles_tab";
 
 /// Inserts a pending top-up unless its checkout key was used; returns the top-up either way.
 pub async fn insert_topup(db: &Db, t: &TopUpRow) -> Result<TopUpRow, sqlx::Error> {
     on_db!(db, pool => sqlx::query(
         "insert into wallet_topup (topup_id, account_id, currency, amount_minor, status, provider, provider_payment_id, \
-         checkout_key, return_to, automatic, save_card, created_at, updated_at, then_buy) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) on conflict (checkout_key) do nothing",
+         checkout_key, return_to, automatic, save_card, created_at, updated_at, then_buy, settles_tab) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) on conflict (checkout_key) do nothing",
     )
     .bind(&t.topup_id).bind(&t.account_id).bind(t.currency).bind(t.amount_minor).bind(t.status).bind(t.provider)
     .bind(&t.provider_payment_id).bind(&t.checkout_key).bind(&t.return_to).bind(t.automatic).bind(t.save_card)
-    .bind(t.created_at).bind(t.updated_at).bind(&t.then_buy)
+    .bind(t.created_at).bind(t.updated_at).bind(&t.then_buy).bind(t.settles_tab)
     .execute(pool).await.map(|_| ()))?;
     let sql = format!("select {TOPUP_COLUMNS} from wallet_topup where checkout_key = $1");
     on_db!(db, pool => sqlx::query_as::<_, TopUpRow>(&sql).bind(&t.checkout_key).fetch_one(pool).await)
+}
+
+/// Inserts a top-up in `tx` (a settlement, with the claim on the purchases it pays for).
+pub async fn insert_topup_in(tx: &mut Tx, t: &TopUpRow) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "insert into wallet_topup (topup_id, account_id, currency, amount_minor, status, provider, provider_payment_id, \
+         checkout_key, return_to, automatic, save_card, created_at, updated_at, then_buy, settles_tab) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(&t.topup_id).bind(&t.account_id).bind(t.currency).bind(t.amount_minor).bind(t.status).bind(t.provider)
+    .bind(&t.provider_payment_id).bind(&t.checkout_key).bind(&t.return_to).bind(t.automatic).bind(t.save_card)
+    .bind(t.created_at).bind(t.updated_at).bind(&t.then_buy).bind(t.settles_tab)
+    .execute(conn).await.map(|_| ()))
 }
 
 pub async fn topup(db: &Db, topup_id: &str) -> Result<Option<TopUpRow>, sqlx::Error> {
@@ -244,4 +262,85 @@ pub async fn forget(tx: &mut Tx, account_id: &str) -> Result<(), sqlx::Error> {
         on_tx!(&mut *tx, conn => sqlx::query(sql).bind(account_id).execute(conn).await.map(|_| ()))?;
     }
     Ok(())
+}
+
+// The tab (see `tab`).
+
+/// What a buyer owes on their tab in `currency` (0 without a tab).
+pub async fn tab_owed(db: &Db, account_id: &str, currency: Currency) -> Result<i64, sqlx::Error> {
+    let tab = crate::ledger::domain::AccountRef::buyer_tab(account_id, currency).id();
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>("select balance_minor from ledger_account where account_id = $1")
+        .bind(&tab).fetch_optional(pool).await)
+    .map(|balance| -balance.unwrap_or(0))
+}
+
+/// The buyer's settlements (top-ups that settle their tab), newest first.
+pub async fn settlements(db: &Db, account_id: &str) -> Result<Vec<TopUpRow>, sqlx::Error> {
+    let sql = format!(
+        "select {TOPUP_COLUMNS} from wallet_topup where account_id = $1 and settles_tab = $2 order by created_at desc, topup_id desc"
+    );
+    on_db!(db, pool => sqlx::query_as::<_, TopUpRow>(&sql).bind(account_id).bind(true).fetch_all(pool).await)
+}
+
+/// One purchase on a tab.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TabItem {
+    pub order_id: String,
+    pub creator_id: String,
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+}
+
+/// Claims the buyer's open tab purchases in `currency` (fulfilled, in no settlement yet) for
+/// settlement `topup_id`, and returns them.
+pub async fn claim_tab_items(tx: &mut Tx, account_id: &str, currency: Currency, topup_id: &str) -> Result<Vec<TabItem>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_as::<_, TabItem>(
+        "update buyer_order set tab_settlement_id = $1 where provider = 'tab' and buyer_account_id = $2 and currency = $3 \
+         and status = 'fulfilled' and tab_settlement_id is null and tab_settled_at is null \
+         returning order_id, creator_id, amount_minor, fee_minor")
+        .bind(topup_id).bind(account_id).bind(currency).fetch_all(conn).await)
+}
+
+/// Marks the purchases settlement `topup_id` pays for as settled, and returns them: those it
+/// claimed that still stand (a purchase refunded meanwhile came off the tab by itself). The
+/// update locks them, so a refund running at the same time either comes first (and the
+/// purchase isn't here) or after (and finds it settled).
+pub async fn settle_tab_items(tx: &mut Tx, topup_id: &str, now: i64) -> Result<Vec<TabItem>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_as::<_, TabItem>(
+        "update buyer_order set tab_settled_at = $1 where tab_settlement_id = $2 and status = 'fulfilled' and tab_settled_at is null \
+         returning order_id, creator_id, amount_minor, fee_minor")
+        .bind(now).bind(topup_id).fetch_all(conn).await)
+}
+
+/// An open tab purchase, for the tab page.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenTabItem {
+    pub order_id: String,
+    pub title: String,
+    pub currency: Currency,
+    pub amount_minor: i64,
+    pub created_at: i64,
+}
+
+/// The buyer's tab purchases not paid yet, newest first.
+pub async fn open_tab_items(db: &Db, account_id: &str) -> Result<Vec<OpenTabItem>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, OpenTabItem>(
+        "select o.order_id, w.title, o.currency, o.amount_minor, o.created_at from buyer_order o join work w on w.work_id = o.work_id \
+         where o.provider = 'tab' and o.buyer_account_id = $1 and o.status = 'fulfilled' and o.tab_settled_at is null \
+         order by o.created_at desc, o.order_id desc")
+        .bind(account_id).fetch_all(pool).await)
+}
+
+/// The buyer's settled tab purchases: the settlement that paid each, and its amount.
+pub async fn settled_tab_items(db: &Db, account_id: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, i64)>(
+        "select tab_settlement_id, amount_minor from buyer_order where provider = 'tab' and buyer_account_id = $1 \
+         and tab_settled_at is not null")
+        .bind(account_id).fetch_all(pool).await)
+}
+
+/// Points a settlement still to be paid at the purchase to make once it is.
+pub async fn set_then_buy(db: &Db, topup_id: &str, then_buy: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query("update wallet_topup set then_buy = $1 where topup_id = $2 and status <> 'succeeded'")
+        .bind(then_buy).bind(topup_id).execute(pool).await.map(|_| ()))
 }

@@ -34,15 +34,26 @@ use crate::{
     checkout::sale::{self, Mails, OrderState, Sale, SaleError},
     db::{self, Db, Tx},
     group_commit::{BatchWork, CommitError, GroupCommit},
-    ledger::domain::AccountRef,
+    ledger::{domain::AccountRef, store as ledger_store},
     money::{Currency, Money},
     on_tx,
     orders::Provider,
 };
 
-/// One wallet purchase, validated and priced by the service.
+/// Where a purchase's money comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayFrom {
+    /// The prepaid wallet, which never goes below zero.
+    Wallet,
+    /// The buyer's tab (see `tab`), which goes down to minus the buyer's tab limit: what they
+    /// may owe. The same conditional debit as the wallet's, with another floor.
+    Tab { limit_minor: i64 },
+}
+
+/// One wallet or tab purchase, validated and priced by the service.
 #[derive(Debug, Clone)]
 pub struct Purchase {
+    pub pay_from: PayFrom,
     /// The ledger idempotency key (`wallet:{buyer}:{client key}`).
     pub key: String,
     pub buyer_id: String,
@@ -64,6 +75,24 @@ pub struct Purchase {
     pub settings: Arc<SettingsRow>,
 }
 
+impl Purchase {
+    /// The ledger account the purchase is paid from.
+    fn account(&self) -> AccountRef {
+        match self.pay_from {
+            PayFrom::Wallet => AccountRef::buyer_wallet(&self.buyer_id, self.currency),
+            PayFrom::Tab { .. } => AccountRef::buyer_tab(&self.buyer_id, self.currency),
+        }
+    }
+
+    /// The lowest balance the purchase may leave on that account.
+    fn floor(&self) -> i64 {
+        match self.pay_from {
+            PayFrom::Wallet => 0,
+            PayFrom::Tab { limit_minor } => -limit_minor,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Bought {
@@ -74,6 +103,7 @@ pub enum Outcome {
     Repeated {
         order_id: String,
     },
+    /// The wallet can't pay it, or the tab would go over its limit.
     InsufficientFunds,
     CapReached {
         weekly: bool,
@@ -192,8 +222,7 @@ impl Current {
             ids.dedup();
         }
         let sqlite = matches!(tx, Tx::Sqlite(_));
-        let mut wallets: Vec<String> =
-            if sqlite { batch.iter().map(|p| AccountRef::buyer_wallet(&p.buyer_id, p.currency).id()).collect() } else { Vec::new() };
+        let mut wallets: Vec<String> = if sqlite { batch.iter().map(|p| p.account().id()).collect() } else { Vec::new() };
         wallets.sort_unstable();
         wallets.dedup();
         let wallets: Vec<&str> = wallets.iter().map(String::as_str).collect();
@@ -252,6 +281,18 @@ async fn commit_batch(db: &Db, batch: &[&Purchase], memo: &mut sale::Written) ->
     let now = db::now_ms();
     let (week, month) = super::domain::periods(now);
     let mut tx = db.begin().await?;
+
+    // A first tab purchase is the first use of the buyer's tab account: it must exist before
+    // the conditional debit can move it.
+    let mut tabs: Vec<AccountRef> = batch.iter().filter(|p| matches!(p.pay_from, PayFrom::Tab { .. })).map(|p| p.account()).collect();
+    tabs.sort_by_key(AccountRef::id);
+    tabs.dedup();
+    for tab in tabs {
+        let id = tab.id();
+        if !memo.has_account(&id) {
+            ledger_store::ensure_account(&mut tx, &id, tab.kind.as_str(), tab.owner.as_deref(), tab.currency.code(), now).await?;
+        }
+    }
 
     let mut current = Current::read(&mut tx, batch).await?;
 
@@ -340,12 +381,12 @@ async fn debit_capped(tx: &mut Tx, p: &Purchase, week: &str, month: &str) -> Res
         }
     }
     if refused.is_none() {
-        let wallet = AccountRef::buyer_wallet(&p.buyer_id, p.currency).id();
-        // The debit: one conditional statement, so the balance can never go below zero.
+        let account = p.account().id();
+        // The debit: one conditional statement, so the balance can never go below its floor.
         let balance: Option<i64> = on_tx!(&mut *tx, conn => sqlx::query_scalar(
-            "update ledger_account set balance_minor = balance_minor - $1 where account_id = $2 and balance_minor >= $1 \
+            "update ledger_account set balance_minor = balance_minor - $1 where account_id = $2 and balance_minor - $1 >= $3 \
              returning balance_minor")
-            .bind(p.amount_minor).bind(&wallet).fetch_optional(conn).await)?;
+            .bind(p.amount_minor).bind(&account).bind(p.floor()).fetch_optional(conn).await)?;
         if let Some(balance_minor) = balance {
             exec(tx, "release savepoint wallet_purchase").await?;
             return Ok(Outcome::Bought { order_id: db::new_id(), balance_minor });
@@ -389,14 +430,17 @@ async fn debit_uncapped_under_write_lock(
     mut balances: HashMap<String, i64>,
     outcomes: &mut [Option<Outcome>],
 ) -> Result<(), BatchError> {
-    let wallets: Vec<String> = pending.iter().map(|&i| AccountRef::buyer_wallet(&batch[i].buyer_id, batch[i].currency).id()).collect();
-    let mut debits: BTreeMap<&str, i64> = BTreeMap::new();
+    let wallets: Vec<String> = pending.iter().map(|&i| batch[i].account().id()).collect();
+    // Per account: the total debit and the floor (a wallet's 0, a tab's minus its limit).
+    let mut debits: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     for (&i, wallet) in pending.iter().zip(&wallets) {
-        let amount = batch[i].amount_minor;
+        let (amount, floor) = (batch[i].amount_minor, batch[i].floor());
         outcomes[i] = Some(match balances.get_mut(wallet) {
-            Some(balance) if *balance >= amount => {
+            Some(balance) if *balance - amount >= floor => {
                 *balance -= amount;
-                *debits.entry(wallet.as_str()).or_default() += amount;
+                let debit = debits.entry(wallet.as_str()).or_insert((0, floor));
+                debit.0 += amount;
+                debit.1 = debit.1.max(floor);
                 Outcome::Bought { order_id: db::new_id(), balance_minor: *balance }
             }
             _ => Outcome::InsufficientFunds,
@@ -406,10 +450,10 @@ async fn debit_uncapped_under_write_lock(
         return Ok(());
     }
     let mut q = QueryBuilder::new("update ledger_account set balance_minor = balance_minor - v.column2 from (");
-    q.push_values(&debits, |mut row, (wallet, &amount)| {
-        row.push_bind(*wallet).push_bind(amount);
+    q.push_values(&debits, |mut row, (wallet, &(amount, floor))| {
+        row.push_bind(*wallet).push_bind(amount).push_bind(floor);
     });
-    q.push(") as v where ledger_account.account_id = v.column1 and ledger_account.balance_minor >= v.column2");
+    q.push(") as v where ledger_account.account_id = v.column1 and ledger_account.balance_minor - v.column2 >= v.column3");
     let debited = q.build().execute(&mut *conn).await?.rows_affected();
     if debited != debits.len() as u64 {
         return Err(BatchError::WalletsMoved { debited, decided: debits.len() });
@@ -435,7 +479,7 @@ async fn debit_uncapped_in_rounds(
         let mut next_round = Vec::new();
         for i in pending {
             let p = batch[i];
-            let wallet = AccountRef::buyer_wallet(&p.buyer_id, p.currency).id();
+            let wallet = p.account().id();
             if let std::collections::btree_map::Entry::Vacant(e) = in_round.entry(wallet) {
                 e.insert(i);
             } else {
@@ -445,9 +489,9 @@ async fn debit_uncapped_in_rounds(
         let balances: HashMap<String, i64> = on_tx!(&mut *tx, conn => {
             let mut q = QueryBuilder::new("update ledger_account set balance_minor = balance_minor - v.column2 from (");
             q.push_values(&in_round, |mut row, (wallet, &i)| {
-                row.push_bind(wallet.as_str()).push_bind(batch[i].amount_minor);
+                row.push_bind(wallet.as_str()).push_bind(batch[i].amount_minor).push_bind(batch[i].floor());
             });
-            q.push(") as v where ledger_account.account_id = v.column1 and ledger_account.balance_minor >= v.column2 \
+            q.push(") as v where ledger_account.account_id = v.column1 and ledger_account.balance_minor - v.column2 >= v.column3 \
                     returning account_id, balance_minor");
             q.build_query_as::<(String, i64)>().fetch_all(conn).await
         })?
@@ -490,15 +534,21 @@ async fn write_sales(
                 fee_minor: p.fee_minor,
                 buyer_email: current.emails.get(&p.buyer_id).map_or("", String::as_str),
                 buyer_account_id: Some(&p.buyer_id),
-                provider: Provider::Wallet,
+                provider: match p.pay_from {
+                    PayFrom::Wallet => Provider::Wallet,
+                    PayFrom::Tab { .. } => Provider::Tab,
+                },
                 payment_id: None,
                 source: &p.source,
                 counted_view: p.counted_view,
-                paid_from: AccountRef::buyer_wallet(&p.buyer_id, p.currency),
+                paid_from: p.account(),
                 // The conditional debit above was the purchase's decision.
                 paid_from_debited: true,
                 ledger_key: p.key.clone(),
-                memo: format!("wallet purchase of work {}", p.work.work_id),
+                memo: match p.pay_from {
+                    PayFrom::Wallet => format!("wallet purchase of work {}", p.work.work_id),
+                    PayFrom::Tab { .. } => format!("tab purchase of work {}", p.work.work_id),
+                },
                 token: Some((&p.token_selector, &p.token_verifier_hash)),
             }
         })

@@ -242,7 +242,29 @@ async fn stats_api(
             "average_price": m.average_price().map(|a| Money::new(a, *c).decimal()),
         }))
         .collect();
+    // What the creator can be paid now, and what waits for buyers to pay their tabs.
+    let (db, me_id) = (&state.db, me.account_id.as_str());
+    let balances = |kind: &'static str| async move {
+        app::ledger::store::balances_of(db, me_id, kind).await.map_err(|e| app::error::internal("stats api", &e))
+    };
+    let (available, on_tabs) = tokio::try_join!(balances("creator_earnings"), balances("creator_pending"))?;
+    let mut codes: Vec<&String> = available.iter().chain(&on_tabs).map(|(c, _)| c).collect();
+    codes.sort();
+    codes.dedup();
+    let balances: Vec<_> = codes
+        .into_iter()
+        .filter_map(|code| {
+            let currency = app::money::Currency::parse(code).ok()?;
+            let of = |list: &[(String, i64)]| list.iter().find(|(c, _)| c == code).map_or(0, |(_, m)| *m);
+            Some(json!({
+                "currency": code,
+                "available": Money::new(of(&available), currency).decimal(),
+                "pending_on_tabs": Money::new(of(&on_tabs), currency).decimal(),
+            }))
+        })
+        .collect();
     Ok(Json(json!({
+        "balances": balances,
         "views": t.views,
         "sales": t.sales(),
         "conversion": t.conversion_bps().map(|b| b as f64 / 10_000.0),

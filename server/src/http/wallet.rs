@@ -29,6 +29,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/wallet/buy/{code}", post(buy_form))
         .route("/wallet/start/{code}", post(start_and_buy))
+        .route("/tab/buy/{code}", post(tab_buy))
+        .route("/wallet/tab/pay", post(pay_tab))
         .route("/api/wallet/purchases", post(buy_json))
         .route("/wallet/topup", post(topup))
         .route("/wallet/topup/{topup_id}/return", get(topup_return))
@@ -51,6 +53,10 @@ struct BuyForm {
     shown_amount: Option<String>,
     /// The buyer owns the work and chose "Buy again".
     again: Option<String>,
+    /// "Get it now · pay later": the wallet if it has enough, else the tab.
+    tab: Option<String>,
+    /// A visitor's email (the tab's way in; a signed-in buyer sends none).
+    email: Option<String>,
 }
 
 /// Whether the signed-in `account_id` already owns the work at `code` (bought while signed in,
@@ -88,8 +94,16 @@ async fn buy_form(
     let Some(me) = session::signed_in_account_id(&session, &state.db).await else {
         return super::redirect_to(&format!("/login?next={}", urlencode(&format!("/l/{code}")))).into_response();
     };
+    buy_signed_in(&state, &session, &headers, &code, &me, form).await
+}
+
+/// A purchase by the signed-in buyer `me`: from the wallet, or (`form.tab`) the wallet if it
+/// has enough and else the tab.
+async fn buy_signed_in(state: &AppState, session: &Session, headers: &HeaderMap, code: &str, me: &str, form: BuyForm) -> Response {
+    let (state, code) = (state.clone(), code.to_string());
+    let use_tab = form.tab.as_deref() == Some("1");
     let again = form.again.as_deref() == Some("1");
-    if !again && already_owns(&state, &me, &code).await {
+    if !again && already_owns(&state, me, &code).await {
         // The page showed Buy, but the buyer owns it by now (another tab, another device).
         return super::redirect_to(&link(&code, "owned=1")).into_response();
     }
@@ -105,12 +119,37 @@ async fn buy_form(
         pin: form.pin,
         confirmed,
         source: form.source.as_deref().map(clean_tag).filter(|s| !s.is_empty()).unwrap_or_else(|| "direct".into()),
-        counted_view: super::counts_as_view(&headers),
+        counted_view: super::counts_as_view(headers),
         amount: form.amount,
+        use_tab,
     };
-    match service::buy(&state, &me, &request).await {
-        Ok(bought) => after_purchase(&session, &me, &code, &bought.download_token, again).await,
-        Err(WalletError::NeedsConfirmation(_)) => super::redirect_to(&link(&code, "confirm_wallet=1")).into_response(),
+    match service::buy(&state, me, &request).await {
+        Ok(bought) => after_purchase(session, me, &code, &bought.download_token, again).await,
+        Err(WalletError::NeedsConfirmation(_)) => {
+            let tab = if use_tab { "&tab=1" } else { "" };
+            super::redirect_to(&link(&code, &format!("confirm_wallet=1{tab}"))).into_response()
+        }
+        // Over the tab's limit, or its last payment refused: pay the tab by card, and the
+        // purchase completes on return.
+        Err(err @ (WalletError::OverTabLimit { .. } | WalletError::TabLocked { .. })) => {
+            let currency = match &err {
+                WalletError::OverTabLimit { price, .. } => price.currency,
+                _ => match app::catalog::store::find_live_by_code(&state.db, &code).await {
+                    Ok(Some(work)) => match app::money::Currency::parse(&work.currency) {
+                        Ok(currency) => currency,
+                        Err(e) => return AppError::from(e).into_response(),
+                    },
+                    _ => return AppError::NotFound.into_response(),
+                },
+            };
+            let then_buy = ThenBuy {
+                code: code.clone(),
+                amount: request.amount.clone(),
+                source: request.source.clone(),
+                counted_view: request.counted_view,
+            };
+            settle_then(&state, me, currency, Some(&then_buy), &format!("/l/{code}")).await
+        }
         // The link page offers the top-up that completes this purchase.
         Err(WalletError::Insufficient { .. }) => super::redirect_to(&format!("/l/{}", urlencode(&code))).into_response(),
         Err(WalletError::NotFound) => AppError::NotFound.into_response(),
@@ -129,6 +168,9 @@ struct BuyJson {
     #[serde(default)]
     confirm: bool,
     amount: Option<String>,
+    /// The wallet if it has enough, else the buyer's tab.
+    #[serde(default)]
+    pay_later: bool,
 }
 
 /// The same purchase for programs (and the load benchmark): JSON in, JSON out. The same
@@ -154,6 +196,7 @@ async fn buy_json(
         // A program's purchase had no view.
         counted_view: false,
         amount: body.amount,
+        use_tab: body.pay_later,
     };
     match service::buy(&state, &me, &request).await {
         Ok(b) => (
@@ -165,6 +208,7 @@ async fn buy_json(
                 "balance": b.balance.decimal(),
                 "currency": b.balance.currency.code(),
                 "download_url": state.settings.absolute_url(&format!("/d/{}", b.download_token)),
+                "paid_from": if b.on_tab { "tab" } else { "wallet" },
             })),
         )
             .into_response(),
@@ -292,46 +336,9 @@ async fn start_and_buy(
 ) -> Response {
     let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
     let back = |err: AppError| super::redirect_to(&link(&code, &format!("error={}", urlencode(&err.to_string())))).into_response();
-    let buyer = match session::signed_in_account_id(&session, &state.db).await {
-        Some(id) => match accounts::store::find_by_id(&state.db, &id).await {
-            Ok(Some(row)) => row,
-            Ok(None) => return AppError::Unauthorized.into_response(),
-            Err(e) => return app::error::internal("loading the buyer", &e).into_response(),
-        },
-        None => {
-            let email = match Email::parse(form.email.as_deref().unwrap_or_default()) {
-                Ok(email) => email,
-                Err(e) => return back(e.into()),
-            };
-            if !state.limits.allow(app::limits::Limit::BuyerStartPerClient, client) {
-                return back(AppError::RateLimited);
-            }
-            match accounts::service::start_buyer(&state.db, &email).await {
-                Ok(Some(account)) => {
-                    match session::sign_in(
-                        &session,
-                        &state.db,
-                        &account.account_id,
-                        account.session_epoch,
-                        app::edge::user_agent_of(&headers),
-                    )
-                    .await
-                    {
-                        Ok(session::SignedIn::Now) => account,
-                        // An account with two-step sign-in on gives its code, then comes back here.
-                        Ok(later) => return super::redirect_to(&later.then(&format!("/l/{code}"))).into_response(),
-                        Err(_) => return AppError::Internal.into_response(),
-                    }
-                }
-                // This email has a wallet: its owner signs in (password or link) and comes back.
-                Ok(None) => {
-                    let next = urlencode(&format!("/l/{code}"));
-                    return super::redirect_to(&format!("/login?next={next}&email={}&has_wallet=1", urlencode(email.as_str())))
-                        .into_response();
-                }
-                Err(e) => return back(e.into()),
-            }
-        }
+    let buyer = match signed_in_or_new_buyer(&state, &session, &headers, client, form.email.as_deref(), &code).await {
+        Ok(buyer) => buyer,
+        Err(response) => return response,
     };
     let currency = match app::catalog::store::find_live_by_code(&state.db, &code).await {
         Ok(Some(work)) => work.currency,
@@ -358,6 +365,123 @@ async fn start_and_buy(
         Ok(started) => super::redirect_to(&format!("/wallet?topup={}&k={}", started.topup_id, urlencode(&started.key))).into_response(),
         Err(err) => back(err.into()),
     }
+}
+
+/// The buyer behind a link page's form: the signed-in one, else a visitor who gives only an
+/// email and gets a buyer account, signed in at once (a returning buyer signs in instead, and
+/// comes back to the link page). `Err` is where the browser goes instead.
+async fn signed_in_or_new_buyer(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    client: std::net::IpAddr,
+    email: Option<&str>,
+    code: &str,
+) -> Result<AccountRow, Response> {
+    let back = |err: AppError| super::redirect_to(&link(code, &format!("error={}", urlencode(&err.to_string())))).into_response();
+    if let Some(id) = session::signed_in_account_id(session, &state.db).await {
+        return match accounts::store::find_by_id(&state.db, &id).await {
+            Ok(Some(row)) => Ok(row),
+            Ok(None) => Err(AppError::Unauthorized.into_response()),
+            Err(e) => Err(app::error::internal("loading the buyer", &e).into_response()),
+        };
+    }
+    let email = Email::parse(email.unwrap_or_default()).map_err(|e| back(e.into()))?;
+    if !state.limits.allow(app::limits::Limit::BuyerStartPerClient, client) {
+        return Err(back(AppError::RateLimited));
+    }
+    match accounts::service::start_buyer(&state.db, &email).await {
+        Ok(Some(account)) => {
+            match session::sign_in(session, &state.db, &account.account_id, account.session_epoch, app::edge::user_agent_of(headers)).await
+            {
+                Ok(session::SignedIn::Now) => Ok(account),
+                // An account with two-step sign-in on gives its code, then comes back here.
+                Ok(later) => Err(super::redirect_to(&later.then(&format!("/l/{code}"))).into_response()),
+                Err(_) => Err(AppError::Internal.into_response()),
+            }
+        }
+        // This email has an account: its owner signs in (password or link) and comes back.
+        Ok(None) => {
+            let next = urlencode(&format!("/l/{code}"));
+            Err(super::redirect_to(&format!("/login?next={next}&email={}&has_wallet=1", urlencode(email.as_str()))).into_response())
+        }
+        Err(e) => Err(back(e.into())),
+    }
+}
+
+/// "Get it now · pay later" on a link page: a visitor gives an email and nothing else; the
+/// purchase goes on their new tab and the download starts. A signed-in buyer's wallet pays
+/// first if it has enough.
+async fn tab_buy(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    session: Session,
+    headers: HeaderMap,
+    Extension(ClientIp(client)): Extension<ClientIp>,
+    form: Result<Form<BuyForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(mut form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
+    // A tab is credit: new ones are limited per client address and per email domain. The
+    // operator's log says which limit refused; the buyer only that the tab isn't available.
+    if session::signed_in_account_id(&session, &state.db).await.is_none() {
+        let domain = form.email.as_deref().and_then(|e| e.trim().rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+        let refused = if !state.limits.allow(app::limits::Limit::NewTabPerClient, client) {
+            Some("too many new tabs from this address")
+        } else if !domain.is_empty() && !state.limits.allow(app::limits::Limit::NewTabPerEmailDomain, &domain) {
+            Some("too many new tabs with this email domain")
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            tracing::warn!(client = %client, email.domain = %domain, reason, "new tab refused");
+            let message = "The tab isn't available right now. You can pay with a wallet or a card instead.";
+            return super::redirect_to(&link(&code, &format!("error={}", urlencode(message)))).into_response();
+        }
+    }
+    let buyer = match signed_in_or_new_buyer(&state, &session, &headers, client, form.email.as_deref(), &code).await {
+        Ok(buyer) => buyer,
+        Err(response) => return response,
+    };
+    form.tab = Some("1".into());
+    buy_signed_in(&state, &session, &headers, &code, &buyer.account_id, form).await
+}
+
+/// Starts paying the tab by card and sends the browser to the card step (`next` once paid).
+async fn settle_then(state: &AppState, buyer_id: &str, currency: app::money::Currency, then_buy: Option<&ThenBuy>, next: &str) -> Response {
+    let buyer = match accounts::store::find_by_id(&state.db, buyer_id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return AppError::Unauthorized.into_response(),
+        Err(e) => return app::error::internal("loading the buyer", &e).into_response(),
+    };
+    match service::settle_tab(state, &buyer, currency, then_buy, Some(next)).await {
+        Ok(started) if started.done => {
+            super::redirect_to(&format!("/wallet/topup/{}/return?k={}", started.topup_id, urlencode(&started.key))).into_response()
+        }
+        Ok(started) => super::redirect_to(&format!("/wallet?topup={}&k={}", started.topup_id, urlencode(&started.key))).into_response(),
+        Err(err) => {
+            let err = AppError::from(err);
+            let join = if next.contains('?') { '&' } else { '?' };
+            super::redirect_to(&format!("{next}{join}error={}", urlencode(&err.to_string()))).into_response()
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct PayTabForm {
+    currency: Option<String>,
+}
+
+/// "Pay now" on the tab page.
+async fn pay_tab(State(state): State<AppState>, session: Session, form: Result<Form<PayTabForm>, FormRejection>) -> Response {
+    let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
+    let Some(me) = session::signed_in_account_id(&session, &state.db).await else {
+        return super::redirect_to("/login?next=/wallet").into_response();
+    };
+    let currency = match app::money::Currency::parse(form.currency.as_deref().unwrap_or("EUR")) {
+        Ok(currency) => currency,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    settle_then(&state, &me, currency, None, "/wallet?tab_paid=1").await
 }
 
 /// Every wallet movement as CSV: ISO 8601 dates, decimal amounts with their currency.
