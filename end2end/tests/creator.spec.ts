@@ -84,10 +84,10 @@ test.describe('creators', () => {
       transfers.push({ url: request.url(), bytes: sizes.responseBodySize + sizes.responseHeadersSize });
     });
     await page.goto(link, { waitUntil: 'networkidle' });
-    // 0.20 is below what a card can carry, so a visitor without a wallet is offered one
-    // (email only, top up and buy) rather than a card form.
-    await expect(page.getByText('Pay €0.20 with a Clink wallet')).toBeVisible();
-    await expect(page.getByRole('button', { name: 'Top up €5.00 and buy' })).toBeVisible();
+    // 0.20 is below what a card can carry, so a visitor is offered the tab (email only, get it
+    // now, pay later), with a wallet behind it, rather than a card form.
+    await expect(page.getByRole('button', { name: 'Get it now · pay later' })).toBeVisible();
+    await expect(page.getByText('Or top up a wallet')).toBeVisible();
     const counted = transfers.filter((t) => !/\/(cover|thumb)\.(jpg|webp)|\/card\.png/.test(t.url));
     const total = counted.reduce((sum, t) => sum + t.bytes, 0);
     console.log(`link page: ${counted.length} requests, ${total} bytes`, counted);

@@ -90,17 +90,19 @@ test.describe('the link page sells on a phone and on a desktop', () => {
   });
 });
 
-test.describe('a new buyer of a 0.20 work', () => {
+test.describe('a new buyer of a 0.20 work who prefers a wallet', () => {
   for (const js of [true, false]) {
-    test(`gets the file in two interactions plus email and card (JavaScript ${js ? 'on' : 'off'})`, async ({ browser }) => {
+    test(`gets the file in three interactions plus email and card (JavaScript ${js ? 'on' : 'off'})`, async ({ browser }) => {
       const { link } = await publishFullWork(await browser.newPage(), { title: 'Twenty Cent Poem', price: '0.20', file: { name: 'poem.txt', buffer: Buffer.from(`a poem ${unique()}`) } });
       const page = await newPage(browser, PHONE, js);
       const act = new Interactions();
       await page.goto(link);
       const start = page.getByRole('button', { name: 'Top up €5.00 and buy' });
-      await assertLayout(page, `micro-link-phone-js-${js}`, [page.getByRole('heading', { level: 1 }), start]);
       await expect(page.getByRole('link', { name: /sign up/i })).toHaveCount(0);
-      await page.getByLabel('Your email').fill(`micro.${unique()}@example.com`);
+      // The tab comes first (see tab.spec.ts); the wallet is behind it.
+      await act.click(page.getByText('Or top up a wallet'));
+      await assertLayout(page, `micro-link-phone-js-${js}`, [page.getByRole('heading', { level: 1 }), start]);
+      await page.locator('#f-wallet-email').fill(`micro.${unique()}@example.com`);
       await act.click(start);
       // The card step replaces everything else.
       await expect(page.getByText('TEST MODE')).toBeVisible();
@@ -119,7 +121,7 @@ test.describe('a new buyer of a 0.20 work', () => {
       await expect(page.locator('.wallet-balance')).toHaveText('€4.80');
       await assertLayout(page, `micro-bought-phone-js-${js}`, [page.getByRole('link', { name: 'Download' })]);
       expect(act.count).toBeLessThanOrEqual(5);
-      expect(act.count).toBe(2);
+      expect(act.count).toBe(3);
 
       // Later, on the link: it's theirs.
       await page.goto(link);
@@ -170,7 +172,8 @@ test.describe('owners are not charged twice', () => {
     const { link } = await publishFullWork(await browser.newPage(), { title: 'Wallet Zine', price: '0.30' });
     const page = await newPage(browser, DESKTOP);
     await page.goto(link);
-    await page.getByLabel('Your email').fill(`walleteer.${unique()}@example.com`);
+    await page.getByText('Or top up a wallet').click();
+    await page.locator('#f-wallet-email').fill(`walleteer.${unique()}@example.com`);
     await page.getByRole('button', { name: 'Top up €5.00 and buy' }).click();
     await page.getByLabel('Card number').fill('4242 4242 4242 4242');
     await page.getByLabel('Expiry (MM/YY)').fill('12/34');

@@ -18,8 +18,10 @@ test('top up 5.00, buy a 0.20 work in one click, get the file, see 4.80', async 
   const link = await publishWork(await (await browser.newContext()).newPage(), { title: 'Twenty Cent Zine', price: '0.20', file: { name: 'zine.pdf', buffer: bytes } });
 
   const page = await (await browser.newContext({ acceptDownloads: true })).newPage();
-  // Without a wallet, the page explains and offers one.
+  // Without a wallet, the page offers the tab first and a wallet behind it.
   await page.goto(link);
+  await expect(page.getByRole('button', { name: 'Get it now · pay later' })).toBeVisible();
+  await page.getByText('Or top up a wallet').click();
   await expect(page.getByText('Pay €0.20 with a Clink wallet')).toBeVisible();
   await signUp(page, true, creator());
 
@@ -46,6 +48,8 @@ test('a signed-in buyer whose wallet is short tops up and buys in one flow', asy
   const page = await (await browser.newContext({ acceptDownloads: true })).newPage();
   await signUp(page, true, creator());
   await page.goto(link);
+  // The tab comes first; the wallet's top-up is one click away.
+  await page.getByText('Or top up your wallet').click();
   await expect(page.getByText('Your wallet has €0.00')).toBeVisible();
   await page.getByRole('button', { name: '€2.00' }).click();
   const download = page.waitForEvent('download');

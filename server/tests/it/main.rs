@@ -24,5 +24,6 @@ mod security;
 mod storage_s3;
 mod storefront;
 mod stripe;
+mod tab;
 mod two_step;
 mod wallet;

@@ -1,6 +1,6 @@
-//! A seeded random walk over top-ups, wallet purchases (new and retried), refunds and
-//! replayed payment confirmations, with every ledger invariant and a model of each wallet
-//! checked after every step. `CLINK_TEST_SEED` picks another walk.
+//! A seeded random walk over top-ups, wallet and tab purchases (new and retried), tab
+//! settlements, refunds and replayed payment confirmations, with every ledger invariant and a
+//! model of each wallet and tab checked after every step. `CLINK_TEST_SEED` picks another walk.
 
 use crate::common;
 
@@ -43,7 +43,8 @@ async fn walk(app: TestApp) {
         works.push(Work { code: created["code"].as_str().unwrap().to_string(), price: minor, currency });
     }
     let mut buyers = Vec::new();
-    for name in ["ada", "bob", "cyd"] {
+    // The last buyer never tops up: they buy on their tab (and with what a settlement leaves).
+    for name in ["ada", "bob", "cyd", "dee"] {
         let client = app.new_client();
         common::sign_up_on(&client, &app.base_url, &app.shared_dir, &format!("{name}@example.com"), name, name).await;
         buyers.push(accounts::find_by_handle(&state.db, name).await.unwrap().unwrap());
@@ -51,19 +52,25 @@ async fn walk(app: TestApp) {
     let Payments::Test(provider) = &state.payments else { panic!("test provider expected") };
 
     let mut model: HashMap<(String, &'static str), i64> = HashMap::new();
+    // What each buyer owes on their tab, per currency, as open purchases (order, price).
+    let mut tabs: HashMap<(String, &'static str), Vec<(String, i64)>> = HashMap::new();
+    // Buyers who have paid a tab (their limit is the operator's, 5.00, from then on).
+    let mut paid_a_tab: std::collections::HashSet<String> = Default::default();
     let mut keys: Vec<(usize, usize, String, String)> = Vec::new(); // (buyer, work, key, order)
-    let mut refundable: Vec<(usize, String, i64, &'static str)> = Vec::new();
+    // (buyer, order, price, currency, on the tab)
+    let mut refundable: Vec<(usize, String, i64, &'static str, bool)> = Vec::new();
     let mut events: Vec<ProviderEvent> = Vec::new();
-    let steps = 120;
+    let steps = 300;
     let mut seen: HashMap<&'static str, usize> = HashMap::new();
     for step in 0..steps {
         let roll: f64 = rng.random();
-        let b = rng.random_range(0..buyers.len());
+        let topping_up = roll < 0.14;
+        let b = rng.random_range(0..buyers.len() - usize::from(topping_up));
         let buyer = &buyers[b];
-        if roll < 0.25 {
+        if topping_up {
             // Top-up through the test card, its confirmation sometimes delivered twice.
             let currency = *["EUR", "USD"].choose(&mut rng).unwrap();
-            let amount = rng.random_range(50..=1500);
+            let amount = rng.random_range(50..=800);
             let started = wallet::start_topup(
                 &state,
                 buyer,
@@ -86,7 +93,7 @@ async fn walk(app: TestApp) {
             *seen.entry("top-up").or_default() += 1;
             *model.entry((buyer.account_id.clone(), currency)).or_default() += amount;
             events.push(event);
-        } else if roll < 0.70 {
+        } else if roll < 0.66 {
             // A purchase: a new key, or a retry of an old one (which must not pay again).
             let retry = !keys.is_empty() && rng.random_bool(0.25);
             let (w, key) = if retry {
@@ -100,20 +107,35 @@ async fn walk(app: TestApp) {
             };
             let work = &works[w];
             let before = *model.get(&(buyer.account_id.clone(), work.currency)).unwrap_or(&0);
-            match wallet::buy(&state, &buyer.account_id, &WalletBuy { code: work.code.clone(), key: key.clone(), ..Default::default() })
-                .await
-            {
+            let use_tab = rng.random_bool(0.6);
+            let tab_key = (buyer.account_id.clone(), work.currency);
+            let owed: i64 = tabs.get(&tab_key).map_or(0, |items| items.iter().map(|(_, p)| p).sum());
+            let limit = if paid_a_tab.contains(&buyer.account_id) { 500 } else { 100 };
+            let request = WalletBuy { code: work.code.clone(), key: key.clone(), use_tab, ..Default::default() };
+            match wallet::buy(&state, &buyer.account_id, &request).await {
                 Ok(bought) if bought.repeated => {
                     let first = keys.iter().find(|(_, _, k, _)| *k == key).map(|(_, _, _, o)| o.clone());
                     assert_eq!(Some(bought.order_id), first, "step {step}: a retry returns the first purchase");
                     *seen.entry("retry").or_default() += 1;
                 }
+                Ok(bought) if bought.on_tab => {
+                    assert!(use_tab && before < work.price, "step {step}: on the tab although the wallet had {before}");
+                    assert!(owed + work.price <= limit, "step {step}: tab of {owed} took {} over {limit}", work.price);
+                    tabs.entry(tab_key).or_default().push((bought.order_id.clone(), work.price));
+                    keys.push((b, w, key, bought.order_id.clone()));
+                    refundable.push((b, bought.order_id, work.price, work.currency, true));
+                    *seen.entry("tab purchase").or_default() += 1;
+                }
                 Ok(bought) => {
                     assert!(before >= work.price, "step {step}: bought with {before} for {}", work.price);
                     *model.entry((buyer.account_id.clone(), work.currency)).or_default() -= work.price;
                     keys.push((b, w, key, bought.order_id.clone()));
-                    refundable.push((b, bought.order_id, work.price, work.currency));
+                    refundable.push((b, bought.order_id, work.price, work.currency, false));
                     *seen.entry("purchase").or_default() += 1;
+                }
+                Err(WalletError::OverTabLimit { .. }) => {
+                    assert!(use_tab && owed + work.price > limit, "step {step}: refused a tab of {owed} for {} under {limit}", work.price);
+                    *seen.entry("over the tab limit").or_default() += 1;
                 }
                 Err(WalletError::Insufficient { .. }) => {
                     assert!(before < work.price, "step {step}: refused with {before} for {}", work.price);
@@ -121,15 +143,65 @@ async fn walk(app: TestApp) {
                 }
                 Err(e) => panic!("step {step}: {e}"),
             }
-        } else if roll < 0.85 && !refundable.is_empty() {
-            // The creator refunds a purchase (sometimes twice): back to the wallet, once.
+        } else if roll < 0.70 {
+            // The buyer pays their tab by card: what its open purchases cost, at least the card
+            // minimum (the rest to the wallet).
+            // Mostly a currency they owe in; sometimes one they may not (nothing to settle).
+            let owing: Vec<&'static str> =
+                ["EUR", "USD"].into_iter().filter(|c| tabs.get(&(buyer.account_id.clone(), *c)).is_some_and(|t| !t.is_empty())).collect();
+            let currency = match owing.choose(&mut rng) {
+                Some(c) if rng.random_bool(0.8) => *c,
+                _ => *["EUR", "USD"].choose(&mut rng).unwrap(),
+            };
+            let tab_key = (buyer.account_id.clone(), currency);
+            let open = tabs.remove(&tab_key).unwrap_or_default();
+            let owed: i64 = open.iter().map(|(_, p)| p).sum();
+            let c = app::money::Currency::parse(currency).unwrap();
+            match wallet::settle_tab(&state, buyer, c, None, None).await {
+                Ok(started) => {
+                    assert!(owed > 0, "step {step}: a settlement of an empty tab");
+                    let topup = app::wallet::store::topup(&state.db, &started.topup_id).await.unwrap().unwrap();
+                    assert_eq!(topup.amount_minor, owed.max(c.card_minimum()), "step {step}: the settlement's amount");
+                    let payment_id = topup.provider_payment_id.unwrap();
+                    provider.pay(&state.db, &payment_id, "4242424242424242", "12/34", "123").await.unwrap();
+                    let event = ProviderEvent {
+                        provider: app::orders::Provider::Test,
+                        event_id: format!("evt_{payment_id}"),
+                        payment_id,
+                        order_id: Some(started.topup_id),
+                        kind: EventKind::Succeeded,
+                        amount: None,
+                    };
+                    app::payments::apply_event(&state, &event).await.unwrap();
+                    *model.entry((buyer.account_id.clone(), currency)).or_default() += topup.amount_minor - owed;
+                    for (order, _) in &open {
+                        if let Some(r) = refundable.iter_mut().find(|r| &r.1 == order) {
+                            r.4 = false; // settled: a refund now goes to the wallet
+                        }
+                    }
+                    paid_a_tab.insert(buyer.account_id.clone());
+                    events.push(event);
+                    *seen.entry("settlement").or_default() += 1;
+                }
+                Err(WalletError::NothingToSettle) => assert_eq!(owed, 0, "step {step}: nothing to settle on a tab of {owed}"),
+                Err(e) => panic!("step {step}: {e}"),
+            }
+        } else if roll < 0.82 && !refundable.is_empty() {
+            // The creator refunds a purchase (sometimes twice), once: a wallet purchase or a
+            // settled tab purchase back to the wallet, an unsettled one off the tab.
             let i = rng.random_range(0..refundable.len());
-            let (rb, order_id, price, currency) = refundable.swap_remove(i);
+            let (rb, order_id, price, currency, on_open_tab) = refundable.swap_remove(i);
             app::payments::refund_sale(&state, &maker.account_id, &order_id).await.unwrap();
             if rng.random_bool(0.3) {
                 app::payments::refund_sale(&state, &maker.account_id, &order_id).await.unwrap();
             }
-            *model.entry((buyers[rb].account_id.clone(), currency)).or_default() += price;
+            let key = (buyers[rb].account_id.clone(), currency);
+            if on_open_tab {
+                tabs.entry(key).or_default().retain(|(o, _)| *o != order_id);
+                *seen.entry("tab refund").or_default() += 1;
+            } else {
+                *model.entry(key).or_default() += price;
+            }
             *seen.entry("refund").or_default() += 1;
         } else if let Some(event) = events.choose(&mut rng) {
             // A provider confirmation replayed (a webhook retry): nothing changes.
@@ -144,6 +216,14 @@ async fn walk(app: TestApp) {
             let actual = app::ledger::store::balance(&state.db, &format!("buyer_wallet:{account}:{currency}")).await.unwrap();
             assert_eq!(actual, *expected, "seed {seed}, step {step}: wallet {account} {currency}");
             assert!(actual >= 0);
+        }
+        for buyer in &buyers {
+            for currency in ["EUR", "USD"] {
+                let owed: i64 = tabs.get(&(buyer.account_id.clone(), currency)).map_or(0, |items| items.iter().map(|(_, p)| p).sum());
+                let c = app::money::Currency::parse(currency).unwrap();
+                let actual = app::wallet::store::tab_owed(&state.db, &buyer.account_id, c).await.unwrap();
+                assert_eq!(actual, owed, "seed {seed}, step {step}: tab of {} in {currency}", buyer.account_id);
+            }
         }
     }
     // The creator-level rollups (the dashboard's cards and chart) are the per-work ones summed.
@@ -160,7 +240,7 @@ async fn walk(app: TestApp) {
     assert!(!per_work.is_empty());
     assert_eq!(per_creator, per_work, "seed {seed}: creator rollups match the per-work rollups");
     eprintln!("seed {seed}: {seen:?}");
-    for kind in ["top-up", "purchase", "retry", "refused", "refund", "replay"] {
+    for kind in ["top-up", "purchase", "retry", "refused", "refund", "replay", "tab purchase", "over the tab limit", "settlement"] {
         assert!(seen.get(kind).copied().unwrap_or(0) >= 2, "seed {seed}: the walk exercised too few {kind} steps: {seen:?}");
     }
 }

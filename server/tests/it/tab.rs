@@ -1,0 +1,317 @@
+//! The tab over HTTP: "Get it now · pay later" for a new buyer with only an email, the first
+//! tab's limit under 50 parallel purchases, settling by card when a purchase would go over the
+//! limit (and the purchase completing), settlement exactly once, a declined settlement locking
+//! the tab, refunds before and after settlement, and the ledger's tab invariants.
+
+use crate::common::{self, TestApp, hidden_input, unescape, wallet_buy};
+use reqwest::{Client, StatusCode};
+use serde_json::json;
+
+const DATA: &[u8] = b"a tiny zine";
+
+fn location(res: &reqwest::Response) -> String {
+    res.headers().get("location").map(|l| l.to_str().unwrap().to_string()).unwrap_or_default()
+}
+
+fn key(n: usize) -> String {
+    format!("tab-purchase-key-{n:06}")
+}
+
+async fn scalar_i64(app: &TestApp, sql: &str) -> i64 {
+    app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, i64>(sql).fetch_optional(pool).await).unwrap().unwrap_or(0)
+}
+
+/// What the buyer with `email` owes on their tab (minor units).
+async fn owed(app: &TestApp, email: &str) -> i64 {
+    -scalar_i64(
+        app,
+        &format!(
+            "select l.balance_minor from ledger_account l join account a on a.account_id = l.owner_id \
+             where l.kind = 'buyer_tab' and a.email = '{email}'"
+        ),
+    )
+    .await
+}
+
+async fn creator_balance(app: &TestApp, kind: &str) -> i64 {
+    scalar_i64(
+        app,
+        &format!(
+            "select cast(coalesce(sum(l.balance_minor), 0) as bigint) from ledger_account l join account a on a.account_id = l.owner_id \
+             where l.kind = '{kind}' and a.handle = 'maker'"
+        ),
+    )
+    .await
+}
+
+/// A visitor's "Get it now · pay later" on the link page of `code`: the form as the page
+/// renders it, with the email typed. Returns where the server sent the browser.
+async fn pay_later(app: &TestApp, visitor: &Client, code: &str, email: Option<&str>) -> String {
+    let page = visitor.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
+    let form_at = page.find(&format!("action=\"/tab/buy/{code}\"")).expect("the link page offers the tab");
+    let form = &page[form_at..page[form_at..].find("</form>").map_or(page.len(), |e| form_at + e)];
+    let mut fields: Vec<(String, String)> =
+        ["key", "source"].iter().filter_map(|name| hidden_input(form, name).map(|v| (name.to_string(), unescape(&v)))).collect();
+    if let Some(email) = email {
+        fields.push(("email".into(), email.into()));
+    }
+    let res = visitor.post(app.url(&format!("/tab/buy/{code}"))).form(&fields).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap_or_default());
+    location(&res)
+}
+
+/// Pays the card step at `pay` (a `/wallet?topup=…` page) with `card`; returns where the
+/// card form sent the browser.
+async fn pay_card_step(app: &TestApp, buyer: &Client, pay: &str, card: &str) -> String {
+    let page = buyer.get(app.url(pay)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Pay your tab"), "the card step says what it pays: {page}");
+    let action =
+        unescape(page.split("action=\"").find(|s| s.starts_with("/pay/test/")).expect("test card form").split('"').next().unwrap());
+    let (id, k) = (hidden_input(&page, "order_id").unwrap(), unescape(&hidden_input(&page, "k").unwrap()));
+    let res = buyer
+        .post(app.url(&action))
+        .form(&[("order_id", id.as_str()), ("k", k.as_str()), ("card_number", card), ("card_expiry", "12/34"), ("card_cvc", "123")])
+        .send()
+        .await
+        .unwrap();
+    location(&res)
+}
+
+async fn publish(app: &TestApp, title: &str, price: &str) -> String {
+    app.publish_work(title, price, DATA).await.1
+}
+
+both_backends! {
+    async fn a_new_buyer_gets_the_file_with_only_an_email(app) {
+        app.creator("maker").await;
+        let code = publish(&app, "Tiny Zine", "0.20").await;
+        let visitor = app.new_client();
+        let to = pay_later(&app, &visitor, &code, Some("newbie@example.com")).await;
+        assert_eq!(to, format!("/l/{code}?bought=1"), "back on the link page, whose download starts");
+        let page = visitor.get(app.url(&to)).send().await.unwrap().text().await.unwrap();
+        let download = page.split("href=\"").find(|s| s.starts_with("/d/")).expect("a download link").split('"').next().unwrap();
+        let res = visitor.get(app.url(download)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(owed(&app, "newbie@example.com").await, 20);
+        assert_eq!(creator_balance(&app, "creator_pending").await, 19, "the creator's share waits for the tab");
+        assert_eq!(creator_balance(&app, "creator_earnings").await, 0);
+        // The wallet page shows the tab.
+        let wallet = visitor.get(app.url("/wallet")).send().await.unwrap().text().await.unwrap();
+        assert!(wallet.contains("Your tab") && wallet.contains("Tiny Zine"), "{wallet}");
+        app.ledger_is_clean().await;
+    }
+
+    async fn fifty_parallel_purchases_stop_at_the_first_tab_limit(app) {
+        app.creator("maker").await;
+        let code = publish(&app, "Tiny Zine", "0.20").await;
+        let buyer = app.new_client();
+        let res = common::sign_up_on(&buyer, &app.base_url, &app.shared_dir, "racer@example.com", "racer", "Racer").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let (buyer, url, code) = (buyer.clone(), app.url("/api/wallet/purchases"), code.clone());
+                tokio::spawn(async move {
+                    let res = buyer.post(url).json(&json!({"code": code, "idempotency_key": key(i), "pay_later": true})).send().await.unwrap();
+                    (res.status(), res.json::<serde_json::Value>().await.unwrap_or_default())
+                })
+            })
+            .collect();
+        let (mut bought, mut refused) = (0, 0);
+        for task in tasks {
+            match task.await.unwrap() {
+                (StatusCode::CREATED, body) => {
+                    assert_eq!(body["paid_from"], "tab");
+                    bought += 1;
+                }
+                (StatusCode::PAYMENT_REQUIRED, body) => {
+                    assert!(body.to_string().contains("Settle your tab"), "{body}");
+                    refused += 1;
+                }
+                other => panic!("unexpected answer {other:?}"),
+            }
+        }
+        assert_eq!((bought, refused), (5, 45), "a first tab holds 1.00: five 0.20 purchases");
+        assert_eq!(owed(&app, "racer@example.com").await, 100);
+        assert_eq!(creator_balance(&app, "creator_pending").await, 5 * 19);
+        // The same key again is the same purchase, not a sixth.
+        let (status, body) = wallet_buy(&app, &buyer, &code, &key(0), json!({"pay_later": true})).await;
+        assert!(status == StatusCode::OK || status == StatusCode::PAYMENT_REQUIRED, "{status} {body}");
+        assert_eq!(owed(&app, "racer@example.com").await, 100);
+        app.ledger_is_clean().await;
+    }
+
+    async fn reaching_the_limit_settles_by_card_and_completes_the_purchase(app) {
+        app.creator("maker").await;
+        let first = publish(&app, "First Zine", "0.60").await;
+        let second = publish(&app, "Second Zine", "0.60").await;
+        let buyer = app.new_client();
+        assert_eq!(pay_later(&app, &buyer, &first, Some("settler@example.com")).await, format!("/l/{first}?bought=1"));
+        // 0.60 + 0.60 is over the first tab's 1.00: the tab is paid by card first.
+        let pay = pay_later(&app, &buyer, &second, None).await;
+        assert!(pay.starts_with("/wallet?topup="), "{pay}");
+        let back = pay_card_step(&app, &buyer, &pay, "4242424242424242").await;
+        assert!(back.starts_with("/wallet/topup/"), "{back}");
+        let res = buyer.get(app.url(&back)).send().await.unwrap();
+        assert_eq!(location(&res), format!("/l/{second}?bought=1"), "the purchase completes after the tab is paid");
+        // Coming back again (a reload, a second tab) settles nothing twice and buys nothing twice.
+        let again = buyer.get(app.url(&back)).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::SEE_OTHER);
+        assert_eq!(app.count("select count(*) from ledger_txn where kind = 'tab_settlement'").await, 1);
+        assert_eq!(app.count("select count(*) from buyer_order where provider = 'tab'").await, 2);
+        assert_eq!(owed(&app, "settler@example.com").await, 60, "the second purchase is on the tab now");
+        assert_eq!(creator_balance(&app, "creator_earnings").await, 57, "the first purchase's share is available");
+        assert_eq!(creator_balance(&app, "creator_pending").await, 57, "the second's waits");
+
+        // The provider's confirmation, replayed, duplicated and late (a failure after the
+        // success): the settlement stays booked once.
+        let topup_id: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>(
+            "select topup_id from wallet_topup where settles_tab = true").fetch_one(pool).await).unwrap();
+        let payment_id: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>(
+            "select provider_payment_id from wallet_topup where topup_id = $1").bind(&topup_id).fetch_one(pool).await).unwrap();
+        use app::checkout::provider::{EventKind, ProviderEvent};
+        let event = |id: &str, kind: EventKind| ProviderEvent {
+            provider: app::orders::Provider::Test,
+            event_id: id.to_string(),
+            payment_id: payment_id.clone(),
+            order_id: Some(topup_id.clone()),
+            kind,
+            amount: None,
+        };
+        for e in [event("evt_late_failure", EventKind::Failed("declined".into())), event("evt_dup", EventKind::Succeeded),
+                  event("evt_dup", EventKind::Succeeded)] {
+            app::wallet::service::apply_topup_event(&app.state, &topup_id, &e).await.unwrap();
+        }
+        assert_eq!(app.count("select count(*) from ledger_txn where kind = 'tab_settlement'").await, 1);
+        assert_eq!(app.count("select count(*) from wallet_topup where settles_tab = true and status = 'succeeded'").await, 1);
+
+        // Having paid a tab, the buyer gets the operator's limit (5.00): three more 0.60 fit.
+        for (i, title) in ["Third", "Fourth", "Fifth"].iter().enumerate() {
+            let code = publish(&app, title, "0.60").await;
+            let (status, body) = wallet_buy(&app, &buyer, &code, &key(i), json!({"pay_later": true})).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        assert_eq!(owed(&app, "settler@example.com").await, 240);
+        app.ledger_is_clean().await;
+    }
+
+    async fn a_declined_settlement_locks_the_tab_until_it_is_paid(app) {
+        app.creator("maker").await;
+        let mut codes = Vec::new();
+        for title in ["A", "B", "C"] {
+            codes.push(publish(&app, title, "0.50").await);
+        }
+        let buyer = app.new_client();
+        pay_later(&app, &buyer, &codes[0], Some("declined@example.com")).await;
+        pay_later(&app, &buyer, &codes[1], None).await;
+        // A third purchase would pass 1.00: the tab's card step, declined.
+        let pay = pay_later(&app, &buyer, &codes[2], None).await;
+        assert!(pay.starts_with("/wallet?topup="), "{pay}");
+        let declined = pay_card_step(&app, &buyer, &pay, "4000000000000002").await;
+        assert!(declined.contains("card_error="), "{declined}");
+        common::eventually("the settlement is marked failed", || async {
+            (app.count("select count(*) from wallet_topup where settles_tab = true and status = 'failed'").await == 1).then_some(())
+        })
+        .await;
+        // Locked: even a purchase that fits nothing new goes to the same settlement's card step.
+        let (status, body) = wallet_buy(&app, &buyer, &codes[2], &key(9), json!({"pay_later": true})).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+        assert!(body.to_string().contains("didn't go through"), "{body}");
+        let retry = pay_later(&app, &buyer, &codes[2], None).await;
+        assert_eq!(retry.split("&k=").next(), pay.split("&k=").next(), "the same settlement, not a second charge");
+        // Paid with another card: unlocked, and the purchase completes.
+        let back = pay_card_step(&app, &buyer, &retry, "4242424242424242").await;
+        let res = buyer.get(app.url(&back)).send().await.unwrap();
+        assert_eq!(location(&res), format!("/l/{}?bought=1", codes[2]));
+        assert_eq!(app.count("select count(*) from wallet_topup where settles_tab = true").await, 1);
+        assert_eq!(owed(&app, "declined@example.com").await, 50);
+        app.ledger_is_clean().await;
+    }
+
+    async fn refunds_come_off_an_unpaid_tab_and_go_to_the_wallet_once_paid(app) {
+        app.creator("maker").await;
+        let first = publish(&app, "First Zine", "0.40").await;
+        let second = publish(&app, "Second Zine", "0.40").await;
+        let buyer = app.new_client();
+        pay_later(&app, &buyer, &first, Some("refunded@example.com")).await;
+        pay_later(&app, &buyer, &second, None).await;
+        let orders: Vec<String> = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>(
+            "select order_id from buyer_order where provider = 'tab' order by created_at, order_id").fetch_all(pool).await).unwrap();
+        // Before settlement: the refund comes off the tab and out of the creator's pending share.
+        let res = app.call("sales/refund", &[("order_id", &orders[0])]).await;
+        assert!(res.status().is_success(), "{}", res.text().await.unwrap_or_default());
+        assert_eq!(owed(&app, "refunded@example.com").await, 40);
+        assert_eq!(creator_balance(&app, "creator_pending").await, 38);
+        app.ledger_is_clean().await;
+        // "Pay now": 0.40 is below the card minimum, so the card pays 0.50 and 0.10 goes to the wallet.
+        let res = buyer.post(app.url("/wallet/tab/pay")).form(&[("currency", "EUR")]).send().await.unwrap();
+        let pay = location(&res);
+        let back = pay_card_step(&app, &buyer, &pay, "4242424242424242").await;
+        let res = buyer.get(app.url(&back)).send().await.unwrap();
+        assert_eq!(location(&res), "/wallet?tab_paid=1");
+        assert_eq!(owed(&app, "refunded@example.com").await, 0);
+        let wallet = scalar_i64(&app, "select l.balance_minor from ledger_account l join account a on a.account_id = l.owner_id \
+             where l.kind = 'buyer_wallet' and a.email = 'refunded@example.com'").await;
+        assert_eq!(wallet, 10, "what the card minimum paid beyond the tab");
+        assert_eq!(creator_balance(&app, "creator_earnings").await, 38);
+        // After settlement: the refund goes to the buyer's wallet.
+        let res = app.call("sales/refund", &[("order_id", &orders[1])]).await;
+        assert!(res.status().is_success());
+        let wallet = scalar_i64(&app, "select l.balance_minor from ledger_account l join account a on a.account_id = l.owner_id \
+             where l.kind = 'buyer_wallet' and a.email = 'refunded@example.com'").await;
+        assert_eq!(wallet, 50);
+        assert_eq!(creator_balance(&app, "creator_earnings").await, 0);
+        assert_eq!(owed(&app, "refunded@example.com").await, 0);
+        app.ledger_is_clean().await;
+    }
+
+    async fn new_tabs_are_limited_per_address_without_saying_why(app) {
+        app.creator("maker").await;
+        let code = publish(&app, "Tiny Zine", "0.20").await;
+        // Five new tabs at once from one address, then none until the allowance recovers.
+        for i in 0..5 {
+            let to = pay_later(&app, &app.new_client(), &code, Some(&format!("visitor{i}@example.com"))).await;
+            assert_eq!(to, format!("/l/{code}?bought=1"), "visitor {i}");
+        }
+        let refused = pay_later(&app, &app.new_client(), &code, Some("visitor5@example.com")).await;
+        assert!(refused.contains("error=The%20tab%20isn%27t%20available%20right%20now"), "{refused}");
+        assert!(!refused.contains("address"), "the reason stays in the operator's log");
+        assert_eq!(app.count("select count(*) from account where email = 'visitor5@example.com'").await, 0);
+        // A buyer already signed in keeps buying on their tab.
+        let regular = app.new_client();
+        let res = common::sign_up_on(&regular, &app.base_url, &app.shared_dir, "regular@example.com", "regular", "Regular").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(pay_later(&app, &regular, &code, None).await, format!("/l/{code}?bought=1"));
+        app.ledger_is_clean().await;
+    }
+
+    async fn a_buyer_can_lower_their_tab_limit(app) {
+        app.creator("maker").await;
+        let code = publish(&app, "Tiny Zine", "0.20").await;
+        let buyer = app.new_client();
+        let res = common::sign_up_on(&buyer, &app.base_url, &app.shared_dir, "careful@example.com", "careful", "Careful").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let rules = [("confirm_above", ""), ("weekly_cap", ""), ("monthly_cap", ""), ("pin_above", ""), ("tab_limit", "0.40")];
+        let res = common::call_with(&buyer, &app.base_url, "wallet/rules", &rules).await;
+        assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+        let statuses: Vec<StatusCode> = {
+            let mut out = Vec::new();
+            for i in 0..3 {
+                out.push(wallet_buy(&app, &buyer, &code, &key(i), json!({"pay_later": true})).await.0);
+            }
+            out
+        };
+        assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CREATED, StatusCode::PAYMENT_REQUIRED]);
+        // A limit above Clink's is Clink's.
+        let rules = [("confirm_above", ""), ("weekly_cap", ""), ("monthly_cap", ""), ("pin_above", ""), ("tab_limit", "50")];
+        common::call_with(&buyer, &app.base_url, "wallet/rules", &rules).await;
+        let bought = (3..10).map(key).collect::<Vec<_>>();
+        let mut created = 0;
+        for k in &bought {
+            if wallet_buy(&app, &buyer, &code, k, json!({"pay_later": true})).await.0 == StatusCode::CREATED {
+                created += 1;
+            }
+        }
+        assert_eq!(created, 3, "up to the first tab's 1.00");
+        app.ledger_is_clean().await;
+    }
+}
