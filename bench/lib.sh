@@ -108,10 +108,11 @@ wallet_fixture() { # label
 
 # One loadgen run of wallet purchases by wallet_fixture's buyers (their cookies: the fixture's
 # label), each purchase with its own idempotency key `<key prefix>-<n>`. Prints loadgen's JSON.
-wallet_purchases() { # run label, clients, fixture label, key prefix
+# A fifth argument adds JSON members to each body (`,"pay_later":true` for tab purchases).
+wallet_purchases() { # run label, clients, fixture label, key prefix, [extra members]
     "$LOADGEN" run --json --label "$1" -c "$2" -d "$DURATION" -w "$WARMUP" --pid "$server_pid" \
         -m POST -H 'Content-Type: application/json' -H "Origin: $base" --connection-headers "$tmp/cookies-$3.txt" \
-        -b "{\"code\":\"$code\",\"idempotency_key\":\"$4-{n}\"}" "$base/api/wallet/purchases"
+        -b "{\"code\":\"$code\",\"idempotency_key\":\"$4-{n}\"${5:-}}" "$base/api/wallet/purchases"
 }
 
 stop_server() {

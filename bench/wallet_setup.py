@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Signed-in buyers with funded wallets, for bench/wallet.sh.
+"""Signed-in buyers with funded wallets, for bench/wallet.sh (or with paid tabs, for bench/tab.sh).
 
-    wallet_setup.py BASE_URL BUYERS TOPUPS OUT_FILE
+    wallet_setup.py BASE_URL BUYERS TOPUPS OUT_FILE [TAB_CODE]
 
 Signs up BUYERS accounts over HTTP as a browser would (the form, then the confirmation link
 from the email the server wrote to $CLINK_DATA_DIR/outbox; each buyer from an address of its
@@ -9,12 +9,16 @@ own, which the server reads from X-Forwarded-For: sign-ups are rate limited per 
 each wallet up TOPUPS times with
 the built-in test provider's card form (500.00 EUR each, the most one top-up allows), and writes
 one `Cookie: clink_session=...` line per buyer to OUT_FILE for `loadgen --connection-headers`.
+With TAB_CODE, each buyer instead buys the work with that link code on their tab and pays the tab
+with the test card once, so that their tab limit is the operator's (`CLINK_TAB_LIMIT`), not a
+first tab's; handles and addresses then start with "tab" so both kinds can share a database.
 Only the standard library: the benchmark must run on a bare machine.
 """
 
 import concurrent.futures
 import glob
 import http.client
+import json
 import os
 import quopri
 import re
@@ -36,7 +40,7 @@ class Browser:
         self.address = address
         self.user_agent = user_agent
 
-    def request(self, method, path, form=None, accept=None):
+    def request(self, method, path, form=None, accept=None, json_body=None):
         conn = http.client.HTTPConnection(self.host, timeout=120)
         headers = {"Origin": self.base, "X-Forwarded-For": self.address}
         if self.user_agent:
@@ -47,6 +51,9 @@ class Browser:
         if form is not None:
             body = urllib.parse.urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if json_body is not None:
+            body = json.dumps(json_body)
+            headers["Content-Type"] = "application/json"
         if accept:
             headers["Accept"] = accept
         conn.request(method, path, body, headers)
@@ -98,6 +105,19 @@ def top_up(b):
         raise RuntimeError(f"top-up not credited: {status} {done}")
 
 
+def open_and_pay_tab(b, code, i):
+    """One purchase on the buyer's tab, then the tab paid by card: the buyer has paid a tab."""
+    status, _, text = b.request("POST", "/api/wallet/purchases", json_body={"code": code, "idempotency_key": f"tab-setup-{i:08d}", "pay_later": True})
+    if status != 201 or '"paid_from":"tab"' not in text.replace(" ", ""):
+        raise RuntimeError(f"tab purchase refused: {status} {text[:200]}")
+    status, pay, text = b.request("POST", "/wallet/tab/pay", {"currency": "EUR"})
+    if status != 303 or not pay or not pay.startswith("/wallet?topup="):
+        raise RuntimeError(f"paying the tab refused: {status} {pay} {text[:200]}")
+    status, done, _ = b.request("GET", pay_with_test_card(b, pay))
+    if not done or "tab_paid=1" not in done:
+        raise RuntimeError(f"tab not paid: {status} {done}")
+
+
 def confirmation_path(email):
     """The /signup/confirm/... path in the email to `email`, once the server has written it."""
     outbox = os.path.join(os.environ["CLINK_DATA_DIR"], "outbox")
@@ -114,9 +134,9 @@ def confirmation_path(email):
     raise RuntimeError(f"no confirmation email to {email} in {outbox}")
 
 
-def make_buyer(base, i, topups):
-    b = Browser(base, f"10.77.{i // 256}.{i % 256}")
-    handle = f"buyer_{i}"
+def make_buyer(base, i, topups, tab_code=None):
+    b = Browser(base, f"10.{78 if tab_code else 77}.{i // 256}.{i % 256}")
+    handle = f"{'tab' if tab_code else 'buyer'}_{i}"
     email = f"{handle}@bench.example"
     form = {"email": email, "password": PASSWORD, "display_name": f"Buyer {i}", "handle": handle}
     status, _, text = b.request("POST", "/api/signup", form, accept="application/json")
@@ -127,13 +147,16 @@ def make_buyer(base, i, topups):
         raise RuntimeError(f"confirming {handle} signed nobody in")
     for _ in range(topups):
         top_up(b)
+    if tab_code:
+        open_and_pay_tab(b, tab_code, i)
     return f"Cookie: clink_session={b.cookies['clink_session']}"
 
 
 def main():
     base, buyers, topups, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    tab_code = sys.argv[5] if len(sys.argv) > 5 else None
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
-        lines = list(pool.map(lambda i: make_buyer(base, i, topups), range(buyers)))
+        lines = list(pool.map(lambda i: make_buyer(base, i, topups, tab_code), range(buyers)))
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
 
