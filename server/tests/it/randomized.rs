@@ -23,6 +23,28 @@ struct Work {
     currency: &'static str,
 }
 
+/// Pays the top-up (or tab settlement) `topup_id` with the test card and applies the provider's
+/// confirmation; returns the top-up and that confirmation, for replaying it later.
+async fn pay_by_test_card(
+    state: &app::state::AppState,
+    provider: &app::checkout::provider::TestProvider,
+    topup_id: &str,
+) -> (app::wallet::store::TopUpRow, ProviderEvent) {
+    let topup = app::wallet::store::topup(&state.db, topup_id).await.unwrap().unwrap();
+    let payment_id = topup.provider_payment_id.clone().unwrap();
+    provider.pay(&state.db, &payment_id, "4242424242424242", "12/34", "123").await.unwrap();
+    let event = ProviderEvent {
+        provider: app::orders::Provider::Test,
+        event_id: format!("evt_{payment_id}"),
+        payment_id,
+        order_id: Some(topup_id.to_string()),
+        kind: EventKind::Succeeded,
+        amount: None,
+    };
+    app::payments::apply_event(state, &event).await.unwrap();
+    (topup, event)
+}
+
 async fn walk(app: TestApp) {
     let seed: u64 = std::env::var("CLINK_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261123);
     let mut rng = StdRng::seed_from_u64(seed);
@@ -78,18 +100,7 @@ async fn walk(app: TestApp) {
             )
             .await
             .unwrap();
-            let topup = app::wallet::store::topup(&state.db, &started.topup_id).await.unwrap().unwrap();
-            let payment_id = topup.provider_payment_id.unwrap();
-            provider.pay(&state.db, &payment_id, "4242424242424242", "12/34", "123").await.unwrap();
-            let event = ProviderEvent {
-                provider: app::orders::Provider::Test,
-                event_id: format!("evt_{payment_id}"),
-                payment_id,
-                order_id: Some(started.topup_id),
-                kind: EventKind::Succeeded,
-                amount: None,
-            };
-            app::payments::apply_event(&state, &event).await.unwrap();
+            let (_, event) = pay_by_test_card(&state, provider, &started.topup_id).await;
             *seen.entry("top-up").or_default() += 1;
             *model.entry((buyer.account_id.clone(), currency)).or_default() += amount;
             events.push(event);
@@ -160,19 +171,8 @@ async fn walk(app: TestApp) {
             match wallet::settle_tab(&state, buyer, c, None, None).await {
                 Ok(started) => {
                     assert!(owed > 0, "step {step}: a settlement of an empty tab");
-                    let topup = app::wallet::store::topup(&state.db, &started.topup_id).await.unwrap().unwrap();
+                    let (topup, event) = pay_by_test_card(&state, provider, &started.topup_id).await;
                     assert_eq!(topup.amount_minor, owed.max(c.card_minimum()), "step {step}: the settlement's amount");
-                    let payment_id = topup.provider_payment_id.unwrap();
-                    provider.pay(&state.db, &payment_id, "4242424242424242", "12/34", "123").await.unwrap();
-                    let event = ProviderEvent {
-                        provider: app::orders::Provider::Test,
-                        event_id: format!("evt_{payment_id}"),
-                        payment_id,
-                        order_id: Some(started.topup_id),
-                        kind: EventKind::Succeeded,
-                        amount: None,
-                    };
-                    app::payments::apply_event(&state, &event).await.unwrap();
                     *model.entry((buyer.account_id.clone(), currency)).or_default() += topup.amount_minor - owed;
                     for (order, _) in &open {
                         if let Some(r) = refundable.iter_mut().find(|r| &r.1 == order) {
