@@ -317,6 +317,9 @@ async fn run<W, R, F>(
                     retries += 1;
                     work.forget_uncommitted();
                     tracing::warn!(error = %err, writer = name, size = batch.len(), retries, "batch met another writer's locks; trying it again");
+                    // A moment apart, at random: two writers that deadlocked and retried at
+                    // once would meet again in the same order.
+                    tokio::time::sleep(std::time::Duration::from_millis(rand::random_range(1..=5 * u64::from(retries)))).await;
                 }
                 other => break other,
             }
