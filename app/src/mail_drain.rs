@@ -49,6 +49,38 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
                 Ok(Some(templates::new_sale(&work.title, amount, net, &buyer, &state.settings.absolute_url("/dashboard/sales"))))
             }
         }
+        Mail::TabReminder { account_id, reminder } => {
+            let tabs = crate::ledger::store::balances_of(db, account_id, "buyer_tab").await.map_err(e)?;
+            let owed: Vec<Money> = tabs
+                .iter()
+                .filter(|(_, balance)| *balance < 0)
+                .filter_map(|(currency, balance)| Some(Money::new(-balance, crate::money::Currency::from_code(currency)?)))
+                .collect();
+            if owed.is_empty() {
+                return Ok(None); // paid before the reminder went out
+            }
+            Ok(Some(templates::tab_reminder(*reminder, &owed, &state.settings.absolute_url("/wallet#tab-h"))))
+        }
+        Mail::TabReceipt { topup_id } => {
+            let Some(settlement) = crate::wallet::store::topup(db, topup_id).await.map_err(e)? else { return Ok(None) };
+            let items: Vec<(String, Money)> = crate::wallet::store::settled_by(db, topup_id)
+                .await
+                .map_err(e)?
+                .into_iter()
+                .map(|(title, currency, minor)| (title, Money::new(minor, currency)))
+                .collect();
+            let paid = Money::new(settlement.amount_minor, settlement.currency);
+            let covered: i64 = items.iter().map(|(_, m)| m.minor).sum();
+            let to_wallet = Money::new((settlement.amount_minor - covered).max(0), settlement.currency);
+            Ok(Some(templates::tab_receipt(paid, &items, to_wallet, topup_id, &state.settings.absolute_url("/wallet#tab-h"))))
+        }
+        Mail::TabWrittenOff { amounts } => {
+            let owed: Vec<Money> = amounts
+                .iter()
+                .filter_map(|(currency, minor)| Some(Money::new(*minor, crate::money::Currency::from_code(currency)?)))
+                .collect();
+            Ok(Some(templates::tab_written_off(&owed)))
+        }
         Mail::WalletReceipts { account_id, from_ms, to_ms } => {
             let lines = orders::wallet_purchases_between(db, account_id, *from_ms, *to_ms).await.map_err(e)?;
             if lines.is_empty() {

@@ -119,8 +119,13 @@ pub async fn seed(
 
     // Sales, each written by the sale core at its own (past) time, 400 to a transaction. The
     // seeded buyers are made up, so nothing is mailed and no webhook is set.
-    let seller =
-        SellerContact { account_id: creator.account_id.clone(), email: creator.email.clone(), notify_sales: false, webhook_url: None };
+    let seller = SellerContact {
+        account_id: creator.account_id.clone(),
+        email: creator.email.clone(),
+        notify_sales: false,
+        webhook_url: None,
+        tab_sales_off: false,
+    };
     let now = db::now_ms();
     let span_ms = opts.days.max(1) * 86_400_000;
     let mut written = sale::Written::default();

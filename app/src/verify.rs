@@ -165,13 +165,13 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     {
         v.push(format!("tab settlement {txn} has no succeeded settlement ({topup})"));
     }
-    // Every tab owes exactly its unsettled purchases, and every creator's pending earnings are
-    // exactly their shares of them.
+    // Every tab owes exactly its unsettled purchases (those neither paid nor written off), and
+    // every creator's pending earnings are exactly their shares of them.
     for (account, owed_by_ledger, owed_by_orders) in rows(
         db,
         "select a.account_id, cast(-a.balance_minor as text), cast(coalesce((select sum(o.amount_minor) from buyer_order o \
              where o.provider = 'tab' and o.buyer_account_id = a.owner_id and o.currency = a.currency and o.status = 'fulfilled' \
-             and o.tab_settled_at is null), 0) as bigint) \
+             and o.tab_settled_at is null and o.tab_written_off_at is null), 0) as bigint) \
          from ledger_account a where a.kind = 'buyer_tab'",
     )
     .await?
@@ -184,7 +184,7 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
         db,
         "select a.account_id, cast(a.balance_minor as text), cast(coalesce((select sum(o.amount_minor - o.fee_minor) from buyer_order o \
              where o.provider = 'tab' and o.creator_id = a.owner_id and o.currency = a.currency and o.status = 'fulfilled' \
-             and o.tab_settled_at is null), 0) as bigint) \
+             and o.tab_settled_at is null and o.tab_written_off_at is null), 0) as bigint) \
          from ledger_account a where a.kind = 'creator_pending'",
     )
     .await?
@@ -202,6 +202,17 @@ pub async fn verify(db: &Db) -> Result<Report, sqlx::Error> {
     .await?
     {
         v.push(format!("tab purchase {order} is settled without a paid settlement ({settlement})"));
+    }
+    // A written-off tab purchase was cleared by its buyer's write-off transaction.
+    for (order, buyer, _) in rows(
+        db,
+        "select o.order_id, coalesce(o.buyer_account_id, '(none)'), 0 from buyer_order o where o.tab_written_off_at is not null \
+         and not exists (select 1 from ledger_txn t where t.kind = 'tab_write_off' \
+         and t.idempotency_key = 'tab_write_off:' || o.buyer_account_id || ':' || o.currency)",
+    )
+    .await?
+    {
+        v.push(format!("tab purchase {order} is written off without its buyer's write-off ({buyer})"));
     }
     // The wallet's spending counters (what caps are checked against) are sums of the wallet
     // purchases still standing, per buyer, currency and spending period.

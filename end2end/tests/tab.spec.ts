@@ -109,4 +109,22 @@ test('reaching the tab limit: pay the tab by card, the purchase completes, the c
   await buyer.setViewportSize(DESKTOP.viewport);
   await buyer.reload();
   await assertLayout(buyer, 'tab-history-desktop', [buyer.locator('.tab-owed'), buyer.getByRole('button', { name: /Pay now/ })]);
+
+  // The tab's statement: both paid purchases, the open one and the card payment.
+  await expect(buyer.locator('a.tab-csv')).toBeVisible();
+  const statement = await (await buyer.request.get('/wallet/tab.csv')).text();
+  expect(statement.split('\n')[0]).toBe('date,kind,description,amount,currency,status,reference');
+  expect(statement).toMatch(/purchase,Tab Three,0\.50,EUR,open,/);
+  expect(statement).toMatch(/purchase,Tab One,0\.50,EUR,paid,/);
+  expect(statement).toMatch(/payment,Tab payment by card,1\.00,EUR,paid,/);
+
+  // Letting a saved card pay the tab is the buyer's choice, in the wallet's settings.
+  await buyer.goto('/wallet/settings#tab-autopay');
+  const autopay = buyer.getByLabel('Pay my tab with my saved card');
+  await autopay.scrollIntoViewIfNeeded();
+  await assertLayout(buyer, 'tab-autopay-settings-desktop', [buyer.getByRole('heading', { name: 'Paying your tab' }), autopay]);
+  await buyer.setViewportSize(PHONE.viewport);
+  await buyer.reload();
+  await autopay.scrollIntoViewIfNeeded();
+  await assertLayout(buyer, 'tab-autopay-settings-phone', [autopay]);
 });

@@ -162,6 +162,8 @@ fn spawn_housekeeping(state: &AppState, webhook_backoff_ms: i64) {
         RECONCILE_WINDOW,
         app::checkout::reconcile::log_findings,
     ));
+    // Hourly: unpaid tabs reminded, locked, written off (each step once across the cluster).
+    tokio::spawn(app::wallet::collection::run_every(state.clone(), TAB_COLLECTION_INTERVAL));
     let views_state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(VIEW_FLUSH_INTERVAL);
@@ -192,6 +194,9 @@ pub fn load_secret(config: &Config) -> anyhow::Result<AppSecret> {
     }
     Ok(key)
 }
+
+/// How often unpaid tabs are looked at (`app::wallet::collection`).
+pub const TAB_COLLECTION_INTERVAL: Duration = Duration::from_secs(3600);
 
 /// How long a staging file of an upload must be untouched to count as abandoned (a live
 /// upload writes to it constantly; the body idle timeout ends a stalled one long before).

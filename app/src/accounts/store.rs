@@ -372,7 +372,8 @@ pub async fn use_email_change(tx: &mut crate::db::Tx, token_hash: &str, now: i64
     }.await)
 }
 
-/// What a sale needs to know about the account that sold: where its notices and webhook go.
+/// What a sale needs to know about the account that sold: where its notices and webhook go,
+/// and whether it sells on buyers' tabs.
 #[derive(Debug, Clone, Default, sqlx::FromRow)]
 pub struct SellerContact {
     pub account_id: String,
@@ -380,9 +381,11 @@ pub struct SellerContact {
     /// Wants an email for every sale.
     pub notify_sales: bool,
     pub webhook_url: Option<String>,
+    /// Turned tab sales off (see `sells_on_tab`).
+    pub tab_sales_off: bool,
 }
 
-const SELLER_CONTACT: &str = "select account_id, email, notify_sales, webhook_url from account where account_id ";
+const SELLER_CONTACT: &str = "select account_id, email, notify_sales, webhook_url, tab_sales_off from account where account_id ";
 
 pub async fn seller_contact_in(tx: &mut crate::db::Tx, account_id: &str) -> Result<Option<SellerContact>, sqlx::Error> {
     let sql = format!("{SELLER_CONTACT} = $1");
@@ -656,6 +659,12 @@ pub async fn avatar_key_in(tx: &mut crate::db::Tx, account_id: &str) -> Result<O
 pub async fn deleted_in(tx: &mut crate::db::Tx, account_id: &str) -> Result<bool, sqlx::Error> {
     on_tx!(tx, conn => sqlx::query_scalar::<_, Option<i64>>("select deleted_at from account where account_id = $1")
         .bind(account_id).fetch_optional(conn).await.map(|d| d.flatten().is_some()))
+}
+
+/// The email of account `account_id`, in a transaction.
+pub async fn email_in(tx: &mut crate::db::Tx, account_id: &str) -> Result<Option<String>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_scalar::<_, String>("select email from account where account_id = $1")
+        .bind(account_id).fetch_optional(conn).await)
 }
 
 /// The handles an account holds or gave up (still reserved for it), read before `erase`.

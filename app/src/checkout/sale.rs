@@ -150,6 +150,11 @@ impl Written {
         self.accounts.contains(id)
     }
 
+    /// The ledger account `id` exists once the current commit is made.
+    pub fn add_account(&mut self, id: String) {
+        self.accounts.insert(id);
+    }
+
     pub fn clear(&mut self) {
         *self = Written::default();
     }

@@ -24,7 +24,7 @@ use crate::{
     earnings::{rollup, webhooks},
     error::{AppError, FieldError, internal},
     ledger::{
-        domain::{AccountRef, Posting, platform_fee},
+        domain::{AccountKind, AccountRef, Posting, platform_fee},
         service::{self as ledger, LedgerError, NewTxn},
     },
     money::{Currency, Money, parse_amount},
@@ -456,19 +456,35 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<bool, CheckoutError> {
     let currency = order.currency;
     if order.amount_minor > 0 {
         let buyer = order.buyer_account_id.as_deref().unwrap_or("-");
+        let tab = match order.provider {
+            Provider::Tab => store::tab_purchase(tx, &order.order_id).await?,
+            _ => store::TabPurchase::Unpaid,
+        };
         // Where the creator's share is now: pending for a tab purchase whose tab isn't paid yet.
         let mut share = AccountRef::creator_earnings(&order.creator_id, currency);
-        let destination = match order.provider {
+        let destination = match (order.provider, tab) {
             // A wallet purchase goes back to the wallet it came from.
-            Provider::Wallet => AccountRef::buyer_wallet(buyer, currency),
+            (Provider::Wallet, _) => AccountRef::buyer_wallet(buyer, currency),
             // A tab purchase not paid yet comes off the tab; one paid with its tab goes to the
             // buyer's wallet, like a wallet purchase.
-            Provider::Tab if store::tab_settled_at(tx, &order.order_id).await?.is_none() => {
+            (Provider::Tab, store::TabPurchase::Unpaid) => {
                 share = AccountRef::creator_pending(&order.creator_id, currency);
                 AccountRef::buyer_tab(buyer, currency)
             }
-            Provider::Tab => AccountRef::buyer_wallet(buyer, currency),
+            (Provider::Tab, store::TabPurchase::Settled) => AccountRef::buyer_wallet(buyer, currency),
+            // Written off unpaid: the write-off already cleared the tab and the creator's share,
+            // so only Clink's fee, which went to write-offs, comes back from them.
+            (Provider::Tab, store::TabPurchase::WrittenOff) => AccountRef::new(AccountKind::WriteOffs, None, currency),
             _ => AccountRef::refunds(currency),
+        };
+        let postings = if tab == store::TabPurchase::WrittenOff {
+            vec![Posting::new(AccountRef::platform_fees(currency), -order.fee_minor), Posting::new(destination, order.fee_minor)]
+        } else {
+            vec![
+                Posting::new(share, -(order.amount_minor - order.fee_minor)),
+                Posting::new(AccountRef::platform_fees(currency), -order.fee_minor),
+                Posting::new(destination, order.amount_minor),
+            ]
         };
         ledger::post(
             tx,
@@ -477,11 +493,7 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<bool, CheckoutError> {
                 order_id: Some(order.order_id.clone()),
                 idempotency_key: format!("refund:{}", order.order_id),
                 memo: format!("refund of order {}", order.order_id),
-                postings: vec![
-                    Posting::new(share, -(order.amount_minor - order.fee_minor)),
-                    Posting::new(AccountRef::platform_fees(currency), -order.fee_minor),
-                    Posting::new(destination, order.amount_minor),
-                ],
+                postings,
             },
         )
         .await?;

@@ -193,12 +193,25 @@ pub async fn owned_order(db: &Db, code: &str, account_id: Option<&str>, email: O
     on_db!(db, pool => sqlx::query_as::<_, OrderRow>(&sql).bind(account_id).bind(email).bind(code).fetch_optional(pool).await)
 }
 
-/// When the tab that paid for tab purchase `order_id` was settled (none: not yet, or not a tab
-/// purchase). Read in the refund's transaction, which the settlement's locks exclude.
-pub async fn tab_settled_at(tx: &mut Tx, order_id: &str) -> Result<Option<i64>, sqlx::Error> {
-    on_tx!(tx, conn => sqlx::query_scalar::<_, Option<i64>>("select tab_settled_at from buyer_order where order_id = $1")
-        .bind(order_id).fetch_optional(conn).await)
-    .map(Option::flatten)
+/// Where tab purchase `order_id` stands: paid with its tab, written off unpaid, or neither
+/// (not yet, or not a tab purchase). Read in the refund's transaction, which the settlement's
+/// and the write-off's locks exclude.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TabPurchase {
+    Unpaid,
+    Settled,
+    WrittenOff,
+}
+
+pub async fn tab_purchase(tx: &mut Tx, order_id: &str) -> Result<TabPurchase, sqlx::Error> {
+    let row: Option<(Option<i64>, Option<i64>)> = on_tx!(tx, conn => sqlx::query_as(
+        "select tab_settled_at, tab_written_off_at from buyer_order where order_id = $1")
+        .bind(order_id).fetch_optional(conn).await)?;
+    Ok(match row {
+        Some((Some(_), _)) => TabPurchase::Settled,
+        Some((None, Some(_))) => TabPurchase::WrittenOff,
+        _ => TabPurchase::Unpaid,
+    })
 }
 
 pub async fn claim_orders(db: &Db, email: &str, account_id: &str) -> Result<u64, sqlx::Error> {

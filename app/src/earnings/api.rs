@@ -74,6 +74,8 @@ pub struct BalanceView {
     /// Shares of sales on buyers' tabs that aren't paid yet: available once they are.
     pub on_tabs: String,
     pub has_on_tabs: bool,
+    /// Shares of tab sales whose buyers never paid: written off, so never available.
+    pub unpaid_tabs: Option<String>,
     /// Enough is available to ask for a payout, and the email is confirmed.
     pub payable: bool,
     /// What a payout request does now, or what stands in its way.

@@ -168,6 +168,9 @@ fn Dashboard(d: DashboardView, payout: bool) -> impl IntoView {
                             {b.has_on_tabs.then(|| view! {
                                 <div class="hint">"Pending on buyers' tabs: " <span class="on-tabs">{b.on_tabs.clone()}</span>
                                     " (available once they pay)"</div>
+                            })}
+                            {b.unpaid_tabs.clone().map(|w| view! {
+                                <div class="hint">"Unpaid tabs, written off: " <span class="unpaid-tabs">{w}</span></div>
                             })}</div>
                         <ActionForm action=request>
                             <input type="hidden" name="currency" value=b.currency.clone()/>

@@ -241,6 +241,7 @@ pub async fn dashboard(
     let earnings = crate::ledger::store::balances_of(db, creator_id, "creator_earnings").await?;
     let pending = crate::ledger::store::balances_of(db, creator_id, "payouts_pending").await?;
     let on_tabs = crate::ledger::store::balances_of(db, creator_id, "creator_pending").await?;
+    let written_off = crate::ledger::store::written_off_pending(db, creator_id).await?;
     // A creator whose only sales are on unpaid tabs has shares waiting and nothing available yet.
     let mut earnings = earnings;
     for (code, _) in &on_tabs {
@@ -261,12 +262,14 @@ pub async fn dashboard(
         let c = Currency::parse(code).unwrap_or(Currency::Eur);
         let p = pending.iter().find(|(pc, _)| pc == code).map(|(_, m)| *m).unwrap_or(0);
         let t = on_tabs.iter().find(|(tc, _)| tc == code).map(|(_, m)| *m).unwrap_or(0);
+        let w = written_off.iter().find(|(wc, _)| wc == code).map(|(_, m)| *m).unwrap_or(0);
         balances.push(BalanceView {
             currency: code.clone(),
             available: numbers.money(Money::new(*minor, c)),
             pending: numbers.money(Money::new(p, c)),
             on_tabs: numbers.money(Money::new(t, c)),
             has_on_tabs: t != 0,
+            unpaid_tabs: (w != 0).then(|| numbers.money(Money::new(w, c))),
             payable: email_confirmed && blocker.is_none() && *minor >= min_payout && *minor > 0,
             payout_note: if !email_confirmed {
                 "Confirm your email in Settings to get paid.".into()

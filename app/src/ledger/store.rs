@@ -88,6 +88,16 @@ pub async fn balances_of(db: &Db, owner_id: &str, kind: &str) -> Result<Vec<(Str
     .bind(owner_id).bind(kind).fetch_all(pool).await)
 }
 
+/// What write-offs of unpaid tabs took from `creator_id`'s pending earnings, per currency.
+pub async fn written_off_pending(db: &Db, creator_id: &str) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, i64)>(
+        "select a.currency, cast(-sum(e.amount_minor) as bigint) from ledger_entry e join ledger_txn t on t.txn_id = e.txn_id \
+         join ledger_account a on a.account_id = e.account_id \
+         where a.owner_id = $1 and a.kind = 'creator_pending' and t.kind = 'tab_write_off' group by a.currency order by a.currency",
+    )
+    .bind(creator_id).fetch_all(pool).await)
+}
+
 /// A ledger line on one of an owner's accounts, as their data export lists it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct OwnerLine {

@@ -76,6 +76,20 @@ pub enum Mail {
         from_ms: i64,
         to_ms: i64,
     },
+    /// Reminder `reminder` (1 to 3) of the buyer's unpaid tab (what it owes is read at send
+    /// time: none is sent for a tab paid meanwhile).
+    TabReminder {
+        account_id: String,
+        reminder: i64,
+    },
+    /// The receipt of a paid tab settlement: the purchases it paid for.
+    TabReceipt {
+        topup_id: String,
+    },
+    /// The buyer's tab was written off: what it owed, per currency.
+    TabWrittenOff {
+        amounts: Vec<(String, i64)>,
+    },
 }
 
 impl Mail {
@@ -96,6 +110,9 @@ impl Mail {
             Mail::RecoveryCodeUsed { .. } => "recovery_code_used",
             Mail::WalletReceipts { .. } => "wallet_receipts",
             Mail::SalesDigest { .. } => "sales_digest",
+            Mail::TabReminder { .. } => "tab_reminder",
+            Mail::TabReceipt { .. } => "tab_receipt",
+            Mail::TabWrittenOff { .. } => "tab_written_off",
         }
     }
 

@@ -164,6 +164,92 @@ pub fn sales_digest(items: &[SaleItem<'_>], dashboard_url: &str) -> Message {
     Message { subject, text, html: html_page("New sales", &html) }
 }
 
+/// Reminder `n` (1 to 3) of an unpaid tab: what it owes, and where to pay it. The third says
+/// the tab is locked, and when it will be written off.
+pub fn tab_reminder(n: i64, owed: &[Money], pay_url: &str) -> Message {
+    let amounts = owed.iter().map(Money::to_string).collect::<Vec<_>>().join(" + ");
+    let (subject, lead) = match n {
+        1 => (format!("Your Clink tab: {amounts} to pay"), "Your tab has had purchases waiting for payment for 30 days.".to_string()),
+        2 => (format!("Reminder: your Clink tab of {amounts}"), "Your tab is still waiting for payment.".to_string()),
+        _ => (
+            format!("Final reminder: your Clink tab of {amounts} is locked"),
+            "Your tab is now locked: nothing more can be bought on it until it is paid. If it is still unpaid in 7 days, \
+             it will be closed for good."
+                .to_string(),
+        ),
+    };
+    Message {
+        text: format!(
+            "{lead}\n\nYou owe {amounts}. Pay it by card in one step:\n{pay_url}\n\nThank you for supporting the creators you bought from."
+        ),
+        html: html_page(
+            &subject,
+            &format!(
+                "<h1 style=\"font-size:22px\">Your tab: {}</h1><p>{}</p>{}<p>Thank you for supporting the creators you bought from.</p>",
+                escape(&amounts),
+                escape(&lead),
+                button(pay_url, "Pay my tab")
+            ),
+        ),
+        subject,
+    }
+}
+
+/// The receipt of a tab payment: what it paid for, and what went to the wallet beyond the tab
+/// (a card minimum above what the tab owed).
+pub fn tab_receipt(paid: Money, items: &[(String, Money)], to_wallet: Money, reference: &str, tab_url: &str) -> Message {
+    let subject = format!("Receipt: your Clink tab, {paid}");
+    let lines: Vec<String> = items.iter().map(|(title, amount)| format!("- {title}: {amount}")).collect();
+    let extra = if to_wallet.is_zero() { String::new() } else { format!("\n{to_wallet} beyond the tab went to your wallet.") };
+    let rows: String = items
+        .iter()
+        .map(|(title, amount)| {
+            format!("<tr><td>{}</td><td style=\"text-align:right\">{}</td></tr>", escape(title), escape(&amount.to_string()))
+        })
+        .collect();
+    Message {
+        text: format!(
+            "Thank you: your tab payment of {paid} went through.\n\nIt paid for {} purchase(s):\n{}\n{extra}\nReference: {reference}\nYour tab: {tab_url}",
+            items.len(),
+            lines.join("\n")
+        ),
+        html: html_page(
+            &subject,
+            &format!(
+                "<h1 style=\"font-size:22px\">Tab paid: {}</h1><p>It paid for {} purchase(s):</p><table style=\"width:100%\">{rows}</table>{}\
+                 <p>Reference: {}</p>{}",
+                escape(&paid.to_string()),
+                items.len(),
+                if to_wallet.is_zero() {
+                    String::new()
+                } else {
+                    format!("<p>{} beyond the tab went to your wallet.</p>", escape(&to_wallet.to_string()))
+                },
+                escape(reference),
+                button(tab_url, "See your tab")
+            ),
+        ),
+        subject,
+    }
+}
+
+/// The buyer's tab was written off after the reminders went unanswered.
+pub fn tab_written_off(owed: &[Money]) -> Message {
+    let amounts = owed.iter().map(Money::to_string).collect::<Vec<_>>().join(" + ");
+    let body = format!(
+        "Your tab of {amounts} stayed unpaid after three reminders, so it has been closed. Buying on a tab is no longer \
+         available to you; you can still buy with a wallet or a card."
+    );
+    Message {
+        subject: "Your Clink tab is closed".into(),
+        text: body.clone(),
+        html: html_page(
+            "Your Clink tab is closed",
+            &format!("<h1 style=\"font-size:22px\">Your tab is closed</h1><p>{}</p>", escape(&body)),
+        ),
+    }
+}
+
 pub fn library_link(url: &str) -> Message {
     Message {
         subject: "Your Clink library link".into(),
@@ -401,6 +487,18 @@ pub fn login_link(url: &str) -> Message {
 mod tests {
     use super::*;
     use crate::money::Currency;
+
+    #[test]
+    fn tab_receipts_list_what_was_paid_and_escape_titles() {
+        let eur = |minor| Money::new(minor, Currency::Eur);
+        let m = tab_receipt(eur(50), &[("<b>Zine</b>".into(), eur(30))], eur(20), "topup_1", "https://c.example/wallet");
+        assert!(m.text.contains("- <b>Zine</b>: €0.30"), "{}", m.text);
+        assert!(m.text.contains("€0.20 beyond the tab went to your wallet"), "{}", m.text);
+        assert!(m.html.contains("&lt;b&gt;Zine&lt;/b&gt;") && !m.html.contains("<b>Zine"), "{}", m.html);
+        assert_eq!(m.subject, "Receipt: your Clink tab, €0.50");
+        let reminder = tab_reminder(3, &[eur(60)], "https://c.example/wallet#tab-h");
+        assert!(reminder.subject.starts_with("Final reminder") && reminder.text.contains("locked"), "{}", reminder.text);
+    }
 
     #[test]
     fn receipts_escape_and_carry_the_link() {

@@ -41,6 +41,8 @@ pub struct WalletView {
     pub autoreload_amount: String,
     pub autoreload_max: String,
     pub saved_card: Option<String>,
+    /// The saved card pays the tab when it is due or reaches its limit.
+    pub tab_autopay: bool,
     pub history: Vec<HistoryLine>,
     /// The buyer's tab, if they ever bought on one.
     pub tab: Option<TabView>,
@@ -54,6 +56,10 @@ pub struct TabView {
     pub limit: String,
     pub owes: bool,
     pub locked: bool,
+    /// Written off unpaid: never a tab again.
+    pub closed: bool,
+    /// Why the tab can't be bought on, or that it is overdue, if so.
+    pub notice: Option<String>,
     /// Open purchases: date, title, amount.
     pub items: Vec<(String, String, String)>,
     /// Payments of the tab: date, amount, status, how many purchases it paid.
@@ -104,6 +110,7 @@ pub async fn wallet_overview() -> Result<WalletView, AppError> {
         autoreload_amount: opt_amount(settings.autoreload_amount_minor),
         autoreload_max: settings.autoreload_max_per_month.map(|n| n.to_string()).unwrap_or_default(),
         saved_card,
+        tab_autopay: settings.tab_autopay,
         history,
         tab,
     })
@@ -118,7 +125,13 @@ async fn tab_view(state: &crate::state::AppState, account_id: &str, settings: &s
         store::settled_tab_items(&state.db, account_id),
     )
     .map_err(db_err)?;
-    let Some(currency) = items.first().map(|i| i.currency).or_else(|| settlements.first().map(|s| s.currency)) else {
+    let mut currency = items.first().map(|i| i.currency).or_else(|| settlements.first().map(|s| s.currency));
+    if currency.is_none() && settings.tab_written_off_at.is_some() {
+        // Nothing open or paid, but the tab was written off: the page says it is closed.
+        let tabs = crate::ledger::store::balances_of(&state.db, account_id, "buyer_tab").await.map_err(db_err)?;
+        currency = tabs.first().and_then(|(code, _)| Currency::from_code(code));
+    }
+    let Some(currency) = currency else {
         return Ok(None);
     };
     let tab = service::tab_state(state, account_id, currency, settings).await?;
@@ -142,6 +155,14 @@ async fn tab_view(state: &crate::state::AppState, account_id: &str, settings: &s
         limit: tab.limit.to_string(),
         owes: tab.owed.minor > 0,
         locked: tab.locked,
+        closed: tab.closed,
+        notice: match (tab.closed, tab.overdue, tab.locked) {
+            (true, ..) => Some("Your tab was closed because it went unpaid. You can still buy with your wallet or a card.".into()),
+            (false, true, true) => Some("Your tab is overdue and locked. Pay it to buy on it again.".into()),
+            (false, true, false) => Some("Your tab is overdue. Please pay it soon: after the third reminder it is locked.".into()),
+            (false, false, true) => Some("Your last tab payment didn't go through. Pay your tab to buy on it again.".into()),
+            (false, false, false) => None,
+        },
         items: items
             .into_iter()
             .map(|i| (crate::ui::date_label(i.created_at), i.title, Money::new(i.amount_minor, i.currency).to_string()))
@@ -222,6 +243,17 @@ pub async fn save_spending_rules(
     };
     service::save_rules(&state, &me.account_id, &rules, new_pin.as_deref(), clear_pin.is_some()).await?;
     leptos_axum::redirect("/wallet/settings?saved=1#rules");
+    Ok(())
+}
+
+/// Lets the saved card pay the tab when it is due or reaches its limit (or stops it).
+#[server(endpoint = "wallet/tab-autopay")]
+pub async fn save_tab_autopay(enabled: Option<String>) -> Result<(), AppError> {
+    let state = edge::app_state()?;
+    let me = edge::require_account().await?;
+    let on = enabled.is_some_and(|e| e == "1" || e == "on" || e == "true");
+    service::set_tab_autopay(&state, &me.account_id, on).await?;
+    leptos_axum::redirect("/wallet/settings?saved=1#tab-autopay");
     Ok(())
 }
 
@@ -344,9 +376,11 @@ pub async fn load_tab_offer(code: String) -> Result<Option<TabOffer>, AppError> 
             let settings = store::settings(&state.db, &me.account_id).await.map_err(db_err)?;
             (service::tab_state(&state, &me.account_id, price.currency, &settings).await?, Some(service::rules_of(&settings)))
         }
-        None => (crate::wallet::tab::tab_of(0, price.currency, &[], state.settings.tab_limit_minor, None), None),
+        None => {
+            (crate::wallet::tab::tab_of(0, price.currency, &Default::default(), state.settings.tab_limit_minor, &Default::default()), None)
+        }
     };
-    if rules.as_ref().is_some_and(|r| r.paused) {
+    if rules.as_ref().is_some_and(|r| r.paused) || tab.closed {
         return Ok(None);
     }
     if price.minor > tab.limit.minor {

@@ -5,6 +5,8 @@
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod cache;
+#[cfg(feature = "ssr")]
+pub mod collection;
 pub mod domain;
 pub mod pages;
 #[cfg(feature = "ssr")]

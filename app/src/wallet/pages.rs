@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use super::api::{SaveAutoreload, SaveSpendingRules, WalletView, load_topup_step, wallet_overview};
+use super::api::{SaveAutoreload, SaveSpendingRules, SaveTabAutopay, WalletView, load_topup_step, wallet_overview};
 use crate::{
     accounts::pages::MagicLinkForm,
     checkout::pages::PayStepView,
@@ -72,13 +72,13 @@ pub fn WalletPage() -> impl IntoView {
 fn TabSection(tab: super::api::TabView) -> impl IntoView {
     view! {
         <section class="card tab" aria-labelledby="tab-h">
-            <h2 id="tab-h">"Your tab"</h2>
-            {tab.locked.then(|| view! {
-                <p class="alert error" role="alert">"Your last tab payment didn't go through. Pay your tab to buy on it again."</p>
-            })}
+            <div class="page-head"><h2 id="tab-h">"Your tab"</h2><a class="btn small tab-csv" href="/wallet/tab.csv">"Export CSV"</a></div>
+            {tab.notice.clone().map(|notice| view! { <p class="alert error tab-notice" role="alert">{notice}</p> })}
             <p class="balance-big"><span class="label">{format!("Owed ({})", tab.currency)}</span>
                 <span class="value tab-owed">{tab.owed.clone()}</span></p>
-            <p class="hint">"Limit " {tab.limit.clone()} ". You pay it by card when a purchase would pass it, or whenever you like."</p>
+            {(!tab.closed).then(|| view! {
+                <p class="hint">"Limit " {tab.limit.clone()} ". You pay it by card when a purchase would pass it, or whenever you like."</p>
+            })}
             {tab.owes.then(|| view! {
                 <form method="post" action="/wallet/tab/pay">
                     <input type="hidden" name="currency" value=tab.currency.clone()/>
@@ -217,6 +217,8 @@ fn WalletSettings(view: WalletView) -> impl IntoView {
     let rules_error = Signal::derive(move || rules.value().get().and_then(Result::err));
     let reload = ServerAction::<SaveAutoreload>::new();
     let reload_error = Signal::derive(move || reload.value().get().and_then(Result::err));
+    let autopay = ServerAction::<SaveTabAutopay>::new();
+    let autopay_error = Signal::derive(move || autopay.value().get().and_then(Result::err));
     view! {
         <section class="card" id="rules" aria-labelledby="rules-h">
             <h2 id="rules-h">"Spending rules"</h2>
@@ -262,6 +264,21 @@ fn WalletSettings(view: WalletView) -> impl IntoView {
                         <Field label="At most, per month" name="max_per_month" value=view.autoreload_max.clone() error=reload_error required=false inputmode="numeric"/>
                     </div>
                     <button type="submit" class="btn">"Save auto-reload"</button>
+                </div>
+            </ActionForm>
+        </section>
+
+        <section class="card" id="tab-autopay" aria-labelledby="autopay-h">
+            <h2 id="autopay-h">"Paying your tab"</h2>
+            <p class="muted">{match view.saved_card.clone() {
+                Some(card) => format!("{card} can pay your tab when it reaches its limit or after 30 days, without a card form each time."),
+                None => "Top up once with “remember my card” to let that card pay your tab.".to_string(),
+            }}</p>
+            <ActionForm action=autopay>
+                <div class="form">
+                    <FormAlert error=autopay_error/>
+                    <label class="choice"><input type="checkbox" name="enabled" value="1" checked=view.tab_autopay/>" Pay my tab with my saved card"</label>
+                    <button type="submit" class="btn">"Save"</button>
                 </div>
             </ActionForm>
         </section>

@@ -5,7 +5,7 @@ use super::{
     domain::{SpendingRules, parse_pin, parse_topup},
     store::{self, SettingsRow, TopUpRow},
     tab::{self, Tab},
-    writer::{Outcome, PayFrom, Purchase, WriterError},
+    writer::{Funding, Outcome, PayFrom, Purchase, WriterError},
 };
 use crate::{
     accounts::{service as accounts, store::AccountRow},
@@ -54,9 +54,10 @@ pub enum WalletError {
     /// the buyer's whole tab limit.
     #[error("the tab can't pay for this")]
     TabUnavailable,
-    /// A settlement was refused: the tab takes nothing more until it is paid.
+    /// A settlement was refused, or the collection's third reminder locked it (`overdue`):
+    /// the tab takes nothing more until it is paid.
     #[error("the tab is locked")]
-    TabLocked { settlement: String },
+    TabLocked { overdue: bool },
     #[error("nothing to settle")]
     NothingToSettle,
     #[error("free works need no wallet")]
@@ -114,9 +115,10 @@ impl From<WalletError> for AppError {
                 tab.owed, tab.limit
             )),
             WalletError::TabUnavailable => AppError::Conflict("This can't be bought on a tab.".into()),
-            WalletError::TabLocked { .. } => {
+            WalletError::TabLocked { overdue: false } => {
                 AppError::PaymentRequired("Your last tab payment didn't go through. Pay your tab to buy on it again.".into())
             }
+            WalletError::TabLocked { overdue: true } => AppError::PaymentRequired("Your tab is overdue. Pay it to buy on it again.".into()),
             WalletError::NothingToSettle => AppError::Conflict("Your tab is paid: nothing to settle.".into()),
             WalletError::Free => AppError::BadRequest("This work is free: no wallet needed.".into()),
             WalletError::NoSuchBuyer => AppError::Unauthorized,
@@ -257,9 +259,11 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
             }
             Err(err) => return Err(err),
         };
-        let pay_from = if req.use_tab { pay_from(state, buyer_id, &work, &settings, price).await? } else { PayFrom::Wallet };
+        // Whether the wallet or the tab pays is decided in the writer's batch, on its reads.
+        let funding =
+            if req.use_tab { Funding::WalletElseTab { operator_limit_minor: state.settings.tab_limit_minor } } else { Funding::Wallet };
         let purchase = Purchase {
-            pay_from,
+            funding,
             key: format!("wallet:{buyer_id}:{key}"),
             buyer_id: buyer_id.to_string(),
             currency: price.currency,
@@ -272,15 +276,19 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
             work: work.clone(),
             settings: settings.clone(),
         };
-        let (order_id, balance_minor, repeated) = match state.wallet_writer.submit(purchase).await? {
-            Outcome::Bought { order_id, balance_minor } => (order_id, Some(balance_minor), false),
+        let (order_id, bought, repeated) = match state.wallet_writer.submit(purchase).await? {
+            Outcome::Bought { order_id, paid_from, wallet_minor } => (order_id, Some((paid_from, wallet_minor)), false),
             Outcome::Repeated { order_id } => (order_id, None, true),
-            Outcome::InsufficientFunds if pay_from != PayFrom::Wallet => {
+            // A "pay later" purchase the wallet was to pay is decided again (`Stale`), so this
+            // is the tab's limit.
+            Outcome::InsufficientFunds if req.use_tab => {
                 return Err(WalletError::OverTabLimit { tab: tab_state(state, buyer_id, price.currency, &settings).await?, price });
             }
             Outcome::InsufficientFunds => {
                 return Err(WalletError::Insufficient { balance: balance(state, buyer_id, price.currency).await?, price });
             }
+            Outcome::TabUnavailable => return Err(WalletError::TabUnavailable),
+            Outcome::TabLocked { overdue } => return Err(WalletError::TabLocked { overdue }),
             Outcome::CapReached { weekly } => return Err(WalletError::CapReached { weekly }),
             Outcome::NoSuchBuyer => return Err(WalletError::NoSuchBuyer),
             Outcome::Stale => {
@@ -289,16 +297,23 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
                 continue;
             }
         };
-        let balance = match (balance_minor, pay_from) {
-            (Some(minor), PayFrom::Wallet) => Money::new(minor, price.currency),
-            _ => balance(state, buyer_id, price.currency).await?,
+        let (on_tab, balance) = match bought {
+            Some((paid_from, wallet_minor)) => (paid_from != PayFrom::Wallet, Money::new(wallet_minor, price.currency)),
+            // A retry: what paid for it the first time, and the wallet as it is now.
+            None => {
+                let (order, balance) = tokio::try_join!(
+                    async { Ok::<_, WalletError>(crate::checkout::store::order(&state.db, &order_id).await?) },
+                    balance(state, buyer_id, price.currency)
+                )?;
+                (order.is_some_and(|o| o.provider == crate::orders::Provider::Tab), balance)
+            }
         };
-        if !repeated && pay_from == PayFrom::Wallet {
+        if !repeated && !on_tab {
             maybe_autoreload(state, buyer_id, &settings, balance);
         }
         // A retry gets a token of its own: the first one was only ever shown to the first answer.
         let download_token = if repeated { delivery::mint(&state.db, &order_id).await? } else { download_token.token };
-        return Ok(Bought { order_id, download_token, balance, price, repeated, on_tab: pay_from != PayFrom::Wallet });
+        return Ok(Bought { order_id, download_token, balance, price, repeated, on_tab });
     }
     Err(WalletError::KeptChanging)
 }
@@ -306,43 +321,17 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
 /// The buyer's tab in `currency` as it stands, under their own limit in `settings`.
 pub async fn tab_state(state: &AppState, buyer_id: &str, currency: Currency, settings: &SettingsRow) -> Result<Tab, WalletError> {
     let (owed, settlements) = tokio::try_join!(store::tab_owed(&state.db, buyer_id, currency), store::settlements(&state.db, buyer_id))?;
-    Ok(tab::tab_of(owed, currency, &settlements, state.settings.tab_limit_minor, settings.tab_limit_minor))
+    Ok(tab::tab_of(owed, currency, &tab::Standing::of_rows(&settlements, currency), state.settings.tab_limit_minor, settings))
 }
 
-/// Where a "pay later" purchase is paid from: the wallet when it has enough (the buyer's own
-/// money goes first), else the tab, if the creator sells on tabs, the tab isn't locked and the
-/// price fits in the buyer's whole limit. A price that fits the limit but not what is left of
-/// it goes to the writer anyway: the writer's conditional debit decides, and the buyer is asked
-/// to settle (`OverTabLimit`).
-async fn pay_from(
-    state: &AppState,
-    buyer_id: &str,
-    work: &crate::catalog::store::WorkRow,
-    settings: &SettingsRow,
-    price: Money,
-) -> Result<PayFrom, WalletError> {
-    // Three reads at once; what the tab owes isn't one of them: the writer's conditional debit
-    // decides whether the purchase fits.
-    let wallet = AccountRef::buyer_wallet(buyer_id, price.currency).id();
-    let (balance, sells_on_tab, settlements) = tokio::try_join!(
-        crate::ledger::store::balance(&state.db, &wallet),
-        crate::accounts::store::sells_on_tab(&state.db, &work.creator_id),
-        store::settlements(&state.db, buyer_id),
-    )?;
-    if balance >= price.minor {
-        return Ok(PayFrom::Wallet);
-    }
-    if !sells_on_tab {
-        return Err(WalletError::TabUnavailable);
-    }
-    let tab = tab::tab_of(0, price.currency, &settlements, state.settings.tab_limit_minor, settings.tab_limit_minor);
-    if let Some(settlement) = tab.open_settlement.clone().filter(|_| tab.locked) {
-        return Err(WalletError::TabLocked { settlement });
-    }
-    if price.minor > tab.limit.minor {
-        return Err(WalletError::TabUnavailable);
-    }
-    Ok(PayFrom::Tab { limit_minor: tab.limit.minor })
+/// How a settlement is paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettleBy {
+    /// The card step, where the buyer enters a card ("Pay now").
+    CardStep,
+    /// The saved card, off-session, if the buyer agreed to that (`tab_autopay`); else the card
+    /// step. A purchase over the limit, and the collection of a tab due.
+    SavedCardIfAgreed,
 }
 
 /// Starts paying the buyer's tab in `currency` by card ("Pay now", or a purchase that would go
@@ -354,6 +343,7 @@ pub async fn settle_tab(
     currency: Currency,
     then_buy: Option<&ThenBuy>,
     return_to: Option<&str>,
+    by: SettleBy,
 ) -> Result<TopUpStarted, WalletError> {
     let then_buy = then_buy.and_then(|t| serde_json::to_string(t).ok());
     let settlements = store::settlements(&state.db, &buyer.account_id).await?;
@@ -384,7 +374,11 @@ pub async fn settle_tab(
     let topup = new.row(state, buyer);
     store::insert_topup_in(&mut tx, &topup).await?;
     tx.commit().await?;
-    pay_topup(state, buyer, topup, None).await
+    let saved = match by {
+        SettleBy::CardStep => None,
+        SettleBy::SavedCardIfAgreed => autopay_card(state, &store::settings(&state.db, &buyer.account_id).await?),
+    };
+    pay_topup(state, buyer, topup, saved.as_ref()).await
 }
 
 /// A top-up the buyer asked for.
@@ -791,6 +785,26 @@ fn maybe_autoreload(state: &AppState, buyer_id: &str, settings: &SettingsRow, ba
 fn month_start_ms() -> i64 {
     let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
     now.date().first_of_month().to_zoned(jiff::tz::TimeZone::UTC).map(|z| z.timestamp().as_millisecond()).unwrap_or(0)
+}
+
+/// Lets the buyer's saved card pay their tab when it is due or reaches its limit, or stops it.
+pub async fn set_tab_autopay(state: &AppState, account_id: &str, on: bool) -> Result<(), WalletError> {
+    let mut settings = store::settings(&state.db, account_id).await?;
+    if on && settings.saved_card.is_none() {
+        return Err(FieldError::new("enabled", "Top up once with “remember my card” first: that card pays your tab.").into());
+    }
+    settings.tab_autopay = on;
+    settings.updated_at = db::now_ms();
+    store::save_settings(&state.db, &settings).await?;
+    state.purchase_cache.forget_settings(account_id);
+    Ok(())
+}
+
+/// The saved card that pays the buyer's tab by itself, if they agreed to it and it is this
+/// provider's.
+pub fn autopay_card(state: &AppState, settings: &SettingsRow) -> Option<SavedCard> {
+    let card = settings.saved_card.as_deref().and_then(|c| serde_json::from_str::<SavedCard>(c).ok())?;
+    (settings.tab_autopay && card.provider == state.payments.provider()).then_some(card)
 }
 
 /// Saves the buyer's spending rules; a new PIN is hashed like a password.

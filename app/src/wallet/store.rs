@@ -27,11 +27,21 @@ pub struct SettingsRow {
     pub updated_at: i64,
     /// The buyer's own tab limit, below the one Clink gives them.
     pub tab_limit_minor: Option<i64>,
+    /// Collecting an unpaid tab (`collection`): reminders sent and when the last one went,
+    /// when the tab was locked and when it was written off. Written only by the collection
+    /// and by a paid settlement, never by `save_settings`.
+    pub tab_reminders: i64,
+    pub tab_reminded_at: Option<i64>,
+    pub tab_locked_at: Option<i64>,
+    pub tab_written_off_at: Option<i64>,
+    /// The buyer agreed that `saved_card` pays their tab when it is due or reaches its limit.
+    pub tab_autopay: bool,
 }
 
 const SETTINGS_COLUMNS: &str = "account_id, paused, confirm_above_minor, weekly_cap_minor, monthly_cap_minor, pin_hash, \
     pin_above_minor, autoreload_enabled, autoreload_currency, autoreload_below_minor, autoreload_amount_minor, \
-    autoreload_max_per_month, saved_card, updated_at, tab_limit_minor";
+    autoreload_max_per_month, saved_card, updated_at, tab_limit_minor, tab_reminders, tab_reminded_at, tab_locked_at, \
+    tab_written_off_at, tab_autopay";
 
 pub async fn settings(db: &Db, account_id: &str) -> Result<SettingsRow, sqlx::Error> {
     let sql = format!("select {SETTINGS_COLUMNS} from wallet_settings where account_id = $1");
@@ -55,19 +65,20 @@ pub async fn save_settings(db: &Db, s: &SettingsRow) -> Result<(), sqlx::Error> 
     on_db!(db, pool => sqlx::query(
         "insert into wallet_settings (account_id, paused, confirm_above_minor, weekly_cap_minor, monthly_cap_minor, pin_hash, \
          pin_above_minor, autoreload_enabled, autoreload_currency, autoreload_below_minor, autoreload_amount_minor, \
-         autoreload_max_per_month, saved_card, updated_at, tab_limit_minor) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         autoreload_max_per_month, saved_card, updated_at, tab_limit_minor, tab_autopay) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
          on conflict (account_id) do update set paused = excluded.paused, confirm_above_minor = excluded.confirm_above_minor, \
          weekly_cap_minor = excluded.weekly_cap_minor, monthly_cap_minor = excluded.monthly_cap_minor, pin_hash = excluded.pin_hash, \
          pin_above_minor = excluded.pin_above_minor, autoreload_enabled = excluded.autoreload_enabled, \
          autoreload_currency = excluded.autoreload_currency, autoreload_below_minor = excluded.autoreload_below_minor, \
          autoreload_amount_minor = excluded.autoreload_amount_minor, autoreload_max_per_month = excluded.autoreload_max_per_month, \
-         saved_card = excluded.saved_card, updated_at = excluded.updated_at, tab_limit_minor = excluded.tab_limit_minor",
+         saved_card = excluded.saved_card, updated_at = excluded.updated_at, tab_limit_minor = excluded.tab_limit_minor, \
+         tab_autopay = excluded.tab_autopay",
     )
     .bind(&s.account_id).bind(s.paused).bind(s.confirm_above_minor).bind(s.weekly_cap_minor).bind(s.monthly_cap_minor)
     .bind(&s.pin_hash).bind(s.pin_above_minor).bind(s.autoreload_enabled).bind(&s.autoreload_currency)
     .bind(s.autoreload_below_minor).bind(s.autoreload_amount_minor).bind(s.autoreload_max_per_month).bind(&s.saved_card)
-    .bind(s.updated_at).bind(s.tab_limit_minor)
+    .bind(s.updated_at).bind(s.tab_limit_minor).bind(s.tab_autopay)
     .execute(pool).await.map(|_| ()))
 }
 
@@ -282,6 +293,56 @@ pub async fn settlements(db: &Db, account_id: &str) -> Result<Vec<TopUpRow>, sql
     on_db!(db, pool => sqlx::query_as::<_, TopUpRow>(&sql).bind(account_id).bind(true).fetch_all(pool).await)
 }
 
+/// A summary of the settlements of the buyers among `account_ids` (not empty), as a query of
+/// `reads` (the wallet writer's batch read): one row per buyer, currency and status, with the
+/// newest settlement id of that status. A buyer has at most one open (pending or failed)
+/// settlement per currency, since `settle_tab` pays the open one again rather than start
+/// another. `settlement_summaries_from` decodes its rows. On SQLite the answer is one row of
+/// JSON, for the reason `accounts::store::push_emails_in` gives.
+pub fn push_settlement_summaries_in<'a, DB>(reads: &mut Statements<'a, DB>, account_ids: &[&'a str])
+where
+    DB: sqlx::Database,
+    DB::Arguments<'a>: Default,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    const SUMMARY: &str = "select account_id, currency, status, max(topup_id) as topup_id from wallet_topup \
+        where settles_tab = true and account_id in ";
+    if crate::db::is_sqlite::<DB>() {
+        let q = reads.next(&format!("select json_group_array(json_array(account_id, currency, status, topup_id)) from ({SUMMARY}"));
+        crate::db::push_list(q, account_ids);
+        q.push(" group by account_id, currency, status)");
+    } else {
+        let q = reads.next(SUMMARY);
+        crate::db::push_list(q, account_ids);
+        q.push(" group by account_id, currency, status");
+    }
+}
+
+/// `(account_id, currency, status, topup_id)` of `push_settlement_summaries_in`'s rows (rows
+/// with a currency or status this build doesn't know are left out).
+pub fn settlement_summaries_from<R: sqlx::Row>(rows: &[R]) -> Result<Vec<(String, Currency, TopUpStatus, String)>, sqlx::Error>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    let raw: Vec<(String, String, String, String)> = if crate::db::is_sqlite::<R::Database>() {
+        match rows.first() {
+            Some(row) => crate::db::from_json_row(row.try_get(0)?)?,
+            None => return Err(sqlx::Error::RowNotFound),
+        }
+    } else {
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?)))
+            .collect::<Result<_, sqlx::Error>>()?
+    };
+    Ok(raw
+        .into_iter()
+        .filter_map(|(account, currency, status, topup)| {
+            Some((account, Currency::from_code(&currency)?, TopUpStatus::from_text(&status)?, topup))
+        })
+        .collect())
+}
+
 /// One purchase on a tab.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TabItem {
@@ -296,7 +357,7 @@ pub struct TabItem {
 pub async fn claim_tab_items(tx: &mut Tx, account_id: &str, currency: Currency, topup_id: &str) -> Result<Vec<TabItem>, sqlx::Error> {
     on_tx!(tx, conn => sqlx::query_as::<_, TabItem>(
         "update buyer_order set tab_settlement_id = $1 where provider = 'tab' and buyer_account_id = $2 and currency = $3 \
-         and status = 'fulfilled' and tab_settlement_id is null and tab_settled_at is null \
+         and status = 'fulfilled' and tab_settlement_id is null and tab_settled_at is null and tab_written_off_at is null \
          returning order_id, creator_id, amount_minor, fee_minor")
         .bind(topup_id).bind(account_id).bind(currency).fetch_all(conn).await)
 }
@@ -308,6 +369,7 @@ pub async fn claim_tab_items(tx: &mut Tx, account_id: &str, currency: Currency, 
 pub async fn settle_tab_items(tx: &mut Tx, topup_id: &str, now: i64) -> Result<Vec<TabItem>, sqlx::Error> {
     on_tx!(tx, conn => sqlx::query_as::<_, TabItem>(
         "update buyer_order set tab_settled_at = $1 where tab_settlement_id = $2 and status = 'fulfilled' and tab_settled_at is null \
+         and tab_written_off_at is null \
          returning order_id, creator_id, amount_minor, fee_minor")
         .bind(now).bind(topup_id).fetch_all(conn).await)
 }
@@ -327,6 +389,7 @@ pub async fn open_tab_items(db: &Db, account_id: &str) -> Result<Vec<OpenTabItem
     on_db!(db, pool => sqlx::query_as::<_, OpenTabItem>(
         "select o.order_id, w.title, o.currency, o.amount_minor, o.created_at from buyer_order o join work w on w.work_id = o.work_id \
          where o.provider = 'tab' and o.buyer_account_id = $1 and o.status = 'fulfilled' and o.tab_settled_at is null \
+         and o.tab_written_off_at is null \
          order by o.created_at desc, o.order_id desc")
         .bind(account_id).fetch_all(pool).await)
 }
@@ -343,4 +406,108 @@ pub async fn settled_tab_items(db: &Db, account_id: &str) -> Result<Vec<(String,
 pub async fn set_then_buy(db: &Db, topup_id: &str, then_buy: &str) -> Result<(), sqlx::Error> {
     on_db!(db, pool => sqlx::query("update wallet_topup set then_buy = $1 where topup_id = $2 and status <> 'succeeded'")
         .bind(then_buy).bind(topup_id).execute(pool).await.map(|_| ()))
+}
+
+/// Buyers with a tab purchase unpaid since `bought_before` or earlier: what the collection
+/// looks at.
+pub async fn tabs_unpaid_since(db: &Db, bought_before: i64) -> Result<Vec<String>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, String>(
+        "select buyer_account_id from buyer_order where provider = 'tab' and status = 'fulfilled' and tab_settled_at is null \
+         and tab_written_off_at is null and buyer_account_id is not null group by buyer_account_id having min(created_at) <= $1")
+        .bind(bought_before).fetch_all(pool).await)
+}
+
+/// Records reminder `reminder` (1 to 3) of the buyer's unpaid tab, if `reminder - 1` is the
+/// last one sent (so that of several servers' collections one sends it); the third locks the
+/// tab. Whether this call recorded it.
+pub async fn record_tab_reminder(tx: &mut Tx, account_id: &str, reminder: i64, now: i64) -> Result<bool, sqlx::Error> {
+    let locked_at = (reminder >= 3).then_some(now);
+    on_tx!(tx, conn => sqlx::query(
+        "insert into wallet_settings (account_id, paused, autoreload_enabled, updated_at, tab_reminders, tab_reminded_at, tab_locked_at) \
+         values ($1, false, false, $2, $3, $2, $4) \
+         on conflict (account_id) do update set tab_reminders = excluded.tab_reminders, tab_reminded_at = excluded.tab_reminded_at, \
+         tab_locked_at = coalesce(wallet_settings.tab_locked_at, excluded.tab_locked_at) \
+         where wallet_settings.tab_reminders = $5 and wallet_settings.tab_written_off_at is null")
+        .bind(account_id).bind(now).bind(reminder).bind(locked_at).bind(reminder - 1)
+        .execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Marks the buyer's tab written off, if it was locked by the third reminder and isn't written
+/// off yet. Whether this call did.
+pub async fn mark_tab_written_off(tx: &mut Tx, account_id: &str, now: i64) -> Result<bool, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "update wallet_settings set tab_written_off_at = $1 where account_id = $2 and tab_reminders = 3 and tab_written_off_at is null")
+        .bind(now).bind(account_id).execute(conn).await.map(|r| r.rows_affected() == 1))
+}
+
+/// A tab purchase written off: who sold it and what it cost.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WrittenOffItem {
+    pub order_id: String,
+    pub creator_id: String,
+    pub currency: Currency,
+    pub amount_minor: i64,
+    pub fee_minor: i64,
+}
+
+/// Writes off the buyer's unpaid tab purchases (those a settlement claimed but didn't pay too)
+/// and returns them.
+pub async fn write_off_tab_items(tx: &mut Tx, account_id: &str, now: i64) -> Result<Vec<WrittenOffItem>, sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query_as::<_, WrittenOffItem>(
+        "update buyer_order set tab_written_off_at = $1 where provider = 'tab' and buyer_account_id = $2 and status = 'fulfilled' \
+         and tab_settled_at is null and tab_written_off_at is null \
+         returning order_id, creator_id, currency, amount_minor, fee_minor")
+        .bind(now).bind(account_id).fetch_all(conn).await)
+}
+
+/// A paid settlement ends the collection of the buyer's tab: no more reminders, no lock (a
+/// written-off tab stays so).
+pub async fn end_tab_collection(tx: &mut Tx, account_id: &str) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "update wallet_settings set tab_reminders = 0, tab_reminded_at = null, tab_locked_at = null \
+         where account_id = $1 and tab_reminders > 0 and tab_written_off_at is null")
+        .bind(account_id).execute(conn).await.map(|_| ()))
+}
+
+/// Blocks the email with hash `email_hash` from new tabs.
+pub async fn block_tab_email(tx: &mut Tx, email_hash: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query("insert into tab_block (email_hash, created_at) values ($1, $2) on conflict (email_hash) do nothing")
+        .bind(email_hash).bind(now).execute(conn).await.map(|_| ()))
+}
+
+/// Whether the email with hash `email_hash` is blocked from new tabs.
+pub async fn tab_email_blocked(db: &Db, email_hash: &str) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>("select count(*) from tab_block where email_hash = $1")
+        .bind(email_hash).fetch_one(pool).await.map(|n| n > 0))
+}
+
+/// The purchases settlement `topup_id` paid for: title and amount, oldest first.
+pub async fn settled_by(db: &Db, topup_id: &str) -> Result<Vec<(String, Currency, i64)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, Currency, i64)>(
+        "select w.title, o.currency, o.amount_minor from buyer_order o join work w on w.work_id = o.work_id \
+         where o.tab_settlement_id = $1 and o.tab_settled_at is not null order by o.created_at, o.order_id")
+        .bind(topup_id).fetch_all(pool).await)
+}
+
+/// A tab purchase as the tab's statement lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TabStatementItem {
+    pub order_id: String,
+    pub title: String,
+    pub currency: Currency,
+    pub amount_minor: i64,
+    pub status: crate::orders::OrderStatus,
+    pub created_at: i64,
+    pub tab_settlement_id: Option<String>,
+    pub tab_settled_at: Option<i64>,
+    pub tab_written_off_at: Option<i64>,
+}
+
+/// Every tab purchase of the buyer, newest first.
+pub async fn tab_statement_items(db: &Db, account_id: &str) -> Result<Vec<TabStatementItem>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, TabStatementItem>(
+        "select o.order_id, w.title, o.currency, o.amount_minor, o.status, o.created_at, o.tab_settlement_id, o.tab_settled_at, \
+         o.tab_written_off_at from buyer_order o join work w on w.work_id = o.work_id \
+         where o.provider = 'tab' and o.buyer_account_id = $1 order by o.created_at desc, o.order_id desc")
+        .bind(account_id).fetch_all(pool).await)
 }

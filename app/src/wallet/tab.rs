@@ -1,7 +1,7 @@
 //! The tab: buy now, pay when it adds up.
 //!
 //! A buyer without enough in their wallet buys on their tab: the purchase is a sale like any
-//! other, written by the wallet's group commit (`writer::PayFrom::Tab`), whose conditional
+//! other, written by the wallet's group commit (`writer::Funding::WalletElseTab`), whose conditional
 //! debit lets the tab account go down to minus the buyer's tab limit. The creator's share waits
 //! in their pending earnings (`checkout::sale`). The ledger:
 //! - a tab purchase: buyer tab → creator pending + Clink's fee;
@@ -13,7 +13,7 @@
 //! confirmed, retried and reconciled exactly like a top-up. It claims the open purchases when
 //! it starts, and pays exactly those. A failed settlement locks the tab until it is paid.
 
-use super::store::{self, TabItem, TopUpRow};
+use super::store::{self, SettingsRow, TabItem, TopUpRow};
 use crate::{
     db::Tx,
     ledger::{
@@ -39,10 +39,13 @@ pub fn limit_for(operator_limit: i64, paid_a_tab: bool, own_limit: Option<i64>) 
 pub struct Tab {
     pub owed: Money,
     pub limit: Money,
-    /// A settlement was refused by the card: no more purchases on the tab until it is paid.
+    /// A settlement was refused by the card, or the collection's third reminder locked it
+    /// (`overdue`): no more purchases on the tab until it is paid.
     pub locked: bool,
-    /// The settlement started and not paid yet (pending or failed), if any.
-    pub open_settlement: Option<String>,
+    /// The collection has reminded the buyer to pay (`collection`).
+    pub overdue: bool,
+    /// Written off unpaid: never a tab again.
+    pub closed: bool,
 }
 
 impl Tab {
@@ -52,15 +55,50 @@ impl Tab {
     }
 }
 
-/// Reads the buyer's tab in `currency`, given their settlements (newest first).
-pub fn tab_of(owed_minor: i64, currency: Currency, settlements: &[TopUpRow], operator_limit: i64, own_limit: Option<i64>) -> Tab {
-    let paid_a_tab = settlements.iter().any(|s| s.status == TopUpStatus::Succeeded);
-    let open = settlements.iter().find(|s| s.currency == currency && s.status != TopUpStatus::Succeeded);
+/// What a buyer's settlements say about their tab in one currency: whether they have ever paid
+/// a tab (which lifts the first-tab limit), and the settlement started and not paid yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Standing {
+    pub paid_a_tab: bool,
+    pub open: Option<OpenSettlement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSettlement {
+    pub topup_id: String,
+    /// The card refused it: the tab is locked until it is paid.
+    pub failed: bool,
+}
+
+impl Standing {
+    /// The standing in `currency` given the buyer's settlements (`(currency, status, id)`,
+    /// newest first).
+    pub fn of<'a>(settlements: impl IntoIterator<Item = (Currency, TopUpStatus, &'a str)>, currency: Currency) -> Standing {
+        let mut standing = Standing::default();
+        for (in_currency, status, topup_id) in settlements {
+            standing.paid_a_tab |= status == TopUpStatus::Succeeded;
+            if in_currency == currency && status != TopUpStatus::Succeeded && standing.open.is_none() {
+                standing.open = Some(OpenSettlement { topup_id: topup_id.to_string(), failed: status == TopUpStatus::Failed });
+            }
+        }
+        standing
+    }
+
+    /// The standing in `currency` given the buyer's settlement rows (newest first).
+    pub fn of_rows(settlements: &[TopUpRow], currency: Currency) -> Standing {
+        Standing::of(settlements.iter().map(|s| (s.currency, s.status, s.topup_id.as_str())), currency)
+    }
+}
+
+/// The buyer's tab in `currency` from what it owes, its standing and the buyer's settings
+/// (their own limit, the collection's state).
+pub fn tab_of(owed_minor: i64, currency: Currency, standing: &Standing, operator_limit: i64, settings: &SettingsRow) -> Tab {
     Tab {
         owed: Money::new(owed_minor, currency),
-        limit: Money::new(limit_for(operator_limit, paid_a_tab, own_limit), currency),
-        locked: open.is_some_and(|s| s.status == TopUpStatus::Failed),
-        open_settlement: open.map(|s| s.topup_id.clone()),
+        limit: Money::new(limit_for(operator_limit, standing.paid_a_tab, settings.tab_limit_minor), currency),
+        locked: standing.open.as_ref().is_some_and(|s| s.failed) || settings.tab_locked_at.is_some(),
+        overdue: settings.tab_reminders > 0,
+        closed: settings.tab_written_off_at.is_some(),
     }
 }
 
@@ -83,6 +121,8 @@ pub async fn claim(tx: &mut Tx, account_id: &str, currency: Currency, topup_id: 
 pub async fn book_settlement(tx: &mut Tx, topup: &TopUpRow, now: i64) -> Result<(), LedgerError> {
     let currency = topup.currency;
     let items: Vec<TabItem> = store::settle_tab_items(tx, &topup.topup_id, now).await?;
+    // Paid: no more reminders, and a tab locked by them is open again.
+    store::end_tab_collection(tx, &topup.account_id).await?;
     let owed: i64 = items.iter().map(|i| i.amount_minor).sum();
     // Claimed purchases only ever leave a settlement (refunds), so it always covers them.
     let covered = owed.min(topup.amount_minor);
@@ -112,6 +152,10 @@ pub async fn book_settlement(tx: &mut Tx, topup: &TopUpRow, now: i64) -> Result<
         },
     )
     .await?;
+    // The buyer's receipt: what the payment paid for (composed when it is sent).
+    if let Some(email) = crate::accounts::store::email_in(tx, &topup.account_id).await? {
+        crate::mail::outbox::enqueue(tx, &email, &crate::mail::outbox::Mail::TabReceipt { topup_id: topup.topup_id.clone() }).await?;
+    }
     tracing::info!(topup.id = %topup.topup_id, purchases = items.len(), owed, paid = topup.amount_minor, "tab settled");
     Ok(())
 }

@@ -17,8 +17,13 @@
 //! own writer; the same conditional statements keep them correct against each other.
 //!
 //! The service decides a purchase on rows it may have cached (the work, the buyer's spending
-//! rules). The batch re-reads those rows inside its transaction — three queries per batch, not
-//! per purchase — and a purchase decided on anything else comes back `Stale`.
+//! rules). The batch re-reads those rows inside its transaction — one round of queries per
+//! batch, not per purchase — and a purchase decided on anything else comes back `Stale`.
+//!
+//! A "pay later" purchase (`Funding::WalletElseTab`) is paid from the wallet if it has enough,
+//! else from the buyer's tab; the batch decides which on what its reads say (the wallet's
+//! balance, whether the creator sells on tabs, the buyer's settlements), so a tab purchase
+//! costs the service no reads of its own.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -27,7 +32,10 @@ use std::{
 
 use sqlx::QueryBuilder;
 
-use super::store::{self as wallet_store, SettingsRow};
+use super::{
+    store::{self as wallet_store, SettingsRow},
+    tab,
+};
 use crate::{
     accounts::store::{self as accounts_store, SellerContact},
     catalog::store::{self as catalog_store, WorkRow},
@@ -37,10 +45,21 @@ use crate::{
     ledger::{domain::AccountRef, store as ledger_store},
     money::{Currency, Money},
     on_tx,
-    orders::Provider,
+    orders::{Provider, TopUpStatus},
 };
 
-/// Where a purchase's money comes from.
+/// What a purchase may be paid from, as the buyer asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Funding {
+    /// The prepaid wallet only.
+    Wallet,
+    /// "Get it now · pay later": the wallet if it has enough (the buyer's own money goes
+    /// first), else the buyer's tab, if the creator sells on tabs, the tab isn't locked and the
+    /// price fits in the buyer's whole limit (`tab::limit_for`, given the operator's limit).
+    WalletElseTab { operator_limit_minor: i64 },
+}
+
+/// Where a purchase's money came from, as the batch decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayFrom {
     /// The prepaid wallet, which never goes below zero.
@@ -50,10 +69,28 @@ pub enum PayFrom {
     Tab { limit_minor: i64 },
 }
 
+impl PayFrom {
+    /// The ledger account paid from.
+    fn account(self, buyer_id: &str, currency: Currency) -> AccountRef {
+        match self {
+            PayFrom::Wallet => AccountRef::buyer_wallet(buyer_id, currency),
+            PayFrom::Tab { .. } => AccountRef::buyer_tab(buyer_id, currency),
+        }
+    }
+
+    /// The lowest balance a purchase may leave on that account.
+    fn floor(self) -> i64 {
+        match self {
+            PayFrom::Wallet => 0,
+            PayFrom::Tab { limit_minor } => -limit_minor,
+        }
+    }
+}
+
 /// One wallet or tab purchase, validated and priced by the service.
 #[derive(Debug, Clone)]
 pub struct Purchase {
-    pub pay_from: PayFrom,
+    pub funding: Funding,
     /// The ledger idempotency key (`wallet:{buyer}:{client key}`).
     pub key: String,
     pub buyer_id: String,
@@ -76,20 +113,12 @@ pub struct Purchase {
 }
 
 impl Purchase {
-    /// The ledger account the purchase is paid from.
-    fn account(&self) -> AccountRef {
-        match self.pay_from {
-            PayFrom::Wallet => AccountRef::buyer_wallet(&self.buyer_id, self.currency),
-            PayFrom::Tab { .. } => AccountRef::buyer_tab(&self.buyer_id, self.currency),
-        }
+    fn wallet(&self) -> String {
+        AccountRef::buyer_wallet(&self.buyer_id, self.currency).id()
     }
 
-    /// The lowest balance the purchase may leave on that account.
-    fn floor(&self) -> i64 {
-        match self.pay_from {
-            PayFrom::Wallet => 0,
-            PayFrom::Tab { limit_minor } => -limit_minor,
-        }
+    fn pays_later(&self) -> bool {
+        matches!(self.funding, Funding::WalletElseTab { .. })
     }
 }
 
@@ -97,7 +126,10 @@ impl Purchase {
 pub enum Outcome {
     Bought {
         order_id: String,
-        balance_minor: i64,
+        paid_from: PayFrom,
+        /// The buyer's wallet balance after the purchase (read with the batch's reads for a
+        /// tab purchase, which leaves the wallet alone).
+        wallet_minor: i64,
     },
     /// The same key was bought before: this is that purchase, not a new one.
     Repeated {
@@ -105,6 +137,14 @@ pub enum Outcome {
     },
     /// The wallet can't pay it, or the tab would go over its limit.
     InsufficientFunds,
+    /// The tab can't pay for it: the creator doesn't sell on tabs, or the price is more than
+    /// the buyer's whole tab limit.
+    TabUnavailable,
+    /// The card refused the buyer's last settlement, or the collection's third reminder
+    /// locked the tab (`overdue`): it takes nothing until it is paid.
+    TabLocked {
+        overdue: bool,
+    },
     CapReached {
         weekly: bool,
     },
@@ -186,6 +226,7 @@ impl BatchWork for PurchaseBatch {
 struct Written {
     order_id: String,
     purchase_index: usize,
+    paid_from: PayFrom,
 }
 
 async fn exec(tx: &mut Tx, sql: &str) -> Result<(), sqlx::Error> {
@@ -200,32 +241,43 @@ struct Current {
     works: HashMap<String, WorkRow>,
     settings: HashMap<String, SettingsRow>,
     emails: HashMap<String, String>,
-    /// The batch's creators: where their notices and webhooks go.
+    /// The batch's creators: where their notices and webhooks go, whether they sell on tabs.
     sellers: HashMap<String, SellerContact>,
-    /// SQLite: the balances of the batch's wallets, read under the batch's write lock (see
-    /// `debit_uncapped_under_write_lock`). PostgreSQL debits with conditional statements and
-    /// reads none.
+    /// Account balances: on SQLite, those of every account the batch may debit, read under
+    /// the batch's write lock (see `debit_uncapped_under_write_lock`); on PostgreSQL, which
+    /// debits with conditional statements, only the wallets of "pay later" purchases, to choose
+    /// between wallet and tab.
     balances: HashMap<String, i64>,
+    /// The settlements of the batch's "pay later" buyers: buyer → (currency, status, id).
+    settlements: HashMap<String, Vec<(Currency, TopUpStatus, String)>>,
 }
 
 impl Current {
-    /// Five queries (six on SQLite), sent together (on SQLite one round trip, see
-    /// `db::Statements`).
+    /// Five to seven queries, sent together (on SQLite one round trip, see `db::Statements`).
     async fn read(tx: &mut Tx, batch: &[&Purchase]) -> Result<Current, BatchError> {
         use sqlx::{FromRow, Row};
+        let sqlite = matches!(tx, Tx::Sqlite(_));
         let mut keys: Vec<&str> = batch.iter().map(|p| p.key.as_str()).collect();
         let mut work_ids: Vec<&str> = batch.iter().map(|p| p.work.work_id.as_str()).collect();
         let mut buyer_ids: Vec<&str> = batch.iter().map(|p| p.buyer_id.as_str()).collect();
         let mut creator_ids: Vec<&str> = batch.iter().map(|p| p.work.creator_id.as_str()).collect();
-        for ids in [&mut keys, &mut work_ids, &mut buyer_ids, &mut creator_ids] {
+        let mut later_ids: Vec<&str> = batch.iter().filter(|p| p.pays_later()).map(|p| p.buyer_id.as_str()).collect();
+        for ids in [&mut keys, &mut work_ids, &mut buyer_ids, &mut creator_ids, &mut later_ids] {
             ids.sort_unstable();
             ids.dedup();
         }
-        let sqlite = matches!(tx, Tx::Sqlite(_));
-        let mut wallets: Vec<String> = if sqlite { batch.iter().map(|p| p.account().id()).collect() } else { Vec::new() };
-        wallets.sort_unstable();
-        wallets.dedup();
-        let wallets: Vec<&str> = wallets.iter().map(String::as_str).collect();
+        let mut accounts: Vec<String> = Vec::new();
+        for p in batch {
+            if sqlite || p.pays_later() {
+                accounts.push(p.wallet());
+            }
+            if sqlite && p.pays_later() {
+                accounts.push(AccountRef::buyer_tab(&p.buyer_id, p.currency).id());
+            }
+        }
+        accounts.sort_unstable();
+        accounts.dedup();
+        let accounts: Vec<&str> = accounts.iter().map(String::as_str).collect();
         on_tx!(tx, conn => {
             let mut reads = db::Statements::new();
             db::push_list(reads.next("select idempotency_key, order_id from ledger_txn where idempotency_key in "), &keys);
@@ -233,32 +285,87 @@ impl Current {
             wallet_store::push_settings_in(&mut reads, &buyer_ids);
             accounts_store::push_emails_in(&mut reads, &buyer_ids);
             accounts_store::push_seller_contacts_in(&mut reads, &creator_ids);
-            if sqlite {
-                // One row of JSON (see `accounts::store::push_emails_in`).
-                db::push_list(
-                    reads.next("select json_group_array(json_array(account_id, balance_minor)) from ledger_account where account_id in "),
-                    &wallets,
-                );
+            if !accounts.is_empty() {
+                // On SQLite one row of JSON (see `accounts::store::push_emails_in`).
+                let sql = if sqlite {
+                    "select json_group_array(json_array(account_id, balance_minor)) from ledger_account where account_id in "
+                } else {
+                    "select account_id, balance_minor from ledger_account where account_id in "
+                };
+                db::push_list(reads.next(sql), &accounts);
+            }
+            if !later_ids.is_empty() {
+                wallet_store::push_settlement_summaries_in(&mut reads, &later_ids);
             }
             let answers = reads.fetch(&mut *conn).await?;
-            let (done, works, settings, emails, sellers, balances) = match answers.as_slice() {
-                [done, works, settings, emails, sellers] => (done, works, settings, emails, sellers, None),
-                [done, works, settings, emails, sellers, balances] => (done, works, settings, emails, sellers, Some(balances)),
-                _ => return Err(BatchError::Reads(answers.len())),
+            let expected = 5 + usize::from(!accounts.is_empty()) + usize::from(!later_ids.is_empty());
+            if answers.len() != expected {
+                return Err(BatchError::Reads(answers.len()));
+            }
+            let mut answers = answers.into_iter();
+            let mut next = move || answers.next().unwrap_or_default();
+            let (done, works, settings, emails, sellers) = (next(), next(), next(), next(), next());
+            let balances: HashMap<String, i64> = match (accounts.is_empty(), sqlite) {
+                (true, _) => HashMap::new(),
+                (false, true) => match next().first() {
+                    Some(row) => db::from_json_row::<(String, i64)>(row.try_get(0)?)?.into_iter().collect(),
+                    None => HashMap::new(),
+                },
+                (false, false) => next().iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?,
             };
-            let balances: HashMap<String, i64> = match balances.and_then(|rows| rows.first()) {
-                Some(row) => db::from_json_row::<(String, i64)>(row.try_get(0)?)?.into_iter().collect(),
-                None => HashMap::new(),
-            };
+            let mut settlements: HashMap<String, Vec<(Currency, TopUpStatus, String)>> = HashMap::new();
+            if !later_ids.is_empty() {
+                for (buyer, currency, status, topup_id) in wallet_store::settlement_summaries_from(&next())? {
+                    settlements.entry(buyer).or_default().push((currency, status, topup_id));
+                }
+            }
             Ok(Current {
                 done: done.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?,
                 works: works.iter().map(|row| WorkRow::from_row(row).map(|w| (w.work_id.clone(), w))).collect::<Result<_, _>>()?,
                 settings: settings.iter().map(|row| SettingsRow::from_row(row).map(|s| (s.account_id.clone(), s))).collect::<Result<_, _>>()?,
-                emails: accounts_store::emails_from(emails)?.into_iter().collect(),
-                sellers: accounts_store::seller_contacts_from(sellers)?.into_iter().map(|c| (c.account_id.clone(), c)).collect(),
+                emails: accounts_store::emails_from(&emails)?.into_iter().collect(),
+                sellers: accounts_store::seller_contacts_from(&sellers)?.into_iter().map(|c| (c.account_id.clone(), c)).collect(),
                 balances,
+                settlements,
             })
         })
+    }
+
+    /// Where `p` is paid from, or why it can't be: a wallet purchase from the wallet; a "pay
+    /// later" one from the wallet if it has enough (`wallet_left`: what the batch's wallets hold
+    /// after the purchases decided before it), else from the tab if the tab can take it.
+    /// Whether the tab has room is the conditional debit's to decide.
+    fn pay_from(&self, p: &Purchase, wallet_left: &mut HashMap<String, i64>) -> Result<PayFrom, Outcome> {
+        let wallet = p.wallet();
+        let left = match wallet_left.entry(wallet) {
+            std::collections::hash_map::Entry::Occupied(e) => Some(e.into_mut()),
+            std::collections::hash_map::Entry::Vacant(e) => self.balances.get(e.key()).copied().map(|b| e.insert(b)),
+        };
+        let operator_limit_minor = match (p.funding, left) {
+            (_, Some(left)) if *left >= p.amount_minor => {
+                *left -= p.amount_minor;
+                return Ok(PayFrom::Wallet);
+            }
+            (Funding::Wallet, _) => return Ok(PayFrom::Wallet),
+            (Funding::WalletElseTab { operator_limit_minor }, _) => operator_limit_minor,
+        };
+        // Written off: never a tab again.
+        if p.settings.tab_written_off_at.is_some() || self.sellers.get(&p.work.creator_id).is_none_or(|s| s.tab_sales_off) {
+            return Err(Outcome::TabUnavailable);
+        }
+        if p.settings.tab_locked_at.is_some() {
+            return Err(Outcome::TabLocked { overdue: true });
+        }
+        let settlements = self.settlements.get(&p.buyer_id).into_iter().flatten();
+        let standing = tab::Standing::of(settlements.map(|(c, s, id)| (*c, *s, id.as_str())), p.currency);
+        if standing.open.as_ref().is_some_and(|o| o.failed) {
+            return Err(Outcome::TabLocked { overdue: false });
+        }
+        let limit_minor = tab::limit_for(operator_limit_minor, standing.paid_a_tab, p.settings.tab_limit_minor);
+        if p.amount_minor > limit_minor {
+            return Err(Outcome::TabUnavailable);
+        }
+        Ok(PayFrom::Tab { limit_minor })
     }
 
     /// Why `p` can't be applied as decided, if it can't.
@@ -283,20 +390,25 @@ async fn commit_batch(db: &Db, batch: &[&Purchase], memo: &mut sale::Written) ->
     let mut tx = db.begin().await?;
 
     // A first tab purchase is the first use of the buyer's tab account: it must exist before
-    // the conditional debit can move it.
-    let mut tabs: Vec<AccountRef> = batch.iter().filter(|p| matches!(p.pay_from, PayFrom::Tab { .. })).map(|p| p.account()).collect();
+    // the conditional debit can move it (and before the reads, which SQLite's debit relies on).
+    let mut tabs: Vec<AccountRef> =
+        batch.iter().filter(|p| p.pays_later()).map(|p| AccountRef::buyer_tab(&p.buyer_id, p.currency)).collect();
     tabs.sort_by_key(AccountRef::id);
     tabs.dedup();
     for tab in tabs {
         let id = tab.id();
         if !memo.has_account(&id) {
             ledger_store::ensure_account(&mut tx, &id, tab.kind.as_str(), tab.owner.as_deref(), tab.currency.code(), now).await?;
+            memo.add_account(id);
         }
     }
 
     let mut current = Current::read(&mut tx, batch).await?;
 
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+    // Where each purchase is paid from (`Current::pay_from`; refused ones keep the default).
+    let mut paid_from: Vec<PayFrom> = vec![PayFrom::Wallet; batch.len()];
+    let mut wallet_left: HashMap<String, i64> = HashMap::new();
     // A key sent twice within the batch gets the first one's outcome.
     let mut first_with_key: HashMap<&str, usize> = HashMap::new();
     let mut copies: Vec<(usize, usize)> = Vec::new();
@@ -316,14 +428,34 @@ async fn commit_batch(db: &Db, batch: &[&Purchase], memo: &mut sale::Written) ->
             outcomes[i] = Some(refused);
             continue;
         }
+        match current.pay_from(p, &mut wallet_left) {
+            Ok(from) => paid_from[i] = from,
+            Err(refused) => {
+                outcomes[i] = Some(refused);
+                continue;
+            }
+        }
         if p.settings.weekly_cap_minor.is_none() && p.settings.monthly_cap_minor.is_none() {
             uncapped.push(i);
             continue;
         }
-        outcomes[i] = Some(debit_capped(&mut tx, p, &week, &month).await?);
+        outcomes[i] = Some(debit_capped(&mut tx, p, paid_from[i], &week, &month).await?);
     }
     let balances = std::mem::take(&mut current.balances);
-    debit_uncapped(&mut tx, batch, uncapped, balances, &mut outcomes).await?;
+    debit_uncapped(&mut tx, batch, &paid_from, uncapped, balances, &mut outcomes).await?;
+    for (i, p) in batch.iter().enumerate() {
+        match (&mut outcomes[i], paid_from[i]) {
+            // A tab purchase leaves the wallet as the reads found it.
+            (Some(Outcome::Bought { wallet_minor, .. }), PayFrom::Tab { .. }) => {
+                *wallet_minor = wallet_left.get(&p.wallet()).copied().unwrap_or(0);
+            }
+            // The wallet was to pay, on a balance read here, but couldn't after all (on
+            // PostgreSQL another server's purchase got there first): the purchase is decided
+            // again, when the tab may pay.
+            (outcome @ Some(Outcome::InsufficientFunds), PayFrom::Wallet) if p.pays_later() => *outcome = Some(Outcome::Stale),
+            _ => {}
+        }
+    }
     // Every purchase counts towards the buyer's spending, so that a cap set later this week
     // counts it: the periods without a cap (debit_capped raised the capped ones) in one upsert
     // for the batch, summed per buyer and period.
@@ -350,7 +482,9 @@ async fn commit_batch(db: &Db, batch: &[&Purchase], memo: &mut sale::Written) ->
         .enumerate()
         .filter_map(|(i, o)| match o {
             // A copy answers `Repeated`, never `Bought`: each `Bought` is one purchase to write.
-            Outcome::Bought { order_id, .. } => Some(Written { order_id: order_id.clone(), purchase_index: i }),
+            Outcome::Bought { order_id, paid_from, .. } => {
+                Some(Written { order_id: order_id.clone(), purchase_index: i, paid_from: *paid_from })
+            }
             _ => None,
         })
         .collect();
@@ -370,7 +504,7 @@ async fn commit_batch(db: &Db, batch: &[&Purchase], memo: &mut sale::Written) ->
 
 /// A purchase under spending caps: the caps are raised with conditional increments of the
 /// period counters, then the wallet debited, all inside a savepoint so a refusal leaves nothing.
-async fn debit_capped(tx: &mut Tx, p: &Purchase, week: &str, month: &str) -> Result<Outcome, sqlx::Error> {
+async fn debit_capped(tx: &mut Tx, p: &Purchase, paid_from: PayFrom, week: &str, month: &str) -> Result<Outcome, sqlx::Error> {
     exec(tx, "savepoint wallet_purchase").await?;
     let mut refused = None;
     for (period, cap, weekly) in [(week, p.settings.weekly_cap_minor, true), (month, p.settings.monthly_cap_minor, false)] {
@@ -381,15 +515,15 @@ async fn debit_capped(tx: &mut Tx, p: &Purchase, week: &str, month: &str) -> Res
         }
     }
     if refused.is_none() {
-        let account = p.account().id();
+        let account = paid_from.account(&p.buyer_id, p.currency).id();
         // The debit: one conditional statement, so the balance can never go below its floor.
         let balance: Option<i64> = on_tx!(&mut *tx, conn => sqlx::query_scalar(
             "update ledger_account set balance_minor = balance_minor - $1 where account_id = $2 and balance_minor - $1 >= $3 \
              returning balance_minor")
-            .bind(p.amount_minor).bind(&account).bind(p.floor()).fetch_optional(conn).await)?;
+            .bind(p.amount_minor).bind(&account).bind(paid_from.floor()).fetch_optional(conn).await)?;
         if let Some(balance_minor) = balance {
             exec(tx, "release savepoint wallet_purchase").await?;
-            return Ok(Outcome::Bought { order_id: db::new_id(), balance_minor });
+            return Ok(Outcome::Bought { order_id: db::new_id(), paid_from, wallet_minor: balance_minor });
         }
         refused = Some(Outcome::InsufficientFunds);
     }
@@ -402,6 +536,7 @@ async fn debit_capped(tx: &mut Tx, p: &Purchase, week: &str, month: &str) -> Res
 async fn debit_uncapped(
     tx: &mut Tx,
     batch: &[&Purchase],
+    paid_from: &[PayFrom],
     pending: Vec<usize>,
     balances: HashMap<String, i64>,
     outcomes: &mut [Option<Outcome>],
@@ -410,8 +545,8 @@ async fn debit_uncapped(
         return Ok(());
     }
     match tx {
-        Tx::Sqlite(conn) => debit_uncapped_under_write_lock(conn, batch, pending, balances, outcomes).await,
-        Tx::Postgres(_) => Ok(debit_uncapped_in_rounds(tx, batch, pending, outcomes).await?),
+        Tx::Sqlite(conn) => debit_uncapped_under_write_lock(conn, batch, paid_from, pending, balances, outcomes).await,
+        Tx::Postgres(_) => Ok(debit_uncapped_in_rounds(tx, batch, paid_from, pending, outcomes).await?),
     }
 }
 
@@ -426,22 +561,23 @@ async fn debit_uncapped(
 async fn debit_uncapped_under_write_lock(
     conn: &mut sqlx::SqliteConnection,
     batch: &[&Purchase],
+    paid_from: &[PayFrom],
     pending: Vec<usize>,
     mut balances: HashMap<String, i64>,
     outcomes: &mut [Option<Outcome>],
 ) -> Result<(), BatchError> {
-    let wallets: Vec<String> = pending.iter().map(|&i| batch[i].account().id()).collect();
+    let wallets: Vec<String> = pending.iter().map(|&i| paid_from[i].account(&batch[i].buyer_id, batch[i].currency).id()).collect();
     // Per account: the total debit and the floor (a wallet's 0, a tab's minus its limit).
     let mut debits: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
     for (&i, wallet) in pending.iter().zip(&wallets) {
-        let (amount, floor) = (batch[i].amount_minor, batch[i].floor());
+        let (amount, floor) = (batch[i].amount_minor, paid_from[i].floor());
         outcomes[i] = Some(match balances.get_mut(wallet) {
             Some(balance) if *balance - amount >= floor => {
                 *balance -= amount;
                 let debit = debits.entry(wallet.as_str()).or_insert((0, floor));
                 debit.0 += amount;
                 debit.1 = debit.1.max(floor);
-                Outcome::Bought { order_id: db::new_id(), balance_minor: *balance }
+                Outcome::Bought { order_id: db::new_id(), paid_from: paid_from[i], wallet_minor: *balance }
             }
             _ => Outcome::InsufficientFunds,
         });
@@ -469,6 +605,7 @@ async fn debit_uncapped_under_write_lock(
 async fn debit_uncapped_in_rounds(
     tx: &mut Tx,
     batch: &[&Purchase],
+    paid_from: &[PayFrom],
     mut pending: Vec<usize>,
     outcomes: &mut [Option<Outcome>],
 ) -> Result<(), sqlx::Error> {
@@ -479,7 +616,7 @@ async fn debit_uncapped_in_rounds(
         let mut next_round = Vec::new();
         for i in pending {
             let p = batch[i];
-            let wallet = p.account().id();
+            let wallet = paid_from[i].account(&p.buyer_id, p.currency).id();
             if let std::collections::btree_map::Entry::Vacant(e) = in_round.entry(wallet) {
                 e.insert(i);
             } else {
@@ -489,7 +626,7 @@ async fn debit_uncapped_in_rounds(
         let balances: HashMap<String, i64> = on_tx!(&mut *tx, conn => {
             let mut q = QueryBuilder::new("update ledger_account set balance_minor = balance_minor - v.column2 from (");
             q.push_values(&in_round, |mut row, (wallet, &i)| {
-                row.push_bind(wallet.as_str()).push_bind(batch[i].amount_minor).push_bind(batch[i].floor());
+                row.push_bind(wallet.as_str()).push_bind(batch[i].amount_minor).push_bind(paid_from[i].floor());
             });
             q.push(") as v where ledger_account.account_id = v.column1 and ledger_account.balance_minor - v.column2 >= v.column3 \
                     returning account_id, balance_minor");
@@ -499,7 +636,7 @@ async fn debit_uncapped_in_rounds(
         .collect();
         for (wallet, i) in in_round {
             outcomes[i] = Some(match balances.get(&wallet) {
-                Some(&balance_minor) => Outcome::Bought { order_id: db::new_id(), balance_minor },
+                Some(&balance_minor) => Outcome::Bought { order_id: db::new_id(), paid_from: paid_from[i], wallet_minor: balance_minor },
                 None => Outcome::InsufficientFunds,
             });
         }
@@ -534,18 +671,18 @@ async fn write_sales(
                 fee_minor: p.fee_minor,
                 buyer_email: current.emails.get(&p.buyer_id).map_or("", String::as_str),
                 buyer_account_id: Some(&p.buyer_id),
-                provider: match p.pay_from {
+                provider: match w.paid_from {
                     PayFrom::Wallet => Provider::Wallet,
                     PayFrom::Tab { .. } => Provider::Tab,
                 },
                 payment_id: None,
                 source: &p.source,
                 counted_view: p.counted_view,
-                paid_from: p.account(),
+                paid_from: w.paid_from.account(&p.buyer_id, p.currency),
                 // The conditional debit above was the purchase's decision.
                 paid_from_debited: true,
                 ledger_key: p.key.clone(),
-                memo: match p.pay_from {
+                memo: match w.paid_from {
                     PayFrom::Wallet => format!("wallet purchase of work {}", p.work.work_id),
                     PayFrom::Tab { .. } => format!("tab purchase of work {}", p.work.work_id),
                 },

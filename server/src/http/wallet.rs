@@ -9,7 +9,7 @@ use app::{
     state::AppState,
     wallet::{
         api::history_lines,
-        service::{self, ThenBuy, TopUpRequest, TopUpReturn, WalletBuy, WalletError},
+        service::{self, SettleBy, ThenBuy, TopUpRequest, TopUpReturn, WalletBuy, WalletError},
         store,
     },
 };
@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/wallet/topup", post(topup))
         .route("/wallet/topup/{topup_id}/return", get(topup_return))
         .route("/wallet/history.csv", get(history_csv))
+        .route("/wallet/tab.csv", get(tab_csv))
 }
 
 async fn buyer(state: &AppState, session: &Session) -> Result<Option<AccountRow>, AppError> {
@@ -148,7 +149,9 @@ async fn buy_signed_in(state: &AppState, session: &Session, headers: &HeaderMap,
                 source: request.source.clone(),
                 counted_view: request.counted_view,
             };
-            settle_then(&state, me, currency, Some(&then_buy), &format!("/l/{code}")).await
+            // With the buyer's agreement their saved card pays it at once, and the purchase
+            // completes without a card step.
+            settle_then(&state, me, currency, Some(&then_buy), &format!("/l/{code}"), SettleBy::SavedCardIfAgreed).await
         }
         // The link page offers the top-up that completes this purchase.
         Err(WalletError::Insufficient { .. }) => super::redirect_to(&format!("/l/{}", urlencode(&code))).into_response(),
@@ -421,11 +424,21 @@ async fn tab_buy(
     form: Result<Form<BuyForm>, FormRejection>,
 ) -> Response {
     let Ok(Form(mut form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
-    // A tab is credit: new ones are limited per client address and per email domain. The
-    // operator's log says which limit refused; the buyer only that the tab isn't available.
+    // A tab is credit: new ones are limited per client address and per email domain, and an
+    // email whose tab was written off gets none. The operator's log says which rule refused;
+    // the buyer only that the tab isn't available.
     if session::signed_in_account_id(&session, &state.db).await.is_none() {
         let domain = form.email.as_deref().and_then(|e| e.trim().rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
-        let refused = if !state.limits.allow(app::limits::Limit::NewTabPerClient, client) {
+        let blocked = match form.email.as_deref().filter(|e| !e.trim().is_empty()) {
+            Some(email) => match app::wallet::store::tab_email_blocked(&state.db, &app::wallet::collection::email_hash(email)).await {
+                Ok(blocked) => blocked,
+                Err(e) => return app::error::internal("checking the tab block list", &e).into_response(),
+            },
+            None => false,
+        };
+        let refused = if blocked {
+            Some("an earlier tab of this email was written off")
+        } else if !state.limits.allow(app::limits::Limit::NewTabPerClient, client) {
             Some("too many new tabs from this address")
         } else if !domain.is_empty() && !state.limits.allow(app::limits::Limit::NewTabPerEmailDomain, &domain) {
             Some("too many new tabs with this email domain")
@@ -447,13 +460,20 @@ async fn tab_buy(
 }
 
 /// Starts paying the tab by card and sends the browser to the card step (`next` once paid).
-async fn settle_then(state: &AppState, buyer_id: &str, currency: app::money::Currency, then_buy: Option<&ThenBuy>, next: &str) -> Response {
+async fn settle_then(
+    state: &AppState,
+    buyer_id: &str,
+    currency: app::money::Currency,
+    then_buy: Option<&ThenBuy>,
+    next: &str,
+    by: SettleBy,
+) -> Response {
     let buyer = match accounts::store::find_by_id(&state.db, buyer_id).await {
         Ok(Some(row)) => row,
         Ok(None) => return AppError::Unauthorized.into_response(),
         Err(e) => return app::error::internal("loading the buyer", &e).into_response(),
     };
-    match service::settle_tab(state, &buyer, currency, then_buy, Some(next)).await {
+    match service::settle_tab(state, &buyer, currency, then_buy, Some(next), by).await {
         Ok(started) if started.done => {
             super::redirect_to(&format!("/wallet/topup/{}/return?k={}", started.topup_id, urlencode(&started.key))).into_response()
         }
@@ -481,7 +501,7 @@ async fn pay_tab(State(state): State<AppState>, session: Session, form: Result<F
         Ok(currency) => currency,
         Err(e) => return AppError::from(e).into_response(),
     };
-    settle_then(&state, &me, currency, None, "/wallet?tab_paid=1").await
+    settle_then(&state, &me, currency, None, "/wallet?tab_paid=1", SettleBy::CardStep).await
 }
 
 /// Every wallet movement as CSV: ISO 8601 dates, decimal amounts with their currency.
@@ -502,6 +522,84 @@ async fn history_csv(State(state): State<AppState>, session: Session) -> Respons
             .into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// The tab's statement as CSV: every purchase on it (open, being paid, paid, refunded or
+/// written off) and every payment of it, newest first.
+async fn tab_csv(State(state): State<AppState>, session: Session) -> Response {
+    let me = match buyer(&state, &session).await {
+        Ok(Some(me)) => me,
+        Ok(None) => return AppError::Unauthorized.into_response(),
+        Err(e) => return e.into_response(),
+    };
+    let db_err = |e: sqlx::Error| app::error::internal("tab statement", &e).into_response();
+    let (items, settlements) =
+        match tokio::try_join!(store::tab_statement_items(&state.db, &me.account_id), store::settlements(&state.db, &me.account_id)) {
+            Ok(both) => both,
+            Err(e) => return db_err(e),
+        };
+    let paid: std::collections::HashSet<&str> =
+        settlements.iter().filter(|s| s.status == app::orders::TopUpStatus::Succeeded).map(|s| s.topup_id.as_str()).collect();
+    // (time, row) of both kinds, merged newest first.
+    let mut lines: Vec<(i64, [String; 7])> = Vec::with_capacity(items.len() + settlements.len());
+    for i in &items {
+        let status = match (i.status, i.tab_settled_at, i.tab_written_off_at, i.tab_settlement_id.as_deref()) {
+            (app::orders::OrderStatus::Refunded, ..) => "refunded",
+            (_, Some(_), ..) => "paid",
+            (_, None, Some(_), _) => "written off",
+            (_, None, None, Some(s)) if !paid.contains(s) => "in payment",
+            _ => "open",
+        };
+        let amount = app::money::Money::new(i.amount_minor, i.currency);
+        let settlement = i.tab_settlement_id.clone().unwrap_or_default();
+        lines.push((
+            i.created_at,
+            [
+                iso_date(i.created_at),
+                "purchase".into(),
+                i.title.clone(),
+                amount.decimal(),
+                i.currency.code().into(),
+                status.into(),
+                format!("{} {settlement}", i.order_id).trim().into(),
+            ],
+        ));
+    }
+    for s in &settlements {
+        let status = match s.status {
+            app::orders::TopUpStatus::Succeeded => "paid",
+            app::orders::TopUpStatus::Failed => "card refused",
+            app::orders::TopUpStatus::Pending => "waiting for the card",
+        };
+        let amount = app::money::Money::new(s.amount_minor, s.currency);
+        lines.push((
+            s.created_at,
+            [
+                iso_date(s.created_at),
+                "payment".into(),
+                "Tab payment by card".into(),
+                amount.decimal(),
+                s.currency.code().into(),
+                status.into(),
+                s.topup_id.clone(),
+            ],
+        ));
+    }
+    lines.sort_by_key(|line| std::cmp::Reverse(line.0));
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let _ = out.write_record(["date", "kind", "description", "amount", "currency", "status", "reference"]);
+    for (_, line) in &lines {
+        let _ = out.write_record(line);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8"), (header::CONTENT_DISPOSITION, "attachment; filename=\"clink-tab.csv\"")],
+        out.into_inner().unwrap_or_default(),
+    )
+        .into_response()
+}
+
+fn iso_date(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
 }
 
 /// An account's wallet movements as CSV, with the running balance.

@@ -168,7 +168,7 @@ async fn walk(app: TestApp) {
             let open = tabs.remove(&tab_key).unwrap_or_default();
             let owed: i64 = open.iter().map(|(_, p)| p).sum();
             let c = app::money::Currency::parse(currency).unwrap();
-            match wallet::settle_tab(&state, buyer, c, None, None).await {
+            match wallet::settle_tab(&state, buyer, c, None, None, wallet::SettleBy::CardStep).await {
                 Ok(started) => {
                     assert!(owed > 0, "step {step}: a settlement of an empty tab");
                     let (topup, event) = pay_by_test_card(&state, provider, &started.topup_id).await;

@@ -9,6 +9,8 @@ use serde_json::json;
 
 const DATA: &[u8] = b"a tiny zine";
 
+const DAY_MS: i64 = 86_400_000;
+
 fn location(res: &reqwest::Response) -> String {
     res.headers().get("location").map(|l| l.to_str().unwrap().to_string()).unwrap_or_default()
 }
@@ -312,6 +314,155 @@ both_backends! {
             }
         }
         assert_eq!(created, 3, "up to the first tab's 1.00");
+        app.ledger_is_clean().await;
+    }
+    async fn an_unpaid_tab_is_reminded_then_locked_then_written_off(app) {
+        use app::wallet::collection::{Collected, collect};
+        app.creator("maker").await;
+        let first = publish(&app, "First Zine", "0.30").await;
+        let second = publish(&app, "Second Zine", "0.30").await;
+        let third = publish(&app, "Third Zine", "0.30").await;
+        let buyer = app.new_client();
+        pay_later(&app, &buyer, &first, Some("dee@example.org")).await;
+        pay_later(&app, &buyer, &second, None).await;
+        // The collection runs at an injected time: so many days after the purchases.
+        let bought = app::db::now_ms();
+        let at = |days: i64| bought + days * DAY_MS + 60_000;
+        let reminded = |n: usize, locked: usize| Collected { reminded: n, locked, ..Collected::default() };
+        assert_eq!(collect(&app.state, at(29)).await.unwrap(), Collected::default(), "not due before 30 days");
+        assert_eq!(collect(&app.state, at(30)).await.unwrap(), reminded(1, 0));
+        // Each step once, however often the pass runs (every server runs it).
+        assert_eq!(collect(&app.state, at(30)).await.unwrap(), Collected::default());
+        assert_eq!(collect(&app.state, at(36)).await.unwrap(), Collected::default(), "a week between reminders");
+        let mail = app.email_to("dee@example.org", "waiting for payment for 30 days").await;
+        assert!(common::decoded_body(&mail).contains("/wallet#tab-h"), "{mail}");
+        let wallet = buyer.get(app.url("/wallet")).send().await.unwrap().text().await.unwrap();
+        assert!(wallet.contains("Your tab is overdue"), "{wallet}");
+        assert_eq!(collect(&app.state, at(37)).await.unwrap(), reminded(1, 0));
+        assert_eq!(collect(&app.state, at(44)).await.unwrap(), reminded(1, 1), "the third reminder locks the tab");
+        app.email_to("dee@example.org", "Your tab is now locked").await;
+        let (status, body) = wallet_buy(&app, &buyer, &third, &key(1), json!({"pay_later": true})).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+        assert!(body.to_string().contains("overdue"), "{body}");
+        assert_eq!(owed(&app, "dee@example.org").await, 60);
+        assert_eq!(creator_balance(&app, "creator_pending").await, 56, "two shares of 0.28 wait");
+
+        // A week after the lock, still unpaid: written off.
+        assert_eq!(collect(&app.state, at(50)).await.unwrap(), Collected::default());
+        assert_eq!(collect(&app.state, at(51)).await.unwrap(), Collected { written_off: 1, ..Collected::default() });
+        assert_eq!(collect(&app.state, at(60)).await.unwrap(), Collected::default(), "once");
+        assert_eq!(owed(&app, "dee@example.org").await, 0, "the tab is cleared");
+        assert_eq!(creator_balance(&app, "creator_pending").await, 0, "the creator's pending shares are reversed");
+        assert_eq!(creator_balance(&app, "creator_earnings").await, 0);
+        assert_eq!(scalar_i64(&app, "select balance_minor from ledger_account where kind = 'write_offs'").await, -4, "Clink's fees");
+        app.email_to("dee@example.org", "has been closed").await;
+        let dashboard = app.get("/dashboard").await.text().await.unwrap();
+        assert!(dashboard.contains("Unpaid tabs, written off") && dashboard.contains("unpaid-tabs"), "{dashboard}");
+        assert!(dashboard.contains("0.56"), "{dashboard}");
+        app.ledger_is_clean().await;
+
+        // Never a tab again: not for the account, not for its email from a new visitor.
+        let (status, body) = wallet_buy(&app, &buyer, &third, &key(2), json!({"pay_later": true})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let wallet = buyer.get(app.url("/wallet")).send().await.unwrap().text().await.unwrap();
+        assert!(wallet.contains("Your tab was closed"), "{wallet}");
+        let refused = pay_later(&app, &app.new_client(), &third, Some(" DEE@example.org")).await;
+        assert!(refused.contains("error=The%20tab%20isn%27t%20available%20right%20now"), "{refused}");
+        let page = buyer.get(app.url(&format!("/l/{third}"))).send().await.unwrap().text().await.unwrap();
+        assert!(!page.contains(&format!("action=\"/tab/buy/{third}\"")), "no tab offered to a written-off buyer");
+
+        // A refund of a written-off purchase gives back Clink's written-off fee, and moves
+        // nothing else.
+        let order: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>(
+            "select order_id from buyer_order where provider = 'tab' order by created_at, order_id").fetch_one(pool).await).unwrap();
+        let res = app.call("sales/refund", &[("order_id", &order)]).await;
+        assert!(res.status().is_success(), "{}", res.text().await.unwrap_or_default());
+        assert_eq!(scalar_i64(&app, "select balance_minor from ledger_account where kind = 'write_offs'").await, -2);
+        assert_eq!(creator_balance(&app, "creator_pending").await, 0);
+        assert_eq!(owed(&app, "dee@example.org").await, 0);
+        app.ledger_is_clean().await;
+
+        // The tab's statement says what became of each purchase.
+        let csv = buyer.get(app.url("/wallet/tab.csv")).send().await.unwrap().text().await.unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "date,kind,description,amount,currency,status,reference");
+        assert_eq!(lines.len(), 3, "{csv}");
+        assert!(lines.iter().any(|l| l.contains("First Zine") && l.contains(",refunded,")), "{csv}");
+        assert!(lines.iter().any(|l| l.contains("Second Zine") && l.contains(",0.30,EUR,written off,")), "{csv}");
+    }
+
+    async fn paying_an_overdue_tab_ends_its_collection(app) {
+        use app::wallet::collection::{Collected, collect};
+        app.creator("maker").await;
+        let first = publish(&app, "First Zine", "0.30").await;
+        let second = publish(&app, "Second Zine", "0.30").await;
+        let buyer = app.new_client();
+        pay_later(&app, &buyer, &first, Some("late@example.org")).await;
+        let bought = app::db::now_ms();
+        let at = |days: i64| bought + days * DAY_MS + 60_000;
+        for days in [30, 37, 44] {
+            assert_eq!(collect(&app.state, at(days)).await.unwrap().reminded, 1, "day {days}");
+        }
+        // Locked: buying on the tab goes through paying it, and then the purchase completes.
+        let pay = pay_later(&app, &buyer, &second, None).await;
+        assert!(pay.starts_with("/wallet?topup="), "{pay}");
+        let back = pay_card_step(&app, &buyer, &pay, "4242424242424242").await;
+        let res = buyer.get(app.url(&back)).send().await.unwrap();
+        assert_eq!(location(&res), format!("/l/{second}?bought=1"));
+        assert_eq!(owed(&app, "late@example.org").await, 30, "the second purchase is on the reopened tab");
+        let receipt = app.email_to("late@example.org", "It paid for 1 purchase(s)").await;
+        let receipt = common::decoded_body(&receipt);
+        assert!(receipt.contains("First Zine") && receipt.contains("beyond the tab went to your wallet"), "{receipt}");
+        assert_eq!(creator_balance(&app, "creator_earnings").await, 28, "the first one's share is available");
+        assert_eq!(app.count("select count(*) from wallet_settings where tab_reminders = 0 and tab_locked_at is null").await, 1);
+        // No write-off for a paid tab; the new purchase, unpaid 30 days later, starts from the
+        // first reminder.
+        assert_eq!(collect(&app.state, at(51)).await.unwrap(), Collected { reminded: 1, ..Collected::default() });
+        assert_eq!(app.count("select count(*) from wallet_settings where tab_reminders = 1 and tab_written_off_at is null").await, 1);
+        app.ledger_is_clean().await;
+        let csv = buyer.get(app.url("/wallet/tab.csv")).send().await.unwrap().text().await.unwrap();
+        assert!(csv.lines().any(|l| l.contains("First Zine") && l.contains(",paid,")), "{csv}");
+        assert!(csv.lines().any(|l| l.contains("Second Zine") && l.contains(",open,")), "{csv}");
+        assert!(csv.lines().any(|l| l.contains(",payment,Tab payment by card,0.50,EUR,paid,")), "{csv}");
+    }
+    async fn an_agreed_saved_card_pays_the_tab_by_itself(app) {
+        use app::wallet::collection::{Collected, collect};
+        app.creator("maker").await;
+        let big = publish(&app, "Big Zine", "2.00").await;
+        let mut codes = Vec::new();
+        for title in ["A", "B", "C"] {
+            codes.push(publish(&app, title, "0.40").await);
+        }
+        let buyer = common::buyer_with_balance(&app, "autopayer", "2").await; // remembers the card
+        assert_eq!(wallet_buy(&app, &buyer, &big, &key(0), json!({})).await.0, StatusCode::CREATED, "the wallet is spent");
+        for (i, code) in codes[..2].iter().enumerate() {
+            let (status, body) = wallet_buy(&app, &buyer, code, &key(i + 1), json!({"pay_later": true})).await;
+            assert_eq!((status, body["paid_from"].as_str()), (StatusCode::CREATED, Some("tab")), "{body}");
+        }
+        // Without the buyer's agreement their card is never charged by itself.
+        let bought = app::db::now_ms();
+        let at = |days: i64| bought + days * DAY_MS + 60_000;
+        assert_eq!(collect(&app.state, at(30)).await.unwrap(), Collected { reminded: 1, ..Collected::default() });
+        let res = common::call_with(&buyer, &app.base_url, "wallet/tab-autopay", &[("enabled", "1")]).await;
+        assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+        let settings = buyer.get(app.url("/wallet/settings")).send().await.unwrap().text().await.unwrap();
+        assert!(settings.contains("Pay my tab with my saved card"), "{settings}");
+
+        // Reaching the limit: the saved card pays the tab at once, and the purchase completes
+        // with no card step.
+        let to = pay_later(&app, &buyer, &codes[2], None).await;
+        assert!(to.starts_with("/wallet/topup/"), "straight back from the payment: {to}");
+        let res = buyer.get(app.url(&to)).send().await.unwrap();
+        assert_eq!(location(&res), format!("/l/{}?bought=1", codes[2]));
+        assert_eq!(owed(&app, "autopayer@example.com").await, 40);
+        assert_eq!(creator_balance(&app, "creator_earnings").await, 2 * 38 + 190, "the big zine and the paid tab");
+        assert_eq!(app.count("select count(*) from wallet_settings where tab_reminders = 0").await, 1, "paying ended the reminders");
+
+        // The next tab, due 30 days on, is paid with the same card: no reminder.
+        let later = app::db::now_ms() + 30 * DAY_MS + 60_000;
+        assert_eq!(collect(&app.state, later).await.unwrap(), Collected { settled: 1, ..Collected::default() });
+        assert_eq!(owed(&app, "autopayer@example.com").await, 0);
+        assert_eq!(app.count("select count(*) from wallet_topup where settles_tab = true and status = 'succeeded'").await, 2);
         app.ledger_is_clean().await;
     }
 }

@@ -1,0 +1,242 @@
+//! Collecting unpaid tabs: a tab with a purchase unpaid for 30 days is paid with the buyer's
+//! saved card if they agreed to that (`tab_autopay`); otherwise, or if the card is refused, the
+//! buyer is asked by email, three times a week apart; the third reminder locks the tab (no
+//! purchases on it until it is paid), and a tab still unpaid a week after that is written off.
+//!
+//! A write-off is one ledger transaction per currency: the tab is cleared, each creator's
+//! pending share of it is reversed (shown on their dashboard as "unpaid tabs"), and Clink's fee
+//! on it goes to write-offs. The buyer's account never gets a tab again, and neither does their
+//! email address, from a new account (`tab_block`).
+//!
+//! Paying the tab at any point before the write-off ends the collection (`end_tab_collection`,
+//! in the transaction that books the settlement). Every step is a conditional update, so the
+//! passes of several app servers send each reminder once and write a tab off once; `collect`
+//! takes the time it runs at, which the tests move forward.
+
+use std::collections::BTreeMap;
+
+use super::{
+    service::{self, SettleBy, WalletError},
+    store::{self, SettingsRow},
+};
+use crate::{
+    ledger::{
+        domain::{AccountKind, AccountRef, Posting},
+        service::{self as ledger, NewTxn},
+    },
+    mail::outbox::{self, Mail},
+    money::Currency,
+    state::AppState,
+};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// How long a tab purchase may stay unpaid before the first reminder.
+pub const DUE_AFTER_MS: i64 = 30 * DAY_MS;
+
+/// Between reminders, and from the last (which locks the tab) to the write-off.
+pub const REMINDER_EVERY_MS: i64 = 7 * DAY_MS;
+
+/// The reminder that locks the tab.
+pub const FINAL_REMINDER: i64 = 3;
+
+/// What to do next about a buyer's unpaid tab, from how far its collection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Wait,
+    /// Send reminder n (1 to 3; the third locks the tab).
+    Remind(i64),
+    WriteOff,
+}
+
+/// The next step for a buyer whose tab has had a purchase unpaid for at least `DUE_AFTER_MS`.
+pub fn next_step(settings: &SettingsRow, now: i64) -> Step {
+    if settings.tab_written_off_at.is_some() {
+        return Step::Wait;
+    }
+    let week_since_last = settings.tab_reminded_at.is_none_or(|at| now >= at + REMINDER_EVERY_MS);
+    match settings.tab_reminders {
+        0 => Step::Remind(1),
+        n if n < FINAL_REMINDER && week_since_last => Step::Remind(n + 1),
+        n if n >= FINAL_REMINDER && week_since_last => Step::WriteOff,
+        _ => Step::Wait,
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Paid with the buyer's saved card, as they agreed.
+    pub settled: usize,
+    pub reminded: usize,
+    pub locked: usize,
+    pub written_off: usize,
+}
+
+/// One collection pass at time `now`, over every tab with a purchase unpaid for 30 days. A
+/// buyer whose step fails is logged and tried again on the next pass; the others go on.
+pub async fn collect(state: &AppState, now: i64) -> Result<Collected, WalletError> {
+    let mut collected = Collected::default();
+    for buyer_id in store::tabs_unpaid_since(&state.db, now - DUE_AFTER_MS).await? {
+        if let Err(e) = collect_one(state, &buyer_id, now, &mut collected).await {
+            tracing::warn!(account.id = %buyer_id, error = %e, "collecting an unpaid tab failed; trying again next time");
+        }
+    }
+    Ok(collected)
+}
+
+async fn collect_one(state: &AppState, buyer_id: &str, now: i64, collected: &mut Collected) -> Result<(), WalletError> {
+    let settings = store::settings(&state.db, buyer_id).await?;
+    match next_step(&settings, now) {
+        Step::Wait => {}
+        Step::Remind(n) => {
+            // Due: the saved card pays, if the buyer agreed to that; else the reminders.
+            if n == 1 && settled_with_saved_card(state, buyer_id, &settings).await? {
+                collected.settled += 1;
+            } else if remind(state, buyer_id, n, now).await? {
+                collected.reminded += 1;
+                collected.locked += usize::from(n == FINAL_REMINDER);
+            }
+        }
+        Step::WriteOff => {
+            if write_off(state, buyer_id, now).await? {
+                collected.written_off += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a pass every `every` (the first at once), for as long as the server runs.
+pub async fn run_every(state: AppState, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match collect(&state, crate::db::now_ms()).await {
+            Ok(done) if done != Collected::default() => tracing::info!(
+                settled = done.settled,
+                reminded = done.reminded,
+                locked = done.locked,
+                written_off = done.written_off,
+                "tab collection"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "tab collection failed; trying again next time"),
+        }
+    }
+}
+
+/// Pays the buyer's tab (each currency that owes) with their saved card, if they agreed to
+/// that: whether it is paid. A refused card leaves its settlement for the buyer to pay by hand,
+/// and the reminders go out.
+async fn settled_with_saved_card(state: &AppState, buyer_id: &str, settings: &SettingsRow) -> Result<bool, WalletError> {
+    if service::autopay_card(state, settings).is_none() {
+        return Ok(false);
+    }
+    let Some(buyer) = crate::accounts::store::find_by_id(&state.db, buyer_id).await? else { return Ok(false) };
+    let mut currencies: Vec<Currency> = store::open_tab_items(&state.db, buyer_id).await?.into_iter().map(|i| i.currency).collect();
+    currencies.sort_unstable();
+    currencies.dedup();
+    for currency in currencies {
+        match service::settle_tab(state, &buyer, currency, None, None, SettleBy::SavedCardIfAgreed).await {
+            Ok(started) if started.done => {}
+            Err(WalletError::NothingToSettle) => {}
+            Ok(_) => return Ok(false),
+            Err(e) => {
+                tracing::warn!(account.id = %buyer_id, error = %e, "paying a due tab with the saved card failed");
+                return Ok(false);
+            }
+        }
+    }
+    tracing::info!(account.id = %buyer_id, "due tab paid with the saved card");
+    Ok(true)
+}
+
+/// Sends reminder `n`, once: whether this call did.
+async fn remind(state: &AppState, buyer_id: &str, n: i64, now: i64) -> Result<bool, WalletError> {
+    let Some(buyer) = crate::accounts::store::find_by_id(&state.db, buyer_id).await? else { return Ok(false) };
+    let mut tx = state.db.begin().await?;
+    if !store::record_tab_reminder(&mut tx, buyer_id, n, now).await? {
+        return Ok(false);
+    }
+    outbox::enqueue(&mut tx, &buyer.email, &Mail::TabReminder { account_id: buyer_id.to_string(), reminder: n }).await?;
+    tx.commit().await?;
+    state.purchase_cache.forget_settings(buyer_id);
+    tracing::info!(account.id = %buyer_id, reminder = n, locked = n == FINAL_REMINDER, "unpaid tab: reminder sent");
+    Ok(true)
+}
+
+/// The hash a blocked email is kept under: of the address as typed, trimmed and in lower case.
+pub fn email_hash(email: &str) -> String {
+    crate::accounts::tokens::hash(&email.trim().to_lowercase())
+}
+
+/// Writes the buyer's tab off, once: whether this call did.
+async fn write_off(state: &AppState, buyer_id: &str, now: i64) -> Result<bool, WalletError> {
+    let Some(buyer) = crate::accounts::store::find_by_id(&state.db, buyer_id).await? else { return Ok(false) };
+    let mut tx = state.db.begin().await?;
+    if !store::mark_tab_written_off(&mut tx, buyer_id, now).await? {
+        return Ok(false);
+    }
+    let items = store::write_off_tab_items(&mut tx, buyer_id, now).await?;
+    // Per currency: what the tab owed, and each creator's share of it.
+    let mut owed: BTreeMap<Currency, (i64, BTreeMap<&str, i64>)> = BTreeMap::new();
+    for item in &items {
+        let (total, shares) = owed.entry(item.currency).or_default();
+        *total += item.amount_minor;
+        *shares.entry(item.creator_id.as_str()).or_default() += item.amount_minor - item.fee_minor;
+    }
+    for (&currency, (total, shares)) in &owed {
+        let mut postings = vec![Posting::new(AccountRef::buyer_tab(buyer_id, currency), *total)];
+        for (creator, share) in shares {
+            postings.push(Posting::new(AccountRef::creator_pending(creator, currency), -share));
+        }
+        postings.push(Posting::new(AccountRef::new(AccountKind::WriteOffs, None, currency), -(total - shares.values().sum::<i64>())));
+        ledger::post(
+            &mut tx,
+            &NewTxn {
+                kind: "tab_write_off",
+                order_id: None,
+                idempotency_key: format!("tab_write_off:{buyer_id}:{}", currency.code()),
+                memo: format!("unpaid tab written off: {} purchase(s)", items.iter().filter(|i| i.currency == currency).count()),
+                postings,
+            },
+        )
+        .await?;
+    }
+    store::block_tab_email(&mut tx, &email_hash(&buyer.email), now).await?;
+    let amounts: Vec<(String, i64)> = owed.iter().map(|(c, (total, _))| (c.code().to_string(), *total)).collect();
+    outbox::enqueue(&mut tx, &buyer.email, &Mail::TabWrittenOff { amounts }).await?;
+    tx.commit().await?;
+    state.purchase_cache.forget_settings(buyer_id);
+    tracing::warn!(account.id = %buyer_id, purchases = items.len(), "unpaid tab written off; the buyer's email is blocked from new tabs");
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(reminders: i64, reminded_at: Option<i64>) -> SettingsRow {
+        SettingsRow { tab_reminders: reminders, tab_reminded_at: reminded_at, ..Default::default() }
+    }
+
+    #[test]
+    fn reminders_go_a_week_apart_then_the_tab_is_written_off() {
+        let t = 1_000 * DAY_MS;
+        assert_eq!(next_step(&at(0, None), t), Step::Remind(1));
+        assert_eq!(next_step(&at(1, Some(t)), t + REMINDER_EVERY_MS - 1), Step::Wait);
+        assert_eq!(next_step(&at(1, Some(t)), t + REMINDER_EVERY_MS), Step::Remind(2));
+        assert_eq!(next_step(&at(2, Some(t)), t + REMINDER_EVERY_MS), Step::Remind(3));
+        assert_eq!(next_step(&at(3, Some(t)), t + 1), Step::Wait);
+        assert_eq!(next_step(&at(3, Some(t)), t + REMINDER_EVERY_MS), Step::WriteOff);
+        let written_off = SettingsRow { tab_written_off_at: Some(t), ..at(3, Some(t)) };
+        assert_eq!(next_step(&written_off, t + 100 * DAY_MS), Step::Wait);
+    }
+
+    #[test]
+    fn blocked_emails_match_whatever_the_case() {
+        assert_eq!(email_hash(" Dee@Example.org "), email_hash("dee@example.org"));
+        assert_ne!(email_hash("dee@example.org"), email_hash("dee@example.com"));
+    }
+}
