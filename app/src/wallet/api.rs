@@ -55,7 +55,6 @@ pub struct TabView {
     pub owed: String,
     pub limit: String,
     pub owes: bool,
-    pub locked: bool,
     /// Written off unpaid: never a tab again.
     pub closed: bool,
     /// Why the tab can't be bought on, or that it is overdue, if so.
@@ -134,7 +133,10 @@ async fn tab_view(state: &crate::state::AppState, account_id: &str, settings: &s
     let Some(currency) = currency else {
         return Ok(None);
     };
-    let tab = service::tab_state(state, account_id, currency, settings).await?;
+    // The settlements are read already: only what the tab owes is left to read.
+    let owed = store::tab_owed(&state.db, account_id, currency).await.map_err(db_err)?;
+    let standing = crate::wallet::tab::Standing::of_rows(&settlements, currency);
+    let tab = crate::wallet::tab::tab_of(owed, currency, &standing, state.settings.tab_limit_minor, settings);
     let mut counts: std::collections::HashMap<&str, i64> = Default::default();
     for (settlement, _) in &settled {
         *counts.entry(settlement.as_str()).or_default() += 1;
@@ -154,7 +156,6 @@ async fn tab_view(state: &crate::state::AppState, account_id: &str, settings: &s
         owed: tab.owed.to_string(),
         limit: tab.limit.to_string(),
         owes: tab.owed.minor > 0,
-        locked: tab.locked,
         closed: tab.closed,
         notice: match (tab.closed, tab.overdue, tab.locked) {
             (true, ..) => Some("Your tab was closed because it went unpaid. You can still buy with your wallet or a card.".into()),

@@ -58,7 +58,8 @@ impl FromRequestParts<AppState> for ApiCreator {
     }
 }
 
-fn iso(ms: i64) -> String {
+/// A stored time (milliseconds) as RFC 3339, as every API answer and CSV export writes it.
+pub(super) fn iso(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
 }
 

@@ -555,7 +555,7 @@ async fn tab_csv(State(state): State<AppState>, session: Session) -> Response {
         lines.push((
             i.created_at,
             [
-                iso_date(i.created_at),
+                super::api_v1::iso(i.created_at),
                 "purchase".into(),
                 i.title.clone(),
                 amount.decimal(),
@@ -575,7 +575,7 @@ async fn tab_csv(State(state): State<AppState>, session: Session) -> Response {
         lines.push((
             s.created_at,
             [
-                iso_date(s.created_at),
+                super::api_v1::iso(s.created_at),
                 "payment".into(),
                 "Tab payment by card".into(),
                 amount.decimal(),
@@ -598,10 +598,6 @@ async fn tab_csv(State(state): State<AppState>, session: Session) -> Response {
         .into_response()
 }
 
-fn iso_date(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
-}
-
 /// An account's wallet movements as CSV, with the running balance.
 pub async fn wallet_history_csv(db: &app::db::Db, account_id: &str) -> Result<Vec<u8>, AppError> {
     let rows = store::history(db, account_id).await.map_err(|e| app::error::internal("wallet history", &e))?;
@@ -612,7 +608,7 @@ pub async fn wallet_history_csv(db: &app::db::Db, account_id: &str) -> Result<Ve
     for (row, line) in rows.iter().zip(lines.iter().rev()) {
         let b = balance.entry(row.currency.clone()).or_default();
         *b += row.amount_minor;
-        let date = jiff::Timestamp::from_millisecond(row.created_at).map(|t| t.to_string()).unwrap_or_default();
+        let date = super::api_v1::iso(row.created_at);
         let _ = out.write_record([
             date,
             line.what.clone(),
