@@ -1,6 +1,6 @@
 //! Crash safety: `kill -9` the real `clink` server in the middle of a burst of wallet
-//! purchases, restart it, and check that `clink ledger verify` passes and that every purchase
-//! a client saw succeed is in the database.
+//! purchases, or of tab purchases, restart it, and check that `clink ledger verify` passes and
+//! that every purchase a client saw succeed is in the database.
 
 use crate::common;
 
@@ -16,8 +16,14 @@ struct Server {
 }
 
 async fn start(db_url: &str, data_dir: &std::path::Path, port: u16) -> Server {
+    start_with(db_url, data_dir, port, &[]).await
+}
+
+/// `start` with more settings in the environment.
+async fn start_with(db_url: &str, data_dir: &std::path::Path, port: u16, env: &[(&str, &str)]) -> Server {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_clink"))
         .arg("serve")
+        .envs(env.iter().copied())
         .env("CLINK_DATABASE_URL", db_url)
         .env("CLINK_DATA_DIR", data_dir)
         .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
@@ -42,6 +48,34 @@ async fn cli(db_url: &str, data_dir: &std::path::Path, args: &[&str], stdin: Opt
     common::run_cli(db_url, data_dir, args, stdin).await
 }
 
+/// A creator (made through the CLI) with a 0.05 work (through the creator API): its code.
+async fn penny_work(db_url: &str, data_dir: &std::path::Path, base_url: &str) -> String {
+    let out = cli(
+        db_url,
+        data_dir,
+        &["user", "create", "--email", "maker@example.com", "--handle", "maker", "--password-stdin"],
+        Some("a long password\n"),
+    )
+    .await;
+    assert!(out.status.success());
+    let token = String::from_utf8(cli(db_url, data_dir, &["token", "create", "--email", "maker@example.com"], None).await.stdout).unwrap();
+    let form = reqwest::multipart::Form::new()
+        .text("title", "Penny sticker")
+        .text("price", "0.05")
+        .part("files", reqwest::multipart::Part::bytes(b"sticker".to_vec()).file_name("sticker.svg"));
+    let work: serde_json::Value = Client::new()
+        .post(format!("{base_url}/api/v1/works"))
+        .bearer_auth(token.trim())
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    work["work"]["code"].as_str().unwrap().to_string()
+}
+
 async fn crash_in_the_middle_of_a_burst(backend: Backend) {
     if backend == Backend::Postgres && !common::pg::available().await {
         return;
@@ -54,33 +88,8 @@ async fn crash_in_the_middle_of_a_burst(backend: Backend) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut server = start(&db_url, data_dir.path(), port).await;
 
-    // A creator with a 0.05 work (through the CLI and the creator API), and a buyer with 20.00.
-    let out = cli(
-        &db_url,
-        data_dir.path(),
-        &["user", "create", "--email", "maker@example.com", "--handle", "maker", "--password-stdin"],
-        Some("a long password\n"),
-    )
-    .await;
-    assert!(out.status.success());
-    let token =
-        String::from_utf8(cli(&db_url, data_dir.path(), &["token", "create", "--email", "maker@example.com"], None).await.stdout).unwrap();
-    let form = reqwest::multipart::Form::new()
-        .text("title", "Penny sticker")
-        .text("price", "0.05")
-        .part("files", reqwest::multipart::Part::bytes(b"sticker".to_vec()).file_name("sticker.svg"));
-    let work: serde_json::Value = Client::new()
-        .post(format!("{}/api/v1/works", server.base_url))
-        .bearer_auth(token.trim())
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let code = work["work"]["code"].as_str().unwrap().to_string();
-
+    // A creator with a 0.05 work, and a buyer with 20.00.
+    let code = penny_work(&db_url, data_dir.path(), &server.base_url).await;
     let buyer = browser_like_client(&server.base_url);
     let res = common::sign_up_on(&buyer, &server.base_url, data_dir.path(), "fast@example.com", "fast", "Fast").await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -157,6 +166,105 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_burst_loses_nothing_acknowledged_postgres() {
     crash_in_the_middle_of_a_burst(Backend::Postgres).await
+}
+
+/// The same crash in a burst of tab purchases: 32 new buyers, each opening a tab with only an
+/// email on the link page, then buying on it through the API as fast as they can until their
+/// first tab's limit (1.00, twenty 0.05 purchases) stops them.
+async fn crash_in_the_middle_of_a_tab_burst(backend: Backend) {
+    if backend == Backend::Postgres && !common::pg::available().await {
+        return;
+    }
+    let data_dir = tempfile::tempdir().unwrap();
+    let db_url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("clink.db").display()),
+        Backend::Postgres => common::pg::fresh_schema_url().await,
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Every buyer comes from this one address: the new-tab limits per address, scaled up.
+    let env = [("CLINK_RATE_LIMIT_SCALE", "100")];
+    let mut server = start_with(&db_url, data_dir.path(), port, &env).await;
+    let code = penny_work(&db_url, data_dir.path(), &server.base_url).await;
+
+    let mut buyers = Vec::new();
+    for n in 0..32 {
+        let buyer = browser_like_client(&server.base_url);
+        let page = buyer.get(format!("{}/l/{code}", server.base_url)).send().await.unwrap().text().await.unwrap();
+        let form_at = page.find(&format!("action=\"/tab/buy/{code}\"")).expect("the link page offers the tab");
+        let key = unescape(&hidden_input(&page[form_at..], "key").unwrap());
+        let email = format!("buyer{n}@example.com");
+        let res = buyer
+            .post(format!("{}/tab/buy/{code}", server.base_url))
+            .form(&[("key", key.as_str()), ("email", email.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.headers()["location"], format!("/l/{code}?bought=1").as_str(), "buyer {n}'s first purchase");
+        buyers.push(buyer);
+    }
+
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let workers: Vec<_> = buyers
+        .into_iter()
+        .enumerate()
+        .map(|(w, buyer)| {
+            let (url, code, acknowledged) = (format!("{}/api/wallet/purchases", server.base_url), code.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let body = serde_json::json!({"code": code, "idempotency_key": format!("tab-{w:03}-{i:06}-key"), "pay_later": true});
+                    let Ok(res) = buyer.post(&url).json(&body).send().await else { return };
+                    if res.status() != StatusCode::CREATED {
+                        return;
+                    }
+                    let Ok(body) = res.json::<serde_json::Value>().await else { return };
+                    acknowledged.lock().await.push(body["order_id"].as_str().unwrap().to_string());
+                }
+            })
+        })
+        .collect();
+    // Until about a fifth of the burst's 608 purchases are acknowledged: well inside it.
+    for _ in 0..500 {
+        if acknowledged.lock().await.len() >= 120 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.child.start_kill().unwrap(); // SIGKILL: no shutdown, no flush
+    server.child.wait().await.unwrap();
+    for w in workers {
+        let _ = w.await;
+    }
+    let acknowledged = acknowledged.lock().await.clone();
+    assert!((20..600).contains(&acknowledged.len()), "killed mid-burst ({} purchases acknowledged)", acknowledged.len());
+
+    let server = start_with(&db_url, data_dir.path(), port, &env).await;
+    let verify = cli(&db_url, data_dir.path(), &["ledger", "verify"], None).await;
+    assert!(verify.status.success(), "ledger verify after kill -9:\n{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("every invariant holds"));
+    let db = app::db::Db::connect(&db_url).await.unwrap();
+    let stored: Vec<String> = app::on_db!(&db, pool => sqlx::query_scalar::<_, String>("select order_id from buyer_order where provider = 'tab'").fetch_all(pool).await).unwrap();
+    let stored: std::collections::HashSet<String> = stored.into_iter().collect();
+    let missing: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(missing.is_empty(), "{} acknowledged tab purchases lost: {missing:?}", missing.len());
+    // What the tabs owe is what committed, first purchases included, and none passed its limit.
+    let owed: Vec<i64> = app::on_db!(&db, pool => sqlx::query_scalar::<_, i64>(
+        "select -balance_minor from ledger_account where kind = 'buyer_tab'").fetch_all(pool).await)
+    .unwrap();
+    assert_eq!(owed.len(), 32);
+    assert_eq!(owed.iter().sum::<i64>(), 5 * stored.len() as i64, "the tabs owe the purchases that committed");
+    assert!(owed.iter().all(|&o| (5..=100).contains(&o)), "{owed:?}");
+    eprintln!("{backend:?}: {} acknowledged, {} tab purchases committed before the kill", acknowledged.len(), stored.len());
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_tab_burst_loses_nothing_acknowledged_sqlite() {
+    crash_in_the_middle_of_a_tab_burst(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_tab_burst_loses_nothing_acknowledged_postgres() {
+    crash_in_the_middle_of_a_tab_burst(Backend::Postgres).await
 }
 
 /// A server killed in the middle of an upload leaves the upload's partial staging file; the
