@@ -39,10 +39,12 @@ pub enum Limit {
     /// New tabs opened with addresses of one email domain (one mail server's throwaway
     /// addresses).
     NewTabPerEmailDomain,
+    /// New tabs opened from one browser (`wallet::device`), whatever its address.
+    NewTabPerDevice,
 }
 
 impl Limit {
-    const ALL: [Limit; 11] = [
+    const ALL: [Limit; 12] = [
         Limit::LoginPerClient,
         Limit::LoginPerAccount,
         Limit::SignupPerClient,
@@ -54,6 +56,7 @@ impl Limit {
         Limit::SecondStepPerAccount,
         Limit::NewTabPerClient,
         Limit::NewTabPerEmailDomain,
+        Limit::NewTabPerDevice,
     ];
 
     /// The quota: `burst` at once, then one more every `every`.
@@ -73,6 +76,8 @@ impl Limit {
             // so it is a backstop against one throwaway domain, not a per-person limit).
             Limit::NewTabPerClient => (5, MINUTE * 144),
             Limit::NewTabPerEmailDomain => (50, MINUTE * 29),
+            // A household's browser may open a few: 3 at once, then 3 a day.
+            Limit::NewTabPerDevice => (3, MINUTE * 480),
         }
     }
 }
@@ -90,11 +95,22 @@ impl Limits {
     /// Every quota `scale` times as generous (`CLINK_RATE_LIMIT_SCALE`): for a test deployment
     /// whose browser journeys all come from one address. Production keeps 1.
     pub fn scaled(scale: u32) -> Limits {
+        Limits::configured(scale, &[])
+    }
+
+    /// `scaled`, with the operator's own quotas for some limits, each as so many a day (all at
+    /// once, then one every day / n): the new-tab limits, which the operator's risk appetite
+    /// decides (`CLINK_NEW_TABS_PER_*`).
+    pub fn configured(scale: u32, per_day: &[(Limit, u32)]) -> Limits {
+        const DAY: Duration = Duration::from_secs(24 * 3600);
         let scale = scale.max(1);
         let limiters = Limit::ALL
             .into_iter()
             .map(|limit| {
-                let (burst, every) = limit.quota();
+                let (burst, every) = match per_day.iter().find(|(l, _)| *l == limit) {
+                    Some(&(_, n)) => (n.max(1), DAY / n.max(1)),
+                    None => limit.quota(),
+                };
                 let (burst, every) = (burst.saturating_mul(scale), every / scale);
                 let quota = Quota::with_period(every)
                     .expect("every period is non-zero")
@@ -131,6 +147,19 @@ impl Default for Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_operators_quota_replaces_the_default() {
+        let limits = Limits::configured(1, &[(Limit::NewTabPerDevice, 1)]);
+        assert!(limits.allow(Limit::NewTabPerDevice, "d"));
+        assert!(!limits.allow(Limit::NewTabPerDevice, "d"), "one a day");
+        for _ in 0..5 {
+            assert!(limits.allow(Limit::NewTabPerClient, "c"), "the others keep theirs");
+        }
+        let limits = Limits::configured(1, &[(Limit::NewTabPerDevice, 7)]);
+        assert!((0..7).all(|_| limits.allow(Limit::NewTabPerDevice, "d")));
+        assert!(!limits.allow(Limit::NewTabPerDevice, "d"));
+    }
 
     #[test]
     fn each_limit_allows_its_burst_then_refuses_per_key() {

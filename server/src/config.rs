@@ -65,6 +65,9 @@ pub struct Config {
     pub timeouts: crate::startup::Timeouts,
     /// Every rate limit this many times as generous (test deployments only; 1 in production).
     pub rate_limit_scale: u32,
+    /// The operator's quotas for new tabs, so many a day (`CLINK_NEW_TABS_PER_*`); the others
+    /// keep `app::limits`' defaults.
+    pub new_tab_quotas: Vec<(app::limits::Limit, u32)>,
 }
 
 impl Config {
@@ -239,9 +242,27 @@ impl Config {
                 .ok_or_else(|| bad("CLINK_RATE_LIMIT_SCALE", format!("`{raw}` is not a factor from 1 to 1000")))?,
         };
 
+        let mut new_tab_quotas = Vec::new();
+        for (name, limit) in [
+            ("CLINK_NEW_TABS_PER_ADDRESS", app::limits::Limit::NewTabPerClient),
+            ("CLINK_NEW_TABS_PER_DEVICE", app::limits::Limit::NewTabPerDevice),
+            ("CLINK_NEW_TABS_PER_EMAIL_DOMAIN", app::limits::Limit::NewTabPerEmailDomain),
+        ] {
+            if let Some(raw) = get(name) {
+                let per_day = raw
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .ok_or_else(|| bad(name, format!("`{raw}` is not a number of new tabs a day from 1 to 1000000")))?;
+                new_tab_quotas.push((limit, per_day));
+            }
+        }
+
         Ok(Config {
             migrate_on_start: true,
             rate_limit_scale,
+            new_tab_quotas,
             timeouts,
             webhook_allow_private: parse_bool(&get, "CLINK_WEBHOOK_ALLOW_PRIVATE", false)?,
             webhook_backoff_ms,
@@ -391,6 +412,15 @@ mod tests {
         assert!(err.to_string().starts_with("CLINK_BASE_URL: "));
         let err = config(&[("CLINK_ENV", "staging")]).unwrap_err();
         assert_eq!(err.var, "CLINK_ENV");
+    }
+
+    #[test]
+    fn new_tab_quotas_are_the_operators_to_set() {
+        assert!(config(&[]).unwrap().new_tab_quotas.is_empty(), "the defaults of app::limits");
+        let c = config(&[("CLINK_NEW_TABS_PER_DEVICE", "2"), ("CLINK_NEW_TABS_PER_ADDRESS", " 40 ")]).unwrap();
+        assert_eq!(c.new_tab_quotas, vec![(app::limits::Limit::NewTabPerClient, 40), (app::limits::Limit::NewTabPerDevice, 2)]);
+        assert_eq!(config(&[("CLINK_NEW_TABS_PER_EMAIL_DOMAIN", "0")]).unwrap_err().var, "CLINK_NEW_TABS_PER_EMAIL_DOMAIN");
+        assert_eq!(config(&[("CLINK_NEW_TABS_PER_DEVICE", "lots")]).unwrap_err().var, "CLINK_NEW_TABS_PER_DEVICE");
     }
 
     #[test]

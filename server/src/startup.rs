@@ -89,7 +89,7 @@ pub async fn build(config: &Config) -> anyhow::Result<(Router, AppState)> {
             tab_limit_minor: config.tab_limit_minor,
             outbound: app::outbound::OutboundPolicy { allow_private: config.webhook_allow_private },
         },
-        limits: app::limits::Limits::scaled(config.rate_limit_scale),
+        limits: app::limits::Limits::configured(config.rate_limit_scale, &config.new_tab_quotas),
         storage,
         views: ViewCounter::default(),
         payments,

@@ -454,12 +454,12 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<bool, CheckoutError> {
         return Ok(false);
     }
     let currency = order.currency;
+    let tab = match order.provider {
+        Provider::Tab => store::tab_purchase(tx, &order.order_id).await?,
+        _ => store::TabPurchase::Unpaid,
+    };
     if order.amount_minor > 0 {
         let buyer = order.buyer_account_id.as_deref().unwrap_or("-");
-        let tab = match order.provider {
-            Provider::Tab => store::tab_purchase(tx, &order.order_id).await?,
-            _ => store::TabPurchase::Unpaid,
-        };
         // Where the creator's share is now: pending for a tab purchase whose tab isn't paid yet.
         let mut share = AccountRef::creator_earnings(&order.creator_id, currency);
         let destination = match (order.provider, tab) {
@@ -501,16 +501,10 @@ async fn reverse(tx: &mut Tx, order: &OrderRow) -> Result<bool, CheckoutError> {
     grants::revoke_grant(tx, &order.order_id, now).await?;
     let title: String = crate::on_tx!(tx, conn => sqlx::query_scalar("select title from work where work_id = $1")
         .bind(&order.work_id).fetch_one(conn).await)?;
-    rollup::record_refund(
-        tx,
-        &order.creator_id,
-        &order.work_id,
-        now,
-        order.currency.code(),
-        order.amount_minor,
-        order.amount_minor - order.fee_minor,
-    )
-    .await?;
+    // The write-off already took the creator's share of a written-off purchase from their
+    // earnings; the refund takes nothing more.
+    let creator_loses = if tab == store::TabPurchase::WrittenOff { 0 } else { order.amount_minor - order.fee_minor };
+    rollup::record_refund(tx, &order.creator_id, &order.work_id, now, order.currency.code(), order.amount_minor, creator_loses).await?;
     webhooks::enqueue(tx, &order.creator_id, "refund", &sale_event(order, &title, currency)).await?;
     tracing::info!(order.id = %order.order_id, "order refunded");
     Ok(true)

@@ -64,6 +64,8 @@ pub struct RecentSale {
     pub amount: String,
     pub source: String,
     pub refunded: bool,
+    /// On a buyer's tab that was never paid: the creator's share was written off.
+    pub written_off: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

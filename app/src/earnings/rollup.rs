@@ -28,6 +28,9 @@ pub struct SaleFigures {
     pub refunds: i64,
     pub refunded_gross: i64,
     pub refunded_net: i64,
+    /// The creator's shares of tab purchases whose buyers never paid, counted in the hour the
+    /// tab was written off (see `wallet::collection`).
+    pub written_off_net: i64,
 }
 
 impl SaleFigures {
@@ -39,11 +42,12 @@ impl SaleFigures {
         self.refunds += o.refunds;
         self.refunded_gross += o.refunded_gross;
         self.refunded_net += o.refunded_net;
+        self.written_off_net += o.written_off_net;
     }
 
-    /// Earnings net of fees and refunds.
+    /// Earnings net of fees, refunds and unpaid tabs.
     pub fn earnings(&self) -> i64 {
-        self.net - self.refunded_net
+        self.net - self.refunded_net - self.written_off_net
     }
 
     /// Average price paid per sale (gross), if any sale.
@@ -75,10 +79,10 @@ pub fn push_sale<'a, DB>(
     &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
     i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
 {
-    let figures = [d.sales, d.viewed_sales, d.gross, d.net, d.refunds, d.refunded_gross, d.refunded_net];
+    let figures = [d.sales, d.viewed_sales, d.gross, d.net, d.refunds, d.refunded_gross, d.refunded_net, d.written_off_net];
     let q = statements.next(
         "insert into sale_hour (creator_id, work_id, hour, currency, sales, viewed_sales, gross_minor, net_minor, refunds, \
-         refunded_gross_minor, refunded_net_minor) ",
+         refunded_gross_minor, refunded_net_minor, written_off_net_minor) ",
     );
     q.push_values([()], |mut row, ()| {
         row.push_bind(creator_id).push_bind(work_id).push_bind(hour).push_bind(currency);
@@ -91,11 +95,12 @@ pub fn push_sale<'a, DB>(
          viewed_sales = sale_hour.viewed_sales + excluded.viewed_sales, gross_minor = sale_hour.gross_minor + excluded.gross_minor, net_minor = sale_hour.net_minor + excluded.net_minor, \
          refunds = sale_hour.refunds + excluded.refunds, \
          refunded_gross_minor = sale_hour.refunded_gross_minor + excluded.refunded_gross_minor, \
-         refunded_net_minor = sale_hour.refunded_net_minor + excluded.refunded_net_minor",
+         refunded_net_minor = sale_hour.refunded_net_minor + excluded.refunded_net_minor, \
+         written_off_net_minor = sale_hour.written_off_net_minor + excluded.written_off_net_minor",
     );
     let q = statements.next(
         "insert into creator_sale_hour (creator_id, hour, currency, sales, viewed_sales, gross_minor, net_minor, refunds, \
-         refunded_gross_minor, refunded_net_minor) ",
+         refunded_gross_minor, refunded_net_minor, written_off_net_minor) ",
     );
     q.push_values([()], |mut row, ()| {
         row.push_bind(creator_id).push_bind(hour).push_bind(currency);
@@ -108,7 +113,8 @@ pub fn push_sale<'a, DB>(
          viewed_sales = creator_sale_hour.viewed_sales + excluded.viewed_sales, gross_minor = creator_sale_hour.gross_minor + excluded.gross_minor, net_minor = creator_sale_hour.net_minor + excluded.net_minor, \
          refunds = creator_sale_hour.refunds + excluded.refunds, \
          refunded_gross_minor = creator_sale_hour.refunded_gross_minor + excluded.refunded_gross_minor, \
-         refunded_net_minor = creator_sale_hour.refunded_net_minor + excluded.refunded_net_minor",
+         refunded_net_minor = creator_sale_hour.refunded_net_minor + excluded.refunded_net_minor, \
+         written_off_net_minor = creator_sale_hour.written_off_net_minor + excluded.written_off_net_minor",
     );
 }
 
@@ -159,7 +165,8 @@ pub async fn record_sale(
     })
 }
 
-/// A refund, counted in the hour it happens.
+/// A refund, counted in the hour it happens. `net` is what it takes from the creator: nothing
+/// for a written-off tab purchase, whose share the write-off already took.
 pub async fn record_refund(
     tx: &mut Tx,
     creator_id: &str,

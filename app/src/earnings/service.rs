@@ -331,6 +331,7 @@ pub async fn recent_sales(
             amount: numbers.money(Money::new(s.amount_minor, s.currency)),
             source: sources::label(&s.source),
             refunded: s.status == OrderStatus::Refunded,
+            written_off: s.tab_written_off_at.is_some(),
             order_id: s.order_id,
         })
         .collect())

@@ -34,7 +34,7 @@ pub async fn load_series(db: &Db, creator_id: &str) -> Result<Series, sqlx::Erro
         .bind(creator_id).fetch_all(pool).await)?;
     let sales = on_db!(db, pool => sqlx::query_as::<_, SaleHourRow>(
         "select hour, currency, sales, viewed_sales, gross_minor as gross, net_minor as net, refunds, \
-         refunded_gross_minor as refunded_gross, refunded_net_minor as refunded_net \
+         refunded_gross_minor as refunded_gross, refunded_net_minor as refunded_net, written_off_net_minor as written_off_net \
          from creator_sale_hour where creator_id = $1 order by hour, currency")
         .bind(creator_id).fetch_all(pool).await)?;
     Ok(Series { views, sales })
@@ -164,31 +164,34 @@ pub fn days(series: &Series, now: &Zoned, count: i64) -> Vec<Day> {
         .collect()
 }
 
+/// One work's money in one currency over a range.
+#[derive(sqlx::FromRow)]
+struct WorkSaleRow {
+    work_id: String,
+    currency: String,
+    #[sqlx(flatten)]
+    figures: SaleFigures,
+}
+
 /// Per-work views and money over a range, straight from the rollups.
 pub async fn per_work(db: &Db, creator_id: &str, from_hour: i64, to_hour: i64) -> Result<BTreeMap<String, Totals>, sqlx::Error> {
     let views = on_db!(db, pool => sqlx::query_as::<_, (String, i64)>(
         "select work_id, cast(sum(views) as bigint) from view_hour where creator_id = $1 and hour >= $2 and hour < $3 group by work_id")
         .bind(creator_id).bind(from_hour).bind(to_hour).fetch_all(pool).await)?;
-    let money = on_db!(db, pool => sqlx::query_as::<_, (String, String, i64, i64, i64, i64, i64, i64, i64)>(
-        "select work_id, currency, cast(sum(sales) as bigint), cast(sum(viewed_sales) as bigint), cast(sum(gross_minor) as bigint), cast(sum(net_minor) as bigint), \
-         cast(sum(refunds) as bigint), cast(sum(refunded_gross_minor) as bigint), cast(sum(refunded_net_minor) as bigint) \
+    let money = on_db!(db, pool => sqlx::query_as::<_, WorkSaleRow>(
+        "select work_id, currency, cast(sum(sales) as bigint) as sales, cast(sum(viewed_sales) as bigint) as viewed_sales, \
+         cast(sum(gross_minor) as bigint) as gross, cast(sum(net_minor) as bigint) as net, cast(sum(refunds) as bigint) as refunds, \
+         cast(sum(refunded_gross_minor) as bigint) as refunded_gross, cast(sum(refunded_net_minor) as bigint) as refunded_net, \
+         cast(sum(written_off_net_minor) as bigint) as written_off_net \
          from sale_hour where creator_id = $1 and hour >= $2 and hour < $3 group by work_id, currency")
         .bind(creator_id).bind(from_hour).bind(to_hour).fetch_all(pool).await)?;
     let mut out: BTreeMap<String, Totals> = BTreeMap::new();
     for (work, v) in views {
         out.entry(work).or_default().views += v;
     }
-    for (work, currency, sales, viewed_sales, gross, net, refunds, refunded_gross, refunded_net) in money {
-        let Ok(currency) = Currency::parse(&currency) else { continue };
-        out.entry(work).or_default().money.entry(currency).or_default().add(&SaleFigures {
-            sales,
-            viewed_sales,
-            gross,
-            net,
-            refunds,
-            refunded_gross,
-            refunded_net,
-        });
+    for row in money {
+        let Ok(currency) = Currency::parse(&row.currency) else { continue };
+        out.entry(row.work_id).or_default().money.entry(currency).or_default().add(&row.figures);
     }
     Ok(out)
 }
@@ -333,7 +336,16 @@ mod tests {
             sales: vec![SaleHourRow {
                 hour: ms("2026-11-22T23:10:00Z") / MS_PER_HOUR,
                 currency: "EUR".into(),
-                figures: SaleFigures { sales: 1, viewed_sales: 1, gross: 500, net: 475, refunds: 0, refunded_gross: 0, refunded_net: 0 },
+                figures: SaleFigures {
+                    sales: 1,
+                    viewed_sales: 1,
+                    gross: 500,
+                    net: 475,
+                    refunds: 0,
+                    refunded_gross: 0,
+                    refunded_net: 0,
+                    written_off_net: 0,
+                },
             }],
         };
         let now = "2026-11-23T10:00:00Z".parse::<Timestamp>().unwrap().to_zoned(zone(tz));
@@ -361,6 +373,7 @@ mod tests {
                         refunds: 1,
                         refunded_gross: 500,
                         refunded_net: 475,
+                        written_off_net: 0,
                     },
                 },
                 SaleHourRow {
@@ -374,6 +387,8 @@ mod tests {
                         refunds: 0,
                         refunded_gross: 0,
                         refunded_net: 0,
+                        // A third of the dollars were on a tab written off unpaid.
+                        written_off_net: 95,
                     },
                 },
             ],
@@ -381,7 +396,7 @@ mod tests {
         let t = series.totals(0, 20);
         assert_eq!(t.money.len(), 2);
         assert_eq!(t.money[&Currency::Eur].earnings(), 475);
-        assert_eq!(t.money[&Currency::Usd].earnings(), 285);
+        assert_eq!(t.money[&Currency::Usd].earnings(), 190);
         assert_eq!(t.sales(), 3);
         assert_eq!(t.conversion_bps(), Some(300));
         assert_eq!(t.money[&Currency::Eur].average_price(), Some(500));
@@ -420,6 +435,8 @@ pub struct SaleRecord {
     pub refunded_at: Option<i64>,
     pub source: String,
     pub provider: Provider,
+    /// When the buyer's unpaid tab, this purchase on it, was written off.
+    pub tab_written_off_at: Option<i64>,
 }
 
 /// A creator's sales paid in `[from_ms, to_ms)`, oldest first, after a keyset cursor.
@@ -435,7 +452,7 @@ pub async fn sales_between(
     let (after_at, after_id) = after.unwrap_or((i64::MIN, ""));
     on_db!(db, pool => sqlx::query_as::<_, SaleRecord>(
         "select o.order_id, o.paid_at, o.work_id, w.title as work_title, o.buyer_email, o.currency, o.amount_minor, o.fee_minor, \
-         o.status, o.refunded_at, o.source, o.provider from buyer_order o join work w on w.work_id = o.work_id \
+         o.status, o.refunded_at, o.source, o.provider, o.tab_written_off_at from buyer_order o join work w on w.work_id = o.work_id \
          where o.creator_id = $1 and o.status in ('paid', 'fulfilled', 'refunded') and o.paid_at >= $2 and o.paid_at < $3 \
          and ($4 = '' or o.work_id = $4) and (o.paid_at > $5 or (o.paid_at = $5 and o.order_id > $6)) \
          order by o.paid_at, o.order_id limit $7")

@@ -25,12 +25,13 @@ pub struct SaleLine {
     pub currency: Currency,
     pub source: String,
     pub status: OrderStatus,
+    pub tab_written_off_at: Option<i64>,
 }
 
 /// The creator's newest `limit` paid sales (refunded ones included), newest first.
 pub async fn recent_sales(db: &Db, creator_id: &str, limit: i64) -> Result<Vec<SaleLine>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_as::<_, SaleLine>(
-        "select o.order_id, o.paid_at, w.title, o.buyer_email, o.amount_minor, o.currency, o.source, o.status \
+        "select o.order_id, o.paid_at, w.title, o.buyer_email, o.amount_minor, o.currency, o.source, o.status, o.tab_written_off_at \
          from buyer_order o join work w on w.work_id = o.work_id \
          where o.creator_id = $1 and o.paid_at is not null and o.status in ('paid', 'fulfilled', 'refunded') \
          order by o.paid_at desc, o.order_id desc limit $2")

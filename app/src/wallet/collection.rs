@@ -6,7 +6,8 @@
 //! A write-off is one ledger transaction per currency: the tab is cleared, each creator's
 //! pending share of it is reversed (shown on their dashboard as "unpaid tabs"), and Clink's fee
 //! on it goes to write-offs. The buyer's account never gets a tab again, and neither does their
-//! email address, from a new account (`tab_block`).
+//! email address, from a new account (`tab_block`), nor the browsers they used it from
+//! (`tab_device_block`, see `device`).
 //!
 //! Paying the tab at any point before the write-off ends the collection (`end_tab_collection`,
 //! in the transaction that books the settlement). Every step is a conditional update, so the
@@ -20,6 +21,7 @@ use super::{
     store::{self, SettingsRow},
 };
 use crate::{
+    earnings::rollup::{self, SaleFigures},
     ledger::{
         domain::{AccountKind, AccountRef, Posting},
         service::{self as ledger, NewTxn},
@@ -204,7 +206,13 @@ async fn write_off(state: &AppState, buyer_id: &str, now: i64) -> Result<bool, W
         )
         .await?;
     }
+    // The creators' earnings, on the dashboard, lose the shares in the hour of the write-off.
+    for item in &items {
+        let lost = SaleFigures { written_off_net: item.amount_minor - item.fee_minor, ..SaleFigures::default() };
+        rollup::add_sale(&mut tx, &item.creator_id, &item.work_id, rollup::hour_of(now), item.currency.code(), &lost).await?;
+    }
     store::block_tab_email(&mut tx, &email_hash(&buyer.email), now).await?;
+    store::block_tab_devices(&mut tx, buyer_id, now).await?;
     let amounts: Vec<(String, i64)> = owed.iter().map(|(c, (total, _))| (c.code().to_string(), *total)).collect();
     outbox::enqueue(&mut tx, &buyer.email, &Mail::TabWrittenOff { amounts }).await?;
     tx.commit().await?;

@@ -7,6 +7,8 @@ pub mod api;
 pub mod cache;
 #[cfg(feature = "ssr")]
 pub mod collection;
+#[cfg(feature = "ssr")]
+pub mod device;
 pub mod domain;
 pub mod pages;
 #[cfg(feature = "ssr")]

@@ -268,6 +268,7 @@ pub async fn all_spent(db: &Db) -> Result<Vec<(String, String, String, i64)>, sq
 pub async fn forget(tx: &mut Tx, account_id: &str) -> Result<(), sqlx::Error> {
     for sql in [
         "delete from wallet_settings where account_id = $1",
+        "delete from tab_device where account_id = $1",
         "update wallet_topup set return_to = null, then_buy = null where account_id = $1",
     ] {
         on_tx!(&mut *tx, conn => sqlx::query(sql).bind(account_id).execute(conn).await.map(|_| ()))?;
@@ -445,6 +446,7 @@ pub async fn mark_tab_written_off(tx: &mut Tx, account_id: &str, now: i64) -> Re
 pub struct WrittenOffItem {
     pub order_id: String,
     pub creator_id: String,
+    pub work_id: String,
     pub currency: Currency,
     pub amount_minor: i64,
     pub fee_minor: i64,
@@ -456,7 +458,7 @@ pub async fn write_off_tab_items(tx: &mut Tx, account_id: &str, now: i64) -> Res
     on_tx!(tx, conn => sqlx::query_as::<_, WrittenOffItem>(
         "update buyer_order set tab_written_off_at = $1 where provider = 'tab' and buyer_account_id = $2 and status = 'fulfilled' \
          and tab_settled_at is null and tab_written_off_at is null \
-         returning order_id, creator_id, currency, amount_minor, fee_minor")
+         returning order_id, creator_id, work_id, currency, amount_minor, fee_minor")
         .bind(now).bind(account_id).fetch_all(conn).await)
 }
 
@@ -473,6 +475,27 @@ pub async fn end_tab_collection(tx: &mut Tx, account_id: &str) -> Result<(), sql
 pub async fn block_tab_email(tx: &mut Tx, email_hash: &str, now: i64) -> Result<(), sqlx::Error> {
     on_tx!(tx, conn => sqlx::query("insert into tab_block (email_hash, created_at) values ($1, $2) on conflict (email_hash) do nothing")
         .bind(email_hash).bind(now).execute(conn).await.map(|_| ()))
+}
+
+/// Remembers that the buyer used the tab from the device with hash `device_hash`.
+pub async fn remember_tab_device(db: &Db, device_hash: &str, account_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "insert into tab_device (device_hash, account_id, created_at) values ($1, $2, $3) on conflict (device_hash, account_id) do nothing")
+        .bind(device_hash).bind(account_id).bind(now).execute(pool).await.map(|_| ()))
+}
+
+/// Blocks every device the buyer used the tab from.
+pub async fn block_tab_devices(tx: &mut Tx, account_id: &str, now: i64) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query(
+        "insert into tab_device_block (device_hash, created_at) select device_hash, $2 from tab_device where account_id = $1 \
+         on conflict (device_hash) do nothing")
+        .bind(account_id).bind(now).execute(conn).await.map(|_| ()))
+}
+
+/// Whether the device with hash `device_hash` is blocked from new tabs.
+pub async fn tab_device_blocked(db: &Db, device_hash: &str) -> Result<bool, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_scalar::<_, i64>("select count(*) from tab_device_block where device_hash = $1")
+        .bind(device_hash).fetch_one(pool).await.map(|n| n > 0))
 }
 
 /// Whether the email with hash `email_hash` is blocked from new tabs.

@@ -104,6 +104,7 @@ pub async fn sales_csv_bytes(db: &app::db::Db, creator_id: &str, from: i64, to: 
         "refunded_at",
         "source",
         "provider",
+        "written_off_at",
     ]);
     let mut cursor: Option<(i64, String)> = None;
     loop {
@@ -125,6 +126,7 @@ pub async fn sales_csv_bytes(db: &app::db::Db, creator_id: &str, from: i64, to: 
                 s.refunded_at.map(stats::iso).unwrap_or_default(),
                 s.source.clone(),
                 s.provider.to_string(),
+                s.tab_written_off_at.map(stats::iso).unwrap_or_default(),
             ]);
         }
         match page.last() {
@@ -216,6 +218,7 @@ async fn sales_api(
                 "buyer_email": s.buyer_email, "amount": money(s.amount_minor, s.currency), "fee": money(s.fee_minor, s.currency),
                 "net": money(s.amount_minor - s.fee_minor, s.currency), "currency": s.currency, "status": s.status,
                 "refunded_at": s.refunded_at.map(stats::iso), "source": s.source, "provider": s.provider,
+                "written_off_at": s.tab_written_off_at.map(stats::iso),
             })
         })
         .collect();
@@ -236,11 +239,14 @@ async fn stats_api(
     let currencies: Vec<_> = t
         .money
         .iter()
-        .map(|(c, m)| json!({
-            "currency": c.code(), "sales": m.sales, "gross": Money::new(m.gross, *c).decimal(), "net": Money::new(m.net, *c).decimal(),
-            "refunds": m.refunds, "refunded": Money::new(m.refunded_gross, *c).decimal(), "earnings": Money::new(m.earnings(), *c).decimal(),
-            "average_price": m.average_price().map(|a| Money::new(a, *c).decimal()),
-        }))
+        .map(|(c, m)| {
+            json!({
+                "currency": c.code(), "sales": m.sales, "gross": Money::new(m.gross, *c).decimal(), "net": Money::new(m.net, *c).decimal(),
+                "refunds": m.refunds, "refunded": Money::new(m.refunded_gross, *c).decimal(),
+                "written_off": Money::new(m.written_off_net, *c).decimal(), "earnings": Money::new(m.earnings(), *c).decimal(),
+                "average_price": m.average_price().map(|a| Money::new(a, *c).decimal()),
+            })
+        })
         .collect();
     // What the creator can be paid now, and what waits for buyers to pay their tabs.
     let (db, me_id) = (&state.db, me.account_id.as_str());

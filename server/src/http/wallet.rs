@@ -9,6 +9,7 @@ use app::{
     state::AppState,
     wallet::{
         api::history_lines,
+        device,
         service::{self, SettleBy, ThenBuy, TopUpRequest, TopUpReturn, WalletBuy, WalletError},
         store,
     },
@@ -423,40 +424,75 @@ async fn tab_buy(
     Extension(ClientIp(client)): Extension<ClientIp>,
     form: Result<Form<BuyForm>, FormRejection>,
 ) -> Response {
-    let Ok(Form(mut form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
-    // A tab is credit: new ones are limited per client address and per email domain, and an
-    // email whose tab was written off gets none. The operator's log says which rule refused;
-    // the buyer only that the tab isn't available.
-    if session::signed_in_account_id(&session, &state.db).await.is_none() {
-        let domain = form.email.as_deref().and_then(|e| e.trim().rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
-        let blocked = match form.email.as_deref().filter(|e| !e.trim().is_empty()) {
-            Some(email) => match app::wallet::store::tab_email_blocked(&state.db, &app::wallet::collection::email_hash(email)).await {
-                Ok(blocked) => blocked,
-                Err(e) => return app::error::internal("checking the tab block list", &e).into_response(),
-            },
+    let Ok(Form(form)) = form else { return AppError::BadRequest("Malformed form.".into()).into_response() };
+    // The browser's device id, given one the first time it asks for a tab.
+    let cookies = headers.get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let (device, new_device) = match device::from_header(cookies) {
+        Some(id) => (id, false),
+        None => (device::new_id(), true),
+    };
+    let mut response = tab_buy_on_device(&state, &code, &session, &headers, client, &device::hash(&device), form).await;
+    if new_device && let Ok(cookie) = header::HeaderValue::from_str(&device::set_header(&device, state.settings.uses_https())) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn tab_buy_on_device(
+    state: &AppState,
+    code: &str,
+    session: &Session,
+    headers: &HeaderMap,
+    client: std::net::IpAddr,
+    device_hash: &str,
+    mut form: BuyForm,
+) -> Response {
+    // A tab is credit: new ones are limited per client address, per device and per email
+    // domain, and an email or a device whose tab was written off gets none. The operator's log
+    // says which rule refused; the buyer only that the tab isn't available.
+    let signed_in = session::signed_in_account_id(session, &state.db).await.is_some();
+    let email = form.email.as_deref().map(str::trim).filter(|e| !e.is_empty() && !signed_in);
+    let domain = email.and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase()).unwrap_or_default();
+    let blocked = async {
+        let email_blocked = match email {
+            Some(email) => store::tab_email_blocked(&state.db, &app::wallet::collection::email_hash(email)).await?,
             None => false,
         };
-        let refused = if blocked {
-            Some("an earlier tab of this email was written off")
-        } else if !state.limits.allow(app::limits::Limit::NewTabPerClient, client) {
-            Some("too many new tabs from this address")
-        } else if !domain.is_empty() && !state.limits.allow(app::limits::Limit::NewTabPerEmailDomain, &domain) {
-            Some("too many new tabs with this email domain")
-        } else {
-            None
-        };
-        if let Some(reason) = refused {
-            tracing::warn!(client = %client, email.domain = %domain, reason, "new tab refused");
-            let message = "The tab isn't available right now. You can pay with a wallet or a card instead.";
-            return super::redirect_to(&link(&code, &format!("error={}", urlencode(message)))).into_response();
-        }
+        Ok::<_, sqlx::Error>((email_blocked, store::tab_device_blocked(&state.db, device_hash).await?))
+    };
+    let (email_blocked, device_blocked) = match blocked.await {
+        Ok(both) => both,
+        Err(e) => return app::error::internal("checking the tab block lists", &e).into_response(),
+    };
+    let refused = if email_blocked {
+        Some("an earlier tab of this email was written off")
+    } else if device_blocked {
+        Some("an earlier tab used from this device was written off")
+    } else if signed_in {
+        None
+    } else if !state.limits.allow(app::limits::Limit::NewTabPerClient, client) {
+        Some("too many new tabs from this address")
+    } else if !state.limits.allow(app::limits::Limit::NewTabPerDevice, device_hash) {
+        Some("too many new tabs from this device")
+    } else if !domain.is_empty() && !state.limits.allow(app::limits::Limit::NewTabPerEmailDomain, &domain) {
+        Some("too many new tabs with this email domain")
+    } else {
+        None
+    };
+    if let Some(reason) = refused {
+        tracing::warn!(client = %client, email.domain = %domain, reason, "new tab refused");
+        let message = "The tab isn't available right now. You can pay with a wallet or a card instead.";
+        return super::redirect_to(&link(code, &format!("error={}", urlencode(message)))).into_response();
     }
-    let buyer = match signed_in_or_new_buyer(&state, &session, &headers, client, form.email.as_deref(), &code).await {
+    let buyer = match signed_in_or_new_buyer(state, session, headers, client, form.email.as_deref(), code).await {
         Ok(buyer) => buyer,
         Err(response) => return response,
     };
+    if let Err(e) = store::remember_tab_device(&state.db, device_hash, &buyer.account_id, app::db::now_ms()).await {
+        return app::error::internal("remembering the tab's device", &e).into_response();
+    }
     form.tab = Some("1".into());
-    buy_signed_in(&state, &session, &headers, &code, &buyer.account_id, form).await
+    buy_signed_in(state, session, headers, code, &buyer.account_id, form).await
 }
 
 /// Starts paying the tab by card and sends the browser to the card step (`next` once paid).

@@ -79,6 +79,34 @@ async fn pay_card_step(app: &TestApp, buyer: &Client, pay: &str, card: &str) -> 
     location(&res)
 }
 
+/// A new visitor whose browser already has the device id `device` (`clink_device`), and the
+/// cookie jar to read what the server set.
+fn on_device(app: &TestApp, device: Option<&str>) -> (Client, std::sync::Arc<reqwest::cookie::Jar>) {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let base: reqwest::Url = app.base_url.parse().unwrap();
+    if let Some(device) = device {
+        jar.add_cookie_str(&format!("clink_device={device}; Path=/"), &base);
+    }
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("origin", app.base_url.parse().unwrap());
+    let client = Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    (client, jar)
+}
+
+/// The creator's figures in `GET /api/v1/stats`, up to far in the future (the collection runs at
+/// injected times weeks ahead), for their one currency.
+async fn euro_figures(app: &TestApp, api_token: &str) -> serde_json::Value {
+    let res = Client::new().get(app.url("/api/v1/stats?to=2099-12-31")).bearer_auth(api_token).send().await.unwrap();
+    let stats: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(stats["currencies"][0]["currency"], "EUR", "{stats}");
+    stats["currencies"][0].clone()
+}
+
 async fn publish(app: &TestApp, title: &str, price: &str) -> String {
     app.publish_work(title, price, DATA).await.1
 }
@@ -286,6 +314,39 @@ both_backends! {
         app.ledger_is_clean().await;
     }
 
+    async fn new_tabs_are_limited_per_device(app) {
+        use reqwest::cookie::CookieStore;
+        app.creator("maker").await;
+        let code = publish(&app, "Tiny Zine", "0.20").await;
+        let bought = format!("/l/{code}?bought=1");
+        // A browser asking for its first tab is given a device id, kept for a year.
+        let (first, jar) = on_device(&app, None);
+        assert_eq!(pay_later(&app, &first, &code, Some("one@example.com")).await, bought);
+        let base: reqwest::Url = app.base_url.parse().unwrap();
+        let cookies = jar.cookies(&base).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let device = cookies.split("; ").find_map(|c| c.strip_prefix("clink_device=")).expect("a device id").to_string();
+        assert_eq!(device.len(), 32, "{cookies}");
+        // Two more new tabs from that browser (other people, other emails), then none: the
+        // address alone would allow five.
+        for email in ["two@example.com", "three@example.com"] {
+            assert_eq!(pay_later(&app, &on_device(&app, Some(&device)).0, &code, Some(email)).await, bought, "{email}");
+        }
+        let refused = pay_later(&app, &on_device(&app, Some(&device)).0, &code, Some("four@example.com")).await;
+        assert!(refused.contains("error=The%20tab%20isn%27t%20available%20right%20now"), "{refused}");
+        assert!(!refused.contains("device"), "the reason stays in the operator's log");
+        assert_eq!(app.count("select count(*) from account where email = 'four@example.com'").await, 0);
+        // Another browser from the same address still gets one.
+        assert_eq!(pay_later(&app, &on_device(&app, None).0, &code, Some("five@example.com")).await, bought);
+        // A cookie that isn't one of ours is replaced, not trusted, even when the tab is refused
+        // (here by the address's limit: its five are used up, the refused one included).
+        let (odd, jar) = on_device(&app, Some("not-a-device-id"));
+        assert!(pay_later(&app, &odd, &code, Some("six@example.com")).await.contains("error="));
+        let cookies = jar.cookies(&base).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        assert!(cookies.split("; ").any(|c| c.strip_prefix("clink_device=").is_some_and(|d| d.len() == 32)), "{cookies}");
+        assert_eq!(app.count("select count(*) from tab_device").await, 4, "one row per buyer and device");
+        app.ledger_is_clean().await;
+    }
+
     async fn a_buyer_can_lower_their_tab_limit(app) {
         app.creator("maker").await;
         let code = publish(&app, "Tiny Zine", "0.20").await;
@@ -322,7 +383,8 @@ both_backends! {
         let first = publish(&app, "First Zine", "0.30").await;
         let second = publish(&app, "Second Zine", "0.30").await;
         let third = publish(&app, "Third Zine", "0.30").await;
-        let buyer = app.new_client();
+        const DEVICE: &str = "0123456789abcdef0123456789abcdef";
+        let (buyer, _) = on_device(&app, Some(DEVICE));
         pay_later(&app, &buyer, &first, Some("dee@example.org")).await;
         pay_later(&app, &buyer, &second, None).await;
         // The collection runs at an injected time: so many days after the purchases.
@@ -359,7 +421,17 @@ both_backends! {
         let dashboard = app.get("/dashboard").await.text().await.unwrap();
         assert!(dashboard.contains("Unpaid tabs, written off") && dashboard.contains("unpaid-tabs"), "{dashboard}");
         assert!(dashboard.contains("0.56"), "{dashboard}");
+        assert!(dashboard.contains("(unpaid tab, written off)"), "recent sales mark it: {dashboard}");
         app.ledger_is_clean().await;
+        // The earnings figures lose the shares too, in the hour of the write-off (51 days on).
+        let api = app.run_cli(&["token", "create", "--email", "maker@example.com"], None).await;
+        let api = String::from_utf8(api.stdout).unwrap().trim().to_string();
+        let figures = euro_figures(&app, &api).await;
+        assert_eq!((figures["sales"].as_i64(), figures["net"].as_str()), (Some(2), Some("0.56")), "{figures}");
+        assert_eq!((figures["written_off"].as_str(), figures["earnings"].as_str()), (Some("0.56"), Some("0.00")), "{figures}");
+        let sales: serde_json::Value = Client::new().get(app.url("/api/v1/sales")).bearer_auth(&api).send().await.unwrap().json().await.unwrap();
+        let sales = sales["sales"].as_array().unwrap();
+        assert!(sales.len() == 2 && sales.iter().all(|s| s["written_off_at"].is_string()), "{sales:?}");
 
         // Never a tab again: not for the account, not for its email from a new visitor.
         let (status, body) = wallet_buy(&app, &buyer, &third, &key(2), json!({"pay_later": true})).await;
@@ -370,6 +442,10 @@ both_backends! {
         assert!(refused.contains("error=The%20tab%20isn%27t%20available%20right%20now"), "{refused}");
         let page = buyer.get(app.url(&format!("/l/{third}"))).send().await.unwrap().text().await.unwrap();
         assert!(!page.contains(&format!("action=\"/tab/buy/{third}\"")), "no tab offered to a written-off buyer");
+        // Nor to anyone else, with another email, from the browser the tab was used from.
+        let refused = pay_later(&app, &on_device(&app, Some(DEVICE)).0, &third, Some("dee.two@example.net")).await;
+        assert!(refused.contains("error=The%20tab%20isn%27t%20available%20right%20now"), "{refused}");
+        assert_eq!(app.count("select count(*) from tab_device_block").await, 1);
 
         // A refund of a written-off purchase gives back Clink's written-off fee, and moves
         // nothing else.
@@ -381,6 +457,8 @@ both_backends! {
         assert_eq!(creator_balance(&app, "creator_pending").await, 0);
         assert_eq!(owed(&app, "dee@example.org").await, 0);
         app.ledger_is_clean().await;
+        let figures = euro_figures(&app, &api).await;
+        assert_eq!((figures["refunds"].as_i64(), figures["earnings"].as_str()), (Some(1), Some("0.00")), "the share isn't taken twice: {figures}");
 
         // The tab's statement says what became of each purchase.
         let csv = buyer.get(app.url("/wallet/tab.csv")).send().await.unwrap().text().await.unwrap();
