@@ -88,16 +88,16 @@ pub async fn orders_of_creator(db: &Db, creator_id: &str, limit: i64) -> Result<
 }
 
 /// Orders bought with an email address (the buyer library). Card and free orders are found by
-/// their email; wallet orders through the wallet of the account with that email (a wallet
-/// order's email is its buyer's, and accounts' emails never change), because the email index
-/// leaves wallet orders out: a wallet purchase would write an entry at the buyer's position in it.
+/// their email; wallet and tab orders through the wallet and tab of the account with that email
+/// (such an order's email is its buyer's, and accounts' emails never change), because the email
+/// index leaves them out: each purchase would write an entry at the buyer's position in it.
 pub async fn orders_of_email(db: &Db, email: &str) -> Result<Vec<OrderRow>, sqlx::Error> {
     let sql = format!(
-        "select {ORDER_COLUMNS} from buyer_order where buyer_email = $1 and provider <> 'wallet' and status in ('fulfilled', 'refunded') \
+        "select {ORDER_COLUMNS} from buyer_order where buyer_email = $1 and provider not in ('wallet', 'tab') and status in ('fulfilled', 'refunded') \
          union all \
-         select {ORDER_COLUMNS} from buyer_order where provider = 'wallet' and status in ('fulfilled', 'refunded') and order_id in ( \
+         select {ORDER_COLUMNS} from buyer_order where provider in ('wallet', 'tab') and status in ('fulfilled', 'refunded') and order_id in ( \
              select t.order_id from account a \
-             join ledger_account w on w.owner_id = a.account_id and w.kind = 'buyer_wallet' \
+             join ledger_account w on w.owner_id = a.account_id and w.kind in ('buyer_wallet', 'buyer_tab') \
              join ledger_entry e on e.account_id = w.account_id \
              join ledger_txn t on t.txn_id = e.txn_id and t.kind = 'sale' \
              where a.email = $1) \
@@ -156,24 +156,22 @@ pub async fn mark_processed(tx: &mut Tx, event_key: &str, now: i64) -> Result<bo
         .bind(event_key).bind(now).execute(conn).await.map(|r| r.rows_affected() == 1))
 }
 
-/// Gives an account the guest orders bought with its email. (Wallet orders always have their
-/// buyer's account; saying so lets the email index, which leaves them out, serve this.)
-/// The wallet orders paid from `account_id`'s wallets (their `buyer_email` is the account's
-/// email), found through the wallets' ledger entries: see `orders_of_email`.
-const WALLET_ORDERS_OF_ACCOUNT: &str = "select t.order_id from ledger_account w \
+/// The wallet and tab orders of the account `$1` (their `buyer_email` is the account's email),
+/// found through its wallets' and tabs' ledger entries: see `orders_of_email`.
+pub const PREPAID_ORDERS_OF_ACCOUNT: &str = "select t.order_id from ledger_account w \
     join ledger_entry e on e.account_id = w.account_id \
     join ledger_txn t on t.txn_id = e.txn_id and t.kind = 'sale' \
-    where w.owner_id = $1 and w.kind = 'buyer_wallet'";
+    where w.owner_id = $1 and w.kind in ('buyer_wallet', 'buyer_tab')";
 
 /// Everything a signed-in buyer bought: card and free orders placed while signed in, those
 /// placed with `email` (only pass a proven email), and wallet purchases, newest first.
 pub async fn orders_of_buyer(db: &Db, account_id: &str, email: Option<&str>) -> Result<Vec<OrderRow>, sqlx::Error> {
     let sql = format!(
-        "select {ORDER_COLUMNS} from buyer_order where provider <> 'wallet' and status in ('fulfilled', 'refunded') \
+        "select {ORDER_COLUMNS} from buyer_order where provider not in ('wallet', 'tab') and status in ('fulfilled', 'refunded') \
              and (buyer_account_id = $1 or buyer_email = $2) \
          union all \
-         select {ORDER_COLUMNS} from buyer_order where provider = 'wallet' and status in ('fulfilled', 'refunded') \
-             and order_id in ({WALLET_ORDERS_OF_ACCOUNT}) \
+         select {ORDER_COLUMNS} from buyer_order where provider in ('wallet', 'tab') and status in ('fulfilled', 'refunded') \
+             and order_id in ({PREPAID_ORDERS_OF_ACCOUNT}) \
          order by created_at desc, order_id desc"
     );
     on_db!(db, pool => sqlx::query_as::<_, OrderRow>(&sql).bind(account_id).bind(email).fetch_all(pool).await)
@@ -183,11 +181,11 @@ pub async fn orders_of_buyer(db: &Db, account_id: &str, email: Option<&str>) -> 
 /// as `account_id`, or with `email` (only pass an email the visitor proved or paid with here).
 pub async fn owned_order(db: &Db, code: &str, account_id: Option<&str>, email: Option<&str>) -> Result<Option<OrderRow>, sqlx::Error> {
     let sql = format!(
-        "select {ORDER_COLUMNS} from buyer_order where status = 'fulfilled' and provider <> 'wallet' \
+        "select {ORDER_COLUMNS} from buyer_order where status = 'fulfilled' and provider not in ('wallet', 'tab') \
              and work_id = (select work_id from work where code = $3) and (buyer_account_id = $1 or buyer_email = $2) \
          union all \
-         select {ORDER_COLUMNS} from buyer_order where status = 'fulfilled' and provider = 'wallet' \
-             and work_id = (select work_id from work where code = $3) and $1 is not null and order_id in ({WALLET_ORDERS_OF_ACCOUNT}) \
+         select {ORDER_COLUMNS} from buyer_order where status = 'fulfilled' and provider in ('wallet', 'tab') \
+             and work_id = (select work_id from work where code = $3) and $1 is not null and order_id in ({PREPAID_ORDERS_OF_ACCOUNT}) \
          order by created_at desc limit 1"
     );
     on_db!(db, pool => sqlx::query_as::<_, OrderRow>(&sql).bind(account_id).bind(email).bind(code).fetch_optional(pool).await)
@@ -214,8 +212,10 @@ pub async fn tab_purchase(tx: &mut Tx, order_id: &str) -> Result<TabPurchase, sq
     })
 }
 
+/// Gives an account the guest orders bought with its email. (Wallet and tab orders always have
+/// their buyer's account; saying so lets the email index, which leaves them out, serve this.)
 pub async fn claim_orders(db: &Db, email: &str, account_id: &str) -> Result<u64, sqlx::Error> {
-    on_db!(db, pool => sqlx::query("update buyer_order set buyer_account_id = $1 where buyer_email = $2 and provider <> 'wallet' and buyer_account_id is null")
+    on_db!(db, pool => sqlx::query("update buyer_order set buyer_account_id = $1 where buyer_email = $2 and provider not in ('wallet', 'tab') and buyer_account_id is null")
         .bind(account_id).bind(email).execute(pool).await.map(|r| r.rows_affected()))
 }
 

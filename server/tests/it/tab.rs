@@ -128,6 +128,12 @@ both_backends! {
         // The wallet page shows the tab.
         let wallet = visitor.get(app.url("/wallet")).send().await.unwrap().text().await.unwrap();
         assert!(wallet.contains("Your tab") && wallet.contains("Tiny Zine"), "{wallet}");
+        // Back on the link page later, the buyer owns it (no second charge), and the library
+        // lists it: both find tab purchases through the tab's ledger entries.
+        let again = visitor.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
+        assert!(again.contains("You own this") && !again.contains(&format!("action=\"/tab/buy/{code}\"")), "{again}");
+        let library = visitor.get(app.url("/library")).send().await.unwrap().text().await.unwrap();
+        assert!(library.contains("Tiny Zine") && library.contains("/library/download/"), "{library}");
         app.ledger_is_clean().await;
     }
 
