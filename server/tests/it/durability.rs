@@ -4,11 +4,11 @@
 
 use crate::common;
 
-use std::{process::Stdio, sync::Arc, time::Duration};
+use std::{collections::HashSet, process::Stdio, sync::Arc, time::Duration};
 
 use crate::common::{Backend, browser_like_client, hidden_input, unescape};
 use reqwest::{Client, StatusCode};
-use tokio::{process::Child, sync::Mutex};
+use tokio::{process::Child, sync::Mutex, task::JoinHandle};
 
 struct Server {
     child: Child,
@@ -76,9 +76,10 @@ async fn penny_work(db_url: &str, data_dir: &std::path::Path, base_url: &str) ->
     work["work"]["code"].as_str().unwrap().to_string()
 }
 
-async fn crash_in_the_middle_of_a_burst(backend: Backend) {
+/// A data directory, a fresh database of `backend` and a free port; `None` without PostgreSQL.
+async fn fresh_database(backend: Backend) -> Option<(tempfile::TempDir, String, u16)> {
     if backend == Backend::Postgres && !common::pg::available().await {
-        return;
+        return None;
     }
     let data_dir = tempfile::tempdir().unwrap();
     let db_url = match backend {
@@ -86,6 +87,82 @@ async fn crash_in_the_middle_of_a_burst(backend: Backend) {
         Backend::Postgres => common::pg::fresh_schema_url().await,
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    Some((data_dir, db_url, port))
+}
+
+/// One worker per buyer, each buying the work `code` through the API as fast as it can with
+/// `extra` in the body, until an answer isn't `201 Created` (or the server is gone); the order
+/// ids acknowledged so far.
+fn burst(buyers: Vec<Client>, base_url: &str, code: &str, extra: serde_json::Value) -> (Arc<Mutex<Vec<String>>>, Vec<JoinHandle<()>>) {
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let workers = buyers
+        .into_iter()
+        .enumerate()
+        .map(|(w, buyer)| {
+            let (url, code, extra, acknowledged) =
+                (format!("{base_url}/api/wallet/purchases"), code.to_string(), extra.clone(), acknowledged.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let mut body = serde_json::json!({"code": code, "idempotency_key": format!("burst-{w:03}-{i:06}-key")});
+                    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+                        body.extend(extra.clone());
+                    }
+                    let Ok(res) = buyer.post(&url).json(&body).send().await else { return };
+                    if res.status() != StatusCode::CREATED {
+                        return;
+                    }
+                    let Ok(body) = res.json::<serde_json::Value>().await else { return };
+                    acknowledged.lock().await.push(body["order_id"].as_str().unwrap().to_string());
+                }
+            })
+        })
+        .collect();
+    (acknowledged, workers)
+}
+
+/// After the restart: `clink ledger verify` passes, and every acknowledged purchase is among the
+/// stored orders of `provider`, which it returns.
+async fn nothing_acknowledged_is_lost(
+    db: &app::db::Db,
+    db_url: &str,
+    data_dir: &std::path::Path,
+    acknowledged: &[String],
+    provider: &str,
+) -> HashSet<String> {
+    let verify = cli(db_url, data_dir, &["ledger", "verify"], None).await;
+    assert!(verify.status.success(), "ledger verify after kill -9:\n{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("every invariant holds"));
+    let stored: Vec<String> =
+        app::on_db!(db, pool => sqlx::query_scalar::<_, String>("select order_id from buyer_order where provider = $1")
+        .bind(provider).fetch_all(pool).await)
+        .unwrap();
+    let stored: HashSet<String> = stored.into_iter().collect();
+    let missing: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(missing.is_empty(), "{} acknowledged {provider} purchases lost: {missing:?}", missing.len());
+    stored
+}
+
+/// Waits until `n` purchases are acknowledged (for at most 2.5 s).
+async fn until_acknowledged(acknowledged: &Mutex<Vec<String>>, n: usize) {
+    for _ in 0..500 {
+        if acknowledged.lock().await.len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// `kill -9`, then waits for the workers to notice.
+async fn kill_9(server: &mut Server, workers: Vec<JoinHandle<()>>) {
+    server.child.start_kill().unwrap(); // SIGKILL: no shutdown, no flush
+    server.child.wait().await.unwrap();
+    for w in workers {
+        let _ = w.await;
+    }
+}
+
+async fn crash_in_the_middle_of_a_burst(backend: Backend) {
+    let Some((data_dir, db_url, port)) = fresh_database(backend).await else { return };
     let mut server = start(&db_url, data_dir.path(), port).await;
 
     // A creator with a 0.05 work, and a buyer with 20.00.
@@ -114,43 +191,17 @@ async fn crash_in_the_middle_of_a_burst(backend: Backend) {
     buyer.get(format!("{}{back}", server.base_url)).send().await.unwrap();
 
     // The burst: 32 clients buying as fast as they can, each remembering what was acknowledged.
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let workers: Vec<_> = (0..32)
-        .map(|w| {
-            let (buyer, url, code, acknowledged) =
-                (buyer.clone(), format!("{}/api/wallet/purchases", server.base_url), code.clone(), acknowledged.clone());
-            tokio::spawn(async move {
-                for i in 0.. {
-                    let body = serde_json::json!({"code": code, "idempotency_key": format!("burst-{w:03}-{i:06}-key")});
-                    let Ok(res) = buyer.post(&url).json(&body).send().await else { return };
-                    if res.status() != StatusCode::CREATED {
-                        return;
-                    }
-                    let Ok(body) = res.json::<serde_json::Value>().await else { return };
-                    acknowledged.lock().await.push(body["order_id"].as_str().unwrap().to_string());
-                }
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    server.child.start_kill().unwrap(); // SIGKILL: no shutdown, no flush
-    server.child.wait().await.unwrap();
-    for w in workers {
-        let _ = w.await;
-    }
+    let (acknowledged, workers) = burst(vec![buyer; 32], &server.base_url, &code, serde_json::json!({}));
+    // Until about a quarter of the wallet's 400 purchases are acknowledged: well inside it.
+    until_acknowledged(&acknowledged, 100).await;
+    kill_9(&mut server, workers).await;
     let acknowledged = acknowledged.lock().await.clone();
-    assert!(acknowledged.len() > 20, "the burst ran ({} purchases acknowledged)", acknowledged.len());
+    assert!((20..400).contains(&acknowledged.len()), "killed mid-burst ({} purchases acknowledged)", acknowledged.len());
 
     // Restart on the same database: the ledger holds, and nothing acknowledged is missing.
     let server = start(&db_url, data_dir.path(), port).await;
-    let verify = cli(&db_url, data_dir.path(), &["ledger", "verify"], None).await;
-    assert!(verify.status.success(), "ledger verify after kill -9:\n{}", String::from_utf8_lossy(&verify.stdout));
-    assert!(String::from_utf8_lossy(&verify.stdout).contains("every invariant holds"));
     let db = app::db::Db::connect(&db_url).await.unwrap();
-    let stored: Vec<String> = app::on_db!(&db, pool => sqlx::query_scalar::<_, String>("select order_id from buyer_order where provider = 'wallet'").fetch_all(pool).await).unwrap();
-    let stored: std::collections::HashSet<String> = stored.into_iter().collect();
-    let missing: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(missing.is_empty(), "{} acknowledged purchases lost: {missing:?}", missing.len());
+    let stored = nothing_acknowledged_is_lost(&db, &db_url, data_dir.path(), &acknowledged, "wallet").await;
     let balance = app::ledger::store::balance(&db, &format!("buyer_wallet:{}:EUR",
         app::on_db!(&db, pool => sqlx::query_scalar::<_, String>("select account_id from account where handle = 'fast'").fetch_one(pool).await).unwrap())).await.unwrap();
     assert_eq!(balance, 2000 - 5 * stored.len() as i64, "the balance matches the purchases that committed");
@@ -172,15 +223,7 @@ async fn kill_9_mid_burst_loses_nothing_acknowledged_postgres() {
 /// email on the link page, then buying on it through the API as fast as they can until their
 /// first tab's limit (1.00, twenty 0.05 purchases) stops them.
 async fn crash_in_the_middle_of_a_tab_burst(backend: Backend) {
-    if backend == Backend::Postgres && !common::pg::available().await {
-        return;
-    }
-    let data_dir = tempfile::tempdir().unwrap();
-    let db_url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", data_dir.path().join("clink.db").display()),
-        Backend::Postgres => common::pg::fresh_schema_url().await,
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let Some((data_dir, db_url, port)) = fresh_database(backend).await else { return };
     // Every buyer comes from this one address: the new-tab limits per address, scaled up.
     let env = [("CLINK_RATE_LIMIT_SCALE", "100")];
     let mut server = start_with(&db_url, data_dir.path(), port, &env).await;
@@ -203,49 +246,16 @@ async fn crash_in_the_middle_of_a_tab_burst(backend: Backend) {
         buyers.push(buyer);
     }
 
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let workers: Vec<_> = buyers
-        .into_iter()
-        .enumerate()
-        .map(|(w, buyer)| {
-            let (url, code, acknowledged) = (format!("{}/api/wallet/purchases", server.base_url), code.clone(), acknowledged.clone());
-            tokio::spawn(async move {
-                for i in 0.. {
-                    let body = serde_json::json!({"code": code, "idempotency_key": format!("tab-{w:03}-{i:06}-key"), "pay_later": true});
-                    let Ok(res) = buyer.post(&url).json(&body).send().await else { return };
-                    if res.status() != StatusCode::CREATED {
-                        return;
-                    }
-                    let Ok(body) = res.json::<serde_json::Value>().await else { return };
-                    acknowledged.lock().await.push(body["order_id"].as_str().unwrap().to_string());
-                }
-            })
-        })
-        .collect();
+    let (acknowledged, workers) = burst(buyers, &server.base_url, &code, serde_json::json!({"pay_later": true}));
     // Until about a fifth of the burst's 608 purchases are acknowledged: well inside it.
-    for _ in 0..500 {
-        if acknowledged.lock().await.len() >= 120 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    server.child.start_kill().unwrap(); // SIGKILL: no shutdown, no flush
-    server.child.wait().await.unwrap();
-    for w in workers {
-        let _ = w.await;
-    }
+    until_acknowledged(&acknowledged, 120).await;
+    kill_9(&mut server, workers).await;
     let acknowledged = acknowledged.lock().await.clone();
     assert!((20..600).contains(&acknowledged.len()), "killed mid-burst ({} purchases acknowledged)", acknowledged.len());
 
     let server = start_with(&db_url, data_dir.path(), port, &env).await;
-    let verify = cli(&db_url, data_dir.path(), &["ledger", "verify"], None).await;
-    assert!(verify.status.success(), "ledger verify after kill -9:\n{}", String::from_utf8_lossy(&verify.stdout));
-    assert!(String::from_utf8_lossy(&verify.stdout).contains("every invariant holds"));
     let db = app::db::Db::connect(&db_url).await.unwrap();
-    let stored: Vec<String> = app::on_db!(&db, pool => sqlx::query_scalar::<_, String>("select order_id from buyer_order where provider = 'tab'").fetch_all(pool).await).unwrap();
-    let stored: std::collections::HashSet<String> = stored.into_iter().collect();
-    let missing: Vec<&String> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(missing.is_empty(), "{} acknowledged tab purchases lost: {missing:?}", missing.len());
+    let stored = nothing_acknowledged_is_lost(&db, &db_url, data_dir.path(), &acknowledged, "tab").await;
     // What the tabs owe is what committed, first purchases included, and none passed its limit.
     let owed: Vec<i64> = app::on_db!(&db, pool => sqlx::query_scalar::<_, i64>(
         "select -balance_minor from ledger_account where kind = 'buyer_tab'").fetch_all(pool).await)
