@@ -158,13 +158,13 @@ pub async fn mark_processed(tx: &mut Tx, event_key: &str, now: i64) -> Result<bo
 
 /// The wallet and tab orders of the account `$1` (their `buyer_email` is the account's email),
 /// found through its wallets' and tabs' ledger entries: see `orders_of_email`.
-pub const PREPAID_ORDERS_OF_ACCOUNT: &str = "select t.order_id from ledger_account w \
+const PREPAID_ORDERS_OF_ACCOUNT: &str = "select t.order_id from ledger_account w \
     join ledger_entry e on e.account_id = w.account_id \
     join ledger_txn t on t.txn_id = e.txn_id and t.kind = 'sale' \
     where w.owner_id = $1 and w.kind in ('buyer_wallet', 'buyer_tab')";
 
 /// Everything a signed-in buyer bought: card and free orders placed while signed in, those
-/// placed with `email` (only pass a proven email), and wallet purchases, newest first.
+/// placed with `email` (only pass a proven email), and wallet and tab purchases, newest first.
 pub async fn orders_of_buyer(db: &Db, account_id: &str, email: Option<&str>) -> Result<Vec<OrderRow>, sqlx::Error> {
     let sql = format!(
         "select {ORDER_COLUMNS} from buyer_order where provider not in ('wallet', 'tab') and status in ('fulfilled', 'refunded') \
