@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::objects::{
-    API_VERSION, AUTHENTICATION_REQUIRED, ApiError, Behavior, CardInput, Decline, behavior, billing_details, new_id, now, random_alnum,
-    test_pm_alias,
+    API_VERSION, AUTHENTICATION_REQUIRED, ApiError, Behavior, CardInput, Decline, behavior, billing_details, klarna_amount_range,
+    klarna_countries, new_id, now, random_alnum, test_pm_alias,
 };
 
 /// Who made the request, for auth rules and the events' `request` field.
@@ -25,7 +25,8 @@ pub struct Req {
 
 /// What Stripe knows about a PaymentMethod but does not show.
 struct PmMeta {
-    card: CardInput,
+    /// The card's raw data; `None` for a redirect method (Klarna).
+    card: Option<CardInput>,
     /// Used once without being attached to a customer: Stripe refuses reuse.
     consumed: bool,
     /// Successfully set up with `setup_future_usage`: 4000002500003155 then
@@ -412,7 +413,7 @@ impl Store {
             "type": "card",
         });
         let id = pm["id"].as_str().expect("id").to_owned();
-        self.pm_meta.insert(id, PmMeta { card, consumed: false, set_up: false });
+        self.pm_meta.insert(id, PmMeta { card: Some(card), consumed: false, set_up: false });
         self.objects.push(pm.clone());
         pm
     }
@@ -427,16 +428,47 @@ impl Store {
         match p.get("type").and_then(Value::as_str) {
             None => return Err(ApiError::missing_param(&name("type"))),
             Some("card") => {}
+            Some("klarna") => return self.insert_klarna_pm(p, &name),
             Some(other) => {
                 return Err(ApiError::invalid_param(
                     &name("type"),
-                    &format!("stripe-sim only simulates card payment methods, not `{other}`."),
+                    &format!("stripe-sim only simulates card and klarna payment methods, not `{other}`."),
                 ));
             }
         }
         let card = p.get("card").ok_or_else(|| ApiError::missing_param(&name("card")))?;
         let card = CardInput::parse(card, &name("card"))?;
         Ok(self.insert_card_pm(card, p.get("billing_details"), metadata(p)))
+    }
+
+    /// A Klarna PaymentMethod: Klarna needs the customer's email and country up front (it
+    /// decides what it offers by country), so Stripe refuses one without them.
+    fn insert_klarna_pm(&mut self, p: &Value, name: &dyn Fn(&str) -> String) -> Result<Value> {
+        let billing = p.get("billing_details");
+        if billing.and_then(|b| b.get("email")).and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(ApiError::missing_param(&format!("{}[email]", name("billing_details"))));
+        }
+        let country = billing.and_then(|b| b.get("address")).and_then(|a| a.get("country")).and_then(Value::as_str).unwrap_or_default();
+        if country.is_empty() {
+            return Err(ApiError::missing_param(&format!("{}[address][country]", name("billing_details"))));
+        }
+        let pm = json!({
+            "id": new_id("pm"),
+            "object": "payment_method",
+            "allow_redisplay": "unspecified",
+            "billing_details": billing_details(billing),
+            "created": now(),
+            "customer": null,
+            "klarna": { "dob": null },
+            "livemode": false,
+            "metadata": metadata(p),
+            "radar_options": {},
+            "type": "klarna",
+        });
+        let id = pm["id"].as_str().expect("id").to_owned();
+        self.pm_meta.insert(id, PmMeta { card: None, consumed: false, set_up: false });
+        self.objects.push(pm.clone());
+        Ok(pm)
     }
 
     fn create_payment_method(&mut self, p: &Value) -> Result<Value> {
@@ -570,15 +602,23 @@ impl Store {
         // otherwise Stripe's default since 2023-08-16 applies. Newer API
         // versions (the one async-stripe rc.10 targets) name the parameter
         // `allowed_payment_method_types`; older ones and Stripe.js users send
-        // `payment_method_types`. Only cards are simulated.
+        // `payment_method_types`. Cards and Klarna are simulated; automatic payment methods
+        // mean cards only here.
         let allowed = p.get("allowed_payment_method_types").and_then(Value::as_array).cloned();
         let explicit = allowed.clone().or_else(|| p.get("payment_method_types").and_then(Value::as_array).cloned());
         let (automatic, config) = match &explicit {
             Some(_) => (Value::Null, Value::Null),
             None => (json!({ "allow_redirects": "always", "enabled": true }), json!({ "id": new_id("pmc"), "parent": null })),
         };
-        if explicit.as_ref().is_some_and(|t| !t.iter().any(|t| t == "card")) {
-            return Err(ApiError::invalid_param("payment_method_types", "stripe-sim only simulates `card` payments."));
+        let types: Vec<String> = match &explicit {
+            Some(list) => list.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            None => vec!["card".to_owned()],
+        };
+        if types.is_empty() || types.iter().any(|t| t != "card" && t != "klarna") {
+            return Err(ApiError::invalid_param("payment_method_types", "stripe-sim only simulates `card` and `klarna` payments."));
+        }
+        if types.iter().any(|t| t == "klarna") {
+            check_klarna_amount(amount, &currency)?;
         }
         // Resolve the payment method before creating anything, so a bad one
         // fails the whole request like on Stripe.
@@ -589,9 +629,13 @@ impl Store {
         };
         if let Some(pm) = &pm_id {
             self.check_pm_usable(pm, customer.as_deref())?;
+            self.check_pm_allowed(pm, &types, &currency)?;
         }
         if confirm && pm_id.is_none() {
             return Err(missing_pm_error());
+        }
+        if let (true, Some(pm)) = (confirm, &pm_id) {
+            self.check_redirect(pm, off_session, return_url.as_deref())?;
         }
         let id = new_id("pi");
         let pi = json!({
@@ -623,10 +667,8 @@ impl Store {
             "on_behalf_of": null,
             "payment_method": pm_id,
             "payment_method_configuration_details": config,
-            "payment_method_options": {
-                "card": { "installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic" }
-            },
-            "payment_method_types": ["card"],
+            "payment_method_options": payment_method_options(&types),
+            "payment_method_types": types,
             "processing": null,
             "receipt_email": s(p, "receipt_email"),
             "review": null,
@@ -715,6 +757,10 @@ impl Store {
             return Err(missing_pm_error());
         };
         self.check_pm_usable(&pm_id, pi["customer"].as_str())?;
+        let types: Vec<String> =
+            pi["payment_method_types"].as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_owned).collect();
+        self.check_pm_allowed(&pm_id, &types, pi["currency"].as_str().unwrap_or_default())?;
+        self.check_redirect(&pm_id, off_session, s(p, "return_url").as_deref())?;
 
         let pi = self.get_mut(id);
         pi["payment_method"] = json!(pm_id);
@@ -735,7 +781,12 @@ impl Store {
         let pm_id = self.get(id).expect("pi")["payment_method"].as_str().expect("pm set").to_owned();
         let meta = &self.pm_meta[&pm_id];
         let off_session = self.pi_meta.get(id).is_some_and(|m| m.off_session);
-        let needs_auth = match behavior(&meta.card.number) {
+        let Some(card) = &meta.card else {
+            // Klarna: the customer approves on Klarna's page, then comes back to `return_url`.
+            let next_action = self.redirect_action(id, "klarna", "authorize");
+            return Ok(self.await_customer(req, id, next_action));
+        };
+        let needs_auth = match behavior(&card.number) {
             Behavior::Decline(d) => return Err(self.decline(req, id, d)),
             Behavior::Succeed => false,
             Behavior::AuthAlways => true,
@@ -749,33 +800,94 @@ impl Store {
             return Err(self.decline(req, id, AUTHENTICATION_REQUIRED));
         }
         let next_action = self.next_action(id);
+        Ok(self.await_customer(req, id, next_action))
+    }
+
+    /// The intent waits for the customer to act (3-D Secure, Klarna's page).
+    fn await_customer(&mut self, req: &Req, id: &str, next_action: Value) -> Value {
         let pi = self.get_mut(id);
         pi["status"] = json!("requires_action");
         pi["next_action"] = next_action;
         pi["last_payment_error"] = Value::Null;
         let pi = pi.clone();
         self.emit(req, "payment_intent.requires_action", pi.clone(), None);
-        Ok(pi)
+        pi
     }
 
     /// `redirect_to_url` when the confirm gave a `return_url`, otherwise
     /// `use_stripe_sdk` (what Stripe.js handles in place). Both point at the
     /// sim's challenge page.
     fn next_action(&self, id: &str) -> Value {
+        if self.pi_meta.get(id).is_some_and(|m| m.return_url.is_some()) {
+            return self.redirect_action(id, "3ds", "challenge");
+        }
         let pi = self.get(id).expect("pi");
         let secret = pi["client_secret"].as_str().expect("secret");
-        let return_url = self.pi_meta.get(id).and_then(|m| m.return_url.clone());
-        let mut url = format!("{}/_sim/3ds/{id}/challenge?client_secret={secret}", self.base_url);
-        match return_url {
-            Some(r) => {
-                url.push_str("&return_url=");
-                url.extend(form_urlencoded::byte_serialize(r.as_bytes()));
-                json!({ "type": "redirect_to_url", "redirect_to_url": { "return_url": r, "url": url } })
+        let url = format!("{}/_sim/3ds/{id}/challenge?client_secret={secret}", self.base_url);
+        json!({
+            "type": "use_stripe_sdk",
+            "use_stripe_sdk": { "type": "three_d_secure_redirect", "stripe_js": url, "source": new_id("src") }
+        })
+    }
+
+    /// `redirect_to_url` to one of the sim's pages (`/_sim/{area}/{pi}/{page}`), which sends
+    /// the customer back to the confirm's `return_url`.
+    fn redirect_action(&self, id: &str, area: &str, page: &str) -> Value {
+        let pi = self.get(id).expect("pi");
+        let secret = pi["client_secret"].as_str().expect("secret");
+        let return_url = self.pi_meta.get(id).and_then(|m| m.return_url.clone()).unwrap_or_default();
+        let mut url = format!("{}/_sim/{area}/{id}/{page}?client_secret={secret}&return_url=", self.base_url);
+        url.extend(form_urlencoded::byte_serialize(return_url.as_bytes()));
+        json!({ "type": "redirect_to_url", "redirect_to_url": { "return_url": return_url, "url": url } })
+    }
+
+    fn is_klarna(&self, pm_id: &str) -> bool {
+        self.pm_meta.get(pm_id).is_some_and(|m| m.card.is_none())
+    }
+
+    /// The PaymentMethod's type must be one the PaymentIntent takes, and a Klarna payer's
+    /// country must pay in the intent's currency.
+    fn check_pm_allowed(&self, pm_id: &str, types: &[String], currency: &str) -> Result<()> {
+        let pm = self.get(pm_id).expect("resolved pm");
+        let type_ = pm["type"].as_str().unwrap_or_default();
+        if !types.iter().any(|t| t == type_) {
+            return Err(ApiError::invalid_param(
+                "payment_method",
+                &format!(
+                    "The PaymentMethod provided ({type_}) is not allowed for this PaymentIntent. Please attach a PaymentMethod \
+                     of one of the following types: {}. Alternatively, update the allowed payment_method_types for this \
+                     PaymentIntent to include \"{type_}\".",
+                    types.join(", ")
+                ),
+            ));
+        }
+        if type_ == "klarna" {
+            let country = pm["billing_details"]["address"]["country"].as_str().unwrap_or_default().to_ascii_uppercase();
+            if !klarna_countries(currency).is_some_and(|c| c.contains(&country.as_str())) {
+                return Err(ApiError::invalid_param(
+                    "payment_method_data[billing_details][address][country]",
+                    &format!("Klarna doesn't take {} payments from customers in {country}.", currency.to_uppercase()),
+                ));
             }
-            None => json!({
-                "type": "use_stripe_sdk",
-                "use_stripe_sdk": { "type": "three_d_secure_redirect", "stripe_js": url, "source": new_id("src") }
-            }),
+        }
+        Ok(())
+    }
+
+    /// A redirect method needs the customer present and a page to come back to.
+    fn check_redirect(&self, pm_id: &str, off_session: bool, return_url: Option<&str>) -> Result<()> {
+        if !self.is_klarna(pm_id) {
+            return Ok(());
+        }
+        if off_session {
+            return Err(ApiError::invalid_param("off_session", "Klarna payments need the customer present: off_session isn't supported."));
+        }
+        match return_url {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => Ok(()),
+            Some(_) => Err(ApiError::invalid_param("return_url", "Not a valid URL")),
+            None => Err(ApiError::invalid_param(
+                "return_url",
+                "A `return_url` must be specified because this payment method (klarna) redirects the customer.",
+            )),
         }
     }
 
@@ -800,7 +912,7 @@ impl Store {
             _ => {}
         }
         let pm = self.get_mut(&pm_id);
-        if pm["card"]["checks"]["cvc_check"] == "unchecked" {
+        if pm["type"] == "card" && pm["card"]["checks"]["cvc_check"] == "unchecked" {
             pm["card"]["checks"]["cvc_check"] = json!("pass");
         }
 
@@ -837,8 +949,8 @@ impl Store {
         error.with("payment_intent", pi)
     }
 
-    /// What the 3-D Secure challenge does (browser buttons or
-    /// `SimHandle::complete_3ds`).
+    /// What the customer does on the 3-D Secure challenge or on Klarna's page
+    /// (browser buttons or `SimHandle::complete_3ds`).
     pub fn complete_3ds(&mut self, id: &str, success: bool, client_secret: Option<&str>) -> Result<Value> {
         let pi = self.find("payment_intent", id, Some("intent"))?;
         if let Some(cs) = client_secret
@@ -854,16 +966,20 @@ impl Store {
         }
         // Not caused by an API request: Stripe leaves `request.id` null.
         let req = Req::default();
+        let pm_id = pi["payment_method"].as_str().expect("pm").to_owned();
+        let klarna = self.is_klarna(&pm_id);
         if success {
-            return Ok(self.succeed(&req, id, true));
+            return Ok(self.succeed(&req, id, !klarna));
         }
-        let pm = self.get(pi["payment_method"].as_str().expect("pm")).expect("pm").clone();
-        let error = ApiError::invalid(
+        let pm = self.get(&pm_id).expect("pm").clone();
+        let message = if klarna {
+            "The customer did not approve the Klarna payment. You can provide payment_method_data or a new \
+             PaymentMethod to attempt to fulfill this PaymentIntent again."
+        } else {
             "The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new \
-             PaymentMethod to attempt to fulfill this PaymentIntent again.",
-        )
-        .with("code", "payment_intent_authentication_failure")
-        .with("payment_method", pm);
+             PaymentMethod to attempt to fulfill this PaymentIntent again."
+        };
+        let error = ApiError::invalid(message).with("code", "payment_intent_authentication_failure").with("payment_method", pm);
         let p = self.get_mut(id);
         p["status"] = json!("requires_payment_method");
         p["payment_method"] = Value::Null;
@@ -904,10 +1020,8 @@ impl Store {
 
     fn charge(&self, pi: &Value, pm_id: &str, decline: Option<Decline>, three_ds: bool) -> Value {
         let pm = self.get(pm_id).expect("pm");
-        let card = &self.pm_meta[pm_id].card;
         let ok = decline.is_none();
         let amount = pi["amount"].as_i64().expect("amount");
-        let brand = card.brand();
         let id = new_id("ch");
         let outcome = match decline {
             None => json!({
@@ -928,13 +1042,58 @@ impl Store {
                 "type": "issuer_declined",
             }),
         };
-        let three_d_secure = three_ds.then(|| {
-            json!({
-                "authentication_flow": "challenge", "electronic_commerce_indicator": "05",
-                "exemption_indicator": null, "exemption_indicator_applied": false, "result": "authenticated",
-                "result_reason": null, "transaction_id": random_alnum(32).to_lowercase(), "version": "2.2.0",
-            })
-        });
+        let payment_method_details = match &self.pm_meta[pm_id].card {
+            None => json!({
+                "klarna": {
+                    "location": null,
+                    "payer_details": { "address": { "country": pm["billing_details"]["address"]["country"] } },
+                    "payment_method_category": "pay_later",
+                    "preferred_locale": null,
+                    "reader": null,
+                },
+                "type": "klarna",
+            }),
+            Some(card) => {
+                let brand = card.brand();
+                let three_d_secure = three_ds.then(|| {
+                    json!({
+                        "authentication_flow": "challenge", "electronic_commerce_indicator": "05",
+                        "exemption_indicator": null, "exemption_indicator_applied": false, "result": "authenticated",
+                        "result_reason": null, "transaction_id": random_alnum(32).to_lowercase(), "version": "2.2.0",
+                    })
+                });
+                json!({
+                    "card": {
+                        "amount_authorized": if ok { Some(amount) } else { None },
+                        "authorization_code": null,
+                        "brand": brand,
+                        "checks": {
+                            "address_line1_check": null, "address_postal_code_check": null,
+                            "cvc_check": card.cvc.as_ref().map(|_| "pass"),
+                        },
+                        "country": "US",
+                        "exp_month": card.exp_month,
+                        "exp_year": card.exp_year,
+                        "extended_authorization": { "status": "disabled" },
+                        "fingerprint": card.fingerprint(),
+                        "funding": "credit",
+                        "incremental_authorization": { "status": "unavailable" },
+                        "installments": null,
+                        "last4": card.last4(),
+                        "mandate": null,
+                        "multicapture": { "status": "unavailable" },
+                        "network": brand,
+                        "network_token": { "used": false },
+                        "network_transaction_id": format!("{:015}", rand::random_range(0..1_000_000_000_000_000u64)),
+                        "overcapture": { "maximum_amount_capturable": amount, "status": "unavailable" },
+                        "regulated_status": "unregulated",
+                        "three_d_secure": three_d_secure,
+                        "wallet": null,
+                    },
+                    "type": "card",
+                })
+            }
+        };
         json!({
             "id": id,
             "object": "charge",
@@ -944,7 +1103,7 @@ impl Store {
             "application": null,
             "application_fee": null,
             "application_fee_amount": null,
-            "authorization_code": if ok { Some(format!("{:06}", rand::random_range(0..1_000_000))) } else { None },
+            "authorization_code": if ok && self.pm_meta[pm_id].card.is_some() { Some(format!("{:06}", rand::random_range(0..1_000_000))) } else { None },
             "balance_transaction": if ok { Some(new_id("txn")) } else { None },
             "billing_details": pm["billing_details"],
             "calculated_statement_descriptor": "STRIPE-SIM",
@@ -965,36 +1124,7 @@ impl Store {
             "paid": ok,
             "payment_intent": pi["id"],
             "payment_method": pm_id,
-            "payment_method_details": {
-                "card": {
-                    "amount_authorized": if ok { Some(amount) } else { None },
-                    "authorization_code": null,
-                    "brand": brand,
-                    "checks": {
-                        "address_line1_check": null, "address_postal_code_check": null,
-                        "cvc_check": card.cvc.as_ref().map(|_| "pass"),
-                    },
-                    "country": "US",
-                    "exp_month": card.exp_month,
-                    "exp_year": card.exp_year,
-                    "extended_authorization": { "status": "disabled" },
-                    "fingerprint": card.fingerprint(),
-                    "funding": "credit",
-                    "incremental_authorization": { "status": "unavailable" },
-                    "installments": null,
-                    "last4": card.last4(),
-                    "mandate": null,
-                    "multicapture": { "status": "unavailable" },
-                    "network": brand,
-                    "network_token": { "used": false },
-                    "network_transaction_id": format!("{:015}", rand::random_range(0..1_000_000_000_000_000u64)),
-                    "overcapture": { "maximum_amount_capturable": amount, "status": "unavailable" },
-                    "regulated_status": "unregulated",
-                    "three_d_secure": three_d_secure,
-                    "wallet": null,
-                },
-                "type": "card",
-            },
+            "payment_method_details": payment_method_details,
             "radar_options": {},
             "receipt_email": pi["receipt_email"],
             "receipt_number": null,
@@ -1073,9 +1203,13 @@ impl Store {
             "charge": charge_id,
             "created": now(),
             "currency": currency,
-            "destination_details": {
-                "card": { "reference": null, "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund" },
-                "type": "card",
+            "destination_details": if charge["payment_method_details"]["type"] == "klarna" {
+                json!({ "klarna": {}, "type": "klarna" })
+            } else {
+                json!({
+                    "card": { "reference": null, "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund" },
+                    "type": "card",
+                })
             },
             "metadata": metadata(p),
             "payment_intent": charge["payment_intent"],
@@ -1096,6 +1230,45 @@ impl Store {
         self.emit(req, "charge.refunded", ch, Some(previous));
         Ok(refund)
     }
+}
+
+/// Klarna takes its currencies only, between its smallest and largest payment.
+fn check_klarna_amount(amount: i64, currency: &str) -> Result<()> {
+    if klarna_countries(currency).is_none() {
+        return Err(ApiError::invalid_param(
+            "payment_method_types",
+            &format!(
+                "The currency provided ({currency}) is invalid. Payments with klarna support the following currencies: aud, cad, \
+                 chf, czk, dkk, eur, gbp, nok, nzd, pln, ron, sek, usd."
+            ),
+        ));
+    }
+    let (min, max) = klarna_amount_range(currency);
+    if !(min..=max).contains(&amount) {
+        return Err(ApiError::invalid_param(
+            "amount",
+            &format!(
+                "Klarna payments in {} must be between {} and {}.",
+                currency.to_uppercase(),
+                money(min, currency),
+                money(max, currency)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `payment_method_options`, one entry per payment method type the intent takes.
+fn payment_method_options(types: &[String]) -> Value {
+    let mut options = Map::new();
+    for t in types {
+        let option = match t.as_str() {
+            "card" => json!({ "installments": null, "mandate_options": null, "network": null, "request_three_d_secure": "automatic" }),
+            _ => json!({ "capture_method": null, "preferred_locale": null, "setup_future_usage": null }),
+        };
+        options.insert(t.clone(), option);
+    }
+    Value::Object(options)
 }
 
 fn setup_future_usage(p: &Value) -> Result<Value> {

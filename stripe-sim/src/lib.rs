@@ -2,8 +2,9 @@
 //!
 //! The test machines have no internet, and `localstripe` returns objects too
 //! sparse for async-stripe to deserialize, so this crate serves the slice of
-//! the Stripe API Clink uses — customers, card PaymentMethods,
-//! PaymentIntents (with Stripe's test cards, declines and 3-D Secure),
+//! the Stripe API Clink uses — customers, card and Klarna PaymentMethods,
+//! PaymentIntents (with Stripe's test cards, declines, 3-D Secure and
+//! Klarna's redirect),
 //! refunds and events — with complete objects, Stripe's error shapes,
 //! idempotency keys and signed webhooks. It also serves a small Stripe.js
 //! stand-in at `/js/v3` for browser tests.
@@ -198,6 +199,11 @@ fn router(inner: Arc<Inner>) -> Router {
         .route("/_sim/health", get(|| async { "ok" }))
         .route("/_sim/3ds/{id}", post(sim_3ds).options(preflight))
         .route("/_sim/3ds/{id}/challenge", get(|| async { Html(include_str!("challenge.html")) }))
+        .route("/_sim/klarna/{id}/authorize", get(|| async { Html(include_str!("klarna.html")) }))
+        .route(
+            "/_sim/customer-page.js",
+            get(|| async { ([(header::CONTENT_TYPE, "application/javascript; charset=utf-8")], include_str!("customer-page.js")) }),
+        )
         .route(
             "/_sim/events",
             get(|State(inner): State<Arc<Inner>>| async move { axum::Json(inner.store.lock().expect("store lock").events.clone()) }),

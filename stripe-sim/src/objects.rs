@@ -331,6 +331,44 @@ impl ApiError {
     }
 }
 
+/// Klarna, as stripe-sim models Stripe's rules for it: the currencies Stripe presents it in,
+/// the customer countries each currency is paid from (Klarna takes each country's own
+/// currency only), and the amount range of one payment. Klarna's smallest payment is 1.00
+/// (or its equivalent); the largest is the highest per-country cap Klarna publishes for the
+/// currency.
+pub fn klarna_countries(currency: &str) -> Option<&'static [&'static str]> {
+    Some(match currency {
+        "eur" => &["AT", "BE", "DE", "ES", "FI", "FR", "GR", "IE", "IT", "NL", "PT"],
+        "gbp" => &["GB"],
+        "usd" => &["US"],
+        "aud" => &["AU"],
+        "cad" => &["CA"],
+        "chf" => &["CH"],
+        "czk" => &["CZ"],
+        "dkk" => &["DK"],
+        "nok" => &["NO"],
+        "nzd" => &["NZ"],
+        "pln" => &["PL"],
+        "ron" => &["RO"],
+        "sek" => &["SE"],
+        _ => return None,
+    })
+}
+
+/// The smallest and largest Klarna payment in `currency`, in minor units.
+pub fn klarna_amount_range(currency: &str) -> (i64, i64) {
+    match currency {
+        "eur" => (100, 1_400_000),
+        "gbp" => (100, 400_000),
+        "usd" => (100, 1_000_000),
+        "chf" => (100, 500_000),
+        "czk" | "dkk" | "nok" => (1_000, 10_000_000),
+        "sek" => (1_000, 15_000_000),
+        "pln" | "ron" => (500, 2_000_000),
+        _ => (100, 1_000_000),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

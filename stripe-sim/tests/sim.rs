@@ -5,6 +5,7 @@
 mod sim {
     pub mod browser;
     pub mod errors_idempotency;
+    pub mod klarna;
     pub mod payments;
     pub mod webhooks;
 }
