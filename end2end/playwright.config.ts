@@ -94,6 +94,7 @@ export default defineConfig({
         CLINK_STRIPE_WEBHOOK_SECRET: 'whsec_e2e',
         CLINK_STRIPE_API_BASE: `http://127.0.0.1:${simPort}`,
         CLINK_STRIPE_JS_URL: `http://127.0.0.1:${simPort}/js/v3`,
+        CLINK_STRIPE_KLARNA: 'on',
       },
     },
   ],

@@ -1,7 +1,7 @@
 import { expect, test, type Page } from '@playwright/test';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { publishWork, unique } from './helpers';
+import { DESKTOP, Interactions, PHONE, assertLayout, publishWork, unique } from './helpers';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -99,6 +99,50 @@ test.describe('buyers, Stripe (simulator)', () => {
     await buyer.getByRole('button', { name: /Buy for €3\.00 with Visa •••• 4242/ }).click();
     await expect(buyer).toHaveURL(/\/d\//);
     await expect(buyer.getByRole('heading', { level: 1 })).toHaveText('More Sketches');
+  });
+
+  test('Klarna on a phone: link → Klarna → file in two taps; a decline comes back to the link page', async ({ browser }) => {
+    const base = `http://127.0.0.1:${process.env.CLINK_E2E_STRIPE_PORT ?? 3211}`;
+    const bytes = Buffer.from(`klarna bytes ${unique()} `.repeat(800));
+    const creatorPage = await (await browser.newContext({ baseURL: base })).newPage();
+    const link = await publishWork(creatorPage, { title: 'Klarna Course', price: '25', file: { name: 'course.zip', buffer: bytes } });
+    const small = await publishWork(await (await browser.newContext({ baseURL: base })).newPage(), { title: 'Tiny Print', price: '0.80', file: { name: 't.pdf', buffer: Buffer.from('%PDF t') } });
+
+    const buyer = await (await browser.newContext({ ...PHONE, baseURL: base, acceptDownloads: true })).newPage();
+    await buyer.goto(link);
+    const klarna = buyer.getByRole('button', { name: 'Pay later with Klarna' });
+    await expect(klarna).toBeVisible();
+    await expect(buyer.getByLabel('Klarna, paying from')).toHaveValue('DE');
+    await assertLayout(buyer, 'klarna-link-phone', [buyer.getByRole('button', { name: 'Buy for €25.00' })]);
+    const act = new Interactions();
+    await buyer.getByLabel('Your email').fill(`k.${unique()}@example.com`);
+    await act.click(klarna);
+    // On Klarna's page (the simulator's), for the work's amount.
+    await expect(buyer.getByTestId('sim-klarna-amount')).toHaveText('Amount: 25.00 EUR');
+    await assertLayout(buyer, 'klarna-page-phone');
+    await act.click(buyer.getByTestId('sim-klarna-authorize'));
+    await expect(buyer).toHaveURL(/\/d\//, { timeout: 20_000 });
+    await expect(buyer.getByRole('heading', { level: 1 })).toHaveText('Klarna Course');
+    expect(act.count, 'link → file: Klarna, then approve').toBe(2);
+    expect(sha256(await downloadFirstFile(buyer))).toBe(sha256(bytes));
+
+    // Declined: back on the link page, told so, with the card form right there.
+    const other = await (await browser.newContext({ ...DESKTOP, baseURL: base })).newPage();
+    await other.goto(link);
+    await other.getByLabel('Your email').fill(`k2.${unique()}@example.com`);
+    await other.getByLabel('Klarna, paying from').selectOption('FR');
+    await assertLayout(other, 'klarna-link-desktop', [other.getByRole('button', { name: 'Pay later with Klarna' })]);
+    await other.getByRole('button', { name: 'Pay later with Klarna' }).click();
+    await other.getByTestId('sim-klarna-fail').click();
+    await expect(other.getByRole('alert').filter({ hasText: "Klarna didn't approve this payment" })).toBeVisible();
+    expect(new URL(other.url()).pathname).toBe(new URL(link).pathname);
+    await expect(other.getByRole('button', { name: 'Buy for €25.00' })).toBeVisible();
+    await assertLayout(other, 'klarna-declined-desktop');
+
+    // Below Klarna's smallest payment: cards only.
+    await other.goto(small);
+    await expect(other.getByRole('button', { name: 'Buy for €0.80' })).toBeVisible();
+    await expect(other.getByRole('button', { name: 'Pay later with Klarna' })).toHaveCount(0);
   });
 
   test('3-D Secure through Stripe.js', async ({ browser }) => {

@@ -183,6 +183,11 @@ impl Config {
                     webhook_secret: webhook_secret.into(),
                     api_base,
                     js_url: get("CLINK_STRIPE_JS_URL").unwrap_or_else(|| "https://js.stripe.com/v3/".into()),
+                    klarna: match get("CLINK_STRIPE_KLARNA").as_deref() {
+                        None | Some("0" | "off" | "false") => false,
+                        Some("1" | "on" | "true") => true,
+                        Some(_) => return Err(bad("CLINK_STRIPE_KLARNA", "must be on or off")),
+                    },
                 })
             }
         };
@@ -444,7 +449,18 @@ mod tests {
             ("CLINK_STRIPE_WEBHOOK_SECRET", "whsec_x"),
         ])
         .unwrap();
-        assert_eq!(c.stripe.unwrap().js_url, "https://js.stripe.com/v3/");
+        let stripe = c.stripe.unwrap();
+        assert_eq!(stripe.js_url, "https://js.stripe.com/v3/");
+        assert!(!stripe.klarna, "Klarna is off until the operator activated it at Stripe");
+        let keys = [
+            ("CLINK_STRIPE_SECRET_KEY", "sk_test_x"),
+            ("CLINK_STRIPE_PUBLISHABLE_KEY", "pk_test_x"),
+            ("CLINK_STRIPE_WEBHOOK_SECRET", "whsec_x"),
+        ];
+        let with = |klarna: &'static str| config(&[keys.as_slice(), &[("CLINK_STRIPE_KLARNA", klarna)]].concat());
+        assert!(with("on").unwrap().stripe.unwrap().klarna);
+        assert!(!with("off").unwrap().stripe.unwrap().klarna);
+        assert_eq!(with("yes please").unwrap_err().var, "CLINK_STRIPE_KLARNA");
         assert_eq!(config(&[("CLINK_SMTP_URL", "mail.example:25")]).unwrap_err().var, "CLINK_SMTP_URL");
         assert_eq!(config(&[("CLINK_SECRET_KEY", "short")]).unwrap_err().var, "CLINK_SECRET_KEY");
     }

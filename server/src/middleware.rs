@@ -44,7 +44,7 @@ impl ContentPolicy {
         let header = format!(
             "default-src 'self'; script-src 'self' 'nonce-{{nonce}}' 'wasm-unsafe-eval' {extra}; style-src 'self' 'unsafe-inline'; \
              img-src 'self' data: blob:; font-src 'self'; connect-src 'self' {extra}; frame-src {frames}; \
-             form-action 'self' https:; base-uri 'none'; object-src 'none'; frame-ancestors 'none'",
+             form-action 'self' https: {extra}; base-uri 'none'; object-src 'none'; frame-ancestors 'none'",
             frames = if extra.is_empty() { "'none'".to_string() } else { extra.clone() },
         );
         ContentPolicy { header: header.replace(" ;", ";").into(), hsts: https }

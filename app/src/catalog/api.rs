@@ -97,6 +97,9 @@ pub struct Storefront {
     pub checkout_key: String,
     /// Where this visit came from, carried to the order for the creator's analytics.
     pub source: String,
+    /// Klarna, where the provider offers it and the price is one Klarna takes.
+    #[serde(default)]
+    pub klarna: Option<crate::checkout::domain::klarna::KlarnaOffer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +183,7 @@ pub fn storefront_view(settings: &Settings, row: StorefrontRow, files: &[store::
         creator_handle: row.handle,
         checkout_key: crate::db::new_id(),
         source: "direct".into(),
+        klarna: None,
     }
 }
 
@@ -340,6 +344,7 @@ pub async fn load_storefront(code: Option<String>, handle: Option<String>, slug:
     let files = store::files_of(&state.db, &row.work.work_id).await.map_err(service::CatalogError::from)?;
     let mut view = storefront_view(&state.settings, row, &files);
     view.source = visit_source(&state.settings).await;
+    view.klarna = state.payments.offers_klarna().then(|| crate::checkout::domain::klarna::offer(view.price)).flatten();
     Ok(view)
 }
 

@@ -6,7 +6,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::{
     api::{RefundSale, RememberedBuyer, my_sales},
-    domain::{PayMethod, PayStep},
+    domain::{PayMethod, PayStep, klarna::KlarnaOffer},
 };
 use crate::{
     accounts::pages::SignInRequired,
@@ -156,6 +156,7 @@ pub fn BuyBox(
                 <button type="submit" class="btn wide buy-button" class:primary=!has_one_click && !wallet_pays>
                     <span class="buy-amount">{buy_label(amount)}</span>
                 </button>
+                {store.klarna.clone().filter(|_| !price.is_free()).map(klarna_choice)}
             </form>
         };
         // A buyer with a better way to pay (wallet, saved card) sees the card form folded.
@@ -184,6 +185,30 @@ pub fn BuyBox(
         {tab_after}
     }
     .into_any()
+}
+
+/// "Pay later with Klarna": a second button of the card form (same email), sending the buyer
+/// to Klarna's page. Klarna needs the payer's country; it is asked only where the currency is
+/// paid from several (the euro).
+fn klarna_choice(offer: KlarnaOffer) -> impl IntoView {
+    let only = (offer.countries.len() == 1).then(|| offer.countries[0].0.clone());
+    view! {
+        <div class="pay-later">
+            <button type="submit" name="pay_later" value="klarna" class="btn wide klarna-button">"Pay later with Klarna"</button>
+            {match only {
+                Some(code) => view! { <input type="hidden" name="klarna_country" value=code/> }.into_any(),
+                None => view! {
+                    <div class="row tight klarna-country">
+                        <label for="f-klarna-country" class="hint">"Klarna, paying from"</label>
+                        <select id="f-klarna-country" name="klarna_country">
+                            {offer.countries.into_iter().map(|(code, name)| view! { <option value=code>{name}</option> }).collect_view()}
+                        </select>
+                    </div>
+                }.into_any(),
+            }}
+            <p class="hint">"Pay in 30 days or in parts, on Klarna's page."</p>
+        </div>
+    }
 }
 
 /// What an owner sees instead of Buy.
@@ -422,9 +447,20 @@ pub fn PayStepView(step: PayStep, error: Option<String>) -> impl IntoView {
     let return_url = step.return_url.clone();
     let back = step.cancel_url.clone();
     let body = match (step.status, step.method.clone()) {
+        // A payment that can't go on here (Klarna declined it): the link page offers the rest.
+        (OrderStatus::Failed, PayMethod::None) => Either::Right(view! {
+            <p class="alert error" role="alert">"This payment didn't go through."</p>
+            <a class="btn primary wide" href=back.clone()>"Back to the link page"</a>
+        }
+        .into_any()),
         (OrderStatus::Fulfilled | OrderStatus::Paid, _) | (_, PayMethod::None) => Either::Left(view! {
             <p class="alert ok">"Paid. Thank you!"</p>
             <a class="btn primary wide" href=return_url.clone()>"Go to your download"</a>
+        }
+        .into_any()),
+        (_, PayMethod::Redirect { url }) => Either::Right(view! {
+            <p class="muted">"Pay " <strong>{step.amount_label.clone()}</strong> " later with Klarna. Receipt to " {step.email.clone()} "."</p>
+            <a class="btn primary wide klarna-continue" href=url>"Continue to Klarna"</a>
         }
         .into_any()),
         (_, PayMethod::TestCard { payment_id }) => Either::Right(view! {

@@ -37,6 +37,15 @@ pub struct PaymentRequest<'a> {
     pub save_card: bool,
     /// Charge this remembered card now, without the buyer (one click).
     pub saved: Option<&'a SavedCard>,
+    /// Pay with Klarna instead of a card (Stripe only).
+    pub klarna: Option<KlarnaPayment>,
+}
+
+/// A Klarna payment: the payer's country, and the absolute URL Klarna sends the buyer back to.
+#[derive(Debug, Clone)]
+pub struct KlarnaPayment {
+    pub country: &'static str,
+    pub return_url: String,
 }
 
 /// Where a payment stands after an attempt.
@@ -47,6 +56,9 @@ pub enum Charge {
     NeedsCard(PayMethod),
     /// The bank wants the buyer to authenticate (3-D Secure).
     NeedsAuth(PayMethod),
+    /// The buyer approves the payment on the provider's page (Klarna) at this URL, and comes
+    /// back to the request's return URL.
+    Redirect(String),
     Declined(String),
 }
 
@@ -63,6 +75,8 @@ pub struct PaymentCheck {
     pub saved_card: Option<SavedCard>,
     /// What the provider says it received (none for a currency Clink doesn't sell in).
     pub received: Option<Money>,
+    /// The attempt the buyer just made failed (e.g. Klarna declined): what to tell them.
+    pub failure: Option<String>,
 }
 
 /// A payment as the provider lists it (for reconciliation).
@@ -94,8 +108,15 @@ impl Payments {
         }
     }
 
+    /// Whether Klarna can be offered: only through Stripe, and only where the operator
+    /// turned it on (it must be activated in the Stripe Dashboard first).
+    pub fn offers_klarna(&self) -> bool {
+        matches!(self, Payments::Stripe(p) if p.klarna_enabled())
+    }
+
     pub async fn start(&self, db: &Db, req: &PaymentRequest<'_>) -> Result<StartedPayment, ProviderError> {
         match self {
+            Payments::Test(_) if req.klarna.is_some() => Err(ProviderError::Rejected("Klarna is only offered through Stripe".into())),
             Payments::Test(p) => p.start(db, req).await,
             Payments::Stripe(p) => p.start(req).await,
         }
@@ -341,7 +362,7 @@ impl TestProvider {
             _ => None,
         };
         let received = crate::money::Currency::parse(&p.currency).ok().map(|c| Money::new(p.amount_minor, c));
-        Ok(PaymentCheck { succeeded, saved_card, received })
+        Ok(PaymentCheck { succeeded, saved_card, received, failure: None })
     }
 
     async fn refund(&self, db: &Db, payment_id: &str) -> Result<(), ProviderError> {

@@ -11,8 +11,9 @@
 //!   transaction as its ledger entries, download grant and mails.
 
 use super::{
+    domain::klarna,
     domain::{PayMethod, PayStep, SavedCard},
-    provider::{Charge, EventKind, PaymentRequest, ProviderError, ProviderEvent, ReportedAmount},
+    provider::{Charge, EventKind, KlarnaPayment, PaymentRequest, ProviderError, ProviderEvent, ReportedAmount, StartedPayment},
     sale,
     store::{self, OrderRow},
 };
@@ -92,6 +93,8 @@ pub struct BuyRequest {
     /// Charge this remembered card now (one click).
     pub saved: Option<SavedCard>,
     pub buyer_account_id: Option<String>,
+    /// Pay later with Klarna, from this country (as chosen on the link page).
+    pub klarna_country: Option<String>,
 }
 
 /// Where a Buy click leads.
@@ -105,6 +108,8 @@ pub struct BuyOutcome {
     pub done: bool,
     /// A one-click charge the bank declined: the buyer enters a card instead.
     pub declined: Option<String>,
+    /// The provider's page the buyer approves the payment on (Klarna).
+    pub redirect: Option<String>,
 }
 
 /// The key that lets a browser follow its order (`?order=…&k=…`).
@@ -148,6 +153,17 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
     if amount.below_card_minimum() {
         return Err(CheckoutError::WalletRequired(Money::new(amount.currency.card_minimum(), amount.currency)));
     }
+    let klarna_country = match req.klarna_country.as_deref().filter(|_| req.saved.is_none()) {
+        None => None,
+        Some(_) if !state.payments.offers_klarna() || klarna::offer(price).is_none() => {
+            return Err(FieldError::new("pay_later", "Klarna isn't available for this work. Pay by card.").into());
+        }
+        Some(_) if !klarna::fits(amount) => return Err(FieldError::new("amount", klarna::range_message(amount.currency)).into()),
+        Some(chosen) => Some(
+            klarna::country(amount.currency, chosen)
+                .ok_or_else(|| FieldError::new("klarna_country", "Choose the country you live in, for Klarna."))?,
+        ),
+    };
     let provider = if amount.is_zero() { Provider::Free } else { state.payments.provider() };
     let now = db::now_ms();
     let candidate = OrderRow {
@@ -162,33 +178,43 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
         status: OrderStatus::Pending,
         provider,
         provider_payment_id: None,
-        checkout_key: checkout_key(req.checkout_key.as_deref(), email.as_str()),
+        // Klarna from the same form is its own order (one per country): a card attempt stays
+        // a card attempt, and a country changed after Back is a new Klarna payment.
+        checkout_key: match klarna_country {
+            Some(country) => checkout_key(req.checkout_key.as_deref(), &format!("{}:klarna:{country}", email.as_str())),
+            None => checkout_key(req.checkout_key.as_deref(), email.as_str()),
+        },
         source: req.source.clone(),
         counted_view: req.counted_view,
-        save_card: req.remember_card || req.saved.is_some(),
+        save_card: klarna_country.is_none() && (req.remember_card || req.saved.is_some()),
         failure_reason: None,
         created_at: now,
         updated_at: now,
         paid_at: None,
         refunded_at: None,
     };
-    let order = if store::insert_order(&state.db, &candidate).await? {
-        tracing::info!(order.id = %candidate.order_id, work.id = %work.work_id, amount = amount.minor, "order created");
-        candidate
-    } else {
-        // The same click again: continue that order, whatever this request says.
-        let existing = store::order_by_checkout_key(&state.db, &candidate.checkout_key).await?.ok_or(CheckoutError::NotFound)?;
-        if existing.work_id != work.work_id {
-            return Err(FieldError::new("form", "This form was already used for another purchase. Reload the page.").into());
+    let mut order = order_for_click(state, &candidate).await?;
+    if klarna_country.is_some() {
+        // A Klarna attempt that ended (declined) can't be paid again. The same form (Back, then
+        // Klarna again) goes on with the order chained to it: one per ended attempt, and a
+        // double click still finds one.
+        let mut attempts = 0;
+        while klarna_attempt_over(state, &order).await? {
+            attempts += 1;
+            if attempts > 5 {
+                return Err(FieldError::new("pay_later", "Reload the page to try Klarna again.").into());
+            }
+            let next_key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(format!("{}:next", order.checkout_key)));
+            order = order_for_click(state, &OrderRow { order_id: db::new_id(), checkout_key: next_key, ..candidate.clone() }).await?;
         }
-        existing
-    };
+    }
     let mut outcome = BuyOutcome {
         key: order_key(state, &order.order_id),
         order_id: order.order_id.clone(),
         work_code: work.code.clone(),
         done: false,
         declined: None,
+        redirect: None,
     };
     if order.status != OrderStatus::Pending {
         outcome.done = order.status.is_sold();
@@ -206,8 +232,19 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
         description: &work.title,
         save_card: order.save_card,
         saved: req.saved.as_ref().filter(|s| s.provider == state.payments.provider()),
+        klarna: klarna_country.map(|country| KlarnaPayment {
+            country,
+            return_url: state.settings.absolute_url(&format!("/checkout/return/{}?k={}", order.order_id, enc(&outcome.key))),
+        }),
     };
-    let started = state.payments.start(&state.db, &request).await?;
+    let started = match (&order.provider_payment_id, &request.klarna) {
+        // Klarna already answered for this order: where it stands now, not its first answer
+        // again (a replayed request would send the buyer to a page Klarna has moved on from).
+        (Some(payment_id), Some(_)) => {
+            StartedPayment { payment_id: payment_id.clone(), charge: state.payments.resume(&state.db, payment_id).await? }
+        }
+        _ => state.payments.start(&state.db, &request).await?,
+    };
     if !started.payment_id.is_empty() {
         store::set_payment_id(&state.db, &order.order_id, &started.payment_id, db::now_ms()).await?;
     }
@@ -224,10 +261,35 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
             apply_order_event(state, &order.order_id, &event).await?;
             outcome.done = true;
         }
+        Charge::Declined(reason) if request.klarna.is_some() => return Err(FieldError::new("pay_later", reason).into()),
         Charge::Declined(reason) => outcome.declined = Some(reason),
+        Charge::Redirect(url) => outcome.redirect = Some(url),
         Charge::NeedsCard(_) | Charge::NeedsAuth(_) => {}
     }
     Ok(outcome)
+}
+
+/// The order of a Buy click: new, or the one the same click (form nonce and email) made before.
+async fn order_for_click(state: &AppState, candidate: &OrderRow) -> Result<OrderRow, CheckoutError> {
+    if store::insert_order(&state.db, candidate).await? {
+        tracing::info!(order.id = %candidate.order_id, work.id = %candidate.work_id, amount = candidate.amount_minor, "order created");
+        return Ok(candidate.clone());
+    }
+    // The same click again: continue that order, whatever this request says.
+    let existing = store::order_by_checkout_key(&state.db, &candidate.checkout_key).await?.ok_or(CheckoutError::NotFound)?;
+    if existing.work_id != candidate.work_id {
+        return Err(FieldError::new("form", "This form was already used for another purchase. Reload the page.").into());
+    }
+    Ok(existing)
+}
+
+/// Whether a Klarna order's payment is over without having gone through (declined).
+async fn klarna_attempt_over(state: &AppState, order: &OrderRow) -> Result<bool, CheckoutError> {
+    Ok(match (order.status, &order.provider_payment_id) {
+        (OrderStatus::Failed, _) => true,
+        (OrderStatus::Pending, Some(payment_id)) => matches!(state.payments.resume(&state.db, payment_id).await?, Charge::Declined(_)),
+        _ => false,
+    })
 }
 
 /// The payment step of an order, for the link page.
@@ -240,12 +302,12 @@ pub async fn pay_step(state: &AppState, order_id: &str, key: &str) -> Result<Pay
         (Some(payment_id), OrderStatus::Pending | OrderStatus::Failed) => match state.payments.resume(&state.db, payment_id).await? {
             Charge::NeedsCard(m) => (m, false),
             Charge::NeedsAuth(m) => (m, true),
+            Charge::Redirect(url) => (PayMethod::Redirect { url }, false),
             Charge::Succeeded | Charge::Declined(_) => (PayMethod::None, false),
         },
         _ => (PayMethod::None, false),
     };
     let code = crate::catalog::store::find_any(&state.db, &order.work_id).await?.map(|w| w.code).unwrap_or_default();
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
     Ok(PayStep {
         page_url: format!("/l/{code}?order={}&k={}", order.order_id, enc(key)),
         return_url: format!("/checkout/return/{}?k={}", order.order_id, enc(key)),
@@ -269,6 +331,16 @@ pub enum Returned {
     Ready { token: String, saved_card: Option<SavedCard> },
     /// Not confirmed yet (a webhook may still be on its way).
     Waiting,
+    /// The payment didn't go through (Klarna declined, say): back to the link page of the
+    /// work with `code`, to choose again.
+    Failed { code: String, reason: String },
+    /// The buyer came back without deciding on Klarna's page: the order's payment step, which
+    /// leads back there.
+    Unfinished { page_url: String },
+}
+
+fn enc(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 /// The buyer's browser is back from paying. Asks the provider directly rather than waiting for
@@ -277,8 +349,10 @@ pub async fn returned(state: &AppState, order_id: &str, key: &str) -> Result<Ret
     check_key(state, order_id, key)?;
     let order = store::order(&state.db, order_id).await?.ok_or(CheckoutError::NotFound)?;
     let mut saved_card = None;
+    let mut failure = None;
     if let (Some(payment_id), true) = (&order.provider_payment_id, order.provider != Provider::Free) {
         let check = state.payments.check(&state.db, payment_id).await?;
+        failure = check.failure.clone().filter(|_| !check.succeeded);
         if check.succeeded && order.status.awaits_payment() {
             let event = ProviderEvent {
                 provider: state.payments.provider(),
@@ -300,6 +374,18 @@ pub async fn returned(state: &AppState, order_id: &str, key: &str) -> Result<Ret
     if order.status == OrderStatus::Fulfilled {
         let token = delivery::mint(&state.db, order_id).await?;
         return Ok(Returned::Ready { token, saved_card });
+    }
+    if !order.status.awaits_payment() {
+        return Ok(Returned::Waiting);
+    }
+    let code = || async { crate::catalog::store::find_any(&state.db, &order.work_id).await.map(|w| w.map(|w| w.code).unwrap_or_default()) };
+    if let Some(reason) = failure {
+        return Ok(Returned::Failed { code: code().await?, reason });
+    }
+    if let Some(payment_id) = &order.provider_payment_id
+        && let Charge::Redirect(_) = state.payments.resume(&state.db, payment_id).await?
+    {
+        return Ok(Returned::Unfinished { page_url: format!("/l/{}?order={order_id}&k={}", code().await?, enc(key)) });
     }
     Ok(Returned::Waiting)
 }

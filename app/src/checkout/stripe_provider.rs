@@ -1,6 +1,6 @@
 //! Stripe through async-stripe: PaymentIntents confirmed by Stripe Elements on the link page,
 //! saved cards charged off-session for one-click purchases (with a 3-D Secure fallback),
-//! refunds, and signed webhooks.
+//! Klarna through a redirect to its page and back, refunds, and signed webhooks.
 
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
@@ -8,7 +8,11 @@ use std::collections::HashMap;
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
 use stripe_core::{
     customer::CreateCustomer,
-    payment_intent::{CreatePaymentIntent, CreatePaymentIntentOffSession, ListPaymentIntent, RetrievePaymentIntent},
+    payment_intent::{
+        CreatePaymentIntent, CreatePaymentIntentOffSession, CreatePaymentIntentPaymentMethodData,
+        CreatePaymentIntentPaymentMethodDataBillingDetails, CreatePaymentIntentPaymentMethodDataBillingDetailsAddress,
+        CreatePaymentIntentPaymentMethodDataKlarna, CreatePaymentIntentPaymentMethodDataType, ListPaymentIntent, RetrievePaymentIntent,
+    },
     refund::{CreateRefund, ListRefund},
 };
 use stripe_shared::{
@@ -18,7 +22,7 @@ use stripe_types::Currency as StripeCurrency;
 
 use super::{
     domain::{PayMethod, SavedCard},
-    provider::{Charge, PaymentCheck, PaymentRequest, ProviderError, StartedPayment},
+    provider::{Charge, KlarnaPayment, PaymentCheck, PaymentRequest, ProviderError, StartedPayment},
 };
 use crate::{
     money::{Currency, Money},
@@ -33,7 +37,14 @@ pub struct StripeProvider {
     webhook_secret: SecretString,
     /// Live keys: only live events count (and test keys take only test events).
     live: bool,
+    /// Klarna is offered (the operator activated it in the Stripe Dashboard).
+    klarna: bool,
+    /// The simulator's origin when pointed at one (its Klarna page is plain http).
+    api_base: Option<String>,
 }
+
+/// What a buyer reads when Klarna declined, or its payment can't go on.
+const KLARNA_DECLINED: &str = "Klarna didn't approve this payment. You can pay by card instead, or try Klarna again.";
 
 /// Stripe settings from the config.
 #[derive(Debug, Clone)]
@@ -44,6 +55,8 @@ pub struct StripeSettings {
     /// `https://api.stripe.com` unless pointed at a simulator.
     pub api_base: Option<String>,
     pub js_url: String,
+    /// Offer Klarna on the works it is eligible for.
+    pub klarna: bool,
 }
 
 fn idempotent(key: String) -> RequestStrategy {
@@ -90,7 +103,13 @@ impl StripeProvider {
             js_url: settings.js_url.clone(),
             webhook_secret: settings.webhook_secret.clone(),
             live: secret_key.starts_with("sk_live_") || secret_key.starts_with("rk_live_"),
+            klarna: settings.klarna,
+            api_base: settings.api_base.as_ref().map(|b| b.trim_end_matches('/').to_string()),
         })
+    }
+
+    pub fn klarna_enabled(&self) -> bool {
+        self.klarna
     }
 
     pub fn webhook_secret(&self) -> &str {
@@ -106,7 +125,28 @@ impl StripeProvider {
         }
     }
 
+    /// The page Stripe sends a Klarna buyer to, if it is one a browser may be sent to: https, or
+    /// the simulator's own origin.
+    fn provider_page(&self, intent: &PaymentIntent) -> Option<String> {
+        let url = intent.next_action.as_ref()?.redirect_to_url.as_ref()?.url.as_deref()?;
+        let parsed = url::Url::parse(url).ok()?;
+        let simulator = self.api_base.as_deref().is_some_and(|base| url.starts_with(&format!("{base}/")));
+        (parsed.scheme() == "https" || simulator).then(|| parsed.to_string())
+    }
+
+    /// Where a Klarna payment stands: approved, waiting for the buyer on Klarna's page, or over.
+    fn klarna_charge_of(&self, intent: &PaymentIntent) -> Charge {
+        match (&intent.status, self.provider_page(intent)) {
+            (PaymentIntentStatus::Succeeded, _) => Charge::Succeeded,
+            (PaymentIntentStatus::RequiresAction, Some(page)) => Charge::Redirect(page),
+            _ => Charge::Declined(KLARNA_DECLINED.into()),
+        }
+    }
+
     fn charge_of(&self, intent: &PaymentIntent, saved_pm: Option<String>) -> Charge {
+        if intent.payment_method_types.iter().any(|t| t == "klarna") {
+            return self.klarna_charge_of(intent);
+        }
         // An off-session charge the bank refused without the buyer leaves the intent waiting
         // for a payment method, with the saved card in its last error: the buyer authenticates
         // that same card (3-D Secure fallback) rather than typing a new one.
@@ -128,6 +168,9 @@ impl StripeProvider {
     }
 
     pub(super) async fn start(&self, req: &PaymentRequest<'_>) -> Result<StartedPayment, ProviderError> {
+        if let Some(klarna) = &req.klarna {
+            return self.start_klarna(req, klarna).await;
+        }
         let customer = match req.saved {
             Some(saved) => saved.customer_id.clone(),
             None => CreateCustomer::new()
@@ -176,6 +219,35 @@ impl StripeProvider {
         }
     }
 
+    /// A Klarna payment: a PaymentIntent for Klarna alone, confirmed at once with the buyer's
+    /// email and country, so Stripe answers with the Klarna page to send the buyer to.
+    async fn start_klarna(&self, req: &PaymentRequest<'_>, klarna: &KlarnaPayment) -> Result<StartedPayment, ProviderError> {
+        let mut address = CreatePaymentIntentPaymentMethodDataBillingDetailsAddress::new();
+        address.country = Some(klarna.country.to_string());
+        let mut billing = CreatePaymentIntentPaymentMethodDataBillingDetails::new();
+        billing.email = Some(req.email.to_string());
+        billing.address = Some(address);
+        let mut data = CreatePaymentIntentPaymentMethodData::new(CreatePaymentIntentPaymentMethodDataType::Klarna);
+        data.billing_details = Some(billing);
+        data.klarna = Some(CreatePaymentIntentPaymentMethodDataKlarna::new());
+        let create = CreatePaymentIntent::new(req.amount.minor, currency(req.amount.currency))
+            .description(req.description)
+            .receipt_email(req.email)
+            .metadata(HashMap::from([("order_id".to_string(), req.order_id.to_string())]))
+            .allowed_payment_method_types(vec![PaymentIntentAllowedPaymentMethodTypes::Klarna])
+            .payment_method_data(data)
+            .return_url(klarna.return_url.as_str())
+            .confirm(true);
+        // Keyed by the order like a card payment: a double click sends the buyer to one Klarna page.
+        match create.customize().request_strategy(idempotent(format!("pi:{}", req.order_id))).send(&self.client).await {
+            Ok(intent) => Ok(StartedPayment { payment_id: intent.id.to_string(), charge: self.charge_of(&intent, None) }),
+            Err(StripeError::Stripe(err, status)) => {
+                Err(ProviderError::Rejected(format!("{status}: {}", err.message.clone().unwrap_or_default())))
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     async fn retrieve(&self, payment_id: &str) -> Result<PaymentIntent, ProviderError> {
         RetrievePaymentIntent::new(payment_id).expand(vec!["payment_method".to_string()]).send(&self.client).await.map_err(unavailable)
     }
@@ -201,7 +273,12 @@ impl StripeProvider {
             }),
             _ => None,
         };
-        Ok(PaymentCheck { succeeded, saved_card, received })
+        // Back from a redirect that didn't go through: the buyer hears it in words, not Stripe's.
+        let failure = (intent.status == PaymentIntentStatus::RequiresPaymentMethod && intent.last_payment_error.is_some()).then(|| {
+            let klarna = intent.payment_method_types.iter().all(|t| t == "klarna");
+            if klarna { KLARNA_DECLINED.to_string() } else { "Your payment didn't go through. Try again, or use another card.".to_string() }
+        });
+        Ok(PaymentCheck { succeeded, saved_card, received, failure })
     }
 
     /// Every PaymentIntent created since `since_ms`, and which of them were refunded.

@@ -494,7 +494,7 @@ async fn pay_topup(state: &AppState, buyer: &AccountRow, topup: TopUpRow, saved:
         return Ok(started);
     }
     let description = if topup.settles_tab { "Clink tab" } else { "Clink wallet top-up" };
-    let request = PaymentRequest { order_id: &topup.topup_id, amount, email: &buyer.email, description, save_card, saved };
+    let request = PaymentRequest { order_id: &topup.topup_id, amount, email: &buyer.email, description, save_card, saved, klarna: None };
     let payment = state.payments.start(&state.db, &request).await?;
     if !payment.payment_id.is_empty() {
         store::set_topup_payment(&state.db, &topup.topup_id, &payment.payment_id, db::now_ms()).await?;

@@ -51,6 +51,10 @@ struct BuyForm {
     shown_amount: Option<String>,
     /// The buyer owns the work and chose "Buy again".
     again: Option<String>,
+    /// "Pay later with Klarna" was the button pressed (`klarna`).
+    pay_later: Option<String>,
+    /// The Klarna payer's country.
+    klarna_country: Option<String>,
 }
 
 fn link_page(code: &str, query: &str) -> String {
@@ -122,9 +126,20 @@ async fn buy(
         remember_card: form.remember.as_deref() == Some("1") || one_click,
         saved,
         buyer_account_id: session::signed_in_account_id(&session, &state.db).await,
+        klarna_country: (form.pay_later.as_deref() == Some("klarna")).then(|| form.klarna_country.unwrap_or_default()),
     };
     match service::buy(&state, request).await {
         Ok(outcome) => {
+            // Klarna's page comes from Stripe's answer, not from the request.
+            if let Some(provider_page) = &outcome.redirect {
+                return if json {
+                    Json(serde_json::json!({ "order_id": outcome.order_id, "key": outcome.key, "done": false, "next": provider_page }))
+                        .into_response()
+                } else {
+                    // A URL the provider checked (`provider_page`), so always a valid header.
+                    axum::response::Redirect::to(provider_page).into_response()
+                };
+            }
             let next = if outcome.done {
                 return_url(&outcome.order_id, &outcome.key)
             } else if let Some(reason) = &outcome.declined {
@@ -183,6 +198,10 @@ async fn returned(State(state): State<AppState>, Path(order_id): Path<String>, Q
                 res.headers_mut().insert(header::SET_COOKIE, value);
             }
             res
+        }
+        Ok(Returned::Unfinished { page_url }) => super::redirect_to(&page_url).into_response(),
+        Ok(Returned::Failed { code, reason }) => {
+            super::redirect_to(&link_page(&code, &format!("error={}", urlencode(&reason)))).into_response()
         }
         Ok(Returned::Waiting) => Html(format!(
             "<!DOCTYPE html><meta charset=utf-8><meta http-equiv=refresh content=2><title>Confirming…</title>\

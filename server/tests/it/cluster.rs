@@ -185,6 +185,7 @@ async fn a_card_payment_that_loses_a_deadlock_is_applied_when_tried_again() {
         remember_card: false,
         saved: None,
         buyer_account_id: None,
+        klarna_country: None,
     };
     let order_id = checkout::buy(&state, request).await.unwrap().order_id;
     let payment_id = orders::order(&state.db, &order_id).await.unwrap().unwrap().provider_payment_id.unwrap();

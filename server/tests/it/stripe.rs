@@ -1,6 +1,7 @@
 //! Buying through Stripe (against the Stripe simulator): Elements confirmation, signed
 //! webhooks, one-click repeat purchases off-session with the 3-D Secure fallback, refunds, and
-//! hostile webhooks (forged, tampered, replayed, stale, duplicated, out of order).
+//! hostile webhooks (forged, tampered, replayed, stale, duplicated, out of order), and Klarna's
+//! redirect flow.
 
 use crate::common;
 
@@ -32,6 +33,7 @@ async fn stripe_app(backend: Backend) -> Option<(TestApp, SimHandle)> {
             ("CLINK_STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
             ("CLINK_STRIPE_API_BASE", &sim.base_url),
             ("CLINK_STRIPE_JS_URL", &js),
+            ("CLINK_STRIPE_KLARNA", "on"),
         ],
     )
     .await;
@@ -129,15 +131,22 @@ async fn stripe_journey(backend: Backend) {
 
     // The creator refunds: Stripe refunds, the ledger reverses once even when Stripe's
     // charge.refunded webhook arrives afterwards.
-    let res = app.call("sales/refund", &[("order_id", &order_id)]).await;
+    refund_once(&app, &sim, &order_id).await;
+}
+
+/// The creator refunds the sale: Stripe refunds it, and the ledger reverses it once, with
+/// Stripe's `charge.refunded` webhook arriving afterwards.
+async fn refund_once(app: &TestApp, sim: &SimHandle, order_id: &str) {
+    let res = app.call("sales/refund", &[("order_id", order_id)]).await;
     assert_eq!(res.status(), StatusCode::OK);
     common::eventually("the charge.refunded webhook", || async {
         sim.events().await.iter().any(|e| e["type"] == "charge.refunded").then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.order_status(&order_id).await, "refunded");
-    assert_eq!(app.count("select count(*) from ledger_txn where kind = 'refund'").await, 1);
+    assert_eq!(app.order_status(order_id).await, "refunded");
+    let refunds = format!("select count(*) from ledger_txn where kind = 'refund' and order_id = '{order_id}'");
+    assert_eq!(app.count(&refunds).await, 1);
     app.ledger_is_clean().await;
     let attempts = sim.webhook_attempts().await;
     assert!(attempts.iter().all(|(_, status)| *status == 200), "every webhook accepted: {attempts:?}");
@@ -337,6 +346,194 @@ async fn ten_clicks_one_payment_intent_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_clicks_one_payment_intent_postgres() {
     ten_clicks_one_payment_intent(Backend::Postgres).await
+}
+
+/// The "Pay later with Klarna" button of the link page's card form: where the server sends the
+/// browser.
+async fn pay_later(app: &TestApp, buyer: &Client, code: &str, country: &str) -> reqwest::Response {
+    let html = buyer.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
+    let key = hidden_input(&html, "checkout_key").unwrap();
+    let form = [("checkout_key", key.as_str()), ("email", "kl@example.com"), ("pay_later", "klarna"), ("klarna_country", country)];
+    buyer.post(app.url(&format!("/checkout/{code}"))).form(&form).send().await.unwrap()
+}
+
+/// The query parameter `name` of `url`.
+fn param(url: &str, name: &str) -> String {
+    let query = url.split_once('?').map(|(_, q)| q).unwrap_or_default();
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| percent_encoding::percent_decode_str(&v.replace('+', " ")).decode_utf8_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// What the buyer does on Klarna's page (the simulator's): approve or decline. Returns where
+/// Klarna sends the browser back to, as the page's script builds it.
+async fn on_klarna_page(sim: &SimHandle, klarna_page: &str, approve: bool) -> String {
+    let pi = klarna_page.split("/_sim/klarna/").nth(1).unwrap().split('/').next().unwrap().to_string();
+    let secret = param(klarna_page, "client_secret");
+    let decided: serde_json::Value = Client::new()
+        .post(format!("{}/_sim/3ds/{pi}", sim.base_url))
+        .form(&[("client_secret", secret.as_str()), ("result", if approve { "success" } else { "fail" })])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ok = decided["status"] == "succeeded";
+    assert_eq!(ok, approve, "{decided}");
+    let status = if ok { "succeeded" } else { "failed" };
+    format!("{}&payment_intent={pi}&payment_intent_client_secret={secret}&redirect_status={status}", param(klarna_page, "return_url"))
+}
+
+/// Klarna for card-priced works: offered only where Klarna takes the price, a redirect to
+/// Klarna's page and back to the file, one PaymentIntent for a double click, a decline that
+/// brings the buyer back to choose again, bad choices refused before Stripe hears of them, and
+/// a refund.
+async fn klarna_journey(backend: Backend) {
+    let Some((app, sim)) = stripe_app(backend).await else { return };
+    app.creator("ann").await;
+    let (_, code) = app.publish_work("Big Zine", "12", DATA).await;
+    let (_, small) = app.publish_work("Small Print", "0.80", DATA).await;
+    let buyer = app.new_client();
+
+    // Offered on the 12.00 work, with the payer's country among the euro countries; not on
+    // the 0.80 one (below Klarna's smallest payment, though cards take it).
+    let page = buyer.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("name=\"pay_later\" value=\"klarna\""), "Klarna offered");
+    assert!(page.contains("<option value=\"FR\">France</option>"));
+    let small_page = buyer.get(app.url(&format!("/l/{small}"))).send().await.unwrap().text().await.unwrap();
+    assert!(small_page.contains("buy-button") && !small_page.contains("pay_later"), "no Klarna below 1.00");
+
+    // Refused before Stripe hears of it: a country Klarna doesn't take euros from, and Klarna
+    // on the small work.
+    let res = pay_later(&app, &buyer, &code, "GB").await;
+    let back = location(&res);
+    assert!(back.starts_with(&format!("/l/{code}?error=")), "{back}");
+    let page = buyer.get(app.url(&back)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Choose the country you live in, for Klarna."), "the reason is on the page");
+    let back = location(&pay_later(&app, &buyer, &small, "DE").await);
+    assert!(param(&back, "error").contains("Klarna isn't available for this work"), "{back}");
+    let created = || async { sim.events().await.iter().filter(|e| e["type"] == "payment_intent.created").count() };
+    assert_eq!(created().await, 0);
+
+    // The buyer presses "Pay later with Klarna" (twice: one PaymentIntent) and lands on Klarna.
+    let html = buyer.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
+    let key = hidden_input(&html, "checkout_key").unwrap();
+    let form = [("checkout_key", key.as_str()), ("email", "kl@example.com"), ("pay_later", "klarna"), ("klarna_country", "FR")];
+    let first = location(&buyer.post(app.url(&format!("/checkout/{code}"))).form(&form).send().await.unwrap());
+    let again = location(&buyer.post(app.url(&format!("/checkout/{code}"))).form(&form).send().await.unwrap());
+    assert!(first.starts_with(&format!("{}/_sim/klarna/pi_", sim.base_url)), "{first}");
+    assert_eq!(first, again, "a double click is one Klarna payment");
+    assert_eq!(created().await, 1);
+    let pi_id = first.split("/_sim/klarna/").nth(1).unwrap().split('/').next().unwrap().to_string();
+    let intent = sim_get(&sim, &format!("payment_intents/{pi_id}?expand[]=payment_method")).await;
+    assert_eq!(intent["payment_method_types"], serde_json::json!(["klarna"]));
+    assert_eq!(intent["amount"], 1200);
+    assert_eq!(intent["payment_method"]["billing_details"]["address"]["country"], "FR");
+    assert_eq!(intent["payment_method"]["billing_details"]["email"], "kl@example.com");
+    let return_url = param(&first, "return_url");
+    assert!(return_url.starts_with(&app.url("/checkout/return/")), "Klarna sends the buyer back to Clink: {return_url}");
+    let order_id = return_url.split("/checkout/return/").nth(1).unwrap().split('?').next().unwrap().to_string();
+    assert_eq!(app.order_status(&order_id).await, "pending");
+
+    // Approved on Klarna's page: back on Clink, straight to the file.
+    let back = on_klarna_page(&sim, &first, true).await;
+    let res = buyer.get(&back).send().await.unwrap();
+    let download = location(&res);
+    assert!(download.starts_with("/d/"), "{download}");
+    let page = buyer.get(app.url(&download)).send().await.unwrap().text().await.unwrap();
+    let href = page.split("href=\"").find(|s| s.starts_with(&format!("{download}/files/"))).unwrap().split('"').next().unwrap();
+    assert_eq!(&buyer.get(app.url(href)).send().await.unwrap().bytes().await.unwrap()[..], DATA);
+    wait_status(&app, &order_id, "fulfilled").await;
+    app.email_to("kl@example.com", "/d/").await;
+    // The webhook and the return met in one sale.
+    let succeeded = sim
+        .events()
+        .await
+        .into_iter()
+        .find(|e| e["type"] == "payment_intent.succeeded" && e["data"]["object"]["id"] == pi_id.as_str())
+        .expect("payment_intent.succeeded");
+    let succeeded = succeeded["id"].as_str().unwrap().to_string();
+    common::eventually("the payment_intent.succeeded webhook", || async {
+        sim.webhook_attempts().await.iter().any(|(id, status)| *status == 200 && *id == succeeded).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sales = format!("select count(*) from ledger_txn where kind = 'sale' and order_id = '{order_id}'");
+    assert_eq!(app.count(&sales).await, 1);
+    assert_eq!(app::ledger::store::balance(&app.state.db, "provider_clearing:stripe:EUR").await.unwrap(), -1200);
+    app.ledger_is_clean().await;
+    // No card to remember from Klarna.
+    assert!(!res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).any(|c| c.starts_with("clink_buyer=")));
+
+    // Declined on Klarna's page: back on the link page, told so in words, free to pay by card.
+    let other = app.new_client();
+    let html = other.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
+    let stale_key = hidden_input(&html, "checkout_key").unwrap();
+    let stale_form = [("checkout_key", stale_key.as_str()), ("email", "k2@example.com"), ("pay_later", "klarna"), ("klarna_country", "DE")];
+    let klarna_page = location(&other.post(app.url(&format!("/checkout/{code}"))).form(&stale_form).send().await.unwrap());
+    let declined_order =
+        param(&klarna_page, "return_url").split("/checkout/return/").nth(1).unwrap().split('?').next().unwrap().to_string();
+    let back = on_klarna_page(&sim, &klarna_page, false).await;
+    let link = location(&other.get(&back).send().await.unwrap());
+    assert!(link.starts_with(&format!("/l/{code}?error=")), "{link}");
+    let page = other.get(app.url(&link)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Klarna didn&#x27;t approve this payment") || page.contains("Klarna didn't approve this payment"));
+    assert!(page.contains("buy-button"), "the buyer can pay by card instead");
+    // Back to the old form, Klarna again: a new Klarna payment (before and after the decline's
+    // webhook), not the declined one.
+    let retry = location(&other.post(app.url(&format!("/checkout/{code}"))).form(&stale_form).send().await.unwrap());
+    assert!(retry.starts_with(&format!("{}/_sim/klarna/pi_", sim.base_url)), "{retry}");
+    assert_ne!(param(&retry, "return_url"), param(&klarna_page, "return_url"), "a new order for the new attempt");
+    wait_status(&app, &declined_order, "failed").await;
+    let again = location(&other.post(app.url(&format!("/checkout/{code}"))).form(&stale_form).send().await.unwrap());
+    assert_eq!(again, retry, "the retry is one payment however often it is clicked");
+    // Back from Klarna's page without deciding: the order's payment step leads back there.
+    let undecided = format!("{}&redirect_status=failed", param(&retry, "return_url"));
+    let step = location(&other.get(&undecided).send().await.unwrap());
+    assert!(step.starts_with(&format!("/l/{code}?order=")), "{step}");
+    let page = other.get(app.url(&step)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Continue to Klarna"), "{page}");
+
+    // The creator refunds the Klarna sale.
+    refund_once(&app, &sim, &order_id).await;
+}
+
+/// Without Stripe (the built-in test provider) there is no Klarna, and a forged form asking for
+/// it is refused in words.
+async fn no_klarna_without_stripe(backend: Backend) {
+    if backend == Backend::Postgres && !common::pg::available().await {
+        return;
+    }
+    let app = TestApp::spawn(backend).await;
+    app.creator("ann").await;
+    let (_, code) = app.publish_work("Big Zine", "12", DATA).await;
+    let buyer = app.new_client();
+    let page = buyer.get(app.url(&format!("/l/{code}"))).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("buy-button") && !page.contains("pay_later"));
+    let back = location(&pay_later(&app, &buyer, &code, "DE").await);
+    assert!(param(&back, "error").contains("Klarna isn't available"), "{back}");
+    assert_eq!(app.count("select count(*) from buyer_order").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn klarna_journey_sqlite() {
+    klarna_journey(Backend::Sqlite).await
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn klarna_journey_postgres() {
+    klarna_journey(Backend::Postgres).await
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_klarna_without_stripe_sqlite() {
+    no_klarna_without_stripe(Backend::Sqlite).await
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_klarna_without_stripe_postgres() {
+    no_klarna_without_stripe(Backend::Postgres).await
 }
 
 /// A Stripe event around `object`, signed as Stripe signs it (`livemode` and `account` as given).
