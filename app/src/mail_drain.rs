@@ -49,11 +49,11 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
                 Ok(Some(templates::new_sale(&work.title, amount, net, &buyer, &state.settings.absolute_url("/dashboard/sales"))))
             }
         }
-        Mail::TabReminder { account_id, reminder } => {
+        Mail::TabReminder { account_id, reminder, currency } => {
             let tabs = crate::ledger::store::balances_of(db, account_id, "buyer_tab").await.map_err(e)?;
             let owed: Vec<Money> = tabs
                 .iter()
-                .filter(|(_, balance)| *balance < 0)
+                .filter(|(code, balance)| *balance < 0 && currency.as_ref().is_none_or(|c| c == code))
                 .filter_map(|(currency, balance)| Some(Money::new(-balance, crate::money::Currency::from_code(currency)?)))
                 .collect();
             if owed.is_empty() {

@@ -14,11 +14,12 @@ async function payTestCard(page: Page, amount: string) {
 }
 
 /** Another work by the creator signed in on `page`. */
-async function publishAnother(page: Page, title: string, price: string): Promise<string> {
+async function publishAnother(page: Page, title: string, price: string, currency = 'EUR'): Promise<string> {
   await page.goto('/dashboard/works/new');
   await waitForIslands(page, true);
   await page.getByLabel('Title').fill(title);
   await page.locator('#f-price').fill(price);
+  await page.locator('#f-currency').selectOption(currency);
   await page.locator('#f-files').setInputFiles({ name: `${title}.txt`, mimeType: 'application/octet-stream', buffer: Buffer.from(`${title} ${unique()}`) });
   await page.getByRole('button', { name: 'Upload and get my link' }).click();
   await expect(page).toHaveURL(/created=1/);
@@ -127,4 +128,53 @@ test('reaching the tab limit: pay the tab by card, the purchase completes, the c
   await buyer.reload();
   await autopay.scrollIntoViewIfNeeded();
   await assertLayout(buyer, 'tab-autopay-settings-phone', [autopay]);
+});
+
+test('a buyer with tabs in two currencies sees each and pays one', async ({ browser }) => {
+  const creatorPage = await (await browser.newContext(DESKTOP)).newPage();
+  const { link: euros } = await publishFullWork(creatorPage, { title: 'Euro Sketch', price: '0.20' });
+  const dollars = await publishAnother(creatorPage, 'Dollar Sketch', '0.30', 'USD');
+
+  const buyer = await newPage(browser, PHONE);
+  await buyer.goto(euros);
+  await buyer.locator('#f-tab-email').fill(`two.tabs.${unique()}@example.com`);
+  await buyer.getByRole('button', { name: 'Get it now · pay later' }).click();
+  await expect(buyer.getByText('€0.20 on your tab')).toBeVisible();
+  await buyer.goto(dollars);
+  await buyer.getByRole('button', { name: 'Get it now · pay later' }).click();
+  await expect(buyer.getByText('$0.30 on your tab')).toBeVisible();
+
+  // One card per currency, each with what it owes and its own "Pay now".
+  await buyer.goto('/wallet#tab-h');
+  const usd = buyer.locator('#tab-usd');
+  const eur = buyer.locator('#tab-eur');
+  await expect(usd.getByRole('heading', { name: 'Your tab in USD' })).toBeVisible();
+  await expect(eur.getByRole('heading', { name: 'Your tab in EUR' })).toBeVisible();
+  await expect(usd.locator('.tab-owed')).toHaveText('$0.30');
+  await expect(eur.locator('.tab-owed')).toHaveText('€0.20');
+  await expect(buyer.locator('a.tab-csv')).toHaveCount(1);
+  // The reminders' link lands on the tabs, with the first heading clear of the sticky header.
+  const headingBelowHeader = async () => {
+    await expect
+      .poll(async () => {
+        const header = (await buyer.locator('.site-header').boundingBox())!;
+        const heading = (await usd.getByRole('heading', { name: 'Your tab in USD' }).boundingBox())!;
+        return heading.y - (header.y + header.height);
+      }, { message: 'the USD heading is clear of the sticky header' })
+      .toBeGreaterThanOrEqual(0);
+  };
+  await headingBelowHeader();
+  await assertLayout(buyer, 'tab-two-currencies-phone', [usd.getByRole('heading', { name: 'Your tab in USD' }), usd.getByRole('button', { name: 'Pay now ($0.30)' })]);
+  await buyer.setViewportSize(DESKTOP.viewport);
+  await buyer.reload();
+  await headingBelowHeader();
+  await assertLayout(buyer, 'tab-two-currencies-desktop', [usd.locator('.tab-owed'), eur.locator('.tab-owed')]);
+
+  // Paying the dollar tab leaves the euro tab as it was.
+  await usd.getByRole('button', { name: 'Pay now ($0.30)' }).click();
+  await payTestCard(buyer, '$0.50');
+  await expect(buyer.getByText('Your tab is paid. Thank you!')).toBeVisible();
+  await expect(buyer.locator('#tab-usd .tab-owed')).toHaveText('$0.00');
+  await expect(buyer.locator('#tab-eur .tab-owed')).toHaveText('€0.20');
+  await expect(buyer.locator('#tab-eur').getByRole('button', { name: 'Pay now (€0.20)' })).toBeVisible();
 });

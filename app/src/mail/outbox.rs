@@ -81,6 +81,10 @@ pub enum Mail {
     TabReminder {
         account_id: String,
         reminder: i64,
+        /// The tab's currency; each is collected on its own. Absent in a reminder queued before
+        /// tabs were: it names what every tab owes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        currency: Option<String>,
     },
     /// The receipt of a paid tab settlement: the purchases it paid for.
     TabReceipt {

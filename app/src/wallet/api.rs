@@ -44,8 +44,8 @@ pub struct WalletView {
     /// The saved card pays the tab when it is due or reaches its limit.
     pub tab_autopay: bool,
     pub history: Vec<HistoryLine>,
-    /// The buyer's tab, if they ever bought on one.
-    pub tab: Option<TabView>,
+    /// The buyer's tabs, one per currency they ever bought on a tab in.
+    pub tabs: Vec<TabView>,
 }
 
 /// The tab part of the wallet page.
@@ -85,7 +85,7 @@ pub async fn wallet_overview() -> Result<WalletView, AppError> {
     let spent_month = store::spent_in_period(&state.db, &me.account_id, &currency, &month).await.map_err(db_err)?;
     let cur = Currency::parse(&currency).unwrap_or(Currency::Eur);
     let history = history_lines(&store::history(&state.db, &me.account_id).await.map_err(db_err)?);
-    let tab = tab_view(&state, &me.account_id, &settings).await?;
+    let tabs = tab_views(&state, &me.account_id, &settings).await?;
     let saved_card =
         settings.saved_card.as_deref().and_then(|c| serde_json::from_str::<crate::checkout::domain::SavedCard>(c).ok()).map(|c| c.label());
     Ok(WalletView {
@@ -111,32 +111,49 @@ pub async fn wallet_overview() -> Result<WalletView, AppError> {
         saved_card,
         tab_autopay: settings.tab_autopay,
         history,
-        tab,
+        tabs,
     })
 }
 
+/// The buyer's tabs, one per currency they ever bought on a tab in: those with open purchases
+/// first (newest purchase first), then by currency.
 #[cfg(feature = "ssr")]
-async fn tab_view(state: &crate::state::AppState, account_id: &str, settings: &store::SettingsRow) -> Result<Option<TabView>, AppError> {
+async fn tab_views(state: &crate::state::AppState, account_id: &str, settings: &store::SettingsRow) -> Result<Vec<TabView>, AppError> {
     let db_err = |e: sqlx::Error| crate::error::internal("tab", &e);
-    let (items, settlements, settled) = futures::try_join!(
+    let (tabs, items, settlements, settled) = futures::try_join!(
+        crate::ledger::store::balances_of(&state.db, account_id, "buyer_tab"),
         store::open_tab_items(&state.db, account_id),
         store::settlements(&state.db, account_id),
         store::settled_tab_items(&state.db, account_id),
     )
     .map_err(db_err)?;
-    let mut currency = items.first().map(|i| i.currency).or_else(|| settlements.first().map(|s| s.currency));
-    if currency.is_none() && settings.tab_written_off_at.is_some() {
-        // Nothing open or paid, but the tab was written off: the page says it is closed.
-        let tabs = crate::ledger::store::balances_of(&state.db, account_id, "buyer_tab").await.map_err(db_err)?;
-        currency = tabs.first().and_then(|(code, _)| Currency::from_code(code));
+    // Every tab purchase books on the buyer's tab account in its currency: those accounts are
+    // the buyer's tabs, and their balances what each owes.
+    let mut owed: Vec<(Currency, i64)> = tabs.iter().filter_map(|(code, balance)| Some((Currency::from_code(code)?, -balance))).collect();
+    let newest_item = |c: Currency| items.iter().position(|i| i.currency == c).unwrap_or(usize::MAX);
+    owed.sort_by_key(|(c, _)| (newest_item(*c), *c));
+    let mut views = Vec::with_capacity(owed.len());
+    for (currency, owed_minor) in owed {
+        let collection = store::tab_collection(&state.db, account_id, currency).await.map_err(db_err)?;
+        let standing = crate::wallet::tab::Standing::of_rows(&settlements, currency);
+        let tab = crate::wallet::tab::tab_of(owed_minor, currency, &standing, &collection, state.settings.tab_limit_minor, settings);
+        views.push(tab_view(currency, &tab, &items, &settlements, &settled));
     }
-    let Some(currency) = currency else {
-        return Ok(None);
-    };
-    // The settlements are read already: only what the tab owes is left to read.
-    let owed = store::tab_owed(&state.db, account_id, currency).await.map_err(db_err)?;
-    let standing = crate::wallet::tab::Standing::of_rows(&settlements, currency);
-    let tab = crate::wallet::tab::tab_of(owed, currency, &standing, state.settings.tab_limit_minor, settings);
+    Ok(views)
+}
+
+/// The tab in `currency` for the wallet page, from the buyer's open purchases, settlements and
+/// settled purchases (`(settlement, amount)`), in every currency.
+#[cfg(feature = "ssr")]
+fn tab_view(
+    currency: Currency,
+    tab: &crate::wallet::tab::Tab,
+    items: &[store::OpenTabItem],
+    settlements: &[store::TopUpRow],
+    settled: &[(String, i64)],
+) -> TabView {
+    let settlements: Vec<&store::TopUpRow> = settlements.iter().filter(|s| s.currency == currency).collect();
+    let settled: Vec<&(String, i64)> = settled.iter().filter(|(id, _)| settlements.iter().any(|s| &s.topup_id == id)).collect();
     let mut counts: std::collections::HashMap<&str, i64> = Default::default();
     for (settlement, _) in &settled {
         *counts.entry(settlement.as_str()).or_default() += 1;
@@ -146,18 +163,26 @@ async fn tab_view(state: &crate::state::AppState, account_id: &str, settings: &s
     let savings = (settled.len() > payments).then(|| {
         let amounts: Vec<i64> = settled.iter().map(|(_, amount)| *amount).collect();
         let (minimums, fees) = crate::wallet::tab::card_savings(&amounts, currency);
-        format!(
-            "{} purchases paid in {payments} card payment(s): {minimums} in card minimums and about {fees} in per-sale card fees saved.",
-            settled.len()
-        )
+        let saved = if minimums.minor > 0 {
+            format!("{minimums} in card minimums and about {fees} in per-sale card fees")
+        } else {
+            format!("about {fees} in per-sale card fees")
+        };
+        format!("{} purchases paid in {payments} card payment(s): {saved} saved.", settled.len())
     });
-    Ok(Some(TabView {
+    TabView {
         currency: currency.code().to_string(),
         owed: tab.owed.to_string(),
         limit: tab.limit.to_string(),
         owes: tab.owed.minor > 0,
         closed: tab.closed,
         notice: match (tab.closed, tab.overdue, tab.locked) {
+            // Closed: a tab of the buyer's was written off. This one may still owe (another
+            // currency's): it can be paid, and is collected to its own end.
+            (true, ..) if tab.owed.minor > 0 => Some(
+                "Your tabs are closed to new purchases because one went unpaid. Please pay what this one owes, or it will be written off too."
+                    .into(),
+            ),
             (true, ..) => Some("Your tab was closed because it went unpaid. You can still buy with your wallet or a card.".into()),
             (false, true, true) => Some("Your tab is overdue and locked. Pay it to buy on it again.".into()),
             (false, true, false) => Some("Your tab is overdue. Please pay it soon: after the third reminder it is locked.".into()),
@@ -165,11 +190,12 @@ async fn tab_view(state: &crate::state::AppState, account_id: &str, settings: &s
             (false, false, false) => None,
         },
         items: items
-            .into_iter()
-            .map(|i| (crate::ui::date_label(i.created_at), i.title, Money::new(i.amount_minor, i.currency).to_string()))
+            .iter()
+            .filter(|i| i.currency == currency)
+            .map(|i| (crate::ui::date_label(i.created_at), i.title.clone(), Money::new(i.amount_minor, i.currency).to_string()))
             .collect(),
         settlements: settlements
-            .into_iter()
+            .iter()
             .map(|s| {
                 let status = match s.status {
                     crate::orders::TopUpStatus::Succeeded => "paid",
@@ -181,7 +207,7 @@ async fn tab_view(state: &crate::state::AppState, account_id: &str, settings: &s
             })
             .collect(),
         savings,
-    }))
+    }
 }
 
 /// History lines, newest first, each with the balance after it (per currency).
@@ -378,7 +404,11 @@ pub async fn load_tab_offer(code: String) -> Result<Option<TabOffer>, AppError> 
             (service::tab_state(&state, &me.account_id, price.currency, &settings).await?, Some(service::rules_of(&settings)))
         }
         None => {
-            (crate::wallet::tab::tab_of(0, price.currency, &Default::default(), state.settings.tab_limit_minor, &Default::default()), None)
+            let (standing, collection) = (Default::default(), Default::default());
+            (
+                crate::wallet::tab::tab_of(0, price.currency, &standing, &collection, state.settings.tab_limit_minor, &Default::default()),
+                None,
+            )
         }
     };
     if rules.as_ref().is_some_and(|r| r.paused) || tab.closed {

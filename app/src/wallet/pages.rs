@@ -67,12 +67,18 @@ pub fn WalletPage() -> impl IntoView {
     }
 }
 
-/// The buyer's tab: what it owes and its limit, "Pay now", the open purchases and the payments.
+/// The buyer's tab in one currency: what it owes and its limit, "Pay now", the open purchases
+/// and the payments. With `several` tabs each heading names its currency; the `first` has the
+/// statement export, which covers them all.
 #[component]
-fn TabSection(tab: super::api::TabView) -> impl IntoView {
+fn TabSection(tab: super::api::TabView, several: bool, first: bool) -> impl IntoView {
+    let (section_id, heading_id) = (format!("tab-{}", tab.currency.to_lowercase()), format!("tab-h-{}", tab.currency.to_lowercase()));
+    let labelled_by = heading_id.clone();
+    let heading = if several { format!("Your tab in {}", tab.currency) } else { "Your tab".to_string() };
     view! {
-        <section class="card tab" aria-labelledby="tab-h">
-            <div class="page-head"><h2 id="tab-h">"Your tab"</h2><a class="btn small tab-csv" href="/wallet/tab.csv">"Export CSV"</a></div>
+        <section class="card tab" id=section_id aria-labelledby=labelled_by>
+            <div class="page-head"><h2 id=heading_id>{heading}</h2>
+                {first.then(|| view! { <a class="btn small tab-csv" href="/wallet/tab.csv">"Export CSV"</a> })}</div>
             {tab.notice.clone().map(|notice| view! { <p class="alert error tab-notice" role="alert">{notice}</p> })}
             <p class="balance-big"><span class="label">{format!("Owed ({})", tab.currency)}</span>
                 <span class="value tab-owed">{tab.owed.clone()}</span></p>
@@ -136,7 +142,15 @@ fn WalletBody(view: WalletView, for_code: Option<String>) -> impl IntoView {
                 {view.paused.then_some(" · paused")} " · " <a href="/wallet/settings">"Spending rules and auto-reload"</a></p>
         </section>
 
-        {view.tab.clone().map(|tab| view! { <TabSection tab=tab/> })}
+        {(!view.tabs.is_empty()).then(|| {
+            let several = view.tabs.len() > 1;
+            view! {
+                // The reminders' link (`/wallet#tab-h`) lands here, whichever tab is due.
+                <div id="tab-h" class="buyer-tabs">
+                    {view.tabs.clone().into_iter().enumerate().map(|(i, tab)| view! { <TabSection tab=tab several=several first={i == 0}/> }).collect_view()}
+                </div>
+            }
+        })}
 
         <section class="card" aria-labelledby="topup-h">
             <h2 id="topup-h">"Top up"</h2>

@@ -320,8 +320,13 @@ pub async fn buy(state: &AppState, buyer_id: &str, req: &WalletBuy) -> Result<Bo
 
 /// The buyer's tab in `currency` as it stands, under their own limit in `settings`.
 pub async fn tab_state(state: &AppState, buyer_id: &str, currency: Currency, settings: &SettingsRow) -> Result<Tab, WalletError> {
-    let (owed, settlements) = tokio::try_join!(store::tab_owed(&state.db, buyer_id, currency), store::settlements(&state.db, buyer_id))?;
-    Ok(tab::tab_of(owed, currency, &tab::Standing::of_rows(&settlements, currency), state.settings.tab_limit_minor, settings))
+    let (owed, settlements, collection) = tokio::try_join!(
+        store::tab_owed(&state.db, buyer_id, currency),
+        store::settlements(&state.db, buyer_id),
+        store::tab_collection(&state.db, buyer_id, currency)
+    )?;
+    let standing = tab::Standing::of_rows(&settlements, currency);
+    Ok(tab::tab_of(owed, currency, &standing, &collection, state.settings.tab_limit_minor, settings))
 }
 
 /// How a settlement is paid.

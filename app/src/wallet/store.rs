@@ -27,12 +27,8 @@ pub struct SettingsRow {
     pub updated_at: i64,
     /// The buyer's own tab limit, below the one Clink gives them.
     pub tab_limit_minor: Option<i64>,
-    /// Collecting an unpaid tab (`collection`): reminders sent and when the last one went,
-    /// when the tab was locked and when it was written off. Written only by the collection
-    /// and by a paid settlement, never by `save_settings`.
-    pub tab_reminders: i64,
-    pub tab_reminded_at: Option<i64>,
-    pub tab_locked_at: Option<i64>,
+    /// When a tab of the buyer's was written off unpaid (`collection`): they never get a tab
+    /// again. Written only by the collection, never by `save_settings`.
     pub tab_written_off_at: Option<i64>,
     /// The buyer agreed that `saved_card` pays their tab when it is due or reaches its limit.
     pub tab_autopay: bool,
@@ -40,8 +36,7 @@ pub struct SettingsRow {
 
 const SETTINGS_COLUMNS: &str = "account_id, paused, confirm_above_minor, weekly_cap_minor, monthly_cap_minor, pin_hash, \
     pin_above_minor, autoreload_enabled, autoreload_currency, autoreload_below_minor, autoreload_amount_minor, \
-    autoreload_max_per_month, saved_card, updated_at, tab_limit_minor, tab_reminders, tab_reminded_at, tab_locked_at, \
-    tab_written_off_at, tab_autopay";
+    autoreload_max_per_month, saved_card, updated_at, tab_limit_minor, tab_written_off_at, tab_autopay";
 
 pub async fn settings(db: &Db, account_id: &str) -> Result<SettingsRow, sqlx::Error> {
     let sql = format!("select {SETTINGS_COLUMNS} from wallet_settings where account_id = $1");
@@ -417,36 +412,109 @@ pub async fn set_then_buy(db: &Db, topup_id: &str, then_buy: &str) -> Result<(),
         .bind(then_buy).bind(topup_id).execute(pool).await.map(|_| ()))
 }
 
-/// Buyers with a tab purchase unpaid since `bought_before` or earlier: what the collection
-/// looks at.
-pub async fn tabs_unpaid_since(db: &Db, bought_before: i64) -> Result<Vec<String>, sqlx::Error> {
-    on_db!(db, pool => sqlx::query_scalar::<_, String>(
-        "select buyer_account_id from buyer_order where provider = 'tab' and status = 'fulfilled' and tab_settled_at is null \
-         and tab_written_off_at is null and buyer_account_id is not null group by buyer_account_id having min(created_at) <= $1")
+/// The tabs (buyer and currency) with a purchase unpaid since `bought_before` or earlier: what
+/// the collection looks at.
+pub async fn tabs_unpaid_since(db: &Db, bought_before: i64) -> Result<Vec<(String, Currency)>, sqlx::Error> {
+    on_db!(db, pool => sqlx::query_as::<_, (String, Currency)>(
+        "select buyer_account_id, currency from buyer_order where provider = 'tab' and status = 'fulfilled' and tab_settled_at is null \
+         and tab_written_off_at is null and buyer_account_id is not null group by buyer_account_id, currency having min(created_at) <= $1")
         .bind(bought_before).fetch_all(pool).await)
 }
 
-/// Records reminder `reminder` (1 to 3) of the buyer's unpaid tab, if `reminder - 1` is the
-/// last one sent (so that of several servers' collections one sends it); the third locks the
-/// tab. Whether this call recorded it.
-pub async fn record_tab_reminder(tx: &mut Tx, account_id: &str, reminder: i64, now: i64) -> Result<bool, sqlx::Error> {
+/// How far the collection of a buyer's tab in one currency is (`collection`). A tab not in
+/// collection has no row, and reads as the default: no reminder yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct CollectionRow {
+    /// Reminders sent (0 to 3) and when the last one went; the third locked the tab.
+    pub reminders: i64,
+    pub reminded_at: Option<i64>,
+    pub locked_at: Option<i64>,
+    pub written_off_at: Option<i64>,
+}
+
+/// The collection of the buyer's tab in `currency`.
+pub async fn tab_collection(db: &Db, account_id: &str, currency: Currency) -> Result<CollectionRow, sqlx::Error> {
+    let row = on_db!(db, pool => sqlx::query_as::<_, CollectionRow>(
+        "select reminders, reminded_at, locked_at, written_off_at from tab_collection where account_id = $1 and currency = $2")
+        .bind(account_id).bind(currency).fetch_optional(pool).await)?;
+    Ok(row.unwrap_or_default())
+}
+
+/// Which tabs of the buyers among `account_ids` (not empty) the collection locked, as a query
+/// of `reads` (the wallet writer's batch read). `locked_tabs_from` decodes its rows. On SQLite
+/// the answer is one row of JSON, for the reason `accounts::store::push_emails_in` gives.
+pub fn push_locked_tabs_in<'a, DB>(reads: &mut Statements<'a, DB>, account_ids: &[&'a str])
+where
+    DB: sqlx::Database,
+    DB::Arguments<'a>: Default,
+    &'a str: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    const LOCKED: &str = "select account_id, currency from tab_collection where locked_at is not null and account_id in ";
+    if crate::db::is_sqlite::<DB>() {
+        let q = reads.next(&format!("select json_group_array(json_array(account_id, currency)) from ({LOCKED}"));
+        crate::db::push_list(q, account_ids);
+        q.push(")");
+    } else {
+        crate::db::push_list(reads.next(LOCKED), account_ids);
+    }
+}
+
+/// `(account_id, currency)` of `push_locked_tabs_in`'s rows (a currency this build doesn't
+/// know is left out).
+pub fn locked_tabs_from<R: sqlx::Row>(rows: &[R]) -> Result<Vec<(String, Currency)>, sqlx::Error>
+where
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    usize: sqlx::ColumnIndex<R>,
+{
+    let raw: Vec<(String, String)> = if crate::db::is_sqlite::<R::Database>() {
+        match rows.first() {
+            Some(row) => crate::db::from_json_row(row.try_get(0)?)?,
+            None => return Err(sqlx::Error::RowNotFound),
+        }
+    } else {
+        rows.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?
+    };
+    Ok(raw.into_iter().filter_map(|(account, currency)| Some((account, Currency::from_code(&currency)?))).collect())
+}
+
+/// Records reminder `reminder` (1 to 3) of the buyer's unpaid tab in `currency`, if
+/// `reminder - 1` is the last one sent (so that of several servers' collections one sends
+/// it); the third locks the tab. Whether this call recorded it.
+///
+/// The first reminder starts the tab's collection (its row); the others only move a row that
+/// is there. Paying the tab deletes the row, so a pass that read it before the payment finds
+/// nothing to move, and doesn't put a paid tab back in collection.
+pub async fn record_tab_reminder(tx: &mut Tx, account_id: &str, currency: Currency, reminder: i64, now: i64) -> Result<bool, sqlx::Error> {
+    if reminder <= 1 {
+        return on_tx!(tx, conn => sqlx::query(
+            "insert into tab_collection (account_id, currency, reminders, reminded_at) values ($1, $2, 1, $3) \
+             on conflict (account_id, currency) do nothing")
+            .bind(account_id).bind(currency).bind(now).execute(conn).await.map(|r| r.rows_affected() == 1));
+    }
     let locked_at = (reminder >= 3).then_some(now);
     on_tx!(tx, conn => sqlx::query(
-        "insert into wallet_settings (account_id, paused, autoreload_enabled, updated_at, tab_reminders, tab_reminded_at, tab_locked_at) \
-         values ($1, false, false, $2, $3, $2, $4) \
-         on conflict (account_id) do update set tab_reminders = excluded.tab_reminders, tab_reminded_at = excluded.tab_reminded_at, \
-         tab_locked_at = coalesce(wallet_settings.tab_locked_at, excluded.tab_locked_at) \
-         where wallet_settings.tab_reminders = $5 and wallet_settings.tab_written_off_at is null")
-        .bind(account_id).bind(now).bind(reminder).bind(locked_at).bind(reminder - 1)
+        "update tab_collection set reminders = $1, reminded_at = $2, locked_at = coalesce(locked_at, $3) \
+         where account_id = $4 and currency = $5 and reminders = $6 and written_off_at is null")
+        .bind(reminder).bind(now).bind(locked_at).bind(account_id).bind(currency).bind(reminder - 1)
         .execute(conn).await.map(|r| r.rows_affected() == 1))
 }
 
-/// Marks the buyer's tab written off, if it was locked by the third reminder and isn't written
-/// off yet. Whether this call did.
-pub async fn mark_tab_written_off(tx: &mut Tx, account_id: &str, now: i64) -> Result<bool, sqlx::Error> {
-    on_tx!(tx, conn => sqlx::query(
-        "update wallet_settings set tab_written_off_at = $1 where account_id = $2 and tab_reminders = 3 and tab_written_off_at is null")
-        .bind(now).bind(account_id).execute(conn).await.map(|r| r.rows_affected() == 1))
+/// Marks the buyer's tab in `currency` written off, if the third reminder locked it and it
+/// isn't written off yet, and the buyer as one who never gets a tab again. Whether this call
+/// did.
+pub async fn mark_tab_written_off(tx: &mut Tx, account_id: &str, currency: Currency, now: i64) -> Result<bool, sqlx::Error> {
+    let marked = on_tx!(tx, conn => sqlx::query(
+        "update tab_collection set written_off_at = $1 where account_id = $2 and currency = $3 and reminders = 3 \
+         and written_off_at is null")
+        .bind(now).bind(account_id).bind(currency).execute(conn).await.map(|r| r.rows_affected() == 1))?;
+    if marked {
+        on_tx!(tx, conn => sqlx::query(
+            "insert into wallet_settings (account_id, paused, autoreload_enabled, updated_at, tab_written_off_at) \
+             values ($1, false, false, $2, $2) \
+             on conflict (account_id) do update set tab_written_off_at = coalesce(wallet_settings.tab_written_off_at, excluded.tab_written_off_at)")
+            .bind(account_id).bind(now).execute(conn).await.map(|_| ()))?;
+    }
+    Ok(marked)
 }
 
 /// A tab purchase written off: who sold it and what it cost.
@@ -460,23 +528,32 @@ pub struct WrittenOffItem {
     pub fee_minor: i64,
 }
 
-/// Writes off the buyer's unpaid tab purchases (those a settlement claimed but didn't pay too)
-/// and returns them.
-pub async fn write_off_tab_items(tx: &mut Tx, account_id: &str, now: i64) -> Result<Vec<WrittenOffItem>, sqlx::Error> {
+/// Writes off the buyer's unpaid tab purchases in `currency` (those a settlement claimed but
+/// didn't pay too) and returns them.
+pub async fn write_off_tab_items(tx: &mut Tx, account_id: &str, currency: Currency, now: i64) -> Result<Vec<WrittenOffItem>, sqlx::Error> {
     on_tx!(tx, conn => sqlx::query_as::<_, WrittenOffItem>(
-        "update buyer_order set tab_written_off_at = $1 where provider = 'tab' and buyer_account_id = $2 and status = 'fulfilled' \
-         and tab_settled_at is null and tab_written_off_at is null \
+        "update buyer_order set tab_written_off_at = $1 where provider = 'tab' and buyer_account_id = $2 and currency = $3 \
+         and status = 'fulfilled' and tab_settled_at is null and tab_written_off_at is null \
          returning order_id, creator_id, work_id, currency, amount_minor, fee_minor")
-        .bind(now).bind(account_id).fetch_all(conn).await)
+        .bind(now).bind(account_id).bind(currency).fetch_all(conn).await)
 }
 
-/// A paid settlement ends the collection of the buyer's tab: no more reminders, no lock (a
-/// written-off tab stays so).
-pub async fn end_tab_collection(tx: &mut Tx, account_id: &str) -> Result<(), sqlx::Error> {
-    on_tx!(tx, conn => sqlx::query(
-        "update wallet_settings set tab_reminders = 0, tab_reminded_at = null, tab_locked_at = null \
-         where account_id = $1 and tab_reminders > 0 and tab_written_off_at is null")
-        .bind(account_id).execute(conn).await.map(|_| ()))
+/// A paid settlement ends the collection of the buyer's tab in its currency: no more
+/// reminders, no lock (a written-off tab stays so). Their tabs in other currencies go on
+/// being collected.
+pub async fn end_tab_collection(tx: &mut Tx, account_id: &str, currency: Currency) -> Result<(), sqlx::Error> {
+    on_tx!(tx, conn => sqlx::query("delete from tab_collection where account_id = $1 and currency = $2 and written_off_at is null")
+        .bind(account_id).bind(currency).execute(conn).await.map(|_| ()))
+}
+
+/// Ends the collection of every tab that owes nothing any more (its purchases were refunded):
+/// its reminders stop and its lock goes. A written-off tab stays so.
+pub async fn end_collection_of_cleared_tabs(db: &Db) -> Result<u64, sqlx::Error> {
+    on_db!(db, pool => sqlx::query(
+        "delete from tab_collection where written_off_at is null and not exists (select 1 from buyer_order o \
+         where o.provider = 'tab' and o.buyer_account_id = tab_collection.account_id and o.currency = tab_collection.currency \
+         and o.status = 'fulfilled' and o.tab_settled_at is null and o.tab_written_off_at is null)")
+        .execute(pool).await.map(|r| r.rows_affected()))
 }
 
 /// Blocks the email with hash `email_hash` from new tabs.

@@ -13,7 +13,7 @@
 //! confirmed, retried and reconciled exactly like a top-up. It claims the open purchases when
 //! it starts, and pays exactly those. A failed settlement locks the tab until it is paid.
 
-use super::store::{self, SettingsRow, TabItem, TopUpRow};
+use super::store::{self, CollectionRow, SettingsRow, TabItem, TopUpRow};
 use crate::{
     db::Tx,
     ledger::{
@@ -90,14 +90,21 @@ impl Standing {
     }
 }
 
-/// The buyer's tab in `currency` from what it owes, its standing and the buyer's settings
-/// (their own limit, the collection's state).
-pub fn tab_of(owed_minor: i64, currency: Currency, standing: &Standing, operator_limit: i64, settings: &SettingsRow) -> Tab {
+/// The buyer's tab in `currency` from what it owes, its standing, its collection and the
+/// buyer's settings (their own limit, whether a tab of theirs was written off).
+pub fn tab_of(
+    owed_minor: i64,
+    currency: Currency,
+    standing: &Standing,
+    collection: &CollectionRow,
+    operator_limit: i64,
+    settings: &SettingsRow,
+) -> Tab {
     Tab {
         owed: Money::new(owed_minor, currency),
         limit: Money::new(limit_for(operator_limit, standing.paid_a_tab, settings.tab_limit_minor), currency),
-        locked: standing.open.as_ref().is_some_and(|s| s.failed) || settings.tab_locked_at.is_some(),
-        overdue: settings.tab_reminders > 0,
+        locked: standing.open.as_ref().is_some_and(|s| s.failed) || collection.locked_at.is_some(),
+        overdue: collection.reminders > 0,
         closed: settings.tab_written_off_at.is_some(),
     }
 }
@@ -122,7 +129,7 @@ pub async fn book_settlement(tx: &mut Tx, topup: &TopUpRow, now: i64) -> Result<
     let currency = topup.currency;
     let items: Vec<TabItem> = store::settle_tab_items(tx, &topup.topup_id, now).await?;
     // Paid: no more reminders, and a tab locked by them is open again.
-    store::end_tab_collection(tx, &topup.account_id).await?;
+    store::end_tab_collection(tx, &topup.account_id, currency).await?;
     let owed: i64 = items.iter().map(|i| i.amount_minor).sum();
     // Claimed purchases only ever leave a settlement (refunds), so it always covers them.
     let covered = owed.min(topup.amount_minor);

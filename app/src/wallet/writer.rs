@@ -26,7 +26,7 @@
 //! costs the service no reads of its own.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::Arc,
 };
 
@@ -250,10 +250,12 @@ struct Current {
     balances: HashMap<String, i64>,
     /// The settlements of the batch's "pay later" buyers: buyer → (currency, status, id).
     settlements: HashMap<String, Vec<(Currency, TopUpStatus, String)>>,
+    /// The tabs of the batch's "pay later" buyers that the collection locked.
+    locked_tabs: HashSet<(String, Currency)>,
 }
 
 impl Current {
-    /// Five to seven queries, sent together (on SQLite one round trip, see `db::Statements`).
+    /// Five to eight queries, sent together (on SQLite one round trip, see `db::Statements`).
     async fn read(tx: &mut Tx, batch: &[&Purchase]) -> Result<Current, BatchError> {
         use sqlx::{FromRow, Row};
         let sqlite = matches!(tx, Tx::Sqlite(_));
@@ -296,9 +298,10 @@ impl Current {
             }
             if !later_ids.is_empty() {
                 wallet_store::push_settlement_summaries_in(&mut reads, &later_ids);
+                wallet_store::push_locked_tabs_in(&mut reads, &later_ids);
             }
             let answers = reads.fetch(&mut *conn).await?;
-            let expected = 5 + usize::from(!accounts.is_empty()) + usize::from(!later_ids.is_empty());
+            let expected = 5 + usize::from(!accounts.is_empty()) + 2 * usize::from(!later_ids.is_empty());
             if answers.len() != expected {
                 return Err(BatchError::Reads(answers.len()));
             }
@@ -319,6 +322,7 @@ impl Current {
                     settlements.entry(buyer).or_default().push((currency, status, topup_id));
                 }
             }
+            let locked_tabs = if later_ids.is_empty() { HashSet::new() } else { wallet_store::locked_tabs_from(&next())?.into_iter().collect() };
             Ok(Current {
                 done: done.iter().map(|row| Ok((row.try_get(0)?, row.try_get(1)?))).collect::<Result<_, sqlx::Error>>()?,
                 works: works.iter().map(|row| WorkRow::from_row(row).map(|w| (w.work_id.clone(), w))).collect::<Result<_, _>>()?,
@@ -327,6 +331,7 @@ impl Current {
                 sellers: accounts_store::seller_contacts_from(&sellers)?.into_iter().map(|c| (c.account_id.clone(), c)).collect(),
                 balances,
                 settlements,
+                locked_tabs,
             })
         })
     }
@@ -353,7 +358,7 @@ impl Current {
         if p.settings.tab_written_off_at.is_some() || self.sellers.get(&p.work.creator_id).is_none_or(|s| s.tab_sales_off) {
             return Err(Outcome::TabUnavailable);
         }
-        if p.settings.tab_locked_at.is_some() {
+        if self.locked_tabs.contains(&(p.buyer_id.clone(), p.currency)) {
             return Err(Outcome::TabLocked { overdue: true });
         }
         let settlements = self.settlements.get(&p.buyer_id).into_iter().flatten();

@@ -35,6 +35,12 @@ async fn owed(app: &TestApp, email: &str) -> i64 {
     .await
 }
 
+/// The card of the wallet page's tab in `currency` (lower case).
+fn tab_card(wallet_page: &str, currency: &str) -> String {
+    let at = wallet_page.find(&format!("id=\"tab-{currency}\"")).unwrap_or_else(|| panic!("no {currency} tab: {wallet_page}"));
+    wallet_page[at..at + wallet_page[at..].find("</section>").expect("the card ends")].to_string()
+}
+
 async fn creator_balance(app: &TestApp, kind: &str) -> i64 {
     scalar_i64(
         app,
@@ -498,17 +504,132 @@ both_backends! {
         let receipt = common::decoded_body(&receipt);
         assert!(receipt.contains("First Zine") && receipt.contains("beyond the tab went to your wallet"), "{receipt}");
         assert_eq!(creator_balance(&app, "creator_earnings").await, 28, "the first one's share is available");
-        assert_eq!(app.count("select count(*) from wallet_settings where tab_reminders = 0 and tab_locked_at is null").await, 1);
+        assert_eq!(app.count("select count(*) from tab_collection").await, 0, "paying ended the collection");
+        // A pass on another server that read the tab before it was paid sends nothing, and
+        // doesn't put the paid tab back in collection (or lock it).
+        let late: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>(
+            "select account_id from account where email = 'late@example.org'").fetch_one(pool).await).unwrap();
+        for reminder in [2, 3] {
+            let mut tx = app.state.db.begin().await.unwrap();
+            let recorded = app::wallet::store::record_tab_reminder(&mut tx, &late, app::money::Currency::Eur, reminder, at(45)).await.unwrap();
+            tx.commit().await.unwrap();
+            assert!(!recorded, "reminder {reminder} of a paid tab");
+        }
+        assert_eq!(app.count("select count(*) from tab_collection").await, 0);
         // No write-off for a paid tab; the new purchase, unpaid 30 days later, starts from the
         // first reminder.
         assert_eq!(collect(&app.state, at(51)).await.unwrap(), Collected { reminded: 1, ..Collected::default() });
-        assert_eq!(app.count("select count(*) from wallet_settings where tab_reminders = 1 and tab_written_off_at is null").await, 1);
+        assert_eq!(app.count("select count(*) from tab_collection where reminders = 1 and locked_at is null and written_off_at is null").await, 1);
         app.ledger_is_clean().await;
         let csv = buyer.get(app.url("/wallet/tab.csv")).send().await.unwrap().text().await.unwrap();
         assert!(csv.lines().any(|l| l.contains("First Zine") && l.contains(",paid,")), "{csv}");
         assert!(csv.lines().any(|l| l.contains("Second Zine") && l.contains(",open,")), "{csv}");
         assert!(csv.lines().any(|l| l.contains(",payment,Tab payment by card,0.50,EUR,paid,")), "{csv}");
     }
+    async fn each_currency_tab_is_collected_on_its_own(app) {
+        use app::wallet::collection::{Collected, collect};
+        app.creator("maker").await;
+        let euro = publish(&app, "Euro Zine", "0.30").await;
+        let euro_two = publish(&app, "Euro Zine Two", "0.30").await;
+        let mut dollars = Vec::new();
+        for title in ["Dollar Zine", "Dollar Zine Two"] {
+            let body = common::Multipart::new().text("title", title).text("price", "0.30").text("currency", "USD")
+                .file("files", "zine.pdf", "application/pdf", DATA).build();
+            let res = app.upload(body).await;
+            assert_eq!(res.status(), StatusCode::CREATED);
+            dollars.push(res.json::<serde_json::Value>().await.unwrap()["code"].as_str().unwrap().to_string());
+        }
+        let buyer = app.new_client();
+        pay_later(&app, &buyer, &euro, Some("two@example.org")).await;
+        pay_later(&app, &buyer, &dollars[0], None).await;
+        let owed_in = |currency: &'static str| {
+            let sql = format!(
+                "select l.balance_minor from ledger_account l join account a on a.account_id = l.owner_id \
+                 where l.kind = 'buyer_tab' and l.currency = '{currency}' and a.email = 'two@example.org'"
+            );
+            let app = &app;
+            async move { -scalar_i64(app, &sql).await }
+        };
+        assert_eq!((owed_in("EUR").await, owed_in("USD").await), (30, 30));
+        let bought = app::db::now_ms();
+        let at = |days: i64| bought + days * DAY_MS + 60_000;
+        // Two tabs due: each is reminded, each with what it owes.
+        assert_eq!(collect(&app.state, at(30)).await.unwrap(), Collected { reminded: 2, ..Collected::default() });
+        app.email_to("two@example.org", "You owe €0.30.").await;
+        app.email_to("two@example.org", "You owe $0.30.").await;
+        assert_eq!(collect(&app.state, at(37)).await.unwrap(), Collected { reminded: 2, ..Collected::default() });
+        assert_eq!(collect(&app.state, at(44)).await.unwrap(), Collected { reminded: 2, locked: 2, ..Collected::default() });
+
+        // Paying the euro tab ends its collection only: the dollar tab stays locked.
+        let res = buyer.post(app.url("/wallet/tab/pay")).form(&[("currency", "EUR")]).send().await.unwrap();
+        let back = pay_card_step(&app, &buyer, &location(&res), "4242424242424242").await;
+        assert_eq!(location(&buyer.get(app.url(&back)).send().await.unwrap()), "/wallet?tab_paid=1");
+        assert_eq!((owed_in("EUR").await, owed_in("USD").await), (0, 30));
+        assert_eq!(app.count("select count(*) from tab_collection where currency = 'USD' and reminders = 3 and locked_at is not null").await, 1);
+        assert_eq!(app.count("select count(*) from tab_collection where currency = 'EUR'").await, 0);
+        // The wallet page shows both tabs, each as it stands, the unpaid one first.
+        let wallet = buyer.get(app.url("/wallet")).send().await.unwrap().text().await.unwrap();
+        let (usd, eur) = (tab_card(&wallet, "usd"), tab_card(&wallet, "eur"));
+        assert!(wallet.find("id=\"tab-usd\"") < wallet.find("id=\"tab-eur\""), "the tab that owes comes first");
+        assert!(usd.contains("Your tab in USD") && usd.contains("overdue and locked") && usd.contains("Pay now ($0.30)"), "{usd}");
+        assert!(eur.contains("Your tab in EUR") && !eur.contains("overdue") && eur.contains("Nothing on your tab"), "{eur}");
+        let (status, body) = wallet_buy(&app, &buyer, &dollars[1], &key(1), json!({"pay_later": true})).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "the dollar tab is locked: {body}");
+        assert!(body.to_string().contains("overdue"), "{body}");
+        let (status, body) = wallet_buy(&app, &buyer, &euro_two, &key(2), json!({"pay_later": true})).await;
+        assert_eq!((status, body["paid_from"].as_str()), (StatusCode::CREATED, Some("tab")), "the euro tab is open again: {body}");
+
+        // A week after the lock the dollar tab is written off, alone; the euro purchase since,
+        // unpaid for 30 days by then, gets its own first reminder.
+        assert_eq!(collect(&app.state, at(51)).await.unwrap(), Collected { reminded: 1, written_off: 1, ..Collected::default() });
+        assert_eq!((owed_in("EUR").await, owed_in("USD").await), (30, 0));
+        app.email_to("two@example.org", "has been closed").await;
+        assert_eq!(app.count("select count(*) from buyer_order where tab_written_off_at is not null and currency = 'USD'").await, 1);
+        assert_eq!(app.count("select count(*) from buyer_order where tab_written_off_at is not null and currency = 'EUR'").await, 0);
+        assert_eq!(scalar_i64(&app, "select balance_minor from ledger_account where kind = 'write_offs' and currency = 'USD'").await, -2);
+        assert_eq!(creator_balance(&app, "creator_pending").await, 28, "the open euro purchase's share still waits");
+        // Written off: no new tab purchase in any currency; the euro tab can still be paid.
+        let (status, body) = wallet_buy(&app, &buyer, &euro, &key(3), json!({"pay_later": true})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let wallet = buyer.get(app.url("/wallet")).send().await.unwrap().text().await.unwrap();
+        let (usd, eur) = (tab_card(&wallet, "usd"), tab_card(&wallet, "eur"));
+        assert!(usd.contains("Your tab was closed because it went unpaid"), "{usd}");
+        assert!(eur.contains("closed to new purchases") && eur.contains("Pay now (€0.30)"), "{eur}");
+        let res = buyer.post(app.url("/wallet/tab/pay")).form(&[("currency", "EUR")]).send().await.unwrap();
+        let back = pay_card_step(&app, &buyer, &location(&res), "4242424242424242").await;
+        assert_eq!(location(&buyer.get(app.url(&back)).send().await.unwrap()), "/wallet?tab_paid=1");
+        assert_eq!(owed_in("EUR").await, 0);
+        assert_eq!(collect(&app.state, at(58)).await.unwrap(), Collected::default(), "nothing left to collect");
+        app.ledger_is_clean().await;
+    }
+
+    async fn a_tab_refunded_to_nothing_leaves_collection(app) {
+        use app::wallet::collection::{Collected, collect};
+        app.creator("maker").await;
+        let first = publish(&app, "First Zine", "0.30").await;
+        let second = publish(&app, "Second Zine", "0.30").await;
+        let buyer = app.new_client();
+        pay_later(&app, &buyer, &first, Some("undone@example.org")).await;
+        let bought = app::db::now_ms();
+        let at = |days: i64| bought + days * DAY_MS + 60_000;
+        for days in [30, 37, 44] {
+            assert_eq!(collect(&app.state, at(days)).await.unwrap().reminded, 1, "day {days}");
+        }
+        let (status, _) = wallet_buy(&app, &buyer, &second, &key(1), json!({"pay_later": true})).await;
+        assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "locked");
+        // The creator refunds the one purchase: the tab owes nothing, and is open again.
+        let order: String = app::on_db!(&app.state.db, pool => sqlx::query_scalar::<_, String>(
+            "select order_id from buyer_order where provider = 'tab'").fetch_one(pool).await).unwrap();
+        let res = app.call("sales/refund", &[("order_id", &order)]).await;
+        assert!(res.status().is_success(), "{}", res.text().await.unwrap_or_default());
+        assert_eq!(app.count("select count(*) from tab_collection where locked_at is not null").await, 1, "locked until the next pass");
+        assert_eq!(collect(&app.state, at(51)).await.unwrap(), Collected::default(), "nothing to write off");
+        assert_eq!(app.count("select count(*) from tab_collection").await, 0);
+        let (status, body) = wallet_buy(&app, &buyer, &second, &key(2), json!({"pay_later": true})).await;
+        assert_eq!((status, body["paid_from"].as_str()), (StatusCode::CREATED, Some("tab")), "{body}");
+        app.ledger_is_clean().await;
+    }
+
     async fn an_agreed_saved_card_pays_the_tab_by_itself(app) {
         use app::wallet::collection::{Collected, collect};
         app.creator("maker").await;
@@ -540,7 +661,7 @@ both_backends! {
         assert_eq!(location(&res), format!("/l/{}?bought=1", codes[2]));
         assert_eq!(owed(&app, "autopayer@example.com").await, 40);
         assert_eq!(creator_balance(&app, "creator_earnings").await, 2 * 38 + 190, "the big zine and the paid tab");
-        assert_eq!(app.count("select count(*) from wallet_settings where tab_reminders = 0").await, 1, "paying ended the reminders");
+        assert_eq!(app.count("select count(*) from tab_collection").await, 0, "paying ended the reminders");
 
         // The next tab, due 30 days on, is paid with the same card: no reminder.
         let later = app::db::now_ms() + 30 * DAY_MS + 60_000;
