@@ -77,6 +77,9 @@ pub struct PaymentCheck {
     pub received: Option<Money>,
     /// The attempt the buyer just made failed (e.g. Klarna declined): what to tell them.
     pub failure: Option<String>,
+    /// The payment still waits for the buyer on the provider's page (Klarna's), which they
+    /// left without deciding: the page, to go back to.
+    pub provider_page: Option<String>,
 }
 
 /// A payment as the provider lists it (for reconciliation).
@@ -362,7 +365,7 @@ impl TestProvider {
             _ => None,
         };
         let received = crate::money::Currency::parse(&p.currency).ok().map(|c| Money::new(p.amount_minor, c));
-        Ok(PaymentCheck { succeeded, saved_card, received, failure: None })
+        Ok(PaymentCheck { succeeded, saved_card, received, failure: None, provider_page: None })
     }
 
     async fn refund(&self, db: &Db, payment_id: &str) -> Result<(), ProviderError> {

@@ -194,12 +194,21 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
         refunded_at: None,
     };
     let mut order = order_for_click(state, &candidate).await?;
+    // What the provider said of the order's Klarna payment, if it was asked already.
+    let mut klarna_charge = None;
     if klarna_country.is_some() {
         // A Klarna attempt that ended (declined) can't be paid again. The same form (Back, then
         // Klarna again) goes on with the order chained to it: one per ended attempt, and a
         // double click still finds one.
         let mut attempts = 0;
-        while klarna_attempt_over(state, &order).await? {
+        loop {
+            match klarna_attempt(state, &order).await? {
+                KlarnaAttempt::Open(charge) => {
+                    klarna_charge = charge;
+                    break;
+                }
+                KlarnaAttempt::Over => {}
+            }
             attempts += 1;
             if attempts > 5 {
                 return Err(FieldError::new("pay_later", "Reload the page to try Klarna again.").into());
@@ -232,16 +241,18 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
         description: &work.title,
         save_card: order.save_card,
         saved: req.saved.as_ref().filter(|s| s.provider == state.payments.provider()),
-        klarna: klarna_country.map(|country| KlarnaPayment {
-            country,
-            return_url: state.settings.absolute_url(&format!("/checkout/return/{}?k={}", order.order_id, enc(&outcome.key))),
-        }),
+        klarna: klarna_country
+            .map(|country| KlarnaPayment { country, return_url: state.settings.absolute_url(&return_path(&order.order_id, &outcome.key)) }),
     };
     let started = match (&order.provider_payment_id, &request.klarna) {
         // Klarna already answered for this order: where it stands now, not its first answer
         // again (a replayed request would send the buyer to a page Klarna has moved on from).
         (Some(payment_id), Some(_)) => {
-            StartedPayment { payment_id: payment_id.clone(), charge: state.payments.resume(&state.db, payment_id).await? }
+            let charge = match klarna_charge {
+                Some(charge) => charge,
+                None => state.payments.resume(&state.db, payment_id).await?,
+            };
+            StartedPayment { payment_id: payment_id.clone(), charge }
         }
         _ => state.payments.start(&state.db, &request).await?,
     };
@@ -283,13 +294,35 @@ async fn order_for_click(state: &AppState, candidate: &OrderRow) -> Result<Order
     Ok(existing)
 }
 
-/// Whether a Klarna order's payment is over without having gone through (declined).
-async fn klarna_attempt_over(state: &AppState, order: &OrderRow) -> Result<bool, CheckoutError> {
+/// Where a Klarna order's payment stands.
+enum KlarnaAttempt {
+    /// Over without having gone through (declined): it can't be paid again.
+    Over,
+    /// Not over, with what the provider said of it if it was asked (an order that has a
+    /// payment already).
+    Open(Option<Charge>),
+}
+
+async fn klarna_attempt(state: &AppState, order: &OrderRow) -> Result<KlarnaAttempt, CheckoutError> {
     Ok(match (order.status, &order.provider_payment_id) {
-        (OrderStatus::Failed, _) => true,
-        (OrderStatus::Pending, Some(payment_id)) => matches!(state.payments.resume(&state.db, payment_id).await?, Charge::Declined(_)),
-        _ => false,
+        (OrderStatus::Failed, _) => KlarnaAttempt::Over,
+        (OrderStatus::Pending, Some(payment_id)) => match state.payments.resume(&state.db, payment_id).await? {
+            Charge::Declined(_) => KlarnaAttempt::Over,
+            charge => KlarnaAttempt::Open(Some(charge)),
+        },
+        _ => KlarnaAttempt::Open(None),
     })
+}
+
+/// The link page of the work with `code` at the payment step of an order, whose key lets the
+/// browser follow it.
+pub fn pay_step_path(code: &str, order_id: &str, key: &str) -> String {
+    format!("/l/{}?order={}&k={}", enc(code), enc(order_id), enc(key))
+}
+
+/// Where the buyer's browser comes back to after paying on another page (3-D Secure, Klarna).
+pub fn return_path(order_id: &str, key: &str) -> String {
+    format!("/checkout/return/{}?k={}", enc(order_id), enc(key))
 }
 
 /// The payment step of an order, for the link page.
@@ -309,8 +342,8 @@ pub async fn pay_step(state: &AppState, order_id: &str, key: &str) -> Result<Pay
     };
     let code = crate::catalog::store::find_any(&state.db, &order.work_id).await?.map(|w| w.code).unwrap_or_default();
     Ok(PayStep {
-        page_url: format!("/l/{code}?order={}&k={}", order.order_id, enc(key)),
-        return_url: format!("/checkout/return/{}?k={}", order.order_id, enc(key)),
+        page_url: pay_step_path(&code, &order.order_id, key),
+        return_url: return_path(&order.order_id, key),
         cancel_url: format!("/l/{code}"),
         heading: format!("Pay {}", Money::new(order.amount_minor, currency)),
         order_id: order.order_id,
@@ -350,9 +383,11 @@ pub async fn returned(state: &AppState, order_id: &str, key: &str) -> Result<Ret
     let order = store::order(&state.db, order_id).await?.ok_or(CheckoutError::NotFound)?;
     let mut saved_card = None;
     let mut failure = None;
+    let mut left_provider_page = false;
     if let (Some(payment_id), true) = (&order.provider_payment_id, order.provider != Provider::Free) {
         let check = state.payments.check(&state.db, payment_id).await?;
         failure = check.failure.clone().filter(|_| !check.succeeded);
+        left_provider_page = check.provider_page.is_some();
         if check.succeeded && order.status.awaits_payment() {
             let event = ProviderEvent {
                 provider: state.payments.provider(),
@@ -382,10 +417,8 @@ pub async fn returned(state: &AppState, order_id: &str, key: &str) -> Result<Ret
     if let Some(reason) = failure {
         return Ok(Returned::Failed { code: code().await?, reason });
     }
-    if let Some(payment_id) = &order.provider_payment_id
-        && let Charge::Redirect(_) = state.payments.resume(&state.db, payment_id).await?
-    {
-        return Ok(Returned::Unfinished { page_url: format!("/l/{}?order={order_id}&k={}", code().await?, enc(key)) });
+    if left_provider_page {
+        return Ok(Returned::Unfinished { page_url: pay_step_path(&code().await?, order_id, key) });
     }
     Ok(Returned::Waiting)
 }

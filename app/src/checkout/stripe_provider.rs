@@ -46,6 +46,12 @@ pub struct StripeProvider {
 /// What a buyer reads when Klarna declined, or its payment can't go on.
 const KLARNA_DECLINED: &str = "Klarna didn't approve this payment. You can pay by card instead, or try Klarna again.";
 
+/// Whether `intent` is a Klarna payment: Clink creates those for Klarna alone
+/// (`start_klarna`), and every other intent for cards.
+fn is_klarna(intent: &PaymentIntent) -> bool {
+    !intent.payment_method_types.is_empty() && intent.payment_method_types.iter().all(|t| t == "klarna")
+}
+
 /// Stripe settings from the config.
 #[derive(Debug, Clone)]
 pub struct StripeSettings {
@@ -144,7 +150,7 @@ impl StripeProvider {
     }
 
     fn charge_of(&self, intent: &PaymentIntent, saved_pm: Option<String>) -> Charge {
-        if intent.payment_method_types.iter().any(|t| t == "klarna") {
+        if is_klarna(intent) {
             return self.klarna_charge_of(intent);
         }
         // An off-session charge the bank refused without the buyer leaves the intent waiting
@@ -275,10 +281,17 @@ impl StripeProvider {
         };
         // Back from a redirect that didn't go through: the buyer hears it in words, not Stripe's.
         let failure = (intent.status == PaymentIntentStatus::RequiresPaymentMethod && intent.last_payment_error.is_some()).then(|| {
-            let klarna = intent.payment_method_types.iter().all(|t| t == "klarna");
-            if klarna { KLARNA_DECLINED.to_string() } else { "Your payment didn't go through. Try again, or use another card.".to_string() }
+            if is_klarna(&intent) {
+                KLARNA_DECLINED.to_string()
+            } else {
+                "Your payment didn't go through. Try again, or use another card.".to_string()
+            }
         });
-        Ok(PaymentCheck { succeeded, saved_card, received, failure })
+        let provider_page = match self.charge_of(&intent, None) {
+            Charge::Redirect(page) => Some(page),
+            _ => None,
+        };
+        Ok(PaymentCheck { succeeded, saved_card, received, failure, provider_page })
     }
 
     /// Every PaymentIntent created since `since_ms`, and which of them were refunded.

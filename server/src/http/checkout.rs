@@ -61,14 +61,6 @@ fn link_page(code: &str, query: &str) -> String {
     if query.is_empty() { format!("/l/{}", urlencode(code)) } else { format!("/l/{}?{query}", urlencode(code)) }
 }
 
-fn pay_page(code: &str, order_id: &str, key: &str) -> String {
-    link_page(code, &format!("order={}&k={}", urlencode(order_id), urlencode(key)))
-}
-
-fn return_url(order_id: &str, key: &str) -> String {
-    format!("/checkout/return/{}?k={}", urlencode(order_id), urlencode(key))
-}
-
 /// The Buy button. The price comes from the database; only a pay-what-you-want offer is taken
 /// from the form (and checked).
 async fn buy(
@@ -141,11 +133,11 @@ async fn buy(
                 };
             }
             let next = if outcome.done {
-                return_url(&outcome.order_id, &outcome.key)
+                service::return_path(&outcome.order_id, &outcome.key)
             } else if let Some(reason) = &outcome.declined {
-                format!("{}&error={}", pay_page(&outcome.work_code, &outcome.order_id, &outcome.key), urlencode(reason))
+                format!("{}&error={}", service::pay_step_path(&outcome.work_code, &outcome.order_id, &outcome.key), urlencode(reason))
             } else {
-                pay_page(&outcome.work_code, &outcome.order_id, &outcome.key)
+                service::pay_step_path(&outcome.work_code, &outcome.order_id, &outcome.key)
             };
             if json {
                 Json(serde_json::json!({
@@ -208,7 +200,7 @@ async fn returned(State(state): State<AppState>, Path(order_id): Path<String>, Q
              <main class=store><h1>Confirming your payment…</h1>\
              <p class=lede>This takes a few seconds. This page refreshes by itself.</p>\
              <p><a href=\"{}\">Refresh now</a></p></main>",
-            return_url(&order_id, &q.k)
+            service::return_path(&order_id, &q.k)
         ))
         .into_response(),
         Err(err) => AppError::from(err).into_response(),
