@@ -2,13 +2,17 @@
 # Cluster benchmark: the cluster mode of the wallet and link-page benchmarks. On one PostgreSQL
 # database, with Debian's nginx round-robin in front (the deployment the README describes), it
 # alternates
-#   one    1 clink server behind nginx
-#   three  3 clink servers behind nginx, on the same machine and database
+#   one      1 clink server behind nginx
+#   three    3 clink servers behind nginx, on the same machine and database
+#   standby  3 clink servers running, nginx sending every request to the first
 # and measures, through nginx, one-click wallet purchases and the link page. It reports req/s and
-# p99 for both, the ratio three/one, and the CPU the clink processes used per request (all
-# servers added up, nginx not included). On one machine three servers can't be faster; the CPU
-# ratio is what the cluster machinery (change notifications, outbox claims, three pools and
-# three wallet writers on one database) costs per request.
+# p99 for each, the ratio three/one, and the CPU the clink processes used per request (all
+# servers added up, nginx not included). On one machine three servers can't be faster, and the
+# CPU ratio three/one mixes the cluster machinery with the cost of splitting the load (batches a
+# third as large, three caches, three runtimes on two cores). The standby mode keeps the
+# machinery (the other servers listen for change notifications, claim outbox rows, run their
+# pools and background jobs) without the split: its CPU ratio to one server is what the
+# machinery costs per request.
 #
 #   bench/cluster.sh
 #   DURATION=5s ROUNDS=1 CONCURRENCY=16 bench/cluster.sh      # quick look
@@ -62,7 +66,7 @@ wallet_fixture cluster
 stop_server
 
 mkdir -p "$tmp/nginx"
-nginx_conf() { # servers
+nginx_conf() { # servers nginx sends requests to
     local upstreams="" i
     for i in $(seq 1 "$1"); do upstreams+="        server 127.0.0.1:$((PORT + i)) max_fails=1 fail_timeout=2s;"$'\n'; done
     cat >"$tmp/nginx/nginx.conf" <<EOF
@@ -112,8 +116,9 @@ cluster_cleanup() {
 }
 trap cluster_cleanup EXIT
 
-# Starts `n` servers at once on the shared database, and nginx (or reloads it) in front of them.
-start_cluster() { # n
+# Starts `n` servers at once on the shared database, and nginx (or reloads it) in front of the
+# first `serving` of them (default: all).
+start_cluster() { # n, [serving]
     stop_cluster
     local i
     for i in $(seq 1 "$1"); do
@@ -121,7 +126,7 @@ start_cluster() { # n
         cluster_pids+=($!)
     done
     for i in $(seq 1 "$1"); do wait_for "http://127.0.0.1:$((PORT + i))/healthz" "clink server $i (log: $tmp/server-$i.log)"; done
-    nginx_conf "$1"
+    nginx_conf "${2:-$1}"
     if [[ -z $nginx_pid ]]; then
         # exec: $! is then nginx's master itself, not a subshell around it.
         (exec "$NGINX" "${nginx_args[@]}" -g 'daemon off;') &
@@ -149,23 +154,32 @@ measure() { # workload, label, clients, round -> a loadgen JSON line
     esac
 }
 
-start_mode() { if [[ $1 == one ]]; then start_cluster 1; else start_cluster 3; fi; }
+start_mode() {
+    case $1 in
+        one) start_cluster 1 ;;
+        three) start_cluster 3 ;;
+        standby) start_cluster 3 1 ;;
+    esac
+}
 measure_mode() { measure "$workload" "$1" "$c" "$2"; } # label, round
 
 rows=()
 problems=()
 for workload in $WORKLOADS; do
     for c in $CONCURRENCY; do
-        alternate_rounds "$workload, $c clients" one three start_mode measure_mode '.errors == 0 and .non_2xx == 0'
+        alternate_rounds "$workload, $c clients" one three start_mode measure_mode '.errors == 0 and .non_2xx == 0' standby
         all=$(printf '%s\n' "${runs[@]}")
         one=$(jq -c 'select(.label == "one")' <<<"$all")
         three=$(jq -c 'select(.label == "three")' <<<"$all")
+        standby=$(jq -c 'select(.label == "standby")' <<<"$all")
+        s_cpu=$(median '.server_cpu_us_per_request // 0' <<<"$standby")
+        machinery=$(median_ratio "$one" "$standby" '.server_cpu_us_per_request // 0')
         o_rps=$(median .rps <<<"$one"); o_p99=$(median .latency_ms.p99 <<<"$one"); o_cpu=$(median '.server_cpu_us_per_request // 0' <<<"$one")
         t_rps=$(median .rps <<<"$three"); t_p99=$(median .latency_ms.p99 <<<"$three"); t_cpu=$(median '.server_cpu_us_per_request // 0' <<<"$three")
         ratio=$(median_ratio "$one" "$three")
         cpu_ratio=$(median_ratio "$one" "$three" '.server_cpu_us_per_request // 0')
         name=$([[ $workload == wallet ]] && echo "wallet purchases" || echo "link page")
-        rows+=("$(jq -rn "\"| $name | $c | \($o_rps|floor) | \($o_p99) ms | \($t_rps|floor) | \($t_p99) ms | **$ratio** | \($o_cpu|floor) µs | \($t_cpu|floor) µs | **$cpu_ratio** |\"")")
+        rows+=("$(jq -rn "\"| $name | $c | \($o_rps|floor) | \($o_p99) ms | \($t_rps|floor) | \($t_p99) ms | **$ratio** | \($o_cpu|floor) µs | \($t_cpu|floor) µs | **$cpu_ratio** | \($s_cpu|floor) µs | **$machinery** |\"")")
     done
 done
 stop_cluster
@@ -183,11 +197,12 @@ report=$(
     echo "measured after $WARMUP warm-up, closed loop, keep-alive to nginx (nginx opens a connection per"
     echo "request to a server, as configured in the README). Wallet: one signed-in buyer per connection"
     echo "($BUYERS buyers), each request a new 0.05 EUR purchase; link page: a browser User-Agent, so views are"
-    echo "counted. One and three servers alternate ($ROUNDS round(s), medians; ratios per round, then the median)."
-    echo "clink CPU/request adds up every clink process's user + system CPU in the measured window. $verified"
+    echo "counted. One server, three, and three with nginx sending everything to the first (standby) alternate"
+    echo "($ROUNDS round(s), medians; ratios per round, then the median). clink CPU/request adds up every clink"
+    echo "process's user + system CPU in the measured window. Machinery CPU ratio: standby ÷ one server. $verified"
     echo
-    echo "| workload | clients | 1 server req/s | 1 server p99 | 3 servers req/s | 3 servers p99 | ratio 3/1 | clink CPU/req, 1 | clink CPU/req, 3 | CPU ratio 3/1 |"
-    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    echo "| workload | clients | 1 server req/s | 1 server p99 | 3 servers req/s | 3 servers p99 | ratio 3/1 | clink CPU/req, 1 | clink CPU/req, 3 | CPU ratio 3/1 | clink CPU/req, standby | machinery CPU ratio |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${rows[@]}"
     if ((${#problems[@]})); then
         echo

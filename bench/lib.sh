@@ -131,15 +131,16 @@ use_fresh_postgres() { # name prefix
     export CLINK_DATABASE_URL=${PG_URL%/*}/$pg_db
 }
 
-# `ROUNDS` rounds of two set-ups, alternating (A B A B ...), so that a machine whose speed
-# drifts favours neither: for each, `$start LABEL`, then `$measure LABEL ROUND` prints one loadgen
+# `ROUNDS` rounds of two (or more) set-ups, alternating (A B A B ...), so that a machine whose
+# speed drifts favours none: for each, `$start LABEL`, then `$measure LABEL ROUND` prints one loadgen
 # JSON result. Sets `runs` to the results, and adds to `problems` each run for which the jq
 # condition `$ok` does not hold. `what` names the runs in the progress lines.
-alternate_rounds() { # what, label a, label b, start command, measure command, ok condition
+alternate_rounds() { # what, label a, label b, start command, measure command, ok condition, [more labels]
     local what=$1 a=$2 b=$3 start=$4 measure=$5 ok=$6 round mode r bad
+    local more=("${@:7}")
     runs=()
     for round in $(seq "$ROUNDS"); do
-        for mode in "$a" "$b"; do
+        for mode in "$a" "$b" "${more[@]}"; do
             "$start" "$mode"
             echo "$what, round $round/$ROUNDS: $mode..." >&2
             r=$("$measure" "$mode" "$round")

@@ -109,6 +109,80 @@ impl std::fmt::Display for Provider {
     }
 }
 
+/// How a card provider's order is paid (`buyer_order.payment_method`): by card, or by Klarna
+/// through Stripe. A Klarna order is only ever paid by Klarna (a card attempt from the same
+/// form is an order of its own), so this is known when the order is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentMethod {
+    Card,
+    Klarna,
+}
+
+impl PaymentMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::Klarna => "klarna",
+        }
+    }
+
+    pub fn from_text(text: &str) -> Option<PaymentMethod> {
+        Some(match text {
+            "card" => PaymentMethod::Card,
+            "klarna" => PaymentMethod::Klarna,
+            _ => return None,
+        })
+    }
+}
+
+/// What a sale was paid with, as the creator's sales list, CSV export and sales API name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaidWith {
+    Card,
+    Klarna,
+    Wallet,
+    Tab,
+    Free,
+}
+
+impl PaidWith {
+    /// An order's provider and payment method say it. Card orders made before the method was
+    /// stored (`payment_method` null) were all paid by card: Klarna came after.
+    pub fn of(provider: Provider, method: Option<PaymentMethod>) -> PaidWith {
+        match (provider, method) {
+            (Provider::Wallet, _) => PaidWith::Wallet,
+            (Provider::Tab, _) => PaidWith::Tab,
+            (Provider::Free, _) => PaidWith::Free,
+            (Provider::Test | Provider::Stripe, Some(PaymentMethod::Klarna)) => PaidWith::Klarna,
+            (Provider::Test | Provider::Stripe, _) => PaidWith::Card,
+        }
+    }
+
+    /// The API's and the CSV's word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaidWith::Card => "card",
+            PaidWith::Klarna => "klarna",
+            PaidWith::Wallet => "wallet",
+            PaidWith::Tab => "tab",
+            PaidWith::Free => "free",
+        }
+    }
+
+    /// The dashboard's word.
+    pub fn label(self) -> &'static str {
+        match self {
+            PaidWith::Card => "Card",
+            PaidWith::Klarna => "Klarna",
+            PaidWith::Wallet => "Wallet",
+            PaidWith::Tab => "Tab",
+            PaidWith::Free => "Free",
+        }
+    }
+}
+
 /// Where a wallet top-up's card payment stands (`wallet_topup.status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -143,6 +217,8 @@ crate::text_column!(OrderStatus, "order status", OrderStatus::as_str, OrderStatu
 crate::text_column!(Provider, "payment provider", Provider::as_str, Provider::from_text);
 #[cfg(feature = "ssr")]
 crate::text_column!(TopUpStatus, "top-up status", TopUpStatus::as_str, TopUpStatus::from_text);
+#[cfg(feature = "ssr")]
+crate::text_column!(PaymentMethod, "payment method", PaymentMethod::as_str, PaymentMethod::from_text);
 
 #[cfg(test)]
 mod tests {
@@ -159,8 +235,24 @@ mod tests {
         for s in [TopUpStatus::Pending, TopUpStatus::Succeeded, TopUpStatus::Failed] {
             assert_eq!(TopUpStatus::from_text(s.as_str()), Some(s));
         }
+        for m in [PaymentMethod::Card, PaymentMethod::Klarna] {
+            assert_eq!(PaymentMethod::from_text(m.as_str()), Some(m));
+        }
         // An unknown word is an error, never quietly "pending".
         assert_eq!(OrderStatus::from_text("paid "), None);
         assert_eq!(Provider::from_text("Wallet"), None);
+    }
+
+    #[test]
+    fn a_sale_is_named_by_what_paid_for_it() {
+        assert_eq!(PaidWith::of(Provider::Stripe, Some(PaymentMethod::Klarna)), PaidWith::Klarna);
+        assert_eq!(PaidWith::of(Provider::Stripe, Some(PaymentMethod::Card)), PaidWith::Card);
+        // Card orders from before the method was stored.
+        assert_eq!(PaidWith::of(Provider::Test, None), PaidWith::Card);
+        assert_eq!(PaidWith::of(Provider::Tab, None), PaidWith::Tab);
+        assert_eq!(PaidWith::of(Provider::Wallet, None), PaidWith::Wallet);
+        assert_eq!(PaidWith::of(Provider::Free, None), PaidWith::Free);
+        assert_eq!(PaidWith::Klarna.as_str(), "klarna");
+        assert_eq!(PaidWith::Klarna.label(), "Klarna");
     }
 }

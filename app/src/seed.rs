@@ -157,6 +157,7 @@ pub async fn seed(
                 buyer_email: &buyer_email,
                 buyer_account_id: None,
                 provider: Provider::Test,
+                payment_method: None,
                 payment_id: Some(&payment_id),
                 source: pick_source(&mut rng),
                 // Seeded buyers came through the link page, as most do.

@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { assertLayout, DESKTOP, mailedLink, PHONE, signUp, unique, waitForIslands } from './helpers';
+import { assertLayout, DESKTOP, expectClearOfHeader, mailedLink, PHONE, signUp, unique, waitForIslands } from './helpers';
 
 for (const js of [true, false]) {
   test.describe(`accounts, JavaScript ${js ? 'on' : 'off'}`, () => {
@@ -166,6 +166,7 @@ test.describe('changing your email, handle and time zone', () => {
       // Time zone: picked from the list.
       await page.goto('/settings#integrations');
       const zone = page.getByRole('region', { name: 'Dashboard and sale webhooks' });
+      await expectClearOfHeader(page, zone.getByRole('heading', { name: 'Dashboard and sale webhooks' }), 'the section heading');
       await expect(zone.locator('datalist option[value="Europe/Paris"]')).toHaveCount(1);
       await zone.getByLabel('Time zone').fill('Europe/Paris');
       // The number format: the browser's language unless chosen.
@@ -211,9 +212,13 @@ test.describe('deleting your account', () => {
 
       await page.goto('/settings#delete');
       const section = page.getByRole('region', { name: 'Delete account' });
+      await expectClearOfHeader(page, section.getByRole('heading', { name: 'Delete account' }), 'the section heading');
       await expect(section).toContainText('append-only accounting records');
       await expect(section).toContainText('buyers keep their download links until they expire, 30 days at most');
-      await section.getByRole('button', { name: 'Delete my account' }).scrollIntoViewIfNeeded();
+      // On a phone the section runs past the first screen: scrolled to, the button is in sight
+      // (centred, as a reader scrolling to it would have it, rather than on the screen's last
+      // pixel row).
+      await section.getByRole('button', { name: 'Delete my account' }).evaluate((el) => el.scrollIntoView({ block: 'center' }));
       await assertLayout(page, `settings-delete-${label}`, [section.getByRole('button', { name: 'Delete my account' })]);
 
       // A wrong password: said next to the field, and nothing happens.

@@ -34,6 +34,7 @@ test('the dashboard moves after a purchase through a link tagged ?ref=x', async 
   await expect(recent).toContainText('Dashboard Zine', { timeout: 15_000 });
   await expect(recent).toContainText('X (Twitter)');
   await expect(recent).toContainText('€3.00');
+  await expect(recent.locator('td[data-label="Paid with"]').first()).toHaveText('Card');
   // The headline cards move with the same events, without a reload.
   const today = creatorPage.locator('.period').filter({ hasText: 'Today' });
   await expect(today.locator('.metric').filter({ hasText: 'Sales' }).locator('.value')).toHaveText('1', { timeout: 15_000 });
@@ -55,6 +56,8 @@ test('the dashboard moves after a purchase through a link tagged ?ref=x', async 
   await deskTip.focus();
   await assertLayout(creatorPage, 'dashboard-conversion-tip-desktop');
   await deskTip.blur();
+  const recentWrap = await recent.evaluate((t) => t.parentElement!.scrollWidth - t.parentElement!.clientWidth);
+  expect(recentWrap, 'recent sales do not scroll sideways at 1280 px').toBeLessThanOrEqual(0);
 
   // Mobile layout renders the same figures, and no table hides a column behind sideways
   // scrolling: each row stacks, with its amount inside the screen's width.
@@ -80,8 +83,15 @@ test('the dashboard moves after a purchase through a link tagged ?ref=x', async 
   await creatorPage.goto('/dashboard/sales');
   await assertLayout(creatorPage, 'sales-phone', [creatorPage.locator('table td[data-label="Paid"]').first()]);
   await expect(creatorPage.locator('table td[data-label="Paid"]').first()).toHaveText('€3.00');
+  await expect(creatorPage.locator('table td[data-label="Paid with"]').first()).toHaveText('Card');
   // The status shows as the lowercase word the API and CSV use, and the refund link sits in its row.
   await expect(creatorPage.locator('table .badge').first()).toHaveText('fulfilled');
   await creatorPage.setViewportSize({ width: 1280, height: 800 });
   await assertLayout(creatorPage, 'sales-desktop', [creatorPage.locator('table .badge').first(), creatorPage.getByRole('link', { name: 'Refund…' }).first()]);
+  // Every column, the refund action last, fits the table's width: nothing behind a sideways scroll.
+  const salesWrap = await creatorPage.locator('.table-wrap').evaluate((w) => w.scrollWidth - w.clientWidth);
+  expect(salesWrap, 'the sales table does not scroll sideways at 1280 px').toBeLessThanOrEqual(0);
+  const refund = (await creatorPage.getByRole('link', { name: 'Refund…' }).first().boundingBox())!;
+  const wrapBox = (await creatorPage.locator('.table-wrap').boundingBox())!;
+  expect(refund.x + refund.width, 'the refund action is inside the table').toBeLessThanOrEqual(wrapBox.x + wrapBox.width);
 });

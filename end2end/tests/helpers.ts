@@ -163,6 +163,18 @@ export async function assertLayout(page: Page, name: string, firstScreen: Locato
   fs.copyFileSync(shot, `screenshots/${name}.png`);
 }
 
+/** A link to a part of a page (`/settings#two-step`) lands with `heading` in sight: below the
+ * sticky header, not under it. Polled, as the browser may still be scrolling. */
+export async function expectClearOfHeader(page: Page, heading: Locator, what: string) {
+  await expect
+    .poll(async () => {
+      const header = (await page.locator('.site-header').boundingBox())!;
+      const box = (await heading.boundingBox())!;
+      return box.y - (header.y + header.height);
+    }, { message: `${what} is clear of the sticky header` })
+    .toBeGreaterThanOrEqual(0);
+}
+
 /** Counts a buyer's interactions (clicks, key presses on controls); typing into a field
  * and entering a card are not counted. */
 export class Interactions {

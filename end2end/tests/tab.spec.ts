@@ -1,5 +1,5 @@
 import { expect, test, type Browser, type Page } from '@playwright/test';
-import { DESKTOP, Interactions, PHONE, assertLayout, publishFullWork, unique, waitForIslands } from './helpers';
+import { DESKTOP, Interactions, PHONE, assertLayout, expectClearOfHeader, publishFullWork, unique, waitForIslands } from './helpers';
 
 async function newPage(browser: Browser, device: typeof PHONE | typeof DESKTOP, js = true) {
   return (await browser.newContext({ ...device, javaScriptEnabled: js, acceptDownloads: true })).newPage();
@@ -154,15 +154,7 @@ test('a buyer with tabs in two currencies sees each and pays one', async ({ brow
   await expect(eur.locator('.tab-owed')).toHaveText('€0.20');
   await expect(buyer.locator('a.tab-csv')).toHaveCount(1);
   // The reminders' link lands on the tabs, with the first heading clear of the sticky header.
-  const headingBelowHeader = async () => {
-    await expect
-      .poll(async () => {
-        const header = (await buyer.locator('.site-header').boundingBox())!;
-        const heading = (await usd.getByRole('heading', { name: 'Your tab in USD' }).boundingBox())!;
-        return heading.y - (header.y + header.height);
-      }, { message: 'the USD heading is clear of the sticky header' })
-      .toBeGreaterThanOrEqual(0);
-  };
+  const headingBelowHeader = () => expectClearOfHeader(buyer, usd.getByRole('heading', { name: 'Your tab in USD' }), 'the USD heading');
   await headingBelowHeader();
   await assertLayout(buyer, 'tab-two-currencies-phone', [usd.getByRole('heading', { name: 'Your tab in USD' }), usd.getByRole('button', { name: 'Pay now ($0.30)' })]);
   await buyer.setViewportSize(DESKTOP.viewport);

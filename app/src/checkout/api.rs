@@ -57,6 +57,7 @@ pub struct SaleView {
     pub net: String,
     pub status: OrderStatus,
     pub provider: Provider,
+    pub paid_with: crate::orders::PaidWith,
     pub source: String,
     pub date: String,
 }
@@ -83,6 +84,7 @@ pub async fn my_sales() -> Result<Vec<SaleView>, AppError> {
             net: Money::new(o.amount_minor - o.fee_minor, currency).to_string(),
             status: o.status,
             provider: o.provider,
+            paid_with: crate::orders::PaidWith::of(o.provider, o.payment_method),
             source: crate::earnings::sources::label(&o.source),
             date: crate::ui::date_label(o.created_at),
             order_id: o.order_id,

@@ -576,16 +576,16 @@ pub fn SalesPage() -> impl IntoView {
                             Ok(list) => view! {
                                 <div class="table-wrap"><table class="stack">
                                     <thead><tr><th>"Date"</th><th>"Work"</th><th>"Buyer"</th><th class="num">"Paid"</th>
-                                        <th class="num">"You earn"</th><th>"Source"</th><th>"Status"</th><th></th></tr></thead>
+                                        <th class="num">"You earn"</th><th>"Paid with"</th><th>"Source"</th><th>"Status"</th><th></th></tr></thead>
                                     <tbody>
                                         {list.into_iter().map(|s| {
                                             let asking = confirm.as_deref() == Some(s.order_id.as_str());
                                             let refundable = s.status == OrderStatus::Fulfilled;
                                             view! {
                                                 <tr>
-                                                    <td data-label="Date">{s.date}</td><td class="primary">{s.work_title}</td><td data-label="Buyer">{s.buyer}</td>
+                                                    <td class="when" data-label="Date">{s.date}</td><td class="primary">{s.work_title}</td><td data-label="Buyer">{s.buyer}</td>
                                                     <td class="num" data-label="Paid">{s.amount.clone()}</td><td class="num" data-label="You earn">{s.net}</td>
-                                                    <td data-label="Source">{s.source}</td>
+                                                    <td data-label="Paid with">{s.paid_with.label()}</td><td data-label="Source">{s.source}</td>
                                                     <td><span class="badge" class:bad=s.status == OrderStatus::Refunded>{s.status.as_str()}</span></td>
                                                     <td>{if asking {
                                                         view! {

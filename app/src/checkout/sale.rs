@@ -34,7 +34,7 @@ use crate::{
     },
     mail::outbox::{self, Mail, Queued},
     money::Money,
-    orders::Provider,
+    orders::{PaidWith, PaymentMethod, Provider},
 };
 
 use super::store::{self as orders, NewOrder};
@@ -72,6 +72,9 @@ pub struct Sale<'a> {
     pub buyer_account_id: Option<&'a str>,
     /// `wallet`, `tab`, `test`, `stripe`, `free`.
     pub provider: Provider,
+    /// A card provider's sale: card or Klarna. Its order has it already; a sale written with
+    /// a new order (wallet, tab, the seed's test cards) reads as its provider says.
+    pub payment_method: Option<PaymentMethod>,
     pub payment_id: Option<&'a str>,
     /// The traffic source of the visit that bought.
     pub source: &'a str,
@@ -121,6 +124,7 @@ impl Sale<'_> {
             buyer_email: self.buyer_email,
             source: self.source,
             provider: self.provider,
+            paid_with: PaidWith::of(self.provider, self.payment_method),
         }
     }
 }

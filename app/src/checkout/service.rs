@@ -29,7 +29,7 @@ use crate::{
         service::{self as ledger, LedgerError, NewTxn},
     },
     money::{Currency, Money, parse_amount},
-    orders::{OrderStatus, Provider},
+    orders::{OrderStatus, PaymentMethod, Provider},
     state::AppState,
 };
 
@@ -178,6 +178,7 @@ pub async fn buy(state: &AppState, req: BuyRequest) -> Result<BuyOutcome, Checko
         status: OrderStatus::Pending,
         provider,
         provider_payment_id: None,
+        payment_method: provider.is_card().then_some(if klarna_country.is_some() { PaymentMethod::Klarna } else { PaymentMethod::Card }),
         // Klarna from the same form is its own order (one per country): a card attempt stays
         // a card attempt, and a country changed after Back is a new Klarna payment.
         checkout_key: match klarna_country {
@@ -551,6 +552,7 @@ async fn fulfil(tx: &mut Tx, order: &OrderRow, payment_id: Option<&str>) -> Resu
         buyer_email: &order.buyer_email,
         buyer_account_id: order.buyer_account_id.as_deref(),
         provider: order.provider,
+        payment_method: order.payment_method,
         payment_id,
         source: &order.source,
         counted_view: order.counted_view,
@@ -641,6 +643,7 @@ fn sale_event<'a>(order: &'a OrderRow, title: &'a str, currency: Currency) -> we
         buyer_email: &order.buyer_email,
         source: &order.source,
         provider: order.provider,
+        paid_with: crate::orders::PaidWith::of(order.provider, order.payment_method),
     }
 }
 

@@ -4,7 +4,7 @@ use crate::{
     db::{Db, Tx},
     money::Currency,
     on_db, on_tx,
-    orders::{OrderStatus, Provider},
+    orders::{OrderStatus, PaymentMethod, Provider},
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -20,6 +20,8 @@ pub struct OrderRow {
     pub status: OrderStatus,
     pub provider: Provider,
     pub provider_payment_id: Option<String>,
+    /// A card provider's order: card or Klarna (none for wallet, tab and free orders).
+    pub payment_method: Option<PaymentMethod>,
     pub checkout_key: String,
     pub source: String,
     /// The visit that made the order was counted as a view (see `sale::Sale::counted_view`).
@@ -33,8 +35,8 @@ pub struct OrderRow {
 }
 
 const ORDER_COLUMNS: &str = "order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
-    fee_minor, status, provider, provider_payment_id, checkout_key, source, counted_view, save_card, failure_reason, created_at, \
-    updated_at, paid_at, refunded_at";
+    fee_minor, status, provider, provider_payment_id, payment_method, checkout_key, source, counted_view, save_card, failure_reason, \
+    created_at, updated_at, paid_at, refunded_at";
 
 /// Inserts a pending order unless one exists with the same checkout key; returns whether this
 /// call created it.
@@ -42,14 +44,14 @@ pub async fn insert_order(db: &Db, o: &OrderRow) -> Result<bool, sqlx::Error> {
     on_db!(db, pool => sqlx::query(
         "insert into buyer_order (order_id, work_id, creator_id, buyer_email, buyer_account_id, currency, amount_minor, \
          fee_minor, status, provider, provider_payment_id, checkout_key, source, save_card, failure_reason, created_at, \
-         updated_at, paid_at, refunded_at, counted_view) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) \
+         updated_at, paid_at, refunded_at, counted_view, payment_method) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
          on conflict (checkout_key) do nothing",
     )
     .bind(&o.order_id).bind(&o.work_id).bind(&o.creator_id).bind(&o.buyer_email).bind(&o.buyer_account_id)
     .bind(o.currency).bind(o.amount_minor).bind(o.fee_minor).bind(o.status).bind(o.provider)
     .bind(&o.provider_payment_id).bind(&o.checkout_key).bind(&o.source).bind(o.save_card).bind(&o.failure_reason)
-    .bind(o.created_at).bind(o.updated_at).bind(o.paid_at).bind(o.refunded_at).bind(o.counted_view)
+    .bind(o.created_at).bind(o.updated_at).bind(o.paid_at).bind(o.refunded_at).bind(o.counted_view).bind(o.payment_method)
     .execute(pool).await.map(|r| r.rows_affected() == 1))
 }
 

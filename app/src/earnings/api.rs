@@ -63,6 +63,8 @@ pub struct RecentSale {
     pub buyer: String,
     pub amount: String,
     pub source: String,
+    /// "Card", "Klarna", "Wallet", "Tab" or "Free" (`orders::PaidWith::label`).
+    pub paid_with: String,
     pub refunded: bool,
     /// On a buyer's tab that was never paid: the creator's share was written off.
     pub written_off: bool,

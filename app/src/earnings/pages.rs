@@ -290,11 +290,11 @@ fn LiveSales(initial: Vec<RecentSale>) -> impl IntoView {
             } else {
                 view! {
                     <div class="table-wrap"><table class="recent stack">
-                        <thead><tr><th>"When"</th><th>"Work"</th><th>"Buyer"</th><th class="num">"Amount"</th><th>"Source"</th></tr></thead>
+                        <thead><tr><th>"When"</th><th>"Work"</th><th>"Buyer"</th><th class="num">"Amount"</th><th>"Paid with"</th><th>"Source"</th></tr></thead>
                         <tbody>{list.into_iter().map(|s| view! {
-                            <tr class:refunded=s.refunded || s.written_off><td data-label="When">{s.at}</td><td class="primary">{s.work}</td><td data-label="Buyer">{s.buyer}</td>
+                            <tr class:refunded=s.refunded || s.written_off><td class="when" data-label="When">{s.at}</td><td class="primary">{s.work}</td><td data-label="Buyer">{s.buyer}</td>
                                 <td class="num amount" data-label="Amount">{s.amount}{s.refunded.then_some(" (refunded)")}{(s.written_off && !s.refunded).then_some(" (unpaid tab, written off)")}</td>
-                                <td data-label="Source">{s.source}</td></tr>
+                                <td data-label="Paid with">{s.paid_with}</td><td data-label="Source">{s.source}</td></tr>
                         }).collect_view()}</tbody>
                     </table></div>
                 }.into_any()

@@ -330,6 +330,7 @@ pub async fn recent_sales(
             buyer: mask_email(&s.buyer_email),
             amount: numbers.money(Money::new(s.amount_minor, s.currency)),
             source: sources::label(&s.source),
+            paid_with: crate::orders::PaidWith::of(s.provider, s.payment_method).label().to_string(),
             refunded: s.status == OrderStatus::Refunded,
             written_off: s.tab_written_off_at.is_some(),
             order_id: s.order_id,

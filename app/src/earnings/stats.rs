@@ -10,7 +10,7 @@ use crate::{
     db::Db,
     money::Currency,
     on_db,
-    orders::{OrderStatus, Provider},
+    orders::{OrderStatus, PaidWith, PaymentMethod, Provider},
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -435,8 +435,15 @@ pub struct SaleRecord {
     pub refunded_at: Option<i64>,
     pub source: String,
     pub provider: Provider,
+    pub payment_method: Option<PaymentMethod>,
     /// When the buyer's unpaid tab, this purchase on it, was written off.
     pub tab_written_off_at: Option<i64>,
+}
+
+impl SaleRecord {
+    pub fn paid_with(&self) -> PaidWith {
+        PaidWith::of(self.provider, self.payment_method)
+    }
 }
 
 /// A creator's sales paid in `[from_ms, to_ms)`, oldest first, after a keyset cursor.
@@ -452,7 +459,7 @@ pub async fn sales_between(
     let (after_at, after_id) = after.unwrap_or((i64::MIN, ""));
     on_db!(db, pool => sqlx::query_as::<_, SaleRecord>(
         "select o.order_id, o.paid_at, o.work_id, w.title as work_title, o.buyer_email, o.currency, o.amount_minor, o.fee_minor, \
-         o.status, o.refunded_at, o.source, o.provider, o.tab_written_off_at from buyer_order o join work w on w.work_id = o.work_id \
+         o.status, o.refunded_at, o.source, o.provider, o.payment_method, o.tab_written_off_at from buyer_order o join work w on w.work_id = o.work_id \
          where o.creator_id = $1 and o.status in ('paid', 'fulfilled', 'refunded') and o.paid_at >= $2 and o.paid_at < $3 \
          and ($4 = '' or o.work_id = $4) and (o.paid_at > $5 or (o.paid_at = $5 and o.order_id > $6)) \
          order by o.paid_at, o.order_id limit $7")

@@ -5,7 +5,7 @@ use crate::{
     db::{Db, Tx},
     money::Currency,
     on_db, on_tx,
-    orders::OrderStatus,
+    orders::{OrderStatus, PaymentMethod, Provider},
 };
 
 /// The creator's time zone name (an IANA name), if the account exists.
@@ -25,13 +25,16 @@ pub struct SaleLine {
     pub currency: Currency,
     pub source: String,
     pub status: OrderStatus,
+    pub provider: Provider,
+    pub payment_method: Option<PaymentMethod>,
     pub tab_written_off_at: Option<i64>,
 }
 
 /// The creator's newest `limit` paid sales (refunded ones included), newest first.
 pub async fn recent_sales(db: &Db, creator_id: &str, limit: i64) -> Result<Vec<SaleLine>, sqlx::Error> {
     on_db!(db, pool => sqlx::query_as::<_, SaleLine>(
-        "select o.order_id, o.paid_at, w.title, o.buyer_email, o.amount_minor, o.currency, o.source, o.status, o.tab_written_off_at \
+        "select o.order_id, o.paid_at, w.title, o.buyer_email, o.amount_minor, o.currency, o.source, o.status, o.provider, \
+         o.payment_method, o.tab_written_off_at \
          from buyer_order o join work w on w.work_id = o.work_id \
          where o.creator_id = $1 and o.paid_at is not null and o.status in ('paid', 'fulfilled', 'refunded') \
          order by o.paid_at desc, o.order_id desc limit $2")

@@ -10,7 +10,7 @@ use crate::{
     db::{self, Db, Tx},
     money::Currency,
     on_db, on_tx,
-    orders::Provider,
+    orders::{PaidWith, Provider},
     outbound::{self, OutboundPolicy},
 };
 
@@ -42,6 +42,7 @@ pub struct SaleEvent<'a> {
     pub buyer_email: &'a str,
     pub source: &'a str,
     pub provider: Provider,
+    pub paid_with: PaidWith,
 }
 
 fn payload(delivery_id: &str, event_type: &str, now: i64, sale: &SaleEvent<'_>) -> String {

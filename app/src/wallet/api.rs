@@ -120,11 +120,12 @@ pub async fn wallet_overview() -> Result<WalletView, AppError> {
 #[cfg(feature = "ssr")]
 async fn tab_views(state: &crate::state::AppState, account_id: &str, settings: &store::SettingsRow) -> Result<Vec<TabView>, AppError> {
     let db_err = |e: sqlx::Error| crate::error::internal("tab", &e);
-    let (tabs, items, settlements, settled) = futures::try_join!(
+    let (tabs, items, settlements, settled, collections) = futures::try_join!(
         crate::ledger::store::balances_of(&state.db, account_id, "buyer_tab"),
         store::open_tab_items(&state.db, account_id),
         store::settlements(&state.db, account_id),
         store::settled_tab_items(&state.db, account_id),
+        store::tab_collections(&state.db, account_id),
     )
     .map_err(db_err)?;
     // Every tab purchase books on the buyer's tab account in its currency: those accounts are
@@ -132,11 +133,12 @@ async fn tab_views(state: &crate::state::AppState, account_id: &str, settings: &
     let mut owed: Vec<(Currency, i64)> = tabs.iter().filter_map(|(code, balance)| Some((Currency::from_code(code)?, -balance))).collect();
     let newest_item = |c: Currency| items.iter().position(|i| i.currency == c).unwrap_or(usize::MAX);
     owed.sort_by_key(|(c, _)| (newest_item(*c), *c));
+    let not_in_collection = store::CollectionRow::default();
     let mut views = Vec::with_capacity(owed.len());
     for (currency, owed_minor) in owed {
-        let collection = store::tab_collection(&state.db, account_id, currency).await.map_err(db_err)?;
+        let collection = collections.iter().find(|(c, _)| *c == currency).map_or(&not_in_collection, |(_, row)| row);
         let standing = crate::wallet::tab::Standing::of_rows(&settlements, currency);
-        let tab = crate::wallet::tab::tab_of(owed_minor, currency, &standing, &collection, state.settings.tab_limit_minor, settings);
+        let tab = crate::wallet::tab::tab_of(owed_minor, currency, &standing, collection, state.settings.tab_limit_minor, settings);
         views.push(tab_view(currency, &tab, &items, &settlements, &settled));
     }
     Ok(views)

@@ -440,6 +440,21 @@ pub async fn tab_collection(db: &Db, account_id: &str, currency: Currency) -> Re
     Ok(row.unwrap_or_default())
 }
 
+/// The collection of each of the buyer's tabs that is in collection, by currency (a currency
+/// this build doesn't know is left out); the others read as `CollectionRow::default()`.
+pub async fn tab_collections(db: &Db, account_id: &str) -> Result<Vec<(Currency, CollectionRow)>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct TabInCollection {
+        currency: String,
+        #[sqlx(flatten)]
+        collection: CollectionRow,
+    }
+    let rows = on_db!(db, pool => sqlx::query_as::<_, TabInCollection>(
+        "select currency, reminders, reminded_at, locked_at, written_off_at from tab_collection where account_id = $1")
+        .bind(account_id).fetch_all(pool).await)?;
+    Ok(rows.into_iter().filter_map(|row| Some((Currency::from_code(&row.currency)?, row.collection))).collect())
+}
+
 /// Which tabs of the buyers among `account_ids` (not empty) the collection locked, as a query
 /// of `reads` (the wallet writer's batch read). `locked_tabs_from` decodes its rows. On SQLite
 /// the answer is one row of JSON, for the reason `accounts::store::push_emails_in` gives.

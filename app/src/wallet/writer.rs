@@ -680,6 +680,7 @@ async fn write_sales(
                     PayFrom::Wallet => Provider::Wallet,
                     PayFrom::Tab { .. } => Provider::Tab,
                 },
+                payment_method: None,
                 payment_id: None,
                 source: &p.source,
                 counted_view: p.counted_view,

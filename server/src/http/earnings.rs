@@ -105,6 +105,7 @@ pub async fn sales_csv_bytes(db: &app::db::Db, creator_id: &str, from: i64, to: 
         "source",
         "provider",
         "written_off_at",
+        "paid_with",
     ]);
     let mut cursor: Option<(i64, String)> = None;
     loop {
@@ -127,6 +128,7 @@ pub async fn sales_csv_bytes(db: &app::db::Db, creator_id: &str, from: i64, to: 
                 s.source.clone(),
                 s.provider.to_string(),
                 s.tab_written_off_at.map(stats::iso).unwrap_or_default(),
+                s.paid_with().as_str().to_string(),
             ]);
         }
         match page.last() {
@@ -218,7 +220,7 @@ async fn sales_api(
                 "buyer_email": s.buyer_email, "amount": money(s.amount_minor, s.currency), "fee": money(s.fee_minor, s.currency),
                 "net": money(s.amount_minor - s.fee_minor, s.currency), "currency": s.currency, "status": s.status,
                 "refunded_at": s.refunded_at.map(stats::iso), "source": s.source, "provider": s.provider,
-                "written_off_at": s.tab_written_off_at.map(stats::iso),
+                "written_off_at": s.tab_written_off_at.map(stats::iso), "paid_with": s.paid_with(),
             })
         })
         .collect();

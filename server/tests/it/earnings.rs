@@ -216,6 +216,8 @@ both_backends! {
         assert_eq!(ids, ["early-on-the-20th"]);
         let sales: Value = api.get(app.url("/api/v1/sales?from=2026-11-19&to=2026-11-19")).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
         assert_eq!(sales["sales"][0]["order_id"], "late-on-the-19th");
+        // A card order from before the payment method was stored reads as paid by card.
+        assert_eq!(sales["sales"][0]["paid_with"], "card");
         let stats: Value = api.get(app.url("/api/v1/stats?from=2026-11-20&to=2026-11-20")).bearer_auth(&t).send().await.unwrap().json().await.unwrap();
         assert_eq!(stats["sales"], 1);
         let csv = app.get("/dashboard/sales.csv?from=2026-11-19&to=2026-11-19").await.text().await.unwrap();
@@ -443,6 +445,7 @@ both_backends! {
         assert_eq!(ping["type"], "sale");
         assert_eq!(ping["sale"]["order_id"], order.as_str());
         assert_eq!(ping["sale"]["amount"], "4.00");
+        assert_eq!((ping["sale"]["provider"].as_str(), ping["sale"]["paid_with"].as_str()), (Some("test"), Some("card")));
         assert_eq!(headers["clink-event"], "sale");
         let log: Value = app.call("settings/integrations", &[]).await.json().await.unwrap();
         let delivery = &log["deliveries"][0];
@@ -456,6 +459,9 @@ both_backends! {
         common::eventually("the refund ping", || async {
             seen.lock().unwrap().iter().any(|(_, b)| b.contains("\"type\":\"refund\"")).then_some(())
         }).await;
+        let refund = seen.lock().unwrap().iter().find(|(_, b)| b.contains("\"type\":\"refund\"")).unwrap().1.clone();
+        let refund: Value = serde_json::from_str(&refund).unwrap();
+        assert_eq!((refund["sale"]["order_id"].as_str(), refund["sale"]["paid_with"].as_str()), (Some(order.as_str()), Some("card")));
     }
 
     async fn webhooks_never_reach_private_addresses(app) {
@@ -514,6 +520,7 @@ both_backends! {
         assert_eq!(ping["type"], "sale");
         assert_eq!(ping["sale"]["order_id"], body["order_id"]);
         assert_eq!(ping["sale"]["provider"], "wallet");
+        assert_eq!(ping["sale"]["paid_with"], "wallet");
         assert_eq!(ping["sale"]["amount"], "0.20");
         assert_eq!(ping["sale"]["buyer_email"], "hooked@example.com");
     }

@@ -113,6 +113,9 @@ async fn stripe_journey(backend: Backend) {
     assert_eq!(&buyer.get(app.url(href)).send().await.unwrap().bytes().await.unwrap()[..], DATA);
     app.ledger_is_clean().await;
     assert_eq!(app::ledger::store::balance(&app.state.db, "provider_clearing:stripe:EUR").await.unwrap(), -1200);
+    assert_eq!(paid_with_in_csv(&app, &order_id).await, "card");
+    let dashboard = app.get("/dashboard").await.text().await.unwrap();
+    assert!(dashboard.contains("<td data-label=\"Paid with\">Card</td>"), "{dashboard}");
 
     // One click the second time: charged off-session, straight to the download.
     let (_, second) = app.publish_work("Second", "8", DATA).await;
@@ -132,6 +135,15 @@ async fn stripe_journey(backend: Backend) {
     // The creator refunds: Stripe refunds, the ledger reverses once even when Stripe's
     // charge.refunded webhook arrives afterwards.
     refund_once(&app, &sim, &order_id).await;
+}
+
+/// The `paid_with` column of an order's row in the signed-in creator's sales CSV.
+async fn paid_with_in_csv(app: &TestApp, order_id: &str) -> String {
+    let csv = app.get("/dashboard/sales.csv").await.text().await.unwrap();
+    let mut lines = csv.lines();
+    let column = lines.next().unwrap().split(',').position(|h| h == "paid_with").expect("a paid_with column");
+    let row = lines.find(|l| l.starts_with(order_id)).unwrap_or_else(|| panic!("{order_id} in {csv}"));
+    row.split(',').nth(column).unwrap().to_string()
 }
 
 /// The creator refunds the sale: Stripe refunds it, and the ledger reverses it once, with
@@ -466,6 +478,16 @@ async fn klarna_journey(backend: Backend) {
     assert_eq!(app.count(&sales).await, 1);
     assert_eq!(app::ledger::store::balance(&app.state.db, "provider_clearing:stripe:EUR").await.unwrap(), -1200);
     app.ledger_is_clean().await;
+    // The creator's recent sales, CSV export and sales API name Klarna as what paid.
+    let dashboard = app.get("/dashboard").await.text().await.unwrap();
+    assert!(dashboard.contains("<td data-label=\"Paid with\">Klarna</td>"), "{dashboard}");
+    assert_eq!(paid_with_in_csv(&app, &order_id).await, "klarna");
+    let api = app.run_cli(&["token", "create", "--email", "ann@example.com"], None).await;
+    let api = String::from_utf8(api.stdout).unwrap().trim().to_string();
+    let sales: serde_json::Value =
+        Client::new().get(app.url("/api/v1/sales")).bearer_auth(&api).send().await.unwrap().json().await.unwrap();
+    let sale = sales["sales"].as_array().unwrap().iter().find(|s| s["order_id"] == order_id.as_str()).cloned().unwrap();
+    assert_eq!((sale["provider"].as_str(), sale["paid_with"].as_str()), (Some("stripe"), Some("klarna")), "{sale}");
     // No card to remember from Klarna.
     assert!(!res.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).any(|c| c.starts_with("clink_buyer=")));
 

@@ -444,6 +444,7 @@ both_backends! {
         let sales: serde_json::Value = Client::new().get(app.url("/api/v1/sales")).bearer_auth(&api).send().await.unwrap().json().await.unwrap();
         let sales = sales["sales"].as_array().unwrap();
         assert!(sales.len() == 2 && sales.iter().all(|s| s["written_off_at"].is_string()), "{sales:?}");
+        assert!(sales.iter().all(|s| s["paid_with"] == "tab" && s["provider"] == "tab"), "{sales:?}");
 
         // Never a tab again: not for the account, not for its email from a new visitor.
         let (status, body) = wallet_buy(&app, &buyer, &third, &key(2), json!({"pay_later": true})).await;
