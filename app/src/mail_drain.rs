@@ -82,7 +82,11 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
             Ok(Some(templates::tab_written_off(&owed)))
         }
         Mail::WalletReceipts { account_id, from_ms, to_ms } => {
-            let lines = orders::wallet_purchases_between(db, account_id, *from_ms, *to_ms).await.map_err(e)?;
+            let (lines, totals) = tokio::try_join!(
+                orders::wallet_purchases_between(db, account_id, *from_ms, *to_ms, templates::DIGEST_LISTS as i64),
+                orders::wallet_purchase_totals(db, account_id, *from_ms, *to_ms),
+            )
+            .map_err(e)?;
             if lines.is_empty() {
                 return Ok(None); // every purchase of the window was refunded before it went out
             }
@@ -96,10 +100,14 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
                     download_url: state.settings.absolute_url(&format!("/d/{token}")),
                 });
             }
-            Ok(Some(templates::wallet_receipts(&items, &state.settings.absolute_url("/library"))))
+            Ok(Some(templates::wallet_receipts(&items, &digest_totals(&totals), &state.settings.absolute_url("/library"))))
         }
         Mail::SalesDigest { creator_id, from_ms, to_ms } => {
-            let sales = orders::wallet_sales_between(db, creator_id, *from_ms, *to_ms).await.map_err(e)?;
+            let (sales, totals) = tokio::try_join!(
+                orders::wallet_sales_between(db, creator_id, *from_ms, *to_ms, templates::DIGEST_LISTS as i64),
+                orders::wallet_sale_totals(db, creator_id, *from_ms, *to_ms),
+            )
+            .map_err(e)?;
             if sales.is_empty() {
                 return Ok(None);
             }
@@ -115,7 +123,7 @@ async fn compose(state: &AppState, mail: &Mail) -> Result<Option<Message>, Strin
                     }
                 })
                 .collect();
-            Ok(Some(templates::sales_digest(&items, &state.settings.absolute_url("/dashboard/sales"))))
+            Ok(Some(templates::sales_digest(&items, &digest_totals(&totals), &state.settings.absolute_url("/dashboard/sales"))))
         }
         Mail::PasswordReset { email } => {
             let Some(account) = accounts::find_by_email(db, email).await.map_err(e)? else { return Ok(None) };
@@ -229,5 +237,14 @@ pub async fn run(state: AppState, every: Duration) {
     loop {
         tick.tick().await;
         send_due(&state).await;
+    }
+}
+
+/// A digest's totals from the per-currency sums of its window.
+fn digest_totals(sums: &[orders::WindowTotal]) -> templates::DigestTotals {
+    templates::DigestTotals {
+        count: sums.iter().map(|s| s.count).sum(),
+        amounts: sums.iter().map(|s| Money::new(s.amount_minor, s.currency)).collect(),
+        net: sums.iter().map(|s| Money::new(s.net_minor, s.currency)).collect(),
     }
 }

@@ -420,24 +420,63 @@ pub struct ReceiptLine {
     pub amount_minor: i64,
 }
 
-/// The wallet purchases `account_id` made in `[from, to)` and still has (refunded ones left
-/// out), oldest first: found through the wallet's ledger entries, as `orders_of_buyer` does.
-pub async fn wallet_purchases_between(db: &Db, account_id: &str, from: i64, to: i64) -> Result<Vec<ReceiptLine>, sqlx::Error> {
-    on_db!(db, pool => sqlx::query_as::<_, ReceiptLine>(
-        "select o.order_id, w.title, a.display_name as creator_name, o.currency, o.amount_minor \
-         from ledger_account la \
-         join ledger_entry e on e.account_id = la.account_id and e.created_at >= $2 and e.created_at < $3 \
-         join ledger_txn t on t.txn_id = e.txn_id and t.kind = 'sale' \
-         join buyer_order o on o.order_id = t.order_id \
-         join work w on w.work_id = o.work_id \
-         join account a on a.account_id = o.creator_id \
-         where la.owner_id = $1 and la.kind in ('buyer_wallet', 'buyer_tab') and o.provider in ('wallet', 'tab') and o.status = 'fulfilled' \
-         order by o.created_at, o.order_id")
-        .bind(account_id).bind(from).bind(to).fetch_all(pool).await)
+/// The wallet and tab purchases `$1` made in `[$2, $3)` and still has (refunded ones left out),
+/// found through the buyer's ledger entries as `orders_of_buyer` does: the joins, then the
+/// conditions, with `o` the order.
+const PURCHASES_OF_WINDOW: (&str, &str) = (
+    "from ledger_account la \
+     join ledger_entry e on e.account_id = la.account_id and e.created_at >= $2 and e.created_at < $3 \
+     join ledger_txn t on t.txn_id = e.txn_id and t.kind = 'sale' \
+     join buyer_order o on o.order_id = t.order_id",
+    "where la.owner_id = $1 and la.kind in ('buyer_wallet', 'buyer_tab') and o.provider in ('wallet', 'tab') and o.status = 'fulfilled'",
+);
+
+/// The first `limit` of those purchases, oldest first.
+pub async fn wallet_purchases_between(db: &Db, account_id: &str, from: i64, to: i64, limit: i64) -> Result<Vec<ReceiptLine>, sqlx::Error> {
+    let (joins, conditions) = PURCHASES_OF_WINDOW;
+    let sql = format!(
+        "select o.order_id, w.title, a.display_name as creator_name, o.currency, o.amount_minor {joins} \
+         join work w on w.work_id = o.work_id join account a on a.account_id = o.creator_id {conditions} \
+         order by o.created_at, o.order_id limit $4"
+    );
+    on_db!(db, pool => sqlx::query_as::<_, ReceiptLine>(&sql).bind(account_id).bind(from).bind(to).bind(limit).fetch_all(pool).await)
 }
 
-/// A creator's wallet sales paid in `[from, to)` that still stand, oldest first.
-pub async fn wallet_sales_between(db: &Db, creator_id: &str, from: i64, to: i64) -> Result<Vec<(OrderRow, String)>, sqlx::Error> {
+/// What a window's purchases or sales come to in one currency: how many, what was paid, and
+/// what the creator earns after fees.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WindowTotal {
+    pub currency: Currency,
+    pub count: i64,
+    pub amount_minor: i64,
+    pub net_minor: i64,
+}
+
+/// Sums per currency over orders `o`, casting so that PostgreSQL's
+/// `sum(bigint)`, a numeric, reads as an integer.
+const WINDOW_TOTALS: &str = "select o.currency, count(*) as count, cast(sum(o.amount_minor) as bigint) as amount_minor, \
+    cast(sum(o.amount_minor - o.fee_minor) as bigint) as net_minor";
+
+/// The totals of all of `wallet_purchases_between`'s purchases, however many there are.
+pub async fn wallet_purchase_totals(db: &Db, account_id: &str, from: i64, to: i64) -> Result<Vec<WindowTotal>, sqlx::Error> {
+    let (joins, conditions) = PURCHASES_OF_WINDOW;
+    let sql = format!("{WINDOW_TOTALS} {joins} {conditions} group by o.currency order by o.currency");
+    on_db!(db, pool => sqlx::query_as::<_, WindowTotal>(&sql).bind(account_id).bind(from).bind(to).fetch_all(pool).await)
+}
+
+/// A creator's wallet and tab sales paid in `[$2, $3)` that still stand (the conditions, with
+/// `o` the order).
+const SALES_OF_WINDOW: &str =
+    "where o.creator_id = $1 and o.paid_at >= $2 and o.paid_at < $3 and o.provider in ('wallet', 'tab') and o.status = 'fulfilled'";
+
+/// The first `limit` of those sales, oldest first, each with its work's title.
+pub async fn wallet_sales_between(
+    db: &Db,
+    creator_id: &str,
+    from: i64,
+    to: i64,
+    limit: i64,
+) -> Result<Vec<(OrderRow, String)>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -445,13 +484,18 @@ pub async fn wallet_sales_between(db: &Db, creator_id: &str, from: i64, to: i64)
         title: String,
     }
     let sql = format!(
-        "select {}, w.title from buyer_order o join work w on w.work_id = o.work_id \
-         where o.creator_id = $1 and o.paid_at >= $2 and o.paid_at < $3 and o.provider in ('wallet', 'tab') and o.status = 'fulfilled' \
-         order by o.paid_at, o.order_id",
-        ORDER_COLUMNS.split(", ").map(|c| format!("o.{}", c.trim())).collect::<Vec<_>>().join(", ")
+        "select {}, w.title from buyer_order o join work w on w.work_id = o.work_id {SALES_OF_WINDOW} \
+         order by o.paid_at, o.order_id limit $4",
+        ORDER_COLUMNS.split(", ").map(|c| format!("o.{}", c.trim())).collect::<Vec<_>>().join(", "),
     );
-    let rows = on_db!(db, pool => sqlx::query_as::<_, Row>(&sql).bind(creator_id).bind(from).bind(to).fetch_all(pool).await)?;
+    let rows = on_db!(db, pool => sqlx::query_as::<_, Row>(&sql).bind(creator_id).bind(from).bind(to).bind(limit).fetch_all(pool).await)?;
     Ok(rows.into_iter().map(|r| (r.order, r.title)).collect())
+}
+
+/// The totals of all of `wallet_sales_between`'s sales, however many there are.
+pub async fn wallet_sale_totals(db: &Db, creator_id: &str, from: i64, to: i64) -> Result<Vec<WindowTotal>, sqlx::Error> {
+    let sql = format!("{WINDOW_TOTALS} from buyer_order o {SALES_OF_WINDOW} group by o.currency order by o.currency");
+    on_db!(db, pool => sqlx::query_as::<_, WindowTotal>(&sql).bind(creator_id).bind(from).bind(to).fetch_all(pool).await)
 }
 
 /// The addresses an account bought with (its own, claimed into it by a proven link).

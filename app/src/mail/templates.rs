@@ -81,29 +81,39 @@ pub struct ReceiptItem<'a> {
     pub download_url: String,
 }
 
-/// The totals of `amounts`, one per currency, as "€0.60 + $0.20".
-fn totals(amounts: impl Iterator<Item = Money>) -> String {
-    let mut sums: Vec<Money> = Vec::new();
-    for amount in amounts {
-        match sums.iter_mut().find(|m| m.currency == amount.currency) {
-            Some(sum) => sum.minor += amount.minor,
-            None => sums.push(amount),
-        }
-    }
+/// Sums, one per currency, as "€0.60 + $0.20".
+fn sums_label(sums: &[Money]) -> String {
     sums.iter().map(Money::to_string).collect::<Vec<_>>().join(" + ")
 }
 
-/// A wallet buyer's purchases of one ten-minute window, each with its download link.
-pub fn wallet_receipts(items: &[ReceiptItem<'_>], library_url: &str) -> Message {
-    let total = totals(items.iter().map(|i| i.amount));
+/// How many purchases or sales a ten-minute digest covers in all, and what they come to per
+/// currency. A digest lists only the first `DIGEST_LISTS` of them: a creator whose link went
+/// viral, or a program buying through the API, can make thousands in ten minutes, and an email
+/// of thousands of lines is one nobody reads (and a mail server may refuse).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DigestTotals {
+    pub count: i64,
+    /// What was paid, per currency.
+    pub amounts: Vec<Money>,
+    /// What the creator earns after fees, per currency.
+    pub net: Vec<Money>,
+}
+
+/// The most purchases or sales a digest lists one by one.
+pub const DIGEST_LISTS: usize = 25;
+
+/// A wallet buyer's purchases of one ten-minute window, each listed (at most `DIGEST_LISTS`)
+/// with its download link.
+pub fn wallet_receipts(items: &[ReceiptItem<'_>], all: &DigestTotals, library_url: &str) -> Message {
+    let total = sums_label(&all.amounts);
     let subject = match items {
-        [one] => format!("Your download: {}", one.title),
-        _ => format!("Your {} downloads ({total})", items.len()),
+        [one] if all.count == 1 => format!("Your download: {}", one.title),
+        _ => format!("Your {} downloads ({total})", all.count),
     };
     let mut text = format!("Thanks for your purchases with your Clink wallet ({total} in all).\n\n");
     let mut html = format!(
         "<h1 style=\"font-size:22px\">Thanks for your purchase{}</h1><p>Paid from your Clink wallet: <strong>{}</strong>.</p>",
-        if items.len() == 1 { "" } else { "s" },
+        if all.count == 1 { "" } else { "s" },
         escape(&total)
     );
     for item in items {
@@ -115,6 +125,11 @@ pub fn wallet_receipts(items: &[ReceiptItem<'_>], library_url: &str) -> Message 
             escape(&item.amount.to_string()),
             button(&item.download_url, "Download")
         ));
+    }
+    let more = all.count - items.len() as i64;
+    if more > 0 {
+        text.push_str(&format!("…and {more} more, each in your library.\n\n"));
+        html.push_str(&format!("<p>…and {more} more, each in <a href=\"{}\">your library</a>.</p>", escape(library_url)));
     }
     text.push_str(&format!(
         "Keep this email: the links are your access. Everything you bought is also in your library:\n{library_url}\n\n\
@@ -136,20 +151,26 @@ pub struct SaleItem<'a> {
     pub buyer: String,
 }
 
-/// A creator's wallet sales of one ten-minute window.
-pub fn sales_digest(items: &[SaleItem<'_>], dashboard_url: &str) -> Message {
-    let gross = totals(items.iter().map(|i| i.amount));
-    let net = totals(items.iter().map(|i| i.net));
+/// A creator's wallet and tab sales of one ten-minute window: the totals, and the first
+/// `DIGEST_LISTS` sales one by one.
+pub fn sales_digest(items: &[SaleItem<'_>], all: &DigestTotals, dashboard_url: &str) -> Message {
+    let gross = sums_label(&all.amounts);
+    let net = sums_label(&all.net);
     let subject = match items {
-        [one] => format!("New sale: {} ({})", one.title, one.amount),
-        _ => format!("{} new sales ({gross})", items.len()),
+        [one] if all.count == 1 => format!("New sale: {} ({})", one.title, one.amount),
+        _ => format!("{} new sales ({gross})", all.count),
     };
     let mut text =
-        format!("You made {} sale{} for {gross}; you earn {net} after fees.\n\n", items.len(), if items.len() == 1 { "" } else { "s" });
+        format!("You made {} sale{} for {gross}; you earn {net} after fees.\n\n", all.count, if all.count == 1 { "" } else { "s" });
     let mut rows = String::new();
     for item in items {
         text.push_str(&format!("- \"{}\" for {} to {}\n", item.title, item.amount, item.buyer));
         rows.push_str(&format!("<li>{} · {} · {}</li>", escape(item.title), escape(&item.amount.to_string()), escape(&item.buyer)));
+    }
+    let more = all.count - items.len() as i64;
+    if more > 0 {
+        text.push_str(&format!("…and {more} more.\n"));
+        rows.push_str(&format!("<li>…and {more} more</li>"));
     }
     text.push_str(&format!(
         "\nSee your sales: {dashboard_url}\n\n(Wallet sales within ten minutes come in one email. Turn these emails off in Settings.)"
@@ -522,22 +543,45 @@ mod tests {
             ReceiptItem { title: "B", creator: "Bo", amount: Money::new(30, Currency::Eur), download_url: "https://c.example/d/b".into() },
             ReceiptItem { title: "C", creator: "Cy", amount: Money::new(5, Currency::Usd), download_url: "https://c.example/d/c".into() },
         ];
-        let m = wallet_receipts(&items, "https://c.example/library");
+        let all = DigestTotals {
+            count: 3,
+            amounts: vec![Money::new(50, Currency::Eur), Money::new(5, Currency::Usd)],
+            net: vec![Money::new(45, Currency::Eur), Money::new(4, Currency::Usd)],
+        };
+        let m = wallet_receipts(&items, &all, "https://c.example/library");
         assert_eq!(m.subject, "Your 3 downloads (€0.50 + $0.05)");
+        assert!(!m.text.contains("more"), "every purchase is listed");
         for url in ["https://c.example/d/a", "https://c.example/d/b", "https://c.example/d/c"] {
             assert!(m.text.contains(url) && m.html.contains(url), "{url} missing");
         }
         assert!(m.html.contains("&lt;i&gt;A&lt;/i&gt;"));
-        let one = wallet_receipts(&items[1..2], "https://c.example/library");
+        let one_total = DigestTotals { count: 1, amounts: vec![Money::new(30, Currency::Eur)], net: vec![Money::new(27, Currency::Eur)] };
+        let one = wallet_receipts(&items[1..2], &one_total, "https://c.example/library");
         assert_eq!(one.subject, "Your download: B");
+        // A window of 4,000 purchases lists the first ones, and says how many more there are.
+        let many = DigestTotals { count: 4_000, amounts: vec![Money::new(20_000, Currency::Eur)], net: vec![] };
+        let m = wallet_receipts(&items[..2], &many, "https://c.example/library");
+        assert_eq!(m.subject, "Your 4000 downloads (€200.00)");
+        assert!(m.text.contains("…and 3998 more, each in your library."), "{}", m.text);
 
         let sales = [
             SaleItem { title: "A", amount: Money::new(20, Currency::Eur), net: Money::new(18, Currency::Eur), buyer: "a***@x.org".into() },
             SaleItem { title: "A", amount: Money::new(20, Currency::Eur), net: Money::new(18, Currency::Eur), buyer: "b***@x.org".into() },
         ];
-        let d = sales_digest(&sales, "https://c.example/dashboard/sales");
+        let all = DigestTotals { count: 2, amounts: vec![Money::new(40, Currency::Eur)], net: vec![Money::new(36, Currency::Eur)] };
+        let d = sales_digest(&sales, &all, "https://c.example/dashboard/sales");
         assert_eq!(d.subject, "2 new sales (€0.40)");
         assert!(d.text.contains("you earn €0.36 after fees"));
+        assert!(!d.text.contains("more."));
+        let viral = DigestTotals {
+            count: 12_000,
+            amounts: vec![Money::new(240_000, Currency::Eur)],
+            net: vec![Money::new(216_000, Currency::Eur)],
+        };
+        let d = sales_digest(&sales, &viral, "https://c.example/dashboard/sales");
+        assert_eq!(d.subject, "12000 new sales (€2400.00)");
+        assert!(d.text.contains("You made 12000 sales for €2400.00; you earn €2160.00 after fees."), "{}", d.text);
+        assert!(d.text.contains("…and 11998 more.") && d.html.contains("<li>…and 11998 more</li>"), "{}", d.text);
     }
 
     #[test]

@@ -482,6 +482,48 @@ both_backends! {
         app.ledger_is_clean().await;
     }
 
+    async fn a_busy_window_lists_the_first_purchases_and_counts_the_rest(app) {
+        // A fan buys 30 postcards within one window: the receipt and the creator's notice list
+        // the first 25 and say how many more there were, with totals over all 30. Before, both
+        // listed every purchase: a viral link's notice loaded and mailed every sale of its window.
+        app.creator("viral").await;
+        let mut codes = Vec::new();
+        for i in 0..30 {
+            codes.push(app.publish_work(&format!("Postcard {i:02}"), "0.05", DATA).await.1);
+        }
+        let fan = buyer_with_balance(&app, "fan", "5").await;
+        for (i, code) in codes.iter().enumerate() {
+            let (status, body) = wallet_buy(&app, &fan, code, &key(i), json!({})).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let windows = app
+            .count(&format!(
+                "select count(distinct created_at - (created_at % {})) from buyer_order where provider = 'wallet'",
+                app::mail::outbox::DIGEST_WINDOW_MS
+            ))
+            .await;
+        sql_exec(&app, "update mail_outbox set next_attempt_at = 0 where digest_key is not null").await.unwrap();
+        let receipt = common::decoded_body(&app.email_to("fan@example.com", "with your Clink wallet").await);
+        let notice = common::decoded_body(&app.email_to("viral@example.com", "You made").await);
+        if windows == 1 {
+            let links: std::collections::BTreeSet<String> = receipt
+                .match_indices(&app.url("/d/"))
+                .map(|(i, _)| receipt[i..].split(|c: char| c.is_whitespace() || c == '"' || c == '<').next().unwrap().to_string())
+                .collect();
+            assert_eq!(links.len(), app::mail::templates::DIGEST_LISTS, "the first 25 purchases, each with its link: {receipt}");
+            assert!(receipt.contains("Postcard 00") && receipt.contains("Postcard 24") && !receipt.contains("Postcard 25"), "{receipt}");
+            assert!(receipt.contains("…and 5 more, each in your library."), "{receipt}");
+            assert!(receipt.contains("Thanks for your purchases with your Clink wallet (€1.50 in all)."), "{receipt}");
+            assert!(notice.contains("You made 30 sales for €1.50"), "{notice}");
+            assert!(notice.contains("…and 5 more."), "{notice}");
+            assert!(!notice.contains("Postcard 25"), "{notice}");
+            for link in &links {
+                assert_eq!(app.new_client().get(link).send().await.unwrap().status(), StatusCode::OK, "{link}");
+            }
+        }
+        assert_eq!(app.count("select count(*) from mail_outbox where sent_at is null").await, 0, "every queued mail went out once");
+    }
+
     async fn card_and_wallet_refunds_take_the_same_reversal(app) {
         app.creator("maker").await;
         let (_, zine) = app.publish_work("Wallet zine", "0.50", DATA).await;
