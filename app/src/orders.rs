@@ -148,8 +148,9 @@ pub enum PaidWith {
 }
 
 impl PaidWith {
-    /// An order's provider and payment method say it. Card orders made before the method was
-    /// stored (`payment_method` null) were all paid by card: Klarna came after.
+    /// An order's provider and payment method say it. A card order without a stored method
+    /// (made before migration 34, or by a previous release's server) reads as card: nothing
+    /// stored before tells a Klarna order apart.
     pub fn of(provider: Provider, method: Option<PaymentMethod>) -> PaidWith {
         match (provider, method) {
             (Provider::Wallet, _) => PaidWith::Wallet,
